@@ -1,0 +1,44 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Calf",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Calf", targets: ["Calf"]),
+        .library(name: "CalfLoop", targets: ["CalfLoop"]),
+        .library(name: "CalfStore", targets: ["CalfStore"]),
+        .executable(name: "calf", targets: ["calf"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibUV",
+            pkgConfig: "libuv",
+            providers: [.apt(["libuv1-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLMDB",
+            pkgConfig: "lmdb",
+            providers: [.apt(["liblmdb-dev"])]
+        ),
+        .target(name: "CalfLoop", dependencies: ["CLibUV"]),
+        .target(name: "CalfStore", dependencies: ["CLMDB"]),
+        .target(name: "Calf", dependencies: ["CalfLoop"]),
+        .executableTarget(
+            name: "calf",
+            dependencies: [
+                "Calf",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "PingPong", dependencies: ["Calf"], path: "Examples/PingPong"),
+        .executableTarget(name: "Ring", dependencies: ["Calf"], path: "Examples/Ring"),
+        .testTarget(name: "CalfLoopTests", dependencies: ["CalfLoop", "CLibUV"]),
+        .testTarget(name: "CalfStoreTests", dependencies: ["CalfStore"]),
+        .testTarget(name: "CalfTests", dependencies: ["Calf", "CalfLoop"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,99 @@
+import Synchronization
+
+/// Errors about registered names.
+public enum NameError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Another live process holds the name.
+    case taken(String, by: Pid)
+    /// The process already has a name (Erlang allows one per process).
+    case alreadyNamed(Pid, String)
+    /// The process is not alive.
+    case notAlive(Pid)
+
+    public var description: String {
+        switch self {
+        case .taken(let name, let pid): "name '\(name)' is taken by \(pid)"
+        case .alreadyNamed(let pid, let name): "\(pid) is already registered as '\(name)'"
+        case .notAlive(let pid): "\(pid) is not alive"
+        }
+    }
+}
+
+/// Node-wide state shared by the schedulers: names, counters, id allocation.
+///
+/// Thread-safe: every field is a `Mutex` or an atomic.
+@usableFromInline
+final class NodeCore: Sendable {
+    private let names = Mutex<[String: ProcessCell]>([:])
+    private let nextSerial = Atomic<UInt64>(1)
+    private let nextRef = Atomic<UInt64>(1)
+    private let deadLetters = Atomic<Int>(0)
+
+    init() {}
+
+    /// Reserves `count` consecutive pid serials; returns the first.
+    func reserveSerials(_ count: UInt64) -> UInt64 {
+        nextSerial.wrappingAdd(count, ordering: .relaxed).oldValue
+    }
+
+    /// A fresh node-unique number for monitor and timer references.
+    func makeReference() -> UInt64 {
+        nextRef.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
+
+    var deadLetterCount: Int { deadLetters.load(ordering: .relaxed) }
+
+    @usableFromInline
+    func countDeadLetter() {
+        deadLetters.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    /// Counts an undeliverable envelope; a call in it fails with `noProcess`.
+    @usableFromInline
+    func deadLetter<M>(_ envelope: Envelope<M>, to pid: Pid) {
+        switch envelope {
+        case .call(_, let slot): slot.complete(.failure(.noProcess(pid.description)))
+        case .message: countDeadLetter()
+        case .signal, .stop: break
+        }
+    }
+
+    // MARK: Names
+
+    func register(_ name: String, _ cell: ProcessCell) throws(NameError) {
+        // invariant: names change on the owner's thread, where its relations live.
+        let relations = cell.relationsForUpdate
+        if let existing = relations.name { throw .alreadyNamed(cell.pid, existing) }
+        guard cell.status == .alive else { throw .notAlive(cell.pid) }
+        let holder: Pid? = names.withLock { table in
+            // A process frees its name under this lock as it exits, so an entry is a live holder.
+            if let other = table[name] { return other.pid }
+            table[name] = cell
+            return nil
+        }
+        if let holder { throw .taken(name, by: holder) }
+        relations.name = name
+    }
+
+    func unregister(_ cell: ProcessCell) {
+        guard let name = cell.relations?.name else { return }
+        cell.relations?.name = nil
+        names.withLock { table in
+            if table[name] === cell { table[name] = nil }
+        }
+    }
+
+    func whereis(_ name: String) -> ProcessCell? {
+        names.withLock { $0[name] }
+    }
+
+    /// The address registered as `name` if its messages are of type `M`.
+    @usableFromInline
+    func lookup<M>(_ name: String) -> Address<M>? {
+        guard let cell = whereis(name) as? MailboxCell<M> else { return nil }
+        return Address(cell: cell)
+    }
+
+    var registeredNames: [String: Pid] {
+        names.withLock { $0.mapValues(\.pid) }
+    }
+}

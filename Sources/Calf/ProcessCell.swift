@@ -1,0 +1,68 @@
+/// The untyped part of a process: identity, scheduling flags, relations.
+///
+/// Thread ownership: every `var` here belongs to the thread of `scheduler`;
+/// other threads reach a process only through `MailboxCell.deliverRemote`
+/// (a lock-protected inbox) or by submitting a job to the scheduler's loop.
+@usableFromInline
+class ProcessCell: @unchecked Sendable {
+    @usableFromInline
+    enum Status: UInt8 { case alive, dead }
+
+    @usableFromInline let pid: Pid
+    @usableFromInline let scheduler: Scheduler
+    /// Runs one turn: handles up to `budget` messages; returns whether messages remain.
+    @usableFromInline var turn: (ProcessCell, Int) -> Bool = { _, _ in false }
+    @usableFromInline @exclusivity(unchecked) var status = Status.alive
+    /// In the run queue or running now.
+    @usableFromInline @exclusivity(unchecked) var scheduled = false
+    /// Its remote inbox has items that the next turn must take in first.
+    @usableFromInline @exclusivity(unchecked) var remotePending = false
+    /// Exit signals from linked processes arrive as messages instead of killing it.
+    @usableFromInline @exclusivity(unchecked) var trapExit = false
+    /// Messages handled so far.
+    @usableFromInline @exclusivity(unchecked) var handled: UInt64 = 0
+    /// Links, monitors and the registered name; allocated on first use.
+    @usableFromInline var relations: Relations?
+
+    @usableFromInline
+    init(pid: Pid, scheduler: Scheduler) {
+        self.pid = pid
+        self.scheduler = scheduler
+    }
+
+    @usableFromInline
+    final var relationsForUpdate: Relations {
+        if let relations { return relations }
+        let fresh = Relations()
+        relations = fresh
+        return fresh
+    }
+
+    // Overridden by the typed subclasses; called off the hot path.
+
+    /// Moves the remote inbox into the mailbox, keeping arrival order.
+    @usableFromInline func drainRemote() {}
+    /// Appends a signal to the mailbox (after draining the remote inbox).
+    @usableFromInline func enqueueSignal(_ signal: Signal) {}
+    /// Closes the inbox and empties the mailbox: calls fail with `reason`,
+    /// other messages count as dead letters.
+    @usableFromInline func closeMailbox(reason: ExitReason) {}
+    /// Runs the behavior's `terminate` callback.
+    @usableFromInline func runTerminate(reason: ExitReason) {}
+    /// Messages waiting in the mailbox (loop thread).
+    var mailboxCount: Int { 0 }
+    /// The behavior's type name, for inspection.
+    var behaviorName: String { "" }
+}
+
+/// A process's links, monitors and name: rare, so kept out of the cell itself.
+@usableFromInline
+final class Relations {
+    var links: [ProcessCell] = []
+    /// Monitors others hold on this process: (reference, watcher).
+    var monitoredBy: [(MonitorRef, ProcessCell)] = []
+    /// Monitors this process holds on others.
+    var monitoring: [MonitorRef: ProcessCell] = [:]
+    var name: String?
+    @usableFromInline init() {}
+}

@@ -1,0 +1,276 @@
+import CalfLoop
+import Synchronization
+
+/// One scheduler: a loop thread, its run queue and the processes pinned to it.
+///
+/// Thread ownership: everything but `remoteRunnable`, `hasRemote` and the
+/// `loop` handle belongs to the loop thread. Other threads hand work over by
+/// `notifyRemote` (a process got remote mail) or `loop.execute`.
+@usableFromInline
+final class Scheduler: LoopDriver, @unchecked Sendable {
+    @usableFromInline let index: Int
+    @usableFromInline let node: NodeCore
+    /// Messages one process may handle per turn before the next runs.
+    @usableFromInline let budget: Int
+    // invariant: set once in Node.init right after the loop starts, before any process exists.
+    @usableFromInline var loop: EventLoop!
+
+    @usableFromInline @exclusivity(unchecked) var runQueue = Ring<ProcessCell>()
+    private let remoteRunnable = Mutex<[ProcessCell]>([])
+    private let hasRemote = Atomic<Bool>(false)
+    private var remoteSpare: [ProcessCell] = []
+
+    /// Live processes on this scheduler, by pid.
+    @usableFromInline var processes: [Pid: ProcessCell] = [:]
+    private var serialNext: UInt64 = 0
+    private var serialEnd: UInt64 = 0
+    /// Exits waiting to be carried out (a worklist, so long link chains do not recurse).
+    private var pendingExits: [(ProcessCell, ExitReason)] = []
+    private var exiting = false
+    var timers = TimerQueue()
+    var timerHandle: LoopTimer?
+    /// Turns run since the loop started (for `stats`).
+    private(set) var turns: UInt64 = 0
+
+    init(index: Int, node: NodeCore, budget: Int) {
+        self.index = index
+        self.node = node
+        self.budget = budget
+    }
+
+    // MARK: Spawning
+
+    @usableFromInline
+    func allocatePid() -> Pid {
+        if serialNext == serialEnd {
+            serialNext = node.reserveSerials(1024)
+            serialEnd = serialNext + 1024
+        }
+        defer { serialNext += 1 }
+        return Pid(serial: serialNext)
+    }
+
+    /// Starts a process of behavior `B` here (loop thread), running its start callbacks.
+    @inlinable
+    func start<B: Behavior>(_ behavior: B, linkedTo parent: ProcessCell?) throws -> Address<B.Message> {
+        let pid = allocatePid()
+        let state: B.State
+        do {
+            state = try behavior.initialState()
+        } catch {
+            throw SpawnError.startFailed(pid: pid, behavior: String(describing: B.self), reason: .error(error))
+        }
+        let cell = BehaviorCell(behavior: behavior, state: state, pid: pid, scheduler: self)
+        cell.turn = BehaviorCell<B>.turnFunction
+        processes[pid] = cell
+        do {
+            try cell.runStarted()
+        } catch {
+            let reason = (error as? Exit)?.reason ?? .error(error)
+            exit(cell, reason: reason)
+            throw SpawnError.startFailed(pid: pid, behavior: String(describing: B.self), reason: reason)
+        }
+        if let parent { link(parent, cell) }
+        return Address(cell: cell)
+    }
+
+    // MARK: Running
+
+    @usableFromInline
+    func makeRunnable(_ cell: ProcessCell) {
+        cell.scheduled = true
+        runQueue.append(cell)
+    }
+
+    /// Called from any thread when `cell` got its first remote message since it last drained.
+    @usableFromInline
+    func notifyRemote(_ cell: ProcessCell) {
+        remoteRunnable.withLock { $0.append(cell) }
+        hasRemote.store(true, ordering: .sequentiallyConsistent)
+        loop.wake()
+    }
+
+    private func takeRemote() {
+        hasRemote.store(false, ordering: .sequentiallyConsistent)
+        remoteRunnable.withLock { swap(&$0, &remoteSpare) }
+        for cell in remoteSpare where cell.status == .alive {
+            cell.remotePending = true
+            if !cell.scheduled { makeRunnable(cell) }
+        }
+        remoteSpare.removeAll(keepingCapacity: remoteSpare.capacity <= 4096)
+    }
+
+    @usableFromInline func runReadyWork(on loop: EventLoop) -> Bool {
+        if hasRemote.load(ordering: .relaxed) { takeRemote() }
+        if let deadline = timers.nextDeadline, deadline <= monotonicNanoseconds() { fireTimers() }
+        var count = 0
+        while count < 4096, let cell = runQueue.popFirst() {
+            count &+= 1
+            if cell.status == .alive, cell.turn(cell, budget), cell.status == .alive {
+                runQueue.append(cell)
+            } else {
+                cell.scheduled = false
+            }
+            if count & 127 == 0, hasRemote.load(ordering: .relaxed) { takeRemote() }
+        }
+        turns &+= UInt64(count)
+        return !runQueue.isEmpty || hasRemote.load(ordering: .relaxed)
+    }
+
+    @usableFromInline func hasPendingWork() -> Bool {
+        hasRemote.load(ordering: .sequentiallyConsistent)
+    }
+
+    @usableFromInline func loopWillStop(_ loop: EventLoop) {
+        timerHandle?.close()
+        timerHandle = nil
+        timers.removeAll()
+        runQueue.destroy()
+    }
+
+    // MARK: Exits
+
+    /// Ends `cell` by its own doing: runs `terminate`, then the exit.
+    @usableFromInline
+    func terminate(_ cell: ProcessCell, reason: ExitReason) {
+        guard cell.status == .alive else { return }
+        cell.runTerminate(reason: reason)
+        exit(cell, reason: reason)
+    }
+
+    /// Ends `cell` with `reason` and tells its links and monitors (loop thread).
+    @usableFromInline
+    func exit(_ cell: ProcessCell, reason: ExitReason) {
+        pendingExits.append((cell, reason))
+        guard !exiting else { return }
+        exiting = true
+        defer { exiting = false }
+        while let (next, why) = pendingExits.popLast() {
+            finishExit(next, reason: why)
+        }
+    }
+
+    private func finishExit(_ cell: ProcessCell, reason: ExitReason) {
+        guard cell.status == .alive else { return }
+        cell.status = .dead
+        processes[cell.pid] = nil
+        node.unregister(cell)
+        cell.closeMailbox(reason: reason)
+        guard let relations = cell.relations else { return }
+        cell.relations = nil
+        for linked in relations.links {
+            on(linked.scheduler) { $0.exitSignal(from: cell, reason: reason, to: linked) }
+        }
+        for (ref, watcher) in relations.monitoredBy {
+            on(watcher.scheduler) { $0.down(ref, of: cell.pid, reason: reason, to: watcher) }
+        }
+        for (ref, target) in relations.monitoring {
+            on(target.scheduler) { $0.removeMonitor(ref, from: target) }
+        }
+    }
+
+    /// Runs `work` on `scheduler`'s thread: now if that is this thread, else as a job.
+    func on(_ scheduler: Scheduler, _ work: @escaping @Sendable (Scheduler) -> Void) {
+        if scheduler === self {
+            work(self)
+        } else {
+            scheduler.loop.execute { work(scheduler) }
+        }
+    }
+
+    /// An exit signal from a linked process arrives at `target` (its thread).
+    func exitSignal(from source: ProcessCell, reason: ExitReason, to target: ProcessCell) {
+        guard target.status == .alive else { return }
+        target.relations?.links.removeAll { $0 === source }
+        deliverExitSignal(from: source.pid, reason: reason, to: target)
+    }
+
+    private func deliverExitSignal(from source: Pid, reason: ExitReason, to target: ProcessCell) {
+        guard target.status == .alive else { return }
+        if target.trapExit {
+            target.enqueueSignal(.exit(from: source, reason: reason))
+        } else if !reason.isNormal {
+            exit(target, reason: reason)
+        }
+    }
+
+    /// Sends a trappable exit signal without a link (Erlang's `exit/2`).
+    func sendExitSignal(from source: Pid, reason: ExitReason, to target: ProcessCell) {
+        on(target.scheduler) { $0.deliverExitSignal(from: source, reason: reason, to: target) }
+    }
+
+    /// Kills `target`: it ends with `killed`, trapping or not.
+    @usableFromInline
+    func kill(_ target: ProcessCell) {
+        on(target.scheduler) { $0.exit(target, reason: .killed) }
+    }
+
+    /// A monitored process's down signal arrives at `watcher` (its thread).
+    func down(_ ref: MonitorRef, of pid: Pid, reason: ExitReason, to watcher: ProcessCell) {
+        guard watcher.status == .alive, watcher.relations?.monitoring.removeValue(forKey: ref) != nil else { return }
+        watcher.enqueueSignal(.down(ref, pid: pid, reason: reason))
+    }
+
+    private func removeMonitor(_ ref: MonitorRef, from target: ProcessCell) {
+        target.relations?.monitoredBy.removeAll { $0.0 == ref }
+    }
+
+    // MARK: Links and monitors
+
+    @usableFromInline func link(_ a: ProcessCell, _ b: ProcessCell) {
+        guard a !== b, a.status == .alive else { return }
+        let relations = a.relationsForUpdate
+        guard !relations.links.contains(where: { $0 === b }) else { return }
+        relations.links.append(b)
+        on(b.scheduler) { scheduler in
+            if b.status == .alive {
+                let other = b.relationsForUpdate
+                if !other.links.contains(where: { $0 === a }) { other.links.append(a) }
+            } else {
+                scheduler.on(a.scheduler) { $0.exitSignal(from: b, reason: .noProcess, to: a) }
+            }
+        }
+    }
+
+    func unlink(_ a: ProcessCell, _ b: ProcessCell) {
+        a.relations?.links.removeAll { $0 === b }
+        on(b.scheduler) { _ in b.relations?.links.removeAll { $0 === a } }
+    }
+
+    func monitor(watcher: ProcessCell, target: ProcessCell) -> MonitorRef {
+        let ref = MonitorRef(id: node.makeReference())
+        watcher.relationsForUpdate.monitoring[ref] = target
+        on(target.scheduler) { scheduler in
+            if target.status == .alive {
+                target.relationsForUpdate.monitoredBy.append((ref, watcher))
+            } else {
+                let pid = target.pid
+                scheduler.on(watcher.scheduler) { $0.down(ref, of: pid, reason: .noProcess, to: watcher) }
+            }
+        }
+        return ref
+    }
+
+    func demonitor(watcher: ProcessCell, ref: MonitorRef) {
+        guard let target = watcher.relations?.monitoring.removeValue(forKey: ref) else { return }
+        on(target.scheduler) { $0.removeMonitor(ref, from: target) }
+    }
+}
+
+/// Why a spawn failed.
+public enum SpawnError: Error, Sendable, CustomStringConvertible {
+    /// The behavior's `initialState()` or `started` threw, or it stopped at once.
+    case startFailed(pid: Pid, behavior: String, reason: ExitReason)
+    /// The node is shutting down or stopped.
+    case nodeStopped
+    /// The requested scheduler does not exist.
+    case noSuchScheduler(Int, count: Int)
+
+    public var description: String {
+        switch self {
+        case .startFailed(let pid, let behavior, let reason): "\(behavior) \(pid) failed to start: \(reason)"
+        case .nodeStopped: "the node is stopped"
+        case .noSuchScheduler(let index, let count): "no scheduler \(index) (the node has \(count))"
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import Glibc
+
+/// Nanoseconds on the monotonic clock.
+@usableFromInline
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+}
+
+extension Duration {
+    /// This duration in whole nanoseconds, clamped at zero.
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
+    }
+}
+
+/// A scheduler's pending timers: a binary min-heap by deadline, with lazy
+/// cancellation (a cancelled timer leaves the pending set at once and its
+/// heap entry is dropped when it comes due).
+///
+/// Thread ownership: the scheduler's loop thread. One libuv timer is armed
+/// for the earliest deadline, however many timers are pending.
+struct TimerQueue {
+    struct Entry {
+        let deadline: UInt64
+        let id: UInt64
+        let action: (Scheduler) -> Void
+    }
+
+    private var heap: [Entry] = []
+    private var pending: Set<UInt64> = []
+
+    /// The earliest deadline, if any timer is pending or awaiting removal.
+    var nextDeadline: UInt64? { heap.first?.deadline }
+
+    var pendingCount: Int { pending.count }
+
+    mutating func insert(_ entry: Entry) {
+        pending.insert(entry.id)
+        heap.append(entry)
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard heap[child].deadline < heap[parent].deadline else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    /// Removes a pending timer; returns whether it was pending.
+    mutating func cancel(_ id: UInt64) -> Bool {
+        pending.remove(id) != nil
+    }
+
+    /// Removes and returns the actions of the timers due at `now`, in deadline order.
+    mutating func popDue(now: UInt64) -> [(Scheduler) -> Void] {
+        var due: [(Scheduler) -> Void] = []
+        while let first = heap.first, first.deadline <= now {
+            let entry = popMin()
+            if pending.remove(entry.id) != nil { due.append(entry.action) }
+        }
+        return due
+    }
+
+    mutating func removeAll() {
+        heap.removeAll()
+        pending.removeAll()
+    }
+
+    private mutating func popMin() -> Entry {
+        let top = heap[0]
+        let last = heap.removeLast()
+        if !heap.isEmpty {
+            heap[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1
+                guard left < heap.count else { break }
+                let right = left + 1
+                var smallest = left
+                if right < heap.count, heap[right].deadline < heap[left].deadline { smallest = right }
+                guard heap[smallest].deadline < heap[parent].deadline else { break }
+                heap.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
+        return top
+    }
+}

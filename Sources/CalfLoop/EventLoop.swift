@@ -1,0 +1,233 @@
+import CLibUV
+import Glibc
+import Synchronization
+
+/// One thread running one libuv loop, with a cross-thread submission queue.
+///
+/// Thread ownership: the `uv_loop_t`, every handle made on it, the driver's
+/// calls and `LoopTimer`s belong to the loop thread. Other threads may only
+/// call `execute(_:)`, `wake()` and `shutdown()`; those go through a `Mutex`,
+/// atomics, and `uv_async_send` (libuv's one thread-safe call).
+///
+/// The thread alternates between the driver's ready work, a non-blocking
+/// libuv poll (timers, I/O), a short spin and, when nothing arrives, a
+/// blocking `uv_run(UV_RUN_ONCE)` from which `wake()` rouses it. Wakeups are
+/// coalesced: `uv_async_send` is called only when the loop is asleep or about
+/// to sleep.
+public final class EventLoop: @unchecked Sendable {
+    /// A unit of work submitted from any thread.
+    public typealias Job = @Sendable () -> Void
+
+    /// What `shutdown()` found when it closed the loop.
+    public struct ShutdownReport: Sendable, Equatable {
+        /// Handles that were still open when the loop stopped and that the loop
+        /// closed itself; anything above zero is a handle its owner leaked.
+        public var handlesClosedAtStop: Int
+    }
+
+    /// A human-readable name, also given to the OS thread.
+    public let name: String
+
+    let uvLoop: UnsafeMutablePointer<uv_loop_t>
+    private let wakeup: UnsafeMutablePointer<uv_async_t>
+    private let submissions = Mutex<[Job]>([])
+    private let hasSubmissions = Atomic<Bool>(false)
+    private let sleeping = Atomic<Bool>(false)
+    private let stopRequested = Atomic<Bool>(false)
+    /// Loop thread only; dropped when the thread ends, which breaks the
+    /// reference cycle between a driver that holds its loop and the loop.
+    private var driver: (any LoopDriver)?
+    private var thread = pthread_t()
+    private let result = Mutex<Result<ShutdownReport, LoopError>?>(nil)
+    private let joined = Mutex<Bool>(false)
+    /// How many times the idle loop checks for work before it sleeps.
+    private let spinChecks: Int
+
+    private struct HandleWalk {
+        let own: UnsafeMutableRawPointer
+        var leaked = 0
+    }
+
+    /// Starts a loop thread.
+    /// - Parameters:
+    ///   - name: the thread's name (the OS shows 15 bytes).
+    ///   - driver: work to run on the thread between libuv polls.
+    ///   - spinChecks: how long an idle loop keeps looking for work before it
+    ///     sleeps in the kernel; spinning keeps cross-thread latency low.
+    public init(name: String, driver: (any LoopDriver)? = nil, spinChecks: Int = 4_000) throws(LoopError) {
+        self.name = name
+        self.driver = driver
+        self.spinChecks = spinChecks
+        uvLoop = .allocate(capacity: 1)
+        wakeup = .allocate(capacity: 1)
+        let initCode = uv_loop_init(uvLoop)
+        if initCode < 0 {
+            uvLoop.deallocate()
+            wakeup.deallocate()
+            throw LoopError(code: initCode, operation: "uv_loop_init")
+        }
+        let asyncCode = uv_async_init(uvLoop, wakeup) { handle in
+            guard let handle, let loop = EventLoop.owner(of: handle) else { return }
+            loop.drainSubmissions()
+        }
+        if asyncCode < 0 {
+            uv_loop_close(uvLoop)
+            uvLoop.deallocate()
+            wakeup.deallocate()
+            throw LoopError(code: asyncCode, operation: "uv_async_init")
+        }
+        // The loop's data points at its owner without retaining it: the thread
+        // holds a strong reference for as long as it runs.
+        uvLoop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        let retained = Unmanaged.passRetained(self).toOpaque()
+        let created = pthread_create(&thread, nil, { raw in
+            // invariant: pthread_create passes back the pointer it was given.
+            let loop = Unmanaged<EventLoop>.fromOpaque(raw!).takeRetainedValue()
+            loop.threadMain()
+            return nil
+        }, retained)
+        if created != 0 {
+            Unmanaged<EventLoop>.fromOpaque(retained).release()
+            uv_close(UnsafeMutableRawPointer(wakeup).assumingMemoryBound(to: uv_handle_t.self), nil)
+            uv_run(uvLoop, UV_RUN_DEFAULT)
+            uv_loop_close(uvLoop)
+            uvLoop.deallocate()
+            wakeup.deallocate()
+            throw LoopError(code: -created, operation: "pthread_create")
+        }
+    }
+
+    deinit {
+        uvLoop.deallocate()
+        wakeup.deallocate()
+    }
+
+    static func owner(of handle: UnsafeMutablePointer<uv_async_t>) -> EventLoop? {
+        guard let raw = handle.pointee.loop?.pointee.data else { return nil }
+        return Unmanaged<EventLoop>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    /// The loop whose thread is calling, if the caller is a loop thread.
+    public static var current: EventLoop? { CurrentLoop.loop }
+
+    /// Whether the caller runs on this loop's thread.
+    public var inEventLoop: Bool { CurrentLoop.loop === self }
+
+    /// Runs `job` on the loop thread, soon. Callable from any thread; jobs run
+    /// in submission order. Jobs submitted after the loop stopped never run.
+    public func execute(_ job: @escaping Job) {
+        submissions.withLock { $0.append(job) }
+        hasSubmissions.store(true, ordering: .sequentiallyConsistent)
+        wake()
+    }
+
+    /// Wakes the loop if it sleeps or is about to: call after handing the
+    /// driver work from another thread. Cheap when the loop is awake.
+    public func wake() {
+        if sleeping.exchange(false, ordering: .sequentiallyConsistent) {
+            uv_async_send(wakeup)
+        }
+    }
+
+    /// Asks the loop to stop, waits for its thread, and reports how it closed.
+    ///
+    /// Jobs already submitted run first, then the driver's `loopWillStop`;
+    /// then every handle still open is closed, and the loop is closed. Must not
+    /// be called from the loop's own thread. Calling it again returns the same result.
+    @discardableResult
+    public func shutdown() throws(LoopError) -> ShutdownReport {
+        // invariant: joining the current thread would deadlock; this is a programming error.
+        precondition(!inEventLoop, "EventLoop.shutdown() called on its own thread")
+        stopRequested.store(true, ordering: .sequentiallyConsistent)
+        sleeping.store(false, ordering: .sequentiallyConsistent)
+        uv_async_send(wakeup)
+        let mustJoin = joined.withLock { done -> Bool in
+            defer { done = true }
+            return !done
+        }
+        if mustJoin { pthread_join(thread, nil) }
+        let outcome = result.withLock { $0 } ?? .failure(LoopError(code: UV_EINVAL.rawValue, operation: "EventLoop.shutdown"))
+        return try outcome.get()
+    }
+
+    // MARK: - The loop thread
+
+    private func threadMain() {
+        let threadName = String(decoding: name.utf8.prefix(15), as: UTF8.self)
+        _ = pthread_setname_np(pthread_self(), threadName)
+        CurrentLoop.set(self)
+        runUntilStopped()
+        let outcome = close()
+        driver = nil
+        CurrentLoop.set(nil)
+        result.withLock { $0 = outcome }
+    }
+
+    private func pendingWork() -> Bool {
+        if hasSubmissions.load(ordering: .sequentiallyConsistent) { return true }
+        return driver?.hasPendingWork() ?? false
+    }
+
+    private func runUntilStopped() {
+        while !stopRequested.load(ordering: .relaxed) {
+            if hasSubmissions.load(ordering: .relaxed) { drainSubmissions() }
+            let busy = driver?.runReadyWork(on: self) ?? false
+            uv_run(uvLoop, UV_RUN_NOWAIT)
+            if busy { continue }
+            if spinUntilWork() { continue }
+            sleeping.store(true, ordering: .sequentiallyConsistent)
+            if pendingWork() || stopRequested.load(ordering: .sequentiallyConsistent) {
+                sleeping.store(false, ordering: .relaxed)
+                continue
+            }
+            uv_run(uvLoop, UV_RUN_ONCE)
+            sleeping.store(false, ordering: .relaxed)
+        }
+    }
+
+    /// Looks for work a while before sleeping; returns whether some arrived.
+    private func spinUntilWork() -> Bool {
+        var checks = 0
+        while checks < spinChecks {
+            if pendingWork() || stopRequested.load(ordering: .relaxed) { return true }
+            checks += 1
+        }
+        return false
+    }
+
+    func drainSubmissions() {
+        hasSubmissions.store(false, ordering: .sequentiallyConsistent)
+        let jobs = submissions.withLock { queue -> [Job] in
+            let taken = queue
+            queue.removeAll()
+            return taken
+        }
+        for job in jobs { job() }
+    }
+
+    private func close() -> Result<ShutdownReport, LoopError> {
+        // Jobs submitted before the stop still run: a submitter may wait on them.
+        drainSubmissions()
+        driver?.loopWillStop(self)
+        drainSubmissions()
+        uv_run(uvLoop, UV_RUN_NOWAIT)
+        var walk = HandleWalk(own: UnsafeMutableRawPointer(wakeup))
+        withUnsafeMutablePointer(to: &walk) { state in
+            uv_walk(uvLoop, { handle, arg in
+                guard let handle, let arg, uv_is_closing(handle) == 0 else { return }
+                let walk = arg.assumingMemoryBound(to: HandleWalk.self)
+                if UnsafeMutableRawPointer(handle) == walk.pointee.own {
+                    uv_close(handle, nil)
+                } else {
+                    walk.pointee.leaked += 1
+                    LoopHandle.close(handle)
+                }
+            }, state)
+        }
+        let leaked = walk.leaked
+        uv_run(uvLoop, UV_RUN_DEFAULT)
+        let code = uv_loop_close(uvLoop)
+        if code < 0 { return .failure(LoopError(code: code, operation: "uv_loop_close")) }
+        return .success(ShutdownReport(handlesClosedAtStop: leaked))
+    }
+}
