@@ -27,7 +27,7 @@ final class BehaviorCell<B: Behavior>: MailboxCell<B.Message>, @unchecked Sendab
     final func runTurn(budget: Int) -> Bool {
         if remotePending {
             remotePending = false
-            drainRemote()
+            takeRemoteInbox()
         }
         var context = Context<B.Message>(cell: self)
         var count = 0

@@ -62,7 +62,11 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         }
     }
 
-    @usableFromInline override final func drainRemote() {
+    @usableFromInline override final func drainRemote() { takeRemoteInbox() }
+
+    /// Moves the remote inbox into the mailbox (specialized where `Message` is concrete).
+    @inlinable
+    final func takeRemoteInbox() {
         inbox.withLock { box in
             swap(&box.items, &spare)
             box.notified = false

@@ -45,6 +45,7 @@ public final class Node: Sendable {
         for scheduler in made {
             do {
                 let loop = try EventLoop(name: "calf-sched-\(scheduler.index)", driver: scheduler)
+                scheduler.loopOwner = loop
                 scheduler.loop = loop
                 loops.append(loop)
             } catch {

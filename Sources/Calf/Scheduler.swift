@@ -3,8 +3,8 @@ import Synchronization
 
 /// One scheduler: a loop thread, its run queue and the processes pinned to it.
 ///
-/// Thread ownership: everything but `remoteRunnable`, `hasRemote` and the
-/// `loop` handle belongs to the loop thread. Other threads hand work over by
+/// Thread ownership: everything but `remote` and the `loop` handle belongs
+/// to the loop thread. Other threads hand work over by
 /// `notifyRemote` (a process got remote mail) or `loop.execute`.
 @usableFromInline
 final class Scheduler: LoopDriver, @unchecked Sendable {
@@ -12,12 +12,16 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
     @usableFromInline let node: NodeCore
     /// Messages one process may handle per turn before the next runs.
     @usableFromInline let budget: Int
+    /// Keeps the loop alive as long as the scheduler (the loop drops its
+    /// reference to this driver when its thread ends, so there is no cycle).
     // invariant: set once in Node.init right after the loop starts, before any process exists.
-    @usableFromInline var loop: EventLoop!
+    var loopOwner: EventLoop!
+    /// The loop, read without reference counting on the message path (other
+    /// threads' retains of a shared object bounce its cache line); `loopOwner` keeps it alive.
+    @usableFromInline unowned(unsafe) var loop: EventLoop! = nil
 
     @usableFromInline @exclusivity(unchecked) var runQueue = Ring<ProcessCell>()
-    private let remoteRunnable = Mutex<[ProcessCell]>([])
-    private let hasRemote = Atomic<Bool>(false)
+    private let remote = RemoteRunQueue()
     private var remoteSpare: [ProcessCell] = []
 
     /// Live processes on this scheduler, by pid.
@@ -85,14 +89,14 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
     /// Called from any thread when `cell` got its first remote message since it last drained.
     @usableFromInline
     func notifyRemote(_ cell: ProcessCell) {
-        remoteRunnable.withLock { $0.append(cell) }
-        hasRemote.store(true, ordering: .sequentiallyConsistent)
+        remote.cells.withLock { $0.append(cell) }
+        remote.nonEmpty.store(true, ordering: .sequentiallyConsistent)
         loop.wake()
     }
 
     private func takeRemote() {
-        hasRemote.store(false, ordering: .sequentiallyConsistent)
-        remoteRunnable.withLock { swap(&$0, &remoteSpare) }
+        remote.nonEmpty.store(false, ordering: .sequentiallyConsistent)
+        remote.cells.withLock { swap(&$0, &remoteSpare) }
         for cell in remoteSpare where cell.status == .alive {
             cell.remotePending = true
             if !cell.scheduled { makeRunnable(cell) }
@@ -101,7 +105,7 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
     }
 
     @usableFromInline func runReadyWork(on loop: EventLoop) -> Bool {
-        if hasRemote.load(ordering: .relaxed) { takeRemote() }
+        if remote.nonEmpty.load(ordering: .relaxed) { takeRemote() }
         if let deadline = timers.nextDeadline, deadline <= monotonicNanoseconds() { fireTimers() }
         var count = 0
         while count < 4096, let cell = runQueue.popFirst() {
@@ -111,14 +115,14 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
             } else {
                 cell.scheduled = false
             }
-            if count & 127 == 0, hasRemote.load(ordering: .relaxed) { takeRemote() }
+            if count & 127 == 0, remote.nonEmpty.load(ordering: .relaxed) { takeRemote() }
         }
         turns &+= UInt64(count)
-        return !runQueue.isEmpty || hasRemote.load(ordering: .relaxed)
+        return !runQueue.isEmpty || remote.nonEmpty.load(ordering: .relaxed)
     }
 
     @usableFromInline func hasPendingWork() -> Bool {
-        hasRemote.load(ordering: .sequentiallyConsistent)
+        remote.nonEmpty.load(ordering: .sequentiallyConsistent)
     }
 
     @usableFromInline func loopWillStop(_ loop: EventLoop) {
@@ -255,6 +259,16 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
         guard let target = watcher.relations?.monitoring.removeValue(forKey: ref) else { return }
         on(target.scheduler) { $0.removeMonitor(ref, from: target) }
     }
+}
+
+/// Processes that got mail from other threads, waiting for their scheduler.
+///
+/// Its own object, padded, so that the cache line other threads write is
+/// not the one holding the scheduler's hot run-queue fields.
+final class RemoteRunQueue: Sendable {
+    let cells = Mutex<[ProcessCell]>([])
+    let nonEmpty = Atomic<Bool>(false)
+    private let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
 }
 
 /// Why a spawn failed.

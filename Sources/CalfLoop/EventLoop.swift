@@ -40,8 +40,8 @@ public final class EventLoop: @unchecked Sendable {
     private var thread = pthread_t()
     private let result = Mutex<Result<ShutdownReport, LoopError>?>(nil)
     private let joined = Mutex<Bool>(false)
-    /// How many times the idle loop checks for work before it sleeps.
-    private let spinChecks: Int
+    /// How long an idle loop looks for work before it sleeps in the kernel.
+    private let spinNanoseconds: UInt64
 
     private struct HandleWalk {
         let own: UnsafeMutableRawPointer
@@ -52,12 +52,13 @@ public final class EventLoop: @unchecked Sendable {
     /// - Parameters:
     ///   - name: the thread's name (the OS shows 15 bytes).
     ///   - driver: work to run on the thread between libuv polls.
-    ///   - spinChecks: how long an idle loop keeps looking for work before it
+    ///   - spin: how long an idle loop keeps looking for work before it
     ///     sleeps in the kernel; spinning keeps cross-thread latency low.
-    public init(name: String, driver: (any LoopDriver)? = nil, spinChecks: Int = 4_000) throws(LoopError) {
+    public init(name: String, driver: (any LoopDriver)? = nil, spin: Duration = .microseconds(50)) throws(LoopError) {
         self.name = name
         self.driver = driver
-        self.spinChecks = spinChecks
+        let (seconds, attoseconds) = spin.components
+        self.spinNanoseconds = seconds < 0 ? 0 : UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
         uvLoop = .allocate(capacity: 1)
         wakeup = .allocate(capacity: 1)
         let initCode = uv_loop_init(uvLoop)
@@ -163,20 +164,32 @@ public final class EventLoop: @unchecked Sendable {
         result.withLock { $0 = outcome }
     }
 
-    private func pendingWork() -> Bool {
+    private func pendingWork(_ driver: (any LoopDriver)?) -> Bool {
         if hasSubmissions.load(ordering: .sequentiallyConsistent) { return true }
         return driver?.hasPendingWork() ?? false
     }
 
     private func runUntilStopped() {
+        // A non-blocking poll is a syscall (epoll_wait): while work keeps
+        // coming, poll libuv every `pollInterval` slices, not after each one.
+        let pollInterval = 64
+        // Read the driver once: loading the stored property in the spin loop
+        // retains and releases it each time, and its reference count is a cache
+        // line that producers on other threads write too.
+        let driver = self.driver
+        var slicesSincePoll = 0
         while !stopRequested.load(ordering: .relaxed) {
             if hasSubmissions.load(ordering: .relaxed) { drainSubmissions() }
             let busy = driver?.runReadyWork(on: self) ?? false
-            uv_run(uvLoop, UV_RUN_NOWAIT)
+            slicesSincePoll += 1
+            if slicesSincePoll >= pollInterval {
+                slicesSincePoll = 0
+                uv_run(uvLoop, UV_RUN_NOWAIT)
+            }
             if busy { continue }
-            if spinUntilWork() { continue }
+            if spinUntilWork(driver) { continue }
             sleeping.store(true, ordering: .sequentiallyConsistent)
-            if pendingWork() || stopRequested.load(ordering: .sequentiallyConsistent) {
+            if pendingWork(driver) || stopRequested.load(ordering: .sequentiallyConsistent) {
                 sleeping.store(false, ordering: .relaxed)
                 continue
             }
@@ -185,14 +198,22 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// Looks for work a while before sleeping; returns whether some arrived.
-    private func spinUntilWork() -> Bool {
-        var checks = 0
-        while checks < spinChecks {
-            if pendingWork() || stopRequested.load(ordering: .relaxed) { return true }
-            checks += 1
+    /// Looks for work for up to `spinNanoseconds` before sleeping; returns whether some arrived.
+    private func spinUntilWork(_ driver: (any LoopDriver)?) -> Bool {
+        guard spinNanoseconds > 0 else { return false }
+        let start = Self.monotonicNanoseconds()
+        while true {
+            for _ in 0..<64 where pendingWork(driver) || stopRequested.load(ordering: .relaxed) {
+                return true
+            }
+            if Self.monotonicNanoseconds() &- start > spinNanoseconds { return false }
         }
-        return false
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
     }
 
     func drainSubmissions() {

@@ -28,3 +28,8 @@ public struct LoopError: Error, Equatable, CustomStringConvertible {
         return code
     }
 }
+
+extension EventLoop {
+    /// The version string of the libuv library in use.
+    public static var libuvVersion: String { String(cString: uv_version_string()) }
+}
