@@ -34,6 +34,10 @@ public final class EventLoop: @unchecked Sendable {
     private let hasSubmissions = Atomic<Bool>(false)
     private let sleeping = Atomic<Bool>(false)
     private let stopRequested = Atomic<Bool>(false)
+    /// Whether the wakeup handle is closed. `uv_async_send` on a closed handle
+    /// aborts inside libuv, so sends and the close take this lock (rare: only
+    /// when the loop sleeps).
+    private let wakeupClosed = Mutex<Bool>(false)
     /// Loop thread only; dropped when the thread ends, which breaks the
     /// reference cycle between a driver that holds its loop and the loop.
     private var driver: (any LoopDriver)?
@@ -43,10 +47,6 @@ public final class EventLoop: @unchecked Sendable {
     /// How long an idle loop looks for work before it sleeps in the kernel.
     private let spinNanoseconds: UInt64
 
-    private struct HandleWalk {
-        let own: UnsafeMutableRawPointer
-        var leaked = 0
-    }
 
     /// Starts a loop thread.
     /// - Parameters:
@@ -126,7 +126,13 @@ public final class EventLoop: @unchecked Sendable {
     /// driver work from another thread. Cheap when the loop is awake.
     public func wake() {
         if sleeping.exchange(false, ordering: .sequentiallyConsistent) {
-            uv_async_send(wakeup)
+            sendWakeup()
+        }
+    }
+
+    private func sendWakeup() {
+        wakeupClosed.withLock { closed in
+            if !closed { uv_async_send(wakeup) }
         }
     }
 
@@ -141,7 +147,7 @@ public final class EventLoop: @unchecked Sendable {
         precondition(!inEventLoop, "EventLoop.shutdown() called on its own thread")
         stopRequested.store(true, ordering: .sequentiallyConsistent)
         sleeping.store(false, ordering: .sequentiallyConsistent)
-        uv_async_send(wakeup)
+        sendWakeup()
         let mustJoin = joined.withLock { done -> Bool in
             defer { done = true }
             return !done
@@ -232,20 +238,19 @@ public final class EventLoop: @unchecked Sendable {
         driver?.loopWillStop(self)
         drainSubmissions()
         uv_run(uvLoop, UV_RUN_NOWAIT)
-        var walk = HandleWalk(own: UnsafeMutableRawPointer(wakeup))
-        withUnsafeMutablePointer(to: &walk) { state in
+        wakeupClosed.withLock { closed in
+            closed = true
+            uv_close(UnsafeMutableRawPointer(wakeup).assumingMemoryBound(to: uv_handle_t.self), nil)
+        }
+        // Every handle still open now was left open by its owner (the wakeup is closing).
+        var leaked = 0
+        withUnsafeMutablePointer(to: &leaked) { counter in
             uv_walk(uvLoop, { handle, arg in
                 guard let handle, let arg, uv_is_closing(handle) == 0 else { return }
-                let walk = arg.assumingMemoryBound(to: HandleWalk.self)
-                if UnsafeMutableRawPointer(handle) == walk.pointee.own {
-                    uv_close(handle, nil)
-                } else {
-                    walk.pointee.leaked += 1
-                    LoopHandle.close(handle)
-                }
-            }, state)
+                arg.assumingMemoryBound(to: Int.self).pointee += 1
+                LoopHandle.close(handle)
+            }, counter)
         }
-        let leaked = walk.leaked
         uv_run(uvLoop, UV_RUN_DEFAULT)
         let code = uv_loop_close(uvLoop)
         if code < 0 { return .failure(LoopError(code: code, operation: "uv_loop_close")) }
