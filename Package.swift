@@ -27,10 +27,12 @@ let package = Package(
         .target(name: "CalfLoop", dependencies: ["CLibUV"]),
         .target(name: "CalfStore", dependencies: ["CLMDB"]),
         .target(name: "Calf", dependencies: ["CalfLoop"]),
+        .target(name: "CalfBenchmarks", dependencies: ["Calf"], path: "Benchmarks/CalfBenchmarks"),
         .executableTarget(
             name: "calf",
             dependencies: [
                 "Calf",
+                "CalfBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -25,10 +25,6 @@ final class BehaviorCell<B: Behavior>: MailboxCell<B.Message>, @unchecked Sendab
     /// Handles up to `budget` messages; returns whether the process should run again.
     @inlinable
     final func runTurn(budget: Int) -> Bool {
-        if remotePending {
-            remotePending = false
-            takeRemoteInbox()
-        }
         var context = Context<B.Message>(cell: self)
         var count = 0
         while count < budget, let envelope = mailbox.popFirst() {

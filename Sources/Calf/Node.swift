@@ -253,8 +253,9 @@ public final class Node: Sendable {
             }
         }
         var leaked = 0
-        for loop in loops {
+        for (loop, scheduler) in zip(loops, schedulers) {
             leaked += try loop.shutdown().handlesClosedAtStop
+            scheduler.close()
         }
         let report = ShutdownReport(processesStopped: stopped, leakedHandles: leaked)
         state.withLock { $0 = .stopped(report) }

@@ -2,7 +2,7 @@
 ///
 /// Thread ownership: every `var` here belongs to the thread of `scheduler`;
 /// other threads reach a process only through `MailboxCell.deliverRemote`
-/// (a lock-protected inbox) or by submitting a job to the scheduler's loop.
+/// (the scheduler's `RemoteQueue`) or by submitting a job to the scheduler's loop.
 @usableFromInline
 class ProcessCell: @unchecked Sendable {
     @usableFromInline
@@ -12,11 +12,12 @@ class ProcessCell: @unchecked Sendable {
     @usableFromInline let scheduler: Scheduler
     /// Runs one turn: handles up to `budget` messages; returns whether messages remain.
     @usableFromInline var turn: (ProcessCell, Int) -> Bool = { _, _ in false }
+    /// Takes in (true) or dead-letters (false) the envelope of a remote
+    /// node addressed to this process; specialized for its message type.
+    @usableFromInline var remoteAcceptor: (ProcessCell, UnsafeMutableRawPointer, Bool) -> Void = { _, _, _ in }
     @usableFromInline @exclusivity(unchecked) var status = Status.alive
     /// In the run queue or running now.
     @usableFromInline @exclusivity(unchecked) var scheduled = false
-    /// Its remote inbox has items that the next turn must take in first.
-    @usableFromInline @exclusivity(unchecked) var remotePending = false
     /// Exit signals from linked processes arrive as messages instead of killing it.
     @usableFromInline @exclusivity(unchecked) var trapExit = false
     /// Messages handled so far.
@@ -40,11 +41,9 @@ class ProcessCell: @unchecked Sendable {
 
     // Overridden by the typed subclasses; called off the hot path.
 
-    /// Moves the remote inbox into the mailbox, keeping arrival order.
-    @usableFromInline func drainRemote() {}
-    /// Appends a signal to the mailbox (after draining the remote inbox).
+    /// Appends a signal to the mailbox (after mail sent before it).
     @usableFromInline func enqueueSignal(_ signal: Signal) {}
-    /// Closes the inbox and empties the mailbox: calls fail with `reason`,
+    /// Empties the mailbox: calls fail with `reason`,
     /// other messages count as dead letters.
     @usableFromInline func closeMailbox(reason: ExitReason) {}
     /// Runs the behavior's `terminate` callback.

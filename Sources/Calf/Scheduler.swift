@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// Thread ownership: everything but `remote` and the `loop` handle belongs
 /// to the loop thread. Other threads hand work over by
-/// `notifyRemote` (a process got remote mail) or `loop.execute`.
+/// `pushRemote` (mail for a process) or `loop.execute`.
 @usableFromInline
 final class Scheduler: LoopDriver, @unchecked Sendable {
     @usableFromInline let index: Int
@@ -21,8 +21,11 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
     @usableFromInline unowned(unsafe) var loop: EventLoop! = nil
 
     @usableFromInline @exclusivity(unchecked) var runQueue = Ring<ProcessCell>()
-    private let remote = RemoteRunQueue()
-    private var remoteSpare: [ProcessCell] = []
+    /// Mail from other threads.
+    @usableFromInline let remote = RemoteQueue()
+    /// Set once the loop thread has ended: senders then discard their mail themselves.
+    @usableFromInline let closed = Atomic<Bool>(false)
+    private let closedDrain = Mutex<Void>(())
 
     /// Live processes on this scheduler, by pid.
     @usableFromInline var processes: [Pid: ProcessCell] = [:]
@@ -66,6 +69,7 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
         }
         let cell = BehaviorCell(behavior: behavior, state: state, pid: pid, scheduler: self)
         cell.turn = BehaviorCell<B>.turnFunction
+        cell.remoteAcceptor = MailboxCell<B.Message>.remoteAcceptorFunction
         processes[pid] = cell
         do {
             try cell.runStarted()
@@ -86,26 +90,54 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
         runQueue.append(cell)
     }
 
-    /// Called from any thread when `cell` got its first remote message since it last drained.
-    @usableFromInline
-    func notifyRemote(_ cell: ProcessCell) {
-        remote.cells.withLock { $0.append(cell) }
-        remote.nonEmpty.store(true, ordering: .sequentiallyConsistent)
-        loop.wake()
+    /// Hands `delivery` to this scheduler (any thread but its own).
+    @inlinable
+    func pushRemote(_ node: UnsafeMutableRawPointer) {
+        remote.push(node)
+        if closed.load(ordering: .sequentiallyConsistent) {
+            discardRemote()
+        } else {
+            loop.wake()
+        }
     }
 
-    private func takeRemote() {
-        remote.nonEmpty.store(false, ordering: .sequentiallyConsistent)
-        remote.cells.withLock { swap(&$0, &remoteSpare) }
-        for cell in remoteSpare where cell.status == .alive {
-            cell.remotePending = true
-            if !cell.scheduled { makeRunnable(cell) }
+    /// Moves up to `limit` remote deliveries into their mailboxes; returns
+    /// whether more are waiting.
+    @discardableResult
+    func takeRemote(limit: Int = 4096) -> Bool {
+        var count = 0
+        while count < limit, let node = remote.pop() {
+            if let cell = RemoteNode.takeCell(node) { cell.remoteAcceptor(cell, node, true) }
+            count &+= 1
         }
-        remoteSpare.removeAll(keepingCapacity: remoteSpare.capacity <= 4096)
+        return count == limit
+    }
+
+    /// Moves every remote delivery pushed so far into its mailbox.
+    @usableFromInline
+    func takeAllRemote() {
+        while takeRemote() {}
+    }
+
+    /// Marks the scheduler stopped (its thread has ended): mail still queued
+    /// or sent later counts as dead letters, and calls in it fail.
+    func close() {
+        closed.store(true, ordering: .sequentiallyConsistent)
+        discardRemote()
+    }
+
+    @usableFromInline
+    func discardRemote() {
+        // invariant: after close, senders and close may race to drain; the lock makes them one consumer at a time.
+        closedDrain.withLock { _ in
+            while let node = remote.pop() {
+                if let cell = RemoteNode.takeCell(node) { cell.remoteAcceptor(cell, node, false) }
+            }
+        }
     }
 
     @usableFromInline func runReadyWork(on loop: EventLoop) -> Bool {
-        if remote.nonEmpty.load(ordering: .relaxed) { takeRemote() }
+        if remote.hasItems { takeRemote() }
         if let deadline = timers.nextDeadline, deadline <= monotonicNanoseconds() { fireTimers() }
         var count = 0
         while count < 4096, let cell = runQueue.popFirst() {
@@ -115,20 +147,23 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
             } else {
                 cell.scheduled = false
             }
-            if count & 127 == 0, remote.nonEmpty.load(ordering: .relaxed) { takeRemote() }
+            if count & 127 == 0, remote.hasItems { takeRemote() }
         }
         turns &+= UInt64(count)
-        return !runQueue.isEmpty || remote.nonEmpty.load(ordering: .relaxed)
+        return !runQueue.isEmpty || remote.hasItems
     }
 
     @usableFromInline func hasPendingWork() -> Bool {
-        remote.nonEmpty.load(ordering: .sequentiallyConsistent)
+        remote.hasItems
     }
 
     @usableFromInline func loopWillStop(_ loop: EventLoop) {
         timerHandle?.close()
         timerHandle = nil
         timers.removeAll()
+        while let node = remote.pop() {
+            if let cell = RemoteNode.takeCell(node) { cell.remoteAcceptor(cell, node, false) }
+        }
         runQueue.destroy()
     }
 
@@ -259,16 +294,6 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
         guard let target = watcher.relations?.monitoring.removeValue(forKey: ref) else { return }
         on(target.scheduler) { $0.removeMonitor(ref, from: target) }
     }
-}
-
-/// Processes that got mail from other threads, waiting for their scheduler.
-///
-/// Its own object, padded, so that the cache line other threads write is
-/// not the one holding the scheduler's hot run-queue fields.
-final class RemoteRunQueue: Sendable {
-    let cells = Mutex<[ProcessCell]>([])
-    let nonEmpty = Atomic<Bool>(false)
-    private let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
 }
 
 /// Why a spawn failed.

@@ -125,7 +125,12 @@ public final class EventLoop: @unchecked Sendable {
     /// Wakes the loop if it sleeps or is about to: call after handing the
     /// driver work from another thread. Cheap when the loop is awake.
     public func wake() {
-        if sleeping.exchange(false, ordering: .sequentiallyConsistent) {
+        // Load first: an exchange would write the line the loop thread keeps
+        // reading while it spins. Both sides use sequentially consistent
+        // operations (the producer's publish, then this load; the loop's
+        // `sleeping = true`, then its look for work), so one sees the other.
+        if sleeping.load(ordering: .sequentiallyConsistent),
+           sleeping.exchange(false, ordering: .sequentiallyConsistent) {
             sendWakeup()
         }
     }

@@ -170,4 +170,16 @@ struct FailsToStart: Behavior {
         let report = try await node.shutdown()
         #expect(report.leakedHandles == 0)
     }
+
+    @Test func mailAfterShutdownIsADeadLetterAndCallsFailAtOnce() async throws {
+        let node = try Node(schedulers: 2)
+        let tally = try await node.spawn(Tally())
+        try await node.shutdown()
+        let before = node.deadLetters
+        node.send(.add(1), to: tally)
+        #expect(node.deadLetters == before + 1)
+        await #expect(throws: CallError.self) {
+            _ = try await node.call(tally, .get, timeout: .seconds(60)) as Int
+        }
+    }
 }

@@ -1,6 +1,6 @@
 import ArgumentParser
+import CalfBenchmarks
 import Calf
-import Foundation
 
 /// `calf bench NAME`: runs one benchmark and prints its figures.
 struct BenchCommand: AsyncParsableCommand {
@@ -51,35 +51,3 @@ struct BenchCommand: AsyncParsableCommand {
     }
 }
 
-/// Prints figures as text or JSON lines.
-struct Report: Sendable {
-    let json: Bool
-
-    func figure(_ name: String, _ value: Double, _ unit: String, note: String = "") {
-        if json {
-            let object: [String: Any] = ["name": name, "value": (value * 100).rounded() / 100, "unit": unit]
-            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]),
-               let line = String(data: data, encoding: .utf8) {
-                print(line)
-            }
-        } else {
-            let shown = value >= 100 ? String(format: "%.0f", value) : String(format: "%.2f", value)
-            print("\(name): \(shown) \(unit)\(note.isEmpty ? "" : "  (\(note))")")
-        }
-    }
-}
-
-/// Seconds on the monotonic clock.
-func now() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-}
-
-/// Resident set size of this OS process, in bytes.
-func residentBytes() -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    let fields = text.split(separator: " ")
-    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
-    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-}

@@ -25,8 +25,10 @@ struct Sender: Behavior {
     }
 }
 
-enum FanInBench {
-    static func run(senders: Int, perSender: Int, schedulers: Int, report: Report) async throws {
+/// The `fanin` benchmark of `calf bench`.
+public enum FanInBench {
+    /// Runs the benchmark and prints its figures to `report`.
+    public static func run(senders: Int, perSender: Int, schedulers: Int, report: Report) async throws {
         for (label, count) in [("fanin", 1), ("fanin_all_schedulers", schedulers)] where count <= schedulers {
             if label == "fanin_all_schedulers" && count == 1 { continue }
             let node = try Node(schedulers: count)

@@ -38,8 +38,10 @@ struct Player: Behavior {
     }
 }
 
-enum PingPongBench {
-    static func run(messages: Int, report: Report) async throws {
+/// The `pingpong` benchmark of `calf bench`.
+public enum PingPongBench {
+    /// Runs the benchmark and prints its figures to `report`.
+    public static func run(messages: Int, report: Report) async throws {
         var sameRate = 0.0
         for (label, schedulers) in [("pingpong", [0, 0]), ("pingpong_cross_scheduler", [0, 1])] {
             let node = try Node(schedulers: 2)

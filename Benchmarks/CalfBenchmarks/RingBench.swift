@@ -43,8 +43,10 @@ struct RingBuilder: Behavior {
     }
 }
 
-enum RingBench {
-    static func run(size: Int, laps: Int, report: Report) async throws {
+/// The `ring` benchmark of `calf bench`.
+public enum RingBench {
+    /// Runs the benchmark and prints its figures to `report`.
+    public static func run(size: Int, laps: Int, report: Report) async throws {
         let node = try Node(schedulers: 1)
         let (done, stream) = try await node.receiver(of: Double.self)
         let builder = try await node.spawn(RingBuilder(size: size, done: done))

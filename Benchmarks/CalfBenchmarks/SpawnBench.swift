@@ -17,8 +17,10 @@ struct Spawner: Behavior {
     }
 }
 
-enum SpawnBench {
-    static func run(processes: Int, schedulers: Int, report: Report) async throws {
+/// The `spawn` benchmark of `calf bench`.
+public enum SpawnBench {
+    /// Runs the benchmark and prints its figures to `report`.
+    public static func run(processes: Int, schedulers: Int, report: Report) async throws {
         let node = try Node(schedulers: schedulers)
         var spawners: [Address<Int>] = []
         let share = processes / schedulers

@@ -1,0 +1,127 @@
+import Synchronization
+
+/// A message in flight from another thread to a process of one scheduler,
+/// laid out by hand so that neither side pays for reference counting or
+/// unspecialized generics on the message path:
+///
+///     offset 0   next      Atomic<UnsafeMutableRawPointer?>   written once by the next sender
+///     offset 8   cell      Unmanaged<ProcessCell> (+1)        nil in the queue's placeholder
+///     offset 16+ envelope  Envelope<M>                        moved out by the receiving cell
+///
+/// Thread ownership: the sender initializes a node and pushes it; from then
+/// on only the scheduler's thread touches it, except `next`.
+@usableFromInline
+enum RemoteNode {
+    @usableFromInline static let headerSize = 16
+
+    @inlinable
+    static func payloadOffset<M: Sendable>(_: M.Type) -> Int {
+        let alignment = MemoryLayout<Envelope<M>>.alignment
+        return (headerSize + alignment - 1) / alignment * alignment
+    }
+
+    /// A node for `envelope` to `cell` (any thread; specialized where `M` is concrete).
+    @inlinable
+    static func make<M: Sendable>(cell: MailboxCell<M>, envelope: __owned Envelope<M>) -> UnsafeMutableRawPointer {
+        let offset = payloadOffset(M.self)
+        let node = UnsafeMutableRawPointer.allocate(
+            byteCount: offset + MemoryLayout<Envelope<M>>.size,
+            alignment: max(16, MemoryLayout<Envelope<M>>.alignment))
+        initializeHeader(node, cell: Unmanaged.passRetained(cell as ProcessCell).toOpaque())
+        (node + offset).bindMemory(to: Envelope<M>.self, capacity: 1).initialize(to: envelope)
+        return node
+    }
+
+    /// The placeholder a queue starts with.
+    static func makeStub() -> UnsafeMutableRawPointer {
+        let node = UnsafeMutableRawPointer.allocate(byteCount: headerSize, alignment: 16)
+        initializeHeader(node, cell: nil)
+        return node
+    }
+
+    @usableFromInline
+    static func initializeHeader(_ node: UnsafeMutableRawPointer, cell: UnsafeMutableRawPointer?) {
+        node.bindMemory(to: Atomic<UnsafeMutableRawPointer?>.self, capacity: 1).initialize(to: Atomic(nil))
+        (node + 8).storeBytes(of: cell, as: UnsafeMutableRawPointer?.self)
+    }
+
+    @inlinable
+    static func next(_ node: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UnsafeMutableRawPointer?>> {
+        node.assumingMemoryBound(to: Atomic<UnsafeMutableRawPointer?>.self)
+    }
+
+    /// Takes the node's cell reference (+1) and clears it, or nil for a placeholder.
+    static func takeCell(_ node: UnsafeMutableRawPointer) -> ProcessCell? {
+        guard let raw = (node + 8).load(as: UnsafeMutableRawPointer?.self) else { return nil }
+        (node + 8).storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
+        return Unmanaged<ProcessCell>.fromOpaque(raw).takeRetainedValue()
+    }
+
+    /// Moves the envelope out of a node made for `Envelope<M>`.
+    @inlinable
+    static func takeEnvelope<M: Sendable>(_ node: UnsafeMutableRawPointer, as: M.Type) -> Envelope<M> {
+        (node + payloadOffset(M.self)).assumingMemoryBound(to: Envelope<M>.self).move()
+    }
+
+    /// Frees a node whose envelope has been moved out.
+    static func free(_ node: UnsafeMutableRawPointer) {
+        next(node).deinitialize(count: 1)
+        node.deallocate()
+    }
+}
+
+/// The mail other threads send to one scheduler's processes: a
+/// multi-producer, single-consumer queue (Vyukov's intrusive design), FIFO
+/// across all senders. One queue per scheduler, rather than one inbox per
+/// process, keeps a message's cross-thread cost to one exchange and one
+/// store, and keeps causal order: mail sent to a process from outside
+/// reaches its mailbox before anything that mail's successors cause.
+///
+/// Thread ownership: `tail` is shared (exchanged by producers); `head`
+/// belongs to the consumer, the scheduler's thread.
+@usableFromInline
+final class RemoteQueue: @unchecked Sendable {
+    /// The last node pushed.
+    @usableFromInline let tail: Atomic<UnsafeMutableRawPointer>
+    /// Padding so producers' writes to `tail` do not share a line with `head`.
+    private let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    /// The placeholder before the first undelivered node (consumer only).
+    @exclusivity(unchecked) private var head: UnsafeMutableRawPointer
+
+    init() {
+        let stub = RemoteNode.makeStub()
+        tail = Atomic(stub)
+        head = stub
+    }
+
+    deinit {
+        // invariant: the scheduler is closed and drained before it goes away; whatever is left is freed.
+        while let node = pop() {
+            if let cell = RemoteNode.takeCell(node) { cell.remoteAcceptor(cell, node, false) }
+        }
+        RemoteNode.free(head)
+    }
+
+    /// Pushes `node` (any thread). Sequentially consistent, so a consumer
+    /// about to sleep either sees it or is seen asleep by `wake()`.
+    @inlinable
+    func push(_ node: UnsafeMutableRawPointer) {
+        let previous = tail.exchange(node, ordering: .acquiringAndReleasing)
+        RemoteNode.next(previous).pointee.store(node, ordering: .sequentiallyConsistent)
+    }
+
+    /// Whether a pushed node is ready to pop (consumer only).
+    var hasItems: Bool {
+        RemoteNode.next(head).pointee.load(ordering: .sequentiallyConsistent) != nil
+    }
+
+    /// The oldest node, or nil when none is linked yet (consumer only). It
+    /// becomes the queue's placeholder: take its cell and envelope, do not free it.
+    func pop() -> UnsafeMutableRawPointer? {
+        let current = head
+        guard let next = RemoteNode.next(current).pointee.load(ordering: .acquiring) else { return nil }
+        head = next
+        RemoteNode.free(current)
+        return next
+    }
+}
