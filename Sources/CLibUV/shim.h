@@ -1,9 +1,8 @@
 #ifndef CALF_CLIBUV_SHIM_H
 #define CALF_CLIBUV_SHIM_H
-/* _GNU_SOURCE exposes pthread_setname_np, used to name loop threads. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <pthread.h>
 #include <uv.h>
+/* glibc declares this only under _GNU_SOURCE, which would also change
+   fd_set's field names and clash with Swift's Glibc module; declare it here. */
+extern int pthread_setname_np(pthread_t thread, const char *name);
 #endif

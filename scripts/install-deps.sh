@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the C libraries and tools Calf builds against, when missing:
+# libuv and LMDB (Debian's -dev packages), pkg-config and make.
+set -euo pipefail
+
+missing=()
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+command -v make >/dev/null 2>&1 || missing+=(make)
+if command -v pkg-config >/dev/null 2>&1; then
+    pkg-config --exists libuv || missing+=(libuv1-dev)
+    pkg-config --exists lmdb || missing+=(liblmdb-dev)
+else
+    missing+=(libuv1-dev liblmdb-dev)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        sudo=(sudo)
+    else
+        echo "install-deps: need root or sudo to install: ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+"${sudo[@]}" apt-get update
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y "${missing[@]}"
