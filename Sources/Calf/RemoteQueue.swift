@@ -33,7 +33,7 @@ enum RemoteNode {
     }
 
     /// The placeholder a queue starts with.
-    static func makeStub() -> UnsafeMutableRawPointer {
+    static func makePlaceholder() -> UnsafeMutableRawPointer {
         let node = UnsafeMutableRawPointer.allocate(byteCount: headerSize, alignment: 16)
         initializeHeader(node, cell: nil)
         return node
@@ -89,9 +89,9 @@ final class RemoteQueue: @unchecked Sendable {
     @exclusivity(unchecked) private var head: UnsafeMutableRawPointer
 
     init() {
-        let stub = RemoteNode.makeStub()
-        tail = Atomic(stub)
-        head = stub
+        let placeholder = RemoteNode.makePlaceholder()
+        tail = Atomic(placeholder)
+        head = placeholder
     }
 
     deinit {
