@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "CalfLoop", dependencies: ["CLibUV"]),
         .target(name: "CalfStore", dependencies: ["CLMDB"]),
         .target(name: "Calf", dependencies: ["CalfLoop"]),
-        .target(name: "CalfBenchmarks", dependencies: ["Calf"], path: "Benchmarks/CalfBenchmarks"),
+        .target(name: "CalfBenchmarks", dependencies: ["Calf", "CalfStore"], path: "Benchmarks/CalfBenchmarks"),
         .executableTarget(
             name: "calf",
             dependencies: [

@@ -10,7 +10,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case spawn, pingpong, ring, fanin
+        case spawn, pingpong, ring, fanin, codec
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -47,6 +47,7 @@ struct BenchCommand: AsyncParsableCommand {
         case .pingpong: try await PingPongBench.run(messages: messages, report: report)
         case .ring: try await RingBench.run(size: ringSize, laps: laps, report: report)
         case .fanin: try await FanInBench.run(senders: senders, perSender: perSender, schedulers: schedulers, report: report)
+        case .codec: try CodecBench.run(count: messages / 4, report: report)
         }
     }
 }

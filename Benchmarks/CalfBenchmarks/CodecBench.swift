@@ -1,0 +1,40 @@
+import CalfStore
+import Foundation
+
+/// Encodes and decodes a bank transfer message with the journal's binary
+/// coder and with Foundation's JSON coder, and prints both rates (one run,
+/// so the ratio holds on a noisy machine).
+public enum CodecBench {
+    enum Message: Codable, Equatable {
+        case transfer(from: Int, to: Int, amount: Int64)
+        case credit(amount: Int64)
+    }
+
+    /// Runs `count` encodes and decodes per coder.
+    public static func run(count: Int, report: Report) throws {
+        let message = Message.transfer(from: 3, to: 7, amount: 25)
+        let binary = try rates(count: count, encode: { try BinaryEncoder().encode(message) },
+                               decode: { try BinaryDecoder().decode(Message.self, from: $0) })
+        let json = try rates(count: max(1, count / 10), encode: { Array(try JSONEncoder().encode(message)) },
+                             decode: { try JSONDecoder().decode(Message.self, from: Data($0)) })
+        report.figure("codec_binary_encode", binary.encode, "msgs/s", note: "\(binary.size) bytes")
+        report.figure("codec_binary_decode", binary.decode, "msgs/s")
+        report.figure("codec_json_encode", json.encode, "msgs/s", note: "\(json.size) bytes")
+        report.figure("codec_json_decode", json.decode, "msgs/s")
+        report.figure("codec_binary_vs_json", (binary.encode + binary.decode) / (json.encode + json.decode), "x")
+    }
+
+    private static func rates(
+        count: Int, encode: () throws -> [UInt8], decode: ([UInt8]) throws -> Message
+    ) throws -> (encode: Double, decode: Double, size: Int) {
+        var bytes: [UInt8] = []
+        let start = now()
+        for _ in 0..<count { bytes = try encode() }
+        let encoded = now()
+        var last: Message?
+        for _ in 0..<count { last = try decode(bytes) }
+        let decoded = now()
+        precondition(last != nil) // invariant: the loop ran at least once.
+        return (Double(count) / (encoded - start), Double(count) / (decoded - encoded), bytes.count)
+    }
+}

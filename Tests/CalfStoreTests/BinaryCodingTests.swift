@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+@testable import CalfStore
+
+/// Types shaped like what durable processes journal.
+enum BankMessage: Codable, Equatable {
+    case transfer(from: Int, to: Int, amount: Int64)
+    case debit(amount: Int64)
+    case credit(amount: Int64)
+    case audit
+}
+
+struct Everything: Codable, Equatable {
+    var flag = true
+    var small: Int8 = -128
+    var big: UInt64 = .max
+    var negative: Int = .min
+    var ratio = 3.25
+    var single: Float = -0.5
+    var text = "Grüße, 世界 🐄"
+    var empty = ""
+    var missing: String? = nil
+    var present: Int? = 7
+    var list: [Int?] = [1, nil, 3]
+    var nested: [[String]] = [["a"], [], ["b", "c"]]
+    var table: [String: BankMessage] = ["t": .transfer(from: 3, to: 7, amount: 25), "a": .audit]
+    var numbers: [Int: Double] = [1: 1.5, -2: 2.5]
+    var date = Date(timeIntervalSince1970: 1_700_000_000.25)
+    var data = Data([0, 1, 2, 255])
+}
+
+@Suite struct BinaryCodingTests {
+    @Test func valuesRoundTrip() throws {
+        let value = Everything()
+        let bytes = try BinaryEncoder().encode(value)
+        #expect(bytes.first == BinaryFormat.version)
+        #expect(try BinaryDecoder().decode(Everything.self, from: bytes) == value)
+        for message in [BankMessage.transfer(from: 3, to: 7, amount: -25), .debit(amount: 1), .credit(amount: .max), .audit] {
+            #expect(try BinaryDecoder().decode(BankMessage.self, from: BinaryEncoder().encode(message)) == message)
+        }
+        #expect(try BinaryDecoder().decode(Int?.self, from: BinaryEncoder().encode(Int?.none)) == nil)
+        #expect(try BinaryDecoder().decode([String].self, from: BinaryEncoder().encode([String]())) == [])
+    }
+
+    @Test func theEncodingIsCompact() throws {
+        let bytes = try BinaryEncoder().encode(BankMessage.transfer(from: 3, to: 7, amount: 25))
+        let json = try JSONEncoder().encode(BankMessage.transfer(from: 3, to: 7, amount: 25))
+        #expect(bytes.count < json.count)
+    }
+
+    @Test func everyTruncationIsAnErrorNotACrash() throws {
+        let bytes = try BinaryEncoder().encode(Everything())
+        for length in 0..<bytes.count {
+            #expect(throws: (any Error).self) { try BinaryDecoder().decode(Everything.self, from: Array(bytes[0..<length])) }
+        }
+        #expect(throws: (any Error).self) { try BinaryDecoder().decode(Everything.self, from: bytes + [0]) }
+    }
+
+    @Test func wrongVersionAndOutOfRangeValuesAreClearErrors() throws {
+        var bytes = try BinaryEncoder().encode(BankMessage.audit)
+        bytes[0] = 9
+        do {
+            _ = try BinaryDecoder().decode(BankMessage.self, from: bytes)
+            Issue.record("decoded a document of an unknown version")
+        } catch let error as BinaryDecodingError {
+            #expect(error.reason.contains("unknown format version 9"))
+        }
+        let wide = try BinaryEncoder().encode(Int64(300))
+        do {
+            _ = try BinaryDecoder().decode(Int8.self, from: wide)
+            Issue.record("decoded 300 as an Int8")
+        } catch let error as BinaryDecodingError {
+            #expect(error.reason.contains("does not fit in Int8"))
+        }
+        let text = try BinaryEncoder().encode("ok")
+        #expect(throws: (any Error).self) { try BinaryDecoder().decode(BankMessage.self, from: text) }
+    }
+
+    @Test func randomAndMutatedBytesNeverCrash() throws {
+        var generator = SystemRandomNumberGenerator()
+        let seed = try BinaryEncoder().encode(Everything())
+        var decoded = 0
+        for round in 0..<20_000 {
+            var bytes: [UInt8]
+            if round % 2 == 0 {
+                bytes = (0..<Int.random(in: 0..<64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                if !bytes.isEmpty { bytes[0] = BinaryFormat.version }
+            } else {
+                bytes = seed
+                for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                    bytes[Int.random(in: 1..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+                }
+            }
+            if (try? BinaryDecoder().decode(Everything.self, from: bytes)) != nil { decoded += 1 }
+            _ = try? BinaryDecoder().decode(BankMessage.self, from: bytes)
+            _ = try? BinaryDecoder().decode([String: [Int?]].self, from: bytes)
+        }
+        #expect(decoded < 20_000)
+    }
+}
