@@ -10,7 +10,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case spawn, pingpong, ring, fanin, codec
+        case spawn, pingpong, ring, fanin, codec, journal
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -48,6 +48,7 @@ struct BenchCommand: AsyncParsableCommand {
         case .ring: try await RingBench.run(size: ringSize, laps: laps, report: report)
         case .fanin: try await FanInBench.run(senders: senders, perSender: perSender, schedulers: schedulers, report: report)
         case .codec: try CodecBench.run(count: messages / 4, report: report)
+        case .journal: try JournalBench.run(records: messages / 2, batch: 1_000, report: report)
         }
     }
 }
