@@ -98,3 +98,11 @@ struct Everything: Codable, Equatable {
         #expect(decoded < 20_000)
     }
 }
+
+@Suite struct BinaryCodingLargeTests {
+    @Test func largeStringKeyedDictionariesRoundTrip() throws {
+        let table = Dictionary(uniqueKeysWithValues: (0..<20_000).map { ("account-\($0)", $0 * 3) })
+        let bytes = try BinaryEncoder().encode(table)
+        #expect(try BinaryDecoder().decode([String: Int].self, from: bytes) == table)
+    }
+}

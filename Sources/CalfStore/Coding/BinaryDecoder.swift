@@ -172,7 +172,23 @@ struct KeyedSlotDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
         }
         guard offset == range.upperBound else { throw BinaryDecodingError("bytes left after a keyed container", path: codingPath) }
         self.entries = entries
+        // Large containers (dictionaries with string keys) get an index, so decoding stays linear.
+        if entries.count > 16 {
+            var index: [String: Int] = [:]
+            index.reserveCapacity(entries.count)
+            for (position, entry) in entries.enumerated() {
+                guard let key = String(validating: UnsafeRawBufferPointer(rebasing: bytes[entry.key]), as: UTF8.self) else {
+                    throw BinaryDecodingError("a key is not UTF-8", path: codingPath)
+                }
+                if index[key] == nil { index[key] = position }
+            }
+            self.index = index
+        } else {
+            index = nil
+        }
     }
+
+    private let index: [String: Int]?
 
     private func keyString(_ range: Range<Int>) -> String? {
         String(validating: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
@@ -182,6 +198,10 @@ struct KeyedSlotDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     private func find(_ key: Key) -> (found: Bool, value: Range<Int>?) {
         let name = key.stringValue
+        if let index {
+            guard let position = index[name] else { return (false, nil) }
+            return (true, entries[position].value)
+        }
         for entry in entries where entry.key.count == name.utf8.count {
             if name.utf8.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[entry.key])) { return (true, entry.value) }
         }

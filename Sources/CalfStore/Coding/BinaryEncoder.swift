@@ -107,11 +107,23 @@ final class EncodingSlot {
 
 final class KeyedEntries {
     var items: [(String, EncodingSlot)] = []
+    /// Positions by key, built once a container is large (a dictionary
+    /// with string keys), so encoding it stays linear.
+    private var index: [String: Int]?
 
     func slot(for key: String) -> EncodingSlot {
-        if let existing = items.first(where: { $0.0 == key }) { return existing.1 }
+        if let index {
+            if let position = index[key] { return items[position].1 }
+        } else if let existing = items.first(where: { $0.0 == key }) {
+            return existing.1
+        }
         let slot = EncodingSlot()
         items.append((key, slot))
+        if index != nil {
+            index?[key] = items.count - 1
+        } else if items.count > 16 {
+            index = Dictionary(items.enumerated().map { ($0.element.0, $0.offset) }, uniquingKeysWith: { first, _ in first })
+        }
         return slot
     }
 }
