@@ -96,9 +96,7 @@ final class RemoteQueue: @unchecked Sendable {
 
     deinit {
         // invariant: the scheduler is closed and drained before it goes away; whatever is left is freed.
-        while let node = pop() {
-            if let cell = RemoteNode.takeCell(node) { cell.remoteAcceptor(cell, node, false) }
-        }
+        hand(deliver: false)
         RemoteNode.free(head)
     }
 
@@ -115,9 +113,21 @@ final class RemoteQueue: @unchecked Sendable {
         RemoteNode.next(head).pointee.load(ordering: .sequentiallyConsistent) != nil
     }
 
+    /// Hands up to `limit` queued messages to their processes (`deliver`) or
+    /// to the dead letters; returns how many (consumer only).
+    @discardableResult
+    func hand(deliver: Bool, limit: Int = .max) -> Int {
+        var count = 0
+        while count < limit, let node = pop() {
+            if let cell = RemoteNode.takeCell(node) { cell.remoteAcceptor(cell, node, deliver) }
+            count &+= 1
+        }
+        return count
+    }
+
     /// The oldest node, or nil when none is linked yet (consumer only). It
     /// becomes the queue's placeholder: take its cell and envelope, do not free it.
-    func pop() -> UnsafeMutableRawPointer? {
+    private func pop() -> UnsafeMutableRawPointer? {
         let current = head
         guard let next = RemoteNode.next(current).pointee.load(ordering: .acquiring) else { return nil }
         head = next

@@ -105,12 +105,7 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
     /// whether more are waiting.
     @discardableResult
     func takeRemote(limit: Int = 4096) -> Bool {
-        var count = 0
-        while count < limit, let node = remote.pop() {
-            if let cell = RemoteNode.takeCell(node) { cell.remoteAcceptor(cell, node, true) }
-            count &+= 1
-        }
-        return count == limit
+        remote.hand(deliver: true, limit: limit) == limit
     }
 
     /// Moves every remote delivery pushed so far into its mailbox.
@@ -128,12 +123,8 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
 
     @usableFromInline
     func discardRemote() {
-        // invariant: after close, senders and close may race to drain; the lock makes them one consumer at a time.
-        closedDrain.withLock { _ in
-            while let node = remote.pop() {
-                if let cell = RemoteNode.takeCell(node) { cell.remoteAcceptor(cell, node, false) }
-            }
-        }
+        // After close, senders and close may race to drain; the lock makes them one consumer at a time.
+        closedDrain.withLock { _ in _ = remote.hand(deliver: false) }
     }
 
     @usableFromInline func runReadyWork(on loop: EventLoop) -> Bool {
@@ -161,9 +152,7 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
         timerHandle?.close()
         timerHandle = nil
         timers.removeAll()
-        while let node = remote.pop() {
-            if let cell = RemoteNode.takeCell(node) { cell.remoteAcceptor(cell, node, false) }
-        }
+        remote.hand(deliver: false)
         runQueue.destroy()
     }
 

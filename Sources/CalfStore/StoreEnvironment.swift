@@ -123,11 +123,8 @@ public final class StoreEnvironment: @unchecked Sendable {
     public func database(_ name: String, create: Bool = true) throws(StoreError) -> Database {
         // A handle opened in a transaction lives on only if that transaction
         // commits (read-only ones too), so this is done by hand.
-        pthread_rwlock_rdlock(resizeLock)
+        let txn = try begin(writable: !isReadOnly)
         defer { pthread_rwlock_unlock(resizeLock) }
-        guard let env else { throw StoreError(code: EINVAL, operation: "mdb_dbi_open(\(name)): environment closed") }
-        var txn: OpaquePointer?
-        try StoreError.check(mdb_txn_begin(env, nil, isReadOnly ? UInt32(MDB_RDONLY) : 0, &txn), "mdb_txn_begin(open \(name))")
         var dbi = MDB_dbi()
         let flags = UInt32(create && !isReadOnly ? MDB_CREATE : 0)
         let code = mdb_dbi_open(txn, name, flags, &dbi)
@@ -145,25 +142,12 @@ public final class StoreEnvironment: @unchecked Sendable {
     /// not block the writer. Values it returns point into the map and are
     /// valid only inside `body`.
     public func read<T>(_ body: (Transaction) throws -> T) throws -> T {
-        while true {
-            pthread_rwlock_rdlock(resizeLock)
-            var txn: OpaquePointer?
-            let code = env.map { mdb_txn_begin($0, nil, UInt32(MDB_RDONLY), &txn) } ?? EINVAL
-            if code == MDB_MAP_RESIZED {
-                pthread_rwlock_unlock(resizeLock)
-                try adoptResize()
-                continue
-            }
-            guard code == 0, let txn else {
-                pthread_rwlock_unlock(resizeLock)
-                throw StoreError(code: code, operation: "mdb_txn_begin(read)")
-            }
-            defer {
-                mdb_txn_abort(txn)
-                pthread_rwlock_unlock(resizeLock)
-            }
-            return try body(Transaction(txn: txn, isWritable: false))
+        let txn = try begin(writable: false)
+        defer {
+            mdb_txn_abort(txn)
+            pthread_rwlock_unlock(resizeLock)
         }
+        return try body(Transaction(txn: txn, isWritable: false))
     }
 
     /// Runs `body` in a write transaction and commits it. If the map fills
@@ -172,18 +156,7 @@ public final class StoreEnvironment: @unchecked Sendable {
     public func write<T>(_ body: (Transaction) throws -> T) throws -> T {
         guard !isReadOnly else { throw StoreError(code: EACCES, operation: "mdb_txn_begin(write): opened read-only") }
         while true {
-            pthread_rwlock_rdlock(resizeLock)
-            var txn: OpaquePointer?
-            let code = env.map { mdb_txn_begin($0, nil, 0, &txn) } ?? EINVAL
-            if code == MDB_MAP_RESIZED {
-                pthread_rwlock_unlock(resizeLock)
-                try adoptResize()
-                continue
-            }
-            guard code == 0, let txn else {
-                pthread_rwlock_unlock(resizeLock)
-                throw StoreError(code: code, operation: "mdb_txn_begin(write)")
-            }
+            let txn = try begin(writable: true)
             let result: T
             do {
                 result = try body(Transaction(txn: txn, isWritable: true))
@@ -206,6 +179,22 @@ public final class StoreEnvironment: @unchecked Sendable {
             }
             try StoreError.check(commit, "mdb_txn_commit")
             return result
+        }
+    }
+
+    /// Begins a transaction and returns it with `resizeLock` held for
+    /// reading; the caller ends both. Takes on a size another process set.
+    private func begin(writable: Bool) throws(StoreError) -> OpaquePointer {
+        while true {
+            pthread_rwlock_rdlock(resizeLock)
+            var txn: OpaquePointer?
+            let code = env.map { mdb_txn_begin($0, nil, writable ? 0 : UInt32(MDB_RDONLY), &txn) } ?? EINVAL
+            if code == 0, let txn { return txn }
+            pthread_rwlock_unlock(resizeLock)
+            guard code == MDB_MAP_RESIZED else {
+                throw StoreError(code: code, operation: writable ? "mdb_txn_begin(write)" : "mdb_txn_begin(read)")
+            }
+            try adoptResize()
         }
     }
 
