@@ -26,7 +26,7 @@ let package = Package(
         ),
         .target(name: "CalfLoop", dependencies: ["CLibUV"]),
         .target(name: "CalfStore", dependencies: ["CLMDB"]),
-        .target(name: "Calf", dependencies: ["CalfLoop"]),
+        .target(name: "Calf", dependencies: ["CalfLoop", "CalfStore"]),
         .target(name: "CalfBenchmarks", dependencies: ["Calf", "CalfStore"], path: "Benchmarks/CalfBenchmarks"),
         .executableTarget(
             name: "calf",

@@ -41,6 +41,9 @@ final class BehaviorCell<B: Behavior>: MailboxCell<B.Message>, @unchecked Sendab
                     try handleSignal(signal, context: &context)
                 case .stop(let reason):
                     context.stopReason = reason
+                case .journaled(let mail):
+                    // invariant: only durable cells receive journaled mail; handled as plain mail if one strays.
+                    try behavior.handle(mail.message, state: &state, context: &context)
                 }
             } catch let exit as Exit {
                 context.stopReason = exit.reason

@@ -16,7 +16,9 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     /// Delivers from `current`, the scheduler the sender runs on (nil outside any).
     @inlinable @inline(__always)
     final func deliver(_ envelope: __owned Envelope<Message>, from current: Scheduler?) {
-        if current === scheduler {
+        if _slowPath(isJournaled) {
+            journalFromOutside(envelope)
+        } else if current === scheduler {
             deliverLocal(envelope)
         } else {
             deliverRemote(envelope)
@@ -38,7 +40,31 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     /// Delivers from another thread: through the scheduler's remote queue.
     @inlinable
     final func deliverRemote(_ envelope: __owned Envelope<Message>) {
+        if _slowPath(isJournaled) {
+            journalFromOutside(envelope)
+        } else {
+            scheduler.pushRemote(RemoteNode.make(cell: self, envelope: envelope))
+        }
+    }
+
+    /// Puts `envelope` on the scheduler's remote queue as it is (no journaling).
+    @usableFromInline
+    final func pushToMailbox(_ envelope: __owned Envelope<Message>) {
         scheduler.pushRemote(RemoteNode.make(cell: self, envelope: envelope))
+    }
+
+    /// A durable process journals mail sent by a transient process or from
+    /// outside before it takes it in; a transient one never gets here.
+    @usableFromInline
+    func journalFromOutside(_ envelope: __owned Envelope<Message>) {
+        pushToMailbox(envelope)
+    }
+
+    /// For a durable process: `message` encoded for the journal and how to
+    /// deliver it once committed; nil for a transient process.
+    @usableFromInline
+    func journalOutput(_ message: Message, acceptedAt: UInt64) -> Result<JournalOutput, any Error>? {
+        nil
     }
 
     /// The `remoteAcceptor` of a `MailboxCell<Message>`, specialized where `Message` is concrete.
@@ -60,8 +86,13 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     /// slower on fan-in across schedulers).
     @inlinable
     final func acceptRemote(_ envelope: __owned Envelope<Message>) {
+        if _slowPath(isJournaled) { acceptRemoteHook() }
         deliverLocal(envelope)
     }
+
+    /// A durable process notes that its mailbox changed (for checkpoints).
+    @usableFromInline
+    func acceptRemoteHook() {}
 
     override final func enqueueSignal(_ signal: Signal) {
         // Mail sent before the signal goes first (Erlang's signal order).
@@ -76,10 +107,12 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
                 slot.complete(.failure(.exited(reason)))
             } else if case .message = envelope {
                 scheduler.node.countDeadLetter()
+            } else if case .journaled(let mail) = envelope {
+                mail.slot?.complete(.failure(.exited(reason)))
             }
         }
         mailbox.destroy()
     }
 
-    override final var mailboxCount: Int { mailbox.count }
+    override var mailboxCount: Int { mailbox.count }
 }

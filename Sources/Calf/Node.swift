@@ -24,7 +24,7 @@ public final class Node: Sendable {
 
     @usableFromInline let core: NodeCore
     @usableFromInline let schedulers: [Scheduler]
-    private let loops: [EventLoop]
+    let loops: [EventLoop]
     private let nextPlacement = Atomic<Int>(0)
     private let state = Mutex<RunState>(.running)
 
@@ -244,6 +244,7 @@ public final class Node: Sendable {
                 try? await Task.sleep(for: .milliseconds(5))
             }
         }
+        if let durable = core.durable, durable.options.checkpointAtShutdown { await durable.checkpoint() }
         var stopped = 0
         for scheduler in schedulers {
             stopped += await onLoop(scheduler) { scheduler in
@@ -257,6 +258,7 @@ public final class Node: Sendable {
             leaked += try loop.shutdown().handlesClosedAtStop
             scheduler.close()
         }
+        if let durable = core.durable { await durable.close() }
         let report = ShutdownReport(processesStopped: stopped, leakedHandles: leaked)
         state.withLock { $0 = .stopped(report) }
         return report

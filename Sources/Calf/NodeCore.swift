@@ -27,6 +27,9 @@ final class NodeCore: Sendable {
     private let nextSerial = Atomic<UInt64>(1)
     private let nextRef = Atomic<UInt64>(1)
     private let deadLetters = Atomic<Int>(0)
+    /// The durable machinery, for a node with a data directory.
+    // invariant: set once in Node's init before any process runs, never changed after.
+    nonisolated(unsafe) var durable: DurableCore?
 
     init() {}
 
@@ -53,6 +56,9 @@ final class NodeCore: Sendable {
         switch envelope {
         case .call(_, let slot): slot.complete(.failure(.noProcess(pid.description)))
         case .message: countDeadLetter()
+        case .journaled(let mail):
+            mail.slot?.complete(.failure(.noProcess(pid.description)))
+            countDeadLetter()
         case .signal, .stop: break
         }
     }

@@ -10,6 +10,8 @@ class ProcessCell: @unchecked Sendable {
 
     @usableFromInline let pid: Pid
     @usableFromInline let scheduler: Scheduler
+    /// A durable process: mail to it is committed to the journal first.
+    @usableFromInline let isJournaled: Bool
     /// Runs one turn: handles up to `budget` messages; returns whether messages remain.
     @usableFromInline var turn: (ProcessCell, Int) -> Bool = { _, _ in false }
     /// Takes in (true) or dead-letters (false) the envelope of a remote
@@ -26,9 +28,10 @@ class ProcessCell: @unchecked Sendable {
     @usableFromInline var relations: Relations?
 
     @usableFromInline
-    init(pid: Pid, scheduler: Scheduler) {
+    init(pid: Pid, scheduler: Scheduler, isJournaled: Bool = false) {
         self.pid = pid
         self.scheduler = scheduler
+        self.isJournaled = isJournaled
     }
 
     @usableFromInline
@@ -48,6 +51,21 @@ class ProcessCell: @unchecked Sendable {
     @usableFromInline func closeMailbox(reason: ExitReason) {}
     /// Runs the behavior's `terminate` callback.
     @usableFromInline func runTerminate(reason: ExitReason) {}
+    /// A durable process restarts by replay instead of exiting on a crash or
+    /// a kill; returns whether it took the exit over.
+    func restartsInsteadOfExiting(_ reason: ExitReason) -> Bool { false }
+    /// Called once the process has exited (loop thread).
+    func didExit(reason: ExitReason) {}
+    /// Adds a durable process's snapshot to `batch` if it changed; returns
+    /// its lowest pending seq and the seq the log scan must keep starting
+    /// at or before for it (`UInt64.max`: none).
+    func checkpointForRound(into batch: CommitBatch) -> (lowestPending: UInt64, keepFrom: UInt64) { (.max, .max) }
+    /// The state as JSON (durable processes; loop thread).
+    func stateJSON() throws -> [UInt8] { throw DurableError.notDurable(pid) }
+    /// Journals a message given as JSON (durable processes; any thread).
+    func ingressJSON(_ json: [UInt8], key: String?, slot: ReplySlot?, ack: @escaping @Sendable (IngressResult) -> Void) {
+        ack(.failed("\(pid) is not a durable process: it takes no JSON messages"))
+    }
     /// Messages waiting in the mailbox (loop thread).
     var mailboxCount: Int { 0 }
     /// The behavior's type name, for inspection.

@@ -10,6 +10,8 @@ public enum CallError: Error, Sendable, Equatable, CustomStringConvertible {
     case exited(ExitReason)
     /// A reply came but was not of the type the caller asked for.
     case unexpectedReply(expected: String, got: String)
+    /// A durable process's journal did not accept the call's message.
+    case notAccepted(String)
 
     public var description: String {
         switch self {
@@ -17,6 +19,7 @@ public enum CallError: Error, Sendable, Equatable, CustomStringConvertible {
         case .noProcess(let who): "no such process: \(who)"
         case .exited(let reason): "process exited before replying: \(reason)"
         case .unexpectedReply(let expected, let got): "reply of type \(got), expected \(expected)"
+        case .notAccepted(let reason): "the message was not accepted: \(reason)"
         }
     }
 }

@@ -38,6 +38,8 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
     var timerHandle: LoopTimer?
     /// Turns run since the loop started (for `stats`).
     private(set) var turns: UInt64 = 0
+    /// Durable outcomes collected since the last flush to the writer.
+    var pendingBatch: CommitBatch?
 
     init(index: Int, node: NodeCore, budget: Int) {
         self.index = index
@@ -141,6 +143,7 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
             if count & 127 == 0, remote.hasItems { takeRemote() }
         }
         turns &+= UInt64(count)
+        if pendingBatch != nil { flushDurable() }
         return !runQueue.isEmpty || remote.hasItems
     }
 
@@ -149,6 +152,7 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
     }
 
     @usableFromInline func loopWillStop(_ loop: EventLoop) {
+        flushDurable()
         timerHandle?.close()
         timerHandle = nil
         timers.removeAll()
@@ -180,7 +184,9 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
 
     private func finishExit(_ cell: ProcessCell, reason: ExitReason) {
         guard cell.status == .alive else { return }
+        if cell.isJournaled, cell.restartsInsteadOfExiting(reason) { return }
         cell.status = .dead
+        defer { cell.didExit(reason: reason) }
         processes[cell.pid] = nil
         node.unregister(cell)
         cell.closeMailbox(reason: reason)

@@ -6,7 +6,7 @@ import Testing
     let sample: [LogRecord] = [
         .accepted(.init(to: 7, key: "transfer-42", acceptedAt: 1_700_000_000_000_000_000, payload: [1, 2, 3])),
         .accepted(.init(to: 8, acceptedAt: 5, payload: [])),
-        .progress(pid: 7, through: 1, digest: 0xdead_beef_cafe_f00d),
+        .progress(pid: 7, handled: [.init(seq: 1, digest: 0xdead_beef_cafe_f00d), .init(seq: 300, digest: 2)]),
         .lifecycle(pid: 9, event: .spawned, detail: Array("Account".utf8)),
     ]
 

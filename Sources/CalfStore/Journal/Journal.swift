@@ -3,7 +3,8 @@ import Synchronization
 /// The node's journal: one global append-only log keyed by a global seq
 /// (big-endian, written with `MDB_APPEND`), plus the databases derived from
 /// it at checkpoints (DESIGN.md, storage layout): `checkpoints`, `names`,
-/// `timers`, `dead`, `meta`.
+/// `timers`, `dead`, `meta`, and `keys` (idempotency keys still within
+/// their retention window, written at checkpoints).
 ///
 /// ```swift
 /// let journal = try Journal(environment: store)
@@ -28,6 +29,8 @@ public final class Journal: Sendable {
     public let dead: Database
     /// Node id, format version, last checkpoint position.
     public let meta: Database
+    /// Idempotency keys → seq ‖ accepted-at, written at checkpoints.
+    public let keys: Database
     /// The seq the next appended record gets.
     private let nextSeq: Mutex<UInt64>
 
@@ -41,6 +44,7 @@ public final class Journal: Sendable {
         timers = try environment.database("timers", create: create)
         dead = try environment.database("dead", create: create)
         meta = try environment.database("meta", create: create)
+        keys = try environment.database("keys", create: create)
         let log = self.log
         let last: UInt64
         do {
@@ -60,16 +64,20 @@ public final class Journal: Sendable {
     public var lastSeq: UInt64 { nextSeq.withLock { $0 } - 1 }
 
     /// Appends `records` in one write transaction (one group commit), and
-    /// runs `alsoWrite` in the same transaction. Returns their seqs.
+    /// runs `alsoWrite` (given the seq of the first record) in the same
+    /// transaction. Returns their seqs.
     @discardableResult
-    public func append(_ records: [LogRecord], alsoWrite: (Transaction) throws -> Void = { _ in }) throws -> ClosedRange<UInt64> {
+    public func append(_ records: [LogRecord], alsoWrite: (Transaction, UInt64) throws -> Void = { _, _ in }) throws -> ClosedRange<UInt64> {
         let encoded = records.map { $0.encoded() }
         return try append(encoded: encoded, alsoWrite: alsoWrite)
     }
 
-    /// Appends records already encoded with `LogRecord.encoded()`.
+    /// Appends records already encoded with `LogRecord.encoded()`. With no
+    /// records, `alsoWrite` still runs and the range returned is empty at the
+    /// next seq (`next...next-1` is not representable, so `next...next` with
+    /// nothing written there: check `encoded.isEmpty`).
     @discardableResult
-    public func append(encoded: [[UInt8]], alsoWrite: (Transaction) throws -> Void = { _ in }) throws -> ClosedRange<UInt64> {
+    public func append(encoded: [[UInt8]], alsoWrite: (Transaction, UInt64) throws -> Void = { _, _ in }) throws -> ClosedRange<UInt64> {
         try nextSeq.withLock { next in
             let first = next
             let log = self.log
@@ -84,7 +92,7 @@ public final class Journal: Sendable {
                     }
                     seq += 1
                 }
-                try alsoWrite(txn)
+                try alsoWrite(txn, first)
             }
             next = first + UInt64(encoded.count)
             return first...max(first, next - 1)
@@ -125,6 +133,14 @@ public final class Journal: Sendable {
             guard let value = try txn.get(log, key: StoreKey(seq)) else { return nil }
             return try LogRecord(decoding: value, seq: seq)
         }
+    }
+
+    /// Calls `body` with the stored bytes of the record at `seq` (nil if
+    /// there is none), inside a read transaction: the bytes are valid only
+    /// during the call.
+    public func withRecordBytes<T>(at seq: UInt64, _ body: (UnsafeRawBufferPointer?) throws -> T) throws -> T {
+        let log = self.log
+        return try environment.read { txn in try body(try txn.get(log, key: StoreKey(seq))) }
     }
 
     /// Drops log records with a seq below `seq` (history outside the window);

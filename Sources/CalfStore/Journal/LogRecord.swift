@@ -4,9 +4,10 @@
 public enum LogRecord: Equatable, Sendable {
     /// A message accepted for process `to`: durable from the commit on.
     case accepted(Accepted)
-    /// Process `pid` has handled its mailbox through global seq `through`;
-    /// `digest` summarizes the outputs that handling produced (replay checks it).
-    case progress(pid: UInt64, through: UInt64, digest: UInt64)
+    /// Process `pid` handled the accepted records at the seqs listed, in
+    /// that order, in one turn; each one's `digest` summarizes the outputs
+    /// its handling produced (replay checks it).
+    case progress(pid: UInt64, handled: [Handled])
     /// Something happened to process `pid`: spawned, exited, restarted, a
     /// timer set or fired, a message dead-lettered. `detail` is the event's
     /// own encoding.
@@ -33,11 +34,25 @@ public enum LogRecord: Equatable, Sendable {
         }
     }
 
+    /// One handled message of a progress record.
+    public struct Handled: Equatable, Sendable {
+        /// The global seq of the accepted record that was handled.
+        public var seq: UInt64
+        /// A digest of the outputs its handling produced.
+        public var digest: UInt64
+
+        /// A handled message: the record at `seq`, with its output digest.
+        public init(seq: UInt64, digest: UInt64) {
+            self.seq = seq
+            self.digest = digest
+        }
+    }
+
     /// The pid of the process the record concerns.
     public var pid: UInt64 {
         switch self {
         case .accepted(let accepted): accepted.to
-        case .progress(let pid, _, _), .lifecycle(let pid, _, _): pid
+        case .progress(let pid, _), .lifecycle(let pid, _, _): pid
         }
     }
 }
@@ -51,14 +66,24 @@ public enum LifecycleEvent: UInt8, Sendable, CaseIterable {
     case timerFired = 5
     case deadLettered = 6
     case quarantined = 7
+    case timerCancelled = 8
 }
 
 /// Why a stored record could not be read.
 public struct LogRecordError: Error, Equatable, CustomStringConvertible {
     /// The record's global seq, when known.
     public var seq: UInt64?
+    /// The pid of the process the record concerns, when its bytes still tell.
+    public var pid: UInt64?
     /// What was wrong with it.
     public var reason: String
+
+    /// An error about the record at `seq`.
+    public init(seq: UInt64?, pid: UInt64? = nil, reason: String) {
+        self.seq = seq
+        self.pid = pid
+        self.reason = reason
+    }
 
     public var description: String {
         seq.map { "log record \($0) is corrupt: \(reason)" } ?? "log record is corrupt: \(reason)"
@@ -69,7 +94,7 @@ public struct LogRecordError: Error, Equatable, CustomStringConvertible {
 //
 // tag (1 byte), then per kind:
 //   accepted:  varint to, varint acceptedAt, varint keyLength+1 (0: none), key, payload (the rest)
-//   progress:  varint pid, varint through, 8 bytes digest (little-endian)
+//   progress:  varint pid, varint count, then per handled message: varint seq, 8 bytes digest (little-endian)
 //   lifecycle: varint pid, event (1 byte), detail (the rest)
 
 extension LogRecord {
@@ -93,11 +118,15 @@ extension LogRecord {
                 bytes.append(0)
             }
             bytes.append(contentsOf: accepted.payload)
-        case .progress(let pid, let through, let digest):
+        case .progress(let pid, let handled):
+            bytes.reserveCapacity(4 + handled.count * 14)
             bytes.append(Tag.progress.rawValue)
             Varint.append(pid, to: &bytes)
-            Varint.append(through, to: &bytes)
-            withUnsafeBytes(of: digest.littleEndian) { bytes.append(contentsOf: $0) }
+            Varint.append(UInt64(handled.count), to: &bytes)
+            for entry in handled {
+                Varint.append(entry.seq, to: &bytes)
+                withUnsafeBytes(of: entry.digest.littleEndian) { bytes.append(contentsOf: $0) }
+            }
         case .lifecycle(let pid, let event, let detail):
             bytes.append(Tag.lifecycle.rawValue)
             Varint.append(pid, to: &bytes)
@@ -110,7 +139,8 @@ extension LogRecord {
     /// Reads a record from its stored bytes.
     /// - Throws: `LogRecordError` naming what is wrong (never traps).
     public init(decoding bytes: UnsafeRawBufferPointer, seq: UInt64? = nil) throws(LogRecordError) {
-        func fail(_ reason: String) -> LogRecordError { LogRecordError(seq: seq, reason: reason) }
+        var pid: UInt64?
+        func fail(_ reason: String) -> LogRecordError { LogRecordError(seq: seq, pid: pid, reason: reason) }
         var offset = 1
         let end = bytes.count
         func varint(_ what: String) throws(LogRecordError) -> UInt64 {
@@ -122,6 +152,7 @@ extension LogRecord {
         switch tag {
         case .accepted:
             let to = try varint("recipient")
+            pid = to
             let acceptedAt = try varint("acceptance time")
             let keyHeader = try varint("key length")
             var key: String?
@@ -137,17 +168,29 @@ extension LogRecord {
             }
             self = .accepted(Accepted(to: to, key: key, acceptedAt: acceptedAt, payload: Array(bytes[offset..<end])))
         case .progress:
-            let pid = try varint("pid")
-            let through = try varint("cursor")
-            guard end - offset == 8 else { throw fail("digest is \(end - offset) bytes, not 8") }
-            let digest = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-            self = .progress(pid: pid, through: through, digest: digest)
+            let owner = try varint("pid")
+            pid = owner
+            let count = try varint("count of handled messages")
+            // Each entry takes at least 9 bytes: a bound before reserving.
+            guard count <= UInt64(end - offset) / 9 else { throw fail("\(count) handled messages cannot fit in \(end - offset) bytes") }
+            var handled: [Handled] = []
+            handled.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                let seq = try varint("handled seq")
+                guard end - offset >= 8 else { throw fail("truncated digest") }
+                let digest = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                offset += 8
+                handled.append(Handled(seq: seq, digest: digest))
+            }
+            guard offset == end else { throw fail("\(end - offset) bytes after the handled messages") }
+            self = .progress(pid: owner, handled: handled)
         case .lifecycle:
-            let pid = try varint("pid")
+            let owner = try varint("pid")
+            pid = owner
             guard offset < end else { throw fail("truncated event") }
             guard let event = LifecycleEvent(rawValue: bytes[offset]) else { throw fail("unknown lifecycle event \(bytes[offset])") }
             offset += 1
-            self = .lifecycle(pid: pid, event: event, detail: Array(bytes[offset..<end]))
+            self = .lifecycle(pid: owner, event: event, detail: Array(bytes[offset..<end]))
         }
     }
 }

@@ -1,0 +1,73 @@
+import CalfStore
+
+/// What a sender from outside learns about a message it handed to a durable process.
+public enum IngressResult: Sendable, Equatable {
+    /// Committed to the journal at this seq: it will be handled.
+    case accepted(seq: UInt64)
+    /// Its idempotency key was seen before (within the retention window):
+    /// the message was not taken again; `seq` is where the first one was.
+    case duplicate(seq: UInt64)
+    /// Not accepted (the store failed, or the node is stopping): nothing was written.
+    case failed(String)
+}
+
+/// A message from outside on its way into the journal.
+struct Ingress: Sendable {
+    var key: String?
+    var acceptedAt: UInt64
+    var record: [UInt8]
+    /// Puts the committed message in its recipient's mailbox.
+    var deliver: @Sendable (UInt64) -> Void
+    /// Tells the sender (after the commit).
+    var ack: @Sendable (IngressResult) -> Void
+}
+
+/// One thing a commit batch carries, in order.
+enum CommitEntry {
+    /// A log record; `deliver` (if any) runs after the commit with its seq.
+    case record([UInt8], deliver: (@Sendable (UInt64) -> Void)?)
+    /// A message from outside (idempotency checked by the writer).
+    case ingress(Ingress)
+    /// A process's snapshot; the writer stamps it with the seq of the last
+    /// record written before it (the log position the state reflects).
+    case checkpoint(pid: UInt64, body: [UInt8])
+    /// Another write in the same transaction (names, dead letters).
+    case write(@Sendable (Transaction) throws -> Void)
+    /// Runs after the commit (releases a transient send, a reply, a start).
+    case release(@Sendable () -> Void)
+    /// A scheduler's part of a checkpoint round.
+    case round(CheckpointRoundReport)
+    /// Learns the commit's outcome: nil once committed (with the releases),
+    /// or why nothing was written.
+    case outcome(@Sendable (String?) -> Void)
+}
+
+/// A scheduler's part of a checkpoint round: every process it hosts whose
+/// state or mailbox changed since the last round has a snapshot in the
+/// same batch, taken after it had taken in all mail committed through `cut`.
+struct CheckpointRoundReport: Sendable {
+    var round: UInt64
+    /// Every accepted record at or below this seq for its processes was in
+    /// their mailboxes (or handled) when the snapshots were taken.
+    var cut: UInt64
+    /// The lowest seq still pending in one of its mailboxes (UInt64.max: none).
+    var lowestPending: UInt64
+}
+
+/// The outcomes a scheduler collected since its last flush, committed by
+/// the writer in one group commit with other batches.
+///
+/// Thread ownership: filled by one scheduler thread, then handed to the
+/// writer (`CommitWriter.submit`), which alone reads it afterwards.
+final class CommitBatch: @unchecked Sendable {
+    var entries: [CommitEntry] = []
+    /// Monotonic time of the first entry (commit latency is measured from it).
+    let started: UInt64
+
+    init() {
+        started = monotonicNanoseconds()
+        entries.reserveCapacity(64)
+    }
+
+    var isEmpty: Bool { entries.isEmpty }
+}

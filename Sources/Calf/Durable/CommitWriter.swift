@@ -1,0 +1,317 @@
+import CalfLoop
+import CalfStore
+import Glibc
+import Synchronization
+
+/// The one writer of a node's journal: takes the batches schedulers and
+/// senders from outside submit, commits all that are waiting in one LMDB
+/// write transaction (group commit: one fsync for all), then releases their
+/// outputs in commit order. Schedulers keep running while a commit is in
+/// flight (pipelining).
+///
+/// Every delivery of a committed message goes from this one thread through
+/// its recipient scheduler's MPSC queue, so a process receives its journaled
+/// mail in seq order, and `releasedThrough` tells a scheduler which accepted
+/// records are surely in its mailboxes once it drains its queue.
+///
+/// Thread ownership: `queue` and the atomics are shared; everything else
+/// belongs to the writer's loop thread.
+final class CommitWriter: LoopDriver, @unchecked Sendable {
+    let journal: Journal
+    private let options: DurableOptions
+    private let schedulerCount: Int
+    private let queue = Mutex<[CommitBatch]>([])
+    private let queued = Atomic<Bool>(false)
+    /// Every accepted record up to this seq has been handed to its recipient.
+    let releasedThrough: Atomic<UInt64>
+    /// Set when a commit failed: the journal no longer matches memory, so
+    /// nothing more is accepted until the node restarts (and recovers).
+    let failure = Mutex<String?>(nil)
+    let statistics = Mutex(CommitStatistics())
+
+    // Writer thread only.
+    private var keys: [String: KeyEntry] = [:]
+    private var keysSinceRound: [String] = []
+    private var rounds: [UInt64: RoundProgress] = [:]
+    /// (wall time, first seq kept) of past rounds, oldest first, for the history window.
+    private var roundMarks: [(time: UInt64, scanFrom: UInt64, lowestPending: UInt64)] = []
+
+    struct KeyEntry {
+        var seq: UInt64
+        var acceptedAt: UInt64
+    }
+
+    private struct RoundProgress {
+        var reports = 0
+        var cut = UInt64.max
+        var lowestPending = UInt64.max
+    }
+
+    init(journal: Journal, options: DurableOptions, schedulerCount: Int) {
+        self.journal = journal
+        self.options = options
+        self.schedulerCount = schedulerCount
+        releasedThrough = Atomic(journal.lastSeq)
+    }
+
+    /// Loads the idempotency keys recovery found (before any commit); the
+    /// next checkpoint round writes them to the `keys` database, since the
+    /// log it found some of them in may be dropped after that round.
+    func restoreKeys(_ restored: [String: KeyEntry]) {
+        keys = restored
+        keysSinceRound = Array(restored.keys)
+    }
+
+    /// Hands `batch` to the writer (any thread).
+    func submit(_ batch: CommitBatch, wake loop: EventLoop) {
+        queue.withLock { $0.append(batch) }
+        queued.store(true, ordering: .sequentiallyConsistent)
+        loop.wake()
+    }
+
+    func hasPendingWork() -> Bool { queued.load(ordering: .sequentiallyConsistent) }
+
+    func runReadyWork(on loop: EventLoop) -> Bool {
+        guard queued.load(ordering: .sequentiallyConsistent) else { return false }
+        queued.store(false, ordering: .sequentiallyConsistent)
+        let batches = queue.withLock { waiting -> [CommitBatch] in
+            let taken = waiting
+            waiting.removeAll(keepingCapacity: true)
+            return taken
+        }
+        if !batches.isEmpty { commit(batches) }
+        return queued.load(ordering: .sequentiallyConsistent)
+    }
+
+    func loopWillStop(_ loop: EventLoop) {
+        // Batches submitted after the last run are refused: their senders learn it.
+        let left = queue.withLock { waiting -> [CommitBatch] in
+            let taken = waiting
+            waiting.removeAll()
+            return taken
+        }
+        for batch in left { refuse(batch, reason: "the node is stopping") }
+    }
+
+    // MARK: Committing
+
+    private enum AfterCommit {
+        case deliver(index: Int, @Sendable (UInt64) -> Void)
+        case accepted(index: Int, @Sendable (IngressResult) -> Void)
+        case duplicate(seq: UInt64, @Sendable (IngressResult) -> Void)
+        case duplicateInCommit(index: Int, @Sendable (IngressResult) -> Void)
+        case release(@Sendable () -> Void)
+    }
+
+    private func commit(_ batches: [CommitBatch]) {
+        if let reason = failure.withLock({ $0 }) {
+            for batch in batches { refuse(batch, reason: reason) }
+            return
+        }
+        var encoded: [[UInt8]] = []
+        var after: [AfterCommit] = []
+        var checkpoints: [(pid: UInt64, recordsBefore: Int, body: [UInt8])] = []
+        var writes: [@Sendable (Transaction) throws -> Void] = []
+        var keysInCommit: [String: (index: Int, acceptedAt: UInt64)] = [:]
+        var finishedRounds: [RoundProgress] = []
+        let now = WallTime.now.nanosecondsSinceEpoch
+        let retention = options.keyRetention.nanoseconds
+        for batch in batches {
+            for entry in batch.entries {
+                switch entry {
+                case .record(let bytes, let deliver):
+                    if let deliver { after.append(.deliver(index: encoded.count, deliver)) }
+                    encoded.append(bytes)
+                case .ingress(let ingress):
+                    if let key = ingress.key {
+                        if let seen = keys[key], now &- seen.acceptedAt < retention {
+                            after.append(.duplicate(seq: seen.seq, ingress.ack))
+                            continue
+                        }
+                        if let earlier = keysInCommit[key] {
+                            after.append(.duplicateInCommit(index: earlier.index, ingress.ack))
+                            continue
+                        }
+                        keysInCommit[key] = (encoded.count, ingress.acceptedAt)
+                    }
+                    after.append(.deliver(index: encoded.count, ingress.deliver))
+                    after.append(.accepted(index: encoded.count, ingress.ack))
+                    encoded.append(ingress.record)
+                case .checkpoint(let pid, let body):
+                    checkpoints.append((pid, encoded.count, body))
+                case .write(let write):
+                    writes.append(write)
+                case .release(let release):
+                    after.append(.release(release))
+                case .outcome(let tell):
+                    after.append(.release { tell(nil) })
+                case .round(let report):
+                    var progress = rounds[report.round] ?? RoundProgress()
+                    progress.reports += 1
+                    progress.cut = min(progress.cut, report.cut)
+                    progress.lowestPending = min(progress.lowestPending, report.lowestPending)
+                    if progress.reports == schedulerCount {
+                        rounds[report.round] = nil
+                        finishedRounds.append(progress)
+                    } else {
+                        rounds[report.round] = progress
+                    }
+                }
+            }
+        }
+        let first: UInt64
+        if encoded.isEmpty, checkpoints.isEmpty, writes.isEmpty, finishedRounds.isEmpty {
+            first = journal.lastSeq + 1
+        } else {
+            let newKeys = keysSinceRound + keysInCommit.keys
+            let keySnapshot = finishedRounds.isEmpty ? [:] : keys
+            let checkpointsDB = journal.checkpoints
+            let meta = journal.meta
+            let keysDB = journal.keys
+            do {
+                let range = try journal.append(encoded: encoded) { txn, first in
+                    for checkpoint in checkpoints {
+                        let stateSeq = first &+ UInt64(checkpoint.recordsBefore) &- 1
+                        var value = StoreKey(stateSeq).bytes
+                        value.append(contentsOf: checkpoint.body)
+                        try txn.put(checkpointsDB, key: StoreKey(checkpoint.pid), value: value)
+                    }
+                    for write in writes { try write(txn) }
+                    if let round = finishedRounds.last {
+                        // Everything after the lowest cut must be scanned at the next start.
+                        try txn.put(meta, key: StoreKey(MetaKey.scanFrom), value: StoreKey(round.cut &+ 1).bytes)
+                        for key in newKeys {
+                            let entry: KeyEntry
+                            if let fresh = keysInCommit[key] {
+                                entry = KeyEntry(seq: first &+ UInt64(fresh.index), acceptedAt: fresh.acceptedAt)
+                            } else if let known = keySnapshot[key] {
+                                entry = known
+                            } else {
+                                continue
+                            }
+                            try txn.put(keysDB, key: StoreKey(key), value: StoreKey(entry.seq, entry.acceptedAt).bytes)
+                        }
+                    }
+                }
+                first = range.lowerBound
+            } catch {
+                let reason = "journal commit failed: \(error)"
+                failure.withLock { $0 = reason }
+                reportProblem("\(reason); the node accepts nothing more until it restarts")
+                for batch in batches { refuse(batch, reason: reason) }
+                return
+            }
+        }
+        for (key, fresh) in keysInCommit {
+            keys[key] = KeyEntry(seq: first &+ UInt64(fresh.index), acceptedAt: fresh.acceptedAt)
+        }
+        if finishedRounds.isEmpty {
+            keysSinceRound.append(contentsOf: keysInCommit.keys)
+        } else {
+            keysSinceRound.removeAll()
+        }
+        for step in after {
+            switch step {
+            case .deliver(let index, let deliver): deliver(first &+ UInt64(index))
+            case .accepted(let index, let ack): ack(.accepted(seq: first &+ UInt64(index)))
+            case .duplicate(let seq, let ack): ack(.duplicate(seq: seq))
+            case .duplicateInCommit(let index, let ack): ack(.duplicate(seq: first &+ UInt64(index)))
+            case .release(let release): release()
+            }
+        }
+        let last = first &+ UInt64(encoded.count) &- 1
+        if !encoded.isEmpty { releasedThrough.store(last, ordering: .releasing) }
+        let finished = monotonicNanoseconds()
+        statistics.withLock { stats in
+            stats.commits += 1
+            stats.records += UInt64(encoded.count)
+            for batch in batches { stats.recordLatency(finished &- batch.started) }
+        }
+        for round in finishedRounds { finishRound(round, now: now) }
+    }
+
+    private func refuse(_ batch: CommitBatch, reason: String) {
+        for entry in batch.entries {
+            switch entry {
+            case .ingress(let ingress): ingress.ack(.failed(reason))
+            case .outcome(let tell): tell(reason)
+            default: break
+            }
+        }
+    }
+
+    // MARK: Rounds
+
+    /// After a round's commit: forget expired keys, drop log records outside
+    /// the history window that no process needs.
+    private func finishRound(_ round: RoundProgress, now: UInt64) {
+        let retention = options.keyRetention.nanoseconds
+        var expired: [String] = []
+        for (key, entry) in keys where now &- entry.acceptedAt >= retention { expired.append(key) }
+        for key in expired { keys[key] = nil }
+        roundMarks.append((now, round.cut &+ 1, round.lowestPending))
+        let history = options.history.nanoseconds
+        // The newest round older than the window bounds what may go.
+        var boundary: UInt64 = 0
+        while let oldest = roundMarks.first, now &- oldest.time >= history {
+            boundary = min(oldest.scanFrom, round.lowestPending, round.cut &+ 1)
+            roundMarks.removeFirst()
+        }
+        let keysDB = journal.keys
+        do {
+            if !expired.isEmpty {
+                try journal.environment.write { txn in
+                    for key in expired { _ = try txn.delete(keysDB, key: StoreKey(key)) }
+                }
+            }
+            if boundary > 1 {
+                let dropped = try journal.dropRecords(before: boundary)
+                statistics.withLock { $0.dropped += UInt64(dropped) }
+            }
+        } catch {
+            // Tidying only: the records and keys stay, and the next round tries again.
+            reportProblem("could not drop old journal records: \(error)")
+        }
+    }
+}
+
+/// Keys of the `meta` database.
+enum MetaKey {
+    /// The seq the log scan at node start begins at.
+    static let scanFrom = "scanFrom"
+}
+
+/// Figures about the writer's commits, for benchmarks and `stats`.
+public struct CommitStatistics: Sendable {
+    /// Group commits done.
+    public var commits: UInt64 = 0
+    /// Records written.
+    public var records: UInt64 = 0
+    /// Records dropped from the log (outside the history window).
+    public var dropped: UInt64 = 0
+    /// Times the LMDB map grew because it was full.
+    public var mapGrowths = 0
+    /// The LMDB map's size now, in bytes.
+    public var mapSize = 0
+    /// The latest commit latencies (nanoseconds from a batch's first entry
+    /// to the end of its commit), a ring of up to 65,536.
+    var latencies: [UInt64] = []
+    private var next = 0
+
+    mutating func recordLatency(_ nanoseconds: UInt64) {
+        if latencies.count < 65_536 {
+            latencies.append(nanoseconds)
+        } else {
+            latencies[next] = nanoseconds
+            next = (next + 1) & 65_535
+        }
+    }
+
+    /// The latency at quantile `q` (0...1) of the latest commits, or nil if none.
+    public func latency(quantile q: Double) -> Duration? {
+        guard !latencies.isEmpty else { return nil }
+        let sorted = latencies.sorted()
+        let index = min(sorted.count - 1, Int(Double(sorted.count - 1) * q))
+        return .nanoseconds(Int64(sorted[index]))
+    }
+}

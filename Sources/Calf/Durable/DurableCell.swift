@@ -1,0 +1,254 @@
+import CalfStore
+
+/// A durable process running a concrete behavior: its turn, its snapshots,
+/// and its rebuild by replay.
+///
+/// Thread ownership: as `DurableCellBase`; `state` belongs to the scheduler thread.
+final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchecked Sendable {
+    let behavior: B
+    /// The behavior as the journal keeps it.
+    let spec: [UInt8]
+    var state: B.State
+    /// Messages handled since the last snapshot, with their output digests
+    /// (what a rebuild replays).
+    var sinceSnapshot: [LogRecord.Handled] = []
+    /// The message failing in a row, and how many times.
+    var failing: (seq: UInt64, count: Int)?
+    let snapshotEvery: Int
+
+    init(behavior: B, spec: [UInt8], state: B.State, pid: Pid, scheduler: Scheduler, durable: DurableCore, name: String?) {
+        self.behavior = behavior
+        self.spec = spec
+        self.state = state
+        snapshotEvery = max(1, behavior.snapshotEvery ?? durable.options.snapshotEvery)
+        super.init(pid: pid, scheduler: scheduler, durable: durable, name: name)
+        turn = { cell, budget in unsafeDowncast(cell, to: DurableCell<B>.self).runTurn(budget: budget) }
+        remoteAcceptor = MailboxCell<B.Message>.remoteAcceptorFunction
+    }
+
+    override var behaviorName: String { B.behaviorName }
+
+    // MARK: Turn
+
+    /// Handles up to `budget` journaled messages; their outcomes go into the
+    /// scheduler's commit batch, one progress record for the turn.
+    func runTurn(budget: Int) -> Bool {
+        guard phase == .running else { return false }
+        var handled: [LogRecord.Handled] = []
+        var count = 0
+        var stopReason: ExitReason?
+        defer { self.handled &+= UInt64(count) }
+        turn: while count < budget {
+            let mail: JournaledMail<B.Message>
+            if let retried = retry {
+                retry = nil
+                mail = retried
+            } else {
+                guard let envelope = mailbox.popFirst() else { break }
+                switch envelope {
+                case .journaled(let journaled):
+                    mail = journaled
+                case .stop(let reason):
+                    stopReason = reason
+                    break turn
+                case .signal(let signal):
+                    if case .exit(_, let reason) = signal, !reason.isNormal, !trapExit {
+                        commitProgress(handled)
+                        restartByReplay(retrying: nil)
+                        return false
+                    }
+                    continue
+                case .message, .call:
+                    // invariant: mail to a durable cell is journaled before it reaches the mailbox.
+                    scheduler.node.deadLetter(envelope, to: pid)
+                    continue
+                }
+            }
+            count &+= 1
+            var context = DurableContext<B.Message>(cell: self, seq: mail.seq, acceptedAt: mail.acceptedAt, slot: mail.slot, replaying: false)
+            do {
+                try behavior.handle(mail.message, state: &state, context: &context)
+                if let failure = context.failure { throw failure }
+            } catch let exit as Exit where exit.reason == .normal || exit.reason == .shutdown {
+                context.stopReason = exit.reason
+            } catch {
+                commitProgress(handled)
+                crashed(on: mail, error: error)
+                return false
+            }
+            let batch = scheduler.durableBatch
+            batch.entries.append(contentsOf: context.outputs)
+            let entry = LogRecord.Handled(seq: mail.seq, digest: context.digest.value)
+            handled.append(entry)
+            sinceSnapshot.append(entry)
+            if failing?.seq == mail.seq { failing = nil }
+            dirty = true
+            if let reason = context.stopReason {
+                stopReason = reason
+                break turn
+            }
+        }
+        commitProgress(handled)
+        if let stopReason {
+            stopForGood(reason: stopReason)
+            return false
+        }
+        if sinceSnapshot.count >= snapshotEvery, let entry = snapshotEntry() {
+            scheduler.durableBatch.entries.append(entry)
+        }
+        return retry != nil || !mailbox.isEmpty
+    }
+
+    private func commitProgress(_ handled: [LogRecord.Handled]) {
+        guard !handled.isEmpty else { return }
+        scheduler.durableBatch.entries.append(.record(LogRecord.progress(pid: pid.serial, handled: handled).encoded(), deliver: nil))
+    }
+
+    // MARK: Snapshots
+
+    /// The process's snapshot as a checkpoint entry (nil, and the process
+    /// quarantined, if its state does not encode).
+    func snapshotEntry() -> CommitEntry? {
+        let stateBytes: [UInt8]
+        do {
+            stateBytes = try BinaryEncoder().encode(state)
+        } catch {
+            quarantine("its state does not encode: \(error)")
+            return nil
+        }
+        let body = CheckpointBody(
+            behavior: B.behaviorName, spec: spec, name: name, state: stateBytes,
+            incarnation: incarnation, handled: handled, pending: pendingSeqs,
+            timers: timers.values.map(\.timer).sorted { $0.id < $1.id }
+        )
+        sinceSnapshot.removeAll(keepingCapacity: true)
+        dirty = false
+        return .checkpoint(pid: pid.serial, body: body.encoded())
+    }
+
+    override func checkpointForRound(into batch: CommitBatch) -> (lowestPending: UInt64, keepFrom: UInt64) {
+        let pending = pendingSeqs
+        let lowest = pending.min() ?? .max
+        switch phase {
+        case .running, .stopping:
+            guard dirty else { return (lowest, .max) }
+            if let entry = snapshotEntry() {
+                batch.entries.append(entry)
+                return (lowest, .max)
+            }
+        case .recovering, .quarantined:
+            break
+        }
+        // No snapshot now: what it handled and what waits must stay in the scan.
+        return (lowest, min(lowest, sinceSnapshot.map(\.seq).min() ?? .max))
+    }
+
+    // MARK: Crashes and restarts
+
+    private func crashed(on mail: JournaledMail<B.Message>, error: any Error) {
+        let failures = failing?.seq == mail.seq ? failing!.count + 1 : 1
+        failing = (mail.seq, failures)
+        if failures >= durable.options.maximumFailures {
+            failing = nil
+            durable.deadLetter(mail, of: self, error: "\(error)", failures: failures)
+            restartByReplay(retrying: nil)
+        } else {
+            restartByReplay(retrying: mail)
+        }
+    }
+
+    override func restartByReplay(retrying failed: JournaledMail<B.Message>?) {
+        phase = .recovering
+        if let failed { retry = failed }
+        // The snapshot and the records to replay must be in the journal
+        // first: rebuild after everything submitted so far has committed.
+        let loop = scheduler.loop!
+        scheduler.durableBatch.entries.append(.release { [self] in
+            loop.execute { [self] in rebuild() }
+        })
+    }
+
+    /// Reloads the last committed snapshot and replays the messages handled since.
+    private func rebuild() {
+        guard status == .alive, phase == .recovering else { return }
+        do {
+            let loaded = try durable.loadCheckpoint(pid)
+            var fresh: B.State
+            if let loaded {
+                fresh = try BinaryDecoder().decode(B.State.self, from: loaded.body.state)
+            } else {
+                fresh = try behavior.initialState()
+            }
+            var replayed: [(LogRecord.Handled, LogRecord.Accepted)] = []
+            for entry in sinceSnapshot {
+                guard let record = try durable.journal.record(at: entry.seq), case .accepted(let accepted) = record else {
+                    throw DurableError.coding("journal record \(entry.seq) that \(pid) handled is missing")
+                }
+                replayed.append((entry, accepted))
+            }
+            try replay(replayed, onto: &fresh)
+            state = fresh
+        } catch {
+            quarantine("\(error)")
+            return
+        }
+        incarnation &+= 1
+        phase = .running
+        durable.noteRestart(pid)
+        if (retry != nil || !mailbox.isEmpty), !scheduled { scheduler.makeRunnable(self) }
+    }
+
+    /// Runs the handler over journaled messages with effects suppressed,
+    /// checking each one's output digest.
+    /// - Throws: `DivergenceError`, or the error decoding a message.
+    func replay(_ entries: [(LogRecord.Handled, LogRecord.Accepted)], onto state: inout B.State) throws {
+        var step = 0
+        for (entry, accepted) in entries {
+            step += 1
+            let message: B.Message
+            do {
+                message = try BinaryDecoder().decode(B.Message.self, from: accepted.payload)
+            } catch {
+                throw DurableError.coding("journal record \(entry.seq) for \(pid) does not decode as \(B.Message.self): \(error)")
+            }
+            var context = DurableContext<B.Message>(cell: self, seq: entry.seq, acceptedAt: accepted.acceptedAt, slot: nil, replaying: true)
+            do {
+                try behavior.handle(message, state: &state, context: &context)
+            } catch let exit as Exit where exit.reason == .normal || exit.reason == .shutdown {
+                // It stopped then too; the digest says whether it is the same stop.
+            } catch {
+                throw DivergenceError(pid: pid, behavior: B.behaviorName, seq: entry.seq, step: step, expected: entry.digest, found: 0)
+            }
+            if context.digest.value != entry.digest {
+                throw DivergenceError(pid: pid, behavior: B.behaviorName, seq: entry.seq, step: step, expected: entry.digest, found: context.digest.value)
+            }
+        }
+    }
+
+    /// Ends the process for good: its exit is journaled, its snapshot and
+    /// name removed, then it exits.
+    private func stopForGood(reason: ExitReason) {
+        phase = .stopping
+        let batch = scheduler.durableBatch
+        batch.entries.append(contentsOf: durable.exitEntries(for: self, reason: reason))
+        let loop = scheduler.loop!
+        batch.entries.append(.release { [self] in
+            loop.execute { [self] in scheduler.terminate(self, reason: reason) }
+        })
+    }
+
+    // MARK: JSON (control socket)
+
+    override func stateJSON() throws -> [UInt8] { try DurableJSON.encode(state) }
+
+    override func ingressJSON(_ json: [UInt8], key: String?, slot: ReplySlot?, ack: @escaping @Sendable (IngressResult) -> Void) {
+        let message: B.Message
+        do {
+            message = try DurableJSON.decode(B.Message.self, from: json)
+        } catch {
+            ack(.failed("not a message of \(B.behaviorName): \(error)"))
+            return
+        }
+        durable.ingress(message, to: self, key: key, slot: slot, ack: ack)
+    }
+}

@@ -1,0 +1,175 @@
+import CalfStore
+
+/// A durable process's registered name, as the durable table keeps it.
+protocol DurableNamed: AnyObject {
+    var durableName: String? { get }
+}
+
+/// Where a durable process stands.
+enum DurablePhase: Equatable {
+    /// Handling its mail.
+    case running
+    /// Being rebuilt from its snapshot and journal (mail waits).
+    case recovering
+    /// Stopping for good once its exit record commits.
+    case stopping
+    /// Stopped by a problem replay or the journal revealed; mail waits, the
+    /// operator sees why.
+    case quarantined(String)
+}
+
+/// The part of a durable process that depends only on its message type:
+/// journaling mail sent to it, durable timers, and the bookkeeping a
+/// checkpoint needs.
+///
+/// Thread ownership: as `ProcessCell`, every `var` belongs to the
+/// scheduler's thread; the writer thread reaches a cell only through
+/// `pushToMailbox` and jobs on the scheduler's loop.
+@usableFromInline
+class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, DurableNamed, @unchecked Sendable {
+    unowned(unsafe) let durable: DurableCore
+    let name: String?
+    var phase = DurablePhase.running
+    /// Handled or received anything since its last snapshot.
+    var dirty = true
+    var incarnation: UInt64 = 0
+    var timers: [UInt64: (timer: DurableTimer, ref: TimerRef?)] = [:]
+    /// The message to handle before the mailbox (retried after a crash).
+    var retry: JournaledMail<Message>?
+
+    init(pid: Pid, scheduler: Scheduler, durable: DurableCore, name: String?) {
+        self.durable = durable
+        self.name = name
+        super.init(pid: pid, scheduler: scheduler, isJournaled: true)
+    }
+
+    var durableName: String? { name }
+
+    // MARK: Mail
+
+    override final func journalFromOutside(_ envelope: __owned Envelope<Message>) {
+        switch envelope {
+        case .message(let message):
+            durable.ingress(message, to: self, key: nil, slot: nil) { _ in }
+        case .call(let message, let slot):
+            durable.ingress(message, to: self, key: nil, slot: slot) { _ in }
+        case .signal, .stop, .journaled:
+            pushToMailbox(envelope)
+        }
+    }
+
+    override final func journalOutput(_ message: Message, acceptedAt: UInt64) -> Result<JournalOutput, any Error>? {
+        let payload: [UInt8]
+        do {
+            payload = try BinaryEncoder().encode(message)
+        } catch {
+            return .failure(DurableError.coding("cannot encode a message for \(pid): \(error)"))
+        }
+        let record = LogRecord.accepted(.init(to: pid.serial, acceptedAt: acceptedAt, payload: payload)).encoded()
+        return .success(JournalOutput(payload: payload, record: record) { [self] seq in
+            pushToMailbox(.journaled(JournaledMail(message, seq: seq, acceptedAt: acceptedAt, slot: nil)))
+        })
+    }
+
+    /// The seqs of journaled mail waiting (the retried message first).
+    final var pendingSeqs: [UInt64] {
+        var seqs: [UInt64] = []
+        if let retry { seqs.append(retry.seq) }
+        for offset in 0..<mailbox.count {
+            if case .journaled(let mail) = mailbox.peek(at: offset) { seqs.append(mail.seq) }
+        }
+        return seqs
+    }
+
+    /// Puts recovered mail in the mailbox (loop thread, before the process runs).
+    final func restoreMail(_ mail: JournaledMail<Message>) {
+        mailbox.append(.journaled(mail))
+    }
+
+    override final func acceptRemoteHook() { dirty = true }
+
+    // MARK: Timers
+
+    /// Arms a committed timer (loop thread).
+    final func addCommittedTimer(_ timer: DurableTimer) {
+        guard status == .alive else { return }
+        timers[timer.id]?.ref.map { _ = scheduler.cancelTimer($0) }
+        let now = WallTime.now.nanosecondsSinceEpoch
+        let delay = Duration.nanoseconds(Int64(timer.due > now ? timer.due - now : 0))
+        let id = timer.id
+        let ref = scheduler.addTimer(after: delay) { [self] _ in fireTimer(id) }
+        timers[id] = (timer, ref)
+        dirty = true
+    }
+
+    /// Forgets a cancelled timer (loop thread).
+    final func removeCommittedTimer(_ id: UInt64) {
+        guard let entry = timers.removeValue(forKey: id) else { return }
+        entry.ref.map { _ = scheduler.cancelTimer($0) }
+        dirty = true
+    }
+
+    /// A timer came due: its message and the firing commit together; a
+    /// periodic timer is re-armed for its next period after now.
+    private func fireTimer(_ id: UInt64) {
+        guard status == .alive, var entry = timers[id] else { return }
+        entry.ref = nil
+        timers[id] = entry
+        let message: Message
+        do {
+            message = try BinaryDecoder().decode(Message.self, from: entry.timer.payload)
+        } catch {
+            quarantine("timer \(id) holds a message that does not decode: \(error)")
+            return
+        }
+        let now = WallTime.now.nanosecondsSinceEpoch
+        let nextDue = entry.timer.nextDue(firedAt: now)
+        var detail = ByteWriter()
+        detail.varint(id)
+        detail.varint(nextDue)
+        let record = LogRecord.accepted(.init(to: pid.serial, acceptedAt: now, payload: entry.timer.payload)).encoded()
+        let batch = scheduler.durableBatch
+        batch.entries.append(.record(record) { [self] seq in
+            pushToMailbox(.journaled(JournaledMail(message, seq: seq, acceptedAt: now, slot: nil)))
+        })
+        batch.entries.append(.record(LogRecord.lifecycle(pid: pid.serial, event: .timerFired, detail: detail.bytes).encoded(), deliver: nil))
+        var rearmed = entry.timer
+        rearmed.due = nextDue
+        let next = rearmed
+        batch.entries.append(.release { [self] in
+            scheduler.loop.execute { [self] in
+                if nextDue > 0 { addCommittedTimer(next) } else { timers[id] = nil; dirty = true }
+            }
+        })
+    }
+
+    // MARK: Lifecycle
+
+    /// Stops the process's work and keeps it visible with `reason`.
+    final func quarantine(_ reason: String) {
+        phase = .quarantined(reason)
+        durable.noteQuarantine(pid, reason: reason)
+    }
+
+    override final func restartsInsteadOfExiting(_ reason: ExitReason) -> Bool {
+        switch reason {
+        case .normal, .shutdown: return false
+        case .killed, .noProcess, .error:
+            guard phase == .running else { return true }
+            restartByReplay(retrying: nil)
+            return true
+        }
+    }
+
+    override final func didExit(reason: ExitReason) {
+        for (_, entry) in timers { entry.ref.map { _ = scheduler.cancelTimer($0) } }
+        timers.removeAll()
+        durable.forget(self)
+    }
+
+    /// Rebuilds the state from the snapshot and journal once everything this
+    /// scheduler submitted has committed, then retries `failed` first.
+    func restartByReplay(retrying failed: JournaledMail<Message>?) {}
+
+    override final var mailboxCount: Int { mailbox.count + (retry == nil ? 0 : 1) }
+}

@@ -1,0 +1,242 @@
+import CalfStore
+
+/// A message encoded for the journal, with how to deliver it once committed.
+@usableFromInline
+struct JournalOutput {
+    let payload: [UInt8]
+    let record: [UInt8]
+    let deliver: @Sendable (UInt64) -> Void
+}
+
+/// What a durable handler can do besides changing its state. Every effect
+/// is held until the handler's outcome is committed to the journal, then
+/// released; during replay effects are suppressed and only checked.
+///
+/// Time and randomness come from the journal: `now` is the accepted-at time
+/// of the message being handled and `random` is seeded from (pid, seq).
+public struct DurableContext<Message: Codable & Sendable> {
+    unowned(unsafe) let cell: DurableCellBase<Message>
+    /// The seq of the message being handled.
+    public let seq: UInt64
+    /// The message's accepted-at time: the handler's clock.
+    public let now: WallTime
+    /// True while the handler runs again over journaled messages after a
+    /// restart (its effects are suppressed).
+    public let isReplaying: Bool
+    /// Random numbers that replay draws again: `Int.random(in: 1...6, using: &context.random)`.
+    public var random: JournalRandom
+    var outputs: [CommitEntry] = []
+    var digest = OutputDigest()
+    var replySlot: ReplySlot?
+    var stopReason: ExitReason?
+    var failure: (any Error)?
+    private var spawns: UInt8 = 0
+    private var timerCount: UInt8 = 0
+
+    init(cell: DurableCellBase<Message>, seq: UInt64, acceptedAt: UInt64, slot: ReplySlot?, replaying: Bool) {
+        self.cell = cell
+        self.seq = seq
+        now = WallTime(nanosecondsSinceEpoch: acceptedAt)
+        isReplaying = replaying
+        random = JournalRandom(pid: cell.pid, seq: seq)
+        replySlot = slot
+    }
+
+    /// This process's pid (the same after every restart).
+    public var pid: Pid { cell.pid }
+
+    /// This process's address.
+    public var address: Address<Message> { Address(cell: cell) }
+
+    // MARK: Messages
+
+    /// Sends `message` to `address` once this handler's outcome is committed.
+    /// To a durable process the message is accepted in the same commit.
+    public mutating func send<M>(_ message: M, to address: Address<M>) {
+        let target = address.cell
+        digest.add(target.pid.serial)
+        if let journaled = target.journalOutput(message, acceptedAt: now.nanosecondsSinceEpoch) {
+            switch journaled {
+            case .success(let output):
+                digest.add(byte: 1)
+                digest.add(bytes: output.payload)
+                if !isReplaying { outputs.append(.record(output.record, deliver: output.deliver)) }
+            case .failure(let error):
+                failure = failure ?? error
+            }
+        } else {
+            digest.add(byte: 2)
+            if !isReplaying { outputs.append(.release { target.deliverRemote(.message(message)) }) }
+        }
+    }
+
+    /// Sends `message` to the process registered as `name`.
+    /// - Returns: false when no process of that message type has the name
+    ///   (counted as a dead letter once committed).
+    @discardableResult
+    public mutating func send<M: Sendable>(_ message: M, to name: String) -> Bool {
+        // Durable names first: the durable table has them even while a node
+        // start replays, so a replay finds the process the first run found.
+        let durableTarget = (cell.durable.cell(named: name) as? MailboxCell<M>).map { Address(cell: $0) }
+        guard let target: Address<M> = durableTarget ?? cell.scheduler.node.lookup(name) else {
+            digest.add(byte: 3)
+            digest.add(bytes: name.utf8)
+            if !isReplaying {
+                let node = cell.scheduler.node
+                outputs.append(.release { node.countDeadLetter() })
+            }
+            return false
+        }
+        send(message, to: target)
+        return true
+    }
+
+    /// Answers the call being handled, once the outcome is committed.
+    public mutating func reply(_ value: some Sendable) {
+        digest.add(byte: 4)
+        guard !isReplaying, let slot = replySlot else { return }
+        replySlot = nil
+        outputs.append(.release { slot.complete(.success(value)) })
+    }
+
+    // MARK: Timers
+
+    /// Sends `message` to this process after `delay`, durably: the timer
+    /// fires after a restart of the node too (at once if it came due meanwhile).
+    @discardableResult
+    public mutating func sendAfter(_ message: Message, after delay: Duration) -> DurableTimerRef {
+        setTimer(message, due: now + delay, period: 0)
+    }
+
+    /// Sends `message` to this process every `period`, durably. Firings
+    /// missed while the node was down are collapsed into one.
+    @discardableResult
+    public mutating func sendInterval(_ message: Message, every period: Duration) -> DurableTimerRef {
+        let nanos = max(period.nanoseconds, 1_000_000)
+        return setTimer(message, due: now + .nanoseconds(Int64(nanos)), period: nanos)
+    }
+
+    private mutating func setTimer(_ message: Message, due: WallTime, period: UInt64) -> DurableTimerRef {
+        timerCount &+= 1
+        let ref = DurableTimerRef(id: seq << 8 | UInt64(timerCount))
+        let payload: [UInt8]
+        do {
+            payload = try BinaryEncoder().encode(message)
+        } catch {
+            failure = failure ?? error
+            return ref
+        }
+        let timer = DurableTimer(id: ref.id, due: due.nanosecondsSinceEpoch, period: period, payload: payload)
+        digest.add(byte: 5)
+        digest.add(ref.id)
+        digest.add(timer.due)
+        digest.add(bytes: payload)
+        if !isReplaying {
+            let cell = self.cell
+            outputs.append(.record(LogRecord.lifecycle(pid: cell.pid.serial, event: .timerSet, detail: timer.encoded()).encoded(), deliver: nil))
+            outputs.append(.release { cell.scheduler.loop.execute { cell.addCommittedTimer(timer) } })
+        }
+        return ref
+    }
+
+    /// Cancels a durable timer of this process (once the outcome is committed).
+    public mutating func cancelTimer(_ timer: DurableTimerRef) {
+        digest.add(byte: 6)
+        digest.add(timer.id)
+        guard !isReplaying else { return }
+        let cell = self.cell
+        var detail = ByteWriter()
+        detail.varint(timer.id)
+        outputs.append(.record(LogRecord.lifecycle(pid: cell.pid.serial, event: .timerCancelled, detail: detail.bytes).encoded(), deliver: nil))
+        outputs.append(.release { cell.scheduler.loop.execute { cell.removeCommittedTimer(timer.id) } })
+    }
+
+    // MARK: Processes
+
+    /// Spawns a durable child, started once this outcome is committed. Its
+    /// pid derives from this message's seq, so replay finds the same child.
+    /// - Throws: `DurableError.tooManySpawns` past 255 spawns in one handling,
+    ///   or the error of the child's `initialState()`.
+    public mutating func spawn<C: DurableBehavior>(_ behavior: C, name: String? = nil) throws -> Address<C.Message> {
+        guard spawns < 255 else { throw DurableError.tooManySpawns(cell.pid) }
+        spawns &+= 1
+        let childPid = Pid(durableSeq: seq, index: spawns)
+        digest.add(byte: 7)
+        digest.add(childPid.serial)
+        guard let durable = cell.scheduler.node.durable else { throw DurableError.notDurableNode }
+        if isReplaying {
+            return durable.existingOrDeadAddress(childPid, behavior: behavior)
+        }
+        let child = try durable.makeCell(behavior, pid: childPid, name: name)
+        outputs.append(contentsOf: durable.spawnEntries(for: child, parent: cell.pid))
+        return Address(cell: child)
+    }
+
+    /// Stops this process for good once the handler returns: its journal
+    /// records that it exited, and a node restart does not bring it back.
+    public mutating func stop(_ reason: ExitReason = .normal) {
+        digest.add(byte: 8)
+        stopReason = reason
+    }
+}
+
+/// A durable timer's handle.
+public struct DurableTimerRef: Hashable, Sendable, Codable {
+    /// The timer's id within its process.
+    public let id: UInt64
+}
+
+/// Errors of the durable runtime that handlers and callers see.
+public enum DurableError: Error, Sendable, CustomStringConvertible {
+    /// More than 255 spawns in one handling.
+    case tooManySpawns(Pid)
+    /// The node has no data directory.
+    case notDurableNode
+    /// The process is not durable.
+    case notDurable(Pid)
+    /// No behavior of that name is registered with the node.
+    case unknownBehavior(String)
+    /// The name is taken.
+    case nameTaken(String, by: Pid)
+    /// The journal refused it.
+    case notAccepted(String)
+    /// No durable process has that name or pid.
+    case noSuchProcess(String)
+    /// The process is quarantined.
+    case quarantined(Pid, String)
+    /// The message or state could not be read or written.
+    case coding(String)
+
+    public var description: String {
+        switch self {
+        case .tooManySpawns(let pid): "\(pid) spawned more than 255 processes in one handling"
+        case .notDurableNode: "this node has no data directory (start it with DurableOptions)"
+        case .notDurable(let pid): "\(pid) is not a durable process"
+        case .unknownBehavior(let name): "no behavior named '\(name)' is registered with this node"
+        case .nameTaken(let name, let pid): "name '\(name)' is taken by \(pid)"
+        case .notAccepted(let reason): "not accepted: \(reason)"
+        case .noSuchProcess(let who): "no durable process \(who)"
+        case .quarantined(let pid, let reason): "\(pid) is quarantined: \(reason)"
+        case .coding(let reason): reason
+        }
+    }
+}
+
+/// Replay produced outputs that differ from those journaled: the handler is
+/// not deterministic (or its code changed).
+public struct DivergenceError: Error, Sendable, CustomStringConvertible {
+    /// The process.
+    public let pid: Pid
+    /// Its behavior.
+    public let behavior: String
+    /// The seq of the message whose replay diverged.
+    public let seq: UInt64
+    /// The replay step (1 is the first message replayed after the snapshot).
+    public let step: Int
+    /// The digests journaled and found.
+    public let expected: UInt64, found: UInt64
+
+    public var description: String {
+        "replay of \(behavior) \(pid) diverged at step \(step) (message seq \(seq)): outputs digest \(String(found, radix: 16)) instead of the journaled \(String(expected, radix: 16)); the handler must be a deterministic function of state, message and context"
+    }
+}

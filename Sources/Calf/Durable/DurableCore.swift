@@ -1,0 +1,311 @@
+import CalfLoop
+import CalfStore
+import Glibc
+import Synchronization
+
+/// A node's durable machinery: the journal, its writer, the behaviors the
+/// node can rebuild, and the table of durable processes.
+///
+/// Thread-safe: `table` is a `Mutex`; `schedulers` is set once before any
+/// process runs; the writer owns its own state (see `CommitWriter`).
+final class DurableCore: @unchecked Sendable {
+    let options: DurableOptions
+    let journal: Journal
+    let writer: CommitWriter
+    let writerLoop: EventLoop
+    let registry: [String: any DurableBehavior.Type]
+    // invariant: set once in Node's init, before any durable process exists.
+    nonisolated(unsafe) var schedulers: [Scheduler] = []
+    private let table = Mutex(Table())
+    /// Top-level spawns take pid numbers above the log's end at start.
+    private let nextTopLevel: Atomic<UInt64>
+    /// While a process quarantined at start has no cell, the log scan must
+    /// keep starting at or before this seq (its mail is only in the log).
+    let pinnedScanFrom: Atomic<UInt64>
+    private let nextRound = Atomic<UInt64>(1)
+    // invariant: touched on the writer's loop thread, and by close() after that loop stopped.
+    nonisolated(unsafe) var checkpointTimer: LoopTimer?
+    // invariant: set once by Node's init after recovery, read afterwards.
+    nonisolated(unsafe) var recoveryReport: RecoveryReport?
+
+    struct Table {
+        var cells: [Pid: ProcessCell] = [:]
+        var names: [String: Pid] = [:]
+        var quarantined: [Pid: String] = [:]
+        var restarts = 0
+        var deadLettered = 0
+    }
+
+    init(options: DurableOptions, journal: Journal, writer: CommitWriter, writerLoop: EventLoop) {
+        self.options = options
+        self.journal = journal
+        self.writer = writer
+        self.writerLoop = writerLoop
+        var registry: [String: any DurableBehavior.Type] = [:]
+        for type in options.behaviors { registry[type.behaviorName] = type }
+        self.registry = registry
+        nextTopLevel = Atomic(journal.lastSeq + 1)
+        pinnedScanFrom = Atomic(.max)
+    }
+
+    /// The scheduler a durable pid lives on (the same after every restart).
+    func scheduler(for pid: Pid) -> Scheduler {
+        var mixed = pid.serial &* 0x9E37_79B9_7F4A_7C15
+        mixed ^= mixed >> 29
+        return schedulers[Int(mixed % UInt64(schedulers.count))]
+    }
+
+    func submit(_ batch: CommitBatch) {
+        writer.submit(batch, wake: writerLoop)
+    }
+
+    // MARK: Ingress
+
+    /// Journals `message` for `cell` from outside any durable process; once
+    /// committed it is delivered, then `ack` learns the outcome.
+    func ingress<M: Codable & Sendable>(
+        _ message: M, to cell: DurableCellBase<M>, key: String?, slot: ReplySlot?,
+        ack: @escaping @Sendable (IngressResult) -> Void
+    ) {
+        let acceptedAt = WallTime.now.nanosecondsSinceEpoch
+        let payload: [UInt8]
+        do {
+            payload = try BinaryEncoder().encode(message)
+        } catch {
+            let reason = "cannot encode the message: \(error)"
+            slot?.complete(.failure(.notAccepted(reason)))
+            ack(.failed(reason))
+            return
+        }
+        let record = LogRecord.accepted(.init(to: cell.pid.serial, key: key, acceptedAt: acceptedAt, payload: payload)).encoded()
+        let batch = CommitBatch()
+        batch.entries.append(.ingress(Ingress(
+            key: key, acceptedAt: acceptedAt, record: record,
+            deliver: { seq in cell.pushToMailbox(.journaled(JournaledMail(message, seq: seq, acceptedAt: acceptedAt, slot: slot))) },
+            ack: { result in
+                if case .failed(let reason) = result { slot?.complete(.failure(.notAccepted(reason))) }
+                if case .duplicate = result { slot?.complete(.failure(.notAccepted("duplicate idempotency key"))) }
+                ack(result)
+            })))
+        submit(batch)
+    }
+
+    // MARK: Spawning
+
+    /// A cell for `behavior` with its initial state, not yet started.
+    func makeCell<C: DurableBehavior>(_ behavior: C, pid: Pid, name: String?) throws -> DurableCell<C> {
+        let spec: [UInt8]
+        do {
+            spec = try BinaryEncoder().encode(behavior)
+        } catch {
+            throw DurableError.coding("cannot encode the behavior \(C.behaviorName): \(error)")
+        }
+        let state = try behavior.initialState()
+        return DurableCell(behavior: behavior, spec: spec, state: state, pid: pid, scheduler: scheduler(for: pid), durable: self, name: name)
+    }
+
+    /// The commit entries of a spawn: its record, its name, its start after the commit.
+    func spawnEntries<C: DurableBehavior>(for cell: DurableCell<C>, parent: Pid?) -> [CommitEntry] {
+        let detail = SpawnDetail(behavior: C.behaviorName, spec: cell.spec, name: cell.name, parent: parent?.serial ?? 0)
+        var entries: [CommitEntry] = [.record(LogRecord.lifecycle(pid: cell.pid.serial, event: .spawned, detail: detail.encoded()).encoded(), deliver: nil)]
+        if let name = cell.name {
+            let names = journal.names
+            let pid = cell.pid.serial
+            entries.append(.write { txn in try txn.put(names, key: StoreKey(name), value: StoreKey(pid).bytes) })
+        }
+        entries.append(.release { [self] in start(cell) })
+        return entries
+    }
+
+    /// The commit entries of a process's exit for good.
+    func exitEntries(for cell: ProcessCell, reason: ExitReason) -> [CommitEntry] {
+        let pid = cell.pid.serial
+        let checkpoints = journal.checkpoints
+        let names = journal.names
+        let name = cell.relations?.name
+        return [
+            .record(LogRecord.lifecycle(pid: pid, event: .exited, detail: Array(reason.description.utf8)).encoded(), deliver: nil),
+            .write { txn in
+                _ = try txn.delete(checkpoints, key: StoreKey(pid))
+                if let name { _ = try txn.delete(names, key: StoreKey(name)) }
+            },
+        ]
+    }
+
+    /// Enters `cell` in the table of durable processes (and its name).
+    func enter(_ cell: ProcessCell & DurableNamed) {
+        table.withLock { table in
+            table.cells[cell.pid] = cell
+            if let name = cell.durableName { table.names[name] = cell.pid }
+        }
+    }
+
+    /// Puts `cell` to work on its scheduler: registered, named, timers armed (any thread).
+    func start<M>(_ cell: DurableCellBase<M>, timers: [DurableTimer] = []) {
+        enter(cell)
+        let scheduler = cell.scheduler
+        scheduler.loop.execute { [self] in
+            scheduler.processes[cell.pid] = cell
+            if let name = cell.name {
+                do throws(NameError) {
+                    try scheduler.node.register(name, cell)
+                } catch {
+                    reportProblem("durable process \(cell.pid) could not take its name: \(error)")
+                }
+            }
+            for timer in timers { cell.addCommittedTimer(timer) }
+            if case .quarantined(let reason) = cell.phase { noteQuarantine(cell.pid, reason: reason) }
+            if cell.phase == .running, cell.mailboxCount > 0, !cell.scheduled { scheduler.makeRunnable(cell) }
+        }
+    }
+
+    /// Spawns a durable process from outside: allocates its pid, journals
+    /// the spawn, starts it once committed.
+    func spawn<B: DurableBehavior>(_ behavior: B, name: String?) async throws -> Address<B.Message> {
+        if let name {
+            let holder: Pid? = table.withLock { table in
+                if let existing = table.names[name] { return existing }
+                table.names[name] = Pid(serial: 0)
+                return nil
+            }
+            if let holder { throw DurableError.nameTaken(name, by: holder) }
+        }
+        let pid = Pid(durableSeq: nextTopLevel.wrappingAdd(1, ordering: .relaxed).oldValue, index: 0)
+        let cell: DurableCell<B>
+        do {
+            cell = try makeCell(behavior, pid: pid, name: name)
+        } catch {
+            if let name { _ = table.withLock { $0.names.removeValue(forKey: name) } }
+            throw error
+        }
+        let failure: String? = await withCheckedContinuation { continuation in
+            let batch = CommitBatch()
+            batch.entries.append(contentsOf: spawnEntries(for: cell, parent: nil))
+            batch.entries.append(.outcome { continuation.resume(returning: $0) })
+            submit(batch)
+        }
+        if let failure {
+            if let name { _ = table.withLock { $0.names.removeValue(forKey: name) } }
+            throw DurableError.notAccepted(failure)
+        }
+        // The start job was queued on its scheduler before the outcome came: wait for it.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            cell.scheduler.loop.execute { continuation.resume() }
+        }
+        return Address(cell: cell)
+    }
+
+    /// The address of durable process `pid` for replay of a spawn, or of a
+    /// dead stand-in when it has exited since.
+    func existingOrDeadAddress<C: DurableBehavior>(_ pid: Pid, behavior: C) -> Address<C.Message> {
+        if let cell = table.withLock({ $0.cells[pid] }) as? MailboxCell<C.Message> { return Address(cell: cell) }
+        let placeholder = DurableCellBase<C.Message>(pid: pid, scheduler: scheduler(for: pid), durable: self, name: nil)
+        placeholder.status = .dead
+        return Address(cell: placeholder)
+    }
+
+    // MARK: Bookkeeping
+
+    func forget(_ cell: ProcessCell) {
+        table.withLock { table in
+            if table.cells[cell.pid] === cell { table.cells[cell.pid] = nil }
+            for (name, pid) in table.names where pid == cell.pid { table.names[name] = nil }
+        }
+    }
+
+    /// Forgets a process that could not be revived.
+    func forget(_ pid: Pid) {
+        table.withLock { table in
+            table.cells[pid] = nil
+            for (name, holder) in table.names where holder == pid { table.names[name] = nil }
+        }
+    }
+
+    func noteQuarantine(_ pid: Pid, reason: String) {
+        table.withLock { $0.quarantined[pid] = reason }
+        reportProblem("durable process \(pid) is quarantined: \(reason)")
+    }
+
+    func noteRestart(_ pid: Pid) {
+        table.withLock { $0.restarts += 1 }
+    }
+
+    var quarantined: [Pid: String] { table.withLock { $0.quarantined } }
+    var restarts: Int { table.withLock { $0.restarts } }
+    var deadLettered: Int { table.withLock { $0.deadLettered } }
+
+    func cell(_ pid: Pid) -> ProcessCell? { table.withLock { $0.cells[pid] } }
+
+    func cell(named name: String) -> ProcessCell? {
+        table.withLock { table in table.names[name].flatMap { table.cells[$0] } }
+    }
+
+    // MARK: Dead letters and checkpoints
+
+    /// Journals `mail` as a dead letter of `cell` (a poison message).
+    func deadLetter<M>(_ mail: JournaledMail<M>, of cell: DurableCellBase<M>, error: String, failures: Int) {
+        table.withLock { $0.deadLettered += 1 }
+        let pid = cell.pid.serial
+        var detail = ByteWriter()
+        detail.varint(mail.seq)
+        detail.varint(UInt64(failures))
+        detail.string(error)
+        let dead = journal.dead
+        let seq = mail.seq
+        let acceptedAt = mail.acceptedAt
+        let payload = (try? BinaryEncoder().encode(mail.message)) ?? []
+        var value = ByteWriter()
+        value.varint(acceptedAt)
+        value.varint(UInt64(failures))
+        value.string(error)
+        value.rest(payload)
+        let stored = value.bytes
+        let batch = cell.scheduler.durableBatch
+        batch.entries.append(.record(LogRecord.lifecycle(pid: pid, event: .deadLettered, detail: detail.bytes).encoded(), deliver: nil))
+        batch.entries.append(.write { txn in try txn.put(dead, key: StoreKey(pid, seq), value: stored) })
+        if let slot = mail.slot {
+            batch.entries.append(.release { slot.complete(.failure(.exited(.error(DurableError.coding("poison message: \(error)"))))) })
+        }
+    }
+
+    /// The committed snapshot of `pid`: the log position its state reflects, and the snapshot.
+    func loadCheckpoint(_ pid: Pid) throws -> (stateSeq: UInt64, body: CheckpointBody)? {
+        let checkpoints = journal.checkpoints
+        return try journal.environment.read { txn -> (UInt64, CheckpointBody)? in
+            guard let value = try txn.get(checkpoints, key: StoreKey(pid.serial)) else { return nil }
+            guard value.count >= 8, let stateSeq = StoreKey.uint64(in: value) else {
+                throw LogRecordError(seq: nil, pid: pid.serial, reason: "checkpoint of \(pid) is \(value.count) bytes")
+            }
+            return (stateSeq, try CheckpointBody(decoding: UnsafeRawBufferPointer(rebasing: value[8...]), pid: pid.serial))
+        }
+    }
+
+    /// Runs a checkpoint round: every scheduler snapshots its changed
+    /// processes; `done` runs once all of that has committed.
+    func checkpointRound(done: (@Sendable () -> Void)? = nil) {
+        let round = nextRound.wrappingAdd(1, ordering: .relaxed).oldValue
+        let finished = Countdown(count: schedulers.count, done: done)
+        for scheduler in schedulers {
+            scheduler.loop.execute { [self] in
+                scheduler.checkpointRound(round, durable: self)
+                scheduler.durableBatch.entries.append(.release { finished.tick() })
+                scheduler.flushDurable()
+            }
+        }
+    }
+}
+
+/// Runs `done` after `count` ticks (any thread).
+final class Countdown: Sendable {
+    private let left: Atomic<Int>
+    private let done: (@Sendable () -> Void)?
+
+    init(count: Int, done: (@Sendable () -> Void)?) {
+        left = Atomic(count)
+        self.done = done
+    }
+
+    func tick() {
+        if left.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done?() }
+    }
+}

@@ -1,0 +1,21 @@
+import FoundationEssentials
+
+/// JSON for the control socket: messages in, states and replies out
+/// (sorted keys, so output is stable).
+enum DurableJSON {
+    static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(value))
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        try JSONDecoder().decode(type, from: Data(bytes))
+    }
+
+    /// A reply as JSON if it is `Encodable`, else its description as a JSON string.
+    static func encodeReply(_ value: any Sendable) throws -> [UInt8] {
+        if let encodable = value as? any Encodable { return try encode(encodable) }
+        return try encode(String(describing: value))
+    }
+}

@@ -1,0 +1,267 @@
+import CalfStore
+
+/// What a node start found in its data directory.
+public struct RecoveryReport: Sendable {
+    /// Durable processes brought back (serving, or quarantined with a reason).
+    public var processes = 0
+    /// Messages replayed through handlers (handled since their snapshots).
+    public var replayed = 0
+    /// Messages put back in mailboxes (accepted, not yet handled).
+    public var pending = 0
+    /// Log records scanned.
+    public var scanned = 0
+    /// Processes quarantined, with why.
+    public var quarantined: [Pid: String] = [:]
+    /// Corrupt log records that name no process (seq and error).
+    public var unattributed: [String] = []
+}
+
+/// One durable process as the journal describes it, while a start reads it.
+private struct Recovered {
+    var behavior: String
+    var spec: [UInt8]
+    var name: String?
+    var stateSeq: UInt64
+    var state: [UInt8]?
+    var incarnation: UInt64 = 0
+    var handled: UInt64 = 0
+    var pending: [UInt64] = []
+    var done: Set<UInt64> = []
+    var replay: [LogRecord.Handled] = []
+    var timers: [UInt64: DurableTimer] = [:]
+    var exited = false
+    var broken: String?
+}
+
+extension DurableCore {
+    /// Brings back every durable process of the journal: checkpoints, then
+    /// one scan of the log from the last round's position, then each
+    /// process's replay; starts them. Returns what it found.
+    func recover() throws -> RecoveryReport {
+        var report = RecoveryReport()
+        var processes: [UInt64: Recovered] = [:]
+        var broken: [UInt64: String] = [:]
+        var keys: [String: CommitWriter.KeyEntry] = [:]
+        var scanFrom: UInt64 = 1
+        let checkpoints = journal.checkpoints
+        let meta = journal.meta
+        let keysDB = journal.keys
+        try journal.environment.read { txn in
+            if let value = try txn.get(meta, key: StoreKey(MetaKey.scanFrom)), let seq = StoreKey.uint64(in: value) {
+                scanFrom = max(1, seq)
+            }
+            try txn.withCursor(checkpoints) { cursor in
+                var entry = try cursor.first()
+                while let (key, value) = entry {
+                    if let pid = StoreKey.uint64(in: key) {
+                        do throws(LogRecordError) {
+                            guard value.count >= 8, let stateSeq = StoreKey.uint64(in: value) else {
+                                throw LogRecordError(seq: nil, pid: pid, reason: "checkpoint of \(value.count) bytes")
+                            }
+                            let body = try CheckpointBody(decoding: UnsafeRawBufferPointer(rebasing: value[8...]), pid: pid)
+                            var process = Recovered(behavior: body.behavior, spec: body.spec, name: body.name, stateSeq: stateSeq, state: body.state)
+                            process.incarnation = body.incarnation
+                            process.handled = body.handled
+                            process.pending = body.pending
+                            for timer in body.timers { process.timers[timer.id] = timer }
+                            processes[pid] = process
+                        } catch {
+                            broken[pid] = "its checkpoint is unreadable: \(error)"
+                        }
+                    }
+                    entry = try cursor.next()
+                }
+            }
+            try txn.withCursor(keysDB) { cursor in
+                var entry = try cursor.first()
+                while let (key, value) = entry {
+                    if let name = String(validating: key, as: UTF8.self), let seq = StoreKey.uint64(in: value),
+                       let acceptedAt = StoreKey.uint64(in: value, at: 8) {
+                        keys[name] = CommitWriter.KeyEntry(seq: seq, acceptedAt: acceptedAt)
+                    }
+                    entry = try cursor.next()
+                }
+            }
+        }
+        var payloads: [UInt64: LogRecord.Accepted] = [:]
+        try journal.scan(from: scanFrom) { seq, result in
+            report.scanned += 1
+            switch result {
+            case .failure(let error):
+                if let pid = error.pid {
+                    broken[pid] = broken[pid] ?? "\(error)"
+                } else {
+                    report.unattributed.append("\(error)")
+                }
+            case .success(.accepted(let accepted)):
+                if let key = accepted.key { keys[key] = CommitWriter.KeyEntry(seq: seq, acceptedAt: accepted.acceptedAt) }
+                if processes[accepted.to]?.exited == false {
+                    processes[accepted.to]?.pending.append(seq)
+                    payloads[seq] = accepted
+                }
+            case .success(.progress(let pid, let handled)):
+                guard processes[pid] != nil else { break }
+                for entry in handled {
+                    processes[pid]!.done.insert(entry.seq)
+                    if seq > processes[pid]!.stateSeq {
+                        processes[pid]!.replay.append(entry)
+                    } else {
+                        payloads[entry.seq] = nil
+                    }
+                }
+            case .success(.lifecycle(let pid, let event, let detail)):
+                do throws(LogRecordError) {
+                    try apply(event, detail: detail, pid: pid, seq: seq, to: &processes)
+                } catch {
+                    broken[pid] = broken[pid] ?? "log record \(seq): \(error.reason)"
+                }
+            }
+            return true
+        }
+        writer.restoreKeys(keys)
+        for (pid, reason) in broken where processes[pid]?.exited != true {
+            processes[pid] = nil
+            report.quarantined[Pid(serial: pid)] = reason
+        }
+        if !report.quarantined.isEmpty { pinnedScanFrom.store(scanFrom, ordering: .relaxed) }
+        // Every cell exists (and has its name) before any replays: a replayed
+        // send by name must find the same process it found the first time.
+        var revivals: [(Pid, () throws -> (replayed: Int, pending: Int))] = []
+        let found = payloads
+        let journal = self.journal
+        for (serial, process) in processes where !process.exited {
+            let pid = Pid(serial: serial)
+            guard let type = registry[process.behavior] else {
+                report.quarantined[pid] = "no behavior named '\(process.behavior)' is registered with this node"
+                pinnedScanFrom.store(scanFrom, ordering: .relaxed)
+                continue
+            }
+            do {
+                let finish = try revive(type, pid: pid, process) { seq in
+                    if let accepted = found[seq] { return accepted }
+                    guard let record = try journal.record(at: seq), case .accepted(let accepted) = record else {
+                        throw DurableError.coding("journal record \(seq) that \(pid) needs is missing")
+                    }
+                    return accepted
+                }
+                revivals.append((pid, finish))
+            } catch {
+                report.quarantined[pid] = "\(error)"
+                pinnedScanFrom.store(scanFrom, ordering: .relaxed)
+            }
+        }
+        for (pid, finish) in revivals {
+            do {
+                let outcome = try finish()
+                report.processes += 1
+                report.replayed += outcome.replayed
+                report.pending += outcome.pending
+            } catch {
+                forget(pid)
+                report.quarantined[pid] = "\(error)"
+                pinnedScanFrom.store(scanFrom, ordering: .relaxed)
+            }
+        }
+        for (pid, reason) in report.quarantined { noteQuarantine(pid, reason: reason) }
+        return report
+    }
+
+    private func read(_ bytes: [UInt8], what: String, _ body: (inout ByteReader) throws(LogRecordError) -> Void) throws(LogRecordError) {
+        let outcome: Result<Void, LogRecordError> = bytes.withUnsafeBytes { buffer in
+            var reader = ByteReader(buffer, what: what)
+            do throws(LogRecordError) {
+                try body(&reader)
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try outcome.get()
+    }
+
+    private func apply(_ event: LifecycleEvent, detail: [UInt8], pid: UInt64, seq: UInt64, to processes: inout [UInt64: Recovered]) throws(LogRecordError) {
+        switch event {
+        case .spawned:
+            let spawn = try SpawnDetail(decoding: detail, pid: pid)
+            // A checkpoint read before the scan is newer than the spawn.
+            guard processes[pid] == nil else { break }
+            processes[pid] = Recovered(behavior: spawn.behavior, spec: spawn.spec, name: spawn.name, stateSeq: seq, state: nil)
+        case .exited:
+            processes[pid]?.exited = true
+        case .deadLettered:
+            try read(detail, what: "dead letter record") { reader throws(LogRecordError) in
+                processes[pid]?.done.insert(try reader.varint("seq"))
+            }
+        case .timerSet:
+            try read(detail, what: "timer record") { reader throws(LogRecordError) in
+                let timer = try DurableTimer(reading: &reader)
+                processes[pid]?.timers[timer.id] = timer
+            }
+        case .timerFired:
+            try read(detail, what: "timer firing record") { reader throws(LogRecordError) in
+                let id = try reader.varint("timer id")
+                let nextDue = try reader.varint("next due time")
+                if nextDue == 0 { processes[pid]?.timers[id] = nil } else { processes[pid]?.timers[id]?.due = nextDue }
+            }
+        case .timerCancelled:
+            try read(detail, what: "timer cancel record") { reader throws(LogRecordError) in
+                processes[pid]?.timers[try reader.varint("timer id")] = nil
+            }
+        case .restarted, .quarantined:
+            break
+        }
+    }
+
+    /// Builds the cell of one recovered process and enters it in the table;
+    /// returns the rest of its revival: replay what it handled since its
+    /// snapshot, refill its mailbox, start it.
+    private func revive<B: DurableBehavior>(
+        _ type: B.Type, pid: Pid, _ process: Recovered, payload: @escaping (UInt64) throws -> LogRecord.Accepted
+    ) throws -> () throws -> (replayed: Int, pending: Int) {
+        let behavior: B
+        do {
+            behavior = try BinaryDecoder().decode(B.self, from: process.spec)
+        } catch {
+            throw DurableError.coding("its behavior \(B.behaviorName) does not decode: \(error)")
+        }
+        var state: B.State
+        if let bytes = process.state {
+            do {
+                state = try BinaryDecoder().decode(B.State.self, from: bytes)
+            } catch {
+                throw DurableError.coding("its snapshot does not decode as \(B.State.self): \(error)")
+            }
+        } else {
+            state = try behavior.initialState()
+        }
+        let cell = DurableCell(behavior: behavior, spec: process.spec, state: state, pid: pid, scheduler: scheduler(for: pid), durable: self, name: process.name)
+        enter(cell)
+        return { [self] in try finishRevival(cell, process, state: state, payload: payload) }
+    }
+
+    private func finishRevival<B: DurableBehavior>(
+        _ cell: DurableCell<B>, _ process: Recovered, state initial: B.State, payload: (UInt64) throws -> LogRecord.Accepted
+    ) throws -> (replayed: Int, pending: Int) {
+        let pid = cell.pid
+        var state = initial
+        try cell.replay(try process.replay.map { ($0, try payload($0.seq)) }, onto: &state)
+        cell.state = state
+        cell.sinceSnapshot = process.replay
+        cell.handled = process.handled &+ UInt64(process.replay.count)
+        cell.incarnation = process.incarnation &+ 1
+        var seen: Set<UInt64> = []
+        let pending = process.pending.filter { !process.done.contains($0) && seen.insert($0).inserted }.sorted()
+        for seq in pending {
+            let accepted = try payload(seq)
+            let message: B.Message
+            do {
+                message = try BinaryDecoder().decode(B.Message.self, from: accepted.payload)
+            } catch {
+                throw DurableError.coding("journal record \(seq) for \(pid) does not decode as \(B.Message.self): \(error)")
+            }
+            cell.restoreMail(JournaledMail(message, seq: seq, acceptedAt: accepted.acceptedAt, slot: nil))
+        }
+        start(cell, timers: process.timers.values.sorted { $0.id < $1.id })
+        return (process.replay.count, pending.count)
+    }
+}

@@ -1,0 +1,34 @@
+extension Scheduler {
+    /// The batch this scheduler's durable outcomes go into (created on first use).
+    var durableBatch: CommitBatch {
+        if let batch = pendingBatch { return batch }
+        let batch = CommitBatch()
+        pendingBatch = batch
+        return batch
+    }
+
+    /// Hands the collected outcomes to the writer (end of every run of ready work).
+    func flushDurable() {
+        guard let batch = pendingBatch else { return }
+        pendingBatch = nil
+        guard !batch.isEmpty, let durable = node.durable else { return }
+        durable.submit(batch)
+    }
+
+    /// This scheduler's part of checkpoint round `round`: takes in all mail
+    /// committed so far, snapshots every changed durable process, reports.
+    func checkpointRound(_ round: UInt64, durable: DurableCore) {
+        let cut = durable.writer.releasedThrough.load(ordering: .acquiring)
+        takeAllRemote()
+        var lowestPending = UInt64.max
+        var pin = durable.pinnedScanFrom.load(ordering: .relaxed)
+        let batch = durableBatch
+        for cell in processes.values where cell.isJournaled {
+            let mark = cell.checkpointForRound(into: batch)
+            lowestPending = min(lowestPending, mark.lowestPending)
+            pin = min(pin, mark.keepFrom)
+        }
+        let reported = pin == .max ? cut : min(cut, pin &- 1)
+        batch.entries.append(.round(CheckpointRoundReport(round: round, cut: reported, lowestPending: lowestPending)))
+    }
+}

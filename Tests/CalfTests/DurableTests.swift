@@ -1,0 +1,279 @@
+import Calf
+import CalfStore
+import Foundation
+import Synchronization
+import Testing
+
+@Suite(.serialized) struct DurableTests {
+    @Test func stateComesBackAfterRestartBySnapshotPlusReplay() async throws {
+        try await withDataDirectory { dir in
+            var expected = Ledger.State()
+            let pid: Pid
+            do {
+                let node = try Node(schedulers: 2, durable: durableOptions(dir, durability: .fsync, snapshotEvery: 7))
+                let ledger = try await node.spawnDurable(Ledger(every: 7), name: "tally")
+                pid = ledger.pid
+                #expect(pid.isDurable)
+                for n in 1...40 {
+                    #expect(seqOf(await node.send(.add(n), to: ledger, key: "k\(n)")) != nil)
+                    node.send(.add(0), to: ledger)
+                    expected.total += n
+                    expected.seen.append(n)
+                    expected.seen.append(0)
+                }
+                _ = try await ledgerState(node, "tally")
+                try await node.shutdown()
+            }
+            let node = try Node(schedulers: 2, durable: durableOptions(dir))
+            let report = try #require(node.recoveryReport)
+            #expect(report.processes == 1)
+            #expect(report.replayed > 0, "snapshots every 7 messages, none at shutdown: the tail must replay")
+            #expect(report.replayed < 80)
+            #expect(node.whereis("tally") == pid)
+            let state = try await ledgerState(node, "tally")
+            #expect(state.total == expected.total)
+            #expect(state.seen.filter { $0 != 0 } == expected.seen.filter { $0 != 0 })
+            try await node.shutdown()
+        }
+    }
+
+    @Test func aCrashRebuildsTheProcessAndRetriesTheMessage() async throws {
+        try await withDataDirectory { dir in
+            let node = try Node(schedulers: 1, durable: durableOptions(dir, snapshotEvery: 3))
+            let ledger = try await node.spawnDurable(Ledger(every: 3), name: "t")
+            for n in 1...10 { node.send(.add(n), to: ledger) }
+            Switches.failuresLeft.store(2, ordering: .relaxed)
+            node.send(.failOnce(100), to: ledger)
+            for n in 11...12 { node.send(.add(n), to: ledger) }
+            let state = try await ledgerState(node, "t")
+            #expect(state.seen == Array(1...10) + [100, 11, 12])
+            #expect(state.total == 78 + 100)
+            #expect(node.durableRestarts == 2)
+            #expect(try node.durableDeadLetters().isEmpty)
+            try await node.shutdown()
+        }
+    }
+
+    @Test func aPoisonMessageGoesToTheDeadLettersAfterThreeTries() async throws {
+        try await withDataDirectory { dir in
+            do {
+                let node = try Node(schedulers: 1, durable: durableOptions(dir))
+                let ledger = try await node.spawnDurable(Ledger(), name: "p")
+                node.send(.add(1), to: ledger)
+                node.send(.poison, to: ledger)
+                node.send(.add(2), to: ledger)
+                let state = try await ledgerState(node, "p")
+                #expect(state.total == 3)
+                #expect(node.durableRestarts == 3)
+                let dead = try node.durableDeadLetters()
+                #expect(dead.count == 1)
+                #expect(dead.first?.pid == ledger.pid)
+                #expect(dead.first?.failures == 3)
+                #expect(dead.first?.error.contains("poison") == true)
+                #expect(try BinaryDecoder().decode(Ledger.Message.self, from: dead.first?.payload ?? []) == .poison)
+                try await node.shutdown()
+            }
+            // The dead letter is journaled: a restart does not try it again.
+            let node = try Node(schedulers: 1, durable: durableOptions(dir))
+            #expect(try await ledgerState(node, "p").total == 3)
+            #expect(node.durableRestarts == 0)
+            try await node.shutdown()
+        }
+    }
+
+    @Test func aReplayThatProducesDifferentOutputsIsCaught() async throws {
+        try await withDataDirectory { dir in
+            Switches.divergent.store(false, ordering: .relaxed)
+            do {
+                let node = try Node(schedulers: 1, durable: durableOptions(dir))
+                let ledger = try await node.spawnDurable(Ledger(), name: "d")
+                node.send(.add(5), to: ledger)
+                node.send(.maybeSend, to: ledger)
+                _ = try await ledgerState(node, "d")
+                try await node.shutdown()
+            }
+            Switches.divergent.store(true, ordering: .relaxed)
+            defer { Switches.divergent.store(false, ordering: .relaxed) }
+            let node = try Node(schedulers: 1, durable: durableOptions(dir))
+            let quarantined = node.quarantinedProcesses
+            #expect(quarantined.count == 1)
+            let reason = try #require(quarantined.values.first)
+            #expect(reason.contains("diverged at step 2"), "\(reason)")
+            #expect(reason.contains("Ledger"))
+            #expect(reason.contains(try #require(quarantined.keys.first).description))
+            try await node.shutdown()
+        }
+    }
+
+    @Test func durableTimersFireAfterARestartAndMissedPeriodsCollapse() async throws {
+        try await withDataDirectory { dir in
+            do {
+                let node = try Node(schedulers: 1, durable: durableOptions(dir))
+                let ledger = try await node.spawnDurable(Ledger(), name: "timers")
+                node.send(.after(milliseconds: 400, tag: 7), to: ledger)
+                node.send(.every(milliseconds: 150), to: ledger)
+                #expect(await eventually { (try? await ledgerState(node, "timers").ticks) ?? 0 >= 1 })
+                try await node.shutdown()
+            }
+            // Down for about six periods of the 150 ms timer.
+            try await Task.sleep(for: .milliseconds(900))
+            let node = try Node(schedulers: 1, durable: durableOptions(dir))
+            let ticksAtStart = try await ledgerState(node, "timers").ticks
+            #expect(await eventually { (try? await ledgerState(node, "timers").fired) == [7] })
+            // Six periods or so were missed while down; they collapse into one firing.
+            try await Task.sleep(for: .milliseconds(60))
+            let ticksSoon = try await ledgerState(node, "timers").ticks
+            #expect(ticksSoon - ticksAtStart <= 1)
+            #expect(await eventually { (try? await ledgerState(node, "timers").ticks) ?? 0 >= ticksSoon + 2 })
+            try await node.shutdown()
+        }
+    }
+
+    @Test func idempotencyKeysAreHonouredAcrossRestarts() async throws {
+        try await withDataDirectory { dir in
+            do {
+                let node = try Node(schedulers: 2, durable: durableOptions(dir))
+                let ledger = try await node.spawnDurable(Ledger(), name: "keys")
+                let first = await node.send(.add(5), to: ledger, key: "transfer-1")
+                guard case .accepted(let seq) = first else { Issue.record("not accepted: \(first)"); return }
+                #expect(await node.send(.add(5), to: ledger, key: "transfer-1") == .duplicate(seq: seq))
+                // Racing duplicates in one group commit: exactly one is accepted.
+                let results = await withTaskGroup(of: IngressResult.self) { group in
+                    for _ in 0..<20 { group.addTask { await node.send(.add(1), to: ledger, key: "race") } }
+                    return await group.reduce(into: []) { $0.append($1) }
+                }
+                #expect(results.filter { if case .accepted = $0 { true } else { false } }.count == 1)
+                #expect(try await ledgerState(node, "keys").total == 6)
+                try await node.shutdown()
+            }
+            for checkpointFirst in [false, true] {
+                let node = try Node(schedulers: 2, durable: durableOptions(dir, checkpointAtShutdown: checkpointFirst))
+                let ledger = try #require(node.address(named: "keys", as: Ledger.Message.self))
+                let again = await node.send(.add(5), to: ledger, key: "transfer-1")
+                if case .duplicate = again {} else { Issue.record("key forgotten after restart: \(again)") }
+                let race = await node.send(.add(1), to: ledger, key: "race")
+                if case .duplicate = race {} else { Issue.record("key forgotten after restart: \(race)") }
+                #expect(try await ledgerState(node, "keys").total == 6)
+                try await node.checkpoint()
+                try await node.shutdown()
+            }
+        }
+    }
+
+    @Test func aCorruptRecordQuarantinesOnlyItsProcess() async throws {
+        try await withDataDirectory { dir in
+            var victim = Pid(serial: 0)
+            do {
+                let node = try Node(schedulers: 2, durable: durableOptions(dir))
+                let a = try await node.spawnDurable(Ledger(), name: "a")
+                let b = try await node.spawnDurable(Ledger(), name: "b")
+                victim = a.pid
+                for n in 1...5 {
+                    _ = await node.send(.add(n), to: a, key: nil)
+                    _ = await node.send(.add(n), to: b, key: nil)
+                }
+                _ = try await ledgerState(node, "a")
+                _ = try await ledgerState(node, "b")
+                try await node.shutdown()
+            }
+            // Overwrite the payload of one message accepted for `a` with garbage.
+            do {
+                let journal = try Journal(environment: StoreEnvironment(path: dir))
+                var target: UInt64?
+                try journal.scan(from: 1) { seq, record in
+                    if case .success(.accepted(let accepted)) = record, accepted.to == victim.serial, target == nil { target = seq }
+                    return true
+                }
+                let seq = try #require(target)
+                var bad = LogRecord.Accepted(to: victim.serial, acceptedAt: 1, payload: [0xff, 0xee, 0xdd])
+                bad.key = nil
+                let log = journal.log
+                try journal.environment.write { txn in
+                    try txn.put(log, key: StoreKey(seq), value: LogRecord.accepted(bad).encoded())
+                }
+                journal.environment.close()
+            }
+            let node = try Node(schedulers: 2, durable: durableOptions(dir))
+            let quarantined = node.quarantinedProcesses
+            #expect(Array(quarantined.keys) == [victim])
+            #expect(quarantined[victim]?.contains("does not decode") == true)
+            #expect(node.address(named: "a", as: Ledger.Message.self) == nil)
+            let b = try #require(node.address(named: "b", as: Ledger.Message.self))
+            node.send(.add(100), to: b)
+            #expect(try await ledgerState(node, "b").total == 115)
+            try await node.shutdown()
+        }
+    }
+
+    @Test func theMapGrowsWithoutLosingAnything() async throws {
+        try await withDataDirectory { dir in
+            let node = try Node(schedulers: 2, durable: durableOptions(dir, mapSize: 256 << 10))
+            let ledger = try await node.spawnDurable(Ledger(), name: "big")
+            for n in 1...6000 { node.send(.add(n % 7), to: ledger) }
+            let state = try await ledgerState(node, "big")
+            #expect(state.seen.count == 6000)
+            #expect((node.commitStatistics?.mapGrowths ?? 0) > 0)
+            try await node.shutdown()
+        }
+    }
+
+    @Test func namesAndMailboxesComeBackAfterAStopWithMailWaiting() async throws {
+        try await withDataDirectory { dir in
+            var accepted = 0
+            var pids: [String: Pid] = [:]
+            do {
+                let node = try Node(schedulers: 2, durable: durableOptions(dir))
+                for name in ["m1", "m2"] {
+                    pids[name] = try await node.spawnDurable(Ledger(), name: name).pid
+                }
+                let m1 = try #require(node.address(named: "m1", as: Ledger.Message.self))
+                let m2 = try #require(node.address(named: "m2", as: Ledger.Message.self))
+                // Slow handlers: most of this mail is still waiting when the node stops.
+                let results = await withTaskGroup(of: IngressResult.self) { group in
+                    for n in 0..<400 {
+                        group.addTask { await node.send(.slowAdd(1), to: n % 2 == 0 ? m1 : m2, key: "m-\(n)") }
+                    }
+                    return await group.reduce(into: []) { $0.append($1) }
+                }
+                accepted = results.filter { if case .accepted = $0 { true } else { false } }.count
+                try await node.shutdown()
+            }
+            #expect(accepted == 400)
+            let node = try Node(schedulers: 2, durable: durableOptions(dir))
+            #expect((node.recoveryReport?.pending ?? 0) > 0)
+            #expect(node.whereis("m1") == pids["m1"])
+            #expect(node.whereis("m2") == pids["m2"])
+            let total = try await ledgerState(node, "m1").total + ledgerState(node, "m2").total
+            #expect(total == 400)
+            try await node.shutdown()
+        }
+    }
+
+    @Test func durableSendsBetweenProcessesAndStopsAreJournaled() async throws {
+        try await withDataDirectory { dir in
+            do {
+                let node = try Node(schedulers: 2, durable: durableOptions(dir))
+                let a = try await node.spawnDurable(Ledger(), name: "from")
+                _ = try await node.spawnDurable(Ledger(), name: "to")
+                let gone = try await node.spawnDurable(Ledger(), name: "gone")
+                for n in 1...20 { node.send(.forward(n, to: "to"), to: a) }
+                node.send(.roll, to: a)
+                node.send(.quit, to: gone)
+                #expect(await eventually { (try? await ledgerState(node, "to").total) == 210 })
+                #expect(await eventually { node.whereis("gone") == nil })
+                try await node.shutdown()
+            }
+            let node = try Node(schedulers: 2, durable: durableOptions(dir))
+            #expect(try await ledgerState(node, "to").total == 210)
+            #expect(try await ledgerState(node, "from").rolls.count == 1)
+            #expect(node.whereis("gone") == nil)
+            #expect(node.recoveryReport?.processes == 2)
+            try await node.shutdown()
+        }
+    }
+}
+
+private func seqOf(_ result: IngressResult) -> UInt64? {
+    if case .accepted(let seq) = result { return seq }
+    return nil
+}
