@@ -12,6 +12,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -27,20 +28,26 @@ let package = Package(
         .target(name: "CalfLoop", dependencies: ["CLibUV"]),
         .target(name: "CalfStore", dependencies: ["CLMDB"]),
         .target(name: "Calf", dependencies: ["CalfLoop", "CalfStore"]),
+        .target(name: "CalfShell", dependencies: ["Calf"]),
+        .target(name: "Bank", dependencies: ["Calf"], path: "Examples/Bank"),
         .target(name: "CalfBenchmarks", dependencies: ["Calf", "CalfStore"], path: "Benchmarks/CalfBenchmarks"),
         .executableTarget(
             name: "calf",
             dependencies: [
                 "Calf",
+                "CalfShell",
+                "Bank",
                 "CalfBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .executableTarget(name: "PingPong", dependencies: ["Calf"], path: "Examples/PingPong"),
         .executableTarget(name: "Ring", dependencies: ["Calf"], path: "Examples/Ring"),
         .testTarget(name: "CalfLoopTests", dependencies: ["CalfLoop", "CLibUV"]),
         .testTarget(name: "CalfStoreTests", dependencies: ["CalfStore"]),
-        .testTarget(name: "CalfTests", dependencies: ["Calf", "CalfLoop"]),
+        .testTarget(name: "CalfTests", dependencies: ["Calf", "CalfLoop", "CalfStore"]),
+        .testTarget(name: "CalfEndToEndTests", dependencies: ["calf", "Calf", "CalfShell"]),
     ],
     swiftLanguageModes: [.v6]
 )

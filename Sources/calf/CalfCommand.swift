@@ -8,7 +8,7 @@ struct CalfCommand: AsyncParsableCommand {
         commandName: "calf",
         abstract: "Calf: an Erlang-style actor runtime for Swift.",
         version: Calf.version,
-        subcommands: [VersionCommand.self, BenchCommand.self]
+        subcommands: [NodeCommand.self, ShellCommand.self, VersionCommand.self, BenchCommand.self]
     )
 }
 

@@ -239,7 +239,10 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
 
     // MARK: JSON (control socket)
 
-    override func stateJSON() throws -> [UInt8] { try DurableJSON.encode(state) }
+    override func stateJSON() throws -> [UInt8] {
+        if case .quarantined(let reason) = phase { throw DurableError.quarantined(pid, reason) }
+        return try DurableJSON.encode(state)
+    }
 
     override func ingressJSON(_ json: [UInt8], key: String?, slot: ReplySlot?, ack: @escaping @Sendable (IngressResult) -> Void) {
         let message: B.Message

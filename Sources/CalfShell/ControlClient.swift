@@ -1,0 +1,55 @@
+import FoundationEssentials
+import Glibc
+
+/// A connection to a node's control socket.
+///
+/// ```swift
+/// let client = try ControlClient(dataDirectory: "/var/calf")
+/// let reply = try client.request(.init(cmd: "state", target: "account-3"))
+/// ```
+public final class ControlClient {
+    /// Why a request failed (the node's own refusals come back as replies).
+    public struct ConnectionError: Error, CustomStringConvertible {
+        /// What went wrong.
+        public let description: String
+    }
+
+    private let fd: Int32
+
+    /// Connects to `DIR/node.sock`.
+    public convenience init(dataDirectory: String) throws(ConnectionError) {
+        try self.init(socketPath: dataDirectory + "/node.sock")
+    }
+
+    /// Connects to the socket at `socketPath`.
+    public init(socketPath: String) throws(ConnectionError) {
+        switch SocketIO.connect(to: socketPath) {
+        case .success(let fd): self.fd = fd
+        case .failure(let error): throw ConnectionError(description: "cannot attach to \(socketPath): \(error)")
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Sends `request` and waits for its reply.
+    public func request(_ request: ControlProtocol.Request) throws(ConnectionError) -> ControlProtocol.Reply {
+        let frame: [UInt8]
+        do {
+            frame = try ControlProtocol.frame(request)
+        } catch {
+            throw ConnectionError(description: "cannot encode the request: \(error)")
+        }
+        guard SocketIO.writeAll(fd, frame) else { throw ConnectionError(description: "the node closed the connection") }
+        let body: [UInt8]
+        do throws(SocketIO.FrameError) {
+            body = try SocketIO.readFrame(fd)
+        } catch {
+            throw ConnectionError(description: "the node closed the connection before replying")
+        }
+        do {
+            return try JSONDecoder().decode(ControlProtocol.Reply.self, from: Data(body))
+        } catch {
+            throw ConnectionError(description: "malformed reply: \(error)")
+        }
+    }
+}

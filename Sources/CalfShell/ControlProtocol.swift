@@ -1,0 +1,66 @@
+import FoundationEssentials
+
+/// The control protocol spoken on a node's Unix socket `DIR/node.sock`.
+///
+/// Each request and each reply is one frame: a 4-byte big-endian length,
+/// then that many bytes of UTF-8 JSON. A request is
+/// `{"v":1,"cmd":"send","target":"teller","json":"{…}","key":"k-1"}`;
+/// a reply is `{"v":1,"ok":true,"result":"…"}` or
+/// `{"v":1,"ok":false,"error":"…"}`. A frame over `maximumFrame` bytes, or
+/// one that does not parse, gets an error reply and closes the connection.
+public enum ControlProtocol {
+    /// The protocol version this build speaks.
+    public static let version = 1
+    /// The largest frame accepted, in bytes.
+    public static let maximumFrame = 1 << 20
+
+    /// A request to the node.
+    public struct Request: Codable, Sendable, Equatable {
+        /// Protocol version.
+        public var v: Int
+        /// `send`, `call` or `state`.
+        public var cmd: String
+        /// A registered name or a pid.
+        public var target: String
+        /// The message, as JSON text (send, call).
+        public var json: String?
+        /// The idempotency key (send).
+        public var key: String?
+        /// The call timeout in milliseconds (call).
+        public var timeoutMilliseconds: Int?
+
+        /// A request of the current version.
+        public init(cmd: String, target: String, json: String? = nil, key: String? = nil, timeoutMilliseconds: Int? = nil) {
+            v = ControlProtocol.version
+            self.cmd = cmd
+            self.target = target
+            self.json = json
+            self.key = key
+            self.timeoutMilliseconds = timeoutMilliseconds
+        }
+    }
+
+    /// A reply from the node.
+    public struct Reply: Codable, Sendable, Equatable {
+        /// Protocol version.
+        public var v: Int
+        /// Whether the request succeeded.
+        public var ok: Bool
+        /// What to print on success.
+        public var result: String?
+        /// What went wrong.
+        public var error: String?
+
+        /// A success carrying `result`.
+        public static func success(_ result: String) -> Reply { Reply(v: ControlProtocol.version, ok: true, result: result, error: nil) }
+        /// A failure carrying `error`.
+        public static func failure(_ error: String) -> Reply { Reply(v: ControlProtocol.version, ok: false, result: nil, error: error) }
+    }
+
+    /// `value` as a frame.
+    public static func frame(_ value: some Encodable) throws -> [UInt8] {
+        let body = Array(try JSONEncoder().encode(value))
+        let length = UInt32(body.count)
+        return [UInt8(length >> 24), UInt8(length >> 16 & 0xff), UInt8(length >> 8 & 0xff), UInt8(length & 0xff)] + body
+    }
+}

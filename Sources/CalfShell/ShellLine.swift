@@ -1,0 +1,83 @@
+/// Parses a shell command line into a control request:
+/// `send NAME JSON [--key KEY]`, `call NAME JSON [--timeout MS]`, `state NAME`.
+/// JSON is taken whole, brackets balanced and strings respected, so it may
+/// contain spaces.
+public enum ShellLine {
+    /// A line that is not a command.
+    public struct ParseError: Error, CustomStringConvertible, Equatable {
+        /// What is wrong.
+        public let description: String
+    }
+
+    /// The request `line` asks for.
+    public static func parse(_ line: String) throws(ParseError) -> ControlProtocol.Request {
+        var rest = Substring(line)
+        let command = word(&rest)
+        switch command {
+        case "send", "call":
+            let target = word(&rest)
+            guard !target.isEmpty else { throw ParseError(description: "\(command) needs a process name or pid") }
+            let json = try jsonValue(&rest)
+            var key: String?
+            var timeout: Int?
+            while case let flag = word(&rest), !flag.isEmpty {
+                let value = word(&rest)
+                switch (command, flag) {
+                case ("send", "--key"):
+                    guard !value.isEmpty else { throw ParseError(description: "--key needs a value") }
+                    key = value
+                case ("call", "--timeout"):
+                    guard let ms = Int(value), ms > 0 else { throw ParseError(description: "--timeout needs milliseconds") }
+                    timeout = ms
+                default:
+                    throw ParseError(description: "unknown option '\(flag)' for \(command)")
+                }
+            }
+            return .init(cmd: command, target: target, json: json, key: key, timeoutMilliseconds: timeout)
+        case "state":
+            let target = word(&rest)
+            guard !target.isEmpty else { throw ParseError(description: "state needs a process name or pid") }
+            guard word(&rest).isEmpty else { throw ParseError(description: "state takes one argument") }
+            return .init(cmd: "state", target: target)
+        case "":
+            throw ParseError(description: "empty command")
+        default:
+            throw ParseError(description: "unknown command '\(command)' (send, call, state)")
+        }
+    }
+
+    private static func word(_ rest: inout Substring) -> String {
+        rest = rest.drop { $0 == " " || $0 == "\t" }
+        let token = rest.prefix { $0 != " " && $0 != "\t" }
+        rest = rest.dropFirst(token.count)
+        return String(token)
+    }
+
+    private static func jsonValue(_ rest: inout Substring) throws(ParseError) -> String {
+        rest = rest.drop { $0 == " " || $0 == "\t" }
+        guard let first = rest.first else { throw ParseError(description: "missing JSON message") }
+        guard first == "{" || first == "[" || first == "\"" else { return word(&rest) }
+        var depth = 0
+        var inString = false
+        var escaped = false
+        var end = rest.startIndex
+        for index in rest.indices {
+            let character = rest[index]
+            if inString {
+                if escaped { escaped = false } else if character == "\\" { escaped = true } else if character == "\"" { inString = false }
+            } else if character == "\"" {
+                inString = true
+            } else if character == "{" || character == "[" {
+                depth += 1
+            } else if character == "}" || character == "]" {
+                depth -= 1
+            }
+            end = rest.index(after: index)
+            if depth == 0 && !inString { break }
+        }
+        guard depth == 0, !inString else { throw ParseError(description: "unbalanced JSON message") }
+        let json = String(rest[rest.startIndex..<end])
+        rest = rest[end...]
+        return json
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Bank
+import Calf
+import CalfShell
+import CalfStore
+import Dispatch
+import Foundation
+
+/// `calf node`: runs a node in the foreground on a data directory.
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Run a node on a data directory, booting a tree from Supervisors/.",
+        discussion: "Prints 'calf node ready socket=DIR/node.sock' once it accepts connections; SIGTERM or SIGINT stop it in order."
+    )
+
+    @Option(name: .long, help: "The data directory (created if missing).")
+    var data: String
+
+    @Option(name: .long, help: "fsync (survives a power cut) or process (survives kill -9 of the node).")
+    var durability: String = "fsync"
+
+    @Argument(help: "The tree file to boot, e.g. Supervisors/bank.yaml.")
+    var tree: String
+
+    /// The behaviors this build of `calf` can run.
+    static let behaviors: [any DurableBehavior.Type] = Bank.behaviors
+
+    func run() async throws {
+        guard let level = StoreEnvironment.Durability(rawValue: durability) else {
+            throw ValidationError("--durability must be fsync or process, not '\(durability)'")
+        }
+        let text: String
+        do {
+            text = try String(contentsOfFile: tree, encoding: .utf8)
+        } catch {
+            throw ValidationError("cannot read the tree file \(tree): \(error.localizedDescription)")
+        }
+        var known: [String: any DurableBehavior.Type] = [:]
+        for type in Self.behaviors { known[type.behaviorName] = type }
+        let file = try TreeFile(path: tree, text: text)
+        try file.check(against: known)
+
+        let node = try Calf.Node(durable: DurableOptions(path: data, durability: level, behaviors: Self.behaviors))
+        if let report = node.recoveryReport {
+            for (pid, reason) in report.quarantined.sorted(by: { $0.key < $1.key }) {
+                FileHandle.standardError.write(Data("calf: \(pid) quarantined: \(reason)\n".utf8))
+            }
+        }
+        try await file.boot(on: node, behaviors: known)
+        let socketPath = data + "/node.sock"
+        let server = try ControlServer(node: node, path: socketPath)
+
+        let stop = AsyncStream<Int32>.makeStream()
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        let sources = [SIGTERM, SIGINT].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stop.continuation.yield(number) }
+            source.resume()
+            return source
+        }
+        // Written straight to the descriptor: a pipe reader sees it at once.
+        FileHandle.standardOutput.write(Data("calf node ready socket=\(socketPath)\n".utf8))
+        var iterator = stop.stream.makeAsyncIterator()
+        let signalNumber = await iterator.next() ?? SIGTERM
+        FileHandle.standardError.write(Data("calf: signal \(signalNumber): stopping\n".utf8))
+        server.stop()
+        try await node.shutdown()
+        _ = sources
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import CalfShell
+import Foundation
+
+/// `calf shell`: talks to a running node over its control socket.
+struct ShellCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shell",
+        abstract: "Run commands against a running node.",
+        discussion: """
+        Commands: send NAME JSON [--key KEY]   (prints ok, or ok duplicate, once committed)
+                  call NAME JSON [--timeout MS] (prints the reply as JSON)
+                  state NAME                    (prints the state as JSON)
+        """
+    )
+
+    @Option(name: .long, help: "The node's data directory.")
+    var data: String
+
+    @Option(name: .short, help: "A command to run (repeatable); exits non-zero on the first error.")
+    var command: [String] = []
+
+    func run() throws {
+        guard !command.isEmpty else {
+            throw ValidationError("give a command with -c (the interactive shell comes with the shell work)")
+        }
+        let client: ControlClient
+        do {
+            client = try ControlClient(dataDirectory: data)
+        } catch {
+            FileHandle.standardError.write(Data("calf shell: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        for line in command {
+            let request: ControlProtocol.Request
+            do {
+                request = try ShellLine.parse(line)
+            } catch {
+                FileHandle.standardError.write(Data("calf shell: \(error)\n".utf8))
+                throw ExitCode(64)
+            }
+            let reply: ControlProtocol.Reply
+            do {
+                reply = try client.request(request)
+            } catch {
+                FileHandle.standardError.write(Data("calf shell: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            if reply.ok {
+                print(reply.result ?? "")
+            } else {
+                FileHandle.standardError.write(Data("error: \(reply.error ?? "unknown")\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+    }
+}

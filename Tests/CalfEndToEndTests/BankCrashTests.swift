@@ -1,0 +1,122 @@
+import CalfShell
+import Foundation
+import Synchronization
+import Testing
+
+/// The bank under repeated `kill -9`: every transfer acknowledged is applied
+/// exactly once, whatever the moment of the kills.
+@Suite(.serialized) struct BankCrashTests {
+    let tree = packageRoot.appendingPathComponent("Supervisors/bank.yaml").path
+
+    @Test func theShellSendsCallsAndReadsState() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let node = try NodeProcess(data: dir, tree: tree)
+            defer { _ = node.stop() }
+            let transfer = #"send teller {"transfer":{"from":3,"to":7,"amount":25}} --key t-1"#
+            var (status, out, _) = try runShell(dir, [transfer, transfer])
+            #expect(status == 0)
+            #expect(out == "ok\nok duplicate\n")
+            #expect(await eventually { (try? runShell(dir, ["state account-7"]).1) == "{\"balance\":1025}\n" })
+            (status, out, _) = try runShell(dir, ["state account-3", "call account-3 {\"balance\":{}}", "state teller"])
+            #expect(status == 0)
+            #expect(out == "{\"balance\":975}\n975\n{\"transfers\":1}\n")
+            var err: String
+            (status, _, err) = try runShell(dir, ["state nobody"])
+            #expect(status == 1)
+            #expect(err.contains("no durable process nobody"))
+            (status, _, err) = try runShell(dir, ["send teller {\"transfer\":{\"from\":3}}"])
+            #expect(status == 1)
+            #expect(err.contains("not a message of Teller"))
+            (status, _, _) = try runShell(dir, ["bogus"])
+            #expect(status != 0)
+            let mode = try FileManager.default.attributesOfItem(atPath: dir + "/node.sock")[.posixPermissions] as? NSNumber
+            #expect(mode?.intValue == 0o600)
+        }
+    }
+
+    @Test func everyAcknowledgedTransferIsAppliedExactlyOnceAcrossKill9() async throws {
+        try await withTemporaryDataDirectory { dir in
+            var generator = SystemRandomNumberGenerator()
+            let transfers: [(from: Int, to: Int, amount: Int)] = (0..<2500).map { _ in
+                let from = Int.random(in: 0..<16, using: &generator)
+                return (from, (from + Int.random(in: 1..<16, using: &generator)) % 16, Int.random(in: 1...100, using: &generator))
+            }
+            let node = Locked<NodeProcess?>(try NodeProcess(data: dir, tree: tree))
+            let acknowledged = Locked<[Bool]>(Array(repeating: false, count: transfers.count))
+            let nextIndex = Locked(0)
+            let clientsDone = Locked(0)
+            let clients = 6
+            for _ in 0..<clients {
+                Thread.detachNewThread {
+                    var client: ControlClient?
+                    while true {
+                        let index = nextIndex.withLock { next in
+                            defer { next += 1 }
+                            return next
+                        }
+                        guard index < transfers.count else { break }
+                        let transfer = transfers[index]
+                        let request = ControlProtocol.Request(
+                            cmd: "send", target: "teller",
+                            json: #"{"transfer":{"from":\#(transfer.from),"to":\#(transfer.to),"amount":\#(transfer.amount)}}"#,
+                            key: "transfer-\(index)")
+                        // Re-send with the same key until the node says ok (or ok duplicate).
+                        while true {
+                            if client == nil { client = try? ControlClient(dataDirectory: dir) }
+                            if let reply = try? client?.request(request), reply.ok {
+                                acknowledged.withLock { $0[index] = true }
+                                break
+                            }
+                            client = nil
+                            usleep(20_000)
+                        }
+                    }
+                    clientsDone.withLock { $0 += 1 }
+                }
+            }
+            var kills = 0
+            while kills < 20 || clientsDone.withLock({ $0 }) < clients {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 50...350)))
+                if kills < 20 {
+                    node.withLock { $0?.killHard() }
+                    kills += 1
+                    node.withLock { $0 = nil }
+                    let restarted = try NodeProcess(data: dir, tree: tree)
+                    node.withLock { $0 = restarted }
+                }
+            }
+            #expect(kills >= 20)
+            #expect(acknowledged.withLock { $0.allSatisfy { $0 } })
+            var expected = Array(repeating: 1000, count: 16)
+            for transfer in transfers {
+                expected[transfer.from] -= transfer.amount
+                expected[transfer.to] += transfer.amount
+            }
+            let client = try ControlClient(dataDirectory: dir)
+            func balances() throws -> [Int] {
+                try (0..<16).map { account in
+                    let reply = try client.request(.init(cmd: "state", target: "account-\(account)"))
+                    let text = reply.result ?? ""
+                    return Int(text.dropFirst(#"{"balance":"#.count).dropLast()) ?? .min
+                }
+            }
+            #expect(await eventually(within: 30) { (try? balances()) == expected })
+            let final = try balances()
+            #expect(final == expected)
+            #expect(final.reduce(0, +) == 16_000)
+            let teller = try client.request(.init(cmd: "state", target: "teller"))
+            #expect(teller.result == "{\"transfers\":\(transfers.count)}", "each transfer handled exactly once")
+            #expect(node.withLock { $0?.stop() } == 0)
+        }
+    }
+}
+
+/// Waits until `condition` holds or `seconds` pass.
+func eventually(within seconds: Double = 10, _ condition: () async -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return await condition()
+}

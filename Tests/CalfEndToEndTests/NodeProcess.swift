@@ -1,0 +1,90 @@
+import CalfShell
+import Foundation
+import Synchronization
+
+/// The `calf` binary built next to this test bundle.
+func calfBinary() throws -> URL {
+    let here = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+    let candidate = here.deletingLastPathComponent().appendingPathComponent("calf")
+    guard FileManager.default.isExecutableFile(atPath: candidate.path) else {
+        throw NodeProcess.Failure(description: "no calf binary at \(candidate.path): build it with `swift build`")
+    }
+    return candidate
+}
+
+/// The package's root directory (for Supervisors/).
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// A `calf node` run as a child process.
+final class NodeProcess: @unchecked Sendable {
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    let process = Process()
+    let output = Locked("")
+    let dataDirectory: String
+
+    /// Starts `calf node --data DIR [--durability D] TREE` and waits for its ready line.
+    init(data: String, tree: String, durability: String = "fsync", readyWithin seconds: Double = 30) throws {
+        dataDirectory = data
+        process.executableURL = try calfBinary()
+        process.arguments = ["node", "--data", data, "--durability", durability, tree]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let output = self.output
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { output.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+        }
+        try process.run()
+        let deadline = Date().addingTimeInterval(seconds)
+        while !output.withLock({ $0.contains("calf node ready socket=\(data)/node.sock") }) {
+            guard process.isRunning else { throw Failure(description: "calf node exited: \(output.withLock { $0 })") }
+            guard Date() < deadline else { throw Failure(description: "calf node not ready after \(seconds) s: \(output.withLock { $0 })") }
+            usleep(5_000)
+        }
+    }
+
+    /// `kill -9` and wait for the exit.
+    func killHard() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    func stop() -> Int32 {
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+/// Runs `calf shell --data DIR -c COMMAND…`; returns (status, stdout, stderr).
+func runShell(_ data: String, _ commands: [String]) throws -> (Int32, String, String) {
+    let process = Process()
+    process.executableURL = try calfBinary()
+    process.arguments = ["shell", "--data", data] + commands.flatMap { ["-c", $0] }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}
+
+/// A fresh temporary directory, removed afterwards.
+func withTemporaryDataDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("calf-e2e-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    return try await body(dir.path)
+}
+
+/// A value shared between threads under a lock.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T { try mutex.withLock { try body(&$0) } }
+}
