@@ -10,7 +10,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case spawn, pingpong, ring, fanin, codec, journal
+        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -49,6 +49,9 @@ struct BenchCommand: AsyncParsableCommand {
         case .fanin: try await FanInBench.run(senders: senders, perSender: perSender, schedulers: schedulers, report: report)
         case .codec: try CodecBench.run(count: messages / 4, report: report)
         case .journal: try JournalBench.run(records: messages / 2, batch: 1_000, report: report)
+        case .durable: try await DurableBench.run(workers: 10_000, messages: messages / 4, report: report)
+        case .replay: try await DurableBench.replay(workers: 1_000, messages: messages / 2, report: report)
+        case .recover: try await DurableBench.recover(workers: 100_000, tail: 2, report: report)
         }
     }
 }
