@@ -73,13 +73,46 @@ public enum DurableBench {
             let stats = node.commitStatistics
             report.figure("durable_\(durability.rawValue)", Double(2 * messages) / elapsed, "msgs/s",
                           note: "\(workers) processes, \(messages) from outside + \(messages) between them, accepted and handled")
-            if let stats, let p50 = stats.latency(quantile: 0.5), let p99 = stats.latency(quantile: 0.99) {
+            if let stats, let p99 = stats.latency(quantile: 0.99) {
                 let commits = stats.commits - (before?.commits ?? 0)
-                report.figure("durable_\(durability.rawValue)_commit_p50", milliseconds(p50), "ms", note: "\(commits) group commits")
-                report.figure("durable_\(durability.rawValue)_commit_p99", milliseconds(p99), "ms")
+                report.figure("durable_\(durability.rawValue)_flood_commit_p99", milliseconds(p99), "ms",
+                              note: "\(commits) group commits; queueing behind a flood of \(messages) sends")
             }
+            try await steady(node, addresses: addresses, durability: durability, report: report)
             try await node.shutdown()
         }
+    }
+
+    /// Senders that each wait for their message's commit before the next:
+    /// the latency a sender sees from `send` to "accepted".
+    static func steady(_ node: Node, addresses: [Address<BenchWorker.Message>], durability: StoreEnvironment.Durability, report: Report) async throws {
+        let senders = 256
+        let seconds = 2.0
+        let start = now()
+        let samples = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for sender in 0..<senders {
+                group.addTask {
+                    var latencies: [Double] = []
+                    var i = sender
+                    while now() - start < seconds {
+                        let sent = now()
+                        let outcome = await node.send(.hop(remaining: 1, to: i % addresses.count), to: addresses[i % addresses.count], key: nil)
+                        guard case .accepted = outcome else { throw DurableError.notAccepted("\(outcome)") }
+                        latencies.append(now() - sent)
+                        i += senders
+                    }
+                    return latencies
+                }
+            }
+            return try await group.reduce(into: []) { $0.append(contentsOf: $1) }
+        }
+        let elapsed = now() - start
+        let sorted = samples.sorted()
+        guard !sorted.isEmpty else { return }
+        report.figure("durable_\(durability.rawValue)_steady", Double(2 * sorted.count) / elapsed, "msgs/s",
+                      note: "\(senders) senders, each waiting for its commit; each message passed on once")
+        report.figure("durable_\(durability.rawValue)_steady_accept_p50", sorted[sorted.count / 2] * 1000, "ms", note: "send to accepted (commit included)")
+        report.figure("durable_\(durability.rawValue)_steady_accept_p99", sorted[min(sorted.count - 1, sorted.count * 99 / 100)] * 1000, "ms")
     }
 
     /// `calf bench replay`: messages replayed through handlers at a node start

@@ -24,6 +24,7 @@ enum Switches {
 struct Ledger: DurableBehavior {
     var start = 0
     var every: Int?
+    var intervalMilliseconds: Int?
 
     enum Message: Codable, Sendable, Equatable {
         case add(Int)
@@ -50,6 +51,7 @@ struct Ledger: DurableBehavior {
     }
 
     var snapshotEvery: Int? { every }
+    var snapshotInterval: Duration? { intervalMilliseconds.map { .milliseconds($0) } }
 
     func initialState() -> State { State(total: start) }
 

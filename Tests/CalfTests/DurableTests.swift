@@ -44,6 +44,26 @@ import Testing
         }
     }
 
+    @Test func aBehaviorCanAskForSnapshotsByTime() async throws {
+        try await withDataDirectory { dir in
+            do {
+                let node = try Node(schedulers: 1, durable: durableOptions(dir))
+                let ledger = try await node.spawnDurable(Ledger(every: 1000, intervalMilliseconds: 1), name: "timed")
+                for n in 1...3 {
+                    node.send(.add(n), to: ledger)
+                    _ = try await ledgerState(node, "timed")
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                _ = try await ledgerState(node, "timed")
+                try await node.shutdown()
+            }
+            let node = try Node(schedulers: 1, durable: durableOptions(dir))
+            #expect(node.recoveryReport?.replayed == 0, "the last turn came more than 1 ms after the snapshot before it")
+            #expect(try await ledgerState(node, "timed").total == 6)
+            try await node.shutdown()
+        }
+    }
+
     @Test func aCrashRebuildsTheProcessAndRetriesTheMessage() async throws {
         try await withDataDirectory { dir in
             let node = try Node(schedulers: 1, durable: durableOptions(dir, snapshotEvery: 3))
@@ -283,4 +303,46 @@ import Testing
 private func seqOf(_ result: IngressResult) -> UInt64? {
     if case .accepted(let seq) = result { return seq }
     return nil
+}
+
+@Suite(.serialized) struct DurableHistoryTests {
+    @Test func recordsOutsideTheHistoryWindowAreDroppedAndRecoveryStillHolds() async throws {
+        try await withDataDirectory { dir in
+            var options = durableOptions(dir)
+            options.history = .zero
+            let firstSeq: UInt64
+            do {
+                let node = try Node(schedulers: 2, durable: options)
+                let a = try await node.spawnDurable(Ledger(), name: "h1")
+                let b = try await node.spawnDurable(Ledger(), name: "h2")
+                for n in 1...50 {
+                    node.send(.add(n), to: a)
+                    node.send(.add(n), to: b)
+                }
+                _ = try await ledgerState(node, "h1")
+                _ = try await ledgerState(node, "h2")
+                try await node.checkpoint()
+                try await node.checkpoint()
+                #expect((node.commitStatistics?.dropped ?? 0) > 100, "rounds drop what no process needs")
+                for n in [1000, 2000] { node.send(.add(n), to: a) }
+                _ = try await ledgerState(node, "h1")
+                try await node.shutdown()
+            }
+            do {
+                let journal = try Journal(environment: StoreEnvironment(path: dir))
+                var first: UInt64 = 0
+                try journal.scan(from: 1) { seq, _ in
+                    first = seq
+                    return false
+                }
+                firstSeq = first
+                journal.environment.close()
+            }
+            #expect(firstSeq > 100)
+            let node = try Node(schedulers: 2, durable: durableOptions(dir))
+            #expect(try await ledgerState(node, "h1").total == 1275 + 3000)
+            #expect(try await ledgerState(node, "h2").total == 1275)
+            try await node.shutdown()
+        }
+    }
 }

@@ -44,6 +44,10 @@ public protocol DurableBehavior: Codable, Sendable {
     /// Take a snapshot after this many handled messages (nil: the node's default).
     var snapshotEvery: Int? { get }
 
+    /// Also take a snapshot when this long has passed since the last one and
+    /// messages were handled since (nil: only the node's checkpoint rounds).
+    var snapshotInterval: Duration? { get }
+
     /// The state a new process starts with.
     func initialState() throws -> State
 
@@ -56,4 +60,6 @@ extension DurableBehavior {
     public static var behaviorName: String { String(describing: Self.self) }
     /// The node's default.
     public var snapshotEvery: Int? { nil }
+    /// Only the node's checkpoint rounds.
+    public var snapshotInterval: Duration? { nil }
 }

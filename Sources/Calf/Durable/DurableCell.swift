@@ -15,12 +15,16 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
     /// The message failing in a row, and how many times.
     var failing: (seq: UInt64, count: Int)?
     let snapshotEvery: Int
+    /// The behavior's snapshot interval in nanoseconds (0: none), and when the last snapshot was taken (monotonic).
+    let snapshotIntervalNanoseconds: UInt64
+    var lastSnapshot: UInt64 = 0
 
     init(behavior: B, spec: [UInt8], state: B.State, pid: Pid, scheduler: Scheduler, durable: DurableCore, name: String?) {
         self.behavior = behavior
         self.spec = spec
         self.state = state
         snapshotEvery = max(1, behavior.snapshotEvery ?? durable.options.snapshotEvery)
+        snapshotIntervalNanoseconds = behavior.snapshotInterval?.nanoseconds ?? 0
         super.init(pid: pid, scheduler: scheduler, durable: durable, name: name)
         turn = { cell, budget in unsafeDowncast(cell, to: DurableCell<B>.self).runTurn(budget: budget) }
         remoteAcceptor = MailboxCell<B.Message>.remoteAcceptorFunction
@@ -93,7 +97,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
             stopForGood(reason: stopReason)
             return false
         }
-        if sinceSnapshot.count >= snapshotEvery, let entry = snapshotEntry() {
+        if sinceSnapshot.count >= snapshotEvery || snapshotIsDue(), let entry = snapshotEntry() {
             scheduler.durableBatch.entries.append(entry)
         }
         return retry != nil || !mailbox.isEmpty
@@ -105,6 +109,11 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
     }
 
     // MARK: Snapshots
+
+    private func snapshotIsDue() -> Bool {
+        guard snapshotIntervalNanoseconds > 0, !sinceSnapshot.isEmpty else { return false }
+        return monotonicNanoseconds() &- lastSnapshot >= snapshotIntervalNanoseconds
+    }
 
     /// The process's snapshot as a checkpoint entry (nil, and the process
     /// quarantined, if its state does not encode).
@@ -123,6 +132,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         )
         sinceSnapshot.removeAll(keepingCapacity: true)
         dirty = false
+        if snapshotIntervalNanoseconds > 0 { lastSnapshot = monotonicNanoseconds() }
         return .checkpoint(pid: pid.serial, body: body.encoded())
     }
 

@@ -206,18 +206,19 @@ final class DurableCore: @unchecked Sendable {
 
     // MARK: Bookkeeping
 
-    func forget(_ cell: ProcessCell) {
+    func forget(_ cell: ProcessCell & DurableNamed) {
         table.withLock { table in
-            if table.cells[cell.pid] === cell { table.cells[cell.pid] = nil }
-            for (name, pid) in table.names where pid == cell.pid { table.names[name] = nil }
+            guard table.cells[cell.pid] === cell else { return }
+            table.cells[cell.pid] = nil
+            if let name = cell.durableName, table.names[name] == cell.pid { table.names[name] = nil }
         }
     }
 
     /// Forgets a process that could not be revived.
     func forget(_ pid: Pid) {
         table.withLock { table in
-            table.cells[pid] = nil
-            for (name, holder) in table.names where holder == pid { table.names[name] = nil }
+            guard let cell = table.cells.removeValue(forKey: pid) else { return }
+            if let name = (cell as? DurableNamed)?.durableName, table.names[name] == pid { table.names[name] = nil }
         }
     }
 
