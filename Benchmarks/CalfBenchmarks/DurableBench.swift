@@ -136,7 +136,7 @@ public enum DurableBench {
         let elapsed = now() - start
         let replayed = node.recoveryReport?.replayed ?? 0
         report.figure("replay", Double(replayed) / elapsed, "msgs/s",
-                      note: "\(replayed) messages of \(workers) processes, scan + decode + handler, node start \(String(format: "%.2f", elapsed)) s")
+                      note: "\(replayed) messages of \(workers) processes, scan + decode + handler; node start \(String(format: "%.2f", elapsed)) s, scan \(String(format: "%.2f", node.recoveryReport?.scanSeconds ?? 0)) s, revive \(String(format: "%.2f", node.recoveryReport?.reviveSeconds ?? 0)) s")
         try await node.shutdown()
     }
 

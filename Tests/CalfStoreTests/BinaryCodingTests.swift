@@ -106,3 +106,56 @@ struct Everything: Codable, Equatable {
         #expect(try BinaryDecoder().decode([String: Int].self, from: bytes) == table)
     }
 }
+
+/// Writes through a super encoder and to a parent after a nested container:
+/// orders the fast path hands to the slot encoder.
+struct Unusual: Codable, Equatable {
+    var a = 1
+    var b = "two"
+    enum CodingKeys: String, CodingKey { case a, b, inner }
+    init() {}
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        a = try container.decode(Int.self, forKey: .a)
+        b = try container.decode(String.self, forKey: .b)
+    }
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        var inner = container.nestedUnkeyedContainer(forKey: .inner)
+        try container.encode(a, forKey: .a)
+        try inner.encode(99)          // written after the parent moved on
+        try container.encode(b, forKey: .b)
+        try container.encode(b, forKey: .b)  // the same key twice: the last one wins
+    }
+}
+
+@Suite struct StreamEncoderTests {
+    /// The fast path writes exactly the bytes of the slot encoder.
+    @Test func theFastPathWritesTheSameBytesAsTheSlotEncoder() throws {
+        func same<T: Encodable>(_ value: T) throws {
+            let fast = try BinaryEncoder().encode(value)
+            let slots = try BinaryEncoder().encodeWithSlots(value)
+            #expect(fast == slots, "\(T.self)")
+        }
+        try same(Everything())
+        for message in [BankMessage.transfer(from: 3, to: 7, amount: -25), .debit(amount: 1), .credit(amount: .max), .audit] {
+            try same(message)
+        }
+        try same(Int?.none)
+        try same([String]())
+        try same(String(repeating: "x", count: 300))            // a length over one byte
+        try same((0..<200).map { $0 })                          // a count over one byte
+        try same((0..<40).map { [String(repeating: "y", count: $0 * 7)] })
+        try same(Dictionary(uniqueKeysWithValues: (0..<40).map { ("k\($0)", $0) }))  // keyed, over 16 entries
+        try same(Unusual())
+        #expect(try BinaryDecoder().decode(Unusual.self, from: BinaryEncoder().encode(Unusual())) == Unusual())
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<500 {
+            var value = Everything()
+            value.negative = Int.random(in: .min ... .max, using: &generator)
+            value.text = String((0..<Int.random(in: 0..<200, using: &generator)).map { _ in Character(UnicodeScalar(UInt8.random(in: 32...126, using: &generator))) })
+            value.list = (0..<Int.random(in: 0..<140, using: &generator)).map { $0 % 3 == 0 ? nil : $0 }
+            try same(value)
+        }
+    }
+}

@@ -1,4 +1,6 @@
 import CalfStore
+import Dispatch
+import Synchronization
 
 /// What a node start found in its data directory.
 public struct RecoveryReport: Sendable {
@@ -14,6 +16,10 @@ public struct RecoveryReport: Sendable {
     public var quarantined: [Pid: String] = [:]
     /// Corrupt log records that name no process (seq and error).
     public var unattributed: [String] = []
+    /// Seconds spent reading checkpoints and scanning the log.
+    public var scanSeconds = 0.0
+    /// Seconds spent rebuilding processes (decoding, replaying, refilling mailboxes).
+    public var reviveSeconds = 0.0
 }
 
 /// One durable process as the journal describes it, while a start reads it.
@@ -25,8 +31,12 @@ private struct Recovered {
     var state: [UInt8]?
     var incarnation: UInt64 = 0
     var handled: UInt64 = 0
+    /// Seqs the checkpoint lists as waiting.
     var pending: [UInt64] = []
-    var done: Set<UInt64> = []
+    /// Messages accepted for it in the scanned log, in seq order.
+    var received: [(seq: UInt64, accepted: LogRecord.Accepted)] = []
+    /// Seqs handled (or dead-lettered) in the scanned log.
+    var done: [UInt64] = []
     var replay: [LogRecord.Handled] = []
     var timers: [UInt64: DurableTimer] = [:]
     var exited = false
@@ -39,6 +49,7 @@ extension DurableCore {
     /// process's replay; starts them. Returns what it found.
     func recover() throws -> RecoveryReport {
         var report = RecoveryReport()
+        let started = monotonicNanoseconds()
         var processes: [UInt64: Recovered] = [:]
         var broken: [UInt64: String] = [:]
         var keys: [String: CommitWriter.KeyEntry] = [:]
@@ -83,7 +94,6 @@ extension DurableCore {
                 }
             }
         }
-        var payloads: [UInt64: LogRecord.Accepted] = [:]
         try journal.scan(from: scanFrom) { seq, result in
             report.scanned += 1
             switch result {
@@ -96,19 +106,12 @@ extension DurableCore {
             case .success(.accepted(let accepted)):
                 if let key = accepted.key { keys[key] = CommitWriter.KeyEntry(seq: seq, acceptedAt: accepted.acceptedAt) }
                 if processes[accepted.to]?.exited == false {
-                    processes[accepted.to]?.pending.append(seq)
-                    payloads[seq] = accepted
+                    processes[accepted.to]?.received.append((seq, accepted))
                 }
             case .success(.progress(let pid, let handled)):
-                guard processes[pid] != nil else { break }
-                for entry in handled {
-                    processes[pid]!.done.insert(entry.seq)
-                    if seq > processes[pid]!.stateSeq {
-                        processes[pid]!.replay.append(entry)
-                    } else {
-                        payloads[entry.seq] = nil
-                    }
-                }
+                guard let stateSeq = processes[pid]?.stateSeq else { break }
+                processes[pid]?.done.append(contentsOf: handled.lazy.map(\.seq))
+                if seq > stateSeq { processes[pid]?.replay.append(contentsOf: handled) }
             case .success(.lifecycle(let pid, let event, let detail)):
                 do throws(LogRecordError) {
                     try apply(event, detail: detail, pid: pid, seq: seq, to: &processes)
@@ -119,6 +122,8 @@ extension DurableCore {
             return true
         }
         writer.restoreKeys(keys)
+        let scanned = monotonicNanoseconds()
+        report.scanSeconds = Double(scanned - started) / 1e9
         for (pid, reason) in broken where processes[pid]?.exited != true {
             processes[pid] = nil
             report.quarantined[Pid(serial: pid)] = reason
@@ -127,7 +132,6 @@ extension DurableCore {
         // Every cell exists (and has its name) before any replays: a replayed
         // send by name must find the same process it found the first time.
         var revivals: [(Pid, () throws -> (replayed: Int, pending: Int))] = []
-        let found = payloads
         let journal = self.journal
         for (serial, process) in processes where !process.exited {
             let pid = Pid(serial: serial)
@@ -137,8 +141,9 @@ extension DurableCore {
                 continue
             }
             do {
+                let received = process.received
                 let finish = try revive(type, pid: pid, process) { seq in
-                    if let accepted = found[seq] { return accepted }
+                    if let accepted = Self.find(seq, in: received) { return accepted }
                     guard let record = try journal.record(at: seq), case .accepted(let accepted) = record else {
                         throw DurableError.coding("journal record \(seq) that \(pid) needs is missing")
                     }
@@ -150,19 +155,35 @@ extension DurableCore {
                 pinnedScanFrom.store(scanFrom, ordering: .relaxed)
             }
         }
-        for (pid, finish) in revivals {
-            do {
-                let outcome = try finish()
+        // Each scheduler replays its own processes: in parallel, on the
+        // threads that will own them.
+        let outcomes = Locked<[(Pid, Result<(replayed: Int, pending: Int), any Error>)]>([])
+        let finished = DispatchSemaphore(value: 0)
+        let groups = Dictionary(grouping: revivals) { ObjectIdentifier(scheduler(for: $0.0)) }
+        for (_, group) in groups {
+            let work = UncheckedBox(group)
+            scheduler(for: group[0].0).loop.execute {
+                var results: [(Pid, Result<(replayed: Int, pending: Int), any Error>)] = []
+                for (pid, finish) in work.value { results.append((pid, Result { try finish() })) }
+                outcomes.withLock { $0.append(contentsOf: results) }
+                finished.signal()
+            }
+        }
+        for _ in groups { finished.wait() }
+        for (pid, outcome) in outcomes.withLock({ $0 }) {
+            switch outcome {
+            case .success(let counts):
                 report.processes += 1
-                report.replayed += outcome.replayed
-                report.pending += outcome.pending
-            } catch {
+                report.replayed += counts.replayed
+                report.pending += counts.pending
+            case .failure(let error):
                 forget(pid)
                 report.quarantined[pid] = "\(error)"
                 pinnedScanFrom.store(scanFrom, ordering: .relaxed)
             }
         }
         for (pid, reason) in report.quarantined { noteQuarantine(pid, reason: reason) }
+        report.reviveSeconds = Double(monotonicNanoseconds() - scanned) / 1e9
         return report
     }
 
@@ -190,7 +211,7 @@ extension DurableCore {
             processes[pid]?.exited = true
         case .deadLettered:
             try read(detail, what: "dead letter record") { reader throws(LogRecordError) in
-                processes[pid]?.done.insert(try reader.varint("seq"))
+                processes[pid]?.done.append(try reader.varint("seq"))
             }
         case .timerSet:
             try read(detail, what: "timer record") { reader throws(LogRecordError) in
@@ -210,6 +231,35 @@ extension DurableCore {
         case .restarted, .quarantined:
             break
         }
+    }
+
+    /// The accepted record at `seq` among `received` (sorted by seq), if there.
+    static func find(_ seq: UInt64, in received: [(seq: UInt64, accepted: LogRecord.Accepted)]) -> LogRecord.Accepted? {
+        var low = 0, high = received.count
+        while low < high {
+            let middle = (low + high) / 2
+            if received[middle].seq < seq { low = middle + 1 } else { high = middle }
+        }
+        return low < received.count && received[low].seq == seq ? received[low].accepted : nil
+    }
+
+    /// The seqs still waiting for `process`: listed by its checkpoint or
+    /// accepted in the scan, minus those handled, in seq order, once each.
+    private static func waiting(_ process: Recovered) -> [UInt64] {
+        var candidates = process.pending
+        candidates.append(contentsOf: process.received.lazy.map(\.seq))
+        candidates.sort()
+        let done = process.done.sorted()
+        var result: [UInt64] = []
+        var d = 0
+        var previous: UInt64?
+        for seq in candidates where seq != previous {
+            previous = seq
+            while d < done.count, done[d] < seq { d += 1 }
+            if d < done.count, done[d] == seq { continue }
+            result.append(seq)
+        }
+        return result
     }
 
     /// Builds the cell of one recovered process and enters it in the table;
@@ -249,8 +299,7 @@ extension DurableCore {
         cell.sinceSnapshot = process.replay
         cell.handled = process.handled &+ UInt64(process.replay.count)
         cell.incarnation = process.incarnation &+ 1
-        var seen: Set<UInt64> = []
-        let pending = process.pending.filter { !process.done.contains($0) && seen.insert($0).inserted }.sorted()
+        let pending = Self.waiting(process)
         for seq in pending {
             let accepted = try payload(seq)
             let message: B.Message
@@ -263,5 +312,24 @@ extension DurableCore {
         }
         start(cell, timers: process.timers.values.sorted { $0.id < $1.id })
         return (process.replay.count, pending.count)
+    }
+}
+
+/// Hands a value to another thread where the type system cannot see that
+/// only one thread uses it at a time (the revival closures: built on the
+/// starting thread, then run only by their scheduler's thread).
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// A value shared between threads under a lock.
+final class Locked<Value>: @unchecked Sendable {
+    // invariant: `value` is only touched inside `mutex`.
+    private let mutex = Mutex<Void>(())
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        try mutex.withLock { _ in try body(&value) }
     }
 }

@@ -10,6 +10,19 @@ public struct BinaryEncoder: Sendable {
 
     /// The document for `value`: the version byte, then the value as an entry.
     public func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let sink = StreamSink()
+        sink.bytes.append(BinaryFormat.version)
+        do {
+            try sink.entry(value)
+            if !sink.needsSlowPath { return sink.bytes }
+        } catch is StreamSink.SlowPath {
+            // Encoded again below.
+        }
+        return try encodeWithSlots(value)
+    }
+
+    /// The slot encoder: a tree of values, then their bytes (any Codable order).
+    func encodeWithSlots<T: Encodable>(_ value: T) throws -> [UInt8] {
         let root = EncodingSlot()
         try value.encode(to: SlotEncoder(slot: root, codingPath: []))
         var bytes: [UInt8] = []
