@@ -15,17 +15,40 @@ enum Envelope<Message: Sendable>: Sendable {
 /// the journal has it, when it was accepted, and the caller waiting for a
 /// reply, if any (in memory only: a restart of the node loses the caller, not
 /// the message).
+///
+/// Made before its record commits, it is also what the writer releases
+/// after the commit: it learns its seq and goes to its recipient.
+/// Thread ownership: `seq` and `recipient` are written by the writer thread
+/// in `deliver(seq:)` before the mail is published through the recipient
+/// scheduler's queue; after that they are only read.
 @usableFromInline
-final class JournaledMail<Message: Sendable>: Sendable {
+final class JournaledMail<Message: Sendable>: CommittedDelivery, @unchecked Sendable {
     @usableFromInline let message: Message
-    @usableFromInline let seq: UInt64
+    @usableFromInline private(set) var seq: UInt64
     @usableFromInline let acceptedAt: UInt64
     @usableFromInline let slot: ReplySlot?
+    private var recipient: MailboxCell<Message>?
 
     init(_ message: Message, seq: UInt64, acceptedAt: UInt64, slot: ReplySlot?) {
         self.message = message
         self.seq = seq
         self.acceptedAt = acceptedAt
         self.slot = slot
+    }
+
+    /// Mail for `recipient`, to be delivered once its record commits.
+    init(_ message: Message, acceptedAt: UInt64, slot: ReplySlot?, for recipient: MailboxCell<Message>) {
+        self.message = message
+        seq = 0
+        self.acceptedAt = acceptedAt
+        self.slot = slot
+        self.recipient = recipient
+    }
+
+    func deliver(seq: UInt64) {
+        self.seq = seq
+        guard let recipient else { return }
+        self.recipient = nil
+        recipient.pushToMailbox(.journaled(self))
     }
 }

@@ -11,13 +11,19 @@ public enum IngressResult: Sendable, Equatable {
     case failed(String)
 }
 
+/// What the writer releases after a record commits, told the record's seq
+/// (a journaled message going to its recipient).
+protocol CommittedDelivery: AnyObject, Sendable {
+    func deliver(seq: UInt64)
+}
+
 /// A message from outside on its way into the journal.
 struct Ingress: Sendable {
     var key: String?
     var acceptedAt: UInt64
     var record: [UInt8]
-    /// Puts the committed message in its recipient's mailbox.
-    var deliver: @Sendable (UInt64) -> Void
+    /// Goes to its recipient's mailbox once committed.
+    var deliver: any CommittedDelivery
     /// Tells the sender (after the commit).
     var ack: @Sendable (IngressResult) -> Void
 }
@@ -25,7 +31,7 @@ struct Ingress: Sendable {
 /// One thing a commit batch carries, in order.
 enum CommitEntry {
     /// A log record; `deliver` (if any) runs after the commit with its seq.
-    case record([UInt8], deliver: (@Sendable (UInt64) -> Void)?)
+    case record([UInt8], deliver: (any CommittedDelivery)?)
     /// A message from outside (idempotency checked by the writer).
     case ingress(Ingress)
     /// A process's snapshot; the writer stamps it with the seq of the last

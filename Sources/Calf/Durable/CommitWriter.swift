@@ -21,6 +21,8 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     private let options: DurableOptions
     private let schedulerCount: Int
     private let queue = Mutex<[CommitBatch]>([])
+    /// Messages from outside, queued on their own (no batch object each).
+    private let ingressQueue = Mutex<[Ingress]>([])
     private let queued = Atomic<Bool>(false)
     /// Every accepted record up to this seq has been handed to its recipient.
     let releasedThrough: Atomic<UInt64>
@@ -69,6 +71,13 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         loop.wake()
     }
 
+    /// Hands one message from outside to the writer (any thread).
+    func submit(_ ingress: Ingress, wake loop: EventLoop) {
+        ingressQueue.withLock { $0.append(ingress) }
+        queued.store(true, ordering: .sequentiallyConsistent)
+        loop.wake()
+    }
+
     func hasPendingWork() -> Bool { queued.load(ordering: .sequentiallyConsistent) }
 
     func runReadyWork(on loop: EventLoop) -> Bool {
@@ -79,7 +88,16 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             waiting.removeAll(keepingCapacity: true)
             return taken
         }
-        if !batches.isEmpty { commit(batches) }
+        let ingress = ingressQueue.withLock { waiting -> [Ingress] in
+            let taken = waiting
+            waiting.removeAll(keepingCapacity: true)
+            return taken
+        }
+        if !batches.isEmpty || !ingress.isEmpty {
+            let loose = CommitBatch()
+            loose.entries = ingress.map { .ingress($0) }
+            commit(ingress.isEmpty ? batches : batches + [loose])
+        }
         return queued.load(ordering: .sequentiallyConsistent)
     }
 
@@ -91,12 +109,13 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             return taken
         }
         for batch in left { refuse(batch, reason: "the node is stopping") }
+        for ingress in ingressQueue.withLock({ $0 }) { ingress.ack(.failed("the node is stopping")) }
     }
 
     // MARK: Committing
 
     private enum AfterCommit {
-        case deliver(index: Int, @Sendable (UInt64) -> Void)
+        case deliver(index: Int, any CommittedDelivery)
         case accepted(index: Int, @Sendable (IngressResult) -> Void)
         case duplicate(seq: UInt64, @Sendable (IngressResult) -> Void)
         case duplicateInCommit(index: Int, @Sendable (IngressResult) -> Void)
@@ -212,7 +231,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         }
         for step in after {
             switch step {
-            case .deliver(let index, let deliver): deliver(first &+ UInt64(index))
+            case .deliver(let index, let delivery): delivery.deliver(seq: first &+ UInt64(index))
             case .accepted(let index, let ack): ack(.accepted(seq: first &+ UInt64(index)))
             case .duplicate(let seq, let ack): ack(.duplicate(seq: seq))
             case .duplicateInCommit(let index, let ack): ack(.duplicate(seq: first &+ UInt64(index)))

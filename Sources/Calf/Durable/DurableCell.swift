@@ -69,19 +69,21 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
                 }
             }
             count &+= 1
-            var context = DurableContext<B.Message>(cell: self, seq: mail.seq, acceptedAt: mail.acceptedAt, slot: mail.slot, replaying: false)
+            let batch = scheduler.durableBatch
+            let mark = batch.entries.count
+            var context = DurableContext<B.Message>(cell: self, seq: mail.seq, acceptedAt: mail.acceptedAt, slot: mail.slot, batch: batch)
             do {
                 try behavior.handle(mail.message, state: &state, context: &context)
                 if let failure = context.failure { throw failure }
             } catch let exit as Exit where exit.reason == .normal || exit.reason == .shutdown {
                 context.stopReason = exit.reason
             } catch {
+                // Its outputs are discarded with it.
+                batch.entries.removeSubrange(mark...)
                 commitProgress(handled)
                 crashed(on: mail, error: error)
                 return false
             }
-            let batch = scheduler.durableBatch
-            batch.entries.append(contentsOf: context.outputs)
             let entry = LogRecord.Handled(seq: mail.seq, digest: context.digest.value)
             handled.append(entry)
             sinceSnapshot.append(entry)
@@ -221,7 +223,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
             } catch {
                 throw DurableError.coding("journal record \(entry.seq) for \(pid) does not decode as \(B.Message.self): \(error)")
             }
-            var context = DurableContext<B.Message>(cell: self, seq: entry.seq, acceptedAt: accepted.acceptedAt, slot: nil, replaying: true)
+            var context = DurableContext<B.Message>(cell: self, seq: entry.seq, acceptedAt: accepted.acceptedAt, slot: nil, batch: nil)
             do {
                 try behavior.handle(message, state: &state, context: &context)
             } catch let exit as Exit where exit.reason == .normal || exit.reason == .shutdown {

@@ -59,16 +59,14 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
     }
 
     override final func journalOutput(_ message: Message, acceptedAt: UInt64) -> Result<JournalOutput, any Error>? {
-        let payload: [UInt8]
+        var record = LogRecord.acceptedHeader(to: pid.serial, key: nil, acceptedAt: acceptedAt)
+        let payloadStart = record.count
         do {
-            payload = try BinaryEncoder().encode(message)
+            try BinaryEncoder().encode(message, appendingTo: &record)
         } catch {
             return .failure(DurableError.coding("cannot encode a message for \(pid): \(error)"))
         }
-        let record = LogRecord.accepted(.init(to: pid.serial, acceptedAt: acceptedAt, payload: payload)).encoded()
-        return .success(JournalOutput(payload: payload, record: record) { [self] seq in
-            pushToMailbox(.journaled(JournaledMail(message, seq: seq, acceptedAt: acceptedAt, slot: nil)))
-        })
+        return .success(JournalOutput(record: record, payloadStart: payloadStart, mail: JournaledMail(message, acceptedAt: acceptedAt, slot: nil, for: self)))
     }
 
     /// The seqs of journaled mail waiting (the retried message first).
@@ -129,9 +127,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         detail.varint(nextDue)
         let record = LogRecord.accepted(.init(to: pid.serial, acceptedAt: now, payload: entry.timer.payload)).encoded()
         let batch = scheduler.durableBatch
-        batch.entries.append(.record(record) { [self] seq in
-            pushToMailbox(.journaled(JournaledMail(message, seq: seq, acceptedAt: now, slot: nil)))
-        })
+        batch.entries.append(.record(record, deliver: JournaledMail(message, acceptedAt: now, slot: nil, for: self)))
         batch.entries.append(.record(LogRecord.lifecycle(pid: pid.serial, event: .timerFired, detail: detail.bytes).encoded(), deliver: nil))
         var rearmed = entry.timer
         rearmed.due = nextDue

@@ -1,11 +1,12 @@
 import CalfStore
 
-/// A message encoded for the journal, with how to deliver it once committed.
+/// A message encoded for the journal (its accepted record, the payload
+/// from `payloadStart` on), with the mail to release once committed.
 @usableFromInline
 struct JournalOutput {
-    let payload: [UInt8]
     let record: [UInt8]
-    let deliver: @Sendable (UInt64) -> Void
+    let payloadStart: Int
+    let mail: any CommittedDelivery
 }
 
 /// What a durable handler can do besides changing its state. Every effect
@@ -25,7 +26,9 @@ public struct DurableContext<Message: Codable & Sendable> {
     public let isReplaying: Bool
     /// Random numbers that replay draws again: `Int.random(in: 1...6, using: &context.random)`.
     public var random: JournalRandom
-    var outputs: [CommitEntry] = []
+    /// Where outputs go: the scheduler's commit batch (nil during replay).
+    /// A handler that throws has its outputs cut off again by the cell.
+    let batch: CommitBatch?
     var digest = OutputDigest()
     var replySlot: ReplySlot?
     var stopReason: ExitReason?
@@ -33,11 +36,12 @@ public struct DurableContext<Message: Codable & Sendable> {
     private var spawns: UInt8 = 0
     private var timerCount: UInt8 = 0
 
-    init(cell: DurableCellBase<Message>, seq: UInt64, acceptedAt: UInt64, slot: ReplySlot?, replaying: Bool) {
+    init(cell: DurableCellBase<Message>, seq: UInt64, acceptedAt: UInt64, slot: ReplySlot?, batch: CommitBatch?) {
         self.cell = cell
         self.seq = seq
         now = WallTime(nanosecondsSinceEpoch: acceptedAt)
-        isReplaying = replaying
+        isReplaying = batch == nil
+        self.batch = batch
         random = JournalRandom(pid: cell.pid, seq: seq)
         replySlot = slot
     }
@@ -59,14 +63,14 @@ public struct DurableContext<Message: Codable & Sendable> {
             switch journaled {
             case .success(let output):
                 digest.add(byte: 1)
-                digest.add(bytes: output.payload)
-                if !isReplaying { outputs.append(.record(output.record, deliver: output.deliver)) }
+                digest.add(bytes: output.record[output.payloadStart...])
+                batch?.entries.append(.record(output.record, deliver: output.mail))
             case .failure(let error):
                 failure = failure ?? error
             }
         } else {
             digest.add(byte: 2)
-            if !isReplaying { outputs.append(.release { target.deliverRemote(.message(message)) }) }
+            batch?.entries.append(.release { target.deliverRemote(.message(message)) })
         }
     }
 
@@ -81,9 +85,9 @@ public struct DurableContext<Message: Codable & Sendable> {
         guard let target: Address<M> = durableTarget ?? cell.scheduler.node.lookup(name) else {
             digest.add(byte: 3)
             digest.add(bytes: name.utf8)
-            if !isReplaying {
+            if let batch {
                 let node = cell.scheduler.node
-                outputs.append(.release { node.countDeadLetter() })
+                batch.entries.append(.release { node.countDeadLetter() })
             }
             return false
         }
@@ -94,9 +98,9 @@ public struct DurableContext<Message: Codable & Sendable> {
     /// Answers the call being handled, once the outcome is committed.
     public mutating func reply(_ value: some Sendable) {
         digest.add(byte: 4)
-        guard !isReplaying, let slot = replySlot else { return }
+        guard let batch, let slot = replySlot else { return }
         replySlot = nil
-        outputs.append(.release { slot.complete(.success(value)) })
+        batch.entries.append(.release { slot.complete(.success(value)) })
     }
 
     // MARK: Timers
@@ -131,10 +135,10 @@ public struct DurableContext<Message: Codable & Sendable> {
         digest.add(ref.id)
         digest.add(timer.due)
         digest.add(bytes: payload)
-        if !isReplaying {
+        if let batch {
             let cell = self.cell
-            outputs.append(.record(LogRecord.lifecycle(pid: cell.pid.serial, event: .timerSet, detail: timer.encoded()).encoded(), deliver: nil))
-            outputs.append(.release { cell.scheduler.loop.execute { cell.addCommittedTimer(timer) } })
+            batch.entries.append(.record(LogRecord.lifecycle(pid: cell.pid.serial, event: .timerSet, detail: timer.encoded()).encoded(), deliver: nil))
+            batch.entries.append(.release { cell.scheduler.loop.execute { cell.addCommittedTimer(timer) } })
         }
         return ref
     }
@@ -143,12 +147,12 @@ public struct DurableContext<Message: Codable & Sendable> {
     public mutating func cancelTimer(_ timer: DurableTimerRef) {
         digest.add(byte: 6)
         digest.add(timer.id)
-        guard !isReplaying else { return }
+        guard let batch else { return }
         let cell = self.cell
         var detail = ByteWriter()
         detail.varint(timer.id)
-        outputs.append(.record(LogRecord.lifecycle(pid: cell.pid.serial, event: .timerCancelled, detail: detail.bytes).encoded(), deliver: nil))
-        outputs.append(.release { cell.scheduler.loop.execute { cell.removeCommittedTimer(timer.id) } })
+        batch.entries.append(.record(LogRecord.lifecycle(pid: cell.pid.serial, event: .timerCancelled, detail: detail.bytes).encoded(), deliver: nil))
+        batch.entries.append(.release { cell.scheduler.loop.execute { cell.removeCommittedTimer(timer.id) } })
     }
 
     // MARK: Processes
@@ -164,11 +168,11 @@ public struct DurableContext<Message: Codable & Sendable> {
         digest.add(byte: 7)
         digest.add(childPid.serial)
         guard let durable = cell.scheduler.node.durable else { throw DurableError.notDurableNode }
-        if isReplaying {
+        guard let batch else {
             return durable.existingOrDeadAddress(childPid, behavior: behavior)
         }
         let child = try durable.makeCell(behavior, pid: childPid, name: name)
-        outputs.append(contentsOf: durable.spawnEntries(for: child, parent: cell.pid))
+        batch.entries.append(contentsOf: durable.spawnEntries(for: child, parent: cell.pid))
         return Address(cell: child)
     }
 

@@ -68,26 +68,28 @@ final class DurableCore: @unchecked Sendable {
         ack: @escaping @Sendable (IngressResult) -> Void
     ) {
         let acceptedAt = WallTime.now.nanosecondsSinceEpoch
-        let payload: [UInt8]
+        var record = LogRecord.acceptedHeader(to: cell.pid.serial, key: key, acceptedAt: acceptedAt)
         do {
-            payload = try BinaryEncoder().encode(message)
+            try BinaryEncoder().encode(message, appendingTo: &record)
         } catch {
             let reason = "cannot encode the message: \(error)"
             slot?.complete(.failure(.notAccepted(reason)))
             ack(.failed(reason))
             return
         }
-        let record = LogRecord.accepted(.init(to: cell.pid.serial, key: key, acceptedAt: acceptedAt, payload: payload)).encoded()
-        let batch = CommitBatch()
-        batch.entries.append(.ingress(Ingress(
-            key: key, acceptedAt: acceptedAt, record: record,
-            deliver: { seq in cell.pushToMailbox(.journaled(JournaledMail(message, seq: seq, acceptedAt: acceptedAt, slot: slot))) },
-            ack: { result in
-                if case .failed(let reason) = result { slot?.complete(.failure(.notAccepted(reason))) }
-                if case .duplicate = result { slot?.complete(.failure(.notAccepted("duplicate idempotency key"))) }
+        let tell: @Sendable (IngressResult) -> Void
+        if let slot {
+            tell = { result in
+                if case .failed(let reason) = result { slot.complete(.failure(.notAccepted(reason))) }
+                if case .duplicate = result { slot.complete(.failure(.notAccepted("duplicate idempotency key"))) }
                 ack(result)
-            })))
-        submit(batch)
+            }
+        } else {
+            tell = ack
+        }
+        writer.submit(Ingress(key: key, acceptedAt: acceptedAt, record: record,
+                              deliver: JournaledMail(message, acceptedAt: acceptedAt, slot: slot, for: cell), ack: tell),
+                      wake: writerLoop)
     }
 
     // MARK: Spawning

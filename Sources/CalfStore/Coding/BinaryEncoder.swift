@@ -10,15 +10,27 @@ public struct BinaryEncoder: Sendable {
 
     /// The document for `value`: the version byte, then the value as an entry.
     public func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        try encode(value, appendingTo: &bytes)
+        return bytes
+    }
+
+    /// Appends the document for `value` to `bytes` (after a header the
+    /// caller wrote, say), saving a buffer and a copy.
+    public func encode<T: Encodable>(_ value: T, appendingTo bytes: inout [UInt8]) throws {
         let sink = StreamSink()
+        let start = bytes.count
+        swap(&sink.bytes, &bytes)
+        defer { swap(&sink.bytes, &bytes) }
         sink.bytes.append(BinaryFormat.version)
         do {
             try sink.entry(value)
-            if !sink.needsSlowPath { return sink.bytes }
+            if !sink.needsSlowPath { return }
         } catch is StreamSink.SlowPath {
             // Encoded again below.
         }
-        return try encodeWithSlots(value)
+        sink.bytes.removeSubrange(start...)
+        sink.bytes.append(contentsOf: try encodeWithSlots(value))
     }
 
     /// The slot encoder: a tree of values, then their bytes (any Codable order).

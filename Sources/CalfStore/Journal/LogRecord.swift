@@ -102,6 +102,23 @@ extension LogRecord {
         case accepted = 1, progress = 2, lifecycle = 3
     }
 
+    /// The header of an accepted record; its payload is appended after it
+    /// (`BinaryEncoder.encode(_:appendingTo:)`), the record's last field.
+    public static func acceptedHeader(to: UInt64, key: String?, acceptedAt: UInt64, reserving payloadCapacity: Int = 48) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24 + payloadCapacity + (key?.utf8.count ?? 0))
+        bytes.append(Tag.accepted.rawValue)
+        Varint.append(to, to: &bytes)
+        Varint.append(acceptedAt, to: &bytes)
+        if let key {
+            Varint.append(UInt64(key.utf8.count) + 1, to: &bytes)
+            bytes.append(contentsOf: key.utf8)
+        } else {
+            bytes.append(0)
+        }
+        return bytes
+    }
+
     /// The record's bytes as stored in the log.
     public func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
