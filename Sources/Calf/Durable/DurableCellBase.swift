@@ -3,6 +3,8 @@ import CalfStore
 /// A durable process's registered name, as the durable table keeps it.
 protocol DurableNamed: AnyObject {
     var durableName: String? { get }
+    /// The type of the messages it takes.
+    var messageType: ObjectIdentifier { get }
 }
 
 /// Where a durable process stands.
@@ -44,6 +46,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
     }
 
     var durableName: String? { name }
+    var messageType: ObjectIdentifier { ObjectIdentifier(Message.self) }
 
     // MARK: Mail
 

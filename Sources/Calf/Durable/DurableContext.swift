@@ -81,7 +81,7 @@ public struct DurableContext<Message: Codable & Sendable> {
     public mutating func send<M: Sendable>(_ message: M, to name: String) -> Bool {
         // Durable names first: the durable table has them even while a node
         // start replays, so a replay finds the process the first run found.
-        let durableTarget = (cell.durable.cell(named: name) as? MailboxCell<M>).map { Address(cell: $0) }
+        let durableTarget = cell.durable.cell(named: name, taking: M.self).map { Address(cell: $0) }
         guard let target: Address<M> = durableTarget ?? cell.scheduler.node.lookup(name) else {
             digest.add(byte: 3)
             digest.add(bytes: name.utf8)

@@ -31,6 +31,8 @@ final class DurableCore: @unchecked Sendable {
     struct Table {
         var cells: [Pid: ProcessCell] = [:]
         var names: [String: Pid] = [:]
+        /// Named processes with their message type, for typed lookups without a dynamic cast.
+        var named: [String: (cell: ProcessCell, messageType: ObjectIdentifier)] = [:]
         var quarantined: [Pid: String] = [:]
         var restarts = 0
         var deadLettered = 0
@@ -138,8 +140,19 @@ final class DurableCore: @unchecked Sendable {
     func enter(_ cell: ProcessCell & DurableNamed) {
         table.withLock { table in
             table.cells[cell.pid] = cell
-            if let name = cell.durableName { table.names[name] = cell.pid }
+            if let name = cell.durableName {
+                table.names[name] = cell.pid
+                table.named[name] = (cell, cell.messageType)
+            }
         }
+    }
+
+    /// The durable process registered as `name` if it takes messages of type `M`.
+    func cell<M>(named name: String, taking: M.Type) -> MailboxCell<M>? {
+        let found = table.withLock { $0.named[name] }
+        guard let found, found.messageType == ObjectIdentifier(M.self) else { return nil }
+        // invariant: a durable cell entered with message type M is a MailboxCell<M>.
+        return unsafeDowncast(found.cell, to: MailboxCell<M>.self)
     }
 
     /// Puts `cell` to work on its scheduler: registered, named, timers armed (any thread).
@@ -212,7 +225,10 @@ final class DurableCore: @unchecked Sendable {
         table.withLock { table in
             guard table.cells[cell.pid] === cell else { return }
             table.cells[cell.pid] = nil
-            if let name = cell.durableName, table.names[name] == cell.pid { table.names[name] = nil }
+            if let name = cell.durableName, table.names[name] == cell.pid {
+                table.names[name] = nil
+                table.named[name] = nil
+            }
         }
     }
 
@@ -220,7 +236,10 @@ final class DurableCore: @unchecked Sendable {
     func forget(_ pid: Pid) {
         table.withLock { table in
             guard let cell = table.cells.removeValue(forKey: pid) else { return }
-            if let name = (cell as? DurableNamed)?.durableName, table.names[name] == pid { table.names[name] = nil }
+            if let name = (cell as? DurableNamed)?.durableName, table.names[name] == pid {
+                table.names[name] = nil
+                table.named[name] = nil
+            }
         }
     }
 

@@ -67,9 +67,11 @@ extension Node {
     /// returns once it is committed: `.accepted`, or `.duplicate` if a
     /// message with that key was accepted within the retention window.
     public func send<M: Codable & Sendable>(_ message: M, to address: Address<M>, key: String?) async -> IngressResult {
-        guard let cell = address.cell as? DurableCellBase<M>, let durable = core.durable else {
+        guard address.cell.isJournaled, let durable = core.durable else {
             return .failed("\(address.pid) is not a durable process")
         }
+        // invariant: a journaled cell taking M is a DurableCellBase<M>.
+        let cell = unsafeDowncast(address.cell, to: DurableCellBase<M>.self)
         return await withCheckedContinuation { continuation in
             durable.ingress(message, to: cell, key: key, slot: nil) { continuation.resume(returning: $0) }
         }
