@@ -7,7 +7,7 @@
 /// spawned it, and the spawn's index within that record's handling), so it
 /// is the same after every restart of the process or of the node, and
 /// replaying a handler that spawned it finds the same pid again.
-public struct Pid: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct Pid: Hashable, Comparable, Sendable, Codable, CustomStringConvertible {
     /// The serial number of the process within its node.
     public let serial: UInt64
 

@@ -40,6 +40,7 @@ struct Ledger: DurableBehavior {
         case roll
         case quit
         case slowAdd(Int)
+        case spawnChild(String)
     }
 
     struct State: Codable, Equatable, Sendable {
@@ -48,6 +49,7 @@ struct Ledger: DurableBehavior {
         var ticks = 0
         var fired: [Int] = []
         var rolls: [UInt64] = []
+        var children: [Pid] = []
     }
 
     var snapshotEvery: Int? { every }
@@ -85,6 +87,10 @@ struct Ledger: DurableBehavior {
             state.rolls.append(context.random.next())
         case .quit:
             context.stop()
+        case .spawnChild(let name):
+            let child = try context.spawn(Ledger(start: 100), name: name)
+            context.send(.add(5), to: child)
+            state.children.append(child.pid)
         case .slowAdd(let n):
             let until = ContinuousClock.now + .microseconds(300)
             while ContinuousClock.now < until {}

@@ -64,6 +64,30 @@ import Testing
         }
     }
 
+    @Test func aHandlerSpawnsDurableChildrenThatReplayFindsAgain() async throws {
+        try await withDataDirectory { dir in
+            var childPid = Pid(serial: 0)
+            do {
+                let node = try Node(schedulers: 2, durable: durableOptions(dir))
+                let parent = try await node.spawnDurable(Ledger(), name: "parent")
+                node.send(.spawnChild("child"), to: parent)
+                #expect(await eventually { node.whereis("child") != nil })
+                #expect(await eventually { (try? await ledgerState(node, "child").total) == 105 })
+                childPid = try #require(try await ledgerState(node, "parent").children.first)
+                #expect(childPid.isDurable)
+                #expect(node.whereis("child") == childPid)
+                try await node.shutdown()
+            }
+            // No snapshot at shutdown: the parent replays its spawn and must get the same child.
+            let node = try Node(schedulers: 2, durable: durableOptions(dir))
+            #expect(node.quarantinedProcesses.isEmpty)
+            #expect(node.recoveryReport?.processes == 2)
+            #expect(try await ledgerState(node, "parent").children == [childPid])
+            #expect(try await ledgerState(node, "child").total == 105, "the child's message was handled once")
+            try await node.shutdown()
+        }
+    }
+
     @Test func aCrashRebuildsTheProcessAndRetriesTheMessage() async throws {
         try await withDataDirectory { dir in
             let node = try Node(schedulers: 1, durable: durableOptions(dir, snapshotEvery: 3))
