@@ -120,3 +120,59 @@ func eventually(within seconds: Double = 10, _ condition: () async -> Bool) asyn
     }
     return await condition()
 }
+
+@Suite struct ControlSocketTests {
+    let tree = packageRoot.appendingPathComponent("Supervisors/bank.yaml").path
+
+    /// Garbage on the socket gets an error reply (or a closed connection)
+    /// and the node goes on answering a well-behaved client.
+    @Test func malformedFramesGetErrorsAndTheNodeKeepsServing() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let node = try NodeProcess(data: dir, tree: tree, durability: "process")
+            defer { _ = node.stop() }
+            func raw(_ bytes: [UInt8]) throws -> [UInt8] {
+                let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+                defer { close(fd) }
+                var address = sockaddr_un()
+                address.sun_family = sa_family_t(AF_UNIX)
+                let path = Array((dir + "/node.sock").utf8)
+                withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path + [0]) }
+                let connected = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                }
+                guard connected == 0 else { throw NodeProcess.Failure(description: "cannot connect") }
+                _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                shutdown(fd, Int32(SHUT_WR))
+                var reply: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                    if got <= 0 { break }
+                    reply += buffer[0..<got]
+                }
+                return reply
+            }
+            func frame(_ text: String) -> [UInt8] {
+                let body = Array(text.utf8)
+                let n = UInt32(body.count)
+                return [UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff)] + body
+            }
+            let notJSON = String(decoding: try raw(frame("hello")), as: UTF8.self)
+            #expect(notJSON.contains("malformed request"))
+            let wrongVersion = String(decoding: try raw(frame(#"{"v":9,"cmd":"state","target":"teller"}"#)), as: UTF8.self)
+            #expect(wrongVersion.contains("protocol version 9"))
+            let tooLarge = String(decoding: try raw([0x7f, 0xff, 0xff, 0xff]), as: UTF8.self)
+            #expect(tooLarge.contains("over the"))
+            let unknown = String(decoding: try raw(frame(#"{"v":1,"cmd":"format","target":"teller"}"#)), as: UTF8.self)
+            #expect(unknown.contains("unknown command"))
+            _ = try raw([0, 0])  // a truncated header, then the client goes away
+            var generator = SystemRandomNumberGenerator()
+            for _ in 0..<200 {
+                _ = try raw((0..<Int.random(in: 1..<64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            }
+            let client = try ControlClient(dataDirectory: dir)
+            let reply = try client.request(.init(cmd: "state", target: "account-0"))
+            #expect(reply == .success(#"{"balance":1000}"#))
+        }
+    }
+}
