@@ -60,10 +60,11 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         pushToMailbox(envelope)
     }
 
-    /// For a durable process: `message` encoded for the journal and how to
-    /// deliver it once committed; nil for a transient process.
+    /// For a durable process: appends `message`'s accepted record to
+    /// `bytes` and returns where its payload starts and the mail to release
+    /// once committed; nil for a transient process (nothing appended).
     @usableFromInline
-    func journalOutput(_ message: Message, acceptedAt: UInt64) -> Result<JournalOutput, any Error>? {
+    func journalOutput(_ message: Message, acceptedAt: UInt64, into bytes: inout [UInt8]) -> Result<JournalOutput, any Error>? {
         nil
     }
 

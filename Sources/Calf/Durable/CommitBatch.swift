@@ -32,6 +32,9 @@ struct Ingress: Sendable {
 enum CommitEntry {
     /// A log record; `deliver` (if any) runs after the commit with its seq.
     case record([UInt8], deliver: (any CommittedDelivery)?)
+    /// A log record written into the batch's `bytes` at `range` (no array
+    /// of its own: the hot records, messages and progress).
+    case packed(Range<Int>, deliver: (any CommittedDelivery)?)
     /// A message from outside (idempotency checked by the writer).
     case ingress(Ingress)
     /// A process's snapshot; the writer stamps it with the seq of the last
@@ -66,7 +69,9 @@ struct CheckpointRoundReport: Sendable {
 /// Thread ownership: filled by one scheduler thread, then handed to the
 /// writer (`CommitWriter.submit`), which alone reads it afterwards.
 final class CommitBatch: @unchecked Sendable {
-    var entries: [CommitEntry] = []
+    @exclusivity(unchecked) var entries: [CommitEntry] = []
+    /// The bytes of the `.packed` records, one after another.
+    @exclusivity(unchecked) var bytes: [UInt8] = []
     /// Monotonic time of the first entry (commit latency is measured from it).
     let started: UInt64
 
@@ -76,4 +81,20 @@ final class CommitBatch: @unchecked Sendable {
     }
 
     var isEmpty: Bool { entries.isEmpty }
+
+    /// Appends a record written by `write` into `bytes`.
+    func appendRecord(deliver: (any CommittedDelivery)? = nil, _ write: (inout [UInt8]) -> Void) {
+        let start = bytes.count
+        write(&bytes)
+        entries.append(.packed(start..<bytes.count, deliver: deliver))
+    }
+
+    /// Drops everything appended after `mark` (a handler that threw).
+    func cut(to mark: (entries: Int, bytes: Int)) {
+        entries.removeSubrange(mark.entries...)
+        bytes.removeSubrange(mark.bytes...)
+    }
+
+    /// Where the batch stands now, for `cut(to:)`.
+    var mark: (entries: Int, bytes: Int) { (entries.count, bytes.count) }
 }

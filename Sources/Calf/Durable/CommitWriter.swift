@@ -35,6 +35,9 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     private var keys: [String: KeyEntry] = [:]
     private var keysSinceRound: [String] = []
     private var rounds: [UInt64: RoundProgress] = [:]
+    private var packedScratch: [UInt8] = []
+    private var rangesScratch: [Range<Int>] = []
+    private var afterScratch: [AfterCommit] = []
     /// (wall time, first seq kept) of past rounds, oldest first, for the history window.
     private var roundMarks: [(time: UInt64, scanFrom: UInt64, lowestPending: UInt64)] = []
 
@@ -127,8 +130,23 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             for batch in batches { refuse(batch, reason: reason) }
             return
         }
-        var encoded: [[UInt8]] = []
-        var after: [AfterCommit] = []
+        // Every record of the commit, copied into one buffer (reused).
+        var packed = packedScratch
+        var ranges = rangesScratch
+        var after = afterScratch
+        packed.removeAll(keepingCapacity: true)
+        ranges.removeAll(keepingCapacity: true)
+        after.removeAll(keepingCapacity: true)
+        defer {
+            after.removeAll(keepingCapacity: true)
+            packedScratch = packed
+            rangesScratch = ranges
+            afterScratch = after
+        }
+        func add(_ record: [UInt8]) {
+            ranges.append(packed.count..<(packed.count + record.count))
+            packed.append(contentsOf: record)
+        }
         var checkpoints: [(pid: UInt64, recordsBefore: Int, body: [UInt8])] = []
         var writes: [@Sendable (Transaction) throws -> Void] = []
         var keysInCommit: [String: (index: Int, acceptedAt: UInt64)] = [:]
@@ -136,11 +154,16 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         let now = WallTime.now.nanosecondsSinceEpoch
         let retention = options.keyRetention.nanoseconds
         for batch in batches {
+            let base = packed.count
+            packed.append(contentsOf: batch.bytes)
             for entry in batch.entries {
                 switch entry {
+                case .packed(let range, let deliver):
+                    if let deliver { after.append(.deliver(index: ranges.count, deliver)) }
+                    ranges.append((range.lowerBound + base)..<(range.upperBound + base))
                 case .record(let bytes, let deliver):
-                    if let deliver { after.append(.deliver(index: encoded.count, deliver)) }
-                    encoded.append(bytes)
+                    if let deliver { after.append(.deliver(index: ranges.count, deliver)) }
+                    add(bytes)
                 case .ingress(let ingress):
                     if let key = ingress.key {
                         if let seen = keys[key], now &- seen.acceptedAt < retention {
@@ -151,13 +174,13 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
                             after.append(.duplicateInCommit(index: earlier.index, ingress.ack))
                             continue
                         }
-                        keysInCommit[key] = (encoded.count, ingress.acceptedAt)
+                        keysInCommit[key] = (ranges.count, ingress.acceptedAt)
                     }
-                    after.append(.deliver(index: encoded.count, ingress.deliver))
-                    after.append(.accepted(index: encoded.count, ingress.ack))
-                    encoded.append(ingress.record)
+                    after.append(.deliver(index: ranges.count, ingress.deliver))
+                    after.append(.accepted(index: ranges.count, ingress.ack))
+                    add(ingress.record)
                 case .checkpoint(let pid, let body):
-                    checkpoints.append((pid, encoded.count, body))
+                    checkpoints.append((pid, ranges.count, body))
                 case .write(let write):
                     writes.append(write)
                 case .release(let release):
@@ -179,7 +202,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             }
         }
         let first: UInt64
-        if encoded.isEmpty, checkpoints.isEmpty, writes.isEmpty, finishedRounds.isEmpty {
+        if ranges.isEmpty, checkpoints.isEmpty, writes.isEmpty, finishedRounds.isEmpty {
             first = journal.lastSeq + 1
         } else {
             let newKeys = keysSinceRound + keysInCommit.keys
@@ -188,7 +211,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             let meta = journal.meta
             let keysDB = journal.keys
             do {
-                let range = try journal.append(encoded: encoded) { txn, first in
+                let range = try journal.append(packed: packed, ranges: ranges) { txn, first in
                     for checkpoint in checkpoints {
                         let stateSeq = first &+ UInt64(checkpoint.recordsBefore) &- 1
                         var value = StoreKey(stateSeq).bytes
@@ -238,12 +261,12 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             case .release(let release): release()
             }
         }
-        let last = first &+ UInt64(encoded.count) &- 1
-        if !encoded.isEmpty { releasedThrough.store(last, ordering: .releasing) }
+        let last = first &+ UInt64(ranges.count) &- 1
+        if !ranges.isEmpty { releasedThrough.store(last, ordering: .releasing) }
         let finished = monotonicNanoseconds()
         statistics.withLock { stats in
             stats.commits += 1
-            stats.records += UInt64(encoded.count)
+            stats.records += UInt64(ranges.count)
             for batch in batches { stats.recordLatency(finished &- batch.started) }
         }
         for round in finishedRounds { finishRound(round, now: now) }

@@ -70,7 +70,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
             }
             count &+= 1
             let batch = scheduler.durableBatch
-            let mark = batch.entries.count
+            let mark = batch.mark
             var context = DurableContext<B.Message>(cell: self, seq: mail.seq, acceptedAt: mail.acceptedAt, slot: mail.slot, batch: batch)
             do {
                 try behavior.handle(mail.message, state: &state, context: &context)
@@ -79,7 +79,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
                 context.stopReason = exit.reason
             } catch {
                 // Its outputs are discarded with it.
-                batch.entries.removeSubrange(mark...)
+                batch.cut(to: mark)
                 commitProgress(handled)
                 crashed(on: mail, error: error)
                 return false
@@ -107,7 +107,8 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
 
     private func commitProgress(_ handled: [LogRecord.Handled]) {
         guard !handled.isEmpty else { return }
-        scheduler.durableBatch.entries.append(.record(LogRecord.progress(pid: pid.serial, handled: handled).encoded(), deliver: nil))
+        let record = LogRecord.progress(pid: pid.serial, handled: handled)
+        scheduler.durableBatch.appendRecord { record.encode(into: &$0) }
     }
 
     // MARK: Snapshots

@@ -61,15 +61,17 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         }
     }
 
-    override final func journalOutput(_ message: Message, acceptedAt: UInt64) -> Result<JournalOutput, any Error>? {
-        var record = LogRecord.acceptedHeader(to: pid.serial, key: nil, acceptedAt: acceptedAt)
-        let payloadStart = record.count
+    override final func journalOutput(_ message: Message, acceptedAt: UInt64, into bytes: inout [UInt8]) -> Result<JournalOutput, any Error>? {
+        let start = bytes.count
+        LogRecord.appendAcceptedHeader(to: pid.serial, key: nil, acceptedAt: acceptedAt, into: &bytes)
+        let payloadStart = bytes.count
         do {
-            try BinaryEncoder().encode(message, appendingTo: &record)
+            try BinaryEncoder().encode(message, appendingTo: &bytes)
         } catch {
+            bytes.removeSubrange(start...)
             return .failure(DurableError.coding("cannot encode a message for \(pid): \(error)"))
         }
-        return .success(JournalOutput(record: record, payloadStart: payloadStart, mail: JournaledMail(message, acceptedAt: acceptedAt, slot: nil, for: self)))
+        return .success(JournalOutput(payloadStart: payloadStart, mail: JournaledMail(message, acceptedAt: acceptedAt, slot: nil, for: self)))
     }
 
     /// The seqs of journaled mail waiting (the retried message first).

@@ -1,10 +1,9 @@
 import CalfStore
 
-/// A message encoded for the journal (its accepted record, the payload
-/// from `payloadStart` on), with the mail to release once committed.
+/// A message's accepted record just appended to a buffer (its payload from
+/// `payloadStart` on), with the mail to release once committed.
 @usableFromInline
 struct JournalOutput {
-    let record: [UInt8]
     let payloadStart: Int
     let mail: any CommittedDelivery
 }
@@ -59,18 +58,36 @@ public struct DurableContext<Message: Codable & Sendable> {
     public mutating func send<M>(_ message: M, to address: Address<M>) {
         let target = address.cell
         digest.add(target.pid.serial)
-        if let journaled = target.journalOutput(message, acceptedAt: now.nanosecondsSinceEpoch) {
+        let acceptedAt = now.nanosecondsSinceEpoch
+        if let batch {
+            let start = batch.bytes.count
+            guard let journaled = target.journalOutput(message, acceptedAt: acceptedAt, into: &batch.bytes) else {
+                digest.add(byte: 2)
+                batch.entries.append(.release { target.deliverRemote(.message(message)) })
+                return
+            }
             switch journaled {
             case .success(let output):
                 digest.add(byte: 1)
-                digest.add(bytes: output.record[output.payloadStart...])
-                batch?.entries.append(.record(output.record, deliver: output.mail))
+                digest.add(bytes: batch.bytes[output.payloadStart...])
+                batch.entries.append(.packed(start..<batch.bytes.count, deliver: output.mail))
             case .failure(let error):
                 failure = failure ?? error
             }
         } else {
-            digest.add(byte: 2)
-            batch?.entries.append(.release { target.deliverRemote(.message(message)) })
+            // Replay: only the digest, from the same bytes.
+            var scratch: [UInt8] = []
+            guard let journaled = target.journalOutput(message, acceptedAt: acceptedAt, into: &scratch) else {
+                digest.add(byte: 2)
+                return
+            }
+            switch journaled {
+            case .success(let output):
+                digest.add(byte: 1)
+                digest.add(bytes: scratch[output.payloadStart...])
+            case .failure(let error):
+                failure = failure ?? error
+            }
         }
     }
 

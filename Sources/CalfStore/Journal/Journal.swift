@@ -78,23 +78,37 @@ public final class Journal: Sendable {
     /// nothing written there: check `encoded.isEmpty`).
     @discardableResult
     public func append(encoded: [[UInt8]], alsoWrite: (Transaction, UInt64) throws -> Void = { _, _ in }) throws -> ClosedRange<UInt64> {
+        var packed: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        ranges.reserveCapacity(encoded.count)
+        for record in encoded {
+            ranges.append(packed.count..<(packed.count + record.count))
+            packed.append(contentsOf: record)
+        }
+        return try append(packed: packed, ranges: ranges, alsoWrite: alsoWrite)
+    }
+
+    /// Appends the records at `ranges` of `packed` (each encoded as by
+    /// `LogRecord.encode(into:)`), in that order, in one write transaction.
+    @discardableResult
+    public func append(packed: [UInt8], ranges: [Range<Int>], alsoWrite: (Transaction, UInt64) throws -> Void = { _, _ in }) throws -> ClosedRange<UInt64> {
         try nextSeq.withLock { next in
             let first = next
             let log = self.log
             try environment.write { txn in
                 // Re-run from `first` if the map grew and the body runs again.
                 var seq = first
-                for bytes in encoded {
-                    try bytes.withUnsafeBytes { value in
+                try packed.withUnsafeBytes { all in
+                    for range in ranges {
                         try withUnsafeBytes(of: seq.bigEndian) { key in
-                            try txn.put(log, key: key, value: value, append: true)
+                            try txn.put(log, key: key, value: UnsafeRawBufferPointer(rebasing: all[range]), append: true)
                         }
+                        seq += 1
                     }
-                    seq += 1
                 }
                 try alsoWrite(txn, first)
             }
-            next = first + UInt64(encoded.count)
+            next = first + UInt64(ranges.count)
             return first...max(first, next - 1)
         }
     }

@@ -107,6 +107,12 @@ extension LogRecord {
     public static func acceptedHeader(to: UInt64, key: String?, acceptedAt: UInt64, reserving payloadCapacity: Int = 48) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(24 + payloadCapacity + (key?.utf8.count ?? 0))
+        appendAcceptedHeader(to: to, key: key, acceptedAt: acceptedAt, into: &bytes)
+        return bytes
+    }
+
+    /// Appends the header of an accepted record to `bytes`.
+    public static func appendAcceptedHeader(to: UInt64, key: String?, acceptedAt: UInt64, into bytes: inout [UInt8]) {
         bytes.append(Tag.accepted.rawValue)
         Varint.append(to, to: &bytes)
         Varint.append(acceptedAt, to: &bytes)
@@ -116,15 +122,24 @@ extension LogRecord {
         } else {
             bytes.append(0)
         }
-        return bytes
     }
 
     /// The record's bytes as stored in the log.
     public func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
         switch self {
+        case .accepted(let accepted): bytes.reserveCapacity(24 + accepted.payload.count + (accepted.key?.utf8.count ?? 0))
+        case .progress(_, let handled): bytes.reserveCapacity(4 + handled.count * 14)
+        case .lifecycle(_, _, let detail): bytes.reserveCapacity(12 + detail.count)
+        }
+        encode(into: &bytes)
+        return bytes
+    }
+
+    /// Appends the record's bytes to `bytes`.
+    public func encode(into bytes: inout [UInt8]) {
+        switch self {
         case .accepted(let accepted):
-            bytes.reserveCapacity(24 + accepted.payload.count + (accepted.key?.utf8.count ?? 0))
             bytes.append(Tag.accepted.rawValue)
             Varint.append(accepted.to, to: &bytes)
             Varint.append(accepted.acceptedAt, to: &bytes)
@@ -136,7 +151,6 @@ extension LogRecord {
             }
             bytes.append(contentsOf: accepted.payload)
         case .progress(let pid, let handled):
-            bytes.reserveCapacity(4 + handled.count * 14)
             bytes.append(Tag.progress.rawValue)
             Varint.append(pid, to: &bytes)
             Varint.append(UInt64(handled.count), to: &bytes)
@@ -150,7 +164,6 @@ extension LogRecord {
             bytes.append(event.rawValue)
             bytes.append(contentsOf: detail)
         }
-        return bytes
     }
 
     /// Reads a record from its stored bytes.
