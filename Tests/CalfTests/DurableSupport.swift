@@ -41,6 +41,8 @@ struct Ledger: DurableBehavior {
         case quit
         case slowAdd(Int)
         case spawnChild(String)
+        case remember(Address<Message>)
+        case poke(Int)
     }
 
     struct State: Codable, Equatable, Sendable {
@@ -50,6 +52,7 @@ struct Ledger: DurableBehavior {
         var fired: [Int] = []
         var rolls: [UInt64] = []
         var children: [Pid] = []
+        var peer: Address<Message>?
     }
 
     var snapshotEvery: Int? { every }
@@ -91,6 +94,10 @@ struct Ledger: DurableBehavior {
             let child = try context.spawn(Ledger(start: 100), name: name)
             context.send(.add(5), to: child)
             state.children.append(child.pid)
+        case .remember(let peer):
+            state.peer = peer
+        case .poke(let n):
+            if let peer = state.peer { context.send(.add(n), to: peer) }
         case .slowAdd(let n):
             let until = ContinuousClock.now + .microseconds(300)
             while ContinuousClock.now < until {}

@@ -88,6 +88,38 @@ import Testing
         }
     }
 
+    @Test func addressesInMessagesAndStatesComeBackAfterRestarts() async throws {
+        try await withDataDirectory { dir in
+            do {
+                let node = try Node(schedulers: 2, durable: durableOptions(dir))
+                let a = try await node.spawnDurable(Ledger(), name: "a")
+                let b = try await node.spawnDurable(Ledger(), name: "b")
+                node.send(.remember(b), to: a)
+                node.send(.poke(1), to: a)
+                #expect(await eventually { (try? await ledgerState(node, "b").total) == 1 })
+                #expect(try await ledgerState(node, "a").peer == b)
+                try await node.shutdown()
+            }
+            // First without a snapshot (the address comes back by replaying the message that carried it),
+            // then from a snapshot holding it.
+            for (round, checkpointAtShutdown) in [false, true].enumerated() {
+                let node = try Node(schedulers: 2, durable: durableOptions(dir, checkpointAtShutdown: checkpointAtShutdown))
+                let a = try #require(node.address(named: "a", as: Ledger.Message.self))
+                node.send(.poke(10), to: a)
+                let expected = 1 + 10 * (round + 1)
+                #expect(await eventually { (try? await ledgerState(node, "b").total) == expected })
+                if checkpointAtShutdown { try await node.checkpoint() }
+                try await node.shutdown()
+            }
+            let node = try Node(schedulers: 2, durable: durableOptions(dir))
+            #expect(node.recoveryReport?.replayed == 0, "the last start came from snapshots")
+            let a = try #require(node.address(named: "a", as: Ledger.Message.self))
+            node.send(.poke(100), to: a)
+            #expect(await eventually { (try? await ledgerState(node, "b").total) == 121 })
+            try await node.shutdown()
+        }
+    }
+
     @Test func aCrashRebuildsTheProcessAndRetriesTheMessage() async throws {
         try await withDataDirectory { dir in
             let node = try Node(schedulers: 1, durable: durableOptions(dir, snapshotEvery: 3))

@@ -188,7 +188,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
             let loaded = try durable.loadCheckpoint(pid)
             var fresh: B.State
             if let loaded {
-                fresh = try BinaryDecoder().decode(B.State.self, from: loaded.body.state)
+                fresh = try DurableDecoding.with(durable) { try BinaryDecoder().decode(B.State.self, from: loaded.body.state) }
             } else {
                 fresh = try behavior.initialState()
             }
@@ -220,7 +220,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
             step += 1
             let message: B.Message
             do {
-                message = try BinaryDecoder().decode(B.Message.self, from: accepted.payload)
+                message = try DurableDecoding.with(durable) { try BinaryDecoder().decode(B.Message.self, from: accepted.payload) }
             } catch {
                 throw DurableError.coding("journal record \(entry.seq) for \(pid) does not decode as \(B.Message.self): \(error)")
             }
@@ -260,7 +260,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
     override func ingressJSON(_ json: [UInt8], key: String?, slot: ReplySlot?, ack: @escaping @Sendable (IngressResult) -> Void) {
         let message: B.Message
         do {
-            message = try DurableJSON.decode(B.Message.self, from: json)
+            message = try DurableDecoding.with(durable) { try DurableJSON.decode(B.Message.self, from: json) }
         } catch {
             ack(.failed("not a message of \(B.behaviorName): \(error)"))
             return

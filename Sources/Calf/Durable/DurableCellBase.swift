@@ -120,7 +120,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         timers[id] = entry
         let message: Message
         do {
-            message = try BinaryDecoder().decode(Message.self, from: entry.timer.payload)
+            message = try DurableDecoding.with(durable) { try BinaryDecoder().decode(Message.self, from: entry.timer.payload) }
         } catch {
             quarantine("timer \(id) holds a message that does not decode: \(error)")
             return

@@ -270,23 +270,37 @@ extension DurableCore {
     ) throws -> () throws -> (replayed: Int, pending: Int) {
         let behavior: B
         do {
-            behavior = try BinaryDecoder().decode(B.self, from: process.spec)
+            behavior = try DurableDecoding.with(self) { try BinaryDecoder().decode(B.self, from: process.spec) }
         } catch {
             throw DurableError.coding("its behavior \(B.behaviorName) does not decode: \(error)")
         }
-        var state: B.State
-        if let bytes = process.state {
-            do {
-                state = try BinaryDecoder().decode(B.State.self, from: bytes)
-            } catch {
-                throw DurableError.coding("its snapshot does not decode as \(B.State.self): \(error)")
-            }
+        // The snapshot is decoded once every cell exists (the revival's second
+        // step), so addresses in it find their processes; until then the cell
+        // holds the initial state.
+        let state: B.State
+        var snapshotDecoded = false
+        if let initial = try? behavior.initialState() {
+            state = initial
+        } else if process.state != nil {
+            state = try decodeSnapshot(B.self, process)
+            snapshotDecoded = true
         } else {
             state = try behavior.initialState()
         }
         let cell = DurableCell(behavior: behavior, spec: process.spec, state: state, pid: pid, scheduler: scheduler(for: pid), durable: self, name: process.name)
         enter(cell)
-        return { [self] in try finishRevival(cell, process, state: state, payload: payload) }
+        return { [self] in
+            let start = snapshotDecoded || process.state == nil ? state : try decodeSnapshot(B.self, process)
+            return try finishRevival(cell, process, state: start, payload: payload)
+        }
+    }
+
+    private func decodeSnapshot<B: DurableBehavior>(_ type: B.Type, _ process: Recovered) throws -> B.State {
+        do {
+            return try DurableDecoding.with(self) { try BinaryDecoder().decode(B.State.self, from: process.state ?? []) }
+        } catch {
+            throw DurableError.coding("its snapshot does not decode as \(B.State.self): \(error)")
+        }
     }
 
     private func finishRevival<B: DurableBehavior>(
@@ -304,7 +318,7 @@ extension DurableCore {
             let accepted = try payload(seq)
             let message: B.Message
             do {
-                message = try BinaryDecoder().decode(B.Message.self, from: accepted.payload)
+                message = try DurableDecoding.with(self) { try BinaryDecoder().decode(B.Message.self, from: accepted.payload) }
             } catch {
                 throw DurableError.coding("journal record \(seq) for \(pid) does not decode as \(B.Message.self): \(error)")
             }

@@ -1,0 +1,61 @@
+import Glibc
+
+/// The node whose journal is being read on this thread: set around every
+/// decode the durable runtime does, so that an `Address` inside a journaled
+/// message or state finds its process again.
+enum DurableDecoding {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        // invariant: the process can always create one key at start; failure means the system is out of keys.
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
+
+    /// The node being decoded for, if any.
+    static var current: DurableCore? {
+        guard let raw = pthread_getspecific(key) else { return nil }
+        return Unmanaged<DurableCore>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    /// Runs `body` with `core` as the node addresses resolve against.
+    static func with<T>(_ core: DurableCore, _ body: () throws -> T) rethrows -> T {
+        let previous = pthread_getspecific(key)
+        pthread_setspecific(key, Unmanaged.passUnretained(core).toOpaque())
+        defer { pthread_setspecific(key, previous) }
+        return try body()
+    }
+}
+
+/// An address is journaled as its pid. Decoded by a node (in a durable
+/// process's message or state), it is the live process with that pid, or —
+/// if that process has exited, or was transient and did not survive a
+/// restart — an address whose mail becomes dead letters.
+extension Address: Codable where Message: Codable {
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(cell.pid)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let pid = try decoder.singleValueContainer().decode(Pid.self)
+        guard let durable = DurableDecoding.current else {
+            throw DecodingError.dataCorrupted(DecodingError.Context(
+                codingPath: decoder.codingPath,
+                debugDescription: "an Address is decoded only by a node, in a durable process's message or state"))
+        }
+        self = durable.address(of: pid, taking: Message.self)
+    }
+}
+
+extension DurableCore {
+    /// The address of durable process `pid` taking `M`, or a dead one.
+    func address<M: Codable & Sendable>(of pid: Pid, taking: M.Type) -> Address<M> {
+        if let cell = cell(pid), cell.isJournaled, (cell as? DurableNamed)?.messageType == ObjectIdentifier(M.self) {
+            // invariant: a durable cell whose message type is M is a MailboxCell<M>.
+            return Address(cell: unsafeDowncast(cell, to: MailboxCell<M>.self))
+        }
+        let placeholder = DurableCellBase<M>(pid: pid, scheduler: scheduler(for: pid), durable: self, name: nil)
+        placeholder.status = .dead
+        return Address(cell: placeholder)
+    }
+}
