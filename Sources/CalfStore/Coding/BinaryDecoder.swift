@@ -169,16 +169,24 @@ struct SingleSlotDecoder: SingleValueDecodingContainer {
 struct KeyedSlotDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let bytes: UnsafeRawBufferPointer
     let codingPath: [any CodingKey]
-    /// (key bytes, value) in document order.
-    private let entries: [(key: Range<Int>, value: Range<Int>?)]
+    /// Where the entries are: checked once at init, read again on each
+    /// lookup when there are few (no array per container), else kept in an
+    /// array with an index by key.
+    private let contentStart: Int
+    private let end: Int
+    private let count: Int
+    private let large: (entries: [(key: Range<Int>, value: Range<Int>?)], index: [String: Int])?
 
     init(bytes: UnsafeRawBufferPointer, range: Range<Int>, codingPath: [any CodingKey]) throws {
         self.bytes = bytes
         self.codingPath = codingPath
         var offset = range.lowerBound
         let count = try EntryReader.count(bytes, at: &offset, end: range.upperBound, path: codingPath)
+        contentStart = offset
+        end = range.upperBound
+        self.count = count
         var entries: [(key: Range<Int>, value: Range<Int>?)] = []
-        entries.reserveCapacity(count)
+        if count > 16 { entries.reserveCapacity(count) }
         for _ in 0..<count {
             guard let keyLength = Varint.read(bytes, at: &offset, end: range.upperBound),
                   keyLength <= UInt64(range.upperBound - offset) else {
@@ -187,12 +195,11 @@ struct KeyedSlotDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
             let key = offset..<(offset + Int(keyLength))
             offset = key.upperBound
             let value = try EntryReader.read(bytes, at: &offset, end: range.upperBound, path: codingPath)
-            entries.append((key, value))
+            if count > 16 { entries.append((key, value)) }
         }
         guard offset == range.upperBound else { throw BinaryDecodingError("bytes left after a keyed container", path: codingPath) }
-        self.entries = entries
         // Large containers (dictionaries with string keys) get an index, so decoding stays linear.
-        if entries.count > 16 {
+        if count > 16 {
             var index: [String: Int] = [:]
             index.reserveCapacity(entries.count)
             for (position, entry) in entries.enumerated() {
@@ -201,30 +208,56 @@ struct KeyedSlotDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
                 }
                 if index[key] == nil { index[key] = position }
             }
-            self.index = index
+            large = (entries, index)
         } else {
-            index = nil
+            large = nil
         }
     }
 
-    private let index: [String: Int]?
+    /// Calls `body` with each (key bytes, value) in document order until it returns true.
+    private func forEachEntry(_ body: (Range<Int>, Range<Int>?) -> Bool) {
+        if let large {
+            for entry in large.entries where body(entry.key, entry.value) { return }
+            return
+        }
+        var offset = contentStart
+        for _ in 0..<count {
+            // invariant: init checked every entry, so these reads succeed.
+            guard let keyLength = Varint.read(bytes, at: &offset, end: end) else { return }
+            let key = offset..<(offset + Int(keyLength))
+            offset = key.upperBound
+            guard let value = try? EntryReader.read(bytes, at: &offset, end: end, path: []) else { return }
+            if body(key, value) { return }
+        }
+    }
 
     private func keyString(_ range: Range<Int>) -> String? {
         String(validating: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }
 
-    var allKeys: [Key] { entries.compactMap { keyString($0.key).flatMap(Key.init(stringValue:)) } }
+    var allKeys: [Key] {
+        var keys: [Key] = []
+        forEachEntry { key, _ in
+            if let name = keyString(key), let typed = Key(stringValue: name) { keys.append(typed) }
+            return false
+        }
+        return keys
+    }
 
     private func find(_ key: Key) -> (found: Bool, value: Range<Int>?) {
         let name = key.stringValue
-        if let index {
-            guard let position = index[name] else { return (false, nil) }
-            return (true, entries[position].value)
+        if let large {
+            guard let position = large.index[name] else { return (false, nil) }
+            return (true, large.entries[position].value)
         }
-        for entry in entries where entry.key.count == name.utf8.count {
-            if name.utf8.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[entry.key])) { return (true, entry.value) }
+        var result: (found: Bool, value: Range<Int>?) = (false, nil)
+        let length = name.utf8.count
+        forEachEntry { keyRange, value in
+            guard keyRange.count == length, name.utf8.elementsEqual(UnsafeRawBufferPointer(rebasing: bytes[keyRange])) else { return false }
+            result = (true, value)
+            return true
         }
-        return (false, nil)
+        return result
     }
 
     func contains(_ key: Key) -> Bool { find(key).found }
