@@ -22,8 +22,9 @@ public struct RecoveryReport: Sendable {
     public var reviveSeconds = 0.0
 }
 
-/// One durable process as the journal describes it, while a start reads it.
-private struct Recovered {
+/// One durable process as the journal describes it, while a start reads it
+/// (a class: the scan updates it in place once per record).
+private final class Recovered {
     var behavior: String
     var spec: [UInt8]
     var name: String?
@@ -41,6 +42,14 @@ private struct Recovered {
     var timers: [UInt64: DurableTimer] = [:]
     var exited = false
     var broken: String?
+
+    init(behavior: String, spec: [UInt8], name: String?, stateSeq: UInt64, state: [UInt8]?) {
+        self.behavior = behavior
+        self.spec = spec
+        self.name = name
+        self.stateSeq = stateSeq
+        self.state = state
+    }
 }
 
 extension DurableCore {
@@ -70,7 +79,7 @@ extension DurableCore {
                                 throw LogRecordError(seq: nil, pid: pid, reason: "checkpoint of \(value.count) bytes")
                             }
                             let body = try CheckpointBody(decoding: UnsafeRawBufferPointer(rebasing: value[8...]), pid: pid)
-                            var process = Recovered(behavior: body.behavior, spec: body.spec, name: body.name, stateSeq: stateSeq, state: body.state)
+                            let process = Recovered(behavior: body.behavior, spec: body.spec, name: body.name, stateSeq: stateSeq, state: body.state)
                             process.incarnation = body.incarnation
                             process.handled = body.handled
                             process.pending = body.pending
