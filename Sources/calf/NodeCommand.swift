@@ -3,7 +3,6 @@ import Bank
 import Calf
 import CalfShell
 import CalfStore
-import Dispatch
 import Foundation
 
 /// `calf node`: runs a node in the foreground on a data directory.
@@ -51,22 +50,12 @@ struct NodeCommand: AsyncParsableCommand {
         let socketPath = data + "/node.sock"
         let server = try ControlServer(node: node, path: socketPath)
 
-        let stop = AsyncStream<Int32>.makeStream()
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
-        let sources = [SIGTERM, SIGINT].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { stop.continuation.yield(number) }
-            source.resume()
-            return source
-        }
+        try StopSignals.install()
         // Written straight to the descriptor: a pipe reader sees it at once.
         FileHandle.standardOutput.write(Data("calf node ready socket=\(socketPath)\n".utf8))
-        var iterator = stop.stream.makeAsyncIterator()
-        let signalNumber = await iterator.next() ?? SIGTERM
+        let signalNumber = await StopSignals.next()
         FileHandle.standardError.write(Data("calf: signal \(signalNumber): stopping\n".utf8))
         server.stop()
         try await node.shutdown()
-        _ = sources
     }
 }

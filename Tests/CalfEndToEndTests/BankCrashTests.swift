@@ -124,6 +124,23 @@ func eventually(within seconds: Double = 10, _ condition: () async -> Bool) asyn
 @Suite struct ControlSocketTests {
     let tree = packageRoot.appendingPathComponent("Supervisors/bank.yaml").path
 
+    /// SIGINT and SIGTERM stop the node in order: exit status 0, socket removed, state kept.
+    @Test func signalsStopTheNodeInOrder() async throws {
+        try await withTemporaryDataDirectory { dir in
+            for signal in [SIGINT, SIGTERM] {
+                let node = try NodeProcess(data: dir, tree: tree, durability: "process")
+                let (status, _, _) = try runShell(dir, [#"send account-1 {"credit":{"amount":5}}"#])
+                #expect(status == 0)
+                #expect(node.stop(signal) == 0)
+                #expect(node.output.withLock { $0 }.contains("stopping"))
+                #expect(!FileManager.default.fileExists(atPath: dir + "/node.sock"))
+            }
+            let node = try NodeProcess(data: dir, tree: tree, durability: "process")
+            defer { _ = node.stop() }
+            #expect(try runShell(dir, ["state account-1"]).1 == "{\"balance\":1010}\n")
+        }
+    }
+
     /// Garbage on the socket gets an error reply (or a closed connection)
     /// and the node goes on answering a well-behaved client.
     @Test func malformedFramesGetErrorsAndTheNodeKeepsServing() async throws {

@@ -51,9 +51,9 @@ final class NodeProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// SIGTERM and wait; returns the exit status.
-    func stop() -> Int32 {
-        kill(process.processIdentifier, SIGTERM)
+    /// `signal` (SIGTERM by default) and wait; returns the exit status.
+    func stop(_ signal: Int32 = SIGTERM) -> Int32 {
+        kill(process.processIdentifier, signal)
         process.waitUntilExit()
         return process.terminationStatus
     }
