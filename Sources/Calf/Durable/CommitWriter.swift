@@ -35,6 +35,9 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     private var keys: [String: KeyEntry] = [:]
     private var keysSinceRound: [String] = []
     private var rounds: [UInt64: RoundProgress] = [:]
+    private var lastCommitEnded: UInt64 = 0
+    /// How long a commit waits after the previous one (process level only).
+    private let lingerNanoseconds: UInt64
     private var packedScratch: [UInt8] = []
     private var rangesScratch: [Range<Int>] = []
     private var afterScratch: [AfterCommit] = []
@@ -56,6 +59,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         self.journal = journal
         self.options = options
         self.schedulerCount = schedulerCount
+        lingerNanoseconds = options.durability == .process ? 300_000 : 0
         releasedThrough = Atomic(journal.lastSeq)
     }
 
@@ -85,6 +89,13 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
 
     func runReadyWork(on loop: EventLoop) -> Bool {
         guard queued.load(ordering: .sequentiallyConsistent) else { return false }
+        // Without fsync a commit is quick, so under load they would come
+        // every few hundred records; lingering a moment after the last one
+        // lets more records share one (the CPU goes to the schedulers meanwhile).
+        if lingerNanoseconds > 0 {
+            let since = monotonicNanoseconds() &- lastCommitEnded
+            if since < lingerNanoseconds { usleep(UInt32((lingerNanoseconds - since) / 1000)) }
+        }
         queued.store(false, ordering: .sequentiallyConsistent)
         let batches = queue.withLock { waiting -> [CommitBatch] in
             let taken = waiting
@@ -100,6 +111,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             let loose = CommitBatch()
             loose.entries = ingress.map { .ingress($0) }
             commit(ingress.isEmpty ? batches : batches + [loose])
+            lastCommitEnded = monotonicNanoseconds()
         }
         return queued.load(ordering: .sequentiallyConsistent)
     }
