@@ -20,18 +20,24 @@ public struct Account: DurableBehavior {
 
     /// What an account is sent: `{"credit":{"amount":25}}`, `{"debit":{"amount":25}}`, `{"balance":{}}` (a call).
     public enum Message: Codable, Sendable, Equatable {
+        /// Adds `amount` to the balance.
         case credit(amount: Int)
+        /// Takes `amount` from the balance (it may go negative).
         case debit(amount: Int)
+        /// Replies with the balance (a call).
         case balance
     }
 
     /// Prints as `{"balance":975}`.
     public struct State: Codable, Sendable, Equatable {
+        /// The money in the account.
         public var balance: Int
     }
 
+    /// Opens with `opening`.
     public func initialState() -> State { State(balance: opening) }
 
+    /// Credits, debits, answers the balance.
     public func handle(_ message: Message, state: inout State, context: inout DurableContext<Message>) {
         switch message {
         case .credit(let amount): state.balance += amount
@@ -50,16 +56,20 @@ public struct Teller: DurableBehavior {
 
     /// `{"transfer":{"from":3,"to":7,"amount":25}}`
     public enum Message: Codable, Sendable, Equatable {
+        /// Moves `amount` from `account-<from>` to `account-<to>`.
         case transfer(from: Int, to: Int, amount: Int)
     }
 
     /// Transfers handled so far.
     public struct State: Codable, Sendable, Equatable {
+        /// How many transfers were handled.
         public var transfers = 0
     }
 
+    /// No transfers yet.
     public func initialState() -> State { State() }
 
+    /// Sends the debit and the credit of a transfer (both journaled with this handling).
     public func handle(_ message: Message, state: inout State, context: inout DurableContext<Message>) {
         switch message {
         case .transfer(let from, let to, let amount):

@@ -48,5 +48,6 @@ public struct Pid: Hashable, Comparable, Sendable, Codable, CustomStringConverti
         return "<0.\((serial & ~Pid.durableFlag) >> 8).\(serial & 0xff)>"
     }
 
+    /// Orders pids by serial (durable pids after transient ones).
     public static func < (lhs: Pid, rhs: Pid) -> Bool { lhs.serial < rhs.serial }
 }

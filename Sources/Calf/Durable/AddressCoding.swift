@@ -31,11 +31,14 @@ enum DurableDecoding {
 /// if that process has exited, or was transient and did not survive a
 /// restart — an address whose mail becomes dead letters.
 extension Address: Codable where Message: Codable {
+    /// Writes the address as its pid.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(cell.pid)
     }
 
+    /// Reads a pid and finds its process in the node doing the decoding.
+    /// - Throws: `DecodingError.dataCorrupted` outside a node's decoding.
     public init(from decoder: any Decoder) throws {
         let pid = try decoder.singleValueContainer().decode(Pid.self)
         guard let durable = DurableDecoding.current else {

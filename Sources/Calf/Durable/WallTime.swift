@@ -30,6 +30,7 @@ public struct WallTime: Comparable, Hashable, Sendable, CustomStringConvertible 
         .nanoseconds(Int64(bitPattern: lhs.nanosecondsSinceEpoch &- rhs.nanosecondsSinceEpoch))
     }
 
+    /// Earlier times are smaller.
     public static func < (lhs: WallTime, rhs: WallTime) -> Bool { lhs.nanosecondsSinceEpoch < rhs.nanosecondsSinceEpoch }
 
     public var description: String { "\(secondsSinceEpoch)s since the epoch" }
