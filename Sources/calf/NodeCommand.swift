@@ -19,6 +19,12 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "fsync (survives a power cut) or process (survives kill -9 of the node).")
     var durability: String = "fsync"
 
+    @Option(name: .long, help: "Milliseconds between checkpoint rounds (every changed process snapshotted).")
+    var checkpointInterval: Int = 5000
+
+    @Option(name: .long, help: "Seconds of journal history kept after no process needs it.")
+    var history: Int = 3600
+
     @Argument(help: "The tree file to boot, e.g. Supervisors/bank.yaml.")
     var tree: String
 
@@ -40,7 +46,13 @@ struct NodeCommand: AsyncParsableCommand {
         let file = try TreeFile(path: tree, text: text)
         try file.check(against: known)
 
-        let node = try Calf.Node(durable: DurableOptions(path: data, durability: level, behaviors: Self.behaviors))
+        guard checkpointInterval > 0, history >= 0 else {
+            throw ValidationError("--checkpoint-interval must be positive and --history not negative")
+        }
+        let options = DurableOptions(
+            path: data, durability: level, behaviors: Self.behaviors,
+            checkpointInterval: .milliseconds(checkpointInterval), history: .seconds(history))
+        let node = try Calf.Node(durable: options)
         if let report = node.recoveryReport {
             for (pid, reason) in report.quarantined.sorted(by: { $0.key < $1.key }) {
                 FileHandle.standardError.write(Data("calf: \(pid) quarantined: \(reason)\n".utf8))

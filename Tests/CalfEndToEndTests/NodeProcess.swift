@@ -24,10 +24,10 @@ final class NodeProcess: @unchecked Sendable {
     let dataDirectory: String
 
     /// Starts `calf node --data DIR [--durability D] TREE` and waits for its ready line.
-    init(data: String, tree: String, durability: String = "fsync", readyWithin seconds: Double = 30) throws {
+    init(data: String, tree: String, durability: String = "fsync", extra: [String] = [], readyWithin seconds: Double = 30) throws {
         dataDirectory = data
         process.executableURL = try calfBinary()
-        process.arguments = ["node", "--data", data, "--durability", durability, tree]
+        process.arguments = ["node", "--data", data, "--durability", durability] + extra + [tree]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

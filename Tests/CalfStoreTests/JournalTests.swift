@@ -72,6 +72,13 @@ import Testing
             #expect(try journal.record(at: 2) == nil)
             #expect(try journal.record(at: 3) == sample[2])
             #expect(try journal.append([sample[1]]) == 5...5)
+            // Dropping everything keeps the last record, so a reopened log goes on from its end.
+            #expect(try journal.dropRecords(before: 100) == 2)
+            #expect(try journal.record(at: 5) == sample[1])
+            journal.environment.close()
+            let reopened = try Journal(environment: StoreEnvironment(path: dir))
+            #expect(reopened.lastSeq == 5)
+            #expect(try reopened.append([sample[0]]) == 6...6)
         }
     }
 

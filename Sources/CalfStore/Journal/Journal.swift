@@ -158,15 +158,19 @@ public final class Journal: Sendable {
     }
 
     /// Drops log records with a seq below `seq` (history outside the window);
-    /// returns how many were dropped.
+    /// returns how many were dropped. The last record always stays: the end
+    /// of the log is where seqs continue after a restart, and a seq is never
+    /// given twice.
     @discardableResult
     public func dropRecords(before seq: UInt64) throws -> Int {
         let log = self.log
         return try environment.write { txn in
             try txn.withCursor(log) { cursor in
+                guard let (lastKey, _) = try cursor.last(), let last = StoreKey.uint64(in: lastKey) else { return 0 }
+                let bound = min(seq, last)
                 var dropped = 0
                 var entry = try cursor.first()
-                while let (key, _) = entry, let at = StoreKey.uint64(in: key), at < seq {
+                while let (key, _) = entry, let at = StoreKey.uint64(in: key), at < bound {
                     try cursor.deleteCurrent()
                     dropped += 1
                     entry = try cursor.seek(atLeast: StoreKey(at + 1))
