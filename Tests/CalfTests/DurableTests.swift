@@ -194,16 +194,16 @@ import Testing
                 let node = try Node(schedulers: 1, durable: durableOptions(dir))
                 let ledger = try await node.spawnDurable(Ledger(), name: "timers")
                 node.send(.after(milliseconds: 400, tag: 7), to: ledger)
-                node.send(.every(milliseconds: 150), to: ledger)
+                node.send(.every(milliseconds: 300), to: ledger)
                 #expect(await eventually { (try? await ledgerState(node, "timers").ticks) ?? 0 >= 1 })
                 try await node.shutdown()
             }
-            // Down for about six periods of the 150 ms timer.
-            try await Task.sleep(for: .milliseconds(900))
+            // Down for about five periods of the 300 ms timer.
+            try await Task.sleep(for: .milliseconds(1500))
             let node = try Node(schedulers: 1, durable: durableOptions(dir))
             let ticksAtStart = try await ledgerState(node, "timers").ticks
             #expect(await eventually { (try? await ledgerState(node, "timers").fired) == [7] })
-            // Six periods or so were missed while down; they collapse into one firing.
+            // Five periods or so were missed while down; they collapse into one firing.
             try await Task.sleep(for: .milliseconds(60))
             let ticksSoon = try await ledgerState(node, "timers").ticks
             #expect(ticksSoon - ticksAtStart <= 1)
