@@ -86,9 +86,10 @@ extension Node {
     /// The state of durable process `address` running `B` (a copy, read on its thread).
     public func state<B: DurableBehavior>(of address: Address<B.Message>, as behavior: B.Type) async throws -> B.State {
         guard let cell = address.cell as? DurableCell<B> else { throw DurableError.notDurable(address.pid) }
-        let box: Result<StateBox<B.State>, DurableError> = await onLoop(cell.scheduler) { _ in
+        let box: Result<UncheckedBox<B.State>, DurableError> = await onLoop(cell.scheduler) { _ in
             if case .quarantined(let reason) = cell.phase { return .failure(.quarantined(cell.pid, reason)) }
-            return .success(StateBox(cell.state))
+            // The copy is made on the process's thread and not touched there afterwards.
+            return .success(UncheckedBox(cell.state))
         }
         return try box.get().value
     }
@@ -112,13 +113,6 @@ extension Node {
     public func durableDeadLetters() throws -> [DeadLetterRecord] {
         try requireDurable().deadLetterRecords()
     }
-}
-
-/// Carries a state value across to the caller's task; the value was copied
-/// on the process's thread and is not touched there afterwards.
-struct StateBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }
 
 /// A poison message kept in the `dead` database.

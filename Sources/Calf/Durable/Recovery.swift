@@ -340,7 +340,8 @@ extension DurableCore {
 
 /// Hands a value to another thread where the type system cannot see that
 /// only one thread uses it at a time (the revival closures: built on the
-/// starting thread, then run only by their scheduler's thread).
+/// starting thread, then run only by their scheduler's thread; a state
+/// copied on its process's thread for a caller).
 struct UncheckedBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
