@@ -16,13 +16,13 @@ final class DurableCore: @unchecked Sendable {
     let registry: [String: any DurableBehavior.Type]
     // invariant: set once in Node's init, before any durable process exists.
     nonisolated(unsafe) var schedulers: [Scheduler] = []
-    private let table = Mutex(Table())
+    let table = Mutex(Table())
     /// Top-level spawns take pid numbers above the log's end at start.
     private let nextTopLevel: Atomic<UInt64>
     /// While a process quarantined at start has no cell, the log scan must
     /// keep starting at or before this seq (its mail is only in the log).
     let pinnedScanFrom: Atomic<UInt64>
-    private let nextRound = Atomic<UInt64>(1)
+    let nextRound = Atomic<UInt64>(1)
     // invariant: touched on the writer's loop thread, and by close() after that loop stopped.
     nonisolated(unsafe) var checkpointTimer: LoopTimer?
     // invariant: set once by Node's init after recovery, read afterwards.
@@ -260,60 +260,6 @@ final class DurableCore: @unchecked Sendable {
 
     func cell(named name: String) -> ProcessCell? {
         table.withLock { table in table.names[name].flatMap { table.cells[$0] } }
-    }
-
-    // MARK: Dead letters and checkpoints
-
-    /// Journals `mail` as a dead letter of `cell` (a poison message).
-    func deadLetter<M>(_ mail: JournaledMail<M>, of cell: DurableCellBase<M>, error: String, failures: Int) {
-        table.withLock { $0.deadLettered += 1 }
-        let pid = cell.pid.serial
-        var detail = ByteWriter()
-        detail.varint(mail.seq)
-        detail.varint(UInt64(failures))
-        detail.string(error)
-        let dead = journal.dead
-        let seq = mail.seq
-        let acceptedAt = mail.acceptedAt
-        let payload = (try? BinaryEncoder().encode(mail.message)) ?? []
-        var value = ByteWriter()
-        value.varint(acceptedAt)
-        value.varint(UInt64(failures))
-        value.string(error)
-        value.rest(payload)
-        let stored = value.bytes
-        let batch = cell.scheduler.durableBatch
-        batch.entries.append(.record(LogRecord.lifecycle(pid: pid, event: .deadLettered, detail: detail.bytes).encoded(), deliver: nil))
-        batch.entries.append(.write { txn in try txn.put(dead, key: StoreKey(pid, seq), value: stored) })
-        if let slot = mail.slot {
-            batch.entries.append(.release { slot.complete(.failure(.exited(.error(DurableError.coding("poison message: \(error)"))))) })
-        }
-    }
-
-    /// The committed snapshot of `pid`: the log position its state reflects, and the snapshot.
-    func loadCheckpoint(_ pid: Pid) throws -> (stateSeq: UInt64, body: CheckpointBody)? {
-        let checkpoints = journal.checkpoints
-        return try journal.environment.read { txn -> (UInt64, CheckpointBody)? in
-            guard let value = try txn.get(checkpoints, key: StoreKey(pid.serial)) else { return nil }
-            guard value.count >= 8, let stateSeq = StoreKey.uint64(in: value) else {
-                throw LogRecordError(seq: nil, pid: pid.serial, reason: "checkpoint of \(pid) is \(value.count) bytes")
-            }
-            return (stateSeq, try CheckpointBody(decoding: UnsafeRawBufferPointer(rebasing: value[8...]), pid: pid.serial))
-        }
-    }
-
-    /// Runs a checkpoint round: every scheduler snapshots its changed
-    /// processes; `done` runs once all of that has committed.
-    func checkpointRound(done: (@Sendable () -> Void)? = nil) {
-        let round = nextRound.wrappingAdd(1, ordering: .relaxed).oldValue
-        let finished = Countdown(count: schedulers.count, done: done)
-        for scheduler in schedulers {
-            scheduler.loop.execute { [self] in
-                scheduler.checkpointRound(round, durable: self)
-                scheduler.durableBatch.entries.append(.release { finished.tick() })
-                scheduler.flushDurable()
-            }
-        }
     }
 }
 

@@ -1,0 +1,54 @@
+/// Errors of the durable runtime that handlers and callers see.
+public enum DurableError: Error, Sendable, CustomStringConvertible {
+    /// More than 255 spawns in one handling.
+    case tooManySpawns(Pid)
+    /// The node has no data directory.
+    case notDurableNode
+    /// The process is not durable.
+    case notDurable(Pid)
+    /// No behavior of that name is registered with the node.
+    case unknownBehavior(String)
+    /// The name is taken.
+    case nameTaken(String, by: Pid)
+    /// The journal refused it.
+    case notAccepted(String)
+    /// No durable process has that name or pid.
+    case noSuchProcess(String)
+    /// The process is quarantined.
+    case quarantined(Pid, String)
+    /// The message or state could not be read or written.
+    case coding(String)
+
+    public var description: String {
+        switch self {
+        case .tooManySpawns(let pid): "\(pid) spawned more than 255 processes in one handling"
+        case .notDurableNode: "this node has no data directory (start it with DurableOptions)"
+        case .notDurable(let pid): "\(pid) is not a durable process"
+        case .unknownBehavior(let name): "no behavior named '\(name)' is registered with this node"
+        case .nameTaken(let name, let pid): "name '\(name)' is taken by \(pid)"
+        case .notAccepted(let reason): "not accepted: \(reason)"
+        case .noSuchProcess(let who): "no durable process \(who)"
+        case .quarantined(let pid, let reason): "\(pid) is quarantined: \(reason)"
+        case .coding(let reason): reason
+        }
+    }
+}
+
+/// Replay produced outputs that differ from those journaled: the handler is
+/// not deterministic (or its code changed).
+public struct DivergenceError: Error, Sendable, CustomStringConvertible {
+    /// The process.
+    public let pid: Pid
+    /// Its behavior.
+    public let behavior: String
+    /// The seq of the message whose replay diverged.
+    public let seq: UInt64
+    /// The replay step (1 is the first message replayed after the snapshot).
+    public let step: Int
+    /// The digests journaled and found.
+    public let expected: UInt64, found: UInt64
+
+    public var description: String {
+        "replay of \(behavior) \(pid) diverged at step \(step) (message seq \(seq)): outputs digest \(String(found, radix: 16)) instead of the journaled \(String(expected, radix: 16)); the handler must be a deterministic function of state, message and context"
+    }
+}
