@@ -37,7 +37,9 @@ import Testing
 
     /// Checkpoint rounds every 30 ms and no history kept: the kills land
     /// in the middle of snapshots, scan-start moves and log drops too.
-    @Test func everyAcknowledgedTransferIsAppliedExactlyOnceAcrossKill9() async throws {
+    /// Both durability levels survive `kill -9` of the node.
+    @Test(arguments: ["fsync", "process"])
+    func everyAcknowledgedTransferIsAppliedExactlyOnceAcrossKill9(durability: String) async throws {
         let options = ["--checkpoint-interval", "30", "--history", "0"]
         try await withTemporaryDataDirectory { dir in
             var generator = SystemRandomNumberGenerator()
@@ -45,7 +47,7 @@ import Testing
                 let from = Int.random(in: 0..<16, using: &generator)
                 return (from, (from + Int.random(in: 1..<16, using: &generator)) % 16, Int.random(in: 1...100, using: &generator))
             }
-            let node = Locked<NodeProcess?>(try NodeProcess(data: dir, tree: tree, extra: options))
+            let node = Locked<NodeProcess?>(try NodeProcess(data: dir, tree: tree, durability: durability, extra: options))
             let acknowledged = Locked<[Bool]>(Array(repeating: false, count: transfers.count))
             let nextIndex = Locked(0)
             let clientsDone = Locked(0)
@@ -85,7 +87,7 @@ import Testing
                     node.withLock { $0?.killHard() }
                     kills += 1
                     node.withLock { $0 = nil }
-                    let restarted = try NodeProcess(data: dir, tree: tree, extra: options)
+                    let restarted = try NodeProcess(data: dir, tree: tree, durability: durability, extra: options)
                     node.withLock { $0 = restarted }
                 }
             }
