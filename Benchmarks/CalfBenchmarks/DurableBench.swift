@@ -12,7 +12,7 @@ struct BenchWorker: DurableBehavior {
     func initialState() -> State { State() }
     func handle(_ message: Message, state: inout State, context: inout DurableContext<Message>) {
         state.handled += 1
-        BenchWorker.handled.wrappingAdd(1, ordering: .relaxed)
+        if !context.isReplaying { BenchWorker.handled.wrappingAdd(1, ordering: .relaxed) }
         if case .hop(let remaining, let to) = message, remaining > 0 {
             context.send(Message.hop(remaining: remaining - 1, to: (to &* 7 &+ 1) % workers), to: "w-\(to)")
         }
