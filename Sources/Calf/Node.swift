@@ -58,6 +58,12 @@ public final class Node: Sendable {
         self.loops = loops
     }
 
+    deinit {
+        // The durable core and the schedulers refer to each other; nothing
+        // can reach either once the node is gone.
+        core.durable?.schedulers = []
+    }
+
     /// The number of schedulers.
     public var schedulerCount: Int { schedulers.count }
 

@@ -120,6 +120,21 @@ import Testing
         }
     }
 
+    @Test func aSendAfterShutdownIsRefusedAtOnce() async throws {
+        try await withDataDirectory { dir in
+            let node = try Node(schedulers: 1, durable: durableOptions(dir))
+            let ledger = try await node.spawnDurable(Ledger(), name: "late")
+            try await node.shutdown()
+            let outcome = await node.send(.add(1), to: ledger, key: "after")
+            guard case .failed(let reason) = outcome else {
+                Issue.record("accepted after shutdown: \(outcome)")
+                return
+            }
+            #expect(reason.contains("stopped"))
+            await #expect(throws: DurableError.self) { _ = try await node.spawnDurable(Ledger(), name: "later") }
+        }
+    }
+
     @Test func aCrashRebuildsTheProcessAndRetriesTheMessage() async throws {
         try await withDataDirectory { dir in
             let node = try Node(schedulers: 1, durable: durableOptions(dir, snapshotEvery: 3))

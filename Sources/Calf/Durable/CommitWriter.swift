@@ -75,14 +75,33 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     func submit(_ batch: CommitBatch, wake loop: EventLoop) {
         queue.withLock { $0.append(batch) }
         queued.store(true, ordering: .sequentiallyConsistent)
-        loop.wake()
+        if stopped.load(ordering: .sequentiallyConsistent) { refuseQueued() } else { loop.wake() }
     }
 
     /// Hands one message from outside to the writer (any thread).
     func submit(_ ingress: Ingress, wake loop: EventLoop) {
         ingressQueue.withLock { $0.append(ingress) }
         queued.store(true, ordering: .sequentiallyConsistent)
-        loop.wake()
+        if stopped.load(ordering: .sequentiallyConsistent) { refuseQueued() } else { loop.wake() }
+    }
+
+    /// Set when the writer's loop stops: what is submitted afterwards is
+    /// refused at once (its senders would otherwise wait forever).
+    private let stopped = Atomic<Bool>(false)
+
+    private func refuseQueued() {
+        let batches = queue.withLock { waiting -> [CommitBatch] in
+            let taken = waiting
+            waiting.removeAll()
+            return taken
+        }
+        let ingress = ingressQueue.withLock { waiting -> [Ingress] in
+            let taken = waiting
+            waiting.removeAll()
+            return taken
+        }
+        for batch in batches { refuse(batch, reason: "the node is stopped") }
+        for item in ingress { item.ack(.failed("the node is stopped")) }
     }
 
     func hasPendingWork() -> Bool { queued.load(ordering: .sequentiallyConsistent) }
@@ -117,14 +136,9 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     }
 
     func loopWillStop(_ loop: EventLoop) {
-        // Batches submitted after the last run are refused: their senders learn it.
-        let left = queue.withLock { waiting -> [CommitBatch] in
-            let taken = waiting
-            waiting.removeAll()
-            return taken
-        }
-        for batch in left { refuse(batch, reason: "the node is stopping") }
-        for ingress in ingressQueue.withLock({ $0 }) { ingress.ack(.failed("the node is stopping")) }
+        // Batches submitted after the last run, or later, are refused: their senders learn it.
+        stopped.store(true, ordering: .sequentiallyConsistent)
+        refuseQueued()
     }
 
     // MARK: Committing

@@ -29,7 +29,8 @@ enum DurablePhase: Equatable {
 /// `pushToMailbox` and jobs on the scheduler's loop.
 @usableFromInline
 class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, DurableNamed, @unchecked Sendable {
-    unowned(unsafe) let durable: DurableCore
+    // Strong: an address kept after its node is gone still reaches a core that refuses politely.
+    let durable: DurableCore
     let name: String?
     var phase = DurablePhase.running
     /// Handled or received anything since its last snapshot.

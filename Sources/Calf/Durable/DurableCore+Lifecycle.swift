@@ -53,7 +53,7 @@ extension DurableCore {
         checkpointTimer = nil
         if let timer { writerLoop.execute { timer.close() } }
         _ = try? writerLoop.shutdown()
-        schedulers = []
+        closed.store(true, ordering: .sequentiallyConsistent)
         journal.environment.close()
     }
 }

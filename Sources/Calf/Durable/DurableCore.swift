@@ -23,6 +23,8 @@ final class DurableCore: @unchecked Sendable {
     /// keep starting at or before this seq (its mail is only in the log).
     let pinnedScanFrom: Atomic<UInt64>
     let nextRound = Atomic<UInt64>(1)
+    /// Set once the node has stopped: spawns and messages from outside are refused at once.
+    let closed = Atomic<Bool>(false)
     // invariant: touched on the writer's loop thread, and by close() after that loop stopped.
     nonisolated(unsafe) var checkpointTimer: LoopTimer?
     // invariant: set once by Node's init after recovery, read afterwards.
@@ -69,6 +71,11 @@ final class DurableCore: @unchecked Sendable {
         _ message: M, to cell: DurableCellBase<M>, key: String?, slot: ReplySlot?,
         ack: @escaping @Sendable (IngressResult) -> Void
     ) {
+        guard !closed.load(ordering: .sequentiallyConsistent) else {
+            slot?.complete(.failure(.notAccepted("the node is stopped")))
+            ack(.failed("the node is stopped"))
+            return
+        }
         let acceptedAt = WallTime.now.nanosecondsSinceEpoch
         var record = LogRecord.acceptedHeader(to: cell.pid.serial, key: key, acceptedAt: acceptedAt)
         do {
@@ -177,6 +184,7 @@ final class DurableCore: @unchecked Sendable {
     /// Spawns a durable process from outside: allocates its pid, journals
     /// the spawn, starts it once committed.
     func spawn<B: DurableBehavior>(_ behavior: B, name: String?) async throws -> Address<B.Message> {
+        guard !closed.load(ordering: .sequentiallyConsistent) else { throw DurableError.notAccepted("the node is stopped") }
         if let name {
             let holder: Pid? = table.withLock { table in
                 if let existing = table.names[name] { return existing }
