@@ -47,6 +47,7 @@ let package = Package(
         .testTarget(name: "CalfLoopTests", dependencies: ["CalfLoop", "CLibUV"]),
         .testTarget(name: "CalfStoreTests", dependencies: ["CalfStore"]),
         .testTarget(name: "CalfTests", dependencies: ["Calf", "CalfLoop", "CalfStore"]),
+        .testTarget(name: "CalfShellTests", dependencies: ["CalfShell"]),
         .testTarget(name: "CalfEndToEndTests", dependencies: ["calf", "Calf", "CalfShell", "CalfStore"]),
     ],
     swiftLanguageModes: [.v6]
