@@ -250,6 +250,7 @@ public final class Node: Sendable {
                 try? await Task.sleep(for: .milliseconds(5))
             }
         }
+        await core.stopRoots()
         if let durable = core.durable, durable.options.checkpointAtShutdown { await durable.checkpoint() }
         var stopped = 0
         for scheduler in schedulers {

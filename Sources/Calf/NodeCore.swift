@@ -30,6 +30,10 @@ final class NodeCore: Sendable {
     /// The durable machinery, for a node with a data directory.
     // invariant: set once in Node's init before any process runs, never changed after.
     nonisolated(unsafe) var durable: DurableCore?
+    /// Root supervisors in start order (stopped in reverse at shutdown).
+    let roots = Mutex<[SupervisorRef]>([])
+    /// Root exits not yet taken by `rootExit()`, and who waits for one.
+    let rootExits = Mutex<RootExits>(RootExits())
 
     init() {}
 

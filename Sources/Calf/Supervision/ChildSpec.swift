@@ -1,0 +1,206 @@
+/// When a supervisor restarts a child that ended (OTP's `restart` of a child spec).
+public enum ChildRestart: String, Sendable, Codable, CaseIterable {
+    /// Always restarted.
+    case permanent
+    /// Restarted only after an abnormal exit (not `normal` or `shutdown`).
+    case transient
+    /// Never restarted; its spec is dropped when it ends.
+    case temporary
+}
+
+/// How a supervisor stops a child (OTP's `shutdown` of a child spec).
+public enum ChildShutdown: Sendable, Equatable, CustomStringConvertible {
+    /// Killed at once (reason `killed`, cannot be trapped).
+    case brutalKill
+    /// Sent an exit signal `shutdown`; killed if still alive after the duration.
+    case timeout(Duration)
+    /// Sent an exit signal `shutdown` and waited for, however long it takes
+    /// (the default for supervisors).
+    case infinity
+
+    public var description: String {
+        switch self {
+        case .brutalKill: "brutalKill"
+        case .timeout(let duration): "timeout(\(duration))"
+        case .infinity: "infinity"
+        }
+    }
+}
+
+/// Whether a child is a worker or a supervisor (OTP's `type`).
+public enum ChildKind: String, Sendable, Codable {
+    /// A process doing work.
+    case worker
+    /// A supervisor of its own children.
+    case supervisor
+}
+
+/// How a restarted durable child gets its state back.
+public enum RestartMode: String, Sendable, Codable {
+    /// From its last snapshot and a replay of its journal (durable default).
+    case replay
+    /// From its initial state, as a new process (OTP's classic restart;
+    /// what a transient child always gets).
+    case fresh
+}
+
+/// Exponential delays between restarts of one child that keeps crashing:
+/// the n-th quick crash in a row waits `initial × multiplier^(n-1)`, at most
+/// `maximum`. A child that ran for `resetAfter` before crashing starts over.
+public struct Backoff: Sendable, Equatable {
+    /// The delay before the first restart of a crash series.
+    public var initial: Duration
+    /// The longest delay.
+    public var maximum: Duration
+    /// The growth factor from one delay to the next.
+    public var multiplier: Double
+    /// A child that ran at least this long before crashing starts a new series.
+    public var resetAfter: Duration
+
+    /// Makes a backoff; `resetAfter` defaults to twice `maximum`.
+    public init(initial: Duration, maximum: Duration, multiplier: Double = 2, resetAfter: Duration? = nil) {
+        self.initial = initial
+        self.maximum = max(initial, maximum)
+        self.multiplier = max(1, multiplier)
+        self.resetAfter = resetAfter ?? self.maximum * 2
+    }
+
+    /// The delay before restart number `attempt` (1-based) of a series.
+    public func delay(attempt: Int) -> Duration {
+        let initialSeconds = Double(initial.components.seconds) + Double(initial.components.attoseconds) / 1e18
+        let maximumSeconds = Double(maximum.components.seconds) + Double(maximum.components.attoseconds) / 1e18
+        let grown = initialSeconds * pow(multiplier, Double(max(0, attempt - 1)))
+        return .nanoseconds(Int64(min(grown, maximumSeconds) * 1e9))
+    }
+}
+
+private func pow(_ base: Double, _ exponent: Double) -> Double {
+    var result = 1.0
+    var count = Int(min(exponent, 64))
+    while count > 0 {
+        result *= base
+        count -= 1
+    }
+    return result
+}
+
+/// What a child's start function did.
+public enum ChildStartResult: Sendable {
+    /// It started this process, linked to the supervisor.
+    case started(ChildProcess)
+    /// It chose not to start (OTP's `ignore`): the spec is kept without a process.
+    case ignore
+}
+
+/// A started child process, whatever its message type.
+public struct ChildProcess: Sendable {
+    let cell: ProcessCell
+
+    /// The child at `address`.
+    public init<M>(_ address: Address<M>) { cell = address.cell }
+
+    /// Its pid.
+    public var pid: Pid { cell.pid }
+}
+
+/// Starts one child; it runs on the supervisor's thread, inside the supervisor.
+public typealias ChildStart = @Sendable (inout ChildStartContext) throws -> ChildStartResult
+
+/// A child of a supervisor: how to start it and what to do when it ends
+/// (OTP's child spec).
+///
+/// ```swift
+/// ChildSpec.worker("cache") { Cache() }
+/// ChildSpec.worker("flaky", restart: .transient, backoff: Backoff(initial: .milliseconds(10), maximum: .seconds(1))) { Flaky() }
+/// ```
+public struct ChildSpec: Sendable {
+    /// Unique among its supervisor's children.
+    public var id: String
+    /// Starts the child.
+    public var start: ChildStart
+    /// When it is restarted.
+    public var restart: ChildRestart
+    /// How it is stopped.
+    public var shutdown: ChildShutdown
+    /// Worker or supervisor.
+    public var kind: ChildKind
+    /// How a durable child gets its state back on a restart.
+    public var mode: RestartMode
+    /// Delays between restarts of a crash loop (nil: restart at once, as OTP).
+    public var backoff: Backoff?
+    /// The behavior's name, for inspection.
+    public var behavior: String
+
+    /// A child started by `start`.
+    public init(
+        id: String, restart: ChildRestart = .permanent, shutdown: ChildShutdown = .timeout(.seconds(5)),
+        kind: ChildKind = .worker, mode: RestartMode = .replay, backoff: Backoff? = nil,
+        behavior: String = "", start: @escaping ChildStart
+    ) {
+        self.id = id
+        self.start = start
+        self.restart = restart
+        self.shutdown = shutdown
+        self.kind = kind
+        self.mode = mode
+        self.backoff = backoff
+        self.behavior = behavior
+    }
+
+    /// A worker running the behavior `make` returns (called for every start).
+    public static func worker<B: Behavior>(
+        _ id: String, restart: ChildRestart = .permanent, shutdown: ChildShutdown = .timeout(.seconds(5)),
+        backoff: Backoff? = nil, _ make: @escaping @Sendable () throws -> B
+    ) -> ChildSpec {
+        ChildSpec(id: id, restart: restart, shutdown: shutdown, backoff: backoff, behavior: String(describing: B.self)) { context in
+            .started(ChildProcess(try context.spawn(make())))
+        }
+    }
+
+    /// A template for a `simpleOneForOne` supervisor: each `startChild(with:)`
+    /// hands its arguments (of type `A`) to `make`.
+    public static func template<A: Sendable, B: Behavior>(
+        _ id: String, restart: ChildRestart = .permanent, shutdown: ChildShutdown = .timeout(.seconds(5)),
+        backoff: Backoff? = nil, _ make: @escaping @Sendable (A) throws -> B
+    ) -> ChildSpec {
+        ChildSpec(id: id, restart: restart, shutdown: shutdown, backoff: backoff, behavior: String(describing: B.self)) { context in
+            guard let arguments = context.arguments as? A else {
+                throw SupervisorError.badArguments(expected: String(describing: A.self), got: context.arguments.map { String(describing: type(of: $0)) } ?? "none")
+            }
+            return .started(ChildProcess(try context.spawn(make(arguments))))
+        }
+    }
+
+    /// A supervisor child running `spec` (shutdown `infinity`, as OTP's default for supervisors).
+    public static func supervisor(
+        _ spec: SupervisorSpec, restart: ChildRestart = .permanent, shutdown: ChildShutdown = .infinity
+    ) -> ChildSpec {
+        ChildSpec(id: spec.id, restart: restart, shutdown: shutdown, kind: .supervisor, behavior: "Supervisor") { context in
+            .started(ChildProcess(try context.spawn(Supervisor(spec, parent: context.supervisor))))
+        }
+    }
+}
+
+/// What a child's start function may use: the arguments of a dynamic start
+/// and spawning linked to the supervisor.
+public struct ChildStartContext {
+    @usableFromInline unowned(unsafe) let supervisorCell: ProcessCell
+    /// The arguments given to `startChild(with:)` of a `simpleOneForOne` supervisor.
+    public let arguments: (any Sendable)?
+
+    init(supervisor: ProcessCell, arguments: (any Sendable)?) {
+        supervisorCell = supervisor
+        self.arguments = arguments
+    }
+
+    /// The supervisor's pid.
+    public var supervisor: Pid { supervisorCell.pid }
+
+    /// Spawns `behavior` on the supervisor's scheduler, linked to it, and
+    /// runs its start callbacks.
+    /// - Throws: `SpawnError` when it fails to start.
+    @inlinable
+    public func spawn<B: Behavior>(_ behavior: B) throws -> Address<B.Message> {
+        try supervisorCell.scheduler.start(behavior, linkedTo: supervisorCell)
+    }
+}

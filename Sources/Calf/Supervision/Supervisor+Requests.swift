@@ -1,0 +1,112 @@
+extension Supervisor {
+    typealias Reply<T: Sendable> = Result<T, SupervisorError>
+
+    /// Carries out one request (no operation is running).
+    func handleRequest(_ kind: Message.Kind, reply: PendingReply?, _ core: SupervisorState, _ context: inout Context<Message>) {
+        let dynamic = spec.strategy == .simpleOneForOne
+        switch kind {
+        case .startChild(let childSpec):
+            guard !dynamic else {
+                reply?.reply(Reply<Pid?>.failure(.wrongStrategy("a simpleOneForOne supervisor starts children from its template: use startChild(with:)")))
+                return
+            }
+            if let existing = core.record(id: childSpec.id) {
+                let error: SupervisorError = existing.cell.map { .alreadyStarted(id: childSpec.id, pid: $0.pid) } ?? .alreadyPresent(childSpec.id)
+                reply?.reply(Reply<Pid?>.failure(error))
+                return
+            }
+            let record = core.makeRecord(childSpec)
+            let result = startProcess(record, core, &context)
+            if case .success(let pid) = result, pid != nil || childSpec.restart != .temporary { core.ordered.append(record) }
+            reply?.reply(result)
+
+        case .startDynamic(let arguments):
+            guard dynamic, let template = spec.children.first else {
+                reply?.reply(Reply<Pid?>.failure(.wrongStrategy("only a simpleOneForOne supervisor starts children with arguments")))
+                return
+            }
+            let record = core.makeRecord(template, arguments: arguments, dynamic: true)
+            reply?.reply(startProcess(record, core, &context))
+
+        case .terminateChild(let id):
+            guard !dynamic else {
+                reply?.reply(Reply<Void>.failure(.wrongStrategy("children of a simpleOneForOne supervisor are terminated by pid")))
+                return
+            }
+            guard let record = core.record(id: id) else {
+                reply?.reply(Reply<Void>.failure(.notFound(id)))
+                return
+            }
+            record.pendingRestart = nil
+            begin([
+                .terminate(record),
+                .run { core, _ in
+                    if record.spec.restart == .temporary { core.remove(record) }
+                    reply?.reply(Reply<Void>.success(()))
+                },
+            ], core, &context)
+
+        case .terminateDynamic(let pid):
+            guard let record = core.byPid[pid], record.isDynamic else {
+                reply?.reply(Reply<Void>.failure(.notFound(pid.description)))
+                return
+            }
+            begin([
+                .terminate(record),
+                .run { core, _ in
+                    core.remove(record)
+                    reply?.reply(Reply<Void>.success(()))
+                },
+            ], core, &context)
+
+        case .restartChild(let id):
+            guard !dynamic else {
+                reply?.reply(Reply<Pid?>.failure(.wrongStrategy("children of a simpleOneForOne supervisor cannot be restarted by id")))
+                return
+            }
+            guard let record = core.record(id: id) else {
+                reply?.reply(Reply<Pid?>.failure(.notFound(id)))
+                return
+            }
+            if record.cell != nil {
+                reply?.reply(Reply<Pid?>.failure(.running(id)))
+            } else if record.pendingRestart != nil {
+                reply?.reply(Reply<Pid?>.failure(.restarting(id)))
+            } else {
+                reply?.reply(startProcess(record, core, &context))
+            }
+
+        case .deleteChild(let id):
+            guard !dynamic else {
+                reply?.reply(Reply<Void>.failure(.wrongStrategy("children of a simpleOneForOne supervisor cannot be deleted")))
+                return
+            }
+            guard let record = core.record(id: id) else {
+                reply?.reply(Reply<Void>.failure(.notFound(id)))
+                return
+            }
+            if record.cell != nil {
+                reply?.reply(Reply<Void>.failure(.running(id)))
+            } else if record.pendingRestart != nil {
+                reply?.reply(Reply<Void>.failure(.restarting(id)))
+            } else {
+                core.remove(record)
+                reply?.reply(Reply<Void>.success(()))
+            }
+
+        case .stop:
+            shutDown(reason: .shutdown, reply: reply, core, &context)
+
+        case .restartDue(let key, let generation):
+            guard let record = core.record(key: key), record.pendingRestart == generation else { return }
+            restartNow(record, core, &context)
+
+        case .tryAgain(let key):
+            tryAgain(key: key, core, &context)
+
+        case .whichChildren, .countChildren, .shutdownTimeout:
+            // invariant: answered in handle(_:) without waiting for operations.
+            break
+        }
+    }
+}

@@ -1,0 +1,135 @@
+/// What a supervisor takes: requests (`SupervisorRef` makes them) and its
+/// own timers.
+public struct SupervisorMessage: Sendable {
+    enum Kind: Sendable {
+        case startChild(ChildSpec)
+        case startDynamic(any Sendable)
+        case terminateChild(String)
+        case terminateDynamic(Pid)
+        case restartChild(String)
+        case deleteChild(String)
+        case whichChildren
+        case countChildren
+        /// Stop every child in order, then exit with `shutdown`.
+        case stop
+        /// A backoff delay ended.
+        case restartDue(key: UInt64, generation: UInt64)
+        /// A restart that failed to start is tried again.
+        case tryAgain(key: UInt64)
+        /// A child did not stop within its shutdown timeout.
+        case shutdownTimeout(MonitorRef)
+    }
+
+    let kind: Kind
+}
+
+/// A supervisor process: it starts its children in order, links to them,
+/// traps their exits and restarts them by its strategy, OTP's way (see
+/// `SupervisorSpec`, `ChildSpec`). Start one with `Node.startSupervisor`;
+/// steer it with the `SupervisorRef` that returns.
+public struct Supervisor: Behavior {
+    public typealias Message = SupervisorMessage
+
+    let spec: SupervisorSpec
+    let parent: Pid?
+
+    init(_ spec: SupervisorSpec, parent: Pid?) {
+        self.spec = spec
+        self.parent = parent
+    }
+
+    /// A fresh state; the children start in `started`.
+    public func initialState() throws -> State {
+        if let problem = spec.problem() { throw problem }
+        return State(SupervisorState(spec: spec, parent: parent))
+    }
+
+    /// The supervisor's state (opaque).
+    public struct State {
+        let core: SupervisorState
+        init(_ core: SupervisorState) { self.core = core }
+    }
+
+    /// Traps exits and starts the children in order; if one fails, those
+    /// started are stopped and the supervisor fails to start.
+    public func started(state: inout State, context: inout Context<Message>) throws {
+        context.trapExit = true
+        let core = state.core
+        if spec.register { try context.register(spec.id) }
+        guard spec.strategy != .simpleOneForOne else { return }
+        for childSpec in spec.children {
+            let record = core.makeRecord(childSpec)
+            core.ordered.append(record)
+            switch startProcess(record, core, &context) {
+            case .success(let pid):
+                // OTP keeps an ignored child's spec, except a temporary one's.
+                if pid == nil, childSpec.restart == .temporary { core.ordered.removeLast() }
+            case .failure(let error):
+                stopAllAtOnce(core, &context)
+                throw error
+            }
+        }
+    }
+
+    /// Handles a request or one of its timers.
+    public func handle(_ message: Message, state: inout State, context: inout Context<Message>) throws {
+        let core = state.core
+        let reply = context.takePendingReply()
+        switch message.kind {
+        case .whichChildren:
+            reply?.reply(core.children)
+        case .countChildren:
+            reply?.reply(core.counts)
+        case .shutdownTimeout(let ref):
+            if let awaiting = core.operation?.awaiting, awaiting.ref == ref {
+                context.cell.scheduler.kill(awaiting.cell)
+            }
+        default:
+            if core.operation != nil {
+                core.deferred.append(.request(message.kind, reply))
+            } else {
+                handleRequest(message.kind, reply: reply, core, &context)
+            }
+        }
+        drainDeferred(core, &context)
+    }
+
+    /// Handles exit signals of children (and of its parent) and the down
+    /// signals of children it is stopping.
+    public func handle(signal: Signal, state: inout State, context: inout Context<Message>) throws {
+        let core = state.core
+        switch signal {
+        case .down(let ref, _, _):
+            if core.staleMonitors.remove(ref) != nil { return }
+            guard let operation = core.operation, let awaiting = operation.awaiting, awaiting.ref == ref else { return }
+            if let timer = awaiting.timer { context.cancelTimer(timer) }
+            operation.awaiting = nil
+            runOperation(core, &context)
+        case .exit:
+            if core.operation != nil {
+                core.deferred.append(.signal(signal))
+            } else {
+                handleExit(signal, core, &context)
+            }
+        }
+        drainDeferred(core, &context)
+    }
+
+    /// Stops what is still running at once (a supervisor stopped from
+    /// outside its own orderly path: `Node.stop`, node shutdown).
+    public func terminate(reason: ExitReason, state: inout State, context: inout Context<Message>) {
+        stopAllAtOnce(state.core, &context)
+    }
+
+    // MARK: Deferred work
+
+    /// Handles what waited while an operation ran, until another one starts.
+    func drainDeferred(_ core: SupervisorState, _ context: inout Context<Message>) {
+        while core.operation == nil, context.stopReason == nil, !core.deferred.isEmpty {
+            switch core.deferred.removeFirst() {
+            case .request(let kind, let reply): handleRequest(kind, reply: reply, core, &context)
+            case .signal(let signal): handleExit(signal, core, &context)
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+/// A handle to a running supervisor: OTP's `supervisor` module functions,
+/// with errors as typed values.
+///
+/// Every method may be called from any task; each is a call to the
+/// supervisor process, answered once it has done what was asked (a
+/// `terminateChild` returns after the child is gone).
+public struct SupervisorRef: Sendable, Hashable, CustomStringConvertible {
+    /// The supervisor process's address.
+    public let address: Address<SupervisorMessage>
+
+    /// The supervisor at `address`.
+    public init(_ address: Address<SupervisorMessage>) { self.address = address }
+
+    /// The supervisor's pid.
+    public var pid: Pid { address.pid }
+
+    public var description: String { "supervisor \(address.pid)" }
+
+    /// Adds and starts a child (not for `simpleOneForOne`); returns its
+    /// pid, or nil if its start function chose `ignore` (its spec is kept).
+    @discardableResult
+    public func startChild(_ spec: ChildSpec) async throws(SupervisorError) -> Pid? {
+        try await request(.startChild(spec), Pid?.self)
+    }
+
+    /// Starts a dynamic child of a `simpleOneForOne` supervisor from its
+    /// template with `arguments`; returns its pid (nil for `ignore`).
+    @discardableResult
+    public func startChild(with arguments: some Sendable) async throws(SupervisorError) -> Pid? {
+        try await request(.startDynamic(arguments), Pid?.self)
+    }
+
+    /// Stops a child by its shutdown spec; its spec stays (unless temporary).
+    public func terminateChild(_ id: String) async throws(SupervisorError) {
+        try await request(.terminateChild(id), Void.self)
+    }
+
+    /// Stops a dynamic child of a `simpleOneForOne` supervisor.
+    public func terminateChild(pid: Pid) async throws(SupervisorError) {
+        try await request(.terminateDynamic(pid), Void.self)
+    }
+
+    /// Starts a stopped child again from its spec.
+    @discardableResult
+    public func restartChild(_ id: String) async throws(SupervisorError) -> Pid? {
+        try await request(.restartChild(id), Pid?.self)
+    }
+
+    /// Removes a stopped child's spec.
+    public func deleteChild(_ id: String) async throws(SupervisorError) {
+        try await request(.deleteChild(id), Void.self)
+    }
+
+    /// The children in start order.
+    public func whichChildren() async throws(SupervisorError) -> [ChildInfo] {
+        try await ask(.whichChildren, [ChildInfo].self)
+    }
+
+    /// Counts of specs, live children, supervisors and workers.
+    public func countChildren() async throws(SupervisorError) -> ChildCounts {
+        try await ask(.countChildren, ChildCounts.self)
+    }
+
+    /// Stops every child in reverse start order, then the supervisor
+    /// (reason `shutdown`); returns once it is done.
+    public func stop(timeout: Duration = .seconds(60)) async throws(SupervisorError) {
+        try await request(.stop, Void.self, timeout: timeout)
+    }
+
+    private func request<T: Sendable>(_ kind: SupervisorMessage.Kind, _: T.Type, timeout: Duration = .seconds(30)) async throws(SupervisorError) -> T {
+        try await ask(kind, Result<T, SupervisorError>.self, timeout: timeout).get()
+    }
+
+    private func ask<R: Sendable>(_ kind: SupervisorMessage.Kind, _: R.Type, timeout: Duration = .seconds(30)) async throws(SupervisorError) -> R {
+        do {
+            return try await Node.call(address, SupervisorMessage(kind: kind), timeout: timeout, as: R.self)
+        } catch {
+            throw .supervisorUnavailable(error.description)
+        }
+    }
+}
+
+extension Node {
+    /// Starts a supervisor tree on a scheduler (by default the schedulers
+    /// take turns) and waits until every child has started.
+    ///
+    /// The node watches a supervisor started here as a root: `rootExits`
+    /// reports its exit, and `shutdown()` stops the roots in reverse start
+    /// order, each stopping its children in reverse start order, before
+    /// anything else.
+    /// - Throws: `SpawnError.startFailed` when the spec is invalid or a child fails to start.
+    public func startSupervisor(_ spec: SupervisorSpec, on scheduler: Int? = nil) async throws -> SupervisorRef {
+        let address = try await spawn(Supervisor(spec, parent: nil), on: scheduler)
+        let ref = SupervisorRef(address)
+        core.roots.withLock { $0.append(ref) }
+        let watcher = RootWatcher(root: address) { [core] reason in
+            core.rootExited(spec.id, ref: ref, reason: reason)
+        }
+        _ = try await spawn(watcher, on: address.schedulerIndex)
+        return ref
+    }
+
+    /// The next exit of a root supervisor started with `startSupervisor`
+    /// (for a program that stops when its tree gives up). Returns the
+    /// supervisor's id and reason.
+    public func rootExit() async -> (id: String, reason: ExitReason) {
+        await core.nextRootExit()
+    }
+
+    /// Calls from outside without a `Node` at hand (the reply arrives through
+    /// the process's scheduler).
+    static func call<M, R: Sendable>(_ address: Address<M>, _ message: M, timeout: Duration, as: R.Type) async throws(CallError) -> R {
+        let result: Result<R, CallError> = await withCheckedContinuation { continuation in
+            let slot = ReplySlot { continuation.resume(returning: Node.cast($0)) }
+            let scheduler = address.cell.scheduler
+            if scheduler.closed.load(ordering: .sequentiallyConsistent) {
+                slot.complete(.failure(.noProcess(address.pid.description)))
+                return
+            }
+            scheduler.loop.execute {
+                scheduler.addTimer(after: timeout) { _ in slot.complete(.failure(.timeout(timeout))) }
+            }
+            address.cell.deliverRemote(.call(message, slot))
+        }
+        return try result.get()
+    }
+}
+
+/// Watches a root supervisor and reports its exit.
+struct RootWatcher: Behavior {
+    typealias Message = Never
+    let root: Address<SupervisorMessage>
+    let exited: @Sendable (ExitReason) -> Void
+
+    func initialState() {}
+
+    func started(state: inout Void, context: inout Context<Never>) throws {
+        context.monitor(root)
+    }
+
+    func handle(_ message: Never, state: inout Void, context: inout Context<Never>) throws {}
+
+    func handle(signal: Signal, state: inout Void, context: inout Context<Never>) throws {
+        if case .down(_, _, let reason) = signal {
+            exited(reason)
+            context.stop()
+        }
+    }
+}

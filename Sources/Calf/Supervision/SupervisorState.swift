@@ -1,0 +1,135 @@
+/// A supervisor's record of one child (or one dynamic child of a
+/// `simpleOneForOne` supervisor).
+///
+/// Thread ownership: the supervisor's scheduler thread, as its state.
+final class ChildRecord {
+    /// Unique within the supervisor; names the record in timer messages.
+    let key: UInt64
+    let spec: ChildSpec
+    /// The start arguments of a dynamic child.
+    let arguments: (any Sendable)?
+    let isDynamic: Bool
+    var cell: ProcessCell?
+    var restarts = 0
+    /// Crashes in a row that came sooner than the backoff's `resetAfter`.
+    var quickCrashes = 0
+    /// When its process last started (monotonic).
+    var startedAt: UInt64 = 0
+    /// Waiting for a backoff timer: the timer's generation, else nil.
+    var pendingRestart: UInt64?
+
+    init(key: UInt64, spec: ChildSpec, arguments: (any Sendable)?, isDynamic: Bool) {
+        self.key = key
+        self.spec = spec
+        self.arguments = arguments
+        self.isDynamic = isDynamic
+    }
+
+    var info: ChildInfo {
+        ChildInfo(
+            id: spec.id, pid: cell?.pid, kind: spec.kind,
+            status: cell != nil ? .running : pendingRestart != nil ? .restarting : .stopped,
+            behavior: spec.behavior, restarts: restarts)
+    }
+}
+
+/// Work a supervisor must finish before it looks at its next message: OTP's
+/// supervisor blocks in a selective receive while it stops a child; this is
+/// the same as a list of steps, resumed by the down signals it waits for.
+final class SupervisorOperation {
+    enum Step {
+        /// Stop this child by its shutdown spec and wait until it is gone.
+        case terminate(ChildRecord)
+        /// Start this child again (a restart of a group).
+        case start(ChildRecord)
+        /// Run this (reply, exit, clean up).
+        case run((SupervisorState, inout Context<SupervisorMessage>) -> Void)
+    }
+
+    var steps: [Step]
+    var next = 0
+    /// The child being stopped: its monitor, its process, its kill timer.
+    var awaiting: (ref: MonitorRef, cell: ProcessCell, timer: TimerRef?)?
+
+    init(steps: [Step]) { self.steps = steps }
+}
+
+/// A supervisor's state.
+///
+/// Thread ownership: the supervisor's scheduler thread (a class so that the
+/// children's records are not copied on every message).
+final class SupervisorState {
+    let spec: SupervisorSpec
+    /// The process that started this supervisor (its exit stops it).
+    let parent: Pid?
+    /// Static children in start order.
+    var ordered: [ChildRecord] = []
+    /// Running children by pid.
+    var byPid: [Pid: ChildRecord] = [:]
+    /// Dynamic children waiting for a backoff restart.
+    var waitingDynamic: [UInt64: ChildRecord] = [:]
+    var window: RestartWindow
+    var operation: SupervisorOperation?
+    /// Messages and signals that came while an operation ran, in order.
+    var deferred: [Deferred] = []
+    /// Monitors of children that were seen dead at once: their down signals are dropped.
+    var staleMonitors: Set<MonitorRef> = []
+    var nextKey: UInt64 = 1
+    /// Restarts since the supervisor started.
+    var totalRestarts = 0
+    /// Set when it gave up: it is stopping.
+    var stopping = false
+
+    enum Deferred {
+        case request(SupervisorMessage.Kind, PendingReply?)
+        case signal(Signal)
+    }
+
+    init(spec: SupervisorSpec, parent: Pid?) {
+        self.spec = spec
+        self.parent = parent
+        window = RestartWindow(limit: spec.intensity, period: spec.period)
+    }
+
+    func makeRecord(_ spec: ChildSpec, arguments: (any Sendable)? = nil, dynamic: Bool = false) -> ChildRecord {
+        defer { nextKey += 1 }
+        return ChildRecord(key: nextKey, spec: spec, arguments: arguments, isDynamic: dynamic)
+    }
+
+    func record(id: String) -> ChildRecord? {
+        ordered.first { $0.spec.id == id }
+    }
+
+    func record(key: UInt64) -> ChildRecord? {
+        ordered.first { $0.key == key } ?? waitingDynamic[key]
+    }
+
+    func remove(_ record: ChildRecord) {
+        if record.isDynamic {
+            waitingDynamic[record.key] = nil
+        } else {
+            ordered.removeAll { $0 === record }
+        }
+    }
+
+    /// Running dynamic children, newest first (the order they are stopped in).
+    var dynamicNewestFirst: [ChildRecord] {
+        byPid.values.filter(\.isDynamic).sorted { $0.key > $1.key }
+    }
+
+    var children: [ChildInfo] {
+        if spec.strategy == .simpleOneForOne {
+            let all = Array(byPid.values) + Array(waitingDynamic.values)
+            return all.sorted { $0.key < $1.key }.map(\.info)
+        }
+        return ordered.map(\.info)
+    }
+
+    var counts: ChildCounts {
+        let infos = children
+        return ChildCounts(
+            specs: infos.count, active: infos.filter { $0.status == .running }.count,
+            supervisors: infos.filter { $0.kind == .supervisor }.count,
+            workers: infos.filter { $0.kind == .worker }.count)
+    }
+}
