@@ -10,7 +10,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover
+        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -37,6 +37,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Messages per sender (fanin).")
     var perSender = 1_000
 
+    @Option(help: "Crash-and-restart rounds (restart).")
+    var restarts = 100_000
+
     @Option(help: "Schedulers (default: one per core).")
     var schedulers = Node.coreCount
 
@@ -52,6 +55,7 @@ struct BenchCommand: AsyncParsableCommand {
         case .durable: try await DurableBench.run(workers: 10_000, messages: messages / 4, report: report)
         case .replay: try await DurableBench.replay(workers: 1_000, messages: messages / 2, report: report)
         case .recover: try await DurableBench.recover(workers: 100_000, tail: 2, report: report)
+        case .restart: try await RestartBench.run(rounds: restarts, report: report)
         }
     }
 }

@@ -1,0 +1,109 @@
+import Calf
+
+/// A supervised child that tells the driver it is up and answers pings.
+struct RestartChild: Behavior {
+    enum Message: Sendable { case crash, ping }
+    typealias State = Void
+    let driver: Address<RestartDriver.Message>
+
+    func started(state: inout Void, context: inout Context<Message>) throws {
+        context.send(.childUp(context.address), to: driver)
+    }
+
+    func handle(_ message: Message, state: inout Void, context: inout Context<Message>) throws {
+        switch message {
+        case .crash: throw RestartBench.Crash()
+        case .ping: context.reply(true)
+        }
+    }
+}
+
+/// Crashes the child, waits for its successor to answer a call, records the
+/// time from crash to answer, and goes again.
+struct RestartDriver: Behavior {
+    enum Message: Sendable {
+        case childUp(Address<RestartChild.Message>)
+        case answered
+        case failed(CallError)
+        case start(rounds: Int, done: Address<[UInt64]>)
+    }
+    final class State {
+        var remaining = 0
+        var crashedAt: UInt64 = 0
+        var latencies: [UInt64] = []
+        var done: Address<[UInt64]>?
+        var child: Address<RestartChild.Message>?
+    }
+
+    func initialState() -> State { State() }
+
+    func handle(_ message: Message, state: inout State, context: inout Context<Message>) throws {
+        switch message {
+        case .start(let rounds, let done):
+            state.remaining = rounds
+            state.done = done
+            state.latencies.reserveCapacity(rounds)
+            crash(state, &context)
+        case .childUp(let child):
+            state.child = child
+            guard state.crashedAt != 0 else { return }
+            context.call(child, .ping) { (result: Result<Bool, CallError>) in
+                switch result {
+                case .success: .answered
+                case .failure(let error): .failed(error)
+                }
+            }
+        case .answered:
+            state.latencies.append(RestartBench.nanoseconds() - state.crashedAt)
+            state.remaining -= 1
+            if state.remaining > 0 {
+                crash(state, &context)
+            } else if let done = state.done {
+                context.send(state.latencies, to: done)
+            }
+        case .failed(let error):
+            throw error
+        }
+    }
+
+    private func crash(_ state: State, _ context: inout Context<Message>) {
+        guard let child = state.child else { return }
+        state.crashedAt = RestartBench.nanoseconds()
+        context.send(.crash, to: child)
+    }
+}
+
+/// The `restart` benchmark of `calf bench`.
+public enum RestartBench {
+    struct Crash: Error {}
+
+    static func nanoseconds() -> UInt64 { UInt64(now() * 1e9) }
+
+    /// Runs `rounds` crash-and-restart rounds of a transient child under a
+    /// `oneForOne` supervisor whose intensity never trips, and prints the rate
+    /// and the latency from crash to the new child answering a call.
+    public static func run(rounds: Int, report: Report) async throws {
+        let node = try Node(schedulers: 1)
+        let driver = try await node.spawn(RestartDriver(), on: 0)
+        // Never reached: the bookkeeping must still cost the same on every restart.
+        let spec = SupervisorSpec("bench", strategy: .oneForOne, intensity: rounds + 1, period: .seconds(3600)) {
+            ChildSpec.worker("child") { RestartChild(driver: driver) }
+        }
+        _ = try await node.startSupervisor(spec, on: 0)
+        let (done, results) = try await node.receiver(of: [UInt64].self)
+        let began = now()
+        node.send(.start(rounds: rounds, done: done), to: driver)
+        var iterator = results.makeAsyncIterator()
+        guard let latencies = await iterator.next() else { return }
+        let elapsed = now() - began
+        report.figure("restart_transient", Double(latencies.count) / elapsed, "restarts/s")
+        let first = Array(latencies.prefix(1_000)).sorted()
+        let last = Array(latencies.suffix(1_000)).sorted()
+        let all = latencies.sorted()
+        report.figure("restart_transient_median", Double(all[all.count / 2]) / 1000, "µs", note: "crash to the new child answering a call")
+        report.figure("restart_transient_p99", Double(all[all.count * 99 / 100]) / 1000, "µs")
+        report.figure("restart_transient_median_first_1000", Double(first[first.count / 2]) / 1000, "µs")
+        report.figure("restart_transient_median_last_1000", Double(last[last.count / 2]) / 1000, "µs", note: "after \(rounds - 1_000) restarts in the window")
+        try await node.shutdown()
+    }
+}
