@@ -214,6 +214,17 @@ public final class Node: Sendable {
         return total
     }
 
+    /// The address of live process `pid`, if it takes messages of type `M`.
+    public func address<M: Sendable>(of pid: Pid, as: M.Type = M.self) async -> Address<M>? {
+        for scheduler in schedulers {
+            let found: Address<M>? = await onLoop(scheduler) { scheduler in
+                (scheduler.processes[pid] as? MailboxCell<M>).map(Address.init(cell:))
+            }
+            if let found { return found }
+        }
+        return nil
+    }
+
     /// Whether the process behind `address` is alive.
     public func isAlive<M>(_ address: Address<M>) async -> Bool {
         let cell = address.cell

@@ -81,5 +81,7 @@ final class Relations {
     /// Monitors this process holds on others.
     var monitoring: [MonitorRef: ProcessCell] = [:]
     var name: String?
+    /// Runs when the process exits, however it ends (a port kills its OS process).
+    var exitHook: ((ExitReason) -> Void)?
     @usableFromInline init() {}
 }

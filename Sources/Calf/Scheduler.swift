@@ -192,6 +192,7 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
         cell.closeMailbox(reason: reason)
         guard let relations = cell.relations else { return }
         cell.relations = nil
+        relations.exitHook?(reason)
         for linked in relations.links {
             on(linked.scheduler) { $0.exitSignal(from: cell, reason: reason, to: linked) }
         }

@@ -10,6 +10,7 @@ extension Supervisor {
             return
         }
         record.cell = nil
+        record.lastExit = reason.description
         guard Self.restarts(record.spec.restart, after: reason) else {
             if record.isDynamic || record.spec.restart == .temporary { core.remove(record) }
             return

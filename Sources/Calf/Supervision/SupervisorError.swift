@@ -61,6 +61,8 @@ public struct ChildInfo: Sendable, Equatable {
     public var behavior: String
     /// Restarts of this child since the supervisor started.
     public var restarts: Int
+    /// Why its last process ended, if one did.
+    public var lastExit: String?
 }
 
 /// What `countChildren` reports (OTP's `count_children`).

@@ -17,6 +17,8 @@ final class ChildRecord {
     var startedAt: UInt64 = 0
     /// Waiting for a backoff timer: the timer's generation, else nil.
     var pendingRestart: UInt64?
+    /// Why its last process ended.
+    var lastExit: String?
 
     init(key: UInt64, spec: ChildSpec, arguments: (any Sendable)?, isDynamic: Bool) {
         self.key = key
@@ -29,7 +31,7 @@ final class ChildRecord {
         ChildInfo(
             id: spec.id, pid: cell?.pid, kind: spec.kind,
             status: cell != nil ? .running : pendingRestart != nil ? .restarting : .stopped,
-            behavior: spec.behavior, restarts: restarts)
+            behavior: spec.behavior, restarts: restarts, lastExit: lastExit)
     }
 }
 
