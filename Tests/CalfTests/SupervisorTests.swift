@@ -422,13 +422,13 @@ import Testing
     @Test func backoffDelaysRestartsOfACrashLoop() async throws {
         let node = try Node(schedulers: 1)
         let board = Board()
-        let backoff = Backoff(initial: .milliseconds(40), maximum: .milliseconds(200))
+        let backoff = Backoff(initial: .milliseconds(200), maximum: .milliseconds(300), resetAfter: .seconds(60))
         let sup = try await node.startSupervisor(SupervisorSpec("sup", intensity: 10, period: .seconds(3600)) {
             worker("flaky", board, backoff: backoff)
         })
-        #expect(backoff.delay(attempt: 1) == .milliseconds(40))
-        #expect(backoff.delay(attempt: 2) == .milliseconds(80))
-        #expect(backoff.delay(attempt: 9) == .milliseconds(200))
+        #expect(backoff.delay(attempt: 1) == .milliseconds(200))
+        #expect(backoff.delay(attempt: 2) == .milliseconds(300))
+        #expect(Backoff(initial: .milliseconds(10), maximum: .seconds(1)).delay(attempt: 3) == .milliseconds(40))
         for round in 1...2 {
             let began = ContinuousClock.now
             node.send(.exit(.error(Boom())), to: try #require(board.address("flaky")))

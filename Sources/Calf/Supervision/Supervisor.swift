@@ -32,10 +32,13 @@ public struct Supervisor: Behavior {
 
     let spec: SupervisorSpec
     let parent: Pid?
+    /// For a root supervisor: told of its exit, however it ends.
+    var rootExit: (@Sendable (ExitReason) -> Void)?
 
-    init(_ spec: SupervisorSpec, parent: Pid?) {
+    init(_ spec: SupervisorSpec, parent: Pid?, rootExit: (@Sendable (ExitReason) -> Void)? = nil) {
         self.spec = spec
         self.parent = parent
+        self.rootExit = rootExit
     }
 
     /// A fresh state; the children start in `started`.
@@ -54,6 +57,7 @@ public struct Supervisor: Behavior {
     /// started are stopped and the supervisor fails to start.
     public func started(state: inout State, context: inout Context<Message>) throws {
         context.trapExit = true
+        if let rootExit { context.cell.relationsForUpdate.exitHook = rootExit }
         let core = state.core
         if spec.register { try context.register(spec.id) }
         guard spec.strategy != .simpleOneForOne else { return }

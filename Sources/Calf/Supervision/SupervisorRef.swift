@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A handle to a running supervisor: OTP's `supervisor` module functions,
 /// with errors as typed values.
 ///
@@ -90,13 +92,13 @@ extension Node {
     /// anything else.
     /// - Throws: `SpawnError.startFailed` when the spec is invalid or a child fails to start.
     public func startSupervisor(_ spec: SupervisorSpec, on scheduler: Int? = nil) async throws -> SupervisorRef {
-        let address = try await spawn(Supervisor(spec, parent: nil), on: scheduler)
-        let ref = SupervisorRef(address)
-        core.roots.withLock { $0.append(ref) }
-        let watcher = RootWatcher(root: address) { [core] reason in
-            core.rootExited(spec.id, ref: ref, reason: reason)
+        let report = RootReport()
+        let supervisor = Supervisor(spec, parent: nil) { [core] reason in
+            report.exited(spec.id, reason: reason, core: core)
         }
-        _ = try await spawn(watcher, on: address.schedulerIndex)
+        let address = try await spawn(supervisor, on: scheduler)
+        let ref = SupervisorRef(address)
+        report.started(ref, core: core)
         return ref
     }
 
@@ -126,24 +128,30 @@ extension Node {
     }
 }
 
-/// Watches a root supervisor and reports its exit.
-struct RootWatcher: Behavior {
-    typealias Message = Never
-    let root: Address<SupervisorMessage>
-    let exited: @Sendable (ExitReason) -> Void
+/// Joins a root supervisor's exit (which may come before its spawn returns)
+/// with its registration among the node's roots.
+///
+/// Thread-safe: a `Mutex`.
+final class RootReport: Sendable {
+    private let state = Mutex<(ref: SupervisorRef?, exit: (String, ExitReason)?)>((nil, nil))
 
-    func initialState() {}
-
-    func started(state: inout Void, context: inout Context<Never>) throws {
-        context.monitor(root)
+    func started(_ ref: SupervisorRef, core: NodeCore) {
+        let exited = state.withLock { state -> (String, ExitReason)? in
+            state.ref = ref
+            return state.exit
+        }
+        if let (id, reason) = exited {
+            core.rootExited(id, ref: ref, reason: reason)
+        } else {
+            core.roots.withLock { $0.append(ref) }
+        }
     }
 
-    func handle(_ message: Never, state: inout Void, context: inout Context<Never>) throws {}
-
-    func handle(signal: Signal, state: inout Void, context: inout Context<Never>) throws {
-        if case .down(_, _, let reason) = signal {
-            exited(reason)
-            context.stop()
+    func exited(_ id: String, reason: ExitReason, core: NodeCore) {
+        let ref = state.withLock { state -> SupervisorRef? in
+            state.exit = (id, reason)
+            return state.ref
         }
+        if let ref { core.rootExited(id, ref: ref, reason: reason) }
     }
 }
