@@ -4,6 +4,7 @@ import Calf
 import CalfShell
 import CalfStore
 import Foundation
+import Synchronization
 
 /// `calf node`: runs a node in the foreground on a data directory.
 struct NodeCommand: AsyncParsableCommand {
@@ -43,8 +44,7 @@ struct NodeCommand: AsyncParsableCommand {
         }
         var known: [String: any DurableBehavior.Type] = [:]
         for type in Self.behaviors { known[type.behaviorName] = type }
-        let file = try TreeFile(path: tree, text: text)
-        try file.check(against: known)
+        let file = try TreeFile(path: tree, text: text, behaviors: known)
 
         guard checkpointInterval > 0, history >= 0 else {
             throw ValidationError("--checkpoint-interval must be positive and --history not negative")
@@ -58,16 +58,34 @@ struct NodeCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("calf: \(pid) quarantined: \(reason)\n".utf8))
             }
         }
-        try await file.boot(on: node, behaviors: known)
+        let root: SupervisorRef
+        do {
+            root = try await node.startSupervisor(file.root)
+        } catch {
+            try await node.shutdown()
+            throw ValidationError("the tree \(tree) did not start: \(error)")
+        }
         let socketPath = data + "/node.sock"
         let server = try ControlServer(node: node, path: socketPath)
 
         try StopSignals.install()
         // Written straight to the descriptor: a pipe reader sees it at once.
-        FileHandle.standardOutput.write(Data("calf node ready socket=\(socketPath)\n".utf8))
-        let signalNumber = await StopSignals.next()
-        FileHandle.standardError.write(Data("calf: signal \(signalNumber): stopping\n".utf8))
+        FileHandle.standardOutput.write(Data("calf node ready socket=\(socketPath) root=\(root.pid)\n".utf8))
+        // Whichever comes first; the other waiter is left behind (the process ends).
+        let ending: String = await withCheckedContinuation { continuation in
+            let first = Mutex(false)
+            let finish: @Sendable (String) -> Void = { text in
+                if first.withLock({ done in defer { done = true }; return !done }) { continuation.resume(returning: text) }
+            }
+            Task { finish("signal \(await StopSignals.next()): stopping") }
+            Task {
+                let exit = await node.rootExit()
+                finish("the root supervisor '\(exit.id)' exited (\(exit.reason)): stopping the node")
+            }
+        }
+        FileHandle.standardError.write(Data("calf: \(ending)\n".utf8))
         server.stop()
         try await node.shutdown()
+        if !ending.hasPrefix("signal") { throw ExitCode(1) }
     }
 }

@@ -1,90 +1,183 @@
 import Calf
 import Yams
 
-/// A tree file of `Supervisors/`: for now a list of named durable workers
-/// (the supervision work extends the format with supervisors and ports).
+/// A tree file of `Supervisors/`: one supervision tree, read with Yams and
+/// checked whole (keys, values, behaviors) before anything starts.
 ///
 /// ```yaml
-/// workers:
-///   - name: account-0
-///     behavior: Account
-///     config: { opening: 1000 }
+/// supervisor: bank          # the root's id
+/// strategy: oneForOne       # oneForOne | oneForAll | restForOne
+/// intensity: 10             # restarts allowed ...
+/// period: 5                 # ... within this many seconds
+/// children:
+///   - worker: teller        # a durable worker: id and registered name
+///     behavior: Teller      # a behavior the node knows
+///     config: {}            # the behavior's own fields
+///     restart: permanent    # permanent | transient | temporary
+///     shutdown: 5000        # milliseconds | brutalKill | infinity
+///     backoff: { initial: 100, maximum: 5000 }   # milliseconds
+///   - supervisor: inner     # a nested supervisor, same keys as the root
+///     children: [...]
+///   - port: ticker          # an external command
+///     command: [/bin/sh, -c, "while true; do echo tick; sleep 1; done"]
+///     cwd: /tmp
+///     env: { LANG: C }
+///     framing: lines        # lines | lengthPrefixed
+///     owner: counter        # a registered process taking PortOutput
+///     killAfter: 2000       # milliseconds between SIGTERM and SIGKILL
 /// ```
 struct TreeFile {
-    struct Worker {
-        var name: String
-        var behavior: String
-        /// The behavior's own fields, decoded into it (`{}` when absent).
-        var config: Yams.Node
-        /// Where it is in the file, for errors.
-        var place: String
-    }
-
     /// A problem with a tree file, with its place.
     struct Problem: Error, CustomStringConvertible {
         let description: String
     }
 
     let path: String
-    var workers: [Worker] = []
+    let behaviors: [String: any DurableBehavior.Type]
+    /// The root supervisor, ready to start.
+    private(set) var root: SupervisorSpec!
 
-    /// Reads and checks `path`.
-    init(path: String, text: String) throws {
+    /// Reads and checks `path` against the behaviors the node knows.
+    init(path: String, text: String, behaviors: [String: any DurableBehavior.Type]) throws {
         self.path = path
-        let root: Yams.Node?
+        self.behaviors = behaviors
+        let document: Yams.Node?
         do {
-            root = try Yams.compose(yaml: text)
+            document = try Yams.compose(yaml: text)
         } catch {
             throw Problem(description: "\(path): not YAML: \(error)")
         }
-        func place(_ node: Yams.Node) -> String {
-            node.mark.map { "\(path):\($0.line):\($0.column)" } ?? path
+        guard let document, let top = document.mapping else {
+            throw Problem(description: "\(path): expected a mapping with 'supervisor', 'strategy' and 'children'")
         }
-        guard let root, let top = root.mapping else { throw Problem(description: "\(path): expected a mapping with 'workers'") }
-        for (key, _) in top where key.string != "workers" {
-            throw Problem(description: "\(place(key)): unknown key '\(key.string ?? "?")' (expected: workers)")
+        guard let id = top["supervisor"]?.string else {
+            throw Problem(description: "\(place(document)): the root needs 'supervisor: ID'")
         }
-        guard let list = top["workers"]?.sequence else { throw Problem(description: "\(place(root)): 'workers' must be a list") }
-        var names: Set<String> = []
+        root = try supervisor(id, top, document)
+    }
+
+    private func place(_ node: Yams.Node) -> String {
+        node.mark.map { "\(path):\($0.line):\($0.column)" } ?? path
+    }
+
+    private func problem(_ node: Yams.Node, _ text: String) -> Problem {
+        Problem(description: "\(place(node)): \(text)")
+    }
+
+    private func checkKeys(_ mapping: Yams.Node.Mapping, allowed: [String], what: String) throws {
+        for (key, _) in mapping where !allowed.contains(key.string ?? "") {
+            throw problem(key, "unknown key '\(key.string ?? "?")' for \(what) (expected: \(allowed.joined(separator: ", ")))")
+        }
+    }
+
+    private func supervisor(_ id: String, _ mapping: Yams.Node.Mapping, _ node: Yams.Node) throws -> SupervisorSpec {
+        try checkKeys(mapping, allowed: ["supervisor", "strategy", "intensity", "period", "children", "restart"], what: "a supervisor")
+        var strategy = RestartStrategy.oneForOne
+        if let value = mapping["strategy"] {
+            guard let parsed = value.string.flatMap(RestartStrategy.init(rawValue:)), parsed != .simpleOneForOne else {
+                throw problem(value, "strategy must be oneForOne, oneForAll or restForOne, not '\(value.string ?? "?")'")
+            }
+            strategy = parsed
+        }
+        let intensity = try mapping["intensity"].map { try integer($0, "intensity", atLeast: 0) } ?? 1
+        let period = try mapping["period"].map { try integer($0, "period", atLeast: 1) } ?? 5
+        guard let list = mapping["children"]?.sequence else { throw problem(node, "supervisor '\(id)' needs a 'children' list") }
+        var children: [ChildSpec] = []
+        var ids: Set<String> = []
         for item in list {
-            guard let entry = item.mapping else { throw Problem(description: "\(place(item)): a worker is a mapping with name, behavior, config") }
-            for (key, _) in entry where !["name", "behavior", "config"].contains(key.string ?? "") {
-                throw Problem(description: "\(place(key)): unknown key '\(key.string ?? "?")' (expected: name, behavior, config)")
+            let child = try self.child(item)
+            guard ids.insert(child.id).inserted else { throw problem(item, "child id '\(child.id)' appears twice in supervisor '\(id)'") }
+            children.append(child)
+        }
+        return SupervisorSpec(id, strategy: strategy, intensity: intensity, period: .seconds(period), children: children)
+    }
+
+    private func integer(_ node: Yams.Node, _ key: String, atLeast minimum: Int) throws -> Int {
+        guard let value = node.int, value >= minimum else { throw problem(node, "\(key) must be a whole number of at least \(minimum), not '\(node.string ?? "?")'") }
+        return value
+    }
+
+    private func child(_ item: Yams.Node) throws -> ChildSpec {
+        guard let entry = item.mapping else { throw problem(item, "a child is a mapping starting with worker:, supervisor: or port:") }
+        let restart = try entry["restart"].map { node -> ChildRestart in
+            guard let value = node.string.flatMap(ChildRestart.init(rawValue:)) else {
+                throw problem(node, "restart must be permanent, transient or temporary, not '\(node.string ?? "?")'")
             }
-            guard let name = entry["name"]?.string, !name.isEmpty else { throw Problem(description: "\(place(item)): a worker needs a name") }
-            guard let behavior = entry["behavior"]?.string else { throw Problem(description: "\(place(item)): worker '\(name)' needs a behavior") }
-            guard names.insert(name).inserted else { throw Problem(description: "\(place(item)): worker name '\(name)' appears twice") }
-            workers.append(Worker(name: name, behavior: behavior, config: entry["config"] ?? Yams.Node.mapping([:]), place: place(item)))
+            return value
+        } ?? .permanent
+        if let id = entry["supervisor"]?.string {
+            return .supervisor(try supervisor(id, entry, item), restart: restart)
+        }
+        let backoff = try entry["backoff"].map(backoff)
+        if let id = entry["worker"]?.string {
+            try checkKeys(entry, allowed: ["worker", "behavior", "config", "restart", "shutdown", "backoff"], what: "a worker")
+            guard let behaviorNode = entry["behavior"], let name = behaviorNode.string else { throw problem(item, "worker '\(id)' needs a behavior") }
+            guard let type = behaviors[name] else {
+                throw problem(behaviorNode, "unknown behavior '\(name)' (known: \(behaviors.keys.sorted().joined(separator: ", ")))")
+            }
+            let shutdown = try entry["shutdown"].map(shutdown) ?? .timeout(.seconds(5))
+            var spec = try durableChild(type, id: id, config: entry["config"] ?? .mapping([:]), place: place(item), restart: restart, shutdown: shutdown)
+            spec.backoff = backoff
+            return spec
+        }
+        if let id = entry["port"]?.string {
+            try checkKeys(entry, allowed: ["port", "command", "cwd", "env", "framing", "owner", "killAfter", "restart", "backoff"], what: "a port")
+            guard let command = entry["command"]?.sequence?.compactMap(\.string), !command.isEmpty,
+                  command.count == entry["command"]?.sequence?.count else {
+                throw problem(item, "port '\(id)' needs a command: a list of strings")
+            }
+            var environment: [String: String] = [:]
+            if let env = entry["env"] {
+                guard let pairs = env.mapping else { throw problem(env, "env must be a mapping of names to values") }
+                for (key, value) in pairs {
+                    guard let name = key.string, let text = value.string else { throw problem(key, "env entries are name: value") }
+                    environment[name] = text
+                }
+            }
+            var framing = PortFraming.lines
+            if let node = entry["framing"] {
+                guard let value = node.string.flatMap(PortFraming.init(rawValue:)) else { throw problem(node, "framing must be lines or lengthPrefixed") }
+                framing = value
+            }
+            let killAfter = try entry["killAfter"].map { try integer($0, "killAfter", atLeast: 0) } ?? 5000
+            let spec = PortSpec(
+                command: command, workingDirectory: entry["cwd"]?.string, environment: environment, framing: framing,
+                owner: entry["owner"]?.string.map(PortOwner.named), killAfter: .milliseconds(killAfter))
+            return .port(id, spec, restart: restart, backoff: backoff)
+        }
+        throw problem(item, "a child starts with worker: ID, supervisor: ID or port: ID")
+    }
+
+    private func shutdown(_ node: Yams.Node) throws -> ChildShutdown {
+        switch node.string {
+        case "brutalKill": return .brutalKill
+        case "infinity": return .infinity
+        default:
+            guard let milliseconds = node.int, milliseconds >= 0 else {
+                throw problem(node, "shutdown must be milliseconds, brutalKill or infinity, not '\(node.string ?? "?")'")
+            }
+            return .timeout(.milliseconds(milliseconds))
         }
     }
 
-    /// Checks every worker against the behaviors known, before anything starts.
-    func check(against behaviors: [String: any DurableBehavior.Type]) throws {
-        for worker in workers {
-            guard let type = behaviors[worker.behavior] else {
-                throw Problem(description: "\(worker.place): unknown behavior '\(worker.behavior)' (known: \(behaviors.keys.sorted().joined(separator: ", ")))")
-            }
-            _ = try decode(type, worker)
-        }
+    private func backoff(_ node: Yams.Node) throws -> Backoff {
+        guard let mapping = node.mapping else { throw problem(node, "backoff is { initial: MS, maximum: MS }") }
+        try checkKeys(mapping, allowed: ["initial", "maximum", "multiplier"], what: "a backoff")
+        guard let initial = mapping["initial"], let maximum = mapping["maximum"] else { throw problem(node, "backoff needs initial and maximum (milliseconds)") }
+        let multiplier = mapping["multiplier"]?.float ?? 2
+        return Backoff(initial: .milliseconds(try integer(initial, "initial", atLeast: 1)),
+                       maximum: .milliseconds(try integer(maximum, "maximum", atLeast: 1)), multiplier: multiplier)
     }
 
-    func decode<B: DurableBehavior>(_ type: B.Type, _ worker: Worker) throws -> B {
+    private func durableChild<B: DurableBehavior>(
+        _ type: B.Type, id: String, config: Yams.Node, place: String, restart: ChildRestart, shutdown: ChildShutdown
+    ) throws -> ChildSpec {
+        let behavior: B
         do {
-            return try YAMLDecoder().decode(B.self, from: worker.config)
+            behavior = try YAMLDecoder().decode(B.self, from: config)
         } catch {
-            throw Problem(description: "\(worker.place): bad config for \(worker.behavior): \(error)")
+            throw Problem(description: "\(place): bad config for \(B.behaviorName): \(error)")
         }
-    }
-
-    /// Boots every worker: the one of that name the journal brought back, or a new one.
-    func boot(on node: Calf.Node, behaviors: [String: any DurableBehavior.Type]) async throws {
-        for worker in workers {
-            guard let type = behaviors[worker.behavior] else { continue }
-            try await boot(type, worker, node)
-        }
-    }
-
-    private func boot<B: DurableBehavior>(_ type: B.Type, _ worker: Worker, _ node: Calf.Node) async throws {
-        _ = try await node.ensureDurable(try decode(type, worker), name: worker.name)
+        return .durable(id, behavior, restart: restart, shutdown: shutdown)
     }
 }

@@ -185,15 +185,8 @@ final class DurableCore: @unchecked Sendable {
     /// the spawn, starts it once committed.
     func spawn<B: DurableBehavior>(_ behavior: B, name: String?) async throws -> Address<B.Message> {
         guard !closed.load(ordering: .sequentiallyConsistent) else { throw DurableError.notAccepted("the node is stopped") }
-        if let name {
-            let holder: Pid? = table.withLock { table in
-                if let existing = table.names[name] { return existing }
-                table.names[name] = Pid(serial: 0)
-                return nil
-            }
-            if let holder { throw DurableError.nameTaken(name, by: holder) }
-        }
-        let pid = Pid(durableSeq: nextTopLevel.wrappingAdd(1, ordering: .relaxed).oldValue, index: 0)
+        if let name { try reserve(name) }
+        let pid = nextTopLevelPid()
         let cell: DurableCell<B>
         do {
             cell = try makeCell(behavior, pid: pid, name: name)
@@ -216,6 +209,39 @@ final class DurableCore: @unchecked Sendable {
             cell.scheduler.loop.execute { continuation.resume() }
         }
         return Address(cell: cell)
+    }
+
+    /// Holds `name` for a process about to be spawned.
+    /// - Throws: `DurableError.nameTaken`.
+    func reserve(_ name: String) throws(DurableError) {
+        let holder: Pid? = table.withLock { table in
+            if let existing = table.names[name] { return existing }
+            table.names[name] = Pid(serial: 0)
+            return nil
+        }
+        if let holder { throw .nameTaken(name, by: holder) }
+    }
+
+    /// A pid for a spawn from outside any durable process.
+    func nextTopLevelPid() -> Pid {
+        Pid(durableSeq: nextTopLevel.wrappingAdd(1, ordering: .relaxed).oldValue, index: 0)
+    }
+
+    /// Spawns a durable process from a scheduler's thread without waiting:
+    /// its spawn joins the scheduler's commit batch and it starts once that
+    /// commits (what a supervisor does for a durable child).
+    func spawnFromLoop<B: DurableBehavior>(_ behavior: B, name: String?, on scheduler: Scheduler) throws -> DurableCell<B> {
+        guard !closed.load(ordering: .sequentiallyConsistent) else { throw DurableError.notAccepted("the node is stopped") }
+        if let name { try reserve(name) }
+        let cell: DurableCell<B>
+        do {
+            cell = try makeCell(behavior, pid: nextTopLevelPid(), name: name)
+        } catch {
+            if let name { _ = table.withLock { $0.names.removeValue(forKey: name) } }
+            throw error
+        }
+        scheduler.durableBatch.entries.append(contentsOf: spawnEntries(for: cell, parent: nil))
+        return cell
     }
 
     /// The address of durable process `pid` for replay of a spawn, or of a

@@ -36,6 +36,8 @@ extension Supervisor {
             record.cell = nil
             core.byPid[cell.pid] = nil
             scheduler.unlink(context.cell, cell)
+            // A durable child is detached, not stopped: it lives in the journal (see beginTerminate).
+            if cell.isJournaled { continue }
             if record.spec.shutdown == .brutalKill {
                 scheduler.kill(cell)
             } else {
@@ -54,6 +56,11 @@ extension Supervisor {
         let scheduler = context.cell.scheduler
         // As OTP: unlink (no exit signal comes back), monitor, then signal.
         scheduler.unlink(context.cell, cell)
+        if cell.isJournaled {
+            // A durable child is detached, not stopped: its journal keeps it
+            // (the node checkpoints and stops it last), and a start adopts it again.
+            return true
+        }
         let ref = scheduler.monitor(watcher: context.cell, target: cell)
         var timer: TimerRef?
         switch record.spec.shutdown {

@@ -1,0 +1,42 @@
+import Foundation
+import Testing
+
+/// `calf node` checks a whole tree file before it starts anything.
+@Suite struct TreeFileTests {
+    /// Runs `calf node` on a tree file holding `yaml`; returns its status and stderr.
+    func boot(_ yaml: String) async throws -> (Int32, String) {
+        try await withTemporaryDataDirectory { dir in
+            let tree = dir + "/tree.yaml"
+            try yaml.write(toFile: tree, atomically: true, encoding: .utf8)
+            let process = Process()
+            process.executableURL = try calfBinary()
+            process.arguments = ["node", "--data", dir + "/data", tree]
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = Pipe()
+            try process.run()
+            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text.replacingOccurrences(of: dir, with: "DIR"))
+        }
+    }
+
+    static let cases: [(String, String)] = [
+        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    colour: red\n", "DIR/tree.yaml:5:5: unknown key 'colour' for a worker"),
+        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Nope\n", "DIR/tree.yaml:4:15: unknown behavior 'Nope' (known: Account, Teller)"),
+        ("supervisor: s\nstrategy: oneForSome\nchildren: []\n", "DIR/tree.yaml:2:11: strategy must be oneForOne, oneForAll or restForOne"),
+        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    shutdown: soon\n", "DIR/tree.yaml:5:15: shutdown must be milliseconds, brutalKill or infinity"),
+        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    config: { opening: lots }\n", "DIR/tree.yaml:3:5: bad config for Account"),
+        ("supervisor: s\nchildren:\n  - port: p\n    command: ls\n", "DIR/tree.yaml:3:5: port 'p' needs a command: a list of strings"),
+        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Teller\n  - worker: a\n    behavior: Teller\n", "DIR/tree.yaml:5:5: child id 'a' appears twice"),
+    ]
+
+    @Test(arguments: cases)
+    func errorsNameTheFileLineAndColumn(yaml: String, expected: String) async throws {
+        let (status, errors) = try await boot(yaml)
+        #expect(status != 0)
+        #expect(errors.contains(expected), "\(errors)")
+        // Nothing started: no socket was ever made.
+        #expect(!errors.contains("ready"))
+    }
+}
