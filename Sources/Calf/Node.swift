@@ -131,15 +131,7 @@ public final class Node: Sendable {
     public func call<M, R: Sendable>(
         _ address: Address<M>, _ message: M, timeout: Duration = .seconds(5), as: R.Type = R.self
     ) async throws(CallError) -> R {
-        let result: Result<R, CallError> = await withCheckedContinuation { continuation in
-            let slot = ReplySlot { continuation.resume(returning: Node.cast($0)) }
-            let scheduler = address.cell.scheduler
-            scheduler.loop.execute {
-                scheduler.addTimer(after: timeout) { _ in slot.complete(.failure(.timeout(timeout))) }
-            }
-            address.cell.deliverRemote(.call(message, slot))
-        }
-        return try result.get()
+        try await Node.call(address, message, timeout: timeout, as: R.self)
     }
 
     /// Calls the process registered as `name`.

@@ -184,16 +184,7 @@ final class DurableCore: @unchecked Sendable {
     /// Spawns a durable process from outside: allocates its pid, journals
     /// the spawn, starts it once committed.
     func spawn<B: DurableBehavior>(_ behavior: B, name: String?) async throws -> Address<B.Message> {
-        guard !closed.load(ordering: .sequentiallyConsistent) else { throw DurableError.notAccepted("the node is stopped") }
-        if let name { try reserve(name) }
-        let pid = nextTopLevelPid()
-        let cell: DurableCell<B>
-        do {
-            cell = try makeCell(behavior, pid: pid, name: name)
-        } catch {
-            if let name { _ = table.withLock { $0.names.removeValue(forKey: name) } }
-            throw error
-        }
+        let cell = try makeTopLevelCell(behavior, name: name)
         let failure: String? = await withCheckedContinuation { continuation in
             let batch = CommitBatch()
             batch.entries.append(contentsOf: spawnEntries(for: cell, parent: nil))
@@ -211,35 +202,32 @@ final class DurableCore: @unchecked Sendable {
         return Address(cell: cell)
     }
 
-    /// Holds `name` for a process about to be spawned.
-    /// - Throws: `DurableError.nameTaken`.
-    func reserve(_ name: String) throws(DurableError) {
-        let holder: Pid? = table.withLock { table in
-            if let existing = table.names[name] { return existing }
-            table.names[name] = Pid(serial: 0)
-            return nil
+    /// A cell for a spawn from outside any durable process: the node is
+    /// running, `name` is held for it, its pid comes after the log's end.
+    /// - Throws: `DurableError` (stopped, name taken), or `initialState()`'s error.
+    func makeTopLevelCell<B: DurableBehavior>(_ behavior: B, name: String?) throws -> DurableCell<B> {
+        guard !closed.load(ordering: .sequentiallyConsistent) else { throw DurableError.notAccepted("the node is stopped") }
+        if let name {
+            let holder: Pid? = table.withLock { table in
+                if let existing = table.names[name] { return existing }
+                table.names[name] = Pid(serial: 0)
+                return nil
+            }
+            if let holder { throw DurableError.nameTaken(name, by: holder) }
         }
-        if let holder { throw .nameTaken(name, by: holder) }
-    }
-
-    /// A pid for a spawn from outside any durable process.
-    func nextTopLevelPid() -> Pid {
-        Pid(durableSeq: nextTopLevel.wrappingAdd(1, ordering: .relaxed).oldValue, index: 0)
+        do {
+            return try makeCell(behavior, pid: Pid(durableSeq: nextTopLevel.wrappingAdd(1, ordering: .relaxed).oldValue, index: 0), name: name)
+        } catch {
+            if let name { _ = table.withLock { $0.names.removeValue(forKey: name) } }
+            throw error
+        }
     }
 
     /// Spawns a durable process from a scheduler's thread without waiting:
     /// its spawn joins the scheduler's commit batch and it starts once that
     /// commits (what a supervisor does for a durable child).
     func spawnFromLoop<B: DurableBehavior>(_ behavior: B, name: String?, on scheduler: Scheduler) throws -> DurableCell<B> {
-        guard !closed.load(ordering: .sequentiallyConsistent) else { throw DurableError.notAccepted("the node is stopped") }
-        if let name { try reserve(name) }
-        let cell: DurableCell<B>
-        do {
-            cell = try makeCell(behavior, pid: nextTopLevelPid(), name: name)
-        } catch {
-            if let name { _ = table.withLock { $0.names.removeValue(forKey: name) } }
-            throw error
-        }
+        let cell = try makeTopLevelCell(behavior, name: name)
         scheduler.durableBatch.entries.append(contentsOf: spawnEntries(for: cell, parent: nil))
         return cell
     }

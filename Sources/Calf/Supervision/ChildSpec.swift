@@ -67,21 +67,12 @@ public struct Backoff: Sendable, Equatable {
 
     /// The delay before restart number `attempt` (1-based) of a series.
     public func delay(attempt: Int) -> Duration {
-        let initialSeconds = Double(initial.components.seconds) + Double(initial.components.attoseconds) / 1e18
-        let maximumSeconds = Double(maximum.components.seconds) + Double(maximum.components.attoseconds) / 1e18
-        let grown = initialSeconds * pow(multiplier, Double(max(0, attempt - 1)))
-        return .nanoseconds(Int64(min(grown, maximumSeconds) * 1e9))
+        var delay = initial
+        for _ in 1..<max(1, attempt) where delay < maximum {
+            delay = delay * multiplier
+        }
+        return min(delay, maximum)
     }
-}
-
-private func pow(_ base: Double, _ exponent: Double) -> Double {
-    var result = 1.0
-    var count = Int(min(exponent, 64))
-    while count > 0 {
-        result *= base
-        count -= 1
-    }
-    return result
 }
 
 /// What a child's start function did.

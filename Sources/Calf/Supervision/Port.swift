@@ -120,7 +120,6 @@ public struct Port: Behavior {
         var stderrBuffer: [UInt8] = []
         var stopping: ExitReason?
         var killTimer: TimerRef?
-        var osPid: Int32 = 0
         var stdoutEnded = false
         var exit: (status: Int64, signal: Int32)?
     }
@@ -148,7 +147,6 @@ public struct Port: Behavior {
                 if let chunk { me.cell.deliver(.message(PortMessage(kind: .stderr(chunk))), from: scheduler) }
             }
             state.process = process
-            state.osPid = process.pid
         } catch {
             // A crash after the start, for the supervisor to handle like any other.
             context.send(PortMessage(kind: .cannotStart(error.description)), to: me)

@@ -105,7 +105,6 @@ extension Supervisor {
 
     /// Stops every child in order, replies, then exits with `reason`.
     func shutDown(reason: ExitReason, reply: PendingReply?, _ core: SupervisorState, _ context: inout Context<Message>) {
-        core.stopping = true
         var steps = terminateAllSteps(core)
         steps.append(.run { _, context in
             reply?.reply(Result<Void, SupervisorError>.success(()))

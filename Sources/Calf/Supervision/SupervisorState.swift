@@ -79,8 +79,6 @@ final class SupervisorState {
     var nextKey: UInt64 = 1
     /// Restarts since the supervisor started.
     var totalRestarts = 0
-    /// Set when it gave up: it is stopping.
-    var stopping = false
 
     enum Deferred {
         case request(SupervisorMessage.Kind, PendingReply?)
