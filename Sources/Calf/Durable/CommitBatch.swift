@@ -1,4 +1,5 @@
 import CalfStore
+import Synchronization
 
 /// What a sender from outside learns about a message it handed to a durable process.
 public enum IngressResult: Sendable, Equatable {
@@ -63,6 +64,17 @@ struct CheckpointRoundReport: Sendable {
     var lowestPending: UInt64
 }
 
+/// Tells whether a batch has committed (any thread): a process that
+/// snapshotted into a batch keeps its token to know when that snapshot is
+/// in the journal.
+final class CommitToken: Sendable {
+    private let committed = Atomic<Bool>(false)
+
+    var isCommitted: Bool { committed.load(ordering: .acquiring) }
+
+    func markCommitted() { committed.store(true, ordering: .releasing) }
+}
+
 /// The outcomes a scheduler collected since its last flush, committed by
 /// the writer in one group commit with other batches.
 ///
@@ -74,6 +86,16 @@ final class CommitBatch: @unchecked Sendable {
     @exclusivity(unchecked) var bytes: [UInt8] = []
     /// Monotonic time of the first entry (commit latency is measured from it).
     let started: UInt64
+    /// Marked by the writer once the batch committed (made on first use).
+    private(set) var commitToken: CommitToken?
+
+    /// The token the writer marks when this batch has committed.
+    func tokenForCommit() -> CommitToken {
+        if let commitToken { return commitToken }
+        let token = CommitToken()
+        commitToken = token
+        return token
+    }
 
     init() {
         started = monotonicNanoseconds()

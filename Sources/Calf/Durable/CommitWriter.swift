@@ -36,6 +36,8 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     private var keysSinceRound: [String] = []
     private var rounds: [UInt64: RoundProgress] = [:]
     private var lastCommitEnded: UInt64 = 0
+    /// Records in the previous commit: only a busy writer lingers.
+    private var lastCommitRecords = 0
     /// How long a commit waits after the previous one (process level only).
     private let lingerNanoseconds: UInt64
     private var packedScratch: [UInt8] = []
@@ -104,6 +106,9 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         for item in ingress { item.ack(.failed("the node is stopped")) }
     }
 
+    /// A commit of at least this many records makes the next one linger.
+    static let lingerAbove = 64
+
     func hasPendingWork() -> Bool { queued.load(ordering: .sequentiallyConsistent) }
 
     func runReadyWork(on loop: EventLoop) -> Bool {
@@ -111,7 +116,8 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         // Without fsync a commit is quick, so under load they would come
         // every few hundred records; lingering a moment after the last one
         // lets more records share one (the CPU goes to the schedulers meanwhile).
-        if lingerNanoseconds > 0 {
+        // A light load (a few records per commit) is not made to wait: its latency matters more.
+        if lingerNanoseconds > 0, lastCommitRecords >= Self.lingerAbove {
             let since = monotonicNanoseconds() &- lastCommitEnded
             if since < lingerNanoseconds { usleep(UInt32((lingerNanoseconds - since) / 1000)) }
         }
@@ -278,6 +284,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         } else {
             keysSinceRound.removeAll()
         }
+        for batch in batches { batch.commitToken?.markCommitted() }
         for step in after {
             switch step {
             case .deliver(let index, let delivery): delivery.deliver(seq: first &+ UInt64(index))
@@ -289,6 +296,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         }
         let last = first &+ UInt64(ranges.count) &- 1
         if !ranges.isEmpty { releasedThrough.store(last, ordering: .releasing) }
+        lastCommitRecords = ranges.count
         let finished = monotonicNanoseconds()
         statistics.withLock { stats in
             stats.commits += 1

@@ -18,6 +18,10 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
     /// The behavior's snapshot interval in nanoseconds (0: none), and when the last snapshot was taken (monotonic).
     let snapshotIntervalNanoseconds: UInt64
     var lastSnapshot: UInt64 = 0
+    /// The rebuild under way starts from the initial state.
+    var freshRestart = false
+    /// The commit of its last snapshot (nil: none taken in this run).
+    var snapshotToken: CommitToken?
 
     init(behavior: B, spec: [UInt8], state: B.State, pid: Pid, scheduler: Scheduler, durable: DurableCore, name: String?) {
         self.behavior = behavior
@@ -58,7 +62,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
                 case .signal(let signal):
                     if case .exit(_, let reason) = signal, !reason.isNormal, !trapExit {
                         commitProgress(handled)
-                        restartByReplay(retrying: nil)
+                        restartByReplay(retrying: nil, reason: reason)
                         return false
                     }
                     continue
@@ -135,6 +139,8 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         )
         sinceSnapshot.removeAll(keepingCapacity: true)
         dirty = false
+        // Every caller appends the entry to the scheduler's batch.
+        snapshotToken = scheduler.durableBatch.tokenForCommit()
         if snapshotIntervalNanoseconds > 0 { lastSnapshot = monotonicNanoseconds() }
         return .checkpoint(pid: pid.serial, body: body.encoded())
     }
@@ -164,26 +170,48 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         if failures >= durable.options.maximumFailures {
             failing = nil
             durable.deadLetter(mail, of: self, error: "\(error)", failures: failures)
-            restartByReplay(retrying: nil)
+            restartByReplay(retrying: nil, reason: .error(error))
         } else {
-            restartByReplay(retrying: mail)
+            restartByReplay(retrying: mail, reason: .error(error))
         }
     }
 
-    override func restartByReplay(retrying failed: JournaledMail<B.Message>?) {
+    override func restartByReplay(retrying failed: JournaledMail<B.Message>?, reason: ExitReason) {
         phase = .recovering
         if let failed { retry = failed }
-        // The snapshot and the records to replay must be in the journal
-        // first: rebuild after everything submitted so far has committed.
+        let guardian = durable.guardian(of: pid)
+        freshRestart = guardian?.fresh ?? false
+        guardian?.restarted(pid, reason)
         let loop = scheduler.loop!
+        // The records to replay were committed before they were delivered;
+        // its last snapshot must be in the journal too: if it is still on its
+        // way, rebuild after everything submitted so far has committed.
+        if snapshotToken?.isCommitted ?? true {
+            loop.execute { [self] in rebuild() }
+            return
+        }
         scheduler.durableBatch.entries.append(.release { [self] in
             loop.execute { [self] in rebuild() }
         })
     }
 
-    /// Reloads the last committed snapshot and replays the messages handled since.
+    /// Reloads the last committed snapshot and replays the messages handled
+    /// since; or, for a fresh restart, starts over from the initial state
+    /// (snapshotted at once, so that a later rebuild does not replay the old history).
     private func rebuild() {
         guard status == .alive, phase == .recovering else { return }
+        if freshRestart {
+            do {
+                state = try behavior.initialState()
+            } catch {
+                quarantine("its initial state failed on a fresh restart: \(error)")
+                return
+            }
+            sinceSnapshot.removeAll()
+            if let entry = snapshotEntry() { scheduler.durableBatch.entries.append(entry) }
+            restarted()
+            return
+        }
         do {
             let loaded = try durable.loadCheckpoint(pid)
             var fresh: B.State
@@ -193,8 +221,10 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
                 fresh = try behavior.initialState()
             }
             var replayed: [(LogRecord.Handled, LogRecord.Accepted)] = []
-            for entry in sinceSnapshot {
-                guard let record = try durable.journal.record(at: entry.seq), case .accepted(let accepted) = record else {
+            replayed.reserveCapacity(sinceSnapshot.count)
+            let records = try durable.journal.records(at: sinceSnapshot.map(\.seq))
+            for (entry, record) in zip(sinceSnapshot, records) {
+                guard let record, case .accepted(let accepted) = record else {
                     throw DurableError.coding("journal record \(entry.seq) that \(pid) handled is missing")
                 }
                 replayed.append((entry, accepted))
@@ -205,6 +235,10 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
             quarantine("\(error)")
             return
         }
+        restarted()
+    }
+
+    private func restarted() {
         incarnation &+= 1
         phase = .running
         durable.noteRestart(pid)

@@ -158,7 +158,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         case .normal, .shutdown: return false
         case .killed, .noProcess, .error:
             guard phase == .running else { return true }
-            restartByReplay(retrying: nil)
+            restartByReplay(retrying: nil, reason: reason)
             return true
         }
     }
@@ -169,9 +169,11 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         durable.forget(self)
     }
 
-    /// Rebuilds the state from the snapshot and journal once everything this
-    /// scheduler submitted has committed, then retries `failed` first.
-    func restartByReplay(retrying failed: JournaledMail<Message>?) {}
+    /// Rebuilds the state from the snapshot and journal (or from the initial
+    /// state, if its guardian asks for `fresh`) once everything this
+    /// scheduler submitted has committed, then retries `failed` first; its
+    /// guardian is told why.
+    func restartByReplay(retrying failed: JournaledMail<Message>?, reason: ExitReason) {}
 
     override final var mailboxCount: Int { mailbox.count + (retry == nil ? 0 : 1) }
 }

@@ -36,6 +36,8 @@ final class DurableCore: @unchecked Sendable {
         /// Named processes with their message type, for typed lookups without a dynamic cast.
         var named: [String: (cell: ProcessCell, messageType: ObjectIdentifier)] = [:]
         var quarantined: [Pid: String] = [:]
+        /// Supervisors told of restarts in place.
+        var guardians: [Pid: DurableGuardian] = [:]
         var restarts = 0
         var deadLettered = 0
     }
@@ -247,6 +249,7 @@ final class DurableCore: @unchecked Sendable {
         table.withLock { table in
             guard table.cells[cell.pid] === cell else { return }
             table.cells[cell.pid] = nil
+            table.guardians[cell.pid] = nil
             if let name = cell.durableName, table.names[name] == cell.pid {
                 table.names[name] = nil
                 table.named[name] = nil

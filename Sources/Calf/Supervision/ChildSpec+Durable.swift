@@ -1,23 +1,48 @@
 extension ChildSpec {
     /// A durable worker registered as `name` (default: `id`). Its start
     /// adopts the process of that name the journal brought back, or spawns
-    /// it (committed with the supervisor's next group commit). A crash of a
-    /// durable process restarts it in place, by replay (`RestartMode.replay`);
-    /// when it stops for good, the supervisor restarts it by its restart type.
+    /// it (committed with the supervisor's next group commit).
+    ///
+    /// A crash of a durable process restarts it in place, by replay of its
+    /// journal (`.replay`) or from its initial state (`.fresh`), keeping its
+    /// pid and its mailbox; the supervisor counts the restart against its
+    /// intensity and restarts the siblings its strategy names. When it stops
+    /// for good, the supervisor restarts it by its restart type.
     public static func durable<B: DurableBehavior>(
         _ id: String, _ behavior: B, name: String? = nil, restart: ChildRestart = .permanent,
-        shutdown: ChildShutdown = .timeout(.seconds(5))
+        shutdown: ChildShutdown = .timeout(.seconds(5)), mode: RestartMode = .replay
     ) -> ChildSpec {
-        ChildSpec(id: id, restart: restart, shutdown: shutdown, mode: .replay, behavior: B.behaviorName) { context in
-            .started(try context.startDurable(behavior, name: name ?? id))
+        ChildSpec(id: id, restart: restart, shutdown: shutdown, mode: mode, behavior: B.behaviorName) { context in
+            .started(try context.startDurable(behavior, name: name ?? id, mode: mode))
+        }
+    }
+}
+
+extension ChildSpec {
+    /// A template of durable workers for a `simpleOneForOne` supervisor:
+    /// `startChild(with:)` takes the behavior value (journaled by a durable
+    /// supervisor), and each child is registered as `PATH/ID-KEY` (the
+    /// supervisor's path, this id, the child's number), so a durable
+    /// supervisor adopts it again after a node restart.
+    public static func durableTemplate<B: DurableBehavior>(
+        _ id: String, _: B.Type, restart: ChildRestart = .permanent,
+        shutdown: ChildShutdown = .timeout(.seconds(5)), mode: RestartMode = .replay
+    ) -> ChildSpec {
+        ChildSpec(id: id, restart: restart, shutdown: shutdown, mode: mode, behavior: B.behaviorName, argumentCoding: .codable(B.self)) { context in
+            guard let behavior = context.arguments as? B else {
+                throw SupervisorError.badArguments(expected: String(describing: B.self), got: context.arguments.map { String(describing: type(of: $0)) } ?? "none")
+            }
+            return .started(try context.startDurable(behavior, name: "\(context.supervisorPath)/\(id)-\(context.key)", mode: mode))
         }
     }
 }
 
 extension ChildStartContext {
-    /// Adopts or spawns the durable process `name` running `behavior`, linked to the supervisor.
+    /// Adopts or spawns the durable process `name` running `behavior`,
+    /// linked to the supervisor, which hears of its restarts in place
+    /// (made by `mode`).
     /// - Throws: `DurableError` (not a durable node, name held by another behavior, not accepted).
-    public func startDurable<B: DurableBehavior>(_ behavior: B, name: String) throws -> ChildProcess {
+    public func startDurable<B: DurableBehavior>(_ behavior: B, name: String, mode: RestartMode = .replay) throws -> ChildProcess {
         let scheduler = supervisorCell.scheduler
         guard let durable = scheduler.node.durable else { throw DurableError.notDurableNode }
         let cell: ProcessCell
@@ -28,6 +53,11 @@ extension ChildStartContext {
             cell = try durable.spawnFromLoop(behavior, name: name, on: scheduler)
         }
         scheduler.link(supervisorCell, cell)
+        // invariant: a start function runs inside a supervisor, whose cell takes SupervisorMessage.
+        let supervisor = Address(cell: unsafeDowncast(supervisorCell, to: MailboxCell<SupervisorMessage>.self))
+        durable.setGuardian(DurableGuardian(owner: supervisorCell.pid, fresh: mode == .fresh) { pid, reason in
+            supervisor.cell.deliverRemote(.message(SupervisorMessage(kind: .restartedInPlace(pid, reason))))
+        }, of: cell.pid)
         return ChildProcess(cell: cell)
     }
 }

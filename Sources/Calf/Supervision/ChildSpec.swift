@@ -1,3 +1,5 @@
+import CalfStore
+
 /// When a supervisor restarts a child that ended (OTP's `restart` of a child spec).
 public enum ChildRestart: String, Sendable, Codable, CaseIterable {
     /// Always restarted.
@@ -94,6 +96,27 @@ public struct ChildProcess: Sendable {
     public var pid: Pid { cell.pid }
 }
 
+/// How a durable supervisor journals the arguments of its dynamic children
+/// (so they start again after a node restart).
+public struct ArgumentCoding: Sendable {
+    /// Encodes arguments given to `startChild(with:)`.
+    public let encode: @Sendable (any Sendable) throws -> [UInt8]
+    /// Decodes them back.
+    public let decode: @Sendable ([UInt8]) throws -> any Sendable
+
+    /// Arguments of type `A`, in the journal's binary coding.
+    public static func codable<A: Codable & Sendable>(_: A.Type) -> ArgumentCoding {
+        ArgumentCoding(
+            encode: { arguments in
+                guard let typed = arguments as? A else {
+                    throw SupervisorError.badArguments(expected: String(describing: A.self), got: String(describing: type(of: arguments)))
+                }
+                return try BinaryEncoder().encode(typed)
+            },
+            decode: { bytes in try BinaryDecoder().decode(A.self, from: bytes) })
+    }
+}
+
 /// Starts one child; it runs on the supervisor's thread, inside the supervisor.
 public typealias ChildStart = @Sendable (inout ChildStartContext) throws -> ChildStartResult
 
@@ -121,13 +144,17 @@ public struct ChildSpec: Sendable {
     public var backoff: Backoff?
     /// The behavior's name, for inspection.
     public var behavior: String
+    /// For a template: how its arguments are journaled (a durable
+    /// `simpleOneForOne` supervisor needs it).
+    public var argumentCoding: ArgumentCoding?
 
     /// A child started by `start`.
     public init(
         id: String, restart: ChildRestart = .permanent, shutdown: ChildShutdown = .timeout(.seconds(5)),
         kind: ChildKind = .worker, mode: RestartMode = .replay, backoff: Backoff? = nil,
-        behavior: String = "", start: @escaping ChildStart
+        behavior: String = "", argumentCoding: ArgumentCoding? = nil, start: @escaping ChildStart
     ) {
+        self.argumentCoding = argumentCoding
         self.id = id
         self.start = start
         self.restart = restart
@@ -154,6 +181,12 @@ public struct ChildSpec: Sendable {
         _ id: String, restart: ChildRestart = .permanent, shutdown: ChildShutdown = .timeout(.seconds(5)),
         backoff: Backoff? = nil, _ make: @escaping @Sendable (A) throws -> B
     ) -> ChildSpec {
+        anyTemplate(id, restart: restart, shutdown: shutdown, backoff: backoff, make)
+    }
+
+    private static func anyTemplate<A: Sendable, B: Behavior>(
+        _ id: String, restart: ChildRestart, shutdown: ChildShutdown, backoff: Backoff?, _ make: @escaping @Sendable (A) throws -> B
+    ) -> ChildSpec {
         ChildSpec(id: id, restart: restart, shutdown: shutdown, backoff: backoff, behavior: String(describing: B.self)) { context in
             guard let arguments = context.arguments as? A else {
                 throw SupervisorError.badArguments(expected: String(describing: A.self), got: context.arguments.map { String(describing: type(of: $0)) } ?? "none")
@@ -162,12 +195,24 @@ public struct ChildSpec: Sendable {
         }
     }
 
+    /// A template whose arguments are `Codable`: usable under a durable
+    /// `simpleOneForOne` supervisor, which journals them.
+    public static func template<A: Codable & Sendable, B: Behavior>(
+        _ id: String, restart: ChildRestart = .permanent, shutdown: ChildShutdown = .timeout(.seconds(5)),
+        backoff: Backoff? = nil, _ make: @escaping @Sendable (A) throws -> B
+    ) -> ChildSpec {
+        var spec = anyTemplate(id, restart: restart, shutdown: shutdown, backoff: backoff, make)
+        spec.argumentCoding = .codable(A.self)
+        return spec
+    }
+
     /// A supervisor child running `spec` (shutdown `infinity`, as OTP's default for supervisors).
     public static func supervisor(
         _ spec: SupervisorSpec, restart: ChildRestart = .permanent, shutdown: ChildShutdown = .infinity
     ) -> ChildSpec {
         ChildSpec(id: spec.id, restart: restart, shutdown: shutdown, kind: .supervisor, behavior: "Supervisor") { context in
-            .started(ChildProcess(try context.spawn(Supervisor(spec, parent: context.supervisor))))
+            let path = context.supervisorPath + "/" + spec.id
+            return .started(ChildProcess(try context.spawn(Supervisor(spec, parent: context.supervisor, path: path))))
         }
     }
 }
@@ -178,9 +223,16 @@ public struct ChildStartContext {
     @usableFromInline unowned(unsafe) let supervisorCell: ProcessCell
     /// The arguments given to `startChild(with:)` of a `simpleOneForOne` supervisor.
     public let arguments: (any Sendable)?
+    /// The supervisor's path from the root: supervisor ids joined by `/`.
+    public let supervisorPath: String
+    /// The child's number within its supervisor (for a dynamic child of a
+    /// durable supervisor, the same after a node restart).
+    public let key: UInt64
 
-    init(supervisor: ProcessCell, arguments: (any Sendable)?) {
+    init(supervisor: ProcessCell, path: String, key: UInt64, arguments: (any Sendable)?) {
         supervisorCell = supervisor
+        supervisorPath = path
+        self.key = key
         self.arguments = arguments
     }
 

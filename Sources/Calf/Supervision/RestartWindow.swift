@@ -14,6 +14,24 @@ struct RestartWindow {
         periodNanoseconds = max(1, period.nanoseconds)
     }
 
+    /// The restart times it holds, oldest first.
+    var recent: [UInt64] {
+        guard times.count == limit, limit > 0 else { return times }
+        return Array(times[oldest...] + times[..<oldest])
+    }
+
+    /// Starts from restart times saved before (oldest first).
+    mutating func restore(_ saved: [UInt64]) {
+        times = Array(saved.suffix(limit))
+        oldest = 0
+    }
+
+    /// Forgets every restart (a supervisor that gave up starts afresh).
+    mutating func clear() {
+        times.removeAll()
+        oldest = 0
+    }
+
     /// Records a restart at `now`; returns false when it is one more than
     /// the limit allows within the period (the supervisor must give up).
     mutating func admit(now: UInt64) -> Bool {

@@ -2,7 +2,7 @@ extension Supervisor {
     /// Starts `record`'s process: `.success(pid)`, `.success(nil)` when the
     /// start function chose `ignore`.
     func startProcess(_ record: ChildRecord, _ core: SupervisorState, _ context: inout Context<Message>) -> Result<Pid?, SupervisorError> {
-        var startContext = ChildStartContext(supervisor: context.cell, arguments: record.arguments)
+        var startContext = ChildStartContext(supervisor: context.cell, path: path, key: record.key, arguments: record.arguments)
         let result: ChildStartResult
         do {
             result = try record.spec.start(&startContext)
@@ -16,6 +16,9 @@ extension Supervisor {
             record.cell = child.cell
             record.startedAt = monotonicNanoseconds()
             core.byPid[child.pid] = record
+            if !record.isDynamic, let saved = core.ledger?.ledger.children[record.spec.id], saved.stopped || saved.deleted {
+                core.journalStatic(record, stopped: false)
+            }
             return .success(child.pid)
         case .ignore:
             return .success(nil)
@@ -37,7 +40,10 @@ extension Supervisor {
             core.byPid[cell.pid] = nil
             scheduler.unlink(context.cell, cell)
             // A durable child is detached, not stopped: it lives in the journal (see beginTerminate).
-            if cell.isJournaled { continue }
+            if cell.isJournaled {
+                scheduler.node.durable?.clearGuardian(of: cell.pid, owner: context.pid)
+                continue
+            }
             if record.spec.shutdown == .brutalKill {
                 scheduler.kill(cell)
             } else {
@@ -59,6 +65,7 @@ extension Supervisor {
         if cell.isJournaled {
             // A durable child is detached, not stopped: its journal keeps it
             // (the node checkpoints and stops it last), and a start adopts it again.
+            scheduler.node.durable?.clearGuardian(of: cell.pid, owner: context.pid)
             return true
         }
         let ref = scheduler.monitor(watcher: context.cell, target: cell)

@@ -1,6 +1,20 @@
 extension Supervisor {
     typealias Reply<T: Sendable> = Result<T, SupervisorError>
 
+    /// Replies to a start at once, or, when the start journaled something
+    /// (a durable child's spawn, a durable supervisor's record), once that
+    /// has committed and the child is running.
+    func replyOnceStarted(_ reply: PendingReply?, _ result: Reply<Pid?>, id: String, _ context: inout Context<Message>) {
+        guard let reply else { return }
+        guard let batch = context.cell.scheduler.pendingBatch, !batch.isEmpty else {
+            reply.reply(result)
+            return
+        }
+        batch.entries.append(.outcome { failure in
+            reply.reply(failure.map { Reply<Pid?>.failure(.startFailed(id: id, reason: "not journaled: \($0)")) } ?? result)
+        })
+    }
+
     /// Carries out one request (no operation is running).
     func handleRequest(_ kind: Message.Kind, reply: PendingReply?, _ core: SupervisorState, _ context: inout Context<Message>) {
         let dynamic = spec.strategy == .simpleOneForOne
@@ -18,7 +32,7 @@ extension Supervisor {
             let record = core.makeRecord(childSpec)
             let result = startProcess(record, core, &context)
             if case .success(let pid) = result, pid != nil || childSpec.restart != .temporary { core.ordered.append(record) }
-            reply?.reply(result)
+            replyOnceStarted(reply, result, id: childSpec.id, &context)
 
         case .startDynamic(let arguments):
             guard dynamic, let template = spec.children.first else {
@@ -26,7 +40,10 @@ extension Supervisor {
                 return
             }
             let record = core.makeRecord(template, arguments: arguments, dynamic: true)
-            reply?.reply(startProcess(record, core, &context))
+            let result = startProcess(record, core, &context)
+            // A durable supervisor answers once the child is in the journal.
+            if case .success(.some) = result { core.journalDynamicStarted(record) }
+            replyOnceStarted(reply, result, id: template.id, &context)
 
         case .terminateChild(let id):
             guard !dynamic else {
@@ -41,7 +58,11 @@ extension Supervisor {
             begin([
                 .terminate(record),
                 .run { core, _ in
-                    if record.spec.restart == .temporary { core.remove(record) }
+                    if record.spec.restart == .temporary {
+                        core.remove(record)
+                    } else {
+                        core.journalStatic(record, stopped: true)
+                    }
                     reply?.reply(Reply<Void>.success(()))
                 },
             ], core, &context)
@@ -73,7 +94,7 @@ extension Supervisor {
             } else if record.pendingRestart != nil {
                 reply?.reply(Reply<Pid?>.failure(.restarting(id)))
             } else {
-                reply?.reply(startProcess(record, core, &context))
+                replyOnceStarted(reply, startProcess(record, core, &context), id: id, &context)
             }
 
         case .deleteChild(let id):
@@ -103,6 +124,9 @@ extension Supervisor {
 
         case .tryAgain(let key):
             tryAgain(key: key, core, &context)
+
+        case .restartedInPlace(let pid, let reason):
+            restartedInPlace(pid, reason: reason, core, &context)
 
         case .whichChildren, .countChildren, .shutdownTimeout:
             // invariant: answered in handle(_:) without waiting for operations.

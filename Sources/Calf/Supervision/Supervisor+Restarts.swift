@@ -12,7 +12,11 @@ extension Supervisor {
         record.cell = nil
         record.lastExit = reason.description
         guard Self.restarts(record.spec.restart, after: reason) else {
-            if record.isDynamic || record.spec.restart == .temporary { core.remove(record) }
+            if record.isDynamic || record.spec.restart == .temporary {
+                core.remove(record)
+            } else {
+                core.journalStatic(record, stopped: true)
+            }
             return
         }
         restart(record, core, &context)
@@ -35,14 +39,7 @@ extension Supervisor {
     /// by the strategy (after its backoff delay, if it has one).
     func restart(_ record: ChildRecord, _ core: SupervisorState, _ context: inout Context<Message>) {
         let now = monotonicNanoseconds()
-        guard core.window.admit(now: now) else {
-            reportProblem("supervisor '\(spec.id)' \(context.pid) reached its restart intensity (\(spec.intensity) in \(spec.period)) after child '\(record.spec.id)' ended: stopping its children and exiting")
-            if record.isDynamic { core.remove(record) }
-            shutDown(reason: .shutdown, reply: nil, core, &context)
-            return
-        }
-        record.restarts += 1
-        core.totalRestarts += 1
+        guard countRestart(of: record, now: now, core, &context) else { return }
         if let backoff = record.spec.backoff {
             if now &- record.startedAt >= backoff.resetAfter.nanoseconds { record.quickCrashes = 0 }
             record.quickCrashes += 1
@@ -54,6 +51,40 @@ extension Supervisor {
             return
         }
         restartNow(record, core, &context)
+    }
+
+    /// Counts a restart of `record`: false (and the supervisor gives up) when
+    /// it is one more than the intensity allows.
+    func countRestart(of record: ChildRecord, now: UInt64, _ core: SupervisorState, _ context: inout Context<Message>) -> Bool {
+        guard core.window.admit(now: now) else {
+            reportProblem("supervisor '\(spec.id)' \(context.pid) reached its restart intensity (\(spec.intensity) in \(spec.period)) after child '\(record.spec.id)' ended: stopping its children and exiting")
+            if record.isDynamic { core.remove(record) }
+            core.journalGaveUp()
+            shutDown(reason: .shutdown, reply: nil, core, &context)
+            return false
+        }
+        record.restarts += 1
+        core.totalRestarts += 1
+        core.journalRestart(record)
+        return true
+    }
+
+    /// A durable child crashed and restarts itself in place (by replay, or
+    /// fresh): counted like any restart; its siblings follow the strategy
+    /// (the child itself is detached and adopted again by a group restart).
+    func restartedInPlace(_ pid: Pid, reason: ExitReason, _ core: SupervisorState, _ context: inout Context<Message>) {
+        guard let record = core.byPid[pid] else { return }
+        record.lastExit = reason.description
+        guard countRestart(of: record, now: monotonicNanoseconds(), core, &context) else { return }
+        switch spec.strategy {
+        case .oneForOne, .simpleOneForOne:
+            break
+        case .oneForAll:
+            restartGroup(core.ordered, core, &context)
+        case .restForOne:
+            guard let position = core.ordered.firstIndex(where: { $0 === record }) else { return }
+            restartGroup(Array(core.ordered[position...]), core, &context)
+        }
     }
 
     /// Restarts `record` by the strategy: alone, with every sibling, or with

@@ -18,6 +18,8 @@ public struct SupervisorMessage: Sendable {
         case tryAgain(key: UInt64)
         /// A child did not stop within its shutdown timeout.
         case shutdownTimeout(MonitorRef)
+        /// A durable child crashed and restarts itself in place.
+        case restartedInPlace(Pid, ExitReason)
     }
 
     let kind: Kind
@@ -32,19 +34,22 @@ public struct Supervisor: Behavior {
 
     let spec: SupervisorSpec
     let parent: Pid?
+    /// Supervisor ids from the root, joined by `/` (names a durable supervisor in the journal).
+    let path: String
     /// For a root supervisor: told of its exit, however it ends.
     var rootExit: (@Sendable (ExitReason) -> Void)?
 
-    init(_ spec: SupervisorSpec, parent: Pid?, rootExit: (@Sendable (ExitReason) -> Void)? = nil) {
+    init(_ spec: SupervisorSpec, parent: Pid?, path: String, rootExit: (@Sendable (ExitReason) -> Void)? = nil) {
         self.spec = spec
         self.parent = parent
+        self.path = path
         self.rootExit = rootExit
     }
 
     /// A fresh state; the children start in `started`.
     public func initialState() throws -> State {
         if let problem = spec.problem() { throw problem }
-        return State(SupervisorState(spec: spec, parent: parent))
+        return State(SupervisorState(spec: spec, parent: parent, path: path))
     }
 
     /// The supervisor's state (opaque).
@@ -60,10 +65,19 @@ public struct Supervisor: Behavior {
         if let rootExit { context.cell.relationsForUpdate.exitHook = rootExit }
         let core = state.core
         if spec.register { try context.register(spec.id) }
-        guard spec.strategy != .simpleOneForOne else { return }
+        let restored = try openLedger(core, &context)
+        if spec.strategy == .simpleOneForOne {
+            restartDynamic(restored, core, &context)
+            return
+        }
         for childSpec in spec.children {
+            let saved = core.ledger?.ledger.children[childSpec.id]
+            if saved?.deleted == true { continue }
             let record = core.makeRecord(childSpec)
+            record.restarts = saved?.restarts ?? 0
+            record.lastExit = saved?.lastExit
             core.ordered.append(record)
+            if saved?.stopped == true { continue }
             switch startProcess(record, core, &context) {
             case .success(let pid):
                 // OTP keeps an ignored child's spec, except a temporary one's.

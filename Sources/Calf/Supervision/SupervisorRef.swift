@@ -93,10 +93,17 @@ extension Node {
     /// - Throws: `SpawnError.startFailed` when the spec is invalid or a child fails to start.
     public func startSupervisor(_ spec: SupervisorSpec, on scheduler: Int? = nil) async throws -> SupervisorRef {
         let report = RootReport()
-        let supervisor = Supervisor(spec, parent: nil) { [core] reason in
+        let supervisor = Supervisor(spec, parent: nil, path: spec.id) { [core] reason in
             report.exited(spec.id, reason: reason, core: core)
         }
         let address = try await spawn(supervisor, on: scheduler)
+        if let durable = core.durable {
+            // Durable children start once their spawns commit: wait for that,
+            // then for their start jobs, so that every child is running on return.
+            await onLoop(address.cell.scheduler) { $0.flushDurable() }
+            await durable.drain()
+            for scheduler in schedulers { await onLoop(scheduler) { _ in } }
+        }
         let ref = SupervisorRef(address)
         report.started(ref, core: core)
         return ref

@@ -39,13 +39,19 @@ public struct SupervisorSpec: Sendable {
     public var children: [ChildSpec]
     /// Registers the supervisor process under `id`.
     public var register: Bool
+    /// Journals its children's restarts, its restart history, terminated and
+    /// deleted children and its dynamic children, so that it comes back the
+    /// same after a node restart (needs a node with a data directory; its
+    /// path from the root names it in the journal).
+    public var durable: Bool
 
     /// Makes a spec; OTP's defaults are intensity 1 in 5 seconds.
     public init(
         _ id: String, strategy: RestartStrategy = .oneForOne, intensity: Int = 1, period: Duration = .seconds(5),
-        register: Bool = false, children: [ChildSpec]
+        register: Bool = false, durable: Bool = false, children: [ChildSpec]
     ) {
         self.id = id
+        self.durable = durable
         self.strategy = strategy
         self.intensity = max(0, intensity)
         self.period = period
@@ -56,9 +62,9 @@ public struct SupervisorSpec: Sendable {
     /// Makes a spec with its children declared in a block.
     public init(
         _ id: String, strategy: RestartStrategy = .oneForOne, intensity: Int = 1, period: Duration = .seconds(5),
-        register: Bool = false, @ChildrenBuilder children: () -> [ChildSpec]
+        register: Bool = false, durable: Bool = false, @ChildrenBuilder children: () -> [ChildSpec]
     ) {
-        self.init(id, strategy: strategy, intensity: intensity, period: period, register: register, children: children())
+        self.init(id, strategy: strategy, intensity: intensity, period: period, register: register, durable: durable, children: children())
     }
 
     /// Why this spec cannot run, or nil.
@@ -71,6 +77,10 @@ public struct SupervisorSpec: Sendable {
             return .invalidSpec("\(id): a simpleOneForOne supervisor has exactly one child template, not \(children.count)")
         }
         if period <= .zero { return .invalidSpec("\(id): the period must be positive") }
+        if durable, strategy == .simpleOneForOne, children.first?.argumentCoding == nil {
+            return .invalidSpec("\(id): a durable simpleOneForOne supervisor journals its children's arguments: its template needs Codable arguments (ChildSpec.template with Codable arguments, or ChildSpec.durableTemplate)")
+        }
+        if id.contains("/") { return .invalidSpec("\(id): a supervisor id cannot contain '/' (it separates the ids of a path)") }
         return nil
     }
 }

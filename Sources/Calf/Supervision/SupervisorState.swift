@@ -64,6 +64,10 @@ final class SupervisorState {
     let spec: SupervisorSpec
     /// The process that started this supervisor (its exit stops it).
     let parent: Pid?
+    /// Supervisor ids from the root, joined by `/`.
+    let path: String
+    /// A durable supervisor's record in the journal (nil: not durable).
+    var ledger: SupervisorLedger?
     /// Static children in start order.
     var ordered: [ChildRecord] = []
     /// Running children by pid.
@@ -85,9 +89,10 @@ final class SupervisorState {
         case signal(Signal)
     }
 
-    init(spec: SupervisorSpec, parent: Pid?) {
+    init(spec: SupervisorSpec, parent: Pid?, path: String) {
         self.spec = spec
         self.parent = parent
+        self.path = path
         window = RestartWindow(limit: spec.intensity, period: spec.period)
     }
 
@@ -104,11 +109,14 @@ final class SupervisorState {
         ordered.first { $0.key == key } ?? waitingDynamic[key]
     }
 
+    /// Forgets a child for good (journaled by a durable supervisor).
     func remove(_ record: ChildRecord) {
         if record.isDynamic {
             waitingDynamic[record.key] = nil
+            ledger?.removeDynamic(record)
         } else {
             ordered.removeAll { $0 === record }
+            journalStatic(record, stopped: true, deleted: true)
         }
     }
 

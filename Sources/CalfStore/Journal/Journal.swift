@@ -3,8 +3,10 @@ import Synchronization
 /// The node's journal: one global append-only log keyed by a global seq
 /// (big-endian, written with `MDB_APPEND`), plus the databases derived from
 /// it at checkpoints (DESIGN.md, storage layout): `checkpoints`, `names`,
-/// `timers`, `dead`, `meta`, and `keys` (idempotency keys still within
-/// their retention window, written at checkpoints).
+/// `timers`, `dead`, `meta`, `keys` (idempotency keys still within
+/// their retention window, written at checkpoints), and `ledgers` (small
+/// records the layer above keeps by keys of its own, written in the same
+/// commits as the log).
 ///
 /// ```swift
 /// let journal = try Journal(environment: store)
@@ -31,6 +33,9 @@ public final class Journal: Sendable {
     public let meta: Database
     /// Idempotency keys → seq ‖ accepted-at, written at checkpoints.
     public let keys: Database
+    /// Small records kept by the layer above under keys of its own (durable
+    /// supervisors' child lists), written in the same commits as the log.
+    public let ledgers: Database
     /// The seq the next appended record gets.
     private let nextSeq: Mutex<UInt64>
 
@@ -45,6 +50,7 @@ public final class Journal: Sendable {
         dead = try environment.database("dead", create: create)
         meta = try environment.database("meta", create: create)
         keys = try environment.database("keys", create: create)
+        ledgers = try environment.database("ledgers", create: create)
         let log = self.log
         let last: UInt64
         do {
@@ -146,6 +152,17 @@ public final class Journal: Sendable {
         return try environment.read { txn in
             guard let value = try txn.get(log, key: StoreKey(seq)) else { return nil }
             return try LogRecord(decoding: value, seq: seq)
+        }
+    }
+
+    /// The records at `seqs`, read in one transaction (nil where there is none).
+    public func records(at seqs: [UInt64]) throws -> [LogRecord?] {
+        let log = self.log
+        return try environment.read { txn in
+            try seqs.map { seq in
+                guard let value = try txn.get(log, key: StoreKey(seq)) else { return nil }
+                return try LogRecord(decoding: value, seq: seq)
+            }
         }
     }
 

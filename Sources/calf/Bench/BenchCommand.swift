@@ -37,8 +37,11 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Messages per sender (fanin).")
     var perSender = 1_000
 
-    @Option(help: "Crash-and-restart rounds (restart).")
+    @Option(help: "Crash-and-restart rounds of the transient child (restart).")
     var restarts = 100_000
+
+    @Option(help: "Crash-and-restart rounds of the durable child, each replaying 100 messages (restart).")
+    var durableRestarts = 2_000
 
     @Option(help: "Schedulers (default: one per core).")
     var schedulers = Node.coreCount
@@ -55,7 +58,10 @@ struct BenchCommand: AsyncParsableCommand {
         case .durable: try await DurableBench.run(workers: 10_000, messages: messages / 4, report: report)
         case .replay: try await DurableBench.replay(workers: 1_000, messages: messages / 2, report: report)
         case .recover: try await DurableBench.recover(workers: 100_000, tail: 2, report: report)
-        case .restart: try await RestartBench.run(rounds: restarts, report: report)
+        case .restart:
+            try await RestartBench.run(rounds: restarts, report: report)
+            try await DurableRestartBench.run(rounds: durableRestarts, durability: .process, report: report)
+            try await DurableRestartBench.run(rounds: durableRestarts / 4, durability: .fsync, report: report)
         }
     }
 }
