@@ -6,12 +6,12 @@ SWIFT ?= swift
 deps:
 	@scripts/install-deps.sh
 
-# Runs the main job: a node on the data directory .calf/bank booting the bank
-# tree (until the supervision work brings Supervisors/demo.yaml). Ctrl-C stops it.
+# Runs the main job: a node on the data directory .calf/demo booting the demo
+# tree of Supervisors/demo.yaml. Ctrl-C stops it.
 run: deps
 	$(SWIFT) build -c release --product calf
 	mkdir -p .calf
-	.build/release/calf node --data .calf/bank Supervisors/bank.yaml
+	.build/release/calf node --data .calf/demo Supervisors/demo.yaml
 
 test: deps
 	$(SWIFT) test
@@ -19,4 +19,4 @@ test: deps
 # Prints the figures of every benchmark (release build).
 bench: deps
 	$(SWIFT) build -c release --product calf
-	for name in spawn pingpong ring fanin codec journal durable replay recover; do .build/release/calf bench $$name; done
+	for name in spawn pingpong ring fanin codec journal durable replay recover restart; do .build/release/calf bench $$name; done

@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Calf", targets: ["Calf"]),
         .library(name: "CalfLoop", targets: ["CalfLoop"]),
         .library(name: "CalfStore", targets: ["CalfStore"]),
+        .library(name: "CalfCommands", targets: ["CalfCommands"]),
         .executable(name: "calf", targets: ["calf"]),
     ],
     dependencies: [
@@ -30,18 +31,21 @@ let package = Package(
         .target(name: "Calf", dependencies: ["CalfLoop", "CalfStore"]),
         .target(name: "CalfShell", dependencies: ["Calf"]),
         .target(name: "Bank", dependencies: ["Calf"], path: "Examples/Bank"),
+        .target(name: "Demo", dependencies: ["Calf"], path: "Examples/Demo"),
         .target(name: "CalfBenchmarks", dependencies: ["Calf", "CalfStore"], path: "Benchmarks/CalfBenchmarks"),
-        .executableTarget(
-            name: "calf",
+        .target(
+            name: "CalfCommands",
             dependencies: [
                 "Calf",
                 "CalfShell",
-                "Bank",
+                "CalfStore",
                 "CalfBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        .executableTarget(name: "calf", dependencies: ["CalfCommands", "Bank", "Demo"]),
+        .executableTarget(name: "JobRunner", dependencies: ["Calf"], path: "Examples/JobRunner"),
         .executableTarget(name: "PingPong", dependencies: ["Calf"], path: "Examples/PingPong"),
         .executableTarget(name: "Ring", dependencies: ["Calf"], path: "Examples/Ring"),
         .testTarget(name: "CalfLoopTests", dependencies: ["CalfLoop", "CLibUV"]),

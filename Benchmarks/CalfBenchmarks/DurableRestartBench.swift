@@ -97,9 +97,10 @@ public enum DurableRestartBench {
         let options = DurableOptions(path: dir.path, durability: durability, behaviors: [ReplayChild.self],
                                      checkpointInterval: .seconds(3600), maximumFailures: 1)
         let node = try Node(schedulers: 1, durable: options)
-        let spec = SupervisorSpec("bench", strategy: .oneForOne, intensity: rounds + 1, period: .seconds(3600)) {
+        var spec = SupervisorSpec("bench", strategy: .oneForOne, intensity: rounds + 1, period: .seconds(3600)) {
             ChildSpec.durable("child", ReplayChild())
         }
+        spec.reportsCrashes = false // as OTP's figures, with logging off
         let root = try await node.startSupervisor(spec, on: 0)
         guard let pid = try await root.whichChildren().first?.pid, let child = await node.address(of: pid, as: ReplayChild.Message.self) else {
             throw CallError.noProcess("the bench's durable child")

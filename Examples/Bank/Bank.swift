@@ -7,6 +7,9 @@ import Calf
 public enum Bank {
     /// The behaviors a node running the bank must know.
     public static let behaviors: [any DurableBehavior.Type] = [Account.self, Teller.self]
+
+    /// The same, for `CalfMain.run`.
+    public static let registry = BehaviorRegistry(durable: behaviors)
 }
 
 /// An account: a balance moved by credits and debits. Balances may go

@@ -23,12 +23,18 @@ import Testing
 
     static let cases: [(String, String)] = [
         ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    colour: red\n", "DIR/tree.yaml:5:5: unknown key 'colour' for a worker"),
-        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Nope\n", "DIR/tree.yaml:4:15: unknown behavior 'Nope' (known: Account, Teller)"),
-        ("supervisor: s\nstrategy: oneForSome\nchildren: []\n", "DIR/tree.yaml:2:11: strategy must be oneForOne, oneForAll or restForOne"),
+        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Nope\n", "DIR/tree.yaml:4:15: unknown behavior 'Nope' (known: Account, Collector, Flaky, PortLog, Producer, Tally, Teller)"),
+        ("supervisor: s\nstrategy: oneForSome\nchildren: []\n", "DIR/tree.yaml:2:11: strategy must be oneForOne, oneForAll, restForOne or simpleOneForOne"),
         ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    shutdown: soon\n", "DIR/tree.yaml:5:15: shutdown must be milliseconds, brutalKill or infinity"),
         ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    config: { opening: lots }\n", "DIR/tree.yaml:3:5: bad config for Account"),
         ("supervisor: s\nchildren:\n  - port: p\n    command: ls\n", "DIR/tree.yaml:3:5: port 'p' needs a command: a list of strings"),
         ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Teller\n  - worker: a\n    behavior: Teller\n", "DIR/tree.yaml:5:5: child id 'a' appears twice"),
+        ("supervisor: s\nstrategy: simpleOneForOne\nchildren: []\n", "DIR/tree.yaml:3:11: a simpleOneForOne supervisor has a 'template', not 'children'"),
+        ("supervisor: s\nstrategy: simpleOneForOne\nstart: 2\n", "DIR/tree.yaml:1:1: simpleOneForOne supervisor 's' needs a 'template'"),
+        ("supervisor: s\nstart: 2\nchildren: []\n", "DIR/tree.yaml:2:8: 'start' belongs to a simpleOneForOne supervisor"),
+        ("supervisor: s\ndurable: maybe\nchildren: []\n", "DIR/tree.yaml:2:10: durable must be true or false"),
+        ("supervisor: s\nchildren:\n  - worker: c\n    behavior: Collector\n    mode: fresh\n", "DIR/tree.yaml:5:11: mode is for durable workers"),
+        ("supervisor: s\nchildren:\n  - worker: p\n    behavior: Producer\n    config: { intervalMilliseconds: soon, target: x }\n", "DIR/tree.yaml:3:5: bad config for Producer"),
     ]
 
     @Test(arguments: cases)

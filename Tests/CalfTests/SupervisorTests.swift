@@ -422,12 +422,13 @@ import Testing
     @Test func backoffDelaysRestartsOfACrashLoop() async throws {
         let node = try Node(schedulers: 1)
         let board = Board()
-        let backoff = Backoff(initial: .milliseconds(200), maximum: .milliseconds(300), resetAfter: .seconds(60))
+        // Long enough to see the child waiting under a loaded machine.
+        let backoff = Backoff(initial: .milliseconds(500), maximum: .milliseconds(750), resetAfter: .seconds(60))
         let sup = try await node.startSupervisor(SupervisorSpec("sup", intensity: 10, period: .seconds(3600)) {
             worker("flaky", board, backoff: backoff)
         })
-        #expect(backoff.delay(attempt: 1) == .milliseconds(200))
-        #expect(backoff.delay(attempt: 2) == .milliseconds(300))
+        #expect(backoff.delay(attempt: 1) == .milliseconds(500))
+        #expect(backoff.delay(attempt: 2) == .milliseconds(750))
         #expect(Backoff(initial: .milliseconds(10), maximum: .seconds(1)).delay(attempt: 3) == .milliseconds(40))
         for round in 1...2 {
             let began = ContinuousClock.now

@@ -246,4 +246,18 @@ public struct ChildStartContext {
     public func spawn<B: Behavior>(_ behavior: B) throws -> Address<B.Message> {
         try supervisorCell.scheduler.start(behavior, linkedTo: supervisorCell)
     }
+
+    /// Spawns `behavior` as `spawn` does and registers it as `name`.
+    /// - Throws: `SpawnError` when it fails to start, `NameError` when the name is taken (the process is killed).
+    public func spawn<B: Behavior>(_ behavior: B, registeredAs name: String) throws -> Address<B.Message> {
+        let address = try spawn(behavior)
+        do throws(NameError) {
+            try supervisorCell.scheduler.node.register(name, address.cell)
+        } catch {
+            supervisorCell.scheduler.unlink(supervisorCell, address.cell)
+            supervisorCell.scheduler.kill(address.cell)
+            throw error
+        }
+        return address
+    }
 }

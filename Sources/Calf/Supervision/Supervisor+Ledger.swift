@@ -49,6 +49,28 @@ extension Supervisor {
     }
 }
 
+extension Supervisor {
+    /// Starts the `startWith` children, once for a durable supervisor.
+    /// - Throws: the first start's error (the started ones are stopped).
+    func seedDynamic(_ core: SupervisorState, _ context: inout Context<Message>) throws {
+        guard let template = spec.children.first, !spec.startWith.isEmpty, core.ledger?.ledger.seeded != true else { return }
+        for arguments in spec.startWith {
+            let record = core.makeRecord(template, arguments: arguments, dynamic: true)
+            switch startProcess(record, core, &context) {
+            case .success(let pid):
+                if pid != nil { core.journalDynamicStarted(record) }
+            case .failure(let error):
+                stopAllAtOnce(core, &context)
+                throw error
+            }
+        }
+        if let ledger = core.ledger {
+            ledger.ledger.seeded = true
+            ledger.save(window: core.window.recent)
+        }
+    }
+}
+
 extension SupervisorState {
     /// Journals a counted restart of `record` and the restart history.
     func journalRestart(_ record: ChildRecord) {

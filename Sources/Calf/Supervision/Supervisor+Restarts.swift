@@ -11,6 +11,7 @@ extension Supervisor {
         }
         record.cell = nil
         record.lastExit = reason.description
+        reportCrash(of: record, pid: pid, reason: reason, context.pid)
         guard Self.restarts(record.spec.restart, after: reason) else {
             if record.isDynamic || record.spec.restart == .temporary {
                 core.remove(record)
@@ -20,6 +21,15 @@ extension Supervisor {
             return
         }
         restart(record, core, &context)
+    }
+
+    /// OTP's supervisor report for an abnormal exit (not `normal`, `shutdown`).
+    func reportCrash(of record: ChildRecord, pid: Pid, reason: ExitReason, _ supervisor: Pid) {
+        guard spec.reportsCrashes else { return }
+        switch reason {
+        case .normal, .shutdown: return
+        default: reportProblem("supervisor '\(spec.id)' \(supervisor): child '\(record.spec.id)' \(pid) exited: \(reason)")
+        }
     }
 
     /// OTP's rule: permanent always; transient unless `normal` or `shutdown`; temporary never.
@@ -75,6 +85,7 @@ extension Supervisor {
     func restartedInPlace(_ pid: Pid, reason: ExitReason, _ core: SupervisorState, _ context: inout Context<Message>) {
         guard let record = core.byPid[pid] else { return }
         record.lastExit = reason.description
+        reportCrash(of: record, pid: pid, reason: reason, context.pid)
         guard countRestart(of: record, now: monotonicNanoseconds(), core, &context) else { return }
         switch spec.strategy {
         case .oneForOne, .simpleOneForOne:

@@ -68,6 +68,7 @@ public struct Supervisor: Behavior {
         let restored = try openLedger(core, &context)
         if spec.strategy == .simpleOneForOne {
             restartDynamic(restored, core, &context)
+            try seedDynamic(core, &context)
             return
         }
         for childSpec in spec.children {

@@ -27,6 +27,8 @@ final class SupervisorLedger {
         var totalRestarts = 0
         /// Dynamic children's keys are never given twice.
         var nextKey: UInt64 = 1
+        /// The `startWith` children were started once.
+        var seeded = false
     }
 
     struct DynamicChild: Codable {

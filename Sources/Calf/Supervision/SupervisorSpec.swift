@@ -44,6 +44,13 @@ public struct SupervisorSpec: Sendable {
     /// same after a node restart (needs a node with a data directory; its
     /// path from the root names it in the journal).
     public var durable: Bool
+    /// Writes a line to stderr for each child that exits abnormally (OTP's
+    /// supervisor report); off for benchmarks.
+    public var reportsCrashes = true
+    /// For `simpleOneForOne`: dynamic children started with these arguments
+    /// when the supervisor first starts (a durable supervisor starts them
+    /// once, then brings back what it journaled).
+    public var startWith: [any Sendable] = []
 
     /// Makes a spec; OTP's defaults are intensity 1 in 5 seconds.
     public init(
@@ -79,6 +86,9 @@ public struct SupervisorSpec: Sendable {
         if period <= .zero { return .invalidSpec("\(id): the period must be positive") }
         if durable, strategy == .simpleOneForOne, children.first?.argumentCoding == nil {
             return .invalidSpec("\(id): a durable simpleOneForOne supervisor journals its children's arguments: its template needs Codable arguments (ChildSpec.template with Codable arguments, or ChildSpec.durableTemplate)")
+        }
+        if !startWith.isEmpty, strategy != .simpleOneForOne {
+            return .invalidSpec("\(id): startWith is for a simpleOneForOne supervisor's dynamic children")
         }
         if id.contains("/") { return .invalidSpec("\(id): a supervisor id cannot contain '/' (it separates the ids of a path)") }
         return nil

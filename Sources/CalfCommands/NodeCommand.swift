@@ -1,5 +1,4 @@
 import ArgumentParser
-import Bank
 import Calf
 import CalfShell
 import CalfStore
@@ -29,8 +28,6 @@ struct NodeCommand: AsyncParsableCommand {
     @Argument(help: "The tree file to boot, e.g. Supervisors/bank.yaml.")
     var tree: String
 
-    /// The behaviors this build of `calf` can run.
-    static let behaviors: [any DurableBehavior.Type] = Bank.behaviors
 
     func run() async throws {
         guard let level = StoreEnvironment.Durability(rawValue: durability) else {
@@ -42,15 +39,14 @@ struct NodeCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("cannot read the tree file \(tree): \(error.localizedDescription)")
         }
-        var known: [String: any DurableBehavior.Type] = [:]
-        for type in Self.behaviors { known[type.behaviorName] = type }
-        let file = try TreeFile(path: tree, text: text, behaviors: known)
+        let registry = registeredBehaviors.withLock { $0 }
+        let file = try TreeFile(path: tree, text: text, behaviors: registry)
 
         guard checkpointInterval > 0, history >= 0 else {
             throw ValidationError("--checkpoint-interval must be positive and --history not negative")
         }
         let options = DurableOptions(
-            path: data, durability: level, behaviors: Self.behaviors,
+            path: data, durability: level, behaviors: registry.durable,
             checkpointInterval: .milliseconds(checkpointInterval), history: .seconds(history))
         let node = try Calf.Node(durable: options)
         if let report = node.recoveryReport {

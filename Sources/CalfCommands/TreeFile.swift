@@ -9,15 +9,21 @@ import Yams
 /// strategy: oneForOne       # oneForOne | oneForAll | restForOne
 /// intensity: 10             # restarts allowed ...
 /// period: 5                 # ... within this many seconds
+/// durable: true             # journal restarts and dynamic children (default false)
 /// children:
-///   - worker: teller        # a durable worker: id and registered name
-///     behavior: Teller      # a behavior the node knows
+///   - worker: teller        # a worker: id and registered name
+///     behavior: Teller      # a behavior the node knows (durable or transient)
 ///     config: {}            # the behavior's own fields
 ///     restart: permanent    # permanent | transient | temporary
 ///     shutdown: 5000        # milliseconds | brutalKill | infinity
 ///     backoff: { initial: 100, maximum: 5000 }   # milliseconds
+///     mode: replay          # a durable worker's restart: replay | fresh
 ///   - supervisor: inner     # a nested supervisor, same keys as the root
 ///     children: [...]
+///   - supervisor: pool      # dynamic children of one template
+///     strategy: simpleOneForOne
+///     template: { worker: tally, behavior: Tally, config: { start: 0 } }
+///     start: 4              # children started at first boot (with the template's config)
 ///   - port: ticker          # an external command
 ///     command: [/bin/sh, -c, "while true; do echo tick; sleep 1; done"]
 ///     cwd: /tmp
@@ -33,14 +39,20 @@ struct TreeFile {
     }
 
     let path: String
-    let behaviors: [String: any DurableBehavior.Type]
+    let durable: [String: any DurableBehavior.Type]
+    let transient: [String: any ConfiguredBehavior.Type]
     /// The root supervisor, ready to start.
     private(set) var root: SupervisorSpec!
 
     /// Reads and checks `path` against the behaviors the node knows.
-    init(path: String, text: String, behaviors: [String: any DurableBehavior.Type]) throws {
+    init(path: String, text: String, behaviors: BehaviorRegistry) throws {
         self.path = path
-        self.behaviors = behaviors
+        var durable: [String: any DurableBehavior.Type] = [:]
+        for type in behaviors.durable { durable[type.behaviorName] = type }
+        var transient: [String: any ConfiguredBehavior.Type] = [:]
+        for type in behaviors.transient { transient[type.behaviorName] = type }
+        self.durable = durable
+        self.transient = transient
         let document: Yams.Node?
         do {
             document = try Yams.compose(yaml: text)
@@ -71,16 +83,33 @@ struct TreeFile {
     }
 
     private func supervisor(_ id: String, _ mapping: Yams.Node.Mapping, _ node: Yams.Node) throws -> SupervisorSpec {
-        try checkKeys(mapping, allowed: ["supervisor", "strategy", "intensity", "period", "children", "restart"], what: "a supervisor")
+        try checkKeys(mapping, allowed: ["supervisor", "strategy", "intensity", "period", "durable", "children", "template", "start", "restart"], what: "a supervisor")
         var strategy = RestartStrategy.oneForOne
         if let value = mapping["strategy"] {
-            guard let parsed = value.string.flatMap(RestartStrategy.init(rawValue:)), parsed != .simpleOneForOne else {
-                throw problem(value, "strategy must be oneForOne, oneForAll or restForOne, not '\(value.string ?? "?")'")
+            guard let parsed = value.string.flatMap(RestartStrategy.init(rawValue:)) else {
+                throw problem(value, "strategy must be oneForOne, oneForAll, restForOne or simpleOneForOne, not '\(value.string ?? "?")'")
             }
             strategy = parsed
         }
         let intensity = try mapping["intensity"].map { try integer($0, "intensity", atLeast: 0) } ?? 1
         let period = try mapping["period"].map { try integer($0, "period", atLeast: 1) } ?? 5
+        var isDurable = false
+        if let value = mapping["durable"] {
+            guard let flag = value.bool else { throw problem(value, "durable must be true or false, not '\(value.string ?? "?")'") }
+            isDurable = flag
+        }
+        if strategy == .simpleOneForOne {
+            if let children = mapping["children"] { throw problem(children, "a simpleOneForOne supervisor has a 'template', not 'children'") }
+            guard let templateNode = mapping["template"] else { throw problem(node, "simpleOneForOne supervisor '\(id)' needs a 'template' (a worker)") }
+            let (template, arguments) = try self.template(templateNode)
+            let count = try mapping["start"].map { try integer($0, "start", atLeast: 0) } ?? 0
+            var spec = SupervisorSpec(id, strategy: strategy, intensity: intensity, period: .seconds(period), durable: isDurable, children: [template])
+            spec.startWith = Array(repeating: arguments, count: count)
+            return spec
+        }
+        for key in ["template", "start"] {
+            if let value = mapping[key] { throw problem(value, "'\(key)' belongs to a simpleOneForOne supervisor") }
+        }
         guard let list = mapping["children"]?.sequence else { throw problem(node, "supervisor '\(id)' needs a 'children' list") }
         var children: [ChildSpec] = []
         var ids: Set<String> = []
@@ -89,7 +118,7 @@ struct TreeFile {
             guard ids.insert(child.id).inserted else { throw problem(item, "child id '\(child.id)' appears twice in supervisor '\(id)'") }
             children.append(child)
         }
-        return SupervisorSpec(id, strategy: strategy, intensity: intensity, period: .seconds(period), children: children)
+        return SupervisorSpec(id, strategy: strategy, intensity: intensity, period: .seconds(period), durable: isDurable, children: children)
     }
 
     private func integer(_ node: Yams.Node, _ key: String, atLeast minimum: Int) throws -> Int {
@@ -109,16 +138,8 @@ struct TreeFile {
             return .supervisor(try supervisor(id, entry, item), restart: restart)
         }
         let backoff = try entry["backoff"].map(backoff)
-        if let id = entry["worker"]?.string {
-            try checkKeys(entry, allowed: ["worker", "behavior", "config", "restart", "shutdown", "backoff"], what: "a worker")
-            guard let behaviorNode = entry["behavior"], let name = behaviorNode.string else { throw problem(item, "worker '\(id)' needs a behavior") }
-            guard let type = behaviors[name] else {
-                throw problem(behaviorNode, "unknown behavior '\(name)' (known: \(behaviors.keys.sorted().joined(separator: ", ")))")
-            }
-            let shutdown = try entry["shutdown"].map(shutdown) ?? .timeout(.seconds(5))
-            var spec = try durableChild(type, id: id, config: entry["config"] ?? .mapping([:]), place: place(item), restart: restart, shutdown: shutdown)
-            spec.backoff = backoff
-            return spec
+        if entry["worker"] != nil {
+            return try worker(item, entry, restart: restart, backoff: backoff, template: false).spec
         }
         if let id = entry["port"]?.string {
             try checkKeys(entry, allowed: ["port", "command", "cwd", "env", "framing", "owner", "killAfter", "restart", "backoff"], what: "a port")
@@ -169,15 +190,73 @@ struct TreeFile {
                        maximum: .milliseconds(try integer(maximum, "maximum", atLeast: 1)), multiplier: multiplier)
     }
 
-    private func durableChild<B: DurableBehavior>(
-        _ type: B.Type, id: String, config: Yams.Node, place: String, restart: ChildRestart, shutdown: ChildShutdown
-    ) throws -> ChildSpec {
-        let behavior: B
-        do {
-            behavior = try YAMLDecoder().decode(B.self, from: config)
-        } catch {
-            throw Problem(description: "\(place): bad config for \(B.behaviorName): \(error)")
+    /// A `worker:` entry: a durable or transient behavior the node knows,
+    /// its config decoded now; for a template, also the arguments its
+    /// dynamic children start with (the configured behavior).
+    private func worker(
+        _ item: Yams.Node, _ entry: Yams.Node.Mapping, restart: ChildRestart, backoff: Backoff?, template: Bool
+    ) throws -> (spec: ChildSpec, arguments: any Sendable) {
+        try checkKeys(entry, allowed: ["worker", "behavior", "config", "restart", "shutdown", "backoff", "mode"], what: "a worker")
+        guard let id = entry["worker"]?.string else { throw problem(item, "a worker needs an id: worker: ID") }
+        guard let behaviorNode = entry["behavior"], let name = behaviorNode.string else { throw problem(item, "worker '\(id)' needs a behavior") }
+        let shutdown = try entry["shutdown"].map(shutdown) ?? .timeout(.seconds(5))
+        var mode = RestartMode.replay
+        if let node = entry["mode"] {
+            guard let value = node.string.flatMap(RestartMode.init(rawValue:)) else { throw problem(node, "mode must be replay or fresh, not '\(node.string ?? "?")'") }
+            mode = value
         }
-        return .durable(id, behavior, restart: restart, shutdown: shutdown)
+        let config = entry["config"] ?? .mapping([:])
+        let made: (spec: ChildSpec, arguments: any Sendable)
+        if let type = durable[name] {
+            made = try durableWorker(type, id: id, config: config, place: place(item), restart: restart, shutdown: shutdown, mode: mode, template: template)
+        } else if let type = transient[name] {
+            if let node = entry["mode"] { throw problem(node, "mode is for durable workers; '\(name)' is transient (always fresh)") }
+            made = try transientWorker(type, id: id, config: config, place: place(item), restart: restart, shutdown: shutdown, template: template)
+        } else {
+            let known = (Array(durable.keys) + Array(transient.keys)).sorted().joined(separator: ", ")
+            throw problem(behaviorNode, "unknown behavior '\(name)' (known: \(known))")
+        }
+        var spec = made.spec
+        spec.backoff = backoff
+        return (spec, made.arguments)
+    }
+
+    private func template(_ node: Yams.Node) throws -> (ChildSpec, any Sendable) {
+        guard let entry = node.mapping, entry["worker"] != nil else { throw problem(node, "a template is a worker: { worker: ID, behavior: NAME, config: {...} }") }
+        let restart = try entry["restart"].map { node -> ChildRestart in
+            guard let value = node.string.flatMap(ChildRestart.init(rawValue:)) else {
+                throw problem(node, "restart must be permanent, transient or temporary, not '\(node.string ?? "?")'")
+            }
+            return value
+        } ?? .permanent
+        return try worker(node, entry, restart: restart, backoff: try entry["backoff"].map(backoff), template: true)
+    }
+
+    private func decode<B: Decodable>(_ type: B.Type, _ name: String, config: Yams.Node, place: String) throws -> B {
+        do {
+            return try YAMLDecoder().decode(B.self, from: config)
+        } catch {
+            throw Problem(description: "\(place): bad config for \(name): \(error)")
+        }
+    }
+
+    private func durableWorker<B: DurableBehavior>(
+        _ type: B.Type, id: String, config: Yams.Node, place: String, restart: ChildRestart, shutdown: ChildShutdown,
+        mode: RestartMode, template: Bool
+    ) throws -> (spec: ChildSpec, arguments: any Sendable) {
+        let behavior = try decode(B.self, B.behaviorName, config: config, place: place)
+        if template { return (.durableTemplate(id, B.self, restart: restart, shutdown: shutdown, mode: mode), behavior) }
+        return (.durable(id, behavior, restart: restart, shutdown: shutdown, mode: mode), behavior)
+    }
+
+    private func transientWorker<B: ConfiguredBehavior>(
+        _ type: B.Type, id: String, config: Yams.Node, place: String, restart: ChildRestart, shutdown: ChildShutdown, template: Bool
+    ) throws -> (spec: ChildSpec, arguments: any Sendable) {
+        let behavior = try decode(B.self, B.behaviorName, config: config, place: place)
+        if template { return (.template(id, restart: restart, shutdown: shutdown) { (configured: B) in configured }, behavior) }
+        let spec = ChildSpec(id: id, restart: restart, shutdown: shutdown, behavior: B.behaviorName) { context in
+            .started(ChildProcess(try context.spawn(behavior, registeredAs: id)))
+        }
+        return (spec, behavior)
     }
 }

@@ -1,8 +1,7 @@
 import ArgumentParser
 import Calf
 
-/// The `calf` command-line tool.
-@main
+/// The `calf` command-line tool (run through `CalfMain.run`).
 struct CalfCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calf",

@@ -1,0 +1,151 @@
+import Calf
+
+/// The demo service booted by `Supervisors/demo.yaml` (what the README's run
+/// command starts): a pool of durable tallies, a producer → collector
+/// pipeline, a port running a shell loop, and a worker that crashes now and then.
+public enum Demo {
+    /// The behaviors `demo.yaml` names, for `CalfMain.run`.
+    public static let registry = BehaviorRegistry(
+        durable: [Tally.self],
+        transient: [Collector.self, Producer.self, PortLog.self, Flaky.self])
+}
+
+/// A durable counter (the pool's workers): `{"add":{"_0":5}}` adds, `"get"` answers the total.
+public struct Tally: DurableBehavior {
+    /// Where it starts.
+    public var start = 0
+
+    /// What it takes.
+    public enum Message: Codable, Sendable {
+        /// Adds to the total.
+        case add(Int)
+        /// Replies with the total.
+        case get
+    }
+
+    /// Its total.
+    public struct State: Codable {
+        /// The running total.
+        public var total: Int
+    }
+
+    /// Starts at `start`.
+    public func initialState() -> State { State(total: start) }
+
+    /// Adds or answers.
+    public func handle(_ message: Message, state: inout State, context: inout DurableContext<Message>) throws {
+        switch message {
+        case .add(let n): state.total += n
+        case .get: context.reply(state.total)
+        }
+    }
+}
+
+/// The pipeline's second stage: sums what the producer sends and answers `total`.
+public struct Collector: ConfiguredBehavior {
+    /// What it takes.
+    public enum Message: Sendable {
+        /// A number from the producer.
+        case value(Int)
+        /// Replies with the sum so far.
+        case total
+    }
+
+    /// The sum of this incarnation.
+    public final class State { var sum = 0 }
+
+    /// A fresh sum.
+    public func initialState() -> State { State() }
+
+    /// Adds or answers.
+    public func handle(_ message: Message, state: inout State, context: inout Context<Message>) throws {
+        switch message {
+        case .value(let n): state.sum += n
+        case .total: context.reply(state.sum)
+        }
+    }
+}
+
+/// The pipeline's first stage: sends 1, 2, 3… to `collector` every `intervalMilliseconds`.
+public struct Producer: ConfiguredBehavior {
+    /// Milliseconds between numbers.
+    public var intervalMilliseconds = 1000
+    /// Where the numbers go (a registered name).
+    public var target = "collector"
+
+    /// Its own timer.
+    public enum Message: Sendable { case tick }
+
+    /// The next number.
+    public final class State { var next = 1 }
+
+    /// A fresh count.
+    public func initialState() -> State { State() }
+
+    /// Arms the first tick.
+    public func started(state: inout State, context: inout Context<Message>) throws {
+        context.sendAfter(.tick, after: .milliseconds(intervalMilliseconds))
+    }
+
+    /// Sends the next number and arms the next tick.
+    public func handle(_ message: Message, state: inout State, context: inout Context<Message>) throws {
+        context.send(Collector.Message.value(state.next), to: target)
+        state.next += 1
+        context.sendAfter(.tick, after: .milliseconds(intervalMilliseconds))
+    }
+}
+
+/// The port's owner: counts the lines the shell loop prints and keeps the last one.
+public struct PortLog: ConfiguredBehavior {
+    /// Port output.
+    public typealias Message = PortOutput
+
+    /// Lines seen.
+    public final class State {
+        var lines = 0
+        var last = ""
+    }
+
+    /// Nothing seen yet.
+    public func initialState() -> State { State() }
+
+    /// Counts a line.
+    public func handle(_ message: PortOutput, state: inout State, context: inout Context<PortOutput>) throws {
+        if case .line(_, let text) = message {
+            state.lines += 1
+            state.last = text
+        }
+    }
+}
+
+/// A worker that crashes now and then (after a random time in
+/// `minimumMilliseconds…maximumMilliseconds`), for its supervisor to restart.
+public struct Flaky: ConfiguredBehavior {
+    /// The shortest life.
+    public var minimumMilliseconds = 3000
+    /// The longest life.
+    public var maximumMilliseconds = 8000
+
+    /// Its own timer.
+    public enum Message: Sendable { case crash }
+
+    /// Nothing to keep.
+    public typealias State = Void
+
+    /// The crash that ends it.
+    public struct Crash: Error, CustomStringConvertible {
+        /// Why.
+        public var description: String { "Flaky crashed, as it does now and then" }
+    }
+
+    /// Arms its crash.
+    public func started(state: inout Void, context: inout Context<Message>) throws {
+        let life = Int.random(in: minimumMilliseconds...max(minimumMilliseconds, maximumMilliseconds))
+        context.sendAfter(.crash, after: .milliseconds(life))
+    }
+
+    /// Crashes.
+    public func handle(_ message: Message, state: inout Void, context: inout Context<Message>) throws {
+        throw Crash()
+    }
+}

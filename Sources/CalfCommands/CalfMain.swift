@@ -1,0 +1,35 @@
+import ArgumentParser
+import Calf
+import Synchronization
+
+/// The behaviors of the running program (set by `CalfMain.run`).
+let registeredBehaviors = Mutex(BehaviorRegistry())
+
+/// The command-line entry point of calf for a program of one's own: it
+/// hands its behaviors over and gets every `calf` command (`node`, `shell`,
+/// `bench`, `version`) with its tree files able to name them.
+///
+/// ```swift
+/// // Sources/mynode/main.swift
+/// import CalfCommands
+/// await CalfMain.run(BehaviorRegistry(durable: [Account.self], transient: [Greeter.self]))
+/// ```
+/// Then `mynode node --data data Supervisors/mytree.yaml` and `mynode shell --data data`.
+public enum CalfMain {
+    /// Parses the command line (or `arguments`) and runs the command; exits
+    /// the process with the command's status.
+    public static func run(_ behaviors: BehaviorRegistry, arguments: [String]? = nil) async -> Never {
+        registeredBehaviors.withLock { $0 = behaviors }
+        do {
+            var command = try CalfCommand.parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            CalfCommand.exit()
+        } catch {
+            CalfCommand.exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,7 @@
+import Bank
+import Calf
+import CalfCommands
+import Demo
+
+// The calf tool: calf's commands with the example behaviors its tree files name.
+await CalfMain.run(Bank.registry + Demo.registry)
