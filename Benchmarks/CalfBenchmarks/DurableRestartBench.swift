@@ -32,10 +32,7 @@ struct DurableRestartDriver: Behavior {
         case failed(CallError)
     }
     final class State {
-        var remaining = 0
-        var crashedAt: UInt64 = 0
-        var latencies: [UInt64] = []
-        var done: Address<[UInt64]>?
+        let rounds = CrashRounds()
         var child: Address<ReplayChild.Message>?
     }
 
@@ -44,23 +41,16 @@ struct DurableRestartDriver: Behavior {
     func handle(_ message: Message, state: inout State, context: inout Context<Message>) throws {
         switch message {
         case .start(let rounds, let child, let done):
-            state.remaining = rounds
+            state.rounds.start(rounds: rounds, done: done)
             state.child = child
-            state.done = done
             round(state, &context)
         case .warm:
             guard let child = state.child else { return }
-            state.crashedAt = RestartBench.nanoseconds()
+            state.rounds.crashNow()
             context.send(.crash, to: child)
             ping(child, then: .answered, &context)
         case .answered:
-            state.latencies.append(RestartBench.nanoseconds() - state.crashedAt)
-            state.remaining -= 1
-            if state.remaining > 0 {
-                round(state, &context)
-            } else if let done = state.done {
-                context.send(state.latencies, to: done)
-            }
+            if state.rounds.answered(&context) { round(state, &context) }
         case .failed(let error):
             throw error
         }

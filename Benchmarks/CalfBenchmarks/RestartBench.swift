@@ -28,10 +28,7 @@ struct RestartDriver: Behavior {
         case start(rounds: Int, done: Address<[UInt64]>)
     }
     final class State {
-        var remaining = 0
-        var crashedAt: UInt64 = 0
-        var latencies: [UInt64] = []
-        var done: Address<[UInt64]>?
+        let rounds = CrashRounds()
         var child: Address<RestartChild.Message>?
     }
 
@@ -40,13 +37,11 @@ struct RestartDriver: Behavior {
     func handle(_ message: Message, state: inout State, context: inout Context<Message>) throws {
         switch message {
         case .start(let rounds, let done):
-            state.remaining = rounds
-            state.done = done
-            state.latencies.reserveCapacity(rounds)
+            state.rounds.start(rounds: rounds, done: done)
             crash(state, &context)
         case .childUp(let child):
             state.child = child
-            guard state.crashedAt != 0 else { return }
+            guard state.rounds.crashing else { return }
             context.call(child, .ping) { (result: Result<Bool, CallError>) in
                 switch result {
                 case .success: .answered
@@ -54,13 +49,7 @@ struct RestartDriver: Behavior {
                 }
             }
         case .answered:
-            state.latencies.append(RestartBench.nanoseconds() - state.crashedAt)
-            state.remaining -= 1
-            if state.remaining > 0 {
-                crash(state, &context)
-            } else if let done = state.done {
-                context.send(state.latencies, to: done)
-            }
+            if state.rounds.answered(&context) { crash(state, &context) }
         case .failed(let error):
             throw error
         }
@@ -68,7 +57,7 @@ struct RestartDriver: Behavior {
 
     private func crash(_ state: State, _ context: inout Context<Message>) {
         guard let child = state.child else { return }
-        state.crashedAt = RestartBench.nanoseconds()
+        state.rounds.crashNow()
         context.send(.crash, to: child)
     }
 }
