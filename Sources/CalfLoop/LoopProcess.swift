@@ -30,6 +30,7 @@ public final class LoopProcess: LoopHandle, @unchecked Sendable {
         // invariant: libuv handles must be made on their loop's thread.
         precondition(loop.inEventLoop, "LoopProcess made off its loop's thread")
         guard let file = arguments.first, !file.isEmpty else { throw LoopError(code: UV_EINVAL.rawValue, operation: "uv_spawn with no command") }
+        Self.closeOnExecEverything()
         var pipes: [LoopPipe] = []
         do throws(LoopError) {
             for _ in 0..<3 { pipes.append(try LoopPipe(loop: loop)) }
@@ -89,6 +90,23 @@ public final class LoopProcess: LoopHandle, @unchecked Sendable {
         stderr = pipes[2]
         self.onExit = onExit
         super.init(loop: loop, raw: UnsafeMutableRawPointer(process).assumingMemoryBound(to: uv_handle_t.self))
+    }
+
+    /// Marks every descriptor above stderr close-on-exec, so that a child
+    /// inherits none of this process's files and sockets (its journal, its
+    /// control socket, or a descriptor its own parent left open, which would
+    /// keep that parent from seeing this process end). libuv dups the
+    /// child's stdio onto 0–2, which clears the flag there.
+    static func closeOnExecEverything() {
+        guard let directory = opendir("/proc/self/fd") else { return }
+        defer { closedir(directory) }
+        let own = dirfd(directory)
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let descriptor = Int32(name), descriptor > 2, descriptor != own else { continue }
+            let flags = fcntl(descriptor, F_GETFD)
+            if flags >= 0, flags & FD_CLOEXEC == 0 { _ = fcntl(descriptor, F_SETFD, flags | FD_CLOEXEC) }
+        }
     }
 
     /// Sends `signal` to the child's whole process group; false if it is gone.

@@ -56,6 +56,32 @@ private func commandLine(_ pid: Int32) -> String? {
         }
     }
 
+    @Test func aNodeStartedAfterKill9StopsThePortCommandsItsPredecessorLeft() async throws {
+        try await withTemporaryDataDirectory { dir in
+            // A command that neither reads nor writes: nothing tells it its node is gone.
+            let tree = dir + "/tree.yaml"
+            try "supervisor: s\nchildren:\n  - port: sleeper\n    command: [/bin/sleep, \"1000\"]\n"
+                .write(toFile: tree, atomically: true, encoding: .utf8)
+            let data = dir + "/data"
+            var node = try NodeProcess(data: data, tree: tree, durability: "process")
+            var sleepers: [Int32] = []
+            for _ in 0..<200 where sleepers.isEmpty {
+                sleepers = children(of: node.process.processIdentifier, containing: "sleep 1000")
+                usleep(10_000)
+            }
+            let sleeper = try #require(sleepers.first)
+            defer { kill(-sleeper, SIGKILL) }
+            node.killHard()
+            // kill -9 leaves the command running (it has its own process group)...
+            #expect(commandLine(sleeper)?.contains("sleep 1000") == true)
+            node = try NodeProcess(data: data, tree: tree, durability: "process")
+            // ...until the next node on the directory starts.
+            #expect(commandLine(sleeper)?.contains("sleep 1000") != true, "port process \(sleeper) outlived a kill -9 and a restart")
+            #expect(node.output.withLock { $0 }.contains("stopped the port process group \(sleeper)"))
+            #expect(node.stop() == 0)
+        }
+    }
+
     @Test func aDurableTreeComesBackAfterKill9() async throws {
         try await withTemporaryDataDirectory { dir in
             let tree = dir + "/tree.yaml"

@@ -122,6 +122,26 @@ func runningInGroup(_ group: Int32) -> [Int32] {
         }
     }
 
+    @Test func aCommandDoesNotInheritTheNodesDescriptors() async throws {
+        // A descriptor left open without close-on-exec, as a journal or a parent's pipe might be.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("calf-port-fd-\(UUID().uuidString)").path
+        #expect(FileManager.default.createFile(atPath: path, contents: Data()))
+        let descriptor = open(path, O_RDONLY)
+        defer { close(descriptor); unlink(path) }
+        #expect(descriptor > 2)
+        let node = try Node(schedulers: 1)
+        let (owner, output) = try await node.receiver(of: PortOutput.self)
+        _ = try await node.spawn(Port(PortSpec(command: ["/bin/sh", "-c", "echo $$; exec sleep 5"], owner: .address(owner) { $0 })))
+        let pid = try #require(await lines(output).flatMap { Int32($0) })
+        // (Tests running beside this one open descriptors of their own meanwhile: only ours is checked.)
+        let inherited = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap {
+            try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")
+        }
+        #expect(inherited.count >= 3)
+        #expect(!inherited.contains(path), "\(inherited)")
+        try await node.shutdown()
+    }
+
     @Test func killingThePortKillsItsCommand() async throws {
         let node = try Node(schedulers: 1)
         let (owner, output) = try await node.receiver(of: PortOutput.self)

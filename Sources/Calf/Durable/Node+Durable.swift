@@ -10,6 +10,8 @@ extension Node {
     ///   if a scheduler cannot start.
     public convenience init(schedulers: Int = Node.coreCount, budget: Int = 100, durable options: DurableOptions) throws {
         try self.init(schedulers: schedulers, budget: budget)
+        // Commands a killed predecessor left running on this directory go first.
+        PortRecords.stopLeftovers(data: options.path)
         do {
             let durable = try DurableCore.open(options, schedulerCount: self.schedulers.count)
             durable.schedulers = self.schedulers
