@@ -54,6 +54,11 @@ class ProcessCell: @unchecked Sendable {
     /// A durable process restarts by replay instead of exiting on a crash or
     /// a kill; returns whether it took the exit over.
     func restartsInsteadOfExiting(_ reason: ExitReason) -> Bool { false }
+
+    /// A journaled process hit by an exit signal `shutdown` ends through its
+    /// own turn, its exit journaled (else it would vanish without a record,
+    /// and its accepted mail with it); false for any other process.
+    func endsThroughJournal(_ reason: ExitReason) -> Bool { false }
     /// Called once the process has exited (loop thread).
     func didExit(reason: ExitReason) {}
     /// Adds a durable process's snapshot to `batch` if it changed; returns

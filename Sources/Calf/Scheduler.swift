@@ -224,7 +224,7 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
         guard target.status == .alive else { return }
         if target.trapExit {
             target.enqueueSignal(.exit(from: source, reason: reason))
-        } else if !reason.isNormal {
+        } else if !reason.isNormal, !target.endsThroughJournal(reason) {
             exit(target, reason: reason)
         }
     }

@@ -37,9 +37,9 @@ struct Echo: Behavior {
 }
 
 /// One failure per message dead-letters it at once: each `.crash` is one restart.
-private func options(_ dir: String) -> DurableOptions {
-    DurableOptions(path: dir, durability: .process, behaviors: [Tick.self], checkpointInterval: .seconds(3600),
-                   maximumFailures: 1, mapSize: 1 << 22)
+private func options(_ dir: String, snapshotEvery: Int = 1000) -> DurableOptions {
+    DurableOptions(path: dir, durability: .process, behaviors: [Tick.self], snapshotEvery: snapshotEvery,
+                   checkpointInterval: .seconds(3600), maximumFailures: 1, mapSize: 1 << 22)
 }
 
 private func tally(_ node: Node, _ pid: Pid?) async throws -> Address<Tick.Message> {
@@ -195,6 +195,29 @@ private func total(_ node: Node, _ address: Address<Tick.Message>) async throws 
             node.send(.crash, to: mainAgain)
             let exit = await node.rootExit()
             #expect(exit.id == "root")
+            try await node.shutdown()
+        }
+    }
+
+    @Test func anExitSignalShutdownEndsADurableProcessForGoodWithItsExitJournaled() async throws {
+        try await withDataDirectory { dir in
+            do {
+                // A snapshot after every message: without its exit journaled it would come back from one.
+                let node = try Node(schedulers: 2, durable: options(dir, snapshotEvery: 1))
+                let linked = try await node.spawnDurable(Tick(), name: "linked")
+                let (partner, _) = try await puppet(node)
+                node.send(Step { context in context.link(linked) }, to: partner)
+                node.send(.add(3), to: linked)
+                #expect(try await total(node, linked) == 3)
+                // The partner ends with `shutdown`: the durable process follows it, for good.
+                node.send(Step { context in context.stop(.shutdown) }, to: partner)
+                #expect(await eventually { node.whereis("linked") == nil })
+                try await node.shutdown()
+            }
+            // Its exit is in the journal: it does not come back half-way from an old snapshot.
+            let node = try Node(schedulers: 2, durable: options(dir))
+            #expect(node.address(named: "linked", as: Tick.Message.self) == nil)
+            #expect(node.recoveryReport?.quarantined.isEmpty == true)
             try await node.shutdown()
         }
     }

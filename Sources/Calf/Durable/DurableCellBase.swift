@@ -163,6 +163,13 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         }
     }
 
+    override final func endsThroughJournal(_ reason: ExitReason) -> Bool {
+        guard reason == .shutdown else { return false }
+        // After the mail accepted before it: the turn journals the exit, then ends the process.
+        pushToMailbox(.stop(reason))
+        return true
+    }
+
     override final func didExit(reason: ExitReason) {
         for (_, entry) in timers { entry.ref.map { _ = scheduler.cancelTimer($0) } }
         timers.removeAll()
