@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "CalfLoop", dependencies: ["CLibUV"]),
         .target(name: "CalfStore", dependencies: ["CLMDB"]),
         .target(name: "Calf", dependencies: ["CalfLoop", "CalfStore"]),
-        .target(name: "CalfShell", dependencies: ["Calf"]),
+        .target(name: "CalfShell", dependencies: ["Calf", "CalfLoop"]),
         .target(name: "Bank", dependencies: ["Calf"], path: "Examples/Bank"),
         .target(name: "Demo", dependencies: ["Calf"], path: "Examples/Demo"),
         .target(name: "CalfBenchmarks", dependencies: ["Calf", "CalfStore"], path: "Benchmarks/CalfBenchmarks"),

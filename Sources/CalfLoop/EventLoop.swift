@@ -54,9 +54,16 @@ public final class EventLoop: @unchecked Sendable {
     ///   - driver: work to run on the thread between libuv polls.
     ///   - spin: how long an idle loop keeps looking for work before it
     ///     sleeps in the kernel; spinning keeps cross-thread latency low.
+    /// A write to a pipe or socket whose reader is gone (a client that hung
+    /// up, a port whose command exited) fails with `EPIPE` instead of
+    /// killing the whole process with SIGPIPE, as libuv expects. Set once,
+    /// when the first loop is made.
+    private static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
+
     public init(name: String, driver: (any LoopDriver)? = nil, spin: Duration = .microseconds(50)) throws(LoopError) {
         self.name = name
         self.driver = driver
+        _ = EventLoop.ignoreBrokenPipes
         let (seconds, attoseconds) = spin.components
         self.spinNanoseconds = seconds < 0 ? 0 : UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
         uvLoop = .allocate(capacity: 1)

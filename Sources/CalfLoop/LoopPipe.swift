@@ -1,7 +1,8 @@
 import CLibUV
 import Glibc
 
-/// A libuv pipe (`uv_pipe_t`): one end of a child process's stdin, stdout or stderr.
+/// A libuv pipe (`uv_pipe_t`): one end of a child process's stdin, stdout
+/// or stderr, or a connection accepted by a `LoopPipeServer`.
 ///
 /// Thread ownership: make, read, write and close it on its loop's thread only.
 public final class LoopPipe: LoopHandle, @unchecked Sendable {
@@ -53,25 +54,54 @@ public final class LoopPipe: LoopHandle, @unchecked Sendable {
         }), "uv_read_start")
     }
 
-    /// Writes `bytes` (copied; written in order with earlier writes).
-    public func write(_ bytes: [UInt8]) throws(LoopError) {
+    /// Writes `bytes` (copied; written in order with earlier writes), then
+    /// calls `done` (if given) once they are handed to the kernel or failed.
+    public func write(_ bytes: [UInt8], then done: (() -> Void)? = nil) throws(LoopError) {
         guard let stream else { throw LoopError(code: UV_EPIPE.rawValue, operation: "write to a closed pipe") }
-        guard !bytes.isEmpty else { return }
+        guard !bytes.isEmpty else {
+            done?()
+            return
+        }
         let request = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
-        let copy = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 1)
-        bytes.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
-        request.pointee.data = copy
-        var buf = uv_buf_init(copy.assumingMemoryBound(to: CChar.self), UInt32(bytes.count))
+        let pending = PendingWrite(bytes, done)
+        request.pointee.data = Unmanaged.passRetained(pending).toOpaque()
+        var buf = uv_buf_init(pending.copy.assumingMemoryBound(to: CChar.self), UInt32(bytes.count))
         let code = uv_write(request, stream, &buf, 1) { request, _ in
             guard let request else { return }
-            request.pointee.data?.deallocate()
+            if let data = request.pointee.data {
+                let pending = Unmanaged<PendingWrite>.fromOpaque(data).takeRetainedValue()
+                pending.done?()
+            }
             request.deallocate()
         }
         if code < 0 {
-            copy.deallocate()
+            Unmanaged<PendingWrite>.fromOpaque(request.pointee.data!).release()
             request.deallocate()
             throw LoopError(code: code, operation: "uv_write")
         }
+    }
+
+    /// Stops reading (`startReading` resumes with the same callback or another).
+    public func stopReading() {
+        guard let stream else { return }
+        uv_read_stop(stream)
+    }
+
+    /// Bytes written but not yet handed to the kernel (a slow reader's backlog).
+    public var pendingWriteBytes: Int {
+        guard let stream else { return 0 }
+        return uv_stream_get_write_queue_size(stream)
+    }
+
+    /// The user id of the process at the other end of a Unix socket (nil if unknown).
+    public var peerUserID: UInt32? {
+        guard let raw else { return nil }
+        var descriptor = uv_os_fd_t()
+        guard uv_fileno(raw, &descriptor) == 0 else { return nil }
+        var credentials = calf_ucred()
+        var size = socklen_t(MemoryLayout<calf_ucred>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &credentials, &size) == 0 else { return nil }
+        return credentials.uid
     }
 
     /// Closes the pipe and drops its callback.
@@ -79,4 +109,19 @@ public final class LoopPipe: LoopHandle, @unchecked Sendable {
         onData = nil
         super.close()
     }
+}
+
+/// The bytes of one write and what to do after it (kept alive by the write request).
+private final class PendingWrite {
+    let copy: UnsafeMutableRawPointer
+    let done: (() -> Void)?
+
+    init(_ bytes: [UInt8], _ done: (() -> Void)?) {
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 1)
+        bytes.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        self.copy = copy
+        self.done = done
+    }
+
+    deinit { copy.deallocate() }
 }

@@ -39,12 +39,13 @@ public final class ControlClient {
         } catch {
             throw ConnectionError(description: "cannot encode the request: \(error)")
         }
-        guard SocketIO.writeAll(fd, frame) else { throw ConnectionError(description: "the node closed the connection") }
+        // A node that refuses a connection says why before closing it: read that even if the write failed.
+        let written = SocketIO.writeAll(fd, frame)
         let body: [UInt8]
         do throws(SocketIO.FrameError) {
             body = try SocketIO.readFrame(fd)
         } catch {
-            throw ConnectionError(description: "the node closed the connection before replying")
+            throw ConnectionError(description: written ? "the node closed the connection before replying" : "the node closed the connection")
         }
         do {
             return try JSONDecoder().decode(ControlProtocol.Reply.self, from: Data(body))

@@ -1,12 +1,22 @@
 import Calf
+import CalfLoop
 import Dispatch
 import FoundationEssentials
 import Glibc
 import Synchronization
 
-/// Serves the control protocol on a node's Unix socket (mode 0600, so only
-/// the owner can attach). Each connection has its own thread, so a slow or
-/// stuck client holds up only itself.
+/// Serves the control protocol on a node's Unix socket (mode 0600, and a
+/// peer of another user is refused), on a libuv loop thread of its own.
+///
+/// Many clients at once, each bounded: a connection holds at most one frame
+/// being read (≤ `ControlProtocol.maximumFrame`), answers its requests in
+/// order with at most `ControlServer.queuedPerConnection` waiting (it stops
+/// reading meanwhile), is closed if a reply backlog of more than
+/// `maximumBacklog` bytes builds up (a client that does not read), or if it
+/// sits in the middle of a frame for `partialFrameTimeout`; beyond
+/// `maximumConnections`, new ones are closed at once. A malformed frame gets
+/// an error reply and the connection is closed. Nothing a client does
+/// blocks the node or another client.
 public final class ControlServer: Sendable {
     /// Why the server could not start.
     public struct StartError: Error, CustomStringConvertible {
@@ -14,11 +24,25 @@ public final class ControlServer: Sendable {
         public let description: String
     }
 
+    /// Connections served at once.
+    public static let maximumConnections = 512
+    /// Requests a connection may have waiting behind the one being answered.
+    public static let queuedPerConnection = 16
+    /// Reply bytes a client may leave unread before it is dropped.
+    public static let maximumBacklog = 4 << 20
+    /// How long a connection may sit in the middle of a frame.
+    public static let partialFrameTimeout: Duration = .seconds(10)
+
     /// The socket's path.
     public let path: String
-    private let node: Node
-    private let listener: Int32
+    let node: Node
+    let loop: EventLoop
+    // invariant: touched on `loop`'s thread only (set up there, closed there).
+    nonisolated(unsafe) var listener: LoopPipeServer?
+    nonisolated(unsafe) var sweeper: LoopTimer?
+    nonisolated(unsafe) var connections: [ObjectIdentifier: ControlConnection] = [:]
     private let stopped = Atomic<Bool>(false)
+    let userID = getuid()
 
     /// Binds `path` (refusing if a live node answers there, replacing a
     /// stale socket file) and starts accepting connections.
@@ -30,88 +54,75 @@ public final class ControlServer: Sendable {
             throw StartError(description: "a live node is already serving \(path)")
         }
         unlink(path)
-        guard var address = SocketIO.address(path) else { throw StartError(description: "socket path too long: \(path)") }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw StartError(description: "socket: \(Errno.text(errno))") }
-        let previous = umask(0o177)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        do {
+            loop = try EventLoop(name: "calf-control")
+        } catch {
+            throw StartError(description: "cannot start the control loop: \(error)")
         }
-        umask(previous)
-        guard bound == 0, chmod(path, 0o600) == 0, listen(fd, 128) == 0 else {
-            let failure = errno
-            close(fd)
-            throw StartError(description: "cannot serve \(path): \(Errno.text(failure))")
-        }
-        listener = fd
+        let failure = Mutex<String?>(nil)
+        let ready = DispatchSemaphore(value: 0)
         let server = self
-        startThread { server.acceptLoop() }
+        loop.execute {
+            defer { ready.signal() }
+            do {
+                server.listener = try LoopPipeServer(loop: server.loop, path: path) { pipe in server.accept(pipe) }
+                let sweeper = try LoopTimer(loop: server.loop)
+                try sweeper.start(milliseconds: 1000, repeatMilliseconds: 1000) { server.sweep() }
+                server.sweeper = sweeper
+            } catch {
+                failure.withLock { $0 = "cannot serve \(path): \(error)" }
+            }
+        }
+        ready.wait()
+        if let reason = failure.withLock({ $0 }) {
+            _ = try? loop.shutdown()
+            throw StartError(description: reason)
+        }
     }
 
-    /// Stops accepting and removes the socket file.
+    /// Stops accepting, closes every connection and removes the socket file.
     public func stop() {
         guard !stopped.exchange(true, ordering: .sequentiallyConsistent) else { return }
-        shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
+        let server = self
+        loop.execute {
+            server.listener?.close()
+            server.listener = nil
+            server.sweeper?.close()
+            server.sweeper = nil
+            for connection in server.connections.values { connection.close() }
+            server.connections.removeAll()
+        }
+        _ = try? loop.shutdown()
         unlink(path)
     }
 
-    private func acceptLoop() {
-        while !stopped.load(ordering: .sequentiallyConsistent) {
-            let client = accept(listener, nil, nil)
-            if client < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                return
-            }
-            let server = self
-            startThread { server.serve(client) }
+    /// How many clients are connected (loop thread).
+    var connectionCount: Int { connections.count }
+
+    private func accept(_ pipe: LoopPipe) {
+        guard connections.count < Self.maximumConnections else {
+            pipe.close()
+            return
         }
+        let connection = ControlConnection(server: self, pipe: pipe)
+        guard pipe.peerUserID == userID else {
+            connection.fail("this node belongs to another user")
+            return
+        }
+        connections[ObjectIdentifier(connection)] = connection
+        connection.start()
     }
 
-    private func serve(_ fd: Int32) {
-        defer { close(fd) }
-        while true {
-            let body: [UInt8]
-            do throws(SocketIO.FrameError) {
-                body = try SocketIO.readFrame(fd)
-            } catch {
-                if case .tooLarge(let length) = error {
-                    _ = reply(fd, .failure("frame of \(length) bytes is over the \(ControlProtocol.maximumFrame)-byte limit"))
-                }
-                return
-            }
-            let request: ControlProtocol.Request
-            do {
-                request = try JSONDecoder().decode(ControlProtocol.Request.self, from: Data(body))
-            } catch {
-                _ = reply(fd, .failure("malformed request: \(error)"))
-                return
-            }
-            guard request.v == ControlProtocol.version else {
-                _ = reply(fd, .failure("protocol version \(request.v) is not spoken here (this node speaks \(ControlProtocol.version))"))
-                return
-            }
-            guard reply(fd, answer(request)) else { return }
-        }
+    func forget(_ connection: ControlConnection) {
+        connections[ObjectIdentifier(connection)] = nil
     }
 
-    private func reply(_ fd: Int32, _ reply: ControlProtocol.Reply) -> Bool {
-        guard let frame = try? ControlProtocol.frame(reply) else { return false }
-        return SocketIO.writeAll(fd, frame)
-    }
-
-    /// Runs `request` against the node (blocking this connection's thread).
-    private func answer(_ request: ControlProtocol.Request) -> ControlProtocol.Reply {
-        let node = self.node
-        let box = Mutex<ControlProtocol.Reply?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            let reply = await ControlServer.handle(request, on: node)
-            box.withLock { $0 = reply }
-            done.signal()
+    /// Drops the connections stuck mid-frame or not reading their replies.
+    private func sweep() {
+        let now = ContinuousClock.now
+        for connection in Array(connections.values) {
+            if connection.isStuck(now: now) { connection.close() }
         }
-        done.wait()
-        return box.withLock { $0 } ?? .failure("no answer")
     }
 
     static func handle(_ request: ControlProtocol.Request, on node: Node) async -> ControlProtocol.Reply {
@@ -145,26 +156,4 @@ public final class ControlServer: Sendable {
 
 extension Errno {
     static func text(_ code: Int32) -> String { String(cString: strerror(code)) }
-}
-
-/// Runs `body` on a new detached thread.
-func startThread(_ body: @escaping @Sendable () -> Void) {
-    let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
-    var thread = pthread_t()
-    let code = pthread_create(&thread, nil, { raw in
-        // invariant: raw is the retained ThreadBody passed below.
-        let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
-        body.run()
-        return nil
-    }, box)
-    if code == 0 {
-        pthread_detach(thread)
-    } else {
-        Unmanaged<ThreadBody>.fromOpaque(box).release()
-    }
-}
-
-private final class ThreadBody: Sendable {
-    let run: @Sendable () -> Void
-    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
 }

@@ -61,17 +61,43 @@ final class NodeProcess: @unchecked Sendable {
 
 /// Runs `calf shell --data DIR -c COMMAND…`; returns (status, stdout, stderr).
 func runShell(_ data: String, _ commands: [String]) throws -> (Int32, String, String) {
+    try runCalf(["shell", "--data", data] + commands.flatMap { ["-c", $0] })
+}
+
+/// Runs `calf ARGUMENTS…` to its end; returns (status, stdout, stderr).
+///
+/// Its output goes to files, not pipes: a node another test starts at the
+/// same moment may inherit a pipe's write end (Foundation's `Process` leaves
+/// descriptors open in children), and a reader waiting for the pipe's end
+/// would then wait as long as that node lives.
+func runCalf(_ arguments: [String]) throws -> (Int32, String, String) {
+    try runProgram(try calfBinary().path, arguments)
+}
+
+/// Runs `program ARGUMENTS…` to its end, its output in files (see `runCalf`).
+func runProgram(_ program: String, _ arguments: [String]) throws -> (Int32, String, String) {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("calf-run-\(UUID().uuidString.prefix(8))")
+    let outPath = base.path + ".out", errPath = base.path + ".err"
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+    defer {
+        try? FileManager.default.removeItem(atPath: outPath)
+        try? FileManager.default.removeItem(atPath: errPath)
+    }
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
     let process = Process()
-    process.executableURL = try calfBinary()
-    process.arguments = ["shell", "--data", data] + commands.flatMap { ["-c", $0] }
-    let out = Pipe(), err = Pipe()
+    process.executableURL = URL(fileURLWithPath: program)
+    process.arguments = arguments
     process.standardOutput = out
     process.standardError = err
     try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    try? out.close()
+    try? err.close()
+    let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+    return (process.terminationStatus, stdout, stderr)
 }
 
 /// A fresh temporary directory, removed afterwards.

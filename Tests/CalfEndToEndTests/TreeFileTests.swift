@@ -8,16 +8,8 @@ import Testing
         try await withTemporaryDataDirectory { dir in
             let tree = dir + "/tree.yaml"
             try yaml.write(toFile: tree, atomically: true, encoding: .utf8)
-            let process = Process()
-            process.executableURL = try calfBinary()
-            process.arguments = ["node", "--data", dir + "/data", tree]
-            let errors = Pipe()
-            process.standardError = errors
-            process.standardOutput = Pipe()
-            try process.run()
-            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, text.replacingOccurrences(of: dir, with: "DIR"))
+            let (status, _, text) = try runCalf(["node", "--data", dir + "/data", tree])
+            return (status, text.replacingOccurrences(of: dir, with: "DIR"))
         }
     }
 

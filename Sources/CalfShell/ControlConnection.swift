@@ -1,0 +1,150 @@
+import Calf
+import CalfLoop
+import FoundationEssentials
+
+/// One client of the control socket: reads its frames, answers its requests
+/// one at a time and in order, and keeps what it holds bounded (see
+/// `ControlServer`).
+///
+/// Thread ownership: the control loop's thread (requests are answered by
+/// tasks, whose replies come back through `loop.execute`).
+final class ControlConnection: @unchecked Sendable {
+    private unowned let server: ControlServer
+    private let pipe: LoopPipe
+    private var reader = FrameReader(maximum: ControlProtocol.maximumFrame)
+    /// Requests waiting behind the one being answered.
+    private var queued: [ControlProtocol.Request] = []
+    private var answering = false
+    /// Reading (not paused for back-pressure, not ended).
+    private var reading = false
+    /// Paused: too many requests wait.
+    private var paused = false
+    /// The client has sent all it will (end of stream).
+    private var ended = false
+    private var closed = false
+    /// When the frame now being read began to arrive.
+    private var midFrameSince: ContinuousClock.Instant?
+
+    init(server: ControlServer, pipe: LoopPipe) {
+        self.server = server
+        self.pipe = pipe
+    }
+
+    func start() { resumeReading() }
+
+    private func resumeReading() {
+        guard !closed, !reading, !ended else { return }
+        reading = true
+        do {
+            try pipe.startReading { [unowned self] chunk in received(chunk) }
+        } catch {
+            close()
+        }
+    }
+
+    private func received(_ chunk: [UInt8]?) {
+        guard !closed else { return }
+        guard let chunk else {
+            // The client sent all it will: what it asked is still answered.
+            ended = true
+            reading = false
+            midFrameSince = nil
+            if !answering, queued.isEmpty { close() }
+            return
+        }
+        reader.append(chunk)
+        while !closed {
+            let body: [UInt8]?
+            do throws(FrameReader.TooLarge) {
+                body = try reader.next()
+            } catch {
+                fail("frame of \(error.length) bytes is over the \(ControlProtocol.maximumFrame)-byte limit")
+                return
+            }
+            guard let body else { break }
+            let request: ControlProtocol.Request
+            do {
+                request = try JSONDecoder().decode(ControlProtocol.Request.self, from: Data(body))
+            } catch {
+                fail("malformed request: \(error)")
+                return
+            }
+            guard request.v == ControlProtocol.version else {
+                fail("protocol version \(request.v) is not spoken here (this node speaks \(ControlProtocol.version))")
+                return
+            }
+            queued.append(request)
+        }
+        guard !closed else { return }
+        midFrameSince = reader.isMidFrame ? (midFrameSince ?? .now) : nil
+        if queued.count >= ControlServer.queuedPerConnection, reading {
+            // Back-pressure: take no more until the queue drains.
+            pipe.stopReading()
+            reading = false
+            paused = true
+        }
+        answerNext()
+    }
+
+    private func answerNext() {
+        guard !closed, !answering, !queued.isEmpty else { return }
+        answering = true
+        let request = queued.removeFirst()
+        let node = server.node
+        let loop = server.loop
+        Task { [self] in
+            let reply = await ControlServer.handle(request, on: node)
+            loop.execute { [self] in replied(reply) }
+        }
+    }
+
+    private func replied(_ reply: ControlProtocol.Reply) {
+        answering = false
+        guard !closed else { return }
+        if ended, queued.isEmpty {
+            send(reply) { [self] in close() }
+            return
+        }
+        send(reply)
+        if paused, queued.count <= ControlServer.queuedPerConnection / 2 {
+            paused = false
+            resumeReading()
+        }
+        answerNext()
+    }
+
+    private func send(_ reply: ControlProtocol.Reply, then done: (() -> Void)? = nil) {
+        guard let frame = try? ControlProtocol.frame(reply) else { return }
+        do {
+            try pipe.write(frame, then: done)
+        } catch {
+            close()
+        }
+    }
+
+    /// Replies with `error`, then closes.
+    func fail(_ error: String) {
+        guard !closed else { return }
+        queued.removeAll()
+        if reading {
+            pipe.stopReading()
+            reading = false
+        }
+        send(.failure(error)) { [self] in close() }
+    }
+
+    /// Mid-frame for too long, or not reading its replies.
+    func isStuck(now: ContinuousClock.Instant) -> Bool {
+        if pipe.pendingWriteBytes > ControlServer.maximumBacklog { return true }
+        if let since = midFrameSince, now - since > ControlServer.partialFrameTimeout { return true }
+        return false
+    }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        queued.removeAll()
+        pipe.close()
+        server.forget(self)
+    }
+}

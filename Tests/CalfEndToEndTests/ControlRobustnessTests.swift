@@ -1,0 +1,203 @@
+import CalfShell
+import Foundation
+import Synchronization
+import Testing
+
+/// A raw client of the control socket, for writing what a shell never would.
+private struct RawSocket {
+    let fd: Int32
+
+    init?(_ path: String) {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        let code = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard code == 0 else {
+            Glibc.close(fd)
+            return nil
+        }
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        self.fd = fd
+    }
+
+    /// Writes all of `bytes` (no SIGPIPE); false once the node closed the connection.
+    func write(_ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if count <= 0 { return false }
+            offset += count
+        }
+        return true
+    }
+
+    func close() { Glibc.close(fd) }
+}
+
+private func header(_ length: Int) -> [UInt8] {
+    [UInt8(truncatingIfNeeded: length >> 24), UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)]
+}
+
+/// One random frame: well-formed requests with nonsense in them (answered,
+/// the connection stays), random bytes, oversized or wrong-version frames
+/// (answered with an error, the connection closed), or a truncated one.
+private func randomFrame(_ random: inout SystemRandomNumberGenerator) -> (bytes: [UInt8], closesAfter: Bool) {
+    let junk = (0..<Int.random(in: 0...40, using: &random)).map { _ in UInt8.random(in: 32...126, using: &random) }
+    let text = String(decoding: junk.filter { $0 != 34 && $0 != 92 }, as: UTF8.self)
+    switch Int.random(in: 0..<10, using: &random) {
+    case 0...4:
+        let body = Array(#"{"v":1,"cmd":"\#(text)","target":"\#(text)"}"#.utf8)
+        return (header(body.count) + body, false)
+    case 5, 6:
+        let body = (0..<Int.random(in: 0...2000, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+        return (header(body.count) + body, true)
+    case 7:
+        return (header(Int.random(in: (ControlProtocol.maximumFrame + 1)...Int(UInt32.max), using: &random)), true)
+    case 8:
+        let body = Array(#"{"v":99,"cmd":"state","target":"account-3"}"#.utf8)
+        return (header(body.count) + body, true)
+    default:
+        let body = Array(#"{"v":1,"cmd":"state","target":"account-3"}"#.utf8)
+        return (header(body.count) + body.prefix(Int.random(in: 0..<body.count, using: &random)), true)
+    }
+}
+
+/// What the flooding workers did (any thread).
+private final class FloodCounters: Sendable {
+    let written = Atomic<Int>(0)
+    let connections = Atomic<Int>(0)
+    let done = Atomic<Bool>(false)
+}
+
+private func residentBytes(_ pid: Int32) -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kilobytes * 1024
+}
+
+/// The control socket under abuse.
+@Suite(.serialized) struct ControlRobustnessTests {
+    @Test func garbageOverManyConnectionsNeverStopsTheNodeServingAWellBehavedShell() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let data = dir + "/data"
+            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/bank.yaml").path, durability: "process")
+            defer { _ = node.stop() }
+            let socketPath = data + "/node.sock"
+            let pid = node.process.processIdentifier
+            // Warm up, then measure.
+            for _ in 0..<50 { _ = try ControlClient(dataDirectory: data).request(.init(cmd: "state", target: "account-3")) }
+            let before = residentBytes(pid)
+
+            // Half-open connections: part of a frame, then silence until the end.
+            var halfOpen: [RawSocket] = []
+            for n in 0..<200 {
+                guard let socket = RawSocket(socketPath) else { continue }
+                _ = socket.write(n % 2 == 0 ? [0, 0] : header(1000) + Array(repeating: 65, count: 10))
+                halfOpen.append(socket)
+            }
+
+            let counters = FloodCounters()
+            let target = 100_000
+            let workers = 4
+            // Threads of their own: blocking writes must not starve the test's tasks.
+            let finished = DispatchGroup()
+            for _ in 0..<workers {
+                finished.enter()
+                Thread.detachNewThread {
+                    defer { finished.leave() }
+                    var random = SystemRandomNumberGenerator()
+                    while counters.written.load(ordering: .relaxed) < target {
+                        // The node must keep accepting: a refused connection ends this worker (and fails the count).
+                        guard let socket = RawSocket(socketPath) else { return }
+                        counters.connections.add(1, ordering: .relaxed)
+                        for _ in 0..<Int.random(in: 1...60, using: &random) {
+                            let (bytes, closesAfter) = randomFrame(&random)
+                            guard socket.write(bytes) else { break }
+                            counters.written.add(1, ordering: .relaxed)
+                            if closesAfter { break }
+                        }
+                        socket.close()
+                    }
+                }
+            }
+            finished.notify(queue: .global()) { counters.done.store(true, ordering: .relaxed) }
+
+            // Meanwhile a well-behaved shell is answered correctly, every time.
+            var answered = 0
+            while !counters.done.load(ordering: .relaxed) {
+                let reply = try ControlClient(dataDirectory: data).request(.init(cmd: "state", target: "account-3"))
+                #expect(reply.ok && reply.result == #"{"balance":1000}"#, "\(reply)")
+                answered += 1
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let sent = ControlProtocol.Request(cmd: "send", target: "teller", json: #"{"transfer":{"from":3,"to":7,"amount":25}}"#, key: "after-the-flood")
+            #expect(try ControlClient(dataDirectory: data).request(sent).result == "ok")
+            #expect(await eventually {
+                (try? ControlClient(dataDirectory: data).request(.init(cmd: "state", target: "account-3")).result) == #"{"balance":975}"#
+            })
+            for socket in halfOpen { socket.close() }
+
+            let after = residentBytes(pid)
+            print("control flood: \(counters.written.load(ordering: .relaxed)) frames over \(counters.connections.load(ordering: .relaxed)) connections, \(answered) shell answers meanwhile, node RSS \(before >> 20) → \(after >> 20) MiB")
+            #expect(counters.written.load(ordering: .relaxed) >= target)
+            #expect(answered > 0)
+            #expect(after - before < 64 << 20, "the node grew by \((after - before) >> 20) MiB")
+        }
+    }
+}
+
+/// Only the node's user attaches: the data directory is 0700, the socket
+/// 0600, and a peer of another user is refused even on a socket opened up.
+@Suite(.serialized) struct ControlAccessTests {
+    /// Runs a copy of `calf` as `nobody` (setpriv); returns (status, stderr).
+    func asNobody(_ arguments: [String], in dir: String) throws -> (Int32, String) {
+        let copy = dir + "/calf"
+        try FileManager.default.copyItem(atPath: try calfBinary().path, toPath: copy)
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        chmod(dir, 0o755)
+        chmod(copy, 0o755)
+        let (status, _, errors) = try runProgram("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", copy] + arguments)
+        return (status, errors)
+    }
+
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"), "needs root and setpriv to act as another user"))
+    func anotherUserCannotAttach() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let data = dir + "/data"
+            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/bank.yaml").path, durability: "process")
+            defer { _ = node.stop() }
+            var info = stat()
+            #expect(stat(data + "/node.sock", &info) == 0 && info.st_mode & 0o777 == 0o600)
+            #expect(stat(data, &info) == 0 && info.st_mode & 0o777 == 0o700)
+
+            // The data directory keeps others out.
+            var (status, errors) = try asNobody(["shell", "--data", data, "-c", "state account-3"], in: dir)
+            #expect(status != 0)
+            #expect(errors.contains("cannot attach") && errors.contains("Permission denied"), "\(errors)")
+            // So does the socket's mode, the directory opened.
+            chmod(data, 0o755)
+            (status, errors) = try asNobody(["shell", "--data", data, "-c", "state account-3"], in: dir)
+            #expect(status != 0)
+            #expect(errors.contains("Permission denied"), "\(errors)")
+            // And the node checks who is at the other end, the socket opened too.
+            chmod(data + "/node.sock", 0o777)
+            (status, errors) = try asNobody(["shell", "--data", data, "-c", "state account-3"], in: dir)
+            #expect(status != 0)
+            #expect(errors.contains("this node belongs to another user"), "\(errors)")
+            // The owner still attaches.
+            let (ownerStatus, out, _) = try runShell(data, ["state account-3"])
+            #expect(ownerStatus == 0 && out == "{\"balance\":1000}\n")
+        }
+    }
+}
