@@ -116,4 +116,5 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     }
 
     override var mailboxCount: Int { mailbox.count }
+    override final var mailboxBytes: Int { (mailbox.mask &+ 1) * MemoryLayout<Envelope<Message>>.stride }
 }

@@ -75,6 +75,14 @@ class ProcessCell: @unchecked Sendable {
     var mailboxCount: Int { 0 }
     /// The behavior's type name, for inspection.
     var behaviorName: String { "" }
+    /// How it stands, for reports: `runnable` or `waiting` (durable processes say more).
+    var statusName: String { scheduled ? "runnable" : "waiting" }
+    /// Restarts in place (durable processes).
+    var restartCount: UInt64 { 0 }
+    /// Bytes of its mailbox buffer.
+    var mailboxBytes: Int { 0 }
+    /// Why it is quarantined (durable processes).
+    var quarantineReason: String? { nil }
 }
 
 /// A process's links, monitors and name: rare, so kept out of the cell itself.

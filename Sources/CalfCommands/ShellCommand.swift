@@ -8,9 +8,13 @@ struct ShellCommand: ParsableCommand {
         commandName: "shell",
         abstract: "Run commands against a running node.",
         discussion: """
-        Commands: send NAME JSON [--key KEY]   (prints ok, or ok duplicate, once committed)
-                  call NAME JSON [--timeout MS] (prints the reply as JSON)
-                  state NAME                    (prints the state as JSON)
+        Commands: send P JSON [--key KEY]   (prints ok, or ok duplicate, once committed)
+                  call P JSON [--timeout MS] (prints the reply as JSON)
+                  state P                    (prints the state as JSON)
+                  ps [--sort mailbox|msgs|memory|restarts]
+                  info P                     (one process: status, mailbox, links…)
+                  tree                       (the supervision trees)
+        P is a registered name or a pid (<0.7>, <0.12.0>).
         """
     )
 
@@ -19,6 +23,9 @@ struct ShellCommand: ParsableCommand {
 
     @Option(name: .short, help: "A command to run (repeatable); exits non-zero on the first error.")
     var command: [String] = []
+
+    @Flag(name: .long, help: "Print answers as JSON (machine-readable) instead of tables.")
+    var json = false
 
     func run() throws {
         guard !command.isEmpty else {
@@ -47,7 +54,8 @@ struct ShellCommand: ParsableCommand {
                 throw ExitCode(2)
             }
             if reply.ok {
-                print(reply.result ?? "")
+                let result = reply.result ?? ""
+                print(json ? result : ShellFormat.text(for: request.cmd, result: result))
             } else {
                 FileHandle.standardError.write(Data("error: \(reply.error ?? "unknown")\n".utf8))
                 throw ExitCode(1)

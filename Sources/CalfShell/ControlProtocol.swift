@@ -18,9 +18,9 @@ public enum ControlProtocol {
     public struct Request: Codable, Sendable, Equatable {
         /// Protocol version.
         public var v: Int
-        /// `send`, `call` or `state`.
+        /// `send`, `call`, `state`, `ps`, `info` or `tree`.
         public var cmd: String
-        /// A registered name or a pid.
+        /// A registered name or a pid (empty for `ps` and `tree`).
         public var target: String
         /// The message, as JSON text (send, call).
         public var json: String?
@@ -28,15 +28,18 @@ public enum ControlProtocol {
         public var key: String?
         /// The call timeout in milliseconds (call).
         public var timeoutMilliseconds: Int?
+        /// The order of `ps`: `mailbox`, `msgs`, `memory` or `restarts` (largest first); nil: by pid.
+        public var sort: String?
 
         /// A request of the current version.
-        public init(cmd: String, target: String, json: String? = nil, key: String? = nil, timeoutMilliseconds: Int? = nil) {
+        public init(cmd: String, target: String = "", json: String? = nil, key: String? = nil, timeoutMilliseconds: Int? = nil, sort: String? = nil) {
             v = ControlProtocol.version
             self.cmd = cmd
             self.target = target
             self.json = json
             self.key = key
             self.timeoutMilliseconds = timeoutMilliseconds
+            self.sort = sort
         }
     }
 

@@ -125,6 +125,16 @@ public final class ControlServer: Sendable {
         }
     }
 
+    static func encoded(_ value: some Encodable) -> ControlProtocol.Reply {
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return .success(String(decoding: try encoder.encode(value), as: UTF8.self))
+        } catch {
+            return .failure("cannot encode the answer: \(error)")
+        }
+    }
+
     static func handle(_ request: ControlProtocol.Request, on node: Node) async -> ControlProtocol.Reply {
         switch request.cmd {
         case "send":
@@ -148,8 +158,18 @@ public final class ControlServer: Sendable {
             } catch {
                 return .failure("\(error)")
             }
+        case "ps":
+            guard let order = ProcessOrder(request.sort) else {
+                return .failure("ps sorts by mailbox, msgs, memory or restarts, not '\(request.sort ?? "")'")
+            }
+            return encoded(order.sorted(await node.processReports()))
+        case "info":
+            guard let report = await node.processReport(request.target) else { return .failure("no process \(request.target)") }
+            return encoded(report)
+        case "tree":
+            return encoded(await node.supervisionTrees())
         default:
-            return .failure("unknown command '\(request.cmd)' (send, call, state)")
+            return .failure("unknown command '\(request.cmd)' (send, call, state, ps, info, tree)")
         }
     }
 }

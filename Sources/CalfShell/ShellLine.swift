@@ -1,5 +1,6 @@
 /// Parses a shell command line into a control request:
-/// `send NAME JSON [--key KEY]`, `call NAME JSON [--timeout MS]`, `state NAME`.
+/// `send NAME JSON [--key KEY]`, `call NAME JSON [--timeout MS]`, `state NAME`,
+/// `ps [--sort mailbox|msgs|memory|restarts]`, `info P`, `tree`.
 /// JSON is taken whole, brackets balanced and strings respected, so it may
 /// contain spaces.
 public enum ShellLine {
@@ -39,10 +40,29 @@ public enum ShellLine {
             guard !target.isEmpty else { throw ParseError(description: "state needs a process name or pid") }
             guard word(&rest).isEmpty else { throw ParseError(description: "state takes one argument") }
             return .init(cmd: "state", target: target)
+        case "info":
+            let target = word(&rest)
+            guard !target.isEmpty else { throw ParseError(description: "info needs a process name or pid") }
+            guard word(&rest).isEmpty else { throw ParseError(description: "info takes one argument") }
+            return .init(cmd: "info", target: target)
+        case "ps":
+            var sort: String?
+            while case let flag = word(&rest), !flag.isEmpty {
+                guard flag == "--sort" else { throw ParseError(description: "unknown option '\(flag)' for ps") }
+                let value = word(&rest)
+                guard ProcessOrder(value) != nil, !value.isEmpty else {
+                    throw ParseError(description: "--sort takes mailbox, msgs, memory or restarts")
+                }
+                sort = value
+            }
+            return .init(cmd: "ps", sort: sort)
+        case "tree":
+            guard word(&rest).isEmpty else { throw ParseError(description: "tree takes no argument") }
+            return .init(cmd: "tree")
         case "":
             throw ParseError(description: "empty command")
         default:
-            throw ParseError(description: "unknown command '\(command)' (send, call, state)")
+            throw ParseError(description: "unknown command '\(command)' (send, call, state, ps, info, tree)")
         }
     }
 

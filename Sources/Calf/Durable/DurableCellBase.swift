@@ -183,4 +183,20 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
     func restartByReplay(retrying failed: JournaledMail<Message>?, reason: ExitReason) {}
 
     override final var mailboxCount: Int { mailbox.count + (retry == nil ? 0 : 1) }
+
+    override final var statusName: String {
+        switch phase {
+        case .running: scheduled ? "runnable" : "waiting"
+        case .recovering: "recovering"
+        case .stopping: "stopping"
+        case .quarantined: "quarantined"
+        }
+    }
+
+    override final var restartCount: UInt64 { incarnation }
+
+    override final var quarantineReason: String? {
+        if case .quarantined(let reason) = phase { return reason }
+        return nil
+    }
 }

@@ -128,7 +128,7 @@ extension Supervisor {
         case .restartedInPlace(let pid, let reason):
             restartedInPlace(pid, reason: reason, core, &context)
 
-        case .whichChildren, .countChildren, .shutdownTimeout:
+        case .whichChildren, .countChildren, .describe, .shutdownTimeout:
             // invariant: answered in handle(_:) without waiting for operations.
             break
         }

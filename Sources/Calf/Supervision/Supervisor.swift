@@ -10,6 +10,8 @@ public struct SupervisorMessage: Sendable {
         case deleteChild(String)
         case whichChildren
         case countChildren
+        /// Its report for the shell's `tree`.
+        case describe
         /// Stop every child in order, then exit with `shutdown`.
         case stop
         /// A backoff delay ended.
@@ -99,6 +101,8 @@ public struct Supervisor: Behavior {
             reply?.reply(core.children)
         case .countChildren:
             reply?.reply(core.counts)
+        case .describe:
+            reply?.reply(describe(core, context))
         case .shutdownTimeout(let ref):
             if let awaiting = core.operation?.awaiting, awaiting.ref == ref {
                 context.cell.scheduler.kill(awaiting.cell)

@@ -58,6 +58,10 @@ public struct SupervisorRef: Sendable, Hashable, CustomStringConvertible {
         try await ask(.whichChildren, [ChildInfo].self)
     }
 
+    func describe() async throws(SupervisorError) -> SupervisorDescription {
+        try await ask(.describe, SupervisorDescription.self)
+    }
+
     /// Counts of specs, live children, supervisors and workers.
     public func countChildren() async throws(SupervisorError) -> ChildCounts {
         try await ask(.countChildren, ChildCounts.self)

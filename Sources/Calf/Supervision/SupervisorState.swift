@@ -125,13 +125,13 @@ final class SupervisorState {
         byPid.values.filter(\.isDynamic).sorted { $0.key > $1.key }
     }
 
-    var children: [ChildInfo] {
-        if spec.strategy == .simpleOneForOne {
-            let all = Array(byPid.values) + Array(waitingDynamic.values)
-            return all.sorted { $0.key < $1.key }.map(\.info)
-        }
-        return ordered.map(\.info)
+    /// The children's records in order (dynamic ones by number).
+    var records: [ChildRecord] {
+        guard spec.strategy == .simpleOneForOne else { return ordered }
+        return (Array(byPid.values) + Array(waitingDynamic.values)).sorted { $0.key < $1.key }
     }
+
+    var children: [ChildInfo] { records.map(\.info) }
 
     var counts: ChildCounts {
         let infos = children

@@ -1,0 +1,88 @@
+/// A supervisor and its children as the shell's `tree` draws them.
+public struct SupervisionReport: Codable, Sendable, Equatable {
+    /// One child.
+    public struct Child: Codable, Sendable, Equatable {
+        /// Its id (the template's id for a dynamic child).
+        public var id: String
+        /// Its pid, printed, when running.
+        public var pid: String?
+        /// `worker` or `supervisor`.
+        public var kind: String
+        /// `running`, `restarting` or `stopped`.
+        public var status: String
+        /// Its behavior's name.
+        public var behavior: String
+        /// Restarts counted by its supervisor.
+        public var restarts: Int
+        /// Why its last process ended.
+        public var lastExit: String?
+        /// For a running supervisor child: its own report (zero or one).
+        public var supervisor: [SupervisionReport]
+    }
+
+    /// Its id.
+    public var id: String
+    /// Its pid, printed.
+    public var pid: String
+    /// Its strategy.
+    public var strategy: String
+    /// Restarts allowed within `periodSeconds`.
+    public var intensity: Int
+    /// The intensity's window.
+    public var periodSeconds: Double
+    /// Whether it journals its children.
+    public var durable: Bool
+    /// Restarts it made since it started (or, durable, ever).
+    public var restarts: Int
+    /// Its children in order.
+    public var children: [Child]
+}
+
+/// A supervisor's own report and its running supervisor children, by index.
+struct SupervisorDescription: Sendable {
+    var report: SupervisionReport
+    var nested: [Int: SupervisorRef]
+}
+
+extension SupervisorRef {
+    /// This supervisor's report, with its supervisor children's, recursively.
+    public func report() async throws(SupervisorError) -> SupervisionReport {
+        let description = try await describe()
+        var report = description.report
+        for (index, child) in description.nested {
+            if let nested = try? await child.report() { report.children[index].supervisor = [nested] }
+        }
+        return report
+    }
+}
+
+extension Supervisor {
+    /// This supervisor alone, and its running supervisor children to ask in turn.
+    func describe(_ core: SupervisorState, _ context: Context<Message>) -> SupervisorDescription {
+        let records = core.records
+        var nested: [Int: SupervisorRef] = [:]
+        for (index, record) in records.enumerated() where record.spec.kind == .supervisor {
+            if let cell = record.cell as? MailboxCell<SupervisorMessage> { nested[index] = SupervisorRef(Address(cell: cell)) }
+        }
+        let report = SupervisionReport(
+            id: spec.id, pid: context.pid.description, strategy: spec.strategy.rawValue, intensity: spec.intensity,
+            periodSeconds: Double(spec.period.nanoseconds) / 1e9, durable: spec.durable, restarts: core.totalRestarts,
+            children: records.map(\.info).map { info in
+                SupervisionReport.Child(
+                    id: info.id, pid: info.pid?.description, kind: info.kind.rawValue, status: info.status.rawValue,
+                    behavior: info.behavior, restarts: info.restarts, lastExit: info.lastExit, supervisor: [])
+            })
+        return SupervisorDescription(report: report, nested: nested)
+    }
+}
+
+extension Node {
+    /// The supervision trees of the root supervisors, in start order.
+    public func supervisionTrees() async -> [SupervisionReport] {
+        var reports: [SupervisionReport] = []
+        for root in core.roots.withLock({ $0 }) {
+            if let report = try? await root.report() { reports.append(report) }
+        }
+        return reports
+    }
+}

@@ -1,0 +1,97 @@
+import Calf
+import FoundationEssentials
+
+/// How the shell prints a reply: the structured answers (`ps`, `info`,
+/// `tree`, JSON from the node) as tables and drawings; the rest as it came.
+public enum ShellFormat {
+    /// The text to print for `result`, the answer to `command`.
+    public static func text(for command: String, result: String) -> String {
+        let bytes = Data(result.utf8)
+        switch command {
+        case "ps":
+            guard let reports = try? JSONDecoder().decode([ProcessReport].self, from: bytes) else { return result }
+            return table(reports)
+        case "info":
+            guard let report = try? JSONDecoder().decode(ProcessReport.self, from: bytes) else { return result }
+            return info(report)
+        case "tree":
+            guard let trees = try? JSONDecoder().decode([SupervisionReport].self, from: bytes) else { return result }
+            return trees.map(tree).joined(separator: "\n")
+        default:
+            return result
+        }
+    }
+
+    /// `ps`: one row per process.
+    static func table(_ reports: [ProcessReport]) -> String {
+        let header = ["PID", "NAME", "BEHAVIOR", "SCHED", "STATUS", "MAILBOX", "MSGS", "RESTARTS", "MEMORY"]
+        let rows = reports.map { report in
+            [report.pid, report.name ?? "-", report.behavior, String(report.scheduler), report.status,
+             String(report.mailbox), String(report.handled), String(report.restarts), bytes(report.memory)]
+        }
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        return ([header] + rows).map { row in
+            row.enumerated().map { column, cell in
+                column == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    /// `info`: one field per line.
+    static func info(_ report: ProcessReport) -> String {
+        var lines = [
+            "pid        \(report.pid)",
+            "name       \(report.name ?? "-")",
+            "behavior   \(report.behavior)\(report.durable ? " (durable)" : "")",
+            "scheduler  \(report.scheduler)",
+            "status     \(report.status)\(report.quarantine.map { ": \($0)" } ?? "")",
+            "mailbox    \(report.mailbox)",
+            "handled    \(report.handled)",
+            "restarts   \(report.restarts)",
+            "memory     \(bytes(report.memory))",
+            "trapExit   \(report.trapsExits)",
+            "links      \(report.links.isEmpty ? "-" : report.links.joined(separator: " "))",
+        ]
+        lines.append("monitors   \(report.monitoredBy.isEmpty ? "-" : report.monitoredBy.joined(separator: " "))")
+        return lines.joined(separator: "\n")
+    }
+
+    /// `tree`: the supervisor and its children, drawn with box-drawing characters.
+    static func tree(_ report: SupervisionReport) -> String {
+        var lines = [supervisorLine(report)]
+        draw(report.children, prefix: "", into: &lines)
+        return lines.joined(separator: "\n")
+    }
+
+    private static func supervisorLine(_ report: SupervisionReport) -> String {
+        let restarts = report.restarts == 1 ? "1 restart" : "\(report.restarts) restarts"
+        return "\(report.id) \(report.pid) [\(report.strategy)\(report.durable ? ", durable" : ""), \(restarts), intensity \(report.intensity)/\(formatSeconds(report.periodSeconds))]"
+    }
+
+    private static func draw(_ children: [SupervisionReport.Child], prefix: String, into lines: inout [String]) {
+        for (index, child) in children.enumerated() {
+            let last = index == children.count - 1
+            let branch = prefix + (last ? "└── " : "├── ")
+            let below = prefix + (last ? "    " : "│   ")
+            if let nested = child.supervisor.first {
+                lines.append(branch + supervisorLine(nested))
+                draw(nested.children, prefix: below, into: &lines)
+                continue
+            }
+            var line = "\(child.id) \(child.pid ?? "-") \(child.behavior) \(child.status)"
+            if child.restarts > 0 { line += ", \(child.restarts) restart\(child.restarts == 1 ? "" : "s")" }
+            if child.status != "running", let exit = child.lastExit { line += " (last exit: \(exit))" }
+            lines.append(branch + line)
+        }
+    }
+
+    private static func formatSeconds(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
+    }
+
+    private static func bytes(_ count: Int) -> String {
+        if count >= 1 << 20 { return "\(count >> 20) MiB" }
+        if count >= 1 << 10 { return "\(count >> 10) KiB" }
+        return "\(count) B"
+    }
+}

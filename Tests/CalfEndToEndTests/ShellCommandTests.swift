@@ -1,0 +1,73 @@
+import Calf
+import Foundation
+import Testing
+
+/// `calf shell -c` against a real node on the demo tree, checked against
+/// what the node reports of itself.
+@Suite(.serialized) struct ShellCommandTests {
+    func shell(_ data: String, _ command: String, json: Bool = false) throws -> String {
+        let (status, out, err) = try runCalf(["shell", "--data", data] + (json ? ["--json"] : []) + ["-c", command])
+        #expect(status == 0, "\(command): \(err)")
+        return out
+    }
+
+    @Test func psInfoAndTreeShowTheLiveNode() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let data = dir + "/data"
+            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
+            defer { _ = node.stop() }
+            for n in 1...3 { _ = try shell(data, "send demo/pool/tally-2 {\"add\":{\"_0\":\(n)}}") }
+
+            // ps --json: every process of the tree, with what it did.
+            let reports = try JSONDecoder().decode([ProcessReport].self, from: Data(try shell(data, "ps", json: true).utf8))
+            let byName = Dictionary(reports.compactMap { report in report.name.map { ($0, report) } }, uniquingKeysWith: { a, _ in a })
+            for name in ["collector", "producer", "clock-log", "flaky"] + (1...4).map({ "demo/pool/tally-\($0)" }) {
+                #expect(byName[name] != nil, "ps lacks \(name)")
+            }
+            let tally2 = try #require(byName["demo/pool/tally-2"])
+            #expect(tally2.durable && tally2.behavior == "Tally" && tally2.handled == 3)
+            #expect(reports.filter { $0.behavior == "Supervisor" }.count == 3)
+
+            // ps --sort msgs: a table, largest first.
+            let table = try shell(data, "ps --sort msgs").split(separator: "\n")
+            #expect(table.first?.hasPrefix("PID") == true)
+            let column = try #require(table.first?.split(separator: " ", omittingEmptySubsequences: true).firstIndex(of: "MSGS"))
+            let counts = table.dropFirst().compactMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[column]) }
+            #expect(counts.count == reports.count)
+            #expect(counts == counts.sorted(by: >))
+
+            // info: one process, by name and by pid.
+            let collector = try #require(byName["collector"])
+            let info = try shell(data, "info collector")
+            #expect(info.contains("pid        \(collector.pid)"))
+            #expect(info.contains("behavior   Collector"))
+            let infoByPid = try JSONDecoder().decode(ProcessReport.self, from: Data(try shell(data, "info \(tally2.pid)", json: true).utf8))
+            #expect(infoByPid.name == "demo/pool/tally-2")
+
+            // tree --json: the demo tree as started, its pids those of ps.
+            let trees = try JSONDecoder().decode([SupervisionReport].self, from: Data(try shell(data, "tree", json: true).utf8))
+            let root = try #require(trees.first)
+            #expect(trees.count == 1 && root.id == "demo" && root.strategy == "oneForOne" && root.durable)
+            #expect(root.children.map(\.id) == ["pool", "pipeline", "clock-log", "clock", "flaky"])
+            let pool = try #require(root.children.first?.supervisor.first)
+            #expect(pool.strategy == "simpleOneForOne" && pool.children.count == 4)
+            #expect(Set(pool.children.compactMap(\.pid)) == Set((1...4).compactMap { byName["demo/pool/tally-\($0)"]?.pid }))
+            let pipeline = try #require(root.children[1].supervisor.first)
+            #expect(pipeline.strategy == "restForOne" && pipeline.children.map(\.id) == ["collector", "producer"])
+            #expect(pipeline.children.first?.pid == collector.pid)
+
+            // tree: drawn.
+            let drawing = try shell(data, "tree")
+            #expect(drawing.hasPrefix("demo \(root.pid) [oneForOne, durable"))
+            #expect(drawing.contains("├── pool \(pool.pid) [simpleOneForOne, durable"))
+            #expect(drawing.contains("│   └── tally "))
+            #expect(drawing.contains("└── flaky "))
+
+            // Errors: an unknown process, a bad sort.
+            let (status, _, err) = try runCalf(["shell", "--data", data, "-c", "info nobody"])
+            #expect(status != 0 && err.contains("no process nobody"))
+            let (badStatus, _, badErr) = try runCalf(["shell", "--data", data, "-c", "ps --sort colour"])
+            #expect(badStatus != 0 && badErr.contains("--sort takes mailbox, msgs, memory or restarts"))
+        }
+    }
+}
