@@ -117,4 +117,21 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
 
     override var mailboxCount: Int { mailbox.count }
     override final var mailboxBytes: Int { (mailbox.mask &+ 1) * MemoryLayout<Envelope<Message>>.stride }
+
+    override final func mailboxJSON() -> [String] {
+        (0..<mailbox.count).map { offset in
+            switch mailbox.peek(at: offset) {
+            case .message(let message): Self.json(message)
+            case .call(let message, _): #"{"call":\#(Self.json(message))}"#
+            case .journaled(let mail): Self.json(mail.message)
+            case .signal(let signal): Self.json(["signal": String(describing: signal)])
+            case .stop(let reason): Self.json(["stop": reason.description])
+            }
+        }
+    }
+
+    private static func json(_ value: some Sendable) -> String {
+        let bytes = (try? DurableJSON.encodeReply(value)) ?? Array("null".utf8)
+        return String(decoding: bytes, as: UTF8.self)
+    }
 }

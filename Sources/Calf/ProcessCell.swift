@@ -24,6 +24,8 @@ class ProcessCell: @unchecked Sendable {
     @usableFromInline @exclusivity(unchecked) var trapExit = false
     /// Messages handled so far.
     @usableFromInline @exclusivity(unchecked) var handled: UInt64 = 0
+    /// Suspended by the operator: it keeps its mail but takes no turn until resumed.
+    @usableFromInline @exclusivity(unchecked) var suspended = false
     /// Links, monitors and the registered name; allocated on first use.
     @usableFromInline var relations: Relations?
 
@@ -83,6 +85,8 @@ class ProcessCell: @unchecked Sendable {
     var mailboxBytes: Int { 0 }
     /// Why it is quarantined (durable processes).
     var quarantineReason: String? { nil }
+    /// Its pending mail as JSON values (a message that is not `Encodable` as its description).
+    func mailboxJSON() -> [String] { [] }
 }
 
 /// A process's links, monitors and name: rare, so kept out of the cell itself.

@@ -12,8 +12,8 @@ public struct ProcessReport: Codable, Sendable, Equatable {
     public var behavior: String
     /// The scheduler it runs on.
     public var scheduler: Int
-    /// `runnable` (in a run queue), `waiting` (for mail), or a durable
-    /// process's `recovering`, `stopping` or `quarantined`.
+    /// `runnable` (in a run queue), `waiting` (for mail), `suspended` (by
+    /// the operator), or a durable process's `recovering`, `stopping` or `quarantined`.
     public var status: String
     /// Messages waiting in its mailbox.
     public var mailbox: Int
@@ -41,7 +41,7 @@ extension ProcessCell {
         let relations = self.relations
         return ProcessReport(
             pid: pid.description, name: relations?.name, behavior: behaviorName, scheduler: scheduler.index,
-            status: statusName, mailbox: mailboxCount, handled: handled, restarts: restartCount,
+            status: suspended ? "suspended" : statusName, mailbox: mailboxCount, handled: handled, restarts: restartCount,
             memory: mallocUsableSize(Unmanaged.passUnretained(self).toOpaque()) + mailboxBytes,
             durable: isJournaled, trapsExits: trapExit,
             links: relations?.links.map(\.pid.description) ?? [],

@@ -135,7 +135,7 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
         var count = 0
         while count < 4096, let cell = runQueue.popFirst() {
             count &+= 1
-            if cell.status == .alive, cell.turn(cell, budget), cell.status == .alive {
+            if cell.status == .alive, !cell.suspended, cell.turn(cell, budget), cell.status == .alive {
                 runQueue.append(cell)
             } else {
                 cell.scheduled = false

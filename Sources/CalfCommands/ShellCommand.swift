@@ -14,6 +14,11 @@ struct ShellCommand: ParsableCommand {
                   ps [--sort mailbox|msgs|memory|restarts]
                   info P                     (one process: status, mailbox, links…)
                   tree                       (the supervision trees)
+                  mailbox P                  (its pending mail as JSON)
+                  kill P [REASON]            (exit signal REASON; killed if none)
+                  restart P                  (killed: a durable one is rebuilt in place,
+                                              a supervised one restarted)
+                  suspend P, resume P        (no turns meanwhile; its mail waits)
         P is a registered name or a pid (<0.7>, <0.12.0>).
         """
     )

@@ -18,7 +18,7 @@ public enum ControlProtocol {
     public struct Request: Codable, Sendable, Equatable {
         /// Protocol version.
         public var v: Int
-        /// `send`, `call`, `state`, `ps`, `info` or `tree`.
+        /// `send`, `call`, `state`, `ps`, `info`, `tree`, `mailbox`, `kill`, `restart`, `suspend` or `resume`.
         public var cmd: String
         /// A registered name or a pid (empty for `ps` and `tree`).
         public var target: String
@@ -30,9 +30,11 @@ public enum ControlProtocol {
         public var timeoutMilliseconds: Int?
         /// The order of `ps`: `mailbox`, `msgs`, `memory` or `restarts` (largest first); nil: by pid.
         public var sort: String?
+        /// The exit reason of `kill` (nil: killed).
+        public var reason: String?
 
         /// A request of the current version.
-        public init(cmd: String, target: String = "", json: String? = nil, key: String? = nil, timeoutMilliseconds: Int? = nil, sort: String? = nil) {
+        public init(cmd: String, target: String = "", json: String? = nil, key: String? = nil, timeoutMilliseconds: Int? = nil, sort: String? = nil, reason: String? = nil) {
             v = ControlProtocol.version
             self.cmd = cmd
             self.target = target
@@ -40,6 +42,7 @@ public enum ControlProtocol {
             self.key = key
             self.timeoutMilliseconds = timeoutMilliseconds
             self.sort = sort
+            self.reason = reason
         }
     }
 

@@ -125,6 +125,16 @@ public final class ControlServer: Sendable {
         }
     }
 
+    /// The reason `kill P REASON` names: `normal`, `shutdown`, `killed`, or the operator's own words.
+    static func exitReason(_ text: String) -> ExitReason? {
+        switch text {
+        case "normal": .normal
+        case "shutdown": .shutdown
+        case "killed", "kill": nil
+        default: .error(OperatorExit(reason: text))
+        }
+    }
+
     static func encoded(_ value: some Encodable) -> ControlProtocol.Reply {
         do {
             let encoder = JSONEncoder()
@@ -168,8 +178,18 @@ public final class ControlServer: Sendable {
             return encoded(report)
         case "tree":
             return encoded(await node.supervisionTrees())
+        case "mailbox":
+            guard let mail = await node.mailboxJSON(of: request.target) else { return .failure("no process \(request.target)") }
+            return .success("[" + mail.joined(separator: ",") + "]")
+        case "kill", "restart":
+            let reason: ExitReason? = request.cmd == "restart" ? nil : request.reason.flatMap(Self.exitReason)
+            return await node.exit(request.target, reason: reason) ? .success("ok") : .failure("no process \(request.target)")
+        case "suspend":
+            return await node.suspend(request.target) ? .success("ok") : .failure("no process \(request.target)")
+        case "resume":
+            return await node.resume(request.target) ? .success("ok") : .failure("no process \(request.target)")
         default:
-            return .failure("unknown command '\(request.cmd)' (send, call, state, ps, info, tree)")
+            return .failure("unknown command '\(request.cmd)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume)")
         }
     }
 }

@@ -1,6 +1,7 @@
 /// Parses a shell command line into a control request:
 /// `send NAME JSON [--key KEY]`, `call NAME JSON [--timeout MS]`, `state NAME`,
-/// `ps [--sort mailbox|msgs|memory|restarts]`, `info P`, `tree`.
+/// `ps [--sort mailbox|msgs|memory|restarts]`, `info P`, `tree`, `mailbox P`,
+/// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`.
 /// JSON is taken whole, brackets balanced and strings respected, so it may
 /// contain spaces.
 public enum ShellLine {
@@ -56,13 +57,23 @@ public enum ShellLine {
                 sort = value
             }
             return .init(cmd: "ps", sort: sort)
+        case "mailbox", "restart", "suspend", "resume":
+            let target = word(&rest)
+            guard !target.isEmpty else { throw ParseError(description: "\(command) needs a process name or pid") }
+            guard word(&rest).isEmpty else { throw ParseError(description: "\(command) takes one argument") }
+            return .init(cmd: command, target: target)
+        case "kill":
+            let target = word(&rest)
+            guard !target.isEmpty else { throw ParseError(description: "kill needs a process name or pid") }
+            let reason = rest.trimmingWhitespace()
+            return .init(cmd: "kill", target: target, reason: reason.isEmpty ? nil : reason)
         case "tree":
             guard word(&rest).isEmpty else { throw ParseError(description: "tree takes no argument") }
             return .init(cmd: "tree")
         case "":
             throw ParseError(description: "empty command")
         default:
-            throw ParseError(description: "unknown command '\(command)' (send, call, state, ps, info, tree)")
+            throw ParseError(description: "unknown command '\(command)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume)")
         }
     }
 
@@ -99,5 +110,11 @@ public enum ShellLine {
         let json = String(rest[rest.startIndex..<end])
         rest = rest[end...]
         return json
+    }
+}
+
+private extension Substring {
+    func trimmingWhitespace() -> String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
 }

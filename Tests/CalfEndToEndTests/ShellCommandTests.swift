@@ -70,4 +70,45 @@ import Testing
             #expect(badStatus != 0 && badErr.contains("--sort takes mailbox, msgs, memory or restarts"))
         }
     }
+
+    @Test func mailboxKillRestartSuspendAndResumeSteerTheLiveNode() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let data = dir + "/data"
+            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
+            defer { _ = node.stop() }
+            // Suspended, a process keeps its mail and handles none of it.
+            #expect(try shell(data, "suspend demo/pool/tally-1") == "ok\n")
+            _ = try shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":4}}")
+            _ = try shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":5}}")
+            #expect(try shell(data, "mailbox demo/pool/tally-1") == "[{\"add\":{\"_0\":4}},{\"add\":{\"_0\":5}}]\n")
+            let suspended = try JSONDecoder().decode(ProcessReport.self, from: Data(try shell(data, "info demo/pool/tally-1", json: true).utf8))
+            #expect(suspended.status == "suspended" && suspended.mailbox == 2 && suspended.handled == 0)
+            // Resumed, it catches up.
+            #expect(try shell(data, "resume demo/pool/tally-1") == "ok\n")
+            #expect(try shell(data, "state demo/pool/tally-1") == "{\"total\":9}\n")
+
+            // kill with a reason: the supervisor sees it and restarts the worker.
+            let flaky = try JSONDecoder().decode(ProcessReport.self, from: Data(try shell(data, "info flaky", json: true).utf8))
+            #expect(try shell(data, "kill flaky told to go") == "ok\n")
+            var restarted: SupervisionReport.Child?
+            _ = await eventually {
+                let trees = try? JSONDecoder().decode([SupervisionReport].self, from: Data((try? shell(data, "tree", json: true))?.utf8 ?? "".utf8))
+                restarted = trees?.first?.children.first { $0.id == "flaky" }
+                return restarted?.status == "running" && restarted?.pid != flaky.pid
+            }
+            #expect(restarted?.lastExit?.contains("told to go") == true)
+
+            // restart of a durable process: rebuilt in place, same pid, state kept.
+            let before = try JSONDecoder().decode(ProcessReport.self, from: Data(try shell(data, "info demo/pool/tally-1", json: true).utf8))
+            #expect(try shell(data, "restart demo/pool/tally-1") == "ok\n")
+            #expect(await eventually {
+                let after = try? JSONDecoder().decode(ProcessReport.self, from: Data((try? shell(data, "info demo/pool/tally-1", json: true))?.utf8 ?? "".utf8))
+                return after?.restarts == before.restarts + 1 && after?.pid == before.pid
+            })
+            #expect(try shell(data, "state demo/pool/tally-1") == "{\"total\":9}\n")
+
+            let (status, _, err) = try runCalf(["shell", "--data", data, "-c", "kill nobody"])
+            #expect(status != 0 && err.contains("no process nobody"))
+        }
+    }
 }

@@ -1,0 +1,66 @@
+/// An exit reason given by the operator (`calf shell -c 'kill P REASON'`).
+public struct OperatorExit: Error, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    /// The operator's words.
+    public let reason: String
+    /// An exit with these words.
+    public init(reason: String) { self.reason = reason }
+    public var description: String { reason }
+    public var debugDescription: String { reason }
+}
+
+/// What the operator's shell can do to a live process.
+extension Node {
+    /// The pid that exit signals from the operator come from.
+    static let operatorPid = Pid(serial: 0)
+
+    /// The live process named by `target`: a registered name or a printed pid.
+    func liveCell(_ target: String) async -> ProcessCell? {
+        if let cell = core.whereis(target) { return cell }
+        guard let pid = Pid(parsing: target) else { return nil }
+        for scheduler in schedulers {
+            if let cell = await onLoop(scheduler, { $0.processes[pid] }) { return cell }
+        }
+        return nil
+    }
+
+    /// Stops `target` from taking turns (its mail waits); false if there is no such process.
+    public func suspend(_ target: String) async -> Bool {
+        guard let cell = await liveCell(target) else { return false }
+        return await onLoop(cell.scheduler) { _ in
+            guard cell.status == .alive else { return false }
+            cell.suspended = true
+            return true
+        }
+    }
+
+    /// Lets a suspended `target` take turns again; false if there is no such process.
+    public func resume(_ target: String) async -> Bool {
+        guard let cell = await liveCell(target) else { return false }
+        return await onLoop(cell.scheduler) { scheduler in
+            guard cell.status == .alive else { return false }
+            cell.suspended = false
+            if cell.mailboxCount > 0, !cell.scheduled { scheduler.makeRunnable(cell) }
+            return true
+        }
+    }
+
+    /// Sends `target` an exit signal with `reason` (trappable, as Erlang's
+    /// `exit/2`), or kills it when `reason` is nil (a durable process is then
+    /// rebuilt in place by replay, a supervised one restarted by its
+    /// supervisor); false if there is no such process.
+    public func exit(_ target: String, reason: ExitReason?) async -> Bool {
+        guard let cell = await liveCell(target) else { return false }
+        if let reason {
+            cell.scheduler.sendExitSignal(from: Self.operatorPid, reason: reason, to: cell)
+        } else {
+            cell.scheduler.kill(cell)
+        }
+        return true
+    }
+
+    /// The mail waiting for `target`, as JSON values; nil if there is no such process.
+    public func mailboxJSON(of target: String) async -> [String]? {
+        guard let cell = await liveCell(target) else { return nil }
+        return await onLoop(cell.scheduler) { _ in cell.mailboxJSON() }
+    }
+}
