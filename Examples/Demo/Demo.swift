@@ -10,7 +10,9 @@ public enum Demo {
         transient: [Collector.self, Producer.self, PortLog.self, Flaky.self])
 }
 
-/// A durable counter (the pool's workers): `{"add":{"_0":5}}` adds, `"get"` answers the total.
+/// A durable counter (the pool's workers): `{"add":{"_0":5}}` adds,
+/// `{"get":{}}` answers the total, `{"poison":{}}` always fails (it ends in
+/// the dead letters after three tries).
 public struct Tally: DurableBehavior {
     /// Where it starts.
     public var start = 0
@@ -21,6 +23,14 @@ public struct Tally: DurableBehavior {
         case add(Int)
         /// Replies with the total.
         case get
+        /// Fails, every time.
+        case poison
+    }
+
+    /// What `poison` throws.
+    public struct Refused: Error, CustomStringConvertible {
+        /// Why.
+        public var description: String { "Tally refuses poison" }
     }
 
     /// Its total.
@@ -37,6 +47,7 @@ public struct Tally: DurableBehavior {
         switch message {
         case .add(let n): state.total += n
         case .get: context.reply(state.total)
+        case .poison: throw Refused()
         }
     }
 }

@@ -87,6 +87,12 @@ class ProcessCell: @unchecked Sendable {
     var quarantineReason: String? { nil }
     /// Its pending mail as JSON values (a message that is not `Encodable` as its description).
     func mailboxJSON() -> [String] { [] }
+    /// A journaled message of this process (its binary payload) as JSON (durable processes).
+    func journaledMessageJSON(_ payload: [UInt8]) -> String? { nil }
+    /// Takes a journaled message (its binary payload) in again from outside (durable processes).
+    func reingest(_ payload: [UInt8], key: String?, ack: @escaping @Sendable (IngressResult) -> Void) {
+        ack(.failed("\(pid) is not durable"))
+    }
 }
 
 /// A process's links, monitors and name: rare, so kept out of the cell itself.

@@ -19,6 +19,8 @@ struct ShellCommand: ParsableCommand {
                   restart P                  (killed: a durable one is rebuilt in place,
                                               a supervised one restarted)
                   suspend P, resume P        (no turns meanwhile; its mail waits)
+                  dead [P]                   (dead letters: poison messages set aside)
+                  dead retry ID              (send one again, at most once)
         P is a registered name or a pid (<0.7>, <0.12.0>).
         """
     )

@@ -184,12 +184,25 @@ public final class ControlServer: Sendable {
         case "kill", "restart":
             let reason: ExitReason? = request.cmd == "restart" ? nil : request.reason.flatMap(Self.exitReason)
             return await node.exit(request.target, reason: reason) ? .success("ok") : .failure("no process \(request.target)")
+        case "dead":
+            do {
+                return encoded(try await node.deadLetterReports(of: request.target.isEmpty ? nil : request.target))
+            } catch {
+                return .failure("\(error)")
+            }
+        case "dead-retry":
+            guard let id = UInt64(request.target) else { return .failure("dead retry needs the id of a dead letter, not '\(request.target)'") }
+            switch await node.retryDeadLetter(id) {
+            case .accepted: return .success("ok")
+            case .duplicate: return .success("ok duplicate")
+            case .failed(let reason): return .failure(reason)
+            }
         case "suspend":
             return await node.suspend(request.target) ? .success("ok") : .failure("no process \(request.target)")
         case "resume":
             return await node.resume(request.target) ? .success("ok") : .failure("no process \(request.target)")
         default:
-            return .failure("unknown command '\(request.cmd)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume)")
+            return .failure("unknown command '\(request.cmd)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume, dead)")
         }
     }
 }

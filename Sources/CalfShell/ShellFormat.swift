@@ -14,6 +14,9 @@ public enum ShellFormat {
         case "info":
             guard let report = try? JSONDecoder().decode(ProcessReport.self, from: bytes) else { return result }
             return info(report)
+        case "dead":
+            guard let letters = try? JSONDecoder().decode([DeadLetterReport].self, from: bytes) else { return result }
+            return deadLetters(letters)
         case "tree":
             guard let trees = try? JSONDecoder().decode([SupervisionReport].self, from: bytes) else { return result }
             return trees.map(tree).joined(separator: "\n")
@@ -24,11 +27,22 @@ public enum ShellFormat {
 
     /// `ps`: one row per process.
     static func table(_ reports: [ProcessReport]) -> String {
-        let header = ["PID", "NAME", "BEHAVIOR", "SCHED", "STATUS", "MAILBOX", "MSGS", "RESTARTS", "MEMORY"]
-        let rows = reports.map { report in
+        columns(["PID", "NAME", "BEHAVIOR", "SCHED", "STATUS", "MAILBOX", "MSGS", "RESTARTS", "MEMORY"], reports.map { report in
             [report.pid, report.name ?? "-", report.behavior, String(report.scheduler), report.status,
              String(report.mailbox), String(report.handled), String(report.restarts), bytes(report.memory)]
-        }
+        })
+    }
+
+    /// `dead`: one row per dead letter.
+    static func deadLetters(_ letters: [DeadLetterReport]) -> String {
+        guard !letters.isEmpty else { return "no dead letters" }
+        return columns(["ID", "PID", "NAME", "FAILURES", "MESSAGE", "ERROR"], letters.map { letter in
+            [String(letter.id), letter.pid, letter.name ?? "-", String(letter.failures), letter.message ?? "?", letter.error]
+        })
+    }
+
+    /// Rows under a header, in aligned columns (the last one as it is).
+    static func columns(_ header: [String], _ rows: [[String]]) -> String {
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         return ([header] + rows).map { row in
             row.enumerated().map { column, cell in

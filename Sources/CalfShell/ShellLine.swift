@@ -1,7 +1,7 @@
 /// Parses a shell command line into a control request:
 /// `send NAME JSON [--key KEY]`, `call NAME JSON [--timeout MS]`, `state NAME`,
 /// `ps [--sort mailbox|msgs|memory|restarts]`, `info P`, `tree`, `mailbox P`,
-/// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`.
+/// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`, `dead [P]`, `dead retry ID`.
 /// JSON is taken whole, brackets balanced and strings respected, so it may
 /// contain spaces.
 public enum ShellLine {
@@ -67,13 +67,23 @@ public enum ShellLine {
             guard !target.isEmpty else { throw ParseError(description: "kill needs a process name or pid") }
             let reason = rest.trimmingWhitespace()
             return .init(cmd: "kill", target: target, reason: reason.isEmpty ? nil : reason)
+        case "dead":
+            let first = word(&rest)
+            if first == "retry" {
+                let id = word(&rest)
+                guard UInt64(id) != nil else { throw ParseError(description: "dead retry needs the id of a dead letter") }
+                guard word(&rest).isEmpty else { throw ParseError(description: "dead retry takes one id") }
+                return .init(cmd: "dead-retry", target: id)
+            }
+            guard word(&rest).isEmpty else { throw ParseError(description: "dead takes at most a process name or pid") }
+            return .init(cmd: "dead", target: first)
         case "tree":
             guard word(&rest).isEmpty else { throw ParseError(description: "tree takes no argument") }
             return .init(cmd: "tree")
         case "":
             throw ParseError(description: "empty command")
         default:
-            throw ParseError(description: "unknown command '\(command)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume)")
+            throw ParseError(description: "unknown command '\(command)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume, dead)")
         }
     }
 

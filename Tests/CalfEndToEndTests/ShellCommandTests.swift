@@ -111,4 +111,36 @@ import Testing
             #expect(status != 0 && err.contains("no process nobody"))
         }
     }
+
+    @Test func deadLettersAreListedAndRetriedAtMostOnce() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let data = dir + "/data"
+            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
+            defer { _ = node.stop() }
+            #expect(try shell(data, "dead") == "no dead letters\n")
+            _ = try shell(data, "send demo/pool/tally-3 {\"poison\":{}}")
+            _ = try shell(data, "send demo/pool/tally-3 {\"add\":{\"_0\":2}}")
+            #expect(try shell(data, "state demo/pool/tally-3") == "{\"total\":2}\n") // it moved on
+            func letters() throws -> [DeadLetterReport] {
+                try JSONDecoder().decode([DeadLetterReport].self, from: Data(try shell(data, "dead demo/pool/tally-3", json: true).utf8))
+            }
+            let first = try #require(try letters().first)
+            #expect(first.name == "demo/pool/tally-3" && first.failures == 3 && first.message == "{\"poison\":{}}")
+            #expect(first.error.contains("Tally refuses poison"))
+            let rows = try shell(data, "dead").split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+            #expect(rows.first?.prefix(3) == ["ID", "PID", "NAME"])
+            #expect(rows.dropFirst().contains { $0.prefix(4) == ["\(first.id)", first.pid, "demo/pool/tally-3", "3"] })
+
+            // Retried: taken in again as a new message (which fails again and is set aside anew).
+            #expect(try shell(data, "dead retry \(first.id)") == "ok\n")
+            var again: [DeadLetterReport] = []
+            #expect(await eventually {
+                again = (try? letters()) ?? []
+                return again.count == 1 && again[0].id != first.id
+            })
+            // The old one is gone: a second retry of it is refused.
+            let (status, _, err) = try runCalf(["shell", "--data", data, "-c", "dead retry \(first.id)"])
+            #expect(status != 0 && err.contains("no dead letter \(first.id)"))
+        }
+    }
 }

@@ -92,6 +92,23 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
 
     override final func acceptRemoteHook() { dirty = true }
 
+    override final func journaledMessageJSON(_ payload: [UInt8]) -> String? {
+        guard let message = try? DurableDecoding.with(durable, { try BinaryDecoder().decode(Message.self, from: payload) }),
+              let json = try? DurableJSON.encode(message) else { return nil }
+        return String(decoding: json, as: UTF8.self)
+    }
+
+    override final func reingest(_ payload: [UInt8], key: String?, ack: @escaping @Sendable (IngressResult) -> Void) {
+        let message: Message
+        do {
+            message = try DurableDecoding.with(durable) { try BinaryDecoder().decode(Message.self, from: payload) }
+        } catch {
+            ack(.failed("the message does not decode as \(Message.self): \(error)"))
+            return
+        }
+        durable.ingress(message, to: self, key: key, slot: nil, ack: ack)
+    }
+
     // MARK: Timers
 
     /// Arms a committed timer (loop thread).

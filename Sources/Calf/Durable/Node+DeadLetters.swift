@@ -1,0 +1,84 @@
+import CalfStore
+
+/// A dead letter as the shell shows it.
+public struct DeadLetterReport: Codable, Sendable, Equatable {
+    /// Its id: the seq the message had in the journal.
+    public var id: UInt64
+    /// The process that could not handle it.
+    public var pid: String
+    /// That process's registered name, if it is alive and named.
+    public var name: String?
+    /// When it was accepted (ns since the epoch).
+    public var acceptedAt: UInt64
+    /// Failures in a row before it was set aside.
+    public var failures: Int
+    /// The last error.
+    public var error: String
+    /// The message as JSON (nil if its process is gone or it does not decode).
+    public var message: String?
+}
+
+extension Node {
+    /// The dead letters (poison messages set aside after `maximumFailures`),
+    /// of `target` only if given (a name or a pid).
+    /// - Throws: `DurableError` (not a durable node, unknown target), `StoreError`.
+    public func deadLetterReports(of target: String? = nil) async throws -> [DeadLetterReport] {
+        let durable = try requireDurable()
+        var only: Pid?
+        if let target {
+            guard let pid = core.whereis(target)?.pid ?? Pid(parsing: target) else { throw DurableError.noSuchProcess(target) }
+            only = pid
+        }
+        var reports: [DeadLetterReport] = []
+        for record in try durable.deadLetterRecords() where only == nil || record.pid == only {
+            let cell = durable.cell(record.pid)
+            let described: (name: String?, json: String?)
+            if let cell {
+                described = await onLoop(cell.scheduler) { _ in (cell.relations?.name, cell.journaledMessageJSON(record.payload)) }
+            } else {
+                described = (nil, nil)
+            }
+            reports.append(DeadLetterReport(
+                id: record.seq, pid: record.pid.description, name: described.name,
+                acceptedAt: record.acceptedAt.nanosecondsSinceEpoch, failures: record.failures, error: record.error,
+                message: described.json))
+        }
+        return reports
+    }
+
+    /// Sends dead letter `id` to its process again, as a new message (at
+    /// most once: its idempotency key is `dead-ID`), and drops it from the
+    /// dead letters once that is committed.
+    public func retryDeadLetter(_ id: UInt64) async -> IngressResult {
+        let durable: DurableCore
+        do throws(DurableError) {
+            durable = try requireDurable()
+        } catch {
+            return .failed(error.description)
+        }
+        let records: [DeadLetterRecord]
+        do {
+            records = try durable.deadLetterRecords()
+        } catch {
+            return .failed("cannot read the dead letters: \(error)")
+        }
+        guard let record = records.first(where: { $0.seq == id }) else { return .failed("no dead letter \(id)") }
+        guard let cell = durable.cell(record.pid) else { return .failed("its process \(record.pid) is gone") }
+        let result = await withCheckedContinuation { continuation in
+            cell.reingest(record.payload, key: "dead-\(id)") { continuation.resume(returning: $0) }
+        }
+        switch result {
+        case .accepted, .duplicate:
+            let dead = durable.journal.dead
+            let key = StoreKey(record.pid.serial, record.seq)
+            do {
+                try durable.journal.environment.write { txn in _ = try txn.delete(dead, key: key) }
+            } catch {
+                return .failed("retried, but the dead letter stays: \(error)")
+            }
+        case .failed:
+            break
+        }
+        return result
+    }
+}
