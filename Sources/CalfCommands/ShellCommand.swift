@@ -21,6 +21,7 @@ struct ShellCommand: ParsableCommand {
                   suspend P, resume P        (no turns meanwhile; its mail waits)
                   dead [P]                   (dead letters: poison messages set aside)
                   dead retry ID              (send one again, at most once)
+                  journal P [--from SEQ] [--limit N]  (its history in the journal)
         P is a registered name or a pid (<0.7>, <0.12.0>).
         """
     )

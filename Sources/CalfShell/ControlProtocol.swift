@@ -32,9 +32,13 @@ public enum ControlProtocol {
         public var sort: String?
         /// The exit reason of `kill` (nil: killed).
         public var reason: String?
+        /// `journal`: the first seq to show.
+        public var from: UInt64?
+        /// `journal`: how many records at most.
+        public var limit: Int?
 
         /// A request of the current version.
-        public init(cmd: String, target: String = "", json: String? = nil, key: String? = nil, timeoutMilliseconds: Int? = nil, sort: String? = nil, reason: String? = nil) {
+        public init(cmd: String, target: String = "", json: String? = nil, key: String? = nil, timeoutMilliseconds: Int? = nil, sort: String? = nil, reason: String? = nil, from: UInt64? = nil, limit: Int? = nil) {
             v = ControlProtocol.version
             self.cmd = cmd
             self.target = target
@@ -43,6 +47,8 @@ public enum ControlProtocol {
             self.timeoutMilliseconds = timeoutMilliseconds
             self.sort = sort
             self.reason = reason
+            self.from = from
+            self.limit = limit
         }
     }
 

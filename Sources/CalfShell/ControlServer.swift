@@ -184,6 +184,13 @@ public final class ControlServer: Sendable {
         case "kill", "restart":
             let reason: ExitReason? = request.cmd == "restart" ? nil : request.reason.flatMap(Self.exitReason)
             return await node.exit(request.target, reason: reason) ? .success("ok") : .failure("no process \(request.target)")
+        case "journal":
+            do {
+                let limit = min(max(request.limit ?? 100, 1), 100_000)
+                return encoded(try await node.journalEntries(of: request.target, from: request.from ?? 0, limit: limit))
+            } catch {
+                return .failure("\(error)")
+            }
         case "dead":
             do {
                 return encoded(try await node.deadLetterReports(of: request.target.isEmpty ? nil : request.target))
@@ -202,7 +209,7 @@ public final class ControlServer: Sendable {
         case "resume":
             return await node.resume(request.target) ? .success("ok") : .failure("no process \(request.target)")
         default:
-            return .failure("unknown command '\(request.cmd)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume, dead)")
+            return .failure("unknown command '\(request.cmd)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume, dead, journal)")
         }
     }
 }

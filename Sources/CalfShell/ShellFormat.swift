@@ -14,6 +14,9 @@ public enum ShellFormat {
         case "info":
             guard let report = try? JSONDecoder().decode(ProcessReport.self, from: bytes) else { return result }
             return info(report)
+        case "journal":
+            guard let entries = try? JSONDecoder().decode([JournalEntry].self, from: bytes) else { return result }
+            return journal(entries)
         case "dead":
             guard let letters = try? JSONDecoder().decode([DeadLetterReport].self, from: bytes) else { return result }
             return deadLetters(letters)
@@ -38,6 +41,18 @@ public enum ShellFormat {
         guard !letters.isEmpty else { return "no dead letters" }
         return columns(["ID", "PID", "NAME", "FAILURES", "MESSAGE", "ERROR"], letters.map { letter in
             [String(letter.id), letter.pid, letter.name ?? "-", String(letter.failures), letter.message ?? "?", letter.error]
+        })
+    }
+
+    /// `journal`: one row per record.
+    static func journal(_ entries: [JournalEntry]) -> String {
+        guard !entries.isEmpty else { return "no records" }
+        return columns(["SEQ", "KIND", "WHAT"], entries.map { entry in
+            var what = ""
+            if let message = entry.message { what = message } else if entry.kind == "accepted" { what = "?" }
+            if let key = entry.key { what += " (key \(key))" }
+            if let handled = entry.handled { what = handled.map(String.init).joined(separator: " ") }
+            return [String(entry.seq), entry.kind, what]
         })
     }
 

@@ -1,7 +1,8 @@
 /// Parses a shell command line into a control request:
 /// `send NAME JSON [--key KEY]`, `call NAME JSON [--timeout MS]`, `state NAME`,
 /// `ps [--sort mailbox|msgs|memory|restarts]`, `info P`, `tree`, `mailbox P`,
-/// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`, `dead [P]`, `dead retry ID`.
+/// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`, `dead [P]`, `dead retry ID`,
+/// `journal P [--from SEQ] [--limit N]`.
 /// JSON is taken whole, brackets balanced and strings respected, so it may
 /// contain spaces.
 public enum ShellLine {
@@ -67,6 +68,25 @@ public enum ShellLine {
             guard !target.isEmpty else { throw ParseError(description: "kill needs a process name or pid") }
             let reason = rest.trimmingWhitespace()
             return .init(cmd: "kill", target: target, reason: reason.isEmpty ? nil : reason)
+        case "journal":
+            let target = word(&rest)
+            guard !target.isEmpty else { throw ParseError(description: "journal needs a process name or pid") }
+            var from: UInt64?
+            var limit: Int?
+            while case let flag = word(&rest), !flag.isEmpty {
+                let value = word(&rest)
+                switch flag {
+                case "--from":
+                    guard let seq = UInt64(value) else { throw ParseError(description: "--from needs a seq") }
+                    from = seq
+                case "--limit":
+                    guard let count = Int(value), count > 0 else { throw ParseError(description: "--limit needs a positive count") }
+                    limit = count
+                default:
+                    throw ParseError(description: "unknown option '\(flag)' for journal")
+                }
+            }
+            return .init(cmd: "journal", target: target, from: from, limit: limit)
         case "dead":
             let first = word(&rest)
             if first == "retry" {
@@ -83,7 +103,7 @@ public enum ShellLine {
         case "":
             throw ParseError(description: "empty command")
         default:
-            throw ParseError(description: "unknown command '\(command)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume, dead)")
+            throw ParseError(description: "unknown command '\(command)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume, dead, journal)")
         }
     }
 

@@ -143,4 +143,32 @@ import Testing
             #expect(status != 0 && err.contains("no dead letter \(first.id)"))
         }
     }
+
+    @Test func journalShowsAProcesssHistory() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let data = dir + "/data"
+            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
+            defer { _ = node.stop() }
+            _ = try shell(data, "send demo/pool/tally-4 {\"add\":{\"_0\":2}} --key first")
+            _ = try shell(data, "send demo/pool/tally-4 {\"add\":{\"_0\":5}}")
+            #expect(try shell(data, "state demo/pool/tally-4") == "{\"total\":7}\n")
+            func entries(_ options: String = "") throws -> [JournalEntry] {
+                try JSONDecoder().decode([JournalEntry].self, from: Data(try shell(data, "journal demo/pool/tally-4" + options, json: true).utf8))
+            }
+            let all = try entries()
+            #expect(all.first?.kind == "spawned")
+            let accepted = all.filter { $0.kind == "accepted" }
+            #expect(accepted.map(\.message) == ["{\"add\":{\"_0\":2}}", "{\"add\":{\"_0\":5}}"])
+            #expect(accepted.first?.key == "first")
+            // Every accepted message is covered by a later handled record.
+            let handled = all.filter { $0.kind == "handled" }.flatMap { $0.handled ?? [] }
+            #expect(Set(accepted.map(\.seq)).isSubset(of: Set(handled)))
+            #expect(all.map(\.seq) == all.map(\.seq).sorted())
+            // --from and --limit.
+            let second = try #require(accepted.last)
+            let tail = try entries(" --from \(second.seq) --limit 1")
+            #expect(tail.map(\.seq) == [second.seq])
+            #expect(try shell(data, "journal demo/pool/tally-4 --limit 2").split(separator: "\n").count == 3)
+        }
+    }
 }

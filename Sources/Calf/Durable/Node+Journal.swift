@@ -1,0 +1,52 @@
+import CalfStore
+
+/// One record of a durable process's history, as the shell's `journal` shows it.
+public struct JournalEntry: Codable, Sendable, Equatable {
+    /// Its seq in the global log.
+    public var seq: UInt64
+    /// `accepted` (a message it was sent), `handled` (messages it handled in
+    /// one turn), or a lifecycle event (`spawned`, `exited`, `restarted`,
+    /// `timerSet`, `timerFired`, `deadLettered`, `quarantined`, `timerCancelled`).
+    public var kind: String
+    /// When an accepted message was accepted (ns since the epoch).
+    public var acceptedAt: UInt64?
+    /// An accepted message's idempotency key.
+    public var key: String?
+    /// An accepted message as JSON (nil if its process is gone or it does not decode).
+    public var message: String?
+    /// The seqs of the messages a `handled` record covers.
+    public var handled: [UInt64]?
+}
+
+extension Node {
+    /// The history of durable process `target` (a name or a pid) still in the
+    /// journal: records at or after `from`, at most `limit` of them.
+    /// - Throws: `DurableError` (not a durable node, unknown target), `StoreError`.
+    public func journalEntries(of target: String, from: UInt64 = 0, limit: Int = 100) async throws -> [JournalEntry] {
+        let durable = try requireDurable()
+        guard let pid = core.whereis(target)?.pid ?? Pid(parsing: target) else { throw DurableError.noSuchProcess(target) }
+        var entries: [JournalEntry] = []
+        var payloads: [(index: Int, payload: [UInt8])] = []
+        try durable.journal.scan(from: from) { seq, result in
+            guard case .success(let record) = result else { return true }
+            switch record {
+            case .accepted(let accepted) where accepted.to == pid.serial:
+                payloads.append((entries.count, accepted.payload))
+                entries.append(JournalEntry(seq: seq, kind: "accepted", acceptedAt: accepted.acceptedAt, key: accepted.key))
+            case .progress(let owner, let handled) where owner == pid.serial:
+                entries.append(JournalEntry(seq: seq, kind: "handled", handled: handled.map(\.seq)))
+            case .lifecycle(let owner, let event, _) where owner == pid.serial:
+                entries.append(JournalEntry(seq: seq, kind: String(describing: event)))
+            default:
+                break
+            }
+            return entries.count < limit
+        }
+        if let cell = durable.cell(pid), !payloads.isEmpty {
+            let bytes = payloads.map(\.payload)
+            let messages = await onLoop(cell.scheduler) { _ in bytes.map { cell.journaledMessageJSON($0) } }
+            for (slot, message) in zip(payloads, messages) { entries[slot.index].message = message }
+        }
+        return entries
+    }
+}
