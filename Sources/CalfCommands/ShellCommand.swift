@@ -22,6 +22,7 @@ struct ShellCommand: ParsableCommand {
                   dead [P]                   (dead letters: poison messages set aside)
                   dead retry ID              (send one again, at most once)
                   journal P [--from SEQ] [--limit N]  (its history in the journal)
+                  stats                      (schedulers, processes by status, the journal)
         P is a registered name or a pid (<0.7>, <0.12.0>).
         """
     )

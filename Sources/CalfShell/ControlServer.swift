@@ -184,6 +184,8 @@ public final class ControlServer: Sendable {
         case "kill", "restart":
             let reason: ExitReason? = request.cmd == "restart" ? nil : request.reason.flatMap(Self.exitReason)
             return await node.exit(request.target, reason: reason) ? .success("ok") : .failure("no process \(request.target)")
+        case "stats":
+            return encoded(await node.stats())
         case "journal":
             do {
                 let limit = min(max(request.limit ?? 100, 1), 100_000)
@@ -209,7 +211,7 @@ public final class ControlServer: Sendable {
         case "resume":
             return await node.resume(request.target) ? .success("ok") : .failure("no process \(request.target)")
         default:
-            return .failure("unknown command '\(request.cmd)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume, dead, journal)")
+            return .failure("unknown command '\(request.cmd)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume, dead, journal, stats)")
         }
     }
 }

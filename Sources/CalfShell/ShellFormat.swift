@@ -14,6 +14,9 @@ public enum ShellFormat {
         case "info":
             guard let report = try? JSONDecoder().decode(ProcessReport.self, from: bytes) else { return result }
             return info(report)
+        case "stats":
+            guard let stats = try? JSONDecoder().decode(NodeStats.self, from: bytes) else { return result }
+            return statistics(stats)
         case "journal":
             guard let entries = try? JSONDecoder().decode([JournalEntry].self, from: bytes) else { return result }
             return journal(entries)
@@ -42,6 +45,21 @@ public enum ShellFormat {
         return columns(["ID", "PID", "NAME", "FAILURES", "MESSAGE", "ERROR"], letters.map { letter in
             [String(letter.id), letter.pid, letter.name ?? "-", String(letter.failures), letter.message ?? "?", letter.error]
         })
+    }
+
+    /// `stats`: schedulers, processes by status, the journal.
+    static func statistics(_ stats: NodeStats) -> String {
+        var lines = [columns(["SCHEDULER", "PROCESSES", "RUN QUEUE", "MSGS/S"], stats.schedulers.map { scheduler in
+            [String(scheduler.index), String(scheduler.processes), String(scheduler.runQueue), String(Int(scheduler.messagesPerSecond.rounded()))]
+        })]
+        lines.append("processes: " + stats.processesByStatus.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))
+        if let log = stats.log {
+            let p50 = log.commitP50Milliseconds.map { "\(($0 * 100).rounded() / 100)" } ?? "-"
+            let p99 = log.commitP99Milliseconds.map { "\(($0 * 100).rounded() / 100)" } ?? "-"
+            lines.append("log: \(log.commits) commits, \(log.records) records, \(Int(log.recordsPerSecond.rounded())) records/s, commit p50 \(p50) ms, p99 \(p99) ms")
+            lines.append("map: \(bytes(log.usedBytes)) used of \(bytes(log.mapBytes)) (grew \(log.mapGrowths) times); \(log.restarts) restarts in place, \(log.deadLettered) dead letters since start")
+        }
+        return lines.joined(separator: "\n")
     }
 
     /// `journal`: one row per record.

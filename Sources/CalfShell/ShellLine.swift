@@ -2,7 +2,7 @@
 /// `send NAME JSON [--key KEY]`, `call NAME JSON [--timeout MS]`, `state NAME`,
 /// `ps [--sort mailbox|msgs|memory|restarts]`, `info P`, `tree`, `mailbox P`,
 /// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`, `dead [P]`, `dead retry ID`,
-/// `journal P [--from SEQ] [--limit N]`.
+/// `journal P [--from SEQ] [--limit N]`, `stats`.
 /// JSON is taken whole, brackets balanced and strings respected, so it may
 /// contain spaces.
 public enum ShellLine {
@@ -97,13 +97,13 @@ public enum ShellLine {
             }
             guard word(&rest).isEmpty else { throw ParseError(description: "dead takes at most a process name or pid") }
             return .init(cmd: "dead", target: first)
-        case "tree":
-            guard word(&rest).isEmpty else { throw ParseError(description: "tree takes no argument") }
-            return .init(cmd: "tree")
+        case "tree", "stats":
+            guard word(&rest).isEmpty else { throw ParseError(description: "\(command) takes no argument") }
+            return .init(cmd: command)
         case "":
             throw ParseError(description: "empty command")
         default:
-            throw ParseError(description: "unknown command '\(command)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume, dead, journal)")
+            throw ParseError(description: "unknown command '\(command)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume, dead, journal, stats)")
         }
     }
 

@@ -171,4 +171,26 @@ import Testing
             #expect(try shell(data, "journal demo/pool/tally-4 --limit 2").split(separator: "\n").count == 3)
         }
     }
+
+    @Test func statsAddsUpToWhatPsShows() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let data = dir + "/data"
+            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
+            defer { _ = node.stop() }
+            _ = try shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":1}}")
+            _ = try shell(data, "suspend clock-log")
+            let processes = try JSONDecoder().decode([ProcessReport].self, from: Data(try shell(data, "ps", json: true).utf8))
+            let stats = try JSONDecoder().decode(NodeStats.self, from: Data(try shell(data, "stats", json: true).utf8))
+            #expect(stats.schedulers.map(\.processes).reduce(0, +) == processes.count)
+            #expect(stats.processesByStatus.values.reduce(0, +) == processes.count)
+            #expect(stats.processesByStatus["suspended"] == 1)
+            let log = try #require(stats.log)
+            #expect(log.commits >= 1 && log.records >= 2 && log.usedBytes > 0 && log.mapBytes >= log.usedBytes)
+            #expect(log.commitP50Milliseconds != nil)
+            let text = try shell(data, "stats")
+            #expect(text.hasPrefix("SCHEDULER"))
+            #expect(text.contains("processes: 1 suspended"))
+            #expect(text.contains("\nlog: ") && text.contains("records/s, commit p50"))
+        }
+    }
 }
