@@ -5,6 +5,16 @@ import Testing
 /// `calf shell -c` against a real node on the demo tree, checked against
 /// what the node reports of itself.
 @Suite(.serialized) struct ShellCommandTests {
+    /// Runs `body` with the data directory of a live node on the demo tree.
+    func withDemoNode(_ body: (String) async throws -> Void) async throws {
+        try await withTemporaryDataDirectory { dir in
+            let data = dir + "/data"
+            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
+            defer { _ = node.stop() }
+            try await body(data)
+        }
+    }
+
     func shell(_ data: String, _ command: String, json: Bool = false) throws -> String {
         let (status, out, err) = try runCalf(["shell", "--data", data] + (json ? ["--json"] : []) + ["-c", command])
         #expect(status == 0, "\(command): \(err)")
@@ -12,10 +22,7 @@ import Testing
     }
 
     @Test func psInfoAndTreeShowTheLiveNode() async throws {
-        try await withTemporaryDataDirectory { dir in
-            let data = dir + "/data"
-            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
-            defer { _ = node.stop() }
+        try await withDemoNode { data in
             for n in 1...3 { _ = try shell(data, "send demo/pool/tally-2 {\"add\":{\"_0\":\(n)}}") }
 
             // ps --json: every process of the tree, with what it did.
@@ -72,10 +79,7 @@ import Testing
     }
 
     @Test func mailboxKillRestartSuspendAndResumeSteerTheLiveNode() async throws {
-        try await withTemporaryDataDirectory { dir in
-            let data = dir + "/data"
-            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
-            defer { _ = node.stop() }
+        try await withDemoNode { data in
             // Suspended, a process keeps its mail and handles none of it.
             #expect(try shell(data, "suspend demo/pool/tally-1") == "ok\n")
             _ = try shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":4}}")
@@ -113,10 +117,7 @@ import Testing
     }
 
     @Test func deadLettersAreListedAndRetriedAtMostOnce() async throws {
-        try await withTemporaryDataDirectory { dir in
-            let data = dir + "/data"
-            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
-            defer { _ = node.stop() }
+        try await withDemoNode { data in
             #expect(try shell(data, "dead") == "no dead letters\n")
             _ = try shell(data, "send demo/pool/tally-3 {\"poison\":{}}")
             _ = try shell(data, "send demo/pool/tally-3 {\"add\":{\"_0\":2}}")
@@ -145,10 +146,7 @@ import Testing
     }
 
     @Test func journalShowsAProcesssHistory() async throws {
-        try await withTemporaryDataDirectory { dir in
-            let data = dir + "/data"
-            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
-            defer { _ = node.stop() }
+        try await withDemoNode { data in
             _ = try shell(data, "send demo/pool/tally-4 {\"add\":{\"_0\":2}} --key first")
             _ = try shell(data, "send demo/pool/tally-4 {\"add\":{\"_0\":5}}")
             #expect(try shell(data, "state demo/pool/tally-4") == "{\"total\":7}\n")
@@ -173,10 +171,7 @@ import Testing
     }
 
     @Test func statsAddsUpToWhatPsShows() async throws {
-        try await withTemporaryDataDirectory { dir in
-            let data = dir + "/data"
-            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
-            defer { _ = node.stop() }
+        try await withDemoNode { data in
             _ = try shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":1}}")
             _ = try shell(data, "suspend clock-log")
             let processes = try JSONDecoder().decode([ProcessReport].self, from: Data(try shell(data, "ps", json: true).utf8))
