@@ -69,6 +69,8 @@ class ProcessCell: @unchecked Sendable {
     func checkpointForRound(into batch: CommitBatch) -> (lowestPending: UInt64, keepFrom: UInt64) { (.max, .max) }
     /// The state as JSON (durable processes; loop thread).
     func stateJSON() throws -> [UInt8] { throw DurableError.notDurable(pid) }
+    /// Its state as of log position `seq`, rebuilt by replay without touching it (durable processes).
+    func stateJSON(at seq: UInt64) throws -> [UInt8] { throw DurableError.notDurable(pid) }
     /// Journals a message given as JSON (durable processes; any thread).
     func ingressJSON(_ json: [UInt8], key: String?, slot: ReplySlot?, ack: @escaping @Sendable (IngressResult) -> Void) {
         ack(.failed("\(pid) is not a durable process: it takes no JSON messages"))

@@ -10,7 +10,8 @@ struct ShellCommand: ParsableCommand {
         discussion: """
         Commands: send P JSON [--key KEY]   (prints ok, or ok duplicate, once committed)
                   call P JSON [--timeout MS] (prints the reply as JSON)
-                  state P                    (prints the state as JSON)
+                  state P [--at SEQ]         (the state as JSON; --at: as it was at that
+                                              point of the journal, rebuilt by replay)
                   ps [--sort mailbox|msgs|memory|restarts]
                   info P                     (one process: status, mailbox, links…)
                   tree                       (the supervision trees)

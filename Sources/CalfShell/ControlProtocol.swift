@@ -36,9 +36,11 @@ public enum ControlProtocol {
         public var from: UInt64?
         /// `journal`: how many records at most.
         public var limit: Int?
+        /// `state`: the log position to show the state at (nil: now).
+        public var at: UInt64?
 
         /// A request of the current version.
-        public init(cmd: String, target: String = "", json: String? = nil, key: String? = nil, timeoutMilliseconds: Int? = nil, sort: String? = nil, reason: String? = nil, from: UInt64? = nil, limit: Int? = nil) {
+        public init(cmd: String, target: String = "", json: String? = nil, key: String? = nil, timeoutMilliseconds: Int? = nil, sort: String? = nil, reason: String? = nil, from: UInt64? = nil, limit: Int? = nil, at: UInt64? = nil) {
             v = ControlProtocol.version
             self.cmd = cmd
             self.target = target
@@ -49,6 +51,7 @@ public enum ControlProtocol {
             self.reason = reason
             self.from = from
             self.limit = limit
+            self.at = at
         }
     }
 

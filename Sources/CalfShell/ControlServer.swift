@@ -164,7 +164,13 @@ public final class ControlServer: Sendable {
             }
         case "state":
             do {
-                return .success(String(decoding: try await node.stateJSON(of: request.target), as: UTF8.self))
+                let json: [UInt8]
+                if let at = request.at {
+                    json = try await node.stateJSON(of: request.target, at: at)
+                } else {
+                    json = try await node.stateJSON(of: request.target)
+                }
+                return .success(String(decoding: json, as: UTF8.self))
             } catch {
                 return .failure("\(error)")
             }

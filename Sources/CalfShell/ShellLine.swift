@@ -1,5 +1,5 @@
 /// Parses a shell command line into a control request:
-/// `send NAME JSON [--key KEY]`, `call NAME JSON [--timeout MS]`, `state NAME`,
+/// `send NAME JSON [--key KEY]`, `call NAME JSON [--timeout MS]`, `state NAME [--at SEQ]`,
 /// `ps [--sort mailbox|msgs|memory|restarts]`, `info P`, `tree`, `mailbox P`,
 /// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`, `dead [P]`, `dead retry ID`,
 /// `journal P [--from SEQ] [--limit N]`, `stats`.
@@ -40,8 +40,13 @@ public enum ShellLine {
         case "state":
             let target = word(&rest)
             guard !target.isEmpty else { throw ParseError(description: "state needs a process name or pid") }
-            guard word(&rest).isEmpty else { throw ParseError(description: "state takes one argument") }
-            return .init(cmd: "state", target: target)
+            var at: UInt64?
+            while case let flag = word(&rest), !flag.isEmpty {
+                guard flag == "--at" else { throw ParseError(description: "unknown option '\(flag)' for state") }
+                guard let seq = UInt64(word(&rest)) else { throw ParseError(description: "--at needs a seq") }
+                at = seq
+            }
+            return .init(cmd: "state", target: target, at: at)
         case "info":
             let target = word(&rest)
             guard !target.isEmpty else { throw ParseError(description: "info needs a process name or pid") }

@@ -188,4 +188,34 @@ import Testing
             #expect(text.contains("\nlog: ") && text.contains("records/s, commit p50"))
         }
     }
+
+    @Test func stateAtASeqShowsThePastBalanceTheJournalRecords() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let data = dir + "/data"
+            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/bank.yaml").path, durability: "process")
+            defer { _ = node.stop() }
+            for n in 1...3 {
+                _ = try shell(data, "send teller {\"transfer\":{\"from\":3,\"to\":7,\"amount\":25}} --key t-\(n)")
+            }
+            var entries: [JournalEntry] = []
+            #expect(await eventually {
+                entries = (try? JSONDecoder().decode([JournalEntry].self, from: Data(try shell(data, "journal account-3", json: true).utf8))) ?? []
+                return entries.filter { $0.kind == "handled" }.count == 3
+            })
+            #expect(entries.filter { $0.kind == "accepted" }.map(\.message) == Array(repeating: "{\"debit\":{\"amount\":25}}", count: 3))
+            let handled = entries.filter { $0.kind == "handled" }.map(\.seq)
+            // Each point of the history: the balance after the debits handled by then.
+            #expect(try shell(data, "state account-3 --at \(handled[0] - 1)") == "{\"balance\":1000}\n")
+            for (index, seq) in handled.enumerated() {
+                #expect(try shell(data, "state account-3 --at \(seq)") == "{\"balance\":\(1000 - 25 * (index + 1))}\n")
+            }
+            // The live process was not touched.
+            #expect(try shell(data, "state account-3") == "{\"balance\":925}\n")
+            let report = try JSONDecoder().decode(ProcessReport.self, from: Data(try shell(data, "info account-3", json: true).utf8))
+            #expect(report.restarts == 0 && report.handled == 3)
+            // Before it existed.
+            let (status, _, err) = try runCalf(["shell", "--data", data, "-c", "state account-3 --at 1"])
+            #expect(status != 0 && err.contains("it was spawned at"), "\(err)")
+        }
+    }
 }

@@ -16,6 +16,19 @@ import Testing
         #expect(call.timeoutMilliseconds == 250)
         let state = try ShellLine.parse("  state   <0.12.0> ")
         #expect(state == .init(cmd: "state", target: "<0.12.0>"))
+        #expect(try ShellLine.parse("state account-3 --at 42") == .init(cmd: "state", target: "account-3", at: 42))
+    }
+
+    @Test func operatorCommandsParse() throws {
+        #expect(try ShellLine.parse("ps --sort mailbox") == .init(cmd: "ps", sort: "mailbox"))
+        #expect(try ShellLine.parse("tree") == .init(cmd: "tree"))
+        #expect(try ShellLine.parse("kill worker some reason here") == .init(cmd: "kill", target: "worker", reason: "some reason here"))
+        #expect(try ShellLine.parse("kill worker") == .init(cmd: "kill", target: "worker"))
+        #expect(try ShellLine.parse("dead") == .init(cmd: "dead"))
+        #expect(try ShellLine.parse("dead <0.5.0>") == .init(cmd: "dead", target: "<0.5.0>"))
+        #expect(try ShellLine.parse("dead retry 17") == .init(cmd: "dead-retry", target: "17"))
+        #expect(try ShellLine.parse("journal a --from 3 --limit 2") == .init(cmd: "journal", target: "a", from: 3, limit: 2))
+        #expect(try ShellLine.parse("stats") == .init(cmd: "stats"))
     }
 
     @Test func badLinesAreClearErrors() {
@@ -29,7 +42,18 @@ import Testing
             (#"send teller {} --timeout 5"#, "unknown option '--timeout' for send"),
             (#"call teller {} --timeout soon"#, "--timeout needs milliseconds"),
             ("state", "state needs a process name"),
-            ("state a b", "state takes one argument"),
+            ("state a b", "unknown option 'b' for state"),
+            ("state a --at soon", "--at needs a seq"),
+            ("ps --sort colour", "--sort takes mailbox, msgs, memory or restarts"),
+            ("ps -x", "unknown option '-x' for ps"),
+            ("info", "info needs a process name"),
+            ("tree x", "tree takes no argument"),
+            ("kill", "kill needs a process name"),
+            ("suspend a b", "suspend takes one argument"),
+            ("dead retry x", "dead retry needs the id of a dead letter"),
+            ("journal a --limit 0", "--limit needs a positive count"),
+            ("journal a --from x", "--from needs a seq"),
+            ("top", "unknown command 'top'"),
         ]
         for (line, expected) in cases {
             #expect(throws: ShellLine.ParseError.self, "\(line)") { try ShellLine.parse(line) }

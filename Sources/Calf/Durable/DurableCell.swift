@@ -291,6 +291,8 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         return try DurableJSON.encode(state)
     }
 
+    override func stateJSON(at seq: UInt64) throws -> [UInt8] { try pastStateJSON(at: seq) }
+
     override func ingressJSON(_ json: [UInt8], key: String?, slot: ReplySlot?, ack: @escaping @Sendable (IngressResult) -> Void) {
         let message: B.Message
         do {

@@ -18,6 +18,8 @@ public enum DurableError: Error, Sendable, CustomStringConvertible {
     case quarantined(Pid, String)
     /// The message or state could not be read or written.
     case coding(String)
+    /// The journal no longer holds the history asked for.
+    case historyGone(Pid, UInt64)
 
     public var description: String {
         switch self {
@@ -28,6 +30,7 @@ public enum DurableError: Error, Sendable, CustomStringConvertible {
         case .nameTaken(let name, let pid): "name '\(name)' is taken by \(pid)"
         case .notAccepted(let reason): "not accepted: \(reason)"
         case .noSuchProcess(let who): "no durable process \(who)"
+        case .historyGone(let pid, let seq): "the journal no longer holds the history of \(pid) up to \(seq) (it keeps the history window; the snapshot is newer)"
         case .quarantined(let pid, let reason): "\(pid) is quarantined: \(reason)"
         case .coding(let reason): reason
         }

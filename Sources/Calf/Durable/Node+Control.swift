@@ -53,4 +53,14 @@ extension Node {
         }
         return try result.get()
     }
+
+    /// The state durable process `target` had at log position `seq`, as
+    /// JSON, rebuilt by replay without touching the live process.
+    public func stateJSON(of target: String, at seq: UInt64) async throws -> [UInt8] {
+        let cell = try durableCell(target)
+        let result: Result<[UInt8], any Error> = await onLoop(cell.scheduler) { _ in
+            Result { try cell.stateJSON(at: seq) }
+        }
+        return try result.get()
+    }
 }

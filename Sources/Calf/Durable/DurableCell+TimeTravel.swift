@@ -1,0 +1,74 @@
+import CalfStore
+
+/// What the journal holds of one process up to a log position.
+struct ProcessHistory {
+    /// Its spawn record is still in the log: replay starts from its initial state.
+    var fromSpawn = false
+    /// The messages it handled in records at or before the position, in order.
+    var handled: [(LogRecord.Handled, LogRecord.Accepted)] = []
+    /// With `fromSpawn` false: only what came after this seq (its snapshot's).
+    var after: UInt64 = 0
+}
+
+extension DurableCore {
+    /// Scans the log for `pid`'s history through `seq`: from its spawn if
+    /// the log still holds it, else from after `snapshotSeq` (nil: none).
+    func history(of pid: Pid, through seq: UInt64, snapshotSeq: UInt64?) throws -> ProcessHistory {
+        var history = ProcessHistory()
+        var accepted: [UInt64: LogRecord.Accepted] = [:]
+        var progress: [(seq: UInt64, handled: [LogRecord.Handled])] = []
+        try journal.scan(from: 1) { at, result in
+            guard at <= seq else { return false }
+            guard case .success(let record) = result else { return true }
+            switch record {
+            case .accepted(let message) where message.to == pid.serial:
+                accepted[at] = message
+            case .progress(let owner, let handled) where owner == pid.serial:
+                progress.append((at, handled))
+            case .lifecycle(let owner, .spawned, _) where owner == pid.serial:
+                history.fromSpawn = true
+            default:
+                break
+            }
+            return true
+        }
+        if !history.fromSpawn {
+            guard let snapshotSeq, snapshotSeq <= seq else { throw DurableError.historyGone(pid, seq) }
+            history.after = snapshotSeq
+            progress.removeAll { $0.seq <= snapshotSeq }
+        }
+        for (_, handled) in progress {
+            for entry in handled {
+                guard let message = accepted[entry.seq] else {
+                    throw DurableError.historyGone(pid, seq)
+                }
+                history.handled.append((entry, message))
+            }
+        }
+        return history
+    }
+}
+
+extension DurableCell {
+    /// Its state as of log position `seq`: its initial state (or, when the
+    /// log no longer holds its spawn, its snapshot if that is older than
+    /// `seq`) and a replay, in a sandbox, of what it handled through `seq`.
+    /// The live process is not touched; a replay that diverges says so.
+    func pastStateJSON(at seq: UInt64) throws -> [UInt8] {
+        // A durable pid carries the seq it was made at: before that it did not exist.
+        let born = (pid.serial & ~Pid.durableFlag) >> 8
+        guard seq >= born else { throw DurableError.noSuchProcess("\(pid) at \(seq) (it was spawned at \(born))") }
+        let loaded = try durable.loadCheckpoint(pid)
+        let history = try durable.history(of: pid, through: seq, snapshotSeq: loaded?.stateSeq)
+        var past: B.State
+        if history.fromSpawn {
+            past = try behavior.initialState()
+        } else if let loaded {
+            past = try DurableDecoding.with(durable) { try BinaryDecoder().decode(B.State.self, from: loaded.body.state) }
+        } else {
+            throw DurableError.historyGone(pid, seq)
+        }
+        try replay(history.handled, onto: &past)
+        return try DurableJSON.encode(past)
+    }
+}
