@@ -7,25 +7,7 @@ struct ShellCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shell",
         abstract: "Run commands against a running node.",
-        discussion: """
-        Commands: send P JSON [--key KEY]   (prints ok, or ok duplicate, once committed)
-                  call P JSON [--timeout MS] (prints the reply as JSON)
-                  state P [--at SEQ]         (the state as JSON; --at: as it was at that
-                                              point of the journal, rebuilt by replay)
-                  ps [--sort mailbox|msgs|memory|restarts]
-                  info P                     (one process: status, mailbox, links…)
-                  tree                       (the supervision trees)
-                  mailbox P                  (its pending mail as JSON)
-                  kill P [REASON]            (exit signal REASON; killed if none)
-                  restart P                  (killed: a durable one is rebuilt in place,
-                                              a supervised one restarted)
-                  suspend P, resume P        (no turns meanwhile; its mail waits)
-                  dead [P]                   (dead letters: poison messages set aside)
-                  dead retry ID              (send one again, at most once)
-                  journal P [--from SEQ] [--limit N]  (its history in the journal)
-                  stats                      (schedulers, processes by status, the journal)
-        P is a registered name or a pid (<0.7>, <0.12.0>).
-        """
+        discussion: "Commands:\n" + (ShellHelp.text() ?? "")
     )
 
     @Option(name: .long, help: "The node's data directory.")
@@ -37,18 +19,34 @@ struct ShellCommand: ParsableCommand {
     @Flag(name: .long, help: "Print answers as JSON (machine-readable) instead of tables.")
     var json = false
 
+    /// The answer to a `help [COMMAND]` line (given here, not by the node):
+    /// the text, or an error for an unknown command; nil for other lines.
+    static func help(_ line: String) -> Result<String, ValidationError>? {
+        let words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        guard words.first == "help" else { return nil }
+        guard let text = ShellHelp.text(for: words.dropFirst().first) else {
+            return .failure(ValidationError("no command '\(words[1])'; help lists them"))
+        }
+        return .success(text)
+    }
+
     func run() throws {
         guard !command.isEmpty else {
             throw ValidationError("give a command with -c (the interactive shell comes with the shell work)")
         }
-        let client: ControlClient
-        do {
-            client = try ControlClient(dataDirectory: data)
-        } catch {
-            FileHandle.standardError.write(Data("calf shell: \(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        // Attached on the first command that needs the node (help does not).
+        var attached: ControlClient?
         for line in command {
+            switch Self.help(line) {
+            case .success(let text):
+                print(text)
+                continue
+            case .failure(let error):
+                FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+                throw ExitCode(1)
+            case nil:
+                break
+            }
             let request: ControlProtocol.Request
             do {
                 request = try ShellLine.parse(line)
@@ -58,6 +56,8 @@ struct ShellCommand: ParsableCommand {
             }
             let reply: ControlProtocol.Reply
             do {
+                let client = try attached ?? ControlClient(dataDirectory: data)
+                attached = client
                 reply = try client.request(request)
             } catch {
                 FileHandle.standardError.write(Data("calf shell: \(error)\n".utf8))

@@ -108,7 +108,7 @@ public enum ShellLine {
         case "":
             throw ParseError(description: "empty command")
         default:
-            throw ParseError(description: "unknown command '\(command)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume, dead, journal, stats)")
+            throw ParseError(description: "unknown command '\(command)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume, dead, journal, stats, help)")
         }
     }
 

@@ -218,4 +218,11 @@ import Testing
             #expect(status != 0 && err.contains("it was spawned at"), "\(err)")
         }
     }
+
+    @Test func helpNeedsNoNode() throws {
+        let (status, out, _) = try runCalf(["shell", "--data", "/nonexistent", "-c", "help state"])
+        #expect(status == 0 && out.hasPrefix("state P [--at SEQ]"))
+        let (badStatus, _, err) = try runCalf(["shell", "--data", "/nonexistent", "-c", "help nope"])
+        #expect(badStatus != 0 && err.contains("no command 'nope'"))
+    }
 }

@@ -64,4 +64,17 @@ import Testing
             }
         }
     }
+
+    @Test func helpCoversEveryCommandTheShellKnows() {
+        for entry in ShellHelp.commands where entry.name != "help" {
+            do {
+                _ = try ShellLine.parse(entry.name)
+            } catch {
+                #expect(!error.description.contains("unknown command"), "help lists \(entry.name) but the shell does not know it")
+            }
+            #expect(ShellHelp.text(for: entry.name)?.hasPrefix(entry.usage) == true)
+        }
+        #expect(ShellHelp.text(for: "nope") == nil)
+        #expect(ShellHelp.text()?.contains("journal P [--from SEQ] [--limit N]") == true)
+    }
 }

@@ -1,0 +1,42 @@
+/// The shell's commands, for `help [COMMAND]` and `calf shell --help`.
+public enum ShellHelp {
+    /// One command: its name, how it is written, what it does.
+    public struct Entry: Sendable {
+        /// Its name.
+        public let name: String
+        /// How it is written.
+        public let usage: String
+        /// What it does.
+        public let summary: String
+    }
+
+    /// Every command, in the order `help` lists them.
+    public static let commands: [Entry] = [
+        Entry(name: "send", usage: "send P JSON [--key KEY]", summary: "Sends a message to a durable process; prints ok (or ok duplicate for a key seen before) once committed."),
+        Entry(name: "call", usage: "call P JSON [--timeout MS]", summary: "Calls a durable process; prints its reply as JSON."),
+        Entry(name: "state", usage: "state P [--at SEQ]", summary: "Its state as JSON; with --at, as it was at that point of the journal, rebuilt by replay without touching it."),
+        Entry(name: "ps", usage: "ps [--sort mailbox|msgs|memory|restarts]", summary: "Every process: pid, name, behavior, scheduler, status, mailbox, messages handled, restarts, memory."),
+        Entry(name: "info", usage: "info P", summary: "One process, with its links and monitors."),
+        Entry(name: "tree", usage: "tree", summary: "The supervision trees, with strategies and restart counts."),
+        Entry(name: "mailbox", usage: "mailbox P", summary: "Its pending mail as JSON."),
+        Entry(name: "kill", usage: "kill P [REASON]", summary: "Sends an exit signal with REASON (normal, shutdown, or any words); killed when none."),
+        Entry(name: "restart", usage: "restart P", summary: "Kills it: a durable process is rebuilt in place by replay, a supervised one restarted."),
+        Entry(name: "suspend", usage: "suspend P", summary: "It takes no turn until resumed; its mail waits."),
+        Entry(name: "resume", usage: "resume P", summary: "Lets a suspended process run again."),
+        Entry(name: "dead", usage: "dead [P] | dead retry ID", summary: "Dead letters (poison messages set aside) with their errors; retry sends one again, at most once."),
+        Entry(name: "journal", usage: "journal P [--from SEQ] [--limit N]", summary: "Its history still in the journal: messages accepted, turns that handled them, lifecycle events."),
+        Entry(name: "stats", usage: "stats", summary: "Schedulers (processes, run queue, messages/s), processes by status, the journal's figures."),
+        Entry(name: "help", usage: "help [COMMAND]", summary: "This list, or one command."),
+    ]
+
+    /// The text of `help` (every command) or `help COMMAND`; nil for an unknown command.
+    public static func text(for command: String? = nil) -> String? {
+        guard let command, !command.isEmpty else {
+            let width = commands.map(\.usage.count).max() ?? 0
+            let lines = commands.map { $0.usage + String(repeating: " ", count: width - $0.usage.count) + "  " + $0.summary }
+            return (lines + ["P is a registered name or a pid (<0.7>, <0.12.0>)."]).joined(separator: "\n")
+        }
+        guard let entry = commands.first(where: { $0.name == command }) else { return nil }
+        return "\(entry.usage)\n  \(entry.summary)"
+    }
+}
