@@ -43,7 +43,7 @@ public final class ControlClient {
         let written = SocketIO.writeAll(fd, frame)
         let body: [UInt8]
         do throws(SocketIO.FrameError) {
-            body = try SocketIO.readFrame(fd)
+            body = try SocketIO.readFrame(fd, maximum: ControlProtocol.maximumReply)
         } catch {
             throw ConnectionError(description: written ? "the node closed the connection before replying" : "the node closed the connection")
         }

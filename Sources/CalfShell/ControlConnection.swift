@@ -24,6 +24,10 @@ final class ControlConnection: @unchecked Sendable {
     private var closed = false
     /// When the frame now being read began to arrive.
     private var midFrameSince: ContinuousClock.Instant?
+    /// Answers wait for the reply backlog to drain.
+    private var waitingForDrain = false
+    /// When a write last completed (or began, after none were pending).
+    private var lastWriteProgress = ContinuousClock.now
 
     init(server: ControlServer, pipe: LoopPipe) {
         self.server = server
@@ -88,6 +92,11 @@ final class ControlConnection: @unchecked Sendable {
 
     private func answerNext() {
         guard !closed, !answering, !queued.isEmpty else { return }
+        // A client that does not read its replies gets no more answers until it does.
+        guard pipe.pendingWriteBytes <= ControlServer.maximumBacklog else {
+            waitingForDrain = true
+            return
+        }
         answering = true
         let request = queued.removeFirst()
         let node = server.node
@@ -115,8 +124,16 @@ final class ControlConnection: @unchecked Sendable {
 
     private func send(_ reply: ControlProtocol.Reply, then done: (() -> Void)? = nil) {
         guard let frame = try? ControlProtocol.frame(reply) else { return }
+        if pipe.pendingWriteBytes == 0 { lastWriteProgress = .now }
         do {
-            try pipe.write(frame, then: done)
+            try pipe.write(frame) { [self] in
+                lastWriteProgress = .now
+                done?()
+                if waitingForDrain, pipe.pendingWriteBytes <= ControlServer.maximumBacklog {
+                    waitingForDrain = false
+                    answerNext()
+                }
+            }
         } catch {
             close()
         }
@@ -135,7 +152,7 @@ final class ControlConnection: @unchecked Sendable {
 
     /// Mid-frame for too long, or not reading its replies.
     func isStuck(now: ContinuousClock.Instant) -> Bool {
-        if pipe.pendingWriteBytes > ControlServer.maximumBacklog { return true }
+        if pipe.pendingWriteBytes > 0, now - lastWriteProgress > ControlServer.stalledReplyTimeout { return true }
         if let since = midFrameSince, now - since > ControlServer.partialFrameTimeout { return true }
         return false
     }

@@ -11,8 +11,10 @@ import FoundationEssentials
 public enum ControlProtocol {
     /// The protocol version this build speaks.
     public static let version = 1
-    /// The largest frame accepted, in bytes.
+    /// The largest request frame a node accepts, in bytes.
     public static let maximumFrame = 1 << 20
+    /// The largest reply frame a client accepts (a `ps` of a big node is large), in bytes.
+    public static let maximumReply = 1 << 30
 
     /// A request to the node.
     public struct Request: Codable, Sendable, Equatable {

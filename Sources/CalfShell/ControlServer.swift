@@ -11,9 +11,10 @@ import Synchronization
 /// Many clients at once, each bounded: a connection holds at most one frame
 /// being read (≤ `ControlProtocol.maximumFrame`), answers its requests in
 /// order with at most `ControlServer.queuedPerConnection` waiting (it stops
-/// reading meanwhile), is closed if a reply backlog of more than
-/// `maximumBacklog` bytes builds up (a client that does not read), or if it
-/// sits in the middle of a frame for `partialFrameTimeout`; beyond
+/// reading meanwhile), gets no further answer while more than
+/// `maximumBacklog` bytes of its replies are unread, is closed when none of
+/// its replies has moved for `stalledReplyTimeout` or when it sits in the
+/// middle of a frame for `partialFrameTimeout`; beyond
 /// `maximumConnections`, new ones are closed at once. A malformed frame gets
 /// an error reply and the connection is closed. Nothing a client does
 /// blocks the node or another client.
@@ -28,8 +29,10 @@ public final class ControlServer: Sendable {
     public static let maximumConnections = 512
     /// Requests a connection may have waiting behind the one being answered.
     public static let queuedPerConnection = 16
-    /// Reply bytes a client may leave unread before it is dropped.
+    /// Reply bytes a client may leave unread before its next answer waits.
     public static let maximumBacklog = 4 << 20
+    /// How long a reply may sit unread, nothing written meanwhile, before the client is dropped.
+    public static let stalledReplyTimeout: Duration = .seconds(30)
     /// How long a connection may sit in the middle of a frame.
     public static let partialFrameTimeout: Duration = .seconds(10)
 

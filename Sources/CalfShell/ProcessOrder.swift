@@ -18,7 +18,8 @@ enum ProcessOrder {
     }
 
     func sorted(_ reports: [ProcessReport]) -> [ProcessReport] {
-        let byPid = reports.sorted { (Pid(parsing: $0.pid) ?? Pid(serial: 0)) < (Pid(parsing: $1.pid) ?? Pid(serial: 0)) }
+        // Each pid parsed once, not in every comparison.
+        let byPid = reports.map { (Pid(parsing: $0.pid) ?? Pid(serial: 0), $0) }.sorted { $0.0 < $1.0 }.map(\.1)
         switch self {
         case .pid: return byPid
         case .mailbox: return byPid.sortedStably { $0.mailbox > $1.mailbox }

@@ -35,11 +35,11 @@ enum SocketIO {
 
     enum FrameError: Error { case closed, tooLarge(Int) }
 
-    /// Reads one frame's body.
-    static func readFrame(_ fd: Int32) throws(FrameError) -> [UInt8] {
+    /// Reads one frame's body, refusing one over `maximum` bytes.
+    static func readFrame(_ fd: Int32, maximum: Int = ControlProtocol.maximumFrame) throws(FrameError) -> [UInt8] {
         guard let header = readExactly(fd, 4) else { throw .closed }
         let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
-        guard length <= ControlProtocol.maximumFrame else { throw .tooLarge(length) }
+        guard length <= maximum else { throw .tooLarge(length) }
         guard let body = readExactly(fd, length) else { throw .closed }
         return body
     }

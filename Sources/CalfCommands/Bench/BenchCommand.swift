@@ -10,7 +10,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart
+        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -62,6 +62,8 @@ struct BenchCommand: AsyncParsableCommand {
             try await RestartBench.run(rounds: restarts, report: report)
             try await DurableRestartBench.run(rounds: durableRestarts, durability: .process, report: report)
             try await DurableRestartBench.run(rounds: durableRestarts / 4, durability: .fsync, report: report)
+        case .shell:
+            try await ShellBench.run(processes: 100_000, report: report)
         }
     }
 }
