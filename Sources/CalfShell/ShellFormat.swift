@@ -62,15 +62,15 @@ public enum ShellFormat {
         return lines.joined(separator: "\n")
     }
 
-    /// `journal`: one row per record.
-    static func journal(_ entries: [JournalEntry]) -> String {
+    /// `journal`: one row per record, with the process's pid when `withPid`.
+    public static func journal(_ entries: [JournalEntry], withPid: Bool = false) -> String {
         guard !entries.isEmpty else { return "no records" }
-        return columns(["SEQ", "KIND", "WHAT"], entries.map { entry in
+        return columns((withPid ? ["SEQ", "PID"] : ["SEQ"]) + ["KIND", "WHAT"], entries.map { entry in
             var what = ""
             if let message = entry.message { what = message } else if entry.kind == "accepted" { what = "?" }
             if let key = entry.key { what += " (key \(key))" }
             if let handled = entry.handled { what = handled.map(String.init).joined(separator: " ") }
-            return [String(entry.seq), entry.kind, what]
+            return [String(entry.seq)] + (withPid ? [entry.pid ?? "?"] : []) + [entry.kind, what]
         })
     }
 

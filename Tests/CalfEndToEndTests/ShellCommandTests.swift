@@ -225,4 +225,33 @@ import Testing
         let (badStatus, _, err) = try runCalf(["shell", "--data", "/nonexistent", "-c", "help nope"])
         #expect(badStatus != 0 && err.contains("no command 'nope'"))
     }
+
+    @Test func calfJournalReadsTheDataDirectoryBesideAndWithoutTheNode() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let data = dir + "/data"
+            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/bank.yaml").path, durability: "process")
+            _ = try shell(data, "send teller {\"transfer\":{\"from\":3,\"to\":7,\"amount\":25}} --key t-1")
+            #expect(await eventually { (try? shell(data, "state account-3")) == "{\"balance\":975}\n" })
+            func offline(_ arguments: [String]) throws -> [JournalEntry] {
+                let (status, out, err) = try runCalf(["journal", "--data", data, "--json"] + arguments)
+                #expect(status == 0, "\(err)")
+                return try JSONDecoder().decode([JournalEntry].self, from: Data(out.utf8))
+            }
+            // Beside the running node: the same history the node itself shows.
+            let live = try JSONDecoder().decode([JournalEntry].self, from: Data(try shell(data, "journal account-3", json: true).utf8))
+            let beside = try offline(["account-3"])
+            #expect(beside.map(\.seq) == live.map(\.seq))
+            #expect(beside.map(\.message) == live.map(\.message))
+            #expect(beside.contains { $0.message == "{\"debit\":{\"amount\":25}}" })
+            #expect(node.stop() == 0)
+            // Without it.
+            let stopped = try offline(["account-3"])
+            #expect(stopped.map(\.seq).starts(with: beside.map(\.seq)))
+            let all = try offline([])
+            #expect(all.contains { $0.pid == beside.first?.pid && $0.kind == "spawned" })
+            #expect(all.contains { $0.message == "{\"transfer\":{\"amount\":25,\"from\":3,\"to\":7}}" && $0.key == "t-1" })
+            let (status, _, err) = try runCalf(["journal", "--data", data, "nobody"])
+            #expect(status != 0 && err.contains("no durable process nobody"))
+        }
+    }
 }

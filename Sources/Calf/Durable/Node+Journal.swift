@@ -4,6 +4,8 @@ import CalfStore
 public struct JournalEntry: Codable, Sendable, Equatable {
     /// Its seq in the global log.
     public var seq: UInt64
+    /// The process it concerns (filled in when listing every process's records).
+    public var pid: String?
     /// `accepted` (a message it was sent), `handled` (messages it handled in
     /// one turn), or a lifecycle event (`spawned`, `exited`, `restarted`,
     /// `timerSet`, `timerFired`, `deadLettered`, `quarantined`, `timerCancelled`).

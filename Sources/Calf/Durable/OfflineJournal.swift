@@ -1,0 +1,80 @@
+import CalfStore
+
+/// Reads the journal of a data directory without a node (`calf journal`,
+/// read-only: beside a running node too, as LMDB readers do not block its
+/// writer).
+public enum OfflineJournal {
+    /// The records of `target` (a registered name or a printed pid; nil: of
+    /// every process) at or after `from`, at most `limit`, messages as JSON
+    /// where `behaviors` names the recipient's behavior.
+    /// - Throws: `StoreError` (no journal there), `DurableError.noSuchProcess`.
+    public static func entries(
+        dataDirectory: String, of target: String? = nil, from: UInt64 = 0, limit: Int = 100,
+        behaviors: [any DurableBehavior.Type]
+    ) throws -> [JournalEntry] {
+        let environment = try StoreEnvironment(path: dataDirectory, readOnly: true)
+        defer { environment.close() }
+        let journal = try Journal(environment: environment)
+        var only: UInt64?
+        if let target {
+            if let pid = Pid(parsing: target) {
+                only = pid.serial
+            } else {
+                let names = journal.names
+                only = try environment.read { txn in try txn.get(names, key: StoreKey(target)).flatMap { StoreKey.uint64(in: $0) } }
+                guard only != nil else { throw DurableError.noSuchProcess(target) }
+            }
+        }
+        var registry: [String: any DurableBehavior.Type] = [:]
+        for type in behaviors { registry[type.behaviorName] = type }
+        // Each process's behavior, from its spawn record (in the scan) or its snapshot.
+        var behaviorOf: [UInt64: String] = [:]
+        let checkpoints = journal.checkpoints
+        func behavior(of pid: UInt64) -> String? {
+            if let known = behaviorOf[pid] { return known }
+            let found = try? environment.read { txn -> String? in
+                guard let value = try txn.get(checkpoints, key: StoreKey(pid)), value.count > 8 else { return nil }
+                return try? CheckpointBody(decoding: UnsafeRawBufferPointer(rebasing: value[8...]), pid: pid).behavior
+            }
+            behaviorOf[pid] = found ?? ""
+            return found
+        }
+        if from > 1 {
+            // The spawn records before `from` name the behaviors of processes without a snapshot.
+            try journal.scan(from: 1) { seq, result in
+                guard seq < from else { return false }
+                if case .success(.lifecycle(let owner, .spawned, let detail)) = result, let spawn = try? SpawnDetail(decoding: detail, pid: owner) {
+                    behaviorOf[owner] = spawn.behavior
+                }
+                return true
+            }
+        }
+        var entries: [JournalEntry] = []
+        try journal.scan(from: from) { seq, result in
+            guard case .success(let record) = result else { return true }
+            if case .lifecycle(let owner, .spawned, let detail) = record, let spawn = try? SpawnDetail(decoding: detail, pid: owner) {
+                behaviorOf[owner] = spawn.behavior
+            }
+            guard only == nil || record.pid == only else { return true }
+            let pid = Pid(serial: record.pid).description
+            switch record {
+            case .accepted(let accepted):
+                let message = behavior(of: accepted.to).flatMap { registry[$0] }.flatMap { messageJSON($0, accepted.payload) }
+                entries.append(JournalEntry(seq: seq, pid: pid, kind: "accepted", acceptedAt: accepted.acceptedAt, key: accepted.key, message: message))
+            case .progress(_, let handled):
+                entries.append(JournalEntry(seq: seq, pid: pid, kind: "handled", handled: handled.map(\.seq)))
+            case .lifecycle(_, let event, _):
+                entries.append(JournalEntry(seq: seq, pid: pid, kind: String(describing: event)))
+            }
+            return entries.count < limit
+        }
+        return entries
+    }
+
+    /// A journaled message of behavior `B` as JSON (nil if it does not decode without a node).
+    static func messageJSON<B: DurableBehavior>(_: B.Type, _ payload: [UInt8]) -> String? {
+        guard let message = try? BinaryDecoder().decode(B.Message.self, from: payload),
+              let json = try? DurableJSON.encode(message) else { return nil }
+        return String(decoding: json, as: UTF8.self)
+    }
+}
