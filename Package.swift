@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(
@@ -28,7 +29,7 @@ let package = Package(
         ),
         .target(name: "CalfLoop", dependencies: ["CLibUV"]),
         .target(name: "CalfStore", dependencies: ["CLMDB"]),
-        .target(name: "Calf", dependencies: ["CalfLoop", "CalfStore"]),
+        .target(name: "Calf", dependencies: ["CalfLoop", "CalfStore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "CalfShell", dependencies: ["Calf", "CalfLoop"]),
         .target(name: "Bank", dependencies: ["Calf"], path: "Examples/Bank"),
         .target(name: "Demo", dependencies: ["Calf"], path: "Examples/Demo"),
@@ -41,6 +42,7 @@ let package = Package(
                 "CalfStore",
                 "CalfBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import Calf
+import Logging
 import Synchronization
 
 /// The behaviors of the running program (set by `CalfMain.run`).
@@ -20,6 +22,13 @@ public enum CalfMain {
     /// the process with the command's status.
     public static func run(_ behaviors: BehaviorRegistry, arguments: [String]? = nil) async -> Never {
         registeredBehaviors.withLock { $0 = behaviors }
+        // The node's log goes to standard error, from info up (CALF_LOG_LEVEL=debug|…|critical to change).
+        let level = ProcessInfo.processInfo.environment["CALF_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
         do {
             var command = try CalfCommand.parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -6,12 +6,12 @@ import Testing
 /// what the node reports of itself.
 @Suite(.serialized) struct ShellCommandTests {
     /// Runs `body` with the data directory of a live node on the demo tree.
-    func withDemoNode(_ body: (String) async throws -> Void) async throws {
+    func withDemoNode(_ body: (String, NodeProcess) async throws -> Void) async throws {
         try await withTemporaryDataDirectory { dir in
             let data = dir + "/data"
             let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
             defer { _ = node.stop() }
-            try await body(data)
+            try await body(data, node)
         }
     }
 
@@ -22,7 +22,7 @@ import Testing
     }
 
     @Test func psInfoAndTreeShowTheLiveNode() async throws {
-        try await withDemoNode { data in
+        try await withDemoNode { data, _ in
             for n in 1...3 { _ = try shell(data, "send demo/pool/tally-2 {\"add\":{\"_0\":\(n)}}") }
 
             // ps --json: every process of the tree, with what it did.
@@ -79,7 +79,7 @@ import Testing
     }
 
     @Test func mailboxKillRestartSuspendAndResumeSteerTheLiveNode() async throws {
-        try await withDemoNode { data in
+        try await withDemoNode { data, node in
             // Suspended, a process keeps its mail and handles none of it.
             #expect(try shell(data, "suspend demo/pool/tally-1") == "ok\n")
             _ = try shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":4}}")
@@ -101,6 +101,8 @@ import Testing
                 return restarted?.status == "running" && restarted?.pid != flaky.pid
             }
             #expect(restarted?.lastExit?.contains("told to go") == true)
+            // The node's log (swift-log) says so, with the processes as metadata.
+            #expect(node.output.withLock { $0 }.contains("child=flaky pid=\(flaky.pid)"))
 
             // restart of a durable process: rebuilt in place, same pid, state kept.
             let before = try JSONDecoder().decode(ProcessReport.self, from: Data(try shell(data, "info demo/pool/tally-1", json: true).utf8))
@@ -117,7 +119,7 @@ import Testing
     }
 
     @Test func deadLettersAreListedAndRetriedAtMostOnce() async throws {
-        try await withDemoNode { data in
+        try await withDemoNode { data, _ in
             #expect(try shell(data, "dead") == "no dead letters\n")
             _ = try shell(data, "send demo/pool/tally-3 {\"poison\":{}}")
             _ = try shell(data, "send demo/pool/tally-3 {\"add\":{\"_0\":2}}")
@@ -146,7 +148,7 @@ import Testing
     }
 
     @Test func journalShowsAProcesssHistory() async throws {
-        try await withDemoNode { data in
+        try await withDemoNode { data, _ in
             _ = try shell(data, "send demo/pool/tally-4 {\"add\":{\"_0\":2}} --key first")
             _ = try shell(data, "send demo/pool/tally-4 {\"add\":{\"_0\":5}}")
             #expect(try shell(data, "state demo/pool/tally-4") == "{\"total\":7}\n")
@@ -171,7 +173,7 @@ import Testing
     }
 
     @Test func statsAddsUpToWhatPsShows() async throws {
-        try await withDemoNode { data in
+        try await withDemoNode { data, _ in
             _ = try shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":1}}")
             _ = try shell(data, "suspend clock-log")
             let processes = try JSONDecoder().decode([ProcessReport].self, from: Data(try shell(data, "ps", json: true).utf8))

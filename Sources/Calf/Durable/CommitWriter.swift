@@ -271,7 +271,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             } catch {
                 let reason = "journal commit failed: \(error)"
                 failure.withLock { $0 = reason }
-                reportProblem("\(reason); the node accepts nothing more until it restarts")
+                reportProblem("\(reason); the node accepts nothing more until it restarts", level: .critical)
                 for batch in batches { refuse(batch, reason: reason) }
                 return
             }

@@ -270,7 +270,7 @@ final class DurableCore: @unchecked Sendable {
 
     func noteQuarantine(_ pid: Pid, reason: String) {
         table.withLock { $0.quarantined[pid] = reason }
-        reportProblem("durable process \(pid) is quarantined: \(reason)")
+        reportProblem("durable process \(pid) is quarantined: \(reason)", level: .error, ["pid": "\(pid)"])
     }
 
     func noteRestart(_ pid: Pid) {

@@ -78,10 +78,3 @@ struct OutputDigest {
         for byte in bytes { add(byte: byte) }
     }
 }
-
-/// Writes a line about a problem the node handled (a quarantine, a failed
-/// commit) to standard error.
-func reportProblem(_ text: String) {
-    let line = Array("calf: \(text)\n".utf8)
-    line.withUnsafeBytes { buffer in _ = write(2, buffer.baseAddress, buffer.count) }
-}

@@ -187,7 +187,7 @@ public struct Port: Behavior {
             while let newline = state.stderrBuffer.firstIndex(of: 10) {
                 let line = String(decoding: state.stderrBuffer[..<newline], as: UTF8.self)
                 state.stderrBuffer.removeSubrange(...newline)
-                reportProblem("port \(context.pid) (\(command)): \(line)")
+                reportProblem("port \(context.pid) (\(command)): \(line)", level: .info, ["pid": "\(context.pid)", "stream": "stderr"])
             }
         case .exited(let status, let signal):
             if let timer = state.killTimer { context.cancelTimer(timer) }

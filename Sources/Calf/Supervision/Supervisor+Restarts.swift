@@ -28,7 +28,8 @@ extension Supervisor {
         guard spec.reportsCrashes else { return }
         switch reason {
         case .normal, .shutdown: return
-        default: reportProblem("supervisor '\(spec.id)' \(supervisor): child '\(record.spec.id)' \(pid) exited: \(reason)")
+        default: reportProblem("supervisor '\(spec.id)' \(supervisor): child '\(record.spec.id)' \(pid) exited: \(reason)", level: .error,
+                          ["supervisor": "\(supervisor)", "child": "\(record.spec.id)", "pid": "\(pid)"])
         }
     }
 
@@ -67,7 +68,8 @@ extension Supervisor {
     /// it is one more than the intensity allows.
     func countRestart(of record: ChildRecord, now: UInt64, _ core: SupervisorState, _ context: inout Context<Message>) -> Bool {
         guard core.window.admit(now: now) else {
-            reportProblem("supervisor '\(spec.id)' \(context.pid) reached its restart intensity (\(spec.intensity) in \(spec.period)) after child '\(record.spec.id)' ended: stopping its children and exiting")
+            reportProblem("supervisor '\(spec.id)' \(context.pid) reached its restart intensity (\(spec.intensity) in \(spec.period)) after child '\(record.spec.id)' ended: stopping its children and exiting",
+                          level: .error, ["supervisor": "\(context.pid)", "child": "\(record.spec.id)"])
             if record.isDynamic { core.remove(record) }
             core.journalGaveUp()
             shutDown(reason: .shutdown, reply: nil, core, &context)
