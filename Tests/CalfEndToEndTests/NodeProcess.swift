@@ -22,13 +22,16 @@ final class NodeProcess: @unchecked Sendable {
     let process = Process()
     let output = Locked("")
     let dataDirectory: String
+    /// The node's stdout and stderr. Its reading handler is removed once the
+    /// node has exited: a dispatch source left on a descriptor that is closed
+    /// and then reused by another socket crashes libdispatch.
+    private let pipe = Pipe()
 
     /// Starts `calf node --data DIR [--durability D] TREE` and waits for its ready line.
     init(data: String, tree: String, durability: String = "fsync", extra: [String] = [], readyWithin seconds: Double = 30) throws {
         dataDirectory = data
         process.executableURL = try calfBinary()
         process.arguments = ["node", "--data", data, "--durability", durability] + extra + [tree]
-        let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
         let output = self.output
@@ -39,22 +42,40 @@ final class NodeProcess: @unchecked Sendable {
         try process.run()
         let deadline = Date().addingTimeInterval(seconds)
         while !output.withLock({ $0.contains("calf node ready socket=\(data)/node.sock") }) {
-            guard process.isRunning else { throw Failure(description: "calf node exited: \(output.withLock { $0 })") }
-            guard Date() < deadline else { throw Failure(description: "calf node not ready after \(seconds) s: \(output.withLock { $0 })") }
+            guard process.isRunning else {
+                stopReading()
+                throw Failure(description: "calf node exited: \(output.withLock { $0 })")
+            }
+            guard Date() < deadline else {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                stopReading()
+                throw Failure(description: "calf node not ready after \(seconds) s: \(output.withLock { $0 })")
+            }
             usleep(5_000)
         }
+    }
+
+    deinit { stopReading() }
+
+    /// Removes the reading handler (what the node printed has been taken in as it came;
+    /// reading to the end could wait on a write end another child inherited).
+    private func stopReading() {
+        pipe.fileHandleForReading.readabilityHandler = nil
     }
 
     /// `kill -9` and wait for the exit.
     func killHard() {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        stopReading()
     }
 
     /// `signal` (SIGTERM by default) and wait; returns the exit status.
     func stop(_ signal: Int32 = SIGTERM) -> Int32 {
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
+        stopReading()
         return process.terminationStatus
     }
 }
