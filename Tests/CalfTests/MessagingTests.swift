@@ -149,8 +149,9 @@ struct Relay: Behavior {
                 }
             }
         }, to: asker)
-        #expect(await next(results) == "got 7")
-        #expect(await next(results) == "second timed out")
+        // Two independent answers: under load the short timeout may come first.
+        let answers: Set<String?> = [await next(results), await next(results)]
+        #expect(answers == ["got 7", "second timed out"])
         try await node.shutdown()
     }
 
