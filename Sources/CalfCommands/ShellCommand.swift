@@ -32,7 +32,7 @@ struct ShellCommand: ParsableCommand {
 
     func run() throws {
         guard !command.isEmpty else {
-            throw ValidationError("give a command with -c (the interactive shell comes with the shell work)")
+            throw ValidationError("give a command with -c (an interactive mode is not there yet); -c help lists the commands")
         }
         // Attached on the first command that needs the node (help does not).
         var attached: ControlClient?
