@@ -67,7 +67,7 @@ let template = ChildSpec(
     id: "job", restart: .transient, shutdown: .timeout(.seconds(2)),
     backoff: Backoff(initial: .milliseconds(100), maximum: .seconds(2)), behavior: "Port"
 ) { context in
-    guard let job = context.arguments as? Job else { throw SupervisorError.badArguments(expected: "Job", got: "\(context.arguments.map { type(of: $0) } ?? Never.self)") }
+    let job = try context.arguments(as: Job.self)
     if attempts(job.name) >= maximumAttempts { return .ignore }
     let port = PortSpec(
         command: ["/bin/sh", "-c", job.script], environment: ["JOB": job.name, "STATE": state],

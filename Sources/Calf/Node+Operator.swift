@@ -13,6 +13,11 @@ extension Node {
     /// The pid that exit signals from the operator come from.
     static let operatorPid = Pid(serial: 0)
 
+    /// The pid `target` names: a registered name or a printed pid.
+    func pid(of target: String) -> Pid? {
+        core.whereis(target)?.pid ?? Pid(parsing: target)
+    }
+
     /// The live process named by `target`: a registered name or a printed pid.
     func liveCell(_ target: String) async -> ProcessCell? {
         if let cell = core.whereis(target) { return cell }

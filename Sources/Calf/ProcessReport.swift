@@ -62,12 +62,7 @@ extension Node {
 
     /// The report of the process with this pid (printed form) or registered name.
     public func processReport(_ target: String) async -> ProcessReport? {
-        if let pid = core.whereis(target)?.pid ?? Pid(parsing: target) {
-            for scheduler in schedulers {
-                let found = await onLoop(scheduler) { $0.processes[pid]?.report() }
-                if let found { return found }
-            }
-        }
-        return nil
+        guard let cell = await liveCell(target) else { return nil }
+        return await onLoop(cell.scheduler) { _ in cell.status == .alive ? cell.report() : nil }
     }
 }

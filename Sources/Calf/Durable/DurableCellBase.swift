@@ -93,9 +93,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
     override final func acceptRemoteHook() { dirty = true }
 
     override final func journaledMessageJSON(_ payload: [UInt8]) -> String? {
-        guard let message = try? DurableDecoding.with(durable, { try BinaryDecoder().decode(Message.self, from: payload) }),
-              let json = try? DurableJSON.encode(message) else { return nil }
-        return String(decoding: json, as: UTF8.self)
+        DurableDecoding.with(durable) { DurableJSON.journaledMessage(Message.self, payload) }
     }
 
     override final func reingest(_ payload: [UInt8], key: String?, ack: @escaping @Sendable (IngressResult) -> Void) {

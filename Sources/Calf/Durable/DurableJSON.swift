@@ -1,3 +1,4 @@
+import CalfStore
 import FoundationEssentials
 
 /// JSON for the control socket: messages in, states and replies out
@@ -11,6 +12,12 @@ enum DurableJSON {
 
     static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
         try JSONDecoder().decode(type, from: Data(bytes))
+    }
+
+    /// A message as the journal keeps it (binary), as JSON text; nil if it does not decode.
+    static func journaledMessage<M: Codable>(_: M.Type, _ payload: [UInt8]) -> String? {
+        guard let message = try? BinaryDecoder().decode(M.self, from: payload), let json = try? encode(message) else { return nil }
+        return String(decoding: json, as: UTF8.self)
     }
 
     /// A reply as JSON if it is `Encodable`, else its description as a JSON string.

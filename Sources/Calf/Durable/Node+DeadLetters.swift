@@ -26,7 +26,7 @@ extension Node {
         let durable = try requireDurable()
         var only: Pid?
         if let target {
-            guard let pid = core.whereis(target)?.pid ?? Pid(parsing: target) else { throw DurableError.noSuchProcess(target) }
+            guard let pid = pid(of: target) else { throw DurableError.noSuchProcess(target) }
             only = pid
         }
         var reports: [DeadLetterReport] = []
@@ -69,13 +69,16 @@ extension Node {
         }
         switch result {
         case .accepted, .duplicate:
+            // Dropped by the writer, in a group commit like every other write.
             let dead = durable.journal.dead
             let key = StoreKey(record.pid.serial, record.seq)
-            do {
-                try durable.journal.environment.write { txn in _ = try txn.delete(dead, key: key) }
-            } catch {
-                return .failed("retried, but the dead letter stays: \(error)")
+            let failure: String? = await withCheckedContinuation { continuation in
+                let batch = CommitBatch()
+                batch.entries.append(.write { txn in _ = try txn.delete(dead, key: key) })
+                batch.entries.append(.outcome { continuation.resume(returning: $0) })
+                durable.submit(batch)
             }
+            if let failure { return .failed("retried, but the dead letter stays: \(failure)") }
         case .failed:
             break
         }

@@ -20,28 +20,33 @@ public struct JournalEntry: Codable, Sendable, Equatable {
     public var handled: [UInt64]?
 }
 
+extension JournalEntry {
+    /// The entry of `record` at `seq` (an accepted message without its JSON yet).
+    init(seq: UInt64, record: LogRecord, pid: String? = nil) {
+        switch record {
+        case .accepted(let accepted):
+            self.init(seq: seq, pid: pid, kind: "accepted", acceptedAt: accepted.acceptedAt, key: accepted.key)
+        case .progress(_, let handled):
+            self.init(seq: seq, pid: pid, kind: "handled", handled: handled.map(\.seq))
+        case .lifecycle(_, let event, _):
+            self.init(seq: seq, pid: pid, kind: String(describing: event))
+        }
+    }
+}
+
 extension Node {
     /// The history of durable process `target` (a name or a pid) still in the
     /// journal: records at or after `from`, at most `limit` of them.
     /// - Throws: `DurableError` (not a durable node, unknown target), `StoreError`.
     public func journalEntries(of target: String, from: UInt64 = 0, limit: Int = 100) async throws -> [JournalEntry] {
         let durable = try requireDurable()
-        guard let pid = core.whereis(target)?.pid ?? Pid(parsing: target) else { throw DurableError.noSuchProcess(target) }
+        guard let pid = pid(of: target) else { throw DurableError.noSuchProcess(target) }
         var entries: [JournalEntry] = []
         var payloads: [(index: Int, payload: [UInt8])] = []
         try durable.journal.scan(from: from) { seq, result in
-            guard case .success(let record) = result else { return true }
-            switch record {
-            case .accepted(let accepted) where accepted.to == pid.serial:
-                payloads.append((entries.count, accepted.payload))
-                entries.append(JournalEntry(seq: seq, kind: "accepted", acceptedAt: accepted.acceptedAt, key: accepted.key))
-            case .progress(let owner, let handled) where owner == pid.serial:
-                entries.append(JournalEntry(seq: seq, kind: "handled", handled: handled.map(\.seq)))
-            case .lifecycle(let owner, let event, _) where owner == pid.serial:
-                entries.append(JournalEntry(seq: seq, kind: String(describing: event)))
-            default:
-                break
-            }
+            guard case .success(let record) = result, record.pid == pid.serial else { return true }
+            if case .accepted(let accepted) = record { payloads.append((entries.count, accepted.payload)) }
+            entries.append(JournalEntry(seq: seq, record: record))
             return entries.count < limit
         }
         if let cell = durable.cell(pid), !payloads.isEmpty {

@@ -56,16 +56,11 @@ public enum OfflineJournal {
                 behaviorOf[owner] = spawn.behavior
             }
             guard only == nil || record.pid == only else { return true }
-            let pid = Pid(serial: record.pid).description
-            switch record {
-            case .accepted(let accepted):
-                let message = behavior(of: accepted.to).flatMap { registry[$0] }.flatMap { messageJSON($0, accepted.payload) }
-                entries.append(JournalEntry(seq: seq, pid: pid, kind: "accepted", acceptedAt: accepted.acceptedAt, key: accepted.key, message: message))
-            case .progress(_, let handled):
-                entries.append(JournalEntry(seq: seq, pid: pid, kind: "handled", handled: handled.map(\.seq)))
-            case .lifecycle(_, let event, _):
-                entries.append(JournalEntry(seq: seq, pid: pid, kind: String(describing: event)))
+            var entry = JournalEntry(seq: seq, record: record, pid: Pid(serial: record.pid).description)
+            if case .accepted(let accepted) = record, let type = behavior(of: accepted.to).flatMap({ registry[$0] }) {
+                entry.message = messageJSON(type, accepted.payload)
             }
+            entries.append(entry)
             return entries.count < limit
         }
         return entries
@@ -73,8 +68,6 @@ public enum OfflineJournal {
 
     /// A journaled message of behavior `B` as JSON (nil if it does not decode without a node).
     static func messageJSON<B: DurableBehavior>(_: B.Type, _ payload: [UInt8]) -> String? {
-        guard let message = try? BinaryDecoder().decode(B.Message.self, from: payload),
-              let json = try? DurableJSON.encode(message) else { return nil }
-        return String(decoding: json, as: UTF8.self)
+        DurableJSON.journaledMessage(B.Message.self, payload)
     }
 }

@@ -29,10 +29,7 @@ extension ChildSpec {
         shutdown: ChildShutdown = .timeout(.seconds(5)), mode: RestartMode = .replay
     ) -> ChildSpec {
         ChildSpec(id: id, restart: restart, shutdown: shutdown, mode: mode, behavior: B.behaviorName, argumentCoding: .codable(B.self)) { context in
-            guard let behavior = context.arguments as? B else {
-                throw SupervisorError.badArguments(expected: String(describing: B.self), got: context.arguments.map { String(describing: type(of: $0)) } ?? "none")
-            }
-            return .started(try context.startDurable(behavior, name: "\(context.supervisorPath)/\(id)-\(context.key)", mode: mode))
+            .started(try context.startDurable(context.arguments(as: B.self), name: "\(context.supervisorPath)/\(id)-\(context.key)", mode: mode))
         }
     }
 }

@@ -188,10 +188,7 @@ public struct ChildSpec: Sendable {
         _ id: String, restart: ChildRestart, shutdown: ChildShutdown, backoff: Backoff?, _ make: @escaping @Sendable (A) throws -> B
     ) -> ChildSpec {
         ChildSpec(id: id, restart: restart, shutdown: shutdown, backoff: backoff, behavior: String(describing: B.self)) { context in
-            guard let arguments = context.arguments as? A else {
-                throw SupervisorError.badArguments(expected: String(describing: A.self), got: context.arguments.map { String(describing: type(of: $0)) } ?? "none")
-            }
-            return .started(ChildProcess(try context.spawn(make(arguments))))
+            .started(ChildProcess(try context.spawn(make(context.arguments(as: A.self)))))
         }
     }
 
@@ -238,6 +235,15 @@ public struct ChildStartContext {
 
     /// The supervisor's pid.
     public var supervisor: Pid { supervisorCell.pid }
+
+    /// The arguments of a dynamic start, as an `A`.
+    /// - Throws: `SupervisorError.badArguments` when they are something else (or none).
+    public func arguments<A>(as _: A.Type) throws(SupervisorError) -> A {
+        guard let typed = arguments as? A else {
+            throw .badArguments(expected: String(describing: A.self), got: arguments.map { String(describing: type(of: $0)) } ?? "none")
+        }
+        return typed
+    }
 
     /// Spawns `behavior` on the supervisor's scheduler, linked to it, and
     /// runs its start callbacks.
