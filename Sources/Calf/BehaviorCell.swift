@@ -29,6 +29,7 @@ final class BehaviorCell<B: Behavior>: MailboxCell<B.Message>, @unchecked Sendab
         var count = 0
         while count < budget, let envelope = mailbox.popFirst() {
             count &+= 1
+            if let trace { traceReceived(envelope, on: trace) }
             do {
                 switch envelope {
                 case .message(let message):

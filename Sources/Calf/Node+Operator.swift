@@ -69,3 +69,50 @@ extension Node {
         return await onLoop(cell.scheduler) { _ in cell.mailboxJSON() }
     }
 }
+
+/// Why `trace P` could not start.
+public enum TraceError: Error, Sendable, CustomStringConvertible {
+    /// No live process is named so.
+    case noProcess(String)
+    /// Another follower traces it already.
+    case alreadyTraced(String)
+
+    public var description: String {
+        switch self {
+        case .noProcess(let target): "no process \(target)"
+        case .alreadyTraced(let target): "\(target) is traced already (by another shell)"
+        }
+    }
+}
+
+extension Node {
+    /// Starts tracing the messages `target` takes in and sends out; the
+    /// trace ends after `limit` events, when the process exits or when
+    /// cancelled. `ready` is called (on the process's thread) when events wait.
+    public func trace(_ target: String, limit: Int?, ready: @escaping @Sendable () -> Void) async throws(TraceError) -> ProcessTrace {
+        guard let cell = await liveCell(target) else { throw .noProcess(target) }
+        let trace = ProcessTrace(limit: limit, ready: ready)
+        let attached = await onLoop(cell.scheduler) { _ -> Bool? in
+            guard cell.status == .alive else { return nil }
+            if let existing = cell.trace, !existing.hasEnded { return false }
+            cell.trace = trace
+            return true
+        }
+        switch attached {
+        case true?: return trace
+        case false?: throw .alreadyTraced(target)
+        case nil: throw .noProcess(target)
+        }
+    }
+}
+
+extension Node {
+    /// The pids of every live process, in pid order.
+    public func livePids() async -> [Pid] {
+        var pids: [Pid] = []
+        for scheduler in schedulers {
+            pids += await onLoop(scheduler) { Array($0.processes.keys) }
+        }
+        return pids.sorted()
+    }
+}

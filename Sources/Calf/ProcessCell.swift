@@ -28,6 +28,8 @@ class ProcessCell: @unchecked Sendable {
     @usableFromInline @exclusivity(unchecked) var suspended = false
     /// Links, monitors and the registered name; allocated on first use.
     @usableFromInline var relations: Relations?
+    /// The operator's trace of its messages (`trace P`), if one is on.
+    @usableFromInline var trace: ProcessTrace?
 
     @usableFromInline
     init(pid: Pid, scheduler: Scheduler, isJournaled: Bool = false) {

@@ -187,6 +187,10 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
         if cell.isJournaled, cell.restartsInsteadOfExiting(reason) { return }
         cell.status = .dead
         defer { cell.didExit(reason: reason) }
+        if let trace = cell.trace {
+            cell.trace = nil
+            trace.end("\(cell.pid) exited: \(reason)")
+        }
         processes[cell.pid] = nil
         node.unregister(cell)
         cell.closeMailbox(reason: reason)

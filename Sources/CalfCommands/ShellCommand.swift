@@ -2,11 +2,13 @@ import ArgumentParser
 import CalfShell
 import Foundation
 
-/// `calf shell`: talks to a running node over its control socket.
+/// `calf shell`: talks to a running node over its control socket, line by
+/// line from a terminal (editing, history, completion), from `-c`, or from
+/// standard input.
 struct ShellCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shell",
-        abstract: "Run commands against a running node.",
+        abstract: "Run commands against a running node (interactively, or with -c).",
         discussion: "Commands:\n" + (ShellHelp.text() ?? "")
     )
 
@@ -19,56 +21,46 @@ struct ShellCommand: ParsableCommand {
     @Flag(name: .long, help: "Print answers as JSON (machine-readable) instead of tables.")
     var json = false
 
-    /// The answer to a `help [COMMAND]` line (given here, not by the node):
-    /// the text, or an error for an unknown command; nil for other lines.
-    static func help(_ line: String) -> Result<String, ValidationError>? {
-        let words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-        guard words.first == "help" else { return nil }
-        guard let text = ShellHelp.text(for: words.dropFirst().first) else {
-            return .failure(ValidationError("no command '\(words[1])'; help lists them"))
-        }
-        return .success(text)
-    }
+    @Flag(name: .long, help: "Read the data directory of a stopped (or running) node instead of attaching to it.")
+    var offline = false
 
     func run() throws {
-        guard !command.isEmpty else {
-            throw ValidationError("give a command with -c (an interactive mode is not there yet); -c help lists the commands")
+        let session = ShellSession(dataDirectory: data, json: json)
+        if !command.isEmpty {
+            for line in command {
+                let status = session.run(line)
+                if status != 0 { throw ExitCode(status) }
+            }
+            return
         }
-        // Attached on the first command that needs the node (help does not).
-        var attached: ControlClient?
-        for line in command {
-            switch Self.help(line) {
-            case .success(let text):
-                print(text)
-                continue
-            case .failure(let error):
-                FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-                throw ExitCode(1)
-            case nil:
-                break
+        let terminal = Terminal()
+        guard terminal.isInteractive else {
+            // Lines from a pipe or a file: run like -c, stopping at the first error.
+            while let line = readLine() {
+                let status = session.run(line)
+                if status != 0 { throw ExitCode(status) }
             }
-            let request: ControlProtocol.Request
-            do {
-                request = try ShellLine.parse(line)
-            } catch {
-                FileHandle.standardError.write(Data("calf shell: \(error)\n".utf8))
-                throw ExitCode(64)
-            }
-            let reply: ControlProtocol.Reply
-            do {
-                let client = try attached ?? ControlClient(dataDirectory: data)
-                attached = client
-                reply = try client.request(request)
-            } catch {
-                FileHandle.standardError.write(Data("calf shell: \(error)\n".utf8))
-                throw ExitCode(2)
-            }
-            if reply.ok {
-                let result = reply.result ?? ""
-                print(json ? result : ShellFormat.text(for: request.cmd, result: result))
-            } else {
-                FileHandle.standardError.write(Data("error: \(reply.error ?? "unknown")\n".utf8))
-                throw ExitCode(1)
+            return
+        }
+        try interact(session, terminal: terminal)
+    }
+
+    /// The interactive shell: a prompt, line editing, history, completion.
+    private func interact(_ session: ShellSession, terminal: Terminal) throws {
+        do {
+            _ = try session.attached()
+        } catch {
+            FileHandle.standardError.write(Data("calf shell: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        print("attached to the node at \(data) (help lists the commands, Tab completes, Ctrl-D leaves)")
+        let editor = LineEditor(terminal: terminal, history: ShellHistory(path: ShellHistory.defaultPath)) { session.completionNames() }
+        while true {
+            fflush(nil)
+            switch editor.readLine(prompt: "calf> ") {
+            case .line(let line): _ = session.run(line)
+            case .interrupted: continue
+            case .end: return
             }
         }
     }

@@ -33,6 +33,32 @@ public final class ControlClient {
 
     /// Sends `request` and waits for its reply.
     public func request(_ request: ControlProtocol.Request) throws(ConnectionError) -> ControlProtocol.Reply {
+        try send(request)
+        return try nextReply()
+    }
+
+    /// Sends a streaming `request` (`trace`) and hands each reply to `each`
+    /// until the last one (without `more`), which it returns.
+    public func stream(_ request: ControlProtocol.Request, each: (ControlProtocol.Reply) -> Void) throws(ConnectionError) -> ControlProtocol.Reply {
+        try send(request)
+        while true {
+            let reply = try nextReply()
+            guard reply.more == true else { return reply }
+            each(reply)
+        }
+    }
+
+    /// Tells the node this client sends nothing more: a stream being
+    /// answered ends (its last reply still comes). Async-signal-safe
+    /// through `descriptor`: a SIGINT handler may do the same.
+    public func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
+
+    /// The socket's descriptor (for a signal handler to `shutdown` it).
+    public var descriptor: Int32 { fd }
+
+    private var written = true
+
+    private func send(_ request: ControlProtocol.Request) throws(ConnectionError) {
         let frame: [UInt8]
         do {
             frame = try ControlProtocol.frame(request)
@@ -40,7 +66,10 @@ public final class ControlClient {
             throw ConnectionError(description: "cannot encode the request: \(error)")
         }
         // A node that refuses a connection says why before closing it: read that even if the write failed.
-        let written = SocketIO.writeAll(fd, frame)
+        written = SocketIO.writeAll(fd, frame)
+    }
+
+    private func nextReply() throws(ConnectionError) -> ControlProtocol.Reply {
         let body: [UInt8]
         do throws(SocketIO.FrameError) {
             body = try SocketIO.readFrame(fd, maximum: ControlProtocol.maximumReply)

@@ -28,6 +28,8 @@ final class ControlConnection: @unchecked Sendable {
     private var waitingForDrain = false
     /// When a write last completed (or began, after none were pending).
     private var lastWriteProgress = ContinuousClock.now
+    /// The trace this connection streams, while its `trace` request is answered.
+    private var activeTrace: ProcessTrace?
 
     init(server: ControlServer, pipe: LoopPipe) {
         self.server = server
@@ -53,6 +55,8 @@ final class ControlConnection: @unchecked Sendable {
             ended = true
             reading = false
             midFrameSince = nil
+            // A shell that stops following a trace closes its side.
+            activeTrace?.cancel("the shell stopped following")
             if !answering, queued.isEmpty { close() }
             return
         }
@@ -101,6 +105,10 @@ final class ControlConnection: @unchecked Sendable {
         let request = queued.removeFirst()
         let node = server.node
         let loop = server.loop
+        if request.cmd == "trace" {
+            startTrace(request)
+            return
+        }
         Task { [self] in
             let reply = await ControlServer.handle(request, on: node)
             loop.execute { [self] in replied(reply) }
@@ -122,6 +130,48 @@ final class ControlConnection: @unchecked Sendable {
         answerNext()
     }
 
+    private func startTrace(_ request: ControlProtocol.Request) {
+        let node = server.node
+        let loop = server.loop
+        let limit = request.limit
+        Task { [self] in
+            do {
+                let trace = try await node.trace(request.target, limit: limit) { [weak self] in
+                    guard let connection = self else { return }
+                    loop.execute { connection.streamTrace() }
+                }
+                loop.execute { [self] in
+                    guard !closed, !ended else {
+                        trace.cancel("the shell left")
+                        if !closed { replied(.failure("the shell left")) }
+                        return
+                    }
+                    activeTrace = trace
+                    streamTrace()
+                }
+            } catch {
+                loop.execute { [self] in replied(.failure("\(error)")) }
+            }
+        }
+    }
+
+    /// Sends the trace events waiting (unless the client's unread replies
+    /// are too many: they wait in the trace, which drops what overflows).
+    private func streamTrace() {
+        guard !closed, let trace = activeTrace else { return }
+        guard pipe.pendingWriteBytes <= ControlServer.maximumBacklog else { return }
+        let batch = trace.take()
+        if batch.dropped > 0 { send(.streamed(#"{"dropped":\#(batch.dropped)}"#)) }
+        for event in batch.events {
+            guard let json = try? JSONEncoder().encode(event) else { continue }
+            send(.streamed(String(decoding: json, as: UTF8.self)))
+        }
+        if let reason = batch.ended {
+            activeTrace = nil
+            replied(.success("trace ended: \(reason)"))
+        }
+    }
+
     private func send(_ reply: ControlProtocol.Reply, then done: (() -> Void)? = nil) {
         guard let frame = try? ControlProtocol.frame(reply) else { return }
         if pipe.pendingWriteBytes == 0 { lastWriteProgress = .now }
@@ -129,6 +179,7 @@ final class ControlConnection: @unchecked Sendable {
             try pipe.write(frame) { [self] in
                 lastWriteProgress = .now
                 done?()
+                if activeTrace != nil, pipe.pendingWriteBytes <= ControlServer.maximumBacklog { streamTrace() }
                 if waitingForDrain, pipe.pendingWriteBytes <= ControlServer.maximumBacklog {
                     waitingForDrain = false
                     answerNext()
@@ -161,6 +212,8 @@ final class ControlConnection: @unchecked Sendable {
         guard !closed else { return }
         closed = true
         queued.removeAll()
+        activeTrace?.cancel("the shell left")
+        activeTrace = nil
         pipe.close()
         server.forget(self)
     }

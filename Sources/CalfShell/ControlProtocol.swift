@@ -8,6 +8,9 @@ import FoundationEssentials
 /// a reply is `{"v":1,"ok":true,"result":"…"}` or
 /// `{"v":1,"ok":false,"error":"…"}`. A frame over `maximumFrame` bytes, or
 /// one that does not parse, gets an error reply and closes the connection.
+/// A `trace` request is answered by a stream: one reply per event with
+/// `"more":true`, then a last one without; the client ends it early by
+/// closing its side (shutdown for writing) or the connection.
 public enum ControlProtocol {
     /// The protocol version this build speaks.
     public static let version = 1
@@ -20,7 +23,8 @@ public enum ControlProtocol {
     public struct Request: Codable, Sendable, Equatable {
         /// Protocol version.
         public var v: Int
-        /// `send`, `call`, `state`, `ps`, `info`, `tree`, `mailbox`, `kill`, `restart`, `suspend` or `resume`.
+        /// `send`, `call`, `state`, `ps`, `info`, `tree`, `mailbox`, `kill`, `restart`,
+        /// `suspend`, `resume`, `dead`, `dead-retry`, `journal`, `stats`, `names` or `trace`.
         public var cmd: String
         /// A registered name or a pid (empty for `ps` and `tree`).
         public var target: String
@@ -36,7 +40,7 @@ public enum ControlProtocol {
         public var reason: String?
         /// `journal`: the first seq to show.
         public var from: UInt64?
-        /// `journal`: how many records at most.
+        /// `journal`: how many records at most; `trace`: how many events.
         public var limit: Int?
         /// `state`: the log position to show the state at (nil: now).
         public var at: UInt64?
@@ -67,9 +71,13 @@ public enum ControlProtocol {
         public var result: String?
         /// What went wrong.
         public var error: String?
+        /// More replies to this request follow (a `trace` streams one per event).
+        public var more: Bool?
 
         /// A success carrying `result`.
         public static func success(_ result: String) -> Reply { Reply(v: ControlProtocol.version, ok: true, result: result, error: nil) }
+        /// One of several replies to a streaming request (`trace`), more to follow.
+        public static func streamed(_ result: String) -> Reply { Reply(v: ControlProtocol.version, ok: true, result: result, error: nil, more: true) }
         /// A failure carrying `error`.
         public static func failure(_ error: String) -> Reply { Reply(v: ControlProtocol.version, ok: false, result: nil, error: error) }
     }

@@ -215,14 +215,28 @@ public final class ControlServer: Sendable {
             case .duplicate: return .success("ok duplicate")
             case .failed(let reason): return .failure(reason)
             }
+        case "names":
+            let names = node.registeredNames.mapValues(\.description)
+            return encoded(NameList(names: names, pids: await node.livePids().map(\.description)))
+        case "trace":
+            // invariant: a connection streams `trace` itself (ControlConnection.startTrace).
+            return .failure("trace streams its answer: send it on a connection of its own")
         case "suspend":
             return await node.suspend(request.target) ? .success("ok") : .failure("no process \(request.target)")
         case "resume":
             return await node.resume(request.target) ? .success("ok") : .failure("no process \(request.target)")
         default:
-            return .failure("unknown command '\(request.cmd)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume, dead, journal, stats)")
+            return .failure("unknown command '\(request.cmd)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume, dead, dead-retry, journal, stats, names, trace)")
         }
     }
+}
+
+/// The answer to `names`: registered names with their pids, and every live pid.
+public struct NameList: Codable, Sendable, Equatable {
+    /// Registered name → pid.
+    public var names: [String: String]
+    /// Every live process's pid, in order.
+    public var pids: [String]
 }
 
 extension Errno {

@@ -23,12 +23,38 @@ public enum ShellFormat {
         case "dead":
             guard let letters = try? JSONDecoder().decode([DeadLetterReport].self, from: bytes) else { return result }
             return deadLetters(letters)
+        case "names":
+            guard let list = try? JSONDecoder().decode(NameList.self, from: bytes) else { return result }
+            guard !list.names.isEmpty else { return "no registered names" }
+            return columns(["NAME", "PID"], list.names.sorted { $0.key < $1.key }.map { [$0.key, $0.value] })
         case "tree":
             guard let trees = try? JSONDecoder().decode([SupervisionReport].self, from: bytes) else { return result }
             return trees.map(tree).joined(separator: "\n")
         default:
             return result
         }
+    }
+
+    /// One line of `trace`: time, direction, kind, peer, message.
+    public static func traceLine(_ result: String) -> String {
+        guard let event = try? JSONDecoder().decode(ProcessTrace.Event.self, from: Data(result.utf8)) else {
+            if let dropped = try? JSONDecoder().decode([String: Int].self, from: Data(result.utf8)), let count = dropped["dropped"] {
+                return "… \(count) events dropped (the shell did not keep up)"
+            }
+            return result
+        }
+        let seconds = Int(event.at / 1_000_000_000)
+        let micros = Int(event.at / 1_000 % 1_000_000)
+        let hours = padded(seconds / 3600 % 24, 2), minutes = padded(seconds / 60 % 60, 2)
+        let clock = "\(hours):\(minutes):\(padded(seconds % 60, 2)).\(padded(micros, 6))"
+        let arrow = event.direction == "in" ? "<<" : ">>"
+        let peer = event.peer.map { " \($0)" } ?? ""
+        return "\(clock) \(arrow) \(event.kind)\(peer) \(event.message)"
+    }
+
+    private static func padded(_ value: Int, _ width: Int) -> String {
+        let digits = String(value)
+        return String(repeating: "0", count: max(0, width - digits.count)) + digits
     }
 
     /// `ps`: one row per process.
@@ -136,7 +162,7 @@ public enum ShellFormat {
         seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
     }
 
-    private static func bytes(_ count: Int) -> String {
+    static func bytes(_ count: Int) -> String {
         if count >= 1 << 20 { return "\(count >> 20) MiB" }
         if count >= 1 << 10 { return "\(count >> 10) KiB" }
         return "\(count) B"

@@ -26,8 +26,14 @@ public enum ShellHelp {
         Entry(name: "dead", usage: "dead [P] | dead retry ID", summary: "Dead letters (poison messages set aside) with their errors; retry sends one again, at most once."),
         Entry(name: "journal", usage: "journal P [--from SEQ] [--limit N]", summary: "Its history still in the journal: messages accepted, turns that handled them, lifecycle events."),
         Entry(name: "stats", usage: "stats", summary: "Schedulers (processes, run queue, messages/s), processes by status, the journal's figures."),
+        Entry(name: "trace", usage: "trace P [--limit N]", summary: "Streams the messages it takes in and sends out, until Ctrl-C, the limit, or its exit."),
+        Entry(name: "top", usage: "top", summary: "A live full-screen view of the busiest processes (messages/s, mailbox); q quits, s changes the order."),
+        Entry(name: "names", usage: "names", summary: "Registered names and their pids."),
         Entry(name: "help", usage: "help [COMMAND]", summary: "This list, or one command."),
     ]
+
+    /// The commands' names, in `help`'s order.
+    public static var commandNames: [String] { commands.map(\.name) }
 
     /// The text of `help` (every command) or `help COMMAND`; nil for an unknown command.
     public static func text(for command: String? = nil) -> String? {

@@ -2,7 +2,8 @@
 /// `send NAME JSON [--key KEY]`, `call NAME JSON [--timeout MS]`, `state NAME [--at SEQ]`,
 /// `ps [--sort mailbox|msgs|memory|restarts]`, `info P`, `tree`, `mailbox P`,
 /// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`, `dead [P]`, `dead retry ID`,
-/// `journal P [--from SEQ] [--limit N]`, `stats`.
+/// `journal P [--from SEQ] [--limit N]`, `stats`, `trace P [--limit N]`,
+/// `top` (drawn by the shell from `ps` and `stats`), `names` (what completion offers).
 /// JSON is taken whole, brackets balanced and strings respected, so it may
 /// contain spaces.
 public enum ShellLine {
@@ -92,6 +93,16 @@ public enum ShellLine {
                 }
             }
             return .init(cmd: "journal", target: target, from: from, limit: limit)
+        case "trace":
+            let target = word(&rest)
+            guard !target.isEmpty else { throw ParseError(description: "trace needs a process name or pid") }
+            var limit: Int?
+            while case let flag = word(&rest), !flag.isEmpty {
+                guard flag == "--limit" else { throw ParseError(description: "unknown option '\(flag)' for trace") }
+                guard let count = Int(word(&rest)), count > 0 else { throw ParseError(description: "--limit needs a positive count") }
+                limit = count
+            }
+            return .init(cmd: "trace", target: target, limit: limit)
         case "dead":
             let first = word(&rest)
             if first == "retry" {
@@ -102,13 +113,13 @@ public enum ShellLine {
             }
             guard word(&rest).isEmpty else { throw ParseError(description: "dead takes at most a process name or pid") }
             return .init(cmd: "dead", target: first)
-        case "tree", "stats":
+        case "tree", "stats", "top", "names":
             guard word(&rest).isEmpty else { throw ParseError(description: "\(command) takes no argument") }
             return .init(cmd: command)
         case "":
             throw ParseError(description: "empty command")
         default:
-            throw ParseError(description: "unknown command '\(command)' (send, call, state, ps, info, tree, mailbox, kill, restart, suspend, resume, dead, journal, stats, help)")
+            throw ParseError(description: "unknown command '\(command)' (\(ShellHelp.commandNames.joined(separator: ", ")))")
         }
     }
 

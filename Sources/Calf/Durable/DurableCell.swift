@@ -76,6 +76,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
             let batch = scheduler.durableBatch
             let mark = batch.mark
             var context = DurableContext<B.Message>(cell: self, seq: mail.seq, acceptedAt: mail.acceptedAt, slot: mail.slot, batch: batch)
+            if let trace { traceReceived(Envelope<B.Message>.journaled(mail), on: trace) }
             do {
                 try behavior.handle(mail.message, state: &state, context: &context)
                 if let failure = context.failure { throw failure }

@@ -60,6 +60,7 @@ public struct DurableContext<Message: Codable & Sendable> {
         digest.add(target.pid.serial)
         let acceptedAt = now.nanosecondsSinceEpoch
         if let batch {
+            if let trace = cell.trace { cell.traceSent("message", message, to: target.pid, on: trace) }
             let start = batch.bytes.count
             guard let journaled = target.journalOutput(message, acceptedAt: acceptedAt, into: &batch.bytes) else {
                 digest.add(byte: 2)
@@ -117,6 +118,7 @@ public struct DurableContext<Message: Codable & Sendable> {
         digest.add(byte: 4)
         guard let batch, let slot = replySlot else { return }
         replySlot = nil
+        if let trace = cell.trace { cell.traceSent("reply", value, to: nil, on: trace) }
         batch.entries.append(.release { slot.complete(.success(value)) })
     }
 
