@@ -25,7 +25,16 @@ struct ShellCommand: ParsableCommand {
     var offline = false
 
     func run() throws {
-        let session = ShellSession(dataDirectory: data, json: json)
+        var inspected: OfflineNode?
+        if offline {
+            let copy = try OfflineNode(dataDirectory: data, behaviors: registeredBehaviors.withLock { $0.durable })
+            for (pid, reason) in copy.quarantined.sorted(by: { $0.key < $1.key }) {
+                FileHandle.standardError.write(Data("calf shell: \(pid) quarantined: \(reason)\n".utf8))
+            }
+            inspected = copy
+        }
+        defer { inspected?.close() }
+        let session = ShellSession(dataDirectory: inspected?.directory ?? data, json: json, offline: offline)
         if !command.isEmpty {
             for line in command {
                 let status = session.run(line)
@@ -53,7 +62,8 @@ struct ShellCommand: ParsableCommand {
             FileHandle.standardError.write(Data("calf shell: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        print("attached to the node at \(data) (help lists the commands, Tab completes, Ctrl-D leaves)")
+        let what = offline ? "the data directory \(data), offline (read-only; nothing runs)" : "the node at \(data)"
+        print("attached to \(what) (help lists the commands, Tab completes, Ctrl-D leaves)")
         let editor = LineEditor(terminal: terminal, history: ShellHistory(path: ShellHistory.defaultPath)) { session.completionNames() }
         while true {
             fflush(nil)

@@ -11,14 +11,18 @@ final class ShellSession {
     /// 2 no node to talk to, 64 not a command.
     typealias Status = Int32
 
+    /// Where the node's socket is.
     let dataDirectory: String
     let json: Bool
+    /// Talking to an offline copy: commands that need a running node are refused.
+    let offline: Bool
     private var client: ControlClient?
     private var completionCache: (names: [String], at: ContinuousClock.Instant)?
 
-    init(dataDirectory: String, json: Bool) {
+    init(dataDirectory: String, json: Bool, offline: Bool = false) {
         self.dataDirectory = dataDirectory
         self.json = json
+        self.offline = offline
     }
 
     /// The connection, made on first use (again after a trace ended it).
@@ -47,6 +51,10 @@ final class ShellSession {
             request = try ShellLine.parse(line)
         } catch {
             return fail("\(error)", status: 64)
+        }
+        if offline, OfflineNode.liveOnly.contains(request.cmd) {
+            let command = request.cmd == "dead-retry" ? "dead retry" : request.cmd
+            return fail("\(command) needs a running node (this shell reads a data directory offline)", status: 1)
         }
         do {
             switch request.cmd {

@@ -111,6 +111,14 @@ public final class StoreEnvironment: @unchecked Sendable {
         env = nil
     }
 
+    /// Copies the environment as of now (one read transaction: the writer is
+    /// not held up) into the existing, empty directory `directory`, leaving
+    /// out free pages.
+    public func copy(to directory: String) throws(StoreError) {
+        guard let env else { throw StoreError(code: EINVAL, operation: "mdb_env_copy2: environment closed") }
+        try StoreError.check(mdb_env_copy2(env, directory, UInt32(MDB_CP_COMPACT)), "mdb_env_copy2(\(directory))")
+    }
+
     /// Flushes committed data to disk (useful at the `process` durability level).
     public func sync() throws(StoreError) {
         guard let env else { throw StoreError(code: EINVAL, operation: "mdb_env_sync: environment closed") }

@@ -177,6 +177,10 @@ final class DurableCore: @unchecked Sendable {
                     reportProblem("durable process \(cell.pid) could not take its name: \(error)")
                 }
             }
+            if options.inspecting {
+                cell.suspended = true
+                return
+            }
             for timer in timers { cell.addCommittedTimer(timer) }
             if case .quarantined(let reason) = cell.phase { noteQuarantine(cell.pid, reason: reason) }
             if cell.phase == .running, cell.mailboxCount > 0, !cell.scheduled { scheduler.makeRunnable(cell) }

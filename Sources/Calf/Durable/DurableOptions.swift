@@ -29,6 +29,11 @@ public struct DurableOptions: Sendable {
     /// faster next start). Off, the next start replays from the journal as
     /// it would after a crash.
     public var checkpointAtShutdown = true
+    /// For inspecting a copy of a data directory (`calf shell --offline`):
+    /// every process comes back suspended (its mail waits, its timers are
+    /// not armed), no checkpoint round runs, and ports a killed node left
+    /// are not looked for.
+    public var inspecting = false
 
     /// Options for a data directory at `path`.
     public init(

@@ -11,7 +11,7 @@ extension Node {
     public convenience init(schedulers: Int = Node.coreCount, budget: Int = 100, durable options: DurableOptions) throws {
         try self.init(schedulers: schedulers, budget: budget)
         // Commands a killed predecessor left running on this directory go first.
-        PortRecords.stopLeftovers(data: options.path)
+        if !options.inspecting { PortRecords.stopLeftovers(data: options.path) }
         do {
             let durable = try DurableCore.open(options, schedulerCount: self.schedulers.count)
             durable.schedulers = self.schedulers
@@ -24,7 +24,7 @@ extension Node {
                 scheduler.loop.execute { started.signal() }
             }
             for _ in self.schedulers { started.wait() }
-            durable.startCheckpoints()
+            if !options.inspecting { durable.startCheckpoints() }
         } catch {
             for loop in loops { _ = try? loop.shutdown() }
             if let durable = core.durable {
