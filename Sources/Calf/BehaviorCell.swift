@@ -19,17 +19,29 @@ final class BehaviorCell<B: Behavior>: MailboxCell<B.Message>, @unchecked Sendab
     /// The turn of a `BehaviorCell<B>`, specialized where `B` is concrete.
     @inlinable
     static var turnFunction: (ProcessCell, Int) -> Bool {
-        { cell, budget in unsafeDowncast(cell, to: BehaviorCell<B>.self).runTurn(budget: budget) }
+        { cell, budget in unsafeDowncast(cell, to: BehaviorCell<B>.self).runTurn(budget: budget, traced: false) }
+    }
+
+    /// The turn of a traced process (`trace P`): the same, recording what
+    /// it takes in and sends out. Swapped in for `turnFunction` while a
+    /// trace is on, so an untraced process pays nothing for tracing.
+    static var tracedTurnFunction: (ProcessCell, Int) -> Bool {
+        { cell, budget in unsafeDowncast(cell, to: BehaviorCell<B>.self).runTurn(budget: budget, traced: true) }
+    }
+
+    override final func setTraced(_ on: Bool) {
+        turn = on ? Self.tracedTurnFunction : Self.turnFunction
     }
 
     /// Handles up to `budget` messages; returns whether the process should run again.
-    @inlinable
-    final func runTurn(budget: Int) -> Bool {
+    @inlinable @inline(__always)
+    final func runTurn(budget: Int, traced: Bool) -> Bool {
         var context = Context<B.Message>(cell: self)
+        context.traced = traced
         var count = 0
         while count < budget, let envelope = mailbox.popFirst() {
             count &+= 1
-            if let trace { traceReceived(envelope, on: trace) }
+            if traced, let trace { traceReceived(envelope, on: trace) }
             do {
                 switch envelope {
                 case .message(let message):

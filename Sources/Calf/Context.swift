@@ -9,6 +9,8 @@ public struct Context<Message: Sendable> {
     @usableFromInline unowned(unsafe) let cell: MailboxCell<Message>
     @usableFromInline var replySlot: ReplySlot?
     @usableFromInline var stopReason: ExitReason?
+    /// The process is traced (its turn says so; false in other callbacks).
+    @usableFromInline var traced = false
 
     @usableFromInline
     init(cell: MailboxCell<Message>) {
@@ -29,7 +31,7 @@ public struct Context<Message: Sendable> {
     /// Sends `message` to `address` (asynchronous; order kept per pair of processes).
     @inlinable
     public func send<M>(_ message: M, to address: Address<M>) {
-        if let trace = cell.trace { cell.traceSent("message", message, to: address.cell.pid, on: trace) }
+        if _slowPath(traced), let trace = cell.trace { cell.traceSent("message", message, to: address.cell.pid, on: trace) }
         address.cell.deliver(.message(message), from: cell.scheduler)
     }
 
@@ -41,7 +43,7 @@ public struct Context<Message: Sendable> {
             cell.scheduler.node.countDeadLetter()
             return false
         }
-        if let trace = cell.trace { cell.traceSent("message", message, to: target.cell.pid, on: trace) }
+        if _slowPath(traced), let trace = cell.trace { cell.traceSent("message", message, to: target.cell.pid, on: trace) }
         target.cell.deliver(.message(message), from: cell.scheduler)
         return true
     }
@@ -49,7 +51,7 @@ public struct Context<Message: Sendable> {
     /// Answers the `call` being handled. Later replies to the same call are ignored;
     /// replying while handling a plain message does nothing.
     public func reply(_ value: some Sendable) {
-        if let trace = cell.trace, replySlot != nil { cell.traceSent("reply", value, to: nil, on: trace) }
+        if traced, let trace = cell.trace, replySlot != nil { cell.traceSent("reply", value, to: nil, on: trace) }
         replySlot?.complete(.success(value))
     }
 
@@ -71,7 +73,7 @@ public struct Context<Message: Sendable> {
             me.cell.deliverRemote(.message(transform(Node.cast(result))))
         }
         cell.scheduler.addTimer(after: timeout) { _ in slot.complete(.failure(.timeout(timeout))) }
-        if let trace = cell.trace { cell.traceSent("call", message, to: address.cell.pid, on: trace) }
+        if _slowPath(traced), let trace = cell.trace { cell.traceSent("call", message, to: address.cell.pid, on: trace) }
         address.cell.deliver(.call(message, slot), from: cell.scheduler)
     }
 

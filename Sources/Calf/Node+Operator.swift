@@ -96,6 +96,7 @@ extension Node {
             guard cell.status == .alive else { return nil }
             if let existing = cell.trace, !existing.hasEnded { return false }
             cell.trace = trace
+            cell.setTraced(true)
             return true
         }
         switch attached {

@@ -29,7 +29,7 @@ class ProcessCell: @unchecked Sendable {
     /// Links, monitors and the registered name; allocated on first use.
     @usableFromInline var relations: Relations?
     /// The operator's trace of its messages (`trace P`), if one is on.
-    @usableFromInline var trace: ProcessTrace?
+    @usableFromInline @exclusivity(unchecked) var trace: ProcessTrace?
 
     @usableFromInline
     init(pid: Pid, scheduler: Scheduler, isJournaled: Bool = false) {
@@ -77,6 +77,8 @@ class ProcessCell: @unchecked Sendable {
     func ingressJSON(_ json: [UInt8], key: String?, slot: ReplySlot?, ack: @escaping @Sendable (IngressResult) -> Void) {
         ack(.failed("\(pid) is not a durable process: it takes no JSON messages"))
     }
+    /// Switches to the turn that records a trace, or back (loop thread).
+    func setTraced(_ on: Bool) {}
     /// Messages waiting in the mailbox (loop thread).
     var mailboxCount: Int { 0 }
     /// The behavior's type name, for inspection.

@@ -122,12 +122,18 @@ extension ProcessCell {
         case .signal(let signal): open = trace.record("in", "signal", peer: nil, message: String(describing: signal))
         case .stop(let reason): open = trace.record("in", "stop", peer: nil, message: reason.description)
         }
-        if !open { self.trace = nil }
+        if !open { stopTracing() }
+    }
+
+    /// Drops its trace, back to the untraced turn (loop thread).
+    final func stopTracing() {
+        trace = nil
+        setTraced(false)
     }
 
     /// Records `message` as sent by this traced process to `peer` (off the hot path).
     @usableFromInline @inline(never)
     final func traceSent(_ kind: String, _ message: some Sendable, to peer: Pid?, on trace: ProcessTrace) {
-        if !trace.record("out", kind, peer: peer, message: message) { self.trace = nil }
+        if !trace.record("out", kind, peer: peer, message: message) { stopTracing() }
     }
 }

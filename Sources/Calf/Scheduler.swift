@@ -188,7 +188,7 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
         cell.status = .dead
         defer { cell.didExit(reason: reason) }
         if let trace = cell.trace {
-            cell.trace = nil
+            cell.stopTracing()
             trace.end("\(cell.pid) exited: \(reason)")
         }
         processes[cell.pid] = nil
