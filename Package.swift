@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -29,7 +30,11 @@ let package = Package(
         ),
         .target(name: "CalfLoop", dependencies: ["CLibUV"]),
         .target(name: "CalfStore", dependencies: ["CLMDB"]),
-        .target(name: "Calf", dependencies: ["CalfLoop", "CalfStore", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Calf", dependencies: [
+            "CalfLoop", "CalfStore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
         .target(name: "CalfShell", dependencies: ["Calf", "CalfLoop"]),
         .target(name: "Bank", dependencies: ["Calf"], path: "Examples/Bank"),
         .target(name: "Demo", dependencies: ["Calf"], path: "Examples/Demo"),
@@ -52,7 +57,10 @@ let package = Package(
         .executableTarget(name: "Ring", dependencies: ["Calf"], path: "Examples/Ring"),
         .testTarget(name: "CalfLoopTests", dependencies: ["CalfLoop", "CLibUV"]),
         .testTarget(name: "CalfStoreTests", dependencies: ["CalfStore"]),
-        .testTarget(name: "CalfTests", dependencies: ["Calf", "CalfLoop", "CalfStore"]),
+        .testTarget(name: "CalfTests", dependencies: [
+            "Calf", "CalfLoop", "CalfStore",
+            .product(name: "MetricsTestKit", package: "swift-metrics"),
+        ]),
         .testTarget(name: "CalfShellTests", dependencies: ["CalfShell"]),
         .testTarget(name: "CalfEndToEndTests", dependencies: ["calf", "Calf", "CalfShell", "CalfStore"]),
     ],

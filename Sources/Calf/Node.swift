@@ -56,6 +56,15 @@ public final class Node: Sendable {
         self.core = core
         self.schedulers = made
         self.loops = loops
+        startMetricsSampling()
+    }
+
+    /// Not stopping or stopped.
+    var isRunning: Bool {
+        state.withLock { state in
+            if case .running = state { return true }
+            return false
+        }
     }
 
     deinit {

@@ -371,7 +371,7 @@ import Testing
     }
 }
 
-private func seqOf(_ result: IngressResult) -> UInt64? {
+func seqOf(_ result: IngressResult) -> UInt64? {
     if case .accepted(let seq) = result { return seq }
     return nil
 }

@@ -30,6 +30,8 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     /// nothing more is accepted until the node restarts (and recovers).
     let failure = Mutex<String?>(nil)
     let statistics = Mutex(CommitStatistics())
+    /// The same figures, for swift-metrics.
+    private let metrics = NodeMetrics.Writer()
 
     // Writer thread only.
     private var keys: [String: KeyEntry] = [:]
@@ -303,6 +305,9 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             stats.records += UInt64(ranges.count)
             for batch in batches { stats.recordLatency(finished &- batch.started) }
         }
+        metrics.commits.increment()
+        metrics.records.increment(by: Int64(ranges.count))
+        for batch in batches { metrics.commitDuration.recordNanoseconds(Int64(finished &- batch.started)) }
         for round in finishedRounds { finishRound(round, now: now) }
     }
 

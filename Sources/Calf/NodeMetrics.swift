@@ -1,0 +1,113 @@
+import Metrics
+import Synchronization
+
+/// The figures of the shell's `stats`, reported to swift-metrics (whatever
+/// backend the program bootstraps with `MetricsSystem.bootstrap`; none: no
+/// cost beyond the sampling).
+///
+/// Sampled every `NodeMetrics.interval` from each scheduler's own thread:
+/// - gauges `calf_scheduler_processes`, `calf_scheduler_run_queue` (dimension `scheduler`),
+///   `calf_processes` (dimensions `scheduler`, `status`);
+/// - counter `calf_messages_handled` (dimension `scheduler`);
+/// - gauges `calf_log_used_bytes`, `calf_log_map_bytes`, counters
+///   `calf_durable_restarts`, `calf_dead_letters` (a node with a data directory).
+///
+/// Recorded by the journal's writer at each group commit: counters
+/// `calf_log_commits` and `calf_log_records`, timer `calf_commit_duration`
+/// (from a batch's first record to its commit, per batch).
+enum NodeMetrics {
+    /// How often the schedulers are sampled.
+    static let interval: Duration = .seconds(1)
+
+    /// The handles the writer records into, made once.
+    struct Writer: Sendable {
+        let commits = Counter(label: "calf_log_commits")
+        let records = Counter(label: "calf_log_records")
+        let commitDuration = Metrics.Timer(label: "calf_commit_duration")
+    }
+
+    /// What one scheduler reported last, to turn totals into increments.
+    final class SchedulerSample {
+        let processes: Gauge
+        let runQueue: Gauge
+        let handled: Counter
+        var lastHandled: UInt64 = 0
+        var statuses: [String: Gauge] = [:]
+        let index: String
+
+        init(index: Int) {
+            self.index = String(index)
+            let dimensions = [("scheduler", self.index)]
+            processes = Gauge(label: "calf_scheduler_processes", dimensions: dimensions)
+            runQueue = Gauge(label: "calf_scheduler_run_queue", dimensions: dimensions)
+            handled = Counter(label: "calf_messages_handled", dimensions: dimensions)
+        }
+
+        /// Records `scheduler`'s figures (its thread).
+        func record(_ scheduler: Scheduler) {
+            var handledNow: UInt64 = 0
+            var counts: [String: Int] = [:]
+            for cell in scheduler.processes.values {
+                handledNow &+= cell.handled
+                counts[cell.suspended ? "suspended" : cell.statusName, default: 0] += 1
+            }
+            processes.record(scheduler.processes.count)
+            runQueue.record(scheduler.runQueue.count)
+            // Exited processes take their counts with them: never a negative increment.
+            if handledNow > lastHandled { handled.increment(by: Int64(handledNow - lastHandled)) }
+            lastHandled = handledNow
+            for status in Set(statuses.keys).union(counts.keys) {
+                let gauge = statuses[status] ?? Gauge(label: "calf_processes", dimensions: [("scheduler", index), ("status", status)])
+                statuses[status] = gauge
+                gauge.record(counts[status] ?? 0)
+            }
+        }
+    }
+
+    /// The journal's gauges and counters.
+    final class LogSample: Sendable {
+        let used = Gauge(label: "calf_log_used_bytes")
+        let map = Gauge(label: "calf_log_map_bytes")
+        let restarts = Counter(label: "calf_durable_restarts")
+        let deadLetters = Counter(label: "calf_dead_letters")
+        private let last = Mutex((restarts: 0, deadLetters: 0))
+
+        func record(_ durable: DurableCore) {
+            used.record(durable.journal.environment.usedBytes)
+            map.record(durable.journal.environment.mapSize)
+            let (restartsNow, deadNow) = (durable.restarts, durable.deadLettered)
+            let (restartsBefore, deadBefore) = last.withLock { last in
+                defer { last = (restartsNow, deadNow) }
+                return last
+            }
+            if restartsNow > restartsBefore { restarts.increment(by: Int64(restartsNow - restartsBefore)) }
+            if deadNow > deadBefore { deadLetters.increment(by: Int64(deadNow - deadBefore)) }
+        }
+    }
+}
+
+extension Node {
+    /// Samples the schedulers into swift-metrics every `NodeMetrics.interval`
+    /// until the node stops (or is gone).
+    func startMetricsSampling() {
+        let samples = schedulers.map { NodeMetrics.SchedulerSample(index: $0.index) }
+        let log = NodeMetrics.LogSample()
+        let boxed = UncheckedBox(samples)
+        Task.detached { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: NodeMetrics.interval)
+                guard let node = self, node.isRunning else { return }
+                await node.sampleMetrics(boxed, log: log)
+            }
+        }
+    }
+
+    private func sampleMetrics(_ samples: UncheckedBox<[NodeMetrics.SchedulerSample]>, log: NodeMetrics.LogSample) async {
+        for (scheduler, sample) in zip(schedulers, samples.value) {
+            // invariant: each sample is touched only on its scheduler's thread (here, one at a time).
+            let one = UncheckedBox(sample)
+            await onLoop(scheduler) { scheduler in one.value.record(scheduler) }
+        }
+        if let durable = core.durable { log.record(durable) }
+    }
+}
