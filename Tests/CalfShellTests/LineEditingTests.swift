@@ -1,0 +1,122 @@
+import Calf
+import Foundation
+import Testing
+@testable import CalfShell
+
+@Suite struct LineEditingTests {
+    @Test func keysDecodeFromWhatTerminalsSend() {
+        #expect(LineKey.parse(Array("ps".utf8) + [0x0d]) == [.text("ps"), .enter])
+        #expect(LineKey.parse([0x1b, 0x5b, 0x41, 0x1b, 0x5b, 0x42, 0x1b, 0x5b, 0x43, 0x1b, 0x5b, 0x44]) == [.up, .down, .right, .left])
+        #expect(LineKey.parse([0x1b, 0x4f, 0x48, 0x1b, 0x5b, 0x46, 0x1b, 0x5b, 0x33, 0x7e]) == [.home, .end, .delete])
+        #expect(LineKey.parse([0x1b, 0x5b, 0x31, 0x3b, 0x35, 0x44, 0x1b, 0x62]) == [.wordLeft, .wordLeft])
+        #expect(LineKey.parse([0x01, 0x05, 0x0b, 0x15, 0x17, 0x03, 0x04, 0x09, 0x7f, 0x0c]) ==
+            [.home, .end, .killToEnd, .killToStart, .killWordBefore, .interrupt, .endOfInput, .tab, .backspace, .clearScreen])
+        // UTF-8 typed in one read stays whole.
+        #expect(LineKey.parse(Array("état ✓".utf8)) == [.text("état ✓")])
+        // A lone escape or an unknown sequence is ignored, not an error.
+        #expect(LineKey.parse([0x1b]) == [.unknown])
+        #expect(LineKey.parse([0x1b, 0x5b, 0x39, 0x39, 0x7a, 0x61]) == [.unknown, .text("a")])
+    }
+
+    @Test func theBufferEditsLikeReadline() {
+        var line = LineBuffer()
+        for key in LineKey.parse(Array("info collector".utf8)) { line.apply(key) }
+        line.apply(.wordLeft)
+        #expect(line.cursor == 5)
+        line.apply(.killToEnd)
+        #expect(line.text == "info ")
+        line.insert("producer")
+        line.apply(.home)
+        line.apply(.delete)
+        line.apply(.delete)
+        line.apply(.delete)
+        line.apply(.delete)
+        line.insert("trace")
+        #expect(line.text == "trace producer" && line.cursor == 5)
+        line.apply(.end)
+        line.apply(.killWordBefore)
+        #expect(line.text == "trace ")
+        line.apply(.backspace)
+        line.apply(.left)
+        line.apply(.killToStart)
+        #expect(line.text == "e" && line.cursor == 0)
+        line.apply(.backspace)
+        #expect(line.text == "e")
+        let tookEnter = line.apply(.enter)
+        #expect(!tookEnter)
+    }
+
+    @Test func tabCompletesCommandsNamesPidsAndOptions() {
+        let processes = ["collector", "demo/pool/tally-1", "demo/pool/tally-2", "<0.4>", "<0.1.0>"]
+        let commands = ShellCompletion.candidates(for: "st", processes: processes)
+        #expect(commands.words == ["state", "stats"] && commands.commonPrefix == "stat" && commands.wordStart == 0)
+        #expect(ShellCompletion.candidates(for: "tr", processes: processes).words == ["trace", "tree"])
+        let name = ShellCompletion.candidates(for: "info col", processes: processes)
+        #expect(name.words == ["collector"] && name.wordStart == 5 && name.prefix == "col")
+        #expect(ShellCompletion.candidates(for: "state demo/pool/", processes: processes).commonPrefix == "demo/pool/tally-")
+        #expect(ShellCompletion.candidates(for: "trace <0.", processes: processes).words == ["<0.1.0>", "<0.4>"])
+        #expect(ShellCompletion.candidates(for: "ps --sort m", processes: processes).words == ["mailbox", "memory", "msgs"])
+        #expect(ShellCompletion.candidates(for: "ps ", processes: processes).words == ["--sort"])
+        #expect(ShellCompletion.candidates(for: "journal collector --", processes: processes).words == ["--from", "--limit"])
+        #expect(ShellCompletion.candidates(for: "journal collector --from 3 --", processes: processes).words == ["--limit"])
+        #expect(ShellCompletion.candidates(for: "dead re", processes: processes).words == ["retry"])
+        #expect(ShellCompletion.candidates(for: "kill collector s", processes: processes).words == ["shutdown"])
+        #expect(ShellCompletion.candidates(for: "help to", processes: processes).words == ["top"])
+        #expect(ShellCompletion.candidates(for: "tree ", processes: processes).words.isEmpty)
+    }
+
+    @Test func historyIsKeptAcrossSessionsInItsFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("calf-history-\(UUID().uuidString)").path
+        defer { unlink(path) }
+        let first = ShellHistory(path: path, limit: 3)
+        #expect(first.entries.isEmpty)
+        for line in ["ps", "ps", "  ", "info collector", "tree", "stats"] { first.add(line) }
+        #expect(first.entries == ["ps", "info collector", "tree", "stats"])
+        let second = ShellHistory(path: path, limit: 3)
+        #expect(second.entries == ["info collector", "tree", "stats"])
+        second.add("names")
+        #expect(ShellHistory(path: path, limit: 10).entries == ["ps", "info collector", "tree", "stats", "names"])
+        var status = stat()
+        #expect(stat(path, &status) == 0 && status.st_mode & 0o777 == 0o600)
+        #expect(ShellHistory(path: path + "-missing").entries.isEmpty)
+    }
+
+    @Test func topRatesAreTheDifferenceOfTwoSamples() throws {
+        func report(_ pid: String, handled: UInt64, mailbox: Int = 0, memory: Int = 100) throws -> ProcessReport {
+            let json = #"{"pid":"\#(pid)","behavior":"B","scheduler":0,"status":"waiting","mailbox":\#(mailbox),"handled":\#(handled),"restarts":0,"memory":\#(memory),"durable":false,"trapsExits":false,"links":[],"monitoredBy":[]}"#
+            return try JSONDecoder().decode(ProcessReport.self, from: Data(json.utf8))
+        }
+        var view = TopView()
+        let start = ContinuousClock.now
+        let first = view.rows([try report("<0.1>", handled: 10), try report("<0.2>", handled: 50)], at: start)
+        #expect(first.allSatisfy { $0.rate == 0 })
+        let second = view.rows([try report("<0.1>", handled: 310), try report("<0.2>", handled: 150, mailbox: 9, memory: 900), try report("<0.3>", handled: 1)], at: start + .seconds(2))
+        #expect(view.ordered(second).map(\.report.pid) == ["<0.1>", "<0.2>", "<0.3>"])
+        #expect(view.ordered(second).map(\.rate) == [150, 50, 0])
+        view.order = view.order.next
+        #expect(view.order == .mailbox && view.ordered(second).first?.report.pid == "<0.2>")
+        let screen = view.screen(second, stats: nil, size: (columns: 40, rows: 4))
+        // A header, a blank line, the table's header, one row: what fits in 4 rows, cut to 40 columns.
+        #expect(screen.count == 4 && screen.allSatisfy { $0.count <= 40 })
+        #expect(screen[0].hasPrefix("calf top — 3 processes, by mailbox"))
+        #expect(screen[3].hasPrefix("<0.2>"))
+        #expect(TopView.Order.restarts.next == .rate)
+    }
+
+    @Test func traceTopAndNamesParse() throws {
+        #expect(try ShellLine.parse("trace producer --limit 5") == .init(cmd: "trace", target: "producer", limit: 5))
+        #expect(try ShellLine.parse("trace <0.4>") == .init(cmd: "trace", target: "<0.4>"))
+        #expect(throws: ShellLine.ParseError.self) { try ShellLine.parse("trace") }
+        #expect(throws: ShellLine.ParseError.self) { try ShellLine.parse("trace p --limit 0") }
+        #expect(try ShellLine.parse("top") == .init(cmd: "top"))
+        #expect(try ShellLine.parse("names") == .init(cmd: "names"))
+        #expect(throws: ShellLine.ParseError.self) { try ShellLine.parse("top now") }
+    }
+
+    @Test func traceLinesPrintTimeDirectionKindPeerAndMessage() throws {
+        let event = #"{"direction":"out","kind":"message","peer":"<0.4>","message":"\"value(3)\"","at":3723000456000}"#
+        let text = ShellFormat.traceLine(event)
+        #expect(text == "01:02:03.000456 >> message <0.4> \"value(3)\"")
+        #expect(ShellFormat.traceLine(#"{"dropped":12}"#) == "… 12 events dropped (the shell did not keep up)")
+    }
+}
