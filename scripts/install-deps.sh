@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the C libraries and tools Calf builds against, when missing:
-# libuv and LMDB (Debian's -dev packages), pkg-config and make.
+# libuv and LMDB (Debian's -dev packages), pkg-config and make, and tmux
+# (the tests drive the interactive shell and `top` through a pseudo-terminal).
 set -euo pipefail
 
 missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v make >/dev/null 2>&1 || missing+=(make)
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 if command -v pkg-config >/dev/null 2>&1; then
     pkg-config --exists libuv || missing+=(libuv1-dev)
     pkg-config --exists lmdb || missing+=(liblmdb-dev)

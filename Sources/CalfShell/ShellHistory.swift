@@ -36,10 +36,12 @@ public final class ShellHistory {
         if entries.count > limit { entries.removeFirst(entries.count - limit) }
     }
 
-    /// Adds `line` (not a repeat of the last one, not blank) and saves it.
+    /// Adds `line` (trailing spaces dropped; not a repeat of the last one,
+    /// not blank) and saves it.
     public func add(_ line: String) {
-        let text = line.trimmingNewline()
-        guard !text.allSatisfy({ $0 == " " }), text != entries.last, !text.contains("\n") else { return }
+        var text = line.trimmingNewline()
+        while text.last == " " { text.removeLast() }
+        guard !text.isEmpty, text != entries.last, !text.contains("\n") else { return }
         entries.append(text)
         guard let path else { return }
         if entries.count > limit * 2 {
