@@ -53,7 +53,7 @@ import Testing
             ("dead retry x", "dead retry needs the id of a dead letter"),
             ("journal a --limit 0", "--limit needs a positive count"),
             ("journal a --from x", "--from needs a seq"),
-            ("top", "unknown command 'top'"),
+            ("toop", "unknown command 'toop' (send, call, state"),
         ]
         for (line, expected) in cases {
             #expect(throws: ShellLine.ParseError.self, "\(line)") { try ShellLine.parse(line) }
