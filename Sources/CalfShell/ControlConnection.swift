@@ -133,7 +133,7 @@ final class ControlConnection: @unchecked Sendable {
     private func startTrace(_ request: ControlProtocol.Request) {
         let node = server.node
         let loop = server.loop
-        let limit = request.limit
+        let limit = request.limit.map { max(1, $0) }
         Task { [self] in
             do {
                 let trace = try await node.trace(request.target, limit: limit) { [weak self] in
