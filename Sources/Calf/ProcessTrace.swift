@@ -50,7 +50,7 @@ public final class ProcessTrace: Sendable {
     /// A trace that ends after `limit` events; `ready` is called (on the
     /// traced process's thread) when events wait after none did, and when
     /// the trace ends.
-    public init(limit: Int?, capacity: Int = 10_000, ready: @escaping @Sendable () -> Void) {
+    public init(limit: Int?, capacity: Int = 1_000, ready: @escaping @Sendable () -> Void) {
         self.limit = limit
         self.capacity = capacity
         self.ready = ready

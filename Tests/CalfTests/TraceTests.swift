@@ -82,12 +82,12 @@ private final class Follower: Sendable {
         let node = try Node(schedulers: 1)
         let relay = try await node.spawn(Adder(sink: nil))
         let trace = try await node.trace(relay.pid.description, limit: nil) {}
-        #expect(trace.capacity == 10_000)
-        for n in 0..<10_050 { node.send(.pass(n), to: relay) }
+        #expect(trace.capacity == 1_000)
+        for n in 0..<1_050 { node.send(.pass(n), to: relay) }
         node.send(.quit, to: relay)
         #expect(await eventually { trace.hasEnded })
         let batch = trace.take()
-        #expect(batch.events.count == 10_000)
+        #expect(batch.events.count == 1_000)
         #expect(batch.dropped == 51)
         #expect(batch.ended == "\(relay.pid) exited: normal")
         await #expect(throws: TraceError.self) { try await node.trace("nobody", limit: nil) {} }
