@@ -37,6 +37,7 @@ struct ShellCommand: ParsableCommand {
         let session = ShellSession(dataDirectory: inspected?.directory ?? data, json: json, offline: offline)
         if !command.isEmpty {
             for line in command {
+                if Self.isQuit(line) { return }
                 let status = session.run(line)
                 if status != 0 { throw ExitCode(status) }
             }
@@ -46,12 +47,19 @@ struct ShellCommand: ParsableCommand {
         guard terminal.isInteractive else {
             // Lines from a pipe or a file: run like -c, stopping at the first error.
             while let line = readLine() {
+                if Self.isQuit(line) { return }
                 let status = session.run(line)
                 if status != 0 { throw ExitCode(status) }
             }
             return
         }
         try interact(session, terminal: terminal)
+    }
+
+    /// `quit` or `exit`: the shell ends there.
+    static func isQuit(_ line: String) -> Bool {
+        let word = line.split(separator: " ", omittingEmptySubsequences: true)
+        return word.count == 1 && (word[0] == "quit" || word[0] == "exit")
     }
 
     /// The interactive shell: a prompt, line editing, history, completion.
@@ -68,7 +76,9 @@ struct ShellCommand: ParsableCommand {
         while true {
             fflush(nil)
             switch editor.readLine(prompt: "calf> ") {
-            case .line(let line): _ = session.run(line)
+            case .line(let line):
+                if Self.isQuit(line) { return }
+                _ = session.run(line)
             case .interrupted: continue
             case .end: return
             }

@@ -30,6 +30,7 @@ public enum ShellHelp {
         Entry(name: "top", usage: "top", summary: "A live full-screen view of the busiest processes (messages/s, mailbox); q quits, s changes the order."),
         Entry(name: "names", usage: "names", summary: "Registered names and their pids."),
         Entry(name: "help", usage: "help [COMMAND]", summary: "This list, or one command."),
+        Entry(name: "quit", usage: "quit | exit", summary: "Leaves the shell (Ctrl-D too)."),
     ]
 
     /// The commands' names, in `help`'s order.

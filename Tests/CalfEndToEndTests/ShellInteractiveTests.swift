@@ -96,8 +96,13 @@ import Testing
             try await second.waitFor("calf> info collector")
             try second.type("Enter")
             try await second.waitFor("behavior   Collector")
+            try second.type("quit", literal: true)
+            try second.type("Enter")
+            let deadline = Date().addingTimeInterval(10)
+            while second.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(!second.isRunning)
             let saved = try String(contentsOfFile: history, encoding: .utf8)
-            #expect(saved == "names\ninfo collector\ntrace demo/pool/tally-3\ninfo collector\n")
+            #expect(saved == "names\ninfo collector\ntrace demo/pool/tally-3\ninfo collector\nquit\n")
             try? FileManager.default.removeItem(atPath: history)
         }
     }
