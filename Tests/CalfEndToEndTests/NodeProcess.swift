@@ -121,6 +121,16 @@ func runProgram(_ program: String, _ arguments: [String]) throws -> (Int32, Stri
     return (process.terminationStatus, stdout, stderr)
 }
 
+/// Runs `body` with the data directory of a live node on the demo tree (`process` level).
+func withDemoNode(_ body: (String, NodeProcess) async throws -> Void) async throws {
+    try await withTemporaryDataDirectory { dir in
+        let data = dir + "/data"
+        let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
+        defer { _ = node.stop() }
+        try await body(data, node)
+    }
+}
+
 /// A fresh temporary directory, removed afterwards.
 func withTemporaryDataDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("calf-e2e-\(UUID().uuidString.prefix(8))")

@@ -5,16 +5,6 @@ import Testing
 /// `calf shell -c` against a real node on the demo tree, checked against
 /// what the node reports of itself.
 @Suite(.serialized) struct ShellCommandTests {
-    /// Runs `body` with the data directory of a live node on the demo tree.
-    func withDemoNode(_ body: (String, NodeProcess) async throws -> Void) async throws {
-        try await withTemporaryDataDirectory { dir in
-            let data = dir + "/data"
-            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
-            defer { _ = node.stop() }
-            try await body(data, node)
-        }
-    }
-
     func shell(_ data: String, _ command: String, json: Bool = false) throws -> String {
         let (status, out, err) = try runCalf(["shell", "--data", data] + (json ? ["--json"] : []) + ["-c", command])
         #expect(status == 0, "\(command): \(err)")

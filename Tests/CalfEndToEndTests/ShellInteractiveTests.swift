@@ -7,15 +7,6 @@ import Testing
 /// pseudo-terminal (tmux), and `--offline` on a data directory, all against
 /// a real `calf node` on the demo tree.
 @Suite(.serialized) struct ShellInteractiveTests {
-    func withDemoNode(_ body: (String, NodeProcess) async throws -> Void) async throws {
-        try await withTemporaryDataDirectory { dir in
-            let data = dir + "/data"
-            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
-            defer { _ = node.stop() }
-            try await body(data, node)
-        }
-    }
-
     func pid(_ data: String, _ name: String) throws -> String {
         let (status, out, err) = try runShell(data, ["info \(name)"])
         #expect(status == 0, "\(err)")
@@ -82,9 +73,7 @@ import Testing
                 }
                 #expect(!screen.contains("error"), "\(screen)")
                 try terminal.type("C-d")
-                let deadline = Date().addingTimeInterval(10)
-                while terminal.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
-                #expect(!terminal.isRunning)
+                #expect(await terminal.waitForExit())
             }
             // A second session finds the lines of the first: Up twice is `info collector`.
             let second = try TmuxTerminal(command)
@@ -98,9 +87,7 @@ import Testing
             try await second.waitFor("behavior   Collector")
             try second.type("quit", literal: true)
             try second.type("Enter")
-            let deadline = Date().addingTimeInterval(10)
-            while second.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
-            #expect(!second.isRunning)
+            #expect(await second.waitForExit())
             let saved = try String(contentsOfFile: history, encoding: .utf8)
             #expect(saved == "names\ninfo collector\ntrace demo/pool/tally-3\ninfo collector\nquit\n")
             try? FileManager.default.removeItem(atPath: history)

@@ -32,6 +32,13 @@ final class TmuxTerminal {
     /// Whether the command still runs (its window closes when it ends).
     var isRunning: Bool { ((try? tmux(["has-session", "-t", session]).0) ?? 1) == 0 }
 
+    /// Waits until the command has ended; false if it still runs after `seconds`.
+    func waitForExit(within seconds: Double = 10) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        return !isRunning
+    }
+
     /// Waits until the screen satisfies `condition`; returns the last screen seen.
     @discardableResult
     func waitFor(within seconds: Double = 10, _ what: String, _ condition: (String) -> Bool) async throws -> String {
