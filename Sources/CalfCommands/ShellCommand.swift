@@ -58,8 +58,7 @@ struct ShellCommand: ParsableCommand {
 
     /// `quit` or `exit`: the shell ends there.
     static func isQuit(_ line: String) -> Bool {
-        let word = line.split(separator: " ", omittingEmptySubsequences: true)
-        return word.count == 1 && (word[0] == "quit" || word[0] == "exit")
+        (try? ShellLine.parse(line))?.cmd == "quit"
     }
 
     /// The interactive shell: a prompt, line editing, history, completion.

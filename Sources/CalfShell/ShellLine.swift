@@ -113,6 +113,10 @@ public enum ShellLine {
             }
             guard word(&rest).isEmpty else { throw ParseError(description: "dead takes at most a process name or pid") }
             return .init(cmd: "dead", target: first)
+        case "quit", "exit":
+            // The shell ends there; nothing is asked of the node.
+            guard word(&rest).isEmpty else { throw ParseError(description: "\(command) takes no argument") }
+            return .init(cmd: "quit")
         case "tree", "stats", "top", "names":
             guard word(&rest).isEmpty else { throw ParseError(description: "\(command) takes no argument") }
             return .init(cmd: command)
