@@ -119,7 +119,9 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     override final var mailboxBytes: Int { (mailbox.mask &+ 1) * MemoryLayout<Envelope<Message>>.stride }
 
     override final func mailboxJSON() -> [String] {
-        (0..<mailbox.count).map { offset in
+        // A durable process's retried message comes first, as it will be handled.
+        let retried = retryingJSON().map { [$0] } ?? []
+        return retried + (0..<mailbox.count).map { offset in
             switch mailbox.peek(at: offset) {
             case .message(let message): Self.json(message)
             case .call(let message, _): #"{"call":\#(Self.json(message))}"#
@@ -130,7 +132,10 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         }
     }
 
-    private static func json(_ value: some Sendable) -> String {
+    /// The message a durable process retries before its mailbox, as JSON (nil: none).
+    func retryingJSON() -> String? { nil }
+
+    static func json(_ value: some Sendable) -> String {
         let bytes = (try? DurableJSON.encodeReply(value)) ?? Array("null".utf8)
         return String(decoding: bytes, as: UTF8.self)
     }
