@@ -192,3 +192,70 @@ private func residentBytes(_ pid: Int32) -> Int {
         }
     }
 }
+
+/// A value handed to another thread whose use the test keeps apart by hand.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+@Suite(.serialized) struct TraceBackPressureTests {
+    /// A shell that starts a trace and then stops reading holds up neither the
+    /// traced process nor other shells: events wait in its unread replies (up
+    /// to 4 MiB; beyond that, 1,000 more in the trace, then they are dropped
+    /// and counted — `TraceTests`), and reach it once it reads again.
+    @Test func aTraceNobodyReadsHoldsUpNothing() async throws {
+        try await withDemoNode { data, node in
+            let target = "demo/pool/tally-1"
+            let stalled = DispatchSemaphore(value: 0)
+            let frames = Locked<[String]>([])
+            let final = Locked<ControlProtocol.Reply?>(nil)
+            // The reader thread reads; this one only half-closes the socket (shutdown(2)) at the end.
+            let tracer = UncheckedSendable(try ControlClient(dataDirectory: data))
+            let reader = Thread {
+                var first = true
+                let last = try? tracer.value.stream(.init(cmd: "trace", target: target)) { reply in
+                    frames.withLock { $0.append(reply.result ?? "") }
+                    if first {
+                        first = false
+                        stalled.wait()  // stops reading until the flood is over
+                    }
+                }
+                final.withLock { $0 = last }
+            }
+            reader.start()
+            let sender = try ControlClient(dataDirectory: data)
+            // Once the first message shows in the trace, the reader stops reading.
+            var shown = false
+            for _ in 0..<100 where !shown {
+                #expect(try sender.request(.init(cmd: "send", target: target, json: #"{"add":{"_0":1}}"#)).ok)
+                try await Task.sleep(for: .milliseconds(20))
+                shown = !frames.withLock { $0.isEmpty }
+            }
+            let warmUp = try #require(Int(try sender.request(.init(cmd: "state", target: target)).result?.filter(\.isNumber) ?? ""))
+            let rssBefore = residentBytes(node.process.processIdentifier)
+            let count = 3000
+            for _ in 0..<count {
+                let reply = try sender.request(.init(cmd: "send", target: target, json: #"{"add":{"_0":1}}"#))
+                #expect(reply.ok)
+            }
+            // The traced process handled everything meanwhile; another shell is answered.
+            let state = try sender.request(.init(cmd: "state", target: target))
+            #expect(state.result == "{\"total\":\(warmUp + count)}")
+            let rssAfter = residentBytes(node.process.processIdentifier)
+            #expect(rssAfter - rssBefore < 64 << 20, "the node grew by \(rssAfter - rssBefore) bytes")
+            // The stalled shell reads again: every event comes (3,000 are well under 4 MiB), then a half-close ends the trace.
+            stalled.signal()
+            #expect(await eventually { frames.withLock { $0.count } >= warmUp + count })
+            tracer.value.finishSending()
+            #expect(await eventually { final.withLock { $0 } != nil })
+            #expect(final.withLock { $0?.result } == "trace ended: the shell stopped following")
+            let dropped = frames.withLock { $0 }.compactMap { frame -> Int? in
+                guard let data = frame.data(using: .utf8), let value = try? JSONDecoder().decode([String: Int].self, from: data) else { return nil }
+                return value["dropped"]
+            }.reduce(0, +)
+            let events = frames.withLock { $0 }.filter { $0.contains("\"direction\"") }.count
+            #expect(dropped == 0 && events == warmUp + count, "events \(events), dropped \(dropped)")
+        }
+    }
+}
