@@ -2,7 +2,10 @@
 public enum LineKey: Equatable, Sendable {
     /// Text typed or pasted.
     case text(String)
+    /// Enter, Tab, Backspace, Delete.
     case enter, tab, backspace, delete
+    /// The cursor and history keys (arrows or Ctrl-B/F/P/N, Home/End or
+    /// Ctrl-A/E, a word back or on with Alt-B/F or Ctrl-arrows).
     case left, right, up, down, home, end, wordLeft, wordRight
     /// Ctrl-C: drop the line.
     case interrupt

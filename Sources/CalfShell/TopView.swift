@@ -6,7 +6,10 @@ import Calf
 public struct TopView: Sendable {
     /// What the rows are ordered by (largest first); `s` cycles through them.
     public enum Order: String, CaseIterable, Sendable {
-        case rate = "msgs/s", mailbox, memory, restarts
+        /// Messages handled per second over the last interval.
+        case rate = "msgs/s"
+        /// Mail waiting, memory held, restarts in place.
+        case mailbox, memory, restarts
 
         /// The next order in the cycle.
         public var next: Order {
