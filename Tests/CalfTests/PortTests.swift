@@ -131,7 +131,7 @@ func runningInGroup(_ group: Int32) -> [Int32] {
         #expect(descriptor > 2)
         let node = try Node(schedulers: 1)
         let (owner, output) = try await node.receiver(of: PortOutput.self)
-        _ = try await node.spawn(Port(PortSpec(command: ["/bin/sh", "-c", "echo $$; exec sleep 5"], owner: .address(owner) { $0 })))
+        _ = try await node.spawn(Port(PortSpec(command: ["/bin/sh", "-c", "echo $$; exec sleep 120"], owner: .address(owner) { $0 })))
         let pid = try #require(await lines(output).flatMap { Int32($0) })
         // (Tests running beside this one open descriptors of their own meanwhile: only ours is checked.)
         let inherited = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap {
