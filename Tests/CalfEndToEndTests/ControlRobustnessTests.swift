@@ -226,27 +226,27 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
             reader.start()
             let sender = try ControlClient(dataDirectory: data)
             // Once the first message shows in the trace, the reader stops reading.
-            var shown = false
-            for _ in 0..<100 where !shown {
+            var warmUp = 0
+            while warmUp < 100, frames.withLock({ $0.isEmpty }) {
                 #expect(try sender.request(.init(cmd: "send", target: target, json: #"{"add":{"_0":1}}"#)).ok)
+                warmUp += 1
                 try await Task.sleep(for: .milliseconds(20))
-                shown = !frames.withLock { $0.isEmpty }
             }
-            let warmUp = try #require(Int(try sender.request(.init(cmd: "state", target: target)).result?.filter(\.isNumber) ?? ""))
             let rssBefore = residentBytes(node.process.processIdentifier)
             let count = 3000
             for _ in 0..<count {
                 let reply = try sender.request(.init(cmd: "send", target: target, json: #"{"add":{"_0":1}}"#))
                 #expect(reply.ok)
             }
-            // The traced process handled everything meanwhile; another shell is answered.
-            let state = try sender.request(.init(cmd: "state", target: target))
-            #expect(state.result == "{\"total\":\(warmUp + count)}")
+            // The traced process handles everything meanwhile (each `ok` came once committed; handled soon after); another shell is answered.
+            let expected = "{\"total\":\(warmUp + count)}"
+            #expect(await eventually { (try? sender.request(.init(cmd: "state", target: target)))?.result == expected })
             let rssAfter = residentBytes(node.process.processIdentifier)
             #expect(rssAfter - rssBefore < 64 << 20, "the node grew by \(rssAfter - rssBefore) bytes")
             // The stalled shell reads again: every event comes (3,000 are well under 4 MiB), then a half-close ends the trace.
             stalled.signal()
-            #expect(await eventually { frames.withLock { $0.count } >= warmUp + count })
+            // (Warm-up messages handled before the trace was on are not in it; every one of the flood is.)
+            #expect(await eventually { frames.withLock { $0.count } >= count + 1 })
             tracer.value.finishSending()
             #expect(await eventually { final.withLock { $0 } != nil })
             #expect(final.withLock { $0?.result } == "trace ended: the shell stopped following")
@@ -255,7 +255,7 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
                 return value["dropped"]
             }.reduce(0, +)
             let events = frames.withLock { $0 }.filter { $0.contains("\"direction\"") }.count
-            #expect(dropped == 0 && events == warmUp + count, "events \(events), dropped \(dropped)")
+            #expect(dropped == 0 && events >= count + 1 && events <= warmUp + count, "events \(events), dropped \(dropped), warm-up \(warmUp)")
         }
     }
 }
