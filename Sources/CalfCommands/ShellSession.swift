@@ -134,21 +134,21 @@ final class ShellSession {
             terminal.write("\u{1b}[?25h\u{1b}[?1049l")
             terminal.leaveRawMode()
         }
-        var rows: [TopView.Row] = []
-        var stats: NodeStats?
+        var answer: TopAnswer?
         var refresh = true
         while true {
             if refresh {
-                let reply = try client.request(.init(cmd: "ps"))
-                guard reply.ok, let reports = try? JSONDecoder().decode([ProcessReport].self, from: Data((reply.result ?? "").utf8)) else {
-                    return fail(reply.error ?? "malformed ps answer", status: 1)
+                // As many rows as the screen holds; the node keeps the rates (only these rows cross the socket).
+                let request = ControlProtocol.Request(cmd: "top", sort: view.order.name, limit: max(1, terminal.size.rows))
+                let reply = try client.request(request)
+                guard reply.ok, let fresh = try? JSONDecoder().decode(TopAnswer.self, from: Data((reply.result ?? "").utf8)) else {
+                    return fail(reply.error ?? "malformed top answer", status: 1)
                 }
-                rows = view.rows(reports, at: .now)
-                let statsReply = try client.request(.init(cmd: "stats"))
-                stats = statsReply.ok ? try? JSONDecoder().decode(NodeStats.self, from: Data((statsReply.result ?? "").utf8)) : nil
+                answer = fresh
             }
-            let lines = view.screen(rows, stats: stats, size: terminal.size)
-            terminal.write("\u{1b}[H\u{1b}[2J" + lines.joined(separator: "\r\n"))
+            if let answer {
+                terminal.write("\u{1b}[H\u{1b}[2J" + view.screen(answer, size: terminal.size).joined(separator: "\r\n"))
+            }
             guard let keys = terminal.readKeys(timeoutMilliseconds: 1000) else { return 0 }
             refresh = keys.isEmpty
             for key in keys {

@@ -30,6 +30,8 @@ final class ControlConnection: @unchecked Sendable {
     private var lastWriteProgress = ContinuousClock.now
     /// The trace this connection streams, while its `trace` request is answered.
     private var activeTrace: ProcessTrace?
+    /// What this connection's `top` requests remember between them.
+    private var topSampler = TopSampler()
 
     init(server: ControlServer, pipe: LoopPipe) {
         self.server = server
@@ -109,6 +111,10 @@ final class ControlConnection: @unchecked Sendable {
             startTrace(request)
             return
         }
+        if request.cmd == "top" {
+            answerTop(request)
+            return
+        }
         Task { [self] in
             let reply = await ControlServer.handle(request, on: node)
             loop.execute { [self] in replied(reply) }
@@ -151,6 +157,27 @@ final class ControlConnection: @unchecked Sendable {
                 }
             } catch {
                 loop.execute { [self] in replied(.failure("\(error)")) }
+            }
+        }
+    }
+
+    /// `top`: the top rows by the order asked, rates against this
+    /// connection's previous `top` (the sampler lives on the loop thread).
+    private func answerTop(_ request: ControlProtocol.Request) {
+        guard let order = TopView.Order(name: request.sort) else {
+            replied(.failure("top orders by rate, mailbox, memory or restarts, not '\(request.sort ?? "")'"))
+            return
+        }
+        let node = server.node
+        let loop = server.loop
+        let limit = min(max(request.limit ?? 50, 1), 10_000)
+        Task { [self] in
+            let reports = await node.processReports()
+            let stats = await node.stats(window: .zero)
+            let now = ContinuousClock.now
+            loop.execute { [self] in
+                guard !closed else { return }
+                replied(ControlServer.encoded(topSampler.answer(reports, stats: stats, at: now, order: order, limit: limit)))
             }
         }
     }

@@ -35,12 +35,13 @@ public enum ControlProtocol {
         /// The call timeout in milliseconds (call).
         public var timeoutMilliseconds: Int?
         /// The order of `ps`: `mailbox`, `msgs`, `memory` or `restarts` (largest first); nil: by pid.
+        /// The order of `top`: `rate` (nil), `mailbox`, `memory` or `restarts`.
         public var sort: String?
         /// The exit reason of `kill` (nil: killed).
         public var reason: String?
         /// `journal`: the first seq to show.
         public var from: UInt64?
-        /// `journal`: how many records at most; `trace`: how many events.
+        /// `journal`: how many records at most; `trace`: how many events; `top`: how many rows (50 if nil).
         public var limit: Int?
         /// `state`: the log position to show the state at (nil: now).
         public var at: UInt64?

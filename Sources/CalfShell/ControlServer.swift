@@ -218,9 +218,9 @@ public final class ControlServer: Sendable {
         case "names":
             let names = node.registeredNames.mapValues(\.description)
             return encoded(NameList(names: names, pids: await node.livePids().map(\.description)))
-        case "trace":
-            // invariant: a connection streams `trace` itself (ControlConnection.startTrace).
-            return .failure("trace streams its answer: send it on a connection of its own")
+        case "trace", "top":
+            // invariant: a connection answers these itself (ControlConnection: a stream, a sampler of its own).
+            return .failure("\(request.cmd) is answered by a connection, not here")
         case "suspend":
             return await node.suspend(request.target) ? .success("ok") : .failure("no process \(request.target)")
         case "resume":

@@ -10,8 +10,9 @@ struct IdleProcess: Behavior {
     func handle(_ message: Message, state: inout Void, context: inout Context<Message>) throws {}
 }
 
-/// The `shell` benchmark of `calf bench`: how long the shell's `ps` and
-/// `stats` take on a node holding many processes, through the control socket.
+/// The `shell` benchmark of `calf bench`: how long the shell's `ps`,
+/// `stats` and a refresh of `top` (40 rows) take on a node holding many
+/// processes, through the control socket.
 enum ShellBench {
     static func run(processes: Int, report: Report) async throws {
         let node = try Node()
@@ -22,12 +23,13 @@ enum ShellBench {
         let server = try ControlServer(node: node, path: dir + "/node.sock")
         defer { server.stop() }
         let client = try ControlClient(dataDirectory: dir)
-        for (command, label) in [("ps", "ps"), ("ps --sort msgs", "ps_sorted"), ("stats", "stats")] {
+        let top = ControlProtocol.Request(cmd: "top", limit: 40)
+        for (request, label) in [(try ShellLine.parse("ps"), "ps"), (try ShellLine.parse("ps --sort msgs"), "ps_sorted"), (try ShellLine.parse("stats"), "stats"), (top, "top_refresh")] {
             var times: [Double] = []
             var bytes = 0
             for _ in 0..<5 {
                 let began = Date()
-                let reply = try client.request(try ShellLine.parse(command))
+                let reply = try client.request(request)
                 times.append(Date().timeIntervalSince(began))
                 bytes = reply.result?.utf8.count ?? 0
             }
