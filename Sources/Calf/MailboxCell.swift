@@ -123,20 +123,15 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         let retried = retryingJSON().map { [$0] } ?? []
         return retried + (0..<mailbox.count).map { offset in
             switch mailbox.peek(at: offset) {
-            case .message(let message): Self.json(message)
-            case .call(let message, _): #"{"call":\#(Self.json(message))}"#
-            case .journaled(let mail): Self.json(mail.message)
-            case .signal(let signal): Self.json(["signal": String(describing: signal)])
-            case .stop(let reason): Self.json(["stop": reason.description])
+            case .message(let message): DurableJSON.text(message)
+            case .call(let message, _): #"{"call":\#(DurableJSON.text(message))}"#
+            case .journaled(let mail): DurableJSON.text(mail.message)
+            case .signal(let signal): DurableJSON.text(["signal": String(describing: signal)])
+            case .stop(let reason): DurableJSON.text(["stop": reason.description])
             }
         }
     }
 
     /// The message a durable process retries before its mailbox, as JSON (nil: none).
     func retryingJSON() -> String? { nil }
-
-    static func json(_ value: some Sendable) -> String {
-        let bytes = (try? DurableJSON.encodeReply(value)) ?? Array("null".utf8)
-        return String(decoding: bytes, as: UTF8.self)
-    }
 }

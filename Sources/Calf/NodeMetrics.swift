@@ -45,21 +45,16 @@ enum NodeMetrics {
 
         /// Records `scheduler`'s figures (its thread).
         func record(_ scheduler: Scheduler) {
-            var handledNow: UInt64 = 0
-            var counts: [String: Int] = [:]
-            for cell in scheduler.processes.values {
-                handledNow &+= cell.handled
-                counts[cell.suspended ? "suspended" : cell.statusName, default: 0] += 1
-            }
-            processes.record(scheduler.processes.count)
-            runQueue.record(scheduler.runQueue.count)
+            let census = scheduler.census()
+            processes.record(census.processes)
+            runQueue.record(census.runQueue)
             // Exited processes take their counts with them: never a negative increment.
-            if handledNow > lastHandled { handled.increment(by: Int64(handledNow - lastHandled)) }
-            lastHandled = handledNow
-            for status in Set(statuses.keys).union(counts.keys) {
+            if census.handled > lastHandled { handled.increment(by: Int64(census.handled - lastHandled)) }
+            lastHandled = census.handled
+            for status in Set(statuses.keys).union(census.statuses.keys) {
                 let gauge = statuses[status] ?? Gauge(label: "calf_processes", dimensions: [("scheduler", index), ("status", status)])
                 statuses[status] = gauge
-                gauge.record(counts[status] ?? 0)
+                gauge.record(census.statuses[status] ?? 0)
             }
         }
     }

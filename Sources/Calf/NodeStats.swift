@@ -47,37 +47,25 @@ public struct NodeStats: Codable, Sendable, Equatable {
 }
 
 extension Node {
-    /// Samples the node's figures twice, `window` apart, for rates.
+    /// Samples the node's figures twice, `window` apart, for rates (once,
+    /// its rates zero, when `window` is zero).
     public func stats(window: Duration = .milliseconds(250)) async -> NodeStats {
-        struct Sample: Sendable {
-            var processes: Int
-            var runQueue: Int
-            var handled: UInt64
-            var statuses: [String: Int]
-        }
-        func sample() async -> [Sample] {
-            var samples: [Sample] = []
+        func sample() async -> [SchedulerCensus] {
+            var samples: [SchedulerCensus] = []
             for scheduler in schedulers {
-                samples.append(await onLoop(scheduler) { scheduler in
-                    var statuses: [String: Int] = [:]
-                    var handled: UInt64 = 0
-                    for cell in scheduler.processes.values {
-                        handled &+= cell.handled
-                        statuses[cell.suspended ? "suspended" : cell.statusName, default: 0] += 1
-                    }
-                    return Sample(processes: scheduler.processes.count, runQueue: scheduler.runQueue.count, handled: handled, statuses: statuses)
-                })
+                samples.append(await onLoop(scheduler) { $0.census() })
             }
             return samples
         }
         let began = ContinuousClock.now
         let first = await sample()
         let firstLog = commitStatistics
-        try? await Task.sleep(for: window)
-        let second = await sample()
+        // A zero window (top keeps its own rates) samples once.
+        if window > .zero { try? await Task.sleep(for: window) }
+        let second = window > .zero ? await sample() : first
         let lastLog = commitStatistics
         let elapsed = ContinuousClock.now - began
-        let seconds = max(1e-9, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        let seconds = max(1e-9, elapsed.seconds)
         var statuses: [String: Int] = [:]
         for entry in second { statuses.merge(entry.statuses, uniquingKeysWith: +) }
         let schedulerStats = zip(first, second).enumerated().map { index, pair in
@@ -88,7 +76,7 @@ extension Node {
         var log: NodeStats.LogStats?
         if let durable = core.durable, let firstLog, let lastLog {
             func milliseconds(_ duration: Duration?) -> Double? {
-                duration.map { Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15 }
+                duration.map { $0.seconds * 1000 }
             }
             log = NodeStats.LogStats(
                 commits: lastLog.commits, records: lastLog.records,
@@ -99,5 +87,30 @@ extension Node {
                 restarts: durable.restarts, deadLettered: durable.deadLettered)
         }
         return NodeStats(schedulers: schedulerStats, processesByStatus: statuses, log: log, windowSeconds: seconds)
+    }
+}
+
+/// What a scheduler hosts, counted on its thread (for `stats` and the metrics).
+struct SchedulerCensus: Sendable {
+    /// Processes it hosts.
+    var processes: Int
+    /// Processes in its run queue.
+    var runQueue: Int
+    /// Messages its live processes have handled, in all.
+    var handled: UInt64
+    /// Its processes by status (`ProcessCell.reportedStatus`).
+    var statuses: [String: Int]
+}
+
+extension Scheduler {
+    /// Counts its processes (its own thread).
+    func census() -> SchedulerCensus {
+        var statuses: [String: Int] = [:]
+        var handled: UInt64 = 0
+        for cell in processes.values {
+            handled &+= cell.handled
+            statuses[cell.reportedStatus, default: 0] += 1
+        }
+        return SchedulerCensus(processes: processes.count, runQueue: runQueue.count, handled: handled, statuses: statuses)
     }
 }

@@ -85,6 +85,8 @@ class ProcessCell: @unchecked Sendable {
     var behaviorName: String { "" }
     /// How it stands, for reports: `runnable` or `waiting` (durable processes say more).
     var statusName: String { scheduled ? "runnable" : "waiting" }
+    /// Its status as reports show it: `suspended` by the operator, else `statusName`.
+    final var reportedStatus: String { suspended ? "suspended" : statusName }
     /// Restarts in place (durable processes).
     var restartCount: UInt64 { 0 }
     /// Bytes of its mailbox buffer.

@@ -41,7 +41,7 @@ extension ProcessCell {
         let relations = self.relations
         return ProcessReport(
             pid: pid.description, name: relations?.name, behavior: behaviorName, scheduler: scheduler.index,
-            status: suspended ? "suspended" : statusName, mailbox: mailboxCount, handled: handled, restarts: restartCount,
+            status: reportedStatus, mailbox: mailboxCount, handled: handled, restarts: restartCount,
             memory: mallocUsableSize(Unmanaged.passUnretained(self).toOpaque()) + mailboxBytes,
             durable: isJournaled, trapsExits: trapExit,
             links: relations?.links.map(\.pid.description) ?? [],

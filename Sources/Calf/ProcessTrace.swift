@@ -85,7 +85,7 @@ public final class ProcessTrace: Sendable {
     /// Records one event; false once the trace has ended (the process then drops it).
     @discardableResult
     func record(_ direction: String, _ kind: String, peer: Pid?, message: some Sendable) -> Bool {
-        let event = Event(direction: direction, kind: kind, peer: peer?.description, message: Self.json(message), at: WallTime.now.nanosecondsSinceEpoch)
+        let event = Event(direction: direction, kind: kind, peer: peer?.description, message: DurableJSON.text(message), at: WallTime.now.nanosecondsSinceEpoch)
         let (wake, open) = buffer.withLock { buffer -> (Bool, Bool) in
             guard buffer.ended == nil else { return (false, false) }
             buffer.recorded += 1
@@ -102,11 +102,6 @@ public final class ProcessTrace: Sendable {
         }
         if wake { ready() }
         return open
-    }
-
-    private static func json(_ value: some Sendable) -> String {
-        let bytes = (try? DurableJSON.encodeReply(value)) ?? Array("null".utf8)
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

@@ -199,7 +199,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
 
     override final var mailboxCount: Int { mailbox.count + (retry == nil ? 0 : 1) }
 
-    override final func retryingJSON() -> String? { retry.map { Self.json($0.message) } }
+    override final func retryingJSON() -> String? { retry.map { DurableJSON.text($0.message) } }
 
     override final var statusName: String {
         switch phase {

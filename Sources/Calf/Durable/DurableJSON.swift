@@ -25,4 +25,10 @@ enum DurableJSON {
         if let encodable = value as? any Encodable { return try encode(encodable) }
         return try encode(String(describing: value))
     }
+
+    /// Any value as JSON text for the operator (`mailbox`, `trace`): JSON if
+    /// it is `Encodable`, else its description; `null` if encoding fails.
+    static func text(_ value: any Sendable) -> String {
+        String(decoding: (try? encodeReply(value)) ?? Array("null".utf8), as: UTF8.self)
+    }
 }
