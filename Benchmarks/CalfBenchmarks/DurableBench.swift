@@ -3,21 +3,65 @@ import CalfStore
 import Foundation
 import Synchronization
 
+/// The message the benchmark workers pass: a hop with hops left and the next worker.
+protocol HopMessage: Codable, Sendable {
+    static func hop(remaining: Int, to: Int) -> Self
+    var remaining: Int { get }
+    var to: Int { get }
+}
+
+/// A hop journaled through `Codable` (`BinaryEncoder`).
+enum CodableHop: HopMessage {
+    case hop(remaining: Int, to: Int)
+    var remaining: Int { if case .hop(let remaining, _) = self { remaining } else { 0 } }
+    var to: Int { if case .hop(_, let to) = self { to } else { 0 } }
+}
+
+/// A hop that writes itself to the journal (`JournalCodable`).
+enum FastHop: HopMessage, JournalCodable {
+    case hop(remaining: Int, to: Int)
+    var remaining: Int { if case .hop(let remaining, _) = self { remaining } else { 0 } }
+    var to: Int { if case .hop(_, let to) = self { to } else { 0 } }
+
+    func write(to writer: inout ByteWriter) {
+        writer.int(remaining)
+        writer.int(to)
+    }
+
+    init(reading reader: inout ByteReader) throws {
+        self = .hop(remaining: try reader.int("remaining"), to: try reader.int("to"))
+    }
+}
+
+/// Messages handled by benchmark workers outside replay.
+let benchHandled = Atomic<Int>(0)
+
 /// A durable process for the benchmarks: counts what it handles and passes
 /// a hop on to another worker by name.
-struct BenchWorker: DurableBehavior {
+struct BenchWorker<Message: HopMessage>: DurableBehavior {
     var workers = 10_000
-    enum Message: Codable, Sendable { case hop(remaining: Int, to: Int) }
     struct State: Codable { var handled = 0 }
+    static var behaviorName: String { "BenchWorker-\(Message.self)" }
     func initialState() -> State { State() }
     func handle(_ message: Message, state: inout State, context: inout DurableContext<Message>) {
         state.handled += 1
-        if !context.isReplaying { BenchWorker.handled.wrappingAdd(1, ordering: .relaxed) }
-        if case .hop(let remaining, let to) = message, remaining > 0 {
-            context.send(Message.hop(remaining: remaining - 1, to: (to &* 7 &+ 1) % workers), to: "w-\(to)")
+        if !context.isReplaying { benchHandled.wrappingAdd(1, ordering: .relaxed) }
+        if message.remaining > 0 {
+            let to = message.to
+            context.send(Message.hop(remaining: message.remaining - 1, to: (to &* 7 &+ 1) % workers), to: "w-\(to)")
         }
     }
-    static let handled = Atomic<Int>(0)
+}
+
+/// How the benchmark's messages are journaled.
+enum HopCoding: String, CaseIterable {
+    /// `Codable` through `BinaryEncoder`.
+    case codable
+    /// `JournalCodable`.
+    case fast
+
+    /// The figure's name with this coding's suffix (none for the fast path).
+    func name(_ base: String) -> String { self == .fast ? base : "\(base)_codable" }
 }
 
 /// The durable benchmarks of the durability issue: `durable`, `replay`, `recover`.
@@ -28,21 +72,23 @@ public enum DurableBench {
         return dir.path
     }
 
-    static func options(_ path: String, _ durability: StoreEnvironment.Durability, snapshotEvery: Int = 1000, checkpointAtShutdown: Bool = true) -> DurableOptions {
-        var options = DurableOptions(path: path, durability: durability, behaviors: [BenchWorker.self], snapshotEvery: snapshotEvery,
+    static func options<M: HopMessage>(
+        _ path: String, _ durability: StoreEnvironment.Durability, _: M.Type, snapshotEvery: Int = 1000, checkpointAtShutdown: Bool = true
+    ) -> DurableOptions {
+        var options = DurableOptions(path: path, durability: durability, behaviors: [BenchWorker<M>.self], snapshotEvery: snapshotEvery,
                                      checkpointInterval: .seconds(3600), mapSize: 1 << 30)
         options.checkpointAtShutdown = checkpointAtShutdown
         return options
     }
 
     /// Spawns `count` workers named w-0… (many spawns per group commit).
-    static func spawnWorkers(_ node: Node, count: Int) async throws {
+    static func spawnWorkers<M: HopMessage>(_ node: Node, count: Int, _: M.Type) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
             while next < count {
                 let upper = min(count, next + 512)
                 for k in next..<upper {
-                    group.addTask { _ = try await node.spawnDurable(BenchWorker(workers: count), name: "w-\(k)") }
+                    group.addTask { _ = try await node.spawnDurable(BenchWorker<M>(workers: count), name: "w-\(k)") }
                 }
                 try await group.waitForAll()
                 next = upper
@@ -50,42 +96,59 @@ public enum DurableBench {
         }
     }
 
+    static func addresses<M: HopMessage>(_ node: Node, count: Int, _: M.Type) throws -> [Address<M>] {
+        try (0..<count).map { k in
+            guard let address = node.address(named: "w-\(k)", as: M.self) else { throw DurableError.notAccepted("no worker w-\(k)") }
+            return address
+        }
+    }
+
     /// `calf bench durable`: `workers` durable processes take `messages`
     /// from outside, each passed on once to another worker (so 2 handled
-    /// per message sent), at both durability levels.
-    public static func run(workers: Int, messages: Int, report: Report) async throws {
-        for durability in [StoreEnvironment.Durability.fsync, .process] {
-            let dir = try directory()
-            defer { try? FileManager.default.removeItem(atPath: dir) }
-            let node = try Node(durable: options(dir, durability))
-            try await spawnWorkers(node, count: workers)
-            let addresses = (0..<workers).map { node.address(named: "w-\($0)", as: BenchWorker.Message.self)! }
-            BenchWorker.handled.store(0, ordering: .relaxed)
-            let before = node.commitStatistics
-            let start = now()
-            for i in 0..<messages {
-                node.send(.hop(remaining: 1, to: (i &* 31) % workers), to: addresses[i % workers])
-            }
-            while BenchWorker.handled.load(ordering: .relaxed) < 2 * messages {
-                try await Task.sleep(for: .milliseconds(1))
-            }
-            let elapsed = now() - start
-            let stats = node.commitStatistics
-            report.figure("durable_\(durability.rawValue)", Double(2 * messages) / elapsed, "msgs/s",
-                          note: "\(workers) processes, \(messages) from outside + \(messages) between them, accepted and handled")
-            if let stats, let p99 = stats.latency(quantile: 0.99) {
-                let commits = stats.commits - (before?.commits ?? 0)
-                report.figure("durable_\(durability.rawValue)_flood_commit_p99", milliseconds(p99), "ms",
-                              note: "\(commits) group commits; queueing behind a flood of \(messages) sends")
-            }
-            try await steady(node, addresses: addresses, durability: durability, report: report)
-            try await node.shutdown()
+    /// per message sent), at both durability levels, with messages that
+    /// write themselves (`JournalCodable`) and, for comparison in the same
+    /// run, through `Codable`; then steady senders' accept latency.
+    public static func run(workers: Int, messages: Int, levels: [StoreEnvironment.Durability] = [.fsync, .process], report: Report) async throws {
+        for durability in levels {
+            try await flood(workers: workers, messages: messages, durability: durability, FastHop.self, coding: .fast, steady: true, report: report)
+            try await flood(workers: workers, messages: messages, durability: durability, CodableHop.self, coding: .codable, steady: false, report: report)
         }
+    }
+
+    static func flood<M: HopMessage>(
+        workers: Int, messages: Int, durability: StoreEnvironment.Durability, _: M.Type, coding: HopCoding, steady measureSteady: Bool, report: Report
+    ) async throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let node = try Node(durable: options(dir, durability, M.self))
+        try await spawnWorkers(node, count: workers, M.self)
+        let addresses = try addresses(node, count: workers, M.self)
+        benchHandled.store(0, ordering: .relaxed)
+        let before = node.commitStatistics
+        let start = now()
+        for i in 0..<messages {
+            node.send(M.hop(remaining: 1, to: (i &* 31) % workers), to: addresses[i % workers])
+        }
+        while benchHandled.load(ordering: .relaxed) < 2 * messages {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        let elapsed = now() - start
+        let stats = node.commitStatistics
+        let name = coding.name("durable_\(durability.rawValue)")
+        report.figure(name, Double(2 * messages) / elapsed, "msgs/s",
+                      note: "\(workers) processes, \(messages) from outside + \(messages) between them, accepted and handled, \(coding) messages")
+        if let stats, let p99 = stats.latency(quantile: 0.99) {
+            let commits = stats.commits - (before?.commits ?? 0)
+            report.figure("\(name)_flood_commit_p99", milliseconds(p99), "ms",
+                          note: "\(commits) group commits; queueing behind a flood of \(messages) sends")
+        }
+        if measureSteady { try await steady(node, addresses: addresses, durability: durability, report: report) }
+        try await node.shutdown()
     }
 
     /// Senders that each wait for their message's commit before the next:
     /// the latency a sender sees from `send` to "accepted".
-    static func steady(_ node: Node, addresses: [Address<BenchWorker.Message>], durability: StoreEnvironment.Durability, report: Report) async throws {
+    static func steady<M: HopMessage>(_ node: Node, addresses: [Address<M>], durability: StoreEnvironment.Durability, report: Report) async throws {
         let senders = 256
         let seconds = 2.0
         let start = now()
@@ -96,7 +159,7 @@ public enum DurableBench {
                     var i = sender
                     while now() - start < seconds {
                         let sent = now()
-                        let outcome = await node.send(.hop(remaining: 1, to: i % addresses.count), to: addresses[i % addresses.count], key: nil)
+                        let outcome = await node.send(M.hop(remaining: 1, to: i % addresses.count), to: addresses[i % addresses.count], key: nil)
                         guard case .accepted = outcome else { throw DurableError.notAccepted("\(outcome)") }
                         latencies.append(now() - sent)
                         i += senders
@@ -116,27 +179,33 @@ public enum DurableBench {
     }
 
     /// `calf bench replay`: messages replayed through handlers at a node start
-    /// (no snapshot since they were handled).
+    /// (no snapshot since they were handled), `JournalCodable` and `Codable` messages.
     public static func replay(workers: Int, messages: Int, report: Report) async throws {
+        try await replay(workers: workers, messages: messages, FastHop.self, coding: .fast, report: report)
+        try await replay(workers: workers, messages: messages, CodableHop.self, coding: .codable, report: report)
+    }
+
+    static func replay<M: HopMessage>(workers: Int, messages: Int, _: M.Type, coding: HopCoding, report: Report) async throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         do {
-            let node = try Node(durable: options(dir, .process, snapshotEvery: 1 << 30, checkpointAtShutdown: false))
-            try await spawnWorkers(node, count: workers)
+            let node = try Node(durable: options(dir, .process, M.self, snapshotEvery: 1 << 30, checkpointAtShutdown: false))
+            try await spawnWorkers(node, count: workers, M.self)
             try await node.checkpoint()
-            let addresses = (0..<workers).map { node.address(named: "w-\($0)", as: BenchWorker.Message.self)! }
-            BenchWorker.handled.store(0, ordering: .relaxed)
-            for i in 0..<messages { node.send(.hop(remaining: 0, to: 0), to: addresses[i % workers]) }
-            while BenchWorker.handled.load(ordering: .relaxed) < messages { try await Task.sleep(for: .milliseconds(1)) }
+            let addresses = try addresses(node, count: workers, M.self)
+            benchHandled.store(0, ordering: .relaxed)
+            for i in 0..<messages { node.send(M.hop(remaining: 0, to: 0), to: addresses[i % workers]) }
+            while benchHandled.load(ordering: .relaxed) < messages { try await Task.sleep(for: .milliseconds(1)) }
             try await node.shutdown()
         }
-        BenchWorker.handled.store(0, ordering: .relaxed)
+        benchHandled.store(0, ordering: .relaxed)
         let start = now()
-        let node = try Node(durable: options(dir, .process))
+        let node = try Node(durable: options(dir, .process, M.self))
         let elapsed = now() - start
+        if ProcessInfo.processInfo.environment["CALF_PHASES"] != nil { print("PHASE replay \(start) \(start + elapsed)") }
         let replayed = node.recoveryReport?.replayed ?? 0
-        report.figure("replay", Double(replayed) / elapsed, "msgs/s",
-                      note: "\(replayed) messages of \(workers) processes, scan + decode + handler; node start \(String(format: "%.2f", elapsed)) s, scan \(String(format: "%.2f", node.recoveryReport?.scanSeconds ?? 0)) s, revive \(String(format: "%.2f", node.recoveryReport?.reviveSeconds ?? 0)) s")
+        report.figure(coding.name("replay"), Double(replayed) / elapsed, "msgs/s",
+                      note: "\(replayed) \(coding) messages of \(workers) processes, scan + decode + handler; node start \(String(format: "%.2f", elapsed)) s, \(node.recoveryReport?.scanned ?? 0) records, scan \(String(format: "%.2f", node.recoveryReport?.scanSeconds ?? 0)) s, revive \(String(format: "%.2f", node.recoveryReport?.reviveSeconds ?? 0)) s")
         try await node.shutdown()
     }
 
@@ -146,21 +215,21 @@ public enum DurableBench {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         do {
-            let node = try Node(durable: options(dir, .process, checkpointAtShutdown: false))
-            try await spawnWorkers(node, count: workers)
-            let addresses = (0..<workers).map { node.address(named: "w-\($0)", as: BenchWorker.Message.self)! }
-            BenchWorker.handled.store(0, ordering: .relaxed)
+            let node = try Node(durable: options(dir, .process, FastHop.self, checkpointAtShutdown: false))
+            try await spawnWorkers(node, count: workers, FastHop.self)
+            let addresses = try addresses(node, count: workers, FastHop.self)
+            benchHandled.store(0, ordering: .relaxed)
             for address in addresses { node.send(.hop(remaining: 0, to: 0), to: address) }
-            while BenchWorker.handled.load(ordering: .relaxed) < workers { try await Task.sleep(for: .milliseconds(1)) }
+            while benchHandled.load(ordering: .relaxed) < workers { try await Task.sleep(for: .milliseconds(1)) }
             try await node.checkpoint()
             for _ in 0..<tail { for address in addresses { node.send(.hop(remaining: 0, to: 0), to: address) } }
-            while BenchWorker.handled.load(ordering: .relaxed) < workers * (1 + tail) { try await Task.sleep(for: .milliseconds(1)) }
+            while benchHandled.load(ordering: .relaxed) < workers * (1 + tail) { try await Task.sleep(for: .milliseconds(1)) }
             try await node.shutdown()
         }
         let start = now()
-        let node = try Node(durable: options(dir, .process))
+        let node = try Node(durable: options(dir, .process, FastHop.self))
         // Serving: the last process answers a call.
-        let last = node.address(named: "w-\(workers - 1)", as: BenchWorker.Message.self)!
+        guard let last = node.address(named: "w-\(workers - 1)", as: FastHop.self) else { throw DurableError.notAccepted("no worker w-\(workers - 1)") }
         _ = await node.send(.hop(remaining: 0, to: 0), to: last, key: nil)
         let elapsed = now() - start
         let recovered = node.recoveryReport

@@ -1,3 +1,4 @@
+import CalfStore
 import Glibc
 
 /// The node whose journal is being read on this thread: set around every
@@ -60,5 +61,24 @@ extension DurableCore {
         let placeholder = DurableCellBase<M>(pid: pid, scheduler: scheduler(for: pid), durable: self, name: nil)
         placeholder.status = .dead
         return Address(cell: placeholder)
+    }
+}
+
+extension ByteWriter {
+    /// Appends an address as its pid, in a `JournalCodable` message or state.
+    public mutating func address<M>(_ address: Address<M>) { varint(address.pid.serial) }
+}
+
+extension ByteReader {
+    /// Reads an address `ByteWriter.address(_:)` wrote: the live process with
+    /// that pid in the node doing the decoding, or an address whose mail
+    /// becomes dead letters (as a decoded `Codable` address).
+    /// - Throws: outside a node's decoding, or on truncated bytes.
+    public mutating func address<M: Codable & Sendable>(_ field: String, taking: M.Type = M.self) throws -> Address<M> {
+        let pid = Pid(serial: try varint(field))
+        guard let durable = DurableDecoding.current else {
+            throw error("\(field): an Address is decoded only by a node, in a durable process's message or state")
+        }
+        return durable.address(of: pid, taking: M.self)
     }
 }

@@ -5,7 +5,7 @@ struct ProcessHistory {
     /// Its spawn record is still in the log: replay starts from its initial state.
     var fromSpawn = false
     /// The messages it handled in records at or before the position, in order.
-    var handled: [(LogRecord.Handled, LogRecord.Accepted)] = []
+    var handled = ReplayLog()
     /// With `fromSpawn` false: only what came after this seq (its snapshot's).
     var after: UInt64 = 0
 }
@@ -42,7 +42,7 @@ extension DurableCore {
                 guard let message = accepted[entry.seq] else {
                     throw DurableError.historyGone(pid, seq)
                 }
-                history.handled.append((entry, message))
+                history.handled.append(entry, message)
             }
         }
         return history
@@ -64,7 +64,7 @@ extension DurableCell {
         if history.fromSpawn {
             past = try behavior.initialState()
         } else if let loaded {
-            past = try DurableDecoding.with(durable) { try BinaryDecoder().decode(B.State.self, from: loaded.body.state) }
+            past = try DurableDecoding.with(durable) { try stateCodec.decode(from: loaded.body.state) }
         } else {
             throw DurableError.historyGone(pid, seq)
         }

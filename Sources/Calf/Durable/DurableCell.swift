@@ -22,6 +22,8 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
     var freshRestart = false
     /// The commit of its last snapshot (nil: none taken in this run).
     var snapshotToken: CommitToken?
+    /// How its state is written to snapshots and read back.
+    let stateCodec = JournalCodec<B.State>()
 
     init(behavior: B, spec: [UInt8], state: B.State, pid: Pid, scheduler: Scheduler, durable: DurableCore, name: String?) {
         self.behavior = behavior
@@ -128,7 +130,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
     func snapshotEntry() -> CommitEntry? {
         let stateBytes: [UInt8]
         do {
-            stateBytes = try BinaryEncoder().encode(state)
+            stateBytes = try stateCodec.encode(state)
         } catch {
             quarantine("its state does not encode: \(error)")
             return nil
@@ -217,18 +219,17 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
             let loaded = try durable.loadCheckpoint(pid)
             var fresh: B.State
             if let loaded {
-                fresh = try DurableDecoding.with(durable) { try BinaryDecoder().decode(B.State.self, from: loaded.body.state) }
+                fresh = try DurableDecoding.with(durable) { try stateCodec.decode(from: loaded.body.state) }
             } else {
                 fresh = try behavior.initialState()
             }
-            var replayed: [(LogRecord.Handled, LogRecord.Accepted)] = []
-            replayed.reserveCapacity(sinceSnapshot.count)
+            var replayed = ReplayLog(reservingCapacity: sinceSnapshot.count)
             let records = try durable.journal.records(at: sinceSnapshot.map(\.seq))
             for (entry, record) in zip(sinceSnapshot, records) {
                 guard let record, case .accepted(let accepted) = record else {
                     throw DurableError.coding("journal record \(entry.seq) that \(pid) handled is missing")
                 }
-                replayed.append((entry, accepted))
+                replayed.append(entry, accepted)
             }
             try replay(replayed, onto: &fresh)
             state = fresh
@@ -249,17 +250,23 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
     /// Runs the handler over journaled messages with effects suppressed,
     /// checking each one's output digest.
     /// - Throws: `DivergenceError`, or the error decoding a message.
-    func replay(_ entries: [(LogRecord.Handled, LogRecord.Accepted)], onto state: inout B.State) throws {
+    func replay(_ log: ReplayLog, onto state: inout B.State) throws {
+        try DurableDecoding.with(durable) { try replayDecoding(log, onto: &state) }
+    }
+
+    /// `replay`, with this node set for decoding addresses.
+    private func replayDecoding(_ log: ReplayLog, onto state: inout B.State) throws {
         var step = 0
-        for (entry, accepted) in entries {
+        try log.forEach { item, payload in
+            let entry = item.handled
             step += 1
             let message: B.Message
             do {
-                message = try DurableDecoding.with(durable) { try BinaryDecoder().decode(B.Message.self, from: accepted.payload) }
+                message = try codec.decode(from: payload)
             } catch {
                 throw DurableError.coding("journal record \(entry.seq) for \(pid) does not decode as \(B.Message.self): \(error)")
             }
-            var context = DurableContext<B.Message>(cell: self, seq: entry.seq, acceptedAt: accepted.acceptedAt, slot: nil, batch: nil)
+            var context = DurableContext<B.Message>(cell: self, seq: entry.seq, acceptedAt: item.acceptedAt, slot: nil, batch: nil)
             do {
                 try behavior.handle(message, state: &state, context: &context)
             } catch let exit as Exit where exit.reason == .normal || exit.reason == .shutdown {

@@ -39,6 +39,8 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
     var timers: [UInt64: (timer: DurableTimer, ref: TimerRef?)] = [:]
     /// The message to handle before the mailbox (retried after a crash).
     var retry: JournaledMail<Message>?
+    /// How its messages are written to the journal and read back.
+    let codec = JournalCodec<Message>()
 
     init(pid: Pid, scheduler: Scheduler, durable: DurableCore, name: String?) {
         self.durable = durable
@@ -67,7 +69,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         LogRecord.appendAcceptedHeader(to: pid.serial, key: nil, acceptedAt: acceptedAt, into: &bytes)
         let payloadStart = bytes.count
         do {
-            try BinaryEncoder().encode(message, appendingTo: &bytes)
+            try codec.encode(message, appendingTo: &bytes)
         } catch {
             bytes.removeSubrange(start...)
             return .failure(DurableError.coding("cannot encode a message for \(pid): \(error)"))
@@ -93,13 +95,13 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
     override final func acceptRemoteHook() { dirty = true }
 
     override final func journaledMessageJSON(_ payload: [UInt8]) -> String? {
-        DurableDecoding.with(durable) { DurableJSON.journaledMessage(Message.self, payload) }
+        DurableDecoding.with(durable) { DurableJSON.journaledMessage(codec, payload) }
     }
 
     override final func reingest(_ payload: [UInt8], key: String?, ack: @escaping @Sendable (IngressResult) -> Void) {
         let message: Message
         do {
-            message = try DurableDecoding.with(durable) { try BinaryDecoder().decode(Message.self, from: payload) }
+            message = try DurableDecoding.with(durable) { try codec.decode(from: payload) }
         } catch {
             ack(.failed("the message does not decode as \(Message.self): \(error)"))
             return
@@ -136,7 +138,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         timers[id] = entry
         let message: Message
         do {
-            message = try DurableDecoding.with(durable) { try BinaryDecoder().decode(Message.self, from: entry.timer.payload) }
+            message = try DurableDecoding.with(durable) { try codec.decode(from: entry.timer.payload) }
         } catch {
             quarantine("timer \(id) holds a message that does not decode: \(error)")
             return

@@ -144,7 +144,7 @@ public struct DurableContext<Message: Codable & Sendable> {
         let ref = DurableTimerRef(id: seq << 8 | UInt64(timerCount))
         let payload: [UInt8]
         do {
-            payload = try BinaryEncoder().encode(message)
+            payload = try cell.codec.encode(message)
         } catch {
             failure = failure ?? error
             return ref

@@ -15,7 +15,7 @@ extension DurableCore {
         let dead = journal.dead
         let seq = mail.seq
         let acceptedAt = mail.acceptedAt
-        let payload = (try? BinaryEncoder().encode(mail.message)) ?? []
+        let payload = (try? cell.codec.encode(mail.message)) ?? []
         var value = ByteWriter()
         value.varint(acceptedAt)
         value.varint(UInt64(failures))

@@ -81,7 +81,7 @@ final class DurableCore: @unchecked Sendable {
         let acceptedAt = WallTime.now.nanosecondsSinceEpoch
         var record = LogRecord.acceptedHeader(to: cell.pid.serial, key: key, acceptedAt: acceptedAt)
         do {
-            try BinaryEncoder().encode(message, appendingTo: &record)
+            try cell.codec.encode(message, appendingTo: &record)
         } catch {
             let reason = "cannot encode the message: \(error)"
             slot?.complete(.failure(.notAccepted(reason)))

@@ -15,8 +15,8 @@ enum DurableJSON {
     }
 
     /// A message as the journal keeps it (binary), as JSON text; nil if it does not decode.
-    static func journaledMessage<M: Codable>(_: M.Type, _ payload: [UInt8]) -> String? {
-        guard let message = try? BinaryDecoder().decode(M.self, from: payload), let json = try? encode(message) else { return nil }
+    static func journaledMessage<M: Codable>(_ codec: JournalCodec<M>, _ payload: [UInt8]) -> String? {
+        guard let message = try? codec.decode(from: payload), let json = try? encode(message) else { return nil }
         return String(decoding: json, as: UTF8.self)
     }
 

@@ -68,6 +68,6 @@ public enum OfflineJournal {
 
     /// A journaled message of behavior `B` as JSON (nil if it does not decode without a node).
     static func messageJSON<B: DurableBehavior>(_: B.Type, _ payload: [UInt8]) -> String? {
-        DurableJSON.journaledMessage(B.Message.self, payload)
+        DurableJSON.journaledMessage(JournalCodec<B.Message>(), payload)
     }
 }

@@ -23,7 +23,10 @@ public struct RecoveryReport: Sendable {
 }
 
 /// One durable process as the journal describes it, while a start reads it
-/// (a class: the scan updates it in place once per record).
+/// (a class: the scan updates it in place once per record). Exclusivity is
+/// not checked at run time on the arrays the scan appends to: one thread
+/// (the scan, then the process's scheduler) uses them at a time, and no
+/// access overlaps another.
 private final class Recovered {
     var behavior: String
     var spec: [UInt8]
@@ -34,11 +37,13 @@ private final class Recovered {
     var handled: UInt64 = 0
     /// Seqs the checkpoint lists as waiting.
     var pending: [UInt64] = []
-    /// Messages accepted for it in the scanned log, in seq order.
-    var received: [(seq: UInt64, accepted: LogRecord.Accepted)] = []
+    /// Messages accepted for it in the scanned log, in seq order, their
+    /// payloads in `payloads` (one buffer, not an array per message).
+    @exclusivity(unchecked) var received: [ReceivedMail] = []
+    @exclusivity(unchecked) var payloads: [UInt8] = []
     /// Seqs handled (or dead-lettered) in the scanned log.
-    var done: [UInt64] = []
-    var replay: [LogRecord.Handled] = []
+    @exclusivity(unchecked) var done: [UInt64] = []
+    @exclusivity(unchecked) var replay: [LogRecord.Handled] = []
     var timers: [UInt64: DurableTimer] = [:]
     var exited = false
     var broken: String?
@@ -50,7 +55,48 @@ private final class Recovered {
         self.stateSeq = stateSeq
         self.state = state
     }
+
+    /// Notes a message accepted for it at `seq`.
+    func receive(seq: UInt64, acceptedAt: UInt64, payload: UnsafeRawBufferPointer) {
+        let start = payloads.count
+        payloads.append(contentsOf: payload)
+        received.append(ReceivedMail(seq: seq, acceptedAt: acceptedAt, payload: start..<payloads.count))
+    }
+
+    /// Where the last `withReceived` found its message, plus one: replay
+    /// and refill ask in seq order, so the next is usually there.
+    private var nextReceived = 0
+
+    /// Runs `body` with the accepted-at time and payload of the message
+    /// received at `seq`; false if the scan did not see it.
+    func withReceived(_ seq: UInt64, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Void) rethrows -> Bool {
+        var low = 0, high = received.count
+        if nextReceived < received.count, received[nextReceived].seq == seq {
+            low = nextReceived
+        } else {
+            while low < high {
+                let middle = (low + high) / 2
+                if received[middle].seq < seq { low = middle + 1 } else { high = middle }
+            }
+            guard low < received.count, received[low].seq == seq else { return false }
+        }
+        nextReceived = low + 1
+        let mail = received[low]
+        try payloads.withUnsafeBytes { try body(mail.acceptedAt, UnsafeRawBufferPointer(rebasing: $0[mail.payload])) }
+        return true
+    }
 }
+
+/// A message the scan found for a process: where, when, and its payload's place.
+private struct ReceivedMail {
+    var seq: UInt64
+    var acceptedAt: UInt64
+    var payload: Range<Int>
+}
+
+/// Finds the message accepted at a seq and runs a body with its accepted-at
+/// time and payload (read from the scan, else from the journal).
+private typealias MailLookup = (UInt64, (UInt64, UnsafeRawBufferPointer) throws -> Void) throws -> Void
 
 extension DurableCore {
     /// Brings back every durable process of the journal: checkpoints, then
@@ -103,8 +149,31 @@ extension DurableCore {
                 }
             }
         }
-        try journal.scan(from: scanFrom) { seq, result in
+        try journal.scanStored(from: scanFrom) { at, bytes in
             report.scanned += 1
+            let result: Result<LogRecord, LogRecordError>
+            do throws(LogRecordError) {
+                guard let seq = at else { throw LogRecordError(seq: nil, reason: "key of \(bytes.count) bytes in the log") }
+                // Accepted records, most of the log, are read in place.
+                if let accepted = try LogRecord.acceptedFields(in: bytes, seq: seq) {
+                    if let key = accepted.key { keys[key] = CommitWriter.KeyEntry(seq: seq, acceptedAt: accepted.acceptedAt) }
+                    if let process = processes[accepted.to], !process.exited {
+                        process.receive(seq: seq, acceptedAt: accepted.acceptedAt, payload: UnsafeRawBufferPointer(rebasing: bytes[accepted.payloadStart...]))
+                    }
+                    return true
+                }
+                if let progress = try LogRecord.progressFields(in: bytes, seq: seq) {
+                    guard let process = processes[progress.pid] else { return true }
+                    process.done.reserveCapacity(process.done.count + progress.handled.count)
+                    for entry in progress.handled { process.done.append(entry.seq) }
+                    if seq > process.stateSeq { process.replay.append(contentsOf: progress.handled) }
+                    return true
+                }
+                result = .success(try LogRecord(decoding: bytes, seq: seq))
+            } catch {
+                result = .failure(error)
+            }
+            let seq = at ?? 0
             switch result {
             case .failure(let error):
                 if let pid = error.pid {
@@ -112,15 +181,8 @@ extension DurableCore {
                 } else {
                     report.unattributed.append("\(error)")
                 }
-            case .success(.accepted(let accepted)):
-                if let key = accepted.key { keys[key] = CommitWriter.KeyEntry(seq: seq, acceptedAt: accepted.acceptedAt) }
-                if processes[accepted.to]?.exited == false {
-                    processes[accepted.to]?.received.append((seq, accepted))
-                }
-            case .success(.progress(let pid, let handled)):
-                guard let stateSeq = processes[pid]?.stateSeq else { break }
-                processes[pid]?.done.append(contentsOf: handled.lazy.map(\.seq))
-                if seq > stateSeq { processes[pid]?.replay.append(contentsOf: handled) }
+            case .success(.accepted), .success(.progress):
+                break // read in place above
             case .success(.lifecycle(let pid, let event, let detail)):
                 do throws(LogRecordError) {
                     try apply(event, detail: detail, pid: pid, seq: seq, to: &processes)
@@ -150,13 +212,12 @@ extension DurableCore {
                 continue
             }
             do {
-                let received = process.received
-                let finish = try revive(type, pid: pid, process) { seq in
-                    if let accepted = Self.find(seq, in: received) { return accepted }
+                let finish = try revive(type, pid: pid, process) { seq, body in
+                    if try process.withReceived(seq, body) { return }
                     guard let record = try journal.record(at: seq), case .accepted(let accepted) = record else {
                         throw DurableError.coding("journal record \(seq) that \(pid) needs is missing")
                     }
-                    return accepted
+                    try accepted.payload.withUnsafeBytes { try body(accepted.acceptedAt, $0) }
                 }
                 revivals.append((pid, finish))
             } catch {
@@ -242,16 +303,6 @@ extension DurableCore {
         }
     }
 
-    /// The accepted record at `seq` among `received` (sorted by seq), if there.
-    static func find(_ seq: UInt64, in received: [(seq: UInt64, accepted: LogRecord.Accepted)]) -> LogRecord.Accepted? {
-        var low = 0, high = received.count
-        while low < high {
-            let middle = (low + high) / 2
-            if received[middle].seq < seq { low = middle + 1 } else { high = middle }
-        }
-        return low < received.count && received[low].seq == seq ? received[low].accepted : nil
-    }
-
     /// The seqs still waiting for `process`: listed by its checkpoint or
     /// accepted in the scan, minus those handled, in seq order, once each.
     private static func waiting(_ process: Recovered) -> [UInt64] {
@@ -275,7 +326,7 @@ extension DurableCore {
     /// returns the rest of its revival: replay what it handled since its
     /// snapshot, refill its mailbox, start it.
     private func revive<B: DurableBehavior>(
-        _ type: B.Type, pid: Pid, _ process: Recovered, payload: @escaping (UInt64) throws -> LogRecord.Accepted
+        _ type: B.Type, pid: Pid, _ process: Recovered, payload: @escaping MailLookup
     ) throws -> () throws -> (replayed: Int, pending: Int) {
         let behavior: B
         do {
@@ -306,32 +357,39 @@ extension DurableCore {
 
     private func decodeSnapshot<B: DurableBehavior>(_ type: B.Type, _ process: Recovered) throws -> B.State {
         do {
-            return try DurableDecoding.with(self) { try BinaryDecoder().decode(B.State.self, from: process.state ?? []) }
+            return try DurableDecoding.with(self) { try JournalCodec<B.State>().decode(from: process.state ?? []) }
         } catch {
             throw DurableError.coding("its snapshot does not decode as \(B.State.self): \(error)")
         }
     }
 
     private func finishRevival<B: DurableBehavior>(
-        _ cell: DurableCell<B>, _ process: Recovered, state initial: B.State, payload: (UInt64) throws -> LogRecord.Accepted
+        _ cell: DurableCell<B>, _ process: Recovered, state initial: B.State, payload: MailLookup
     ) throws -> (replayed: Int, pending: Int) {
         let pid = cell.pid
         var state = initial
-        try cell.replay(try process.replay.map { ($0, try payload($0.seq)) }, onto: &state)
+        var log = ReplayLog(reservingCapacity: process.replay.count)
+        for entry in process.replay {
+            try payload(entry.seq) { acceptedAt, bytes in log.append(entry, acceptedAt: acceptedAt, payload: bytes) }
+        }
+        try cell.replay(log, onto: &state)
         cell.state = state
         cell.sinceSnapshot = process.replay
         cell.handled = process.handled &+ UInt64(process.replay.count)
         cell.incarnation = process.incarnation &+ 1
         let pending = Self.waiting(process)
-        for seq in pending {
-            let accepted = try payload(seq)
-            let message: B.Message
-            do {
-                message = try DurableDecoding.with(self) { try BinaryDecoder().decode(B.Message.self, from: accepted.payload) }
-            } catch {
-                throw DurableError.coding("journal record \(seq) for \(pid) does not decode as \(B.Message.self): \(error)")
+        try DurableDecoding.with(self) {
+            for seq in pending {
+                try payload(seq) { acceptedAt, bytes in
+                    let message: B.Message
+                    do {
+                        message = try cell.codec.decode(from: bytes)
+                    } catch {
+                        throw DurableError.coding("journal record \(seq) for \(pid) does not decode as \(B.Message.self): \(error)")
+                    }
+                    cell.restoreMail(JournaledMail(message, seq: seq, acceptedAt: acceptedAt, slot: nil))
+                }
             }
-            cell.restoreMail(JournaledMail(message, seq: seq, acceptedAt: accepted.acceptedAt, slot: nil))
         }
         start(cell, timers: process.timers.values.sorted { $0.id < $1.id })
         return (process.replay.count, pending.count)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CalfBenchmarks
 import Calf
+import CalfStore
 
 /// `calf bench NAME`: runs one benchmark and prints its figures.
 struct BenchCommand: AsyncParsableCommand {
@@ -43,6 +44,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Crash-and-restart rounds of the durable child, each replaying 100 messages (restart).")
     var durableRestarts = 2_000
 
+    @Option(help: "Durability level to measure (durable; default: both).")
+    var durability: StoreEnvironment.Durability?
+
     @Option(help: "Schedulers (default: one per core).")
     var schedulers = Node.coreCount
 
@@ -55,7 +59,7 @@ struct BenchCommand: AsyncParsableCommand {
         case .fanin: try await FanInBench.run(senders: senders, perSender: perSender, schedulers: schedulers, report: report)
         case .codec: try CodecBench.run(count: messages / 4, report: report)
         case .journal: try JournalBench.run(records: messages / 2, batch: 1_000, report: report)
-        case .durable: try await DurableBench.run(workers: 10_000, messages: messages / 4, report: report)
+        case .durable: try await DurableBench.run(workers: 10_000, messages: messages / 4, levels: durability.map { [$0] } ?? [.fsync, .process], report: report)
         case .replay: try await DurableBench.replay(workers: 1_000, messages: messages / 2, report: report)
         case .recover: try await DurableBench.recover(workers: 100_000, tail: 2, report: report)
         case .restart:
@@ -68,3 +72,5 @@ struct BenchCommand: AsyncParsableCommand {
     }
 }
 
+
+extension StoreEnvironment.Durability: ExpressibleByArgument {}

@@ -8,6 +8,9 @@ public struct ByteWriter: Sendable {
     /// An empty writer.
     public init() {}
 
+    /// Appends one byte (a case tag, say).
+    public mutating func byte(_ value: UInt8) { bytes.append(value) }
+
     /// Appends `value` as a varint.
     public mutating func varint(_ value: UInt64) { Varint.append(value, to: &bytes) }
 
@@ -37,6 +40,26 @@ public struct ByteWriter: Sendable {
 
     /// Appends `value` as is, with no length: only as the last field.
     public mutating func rest(_ value: some Collection<UInt8>) { bytes.append(contentsOf: value) }
+
+    /// Appends a signed integer as a zigzag varint (small magnitudes take one byte).
+    public mutating func int(_ value: Int) { varint(Varint.zigzag(Int64(value))) }
+
+    /// Appends a signed 64-bit integer as a zigzag varint.
+    public mutating func int64(_ value: Int64) { varint(Varint.zigzag(value)) }
+
+    /// Appends a flag byte, 0 or 1.
+    public mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
+
+    /// Appends a `Double` as its 8 IEEE bytes.
+    public mutating func double(_ value: Double) { word(value.bitPattern) }
+
+    /// Runs `body` with a writer that appends to `bytes` in place (no copy).
+    static func appending<R>(to bytes: inout [UInt8], _ body: (inout ByteWriter) throws -> R) rethrows -> R {
+        var writer = ByteWriter()
+        swap(&writer.bytes, &bytes)
+        defer { swap(&writer.bytes, &bytes) }
+        return try body(&writer)
+    }
 }
 
 /// Reads the fields `ByteWriter` wrote; every read checks the bounds and
@@ -99,6 +122,44 @@ public struct ByteReader {
         default: throw fail("bad flag \(flag) before \(field)")
         }
     }
+
+    /// Reads one byte.
+    public mutating func byte(_ field: String) throws(LogRecordError) -> UInt8 {
+        guard offset < buffer.count else { throw fail("truncated \(field)") }
+        defer { offset += 1 }
+        return buffer[offset]
+    }
+
+    /// Reads a zigzag varint as an `Int`.
+    public mutating func int(_ field: String) throws(LogRecordError) -> Int {
+        let value = Varint.unzigzag(try varint(field))
+        guard let narrowed = Int(exactly: value) else { throw fail("\(field) \(value) does not fit an Int") }
+        return narrowed
+    }
+
+    /// Reads a zigzag varint as an `Int64`.
+    public mutating func int64(_ field: String) throws(LogRecordError) -> Int64 { Varint.unzigzag(try varint(field)) }
+
+    /// Reads a flag byte.
+    public mutating func bool(_ field: String) throws(LogRecordError) -> Bool {
+        guard offset < buffer.count else { throw fail("truncated \(field)") }
+        let flag = buffer[offset]
+        offset += 1
+        switch flag {
+        case 0: return false
+        case 1: return true
+        default: throw fail("bad flag \(flag) for \(field)")
+        }
+    }
+
+    /// Reads a `Double` from its 8 IEEE bytes.
+    public mutating func double(_ field: String) throws(LogRecordError) -> Double { Double(bitPattern: try word(field)) }
+
+    /// An error about `field` of this record, for a value that reads but makes no sense (an unknown case, say).
+    public func error(_ reason: String) -> LogRecordError { fail(reason) }
+
+    /// The bytes left to read.
+    public var remaining: Int { max(0, buffer.count - offset) }
 
     /// Reads every byte left.
     public mutating func rest() -> [UInt8] {

@@ -123,23 +123,32 @@ public final class Journal: Sendable {
     /// returns false. A record that cannot be read is passed as a failure
     /// and the scan goes on.
     public func scan(from seq: UInt64, _ body: (UInt64, Result<LogRecord, LogRecordError>) throws -> Bool) throws {
+        try scanStored(from: seq) { at, value in
+            guard let at else {
+                return try body(0, .failure(LogRecordError(seq: nil, reason: "key of \(value.count) bytes in the log")))
+            }
+            let record: Result<LogRecord, LogRecordError>
+            do throws(LogRecordError) {
+                record = .success(try LogRecord(decoding: value, seq: at))
+            } catch {
+                record = .failure(error)
+            }
+            return try body(at, record)
+        }
+    }
+
+    /// Visits the stored bytes of each record from `seq` on, in seq order,
+    /// while `body` returns true: for a reader that decodes only what it
+    /// needs (`LogRecord.acceptedFields`). The bytes are valid only during
+    /// the call. A seq is nil for a malformed key (the bytes are then the key's).
+    public func scanStored(from seq: UInt64, _ body: (UInt64?, UnsafeRawBufferPointer) throws -> Bool) throws {
         let log = self.log
         try environment.read { txn in
             try txn.withCursor(log) { cursor in
                 var entry = try cursor.seek(atLeast: StoreKey(seq))
                 while let (key, value) = entry {
-                    guard let at = StoreKey.uint64(in: key), key.count == 8 else {
-                        guard try body(0, .failure(LogRecordError(seq: nil, reason: "key of \(key.count) bytes in the log"))) else { return }
-                        entry = try cursor.next()
-                        continue
-                    }
-                    let record: Result<LogRecord, LogRecordError>
-                    do throws(LogRecordError) {
-                        record = .success(try LogRecord(decoding: value, seq: at))
-                    } catch {
-                        record = .failure(error)
-                    }
-                    guard try body(at, record) else { return }
+                    let at = key.count == 8 ? StoreKey.uint64(in: key) : nil
+                    guard try body(at, at == nil ? key : value) else { return }
                     entry = try cursor.next()
                 }
             }

@@ -166,6 +166,98 @@ extension LogRecord {
         }
     }
 
+    /// The fields of an accepted record read in place (its payload is
+    /// `bytes[payloadStart...]`, not copied); nil for a record of another kind.
+    /// - Throws: `LogRecordError` naming what is wrong (never traps).
+    public static func acceptedFields(
+        in bytes: UnsafeRawBufferPointer, seq: UInt64? = nil
+    ) throws(LogRecordError) -> (to: UInt64, key: String?, acceptedAt: UInt64, payloadStart: Int)? {
+        guard bytes.first == Tag.accepted.rawValue else { return nil }
+        var pid: UInt64?
+        func fail(_ reason: String) -> LogRecordError { LogRecordError(seq: seq, pid: pid, reason: reason) }
+        var offset = 1
+        let end = bytes.count
+        func varint(_ what: String) throws(LogRecordError) -> UInt64 {
+            guard let value = Varint.read(bytes, at: &offset, end: end) else { throw fail("truncated \(what)") }
+            return value
+        }
+        let to = try varint("recipient")
+        pid = to
+        let acceptedAt = try varint("acceptance time")
+        let keyHeader = try varint("key length")
+        var key: String?
+        if keyHeader > 0 {
+            let length = keyHeader - 1
+            guard length <= UInt64(end - offset) else { throw fail("key runs past the end") }
+            let range = offset..<(offset + Int(length))
+            guard let text = String(validating: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) else {
+                throw fail("key is not UTF-8")
+            }
+            key = text
+            offset = range.upperBound
+        }
+        return (to, key, acceptedAt, offset)
+    }
+
+    /// Reads a progress record in place: its pid and its handled messages
+    /// (checked whole first, then read from `bytes`, which must outlive
+    /// them); nil for a record of another kind.
+    /// - Throws: `LogRecordError` naming what is wrong (never traps).
+    public static func progressFields(
+        in bytes: UnsafeRawBufferPointer, seq: UInt64? = nil
+    ) throws(LogRecordError) -> (pid: UInt64, handled: HandledEntries)? {
+        guard bytes.first == Tag.progress.rawValue else { return nil }
+        var pid: UInt64?
+        func fail(_ reason: String) -> LogRecordError { LogRecordError(seq: seq, pid: pid, reason: reason) }
+        var offset = 1
+        let end = bytes.count
+        func varint(_ what: String) throws(LogRecordError) -> UInt64 {
+            guard let value = Varint.read(bytes, at: &offset, end: end) else { throw fail("truncated \(what)") }
+            return value
+        }
+        let owner = try varint("pid")
+        pid = owner
+        let count = try varint("count of handled messages")
+        // Each entry takes at least 9 bytes.
+        guard count <= UInt64(end - offset) / 9 else { throw fail("\(count) handled messages cannot fit in \(end - offset) bytes") }
+        let first = offset
+        for _ in 0..<count {
+            _ = try varint("handled seq")
+            guard end - offset >= 8 else { throw fail("truncated digest") }
+            offset += 8
+        }
+        guard offset == end else { throw fail("\(end - offset) bytes after the handled messages") }
+        return (owner, HandledEntries(bytes: bytes, start: first, count: Int(count)))
+    }
+
+    /// The handled messages of a progress record checked by
+    /// `progressFields(in:seq:)`, read from its bytes as iterated.
+    public struct HandledEntries: Sequence {
+        let bytes: UnsafeRawBufferPointer
+        let start: Int
+        /// How many there are.
+        public let count: Int
+
+        /// An iterator over the entries.
+        public func makeIterator() -> Iterator { Iterator(bytes: bytes, offset: start, left: count) }
+
+        /// Reads one entry after another.
+        public struct Iterator: IteratorProtocol {
+            let bytes: UnsafeRawBufferPointer
+            var offset: Int
+            var left: Int
+
+            /// The next handled message.
+            public mutating func next() -> Handled? {
+                guard left > 0, let seq = Varint.read(bytes, at: &offset, end: bytes.count), bytes.count - offset >= 8 else { return nil }
+                left -= 1
+                let digest = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                offset += 8
+                return Handled(seq: seq, digest: digest)
+            }
+        }
+    }
+
     /// Reads a record from its stored bytes.
     /// - Throws: `LogRecordError` naming what is wrong (never traps).
     public init(decoding bytes: UnsafeRawBufferPointer, seq: UInt64? = nil) throws(LogRecordError) {
@@ -181,39 +273,13 @@ extension LogRecord {
         guard let tag = Tag(rawValue: tagByte) else { throw fail("unknown record kind \(tagByte)") }
         switch tag {
         case .accepted:
-            let to = try varint("recipient")
-            pid = to
-            let acceptedAt = try varint("acceptance time")
-            let keyHeader = try varint("key length")
-            var key: String?
-            if keyHeader > 0 {
-                let length = keyHeader - 1
-                guard length <= UInt64(end - offset) else { throw fail("key runs past the end") }
-                let range = offset..<(offset + Int(length))
-                guard let text = String(validating: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) else {
-                    throw fail("key is not UTF-8")
-                }
-                key = text
-                offset = range.upperBound
-            }
-            self = .accepted(Accepted(to: to, key: key, acceptedAt: acceptedAt, payload: Array(bytes[offset..<end])))
+            // invariant: the tag says accepted, so the fields are there or it threw.
+            let fields = try Self.acceptedFields(in: bytes, seq: seq)!
+            self = .accepted(Accepted(to: fields.to, key: fields.key, acceptedAt: fields.acceptedAt, payload: Array(bytes[fields.payloadStart..<end])))
         case .progress:
-            let owner = try varint("pid")
-            pid = owner
-            let count = try varint("count of handled messages")
-            // Each entry takes at least 9 bytes: a bound before reserving.
-            guard count <= UInt64(end - offset) / 9 else { throw fail("\(count) handled messages cannot fit in \(end - offset) bytes") }
-            var handled: [Handled] = []
-            handled.reserveCapacity(Int(count))
-            for _ in 0..<count {
-                let seq = try varint("handled seq")
-                guard end - offset >= 8 else { throw fail("truncated digest") }
-                let digest = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-                offset += 8
-                handled.append(Handled(seq: seq, digest: digest))
-            }
-            guard offset == end else { throw fail("\(end - offset) bytes after the handled messages") }
-            self = .progress(pid: owner, handled: handled)
+            // invariant: the tag says progress, so the fields are there or it threw.
+            let fields = try Self.progressFields(in: bytes, seq: seq)!
+            self = .progress(pid: fields.pid, handled: Array(fields.handled))
         case .lifecycle:
             let owner = try varint("pid")
             pid = owner
