@@ -202,7 +202,6 @@ public enum DurableBench {
         let start = now()
         let node = try Node(durable: options(dir, .process, M.self))
         let elapsed = now() - start
-        if ProcessInfo.processInfo.environment["CALF_PHASES"] != nil { print("PHASE replay \(start) \(start + elapsed)") }
         let replayed = node.recoveryReport?.replayed ?? 0
         report.figure(coding.name("replay"), Double(replayed) / elapsed, "msgs/s",
                       note: "\(replayed) \(coding) messages of \(workers) processes, scan + decode + handler; node start \(String(format: "%.2f", elapsed)) s, \(node.recoveryReport?.scanned ?? 0) records, scan \(String(format: "%.2f", node.recoveryReport?.scanSeconds ?? 0)) s, revive \(String(format: "%.2f", node.recoveryReport?.reviveSeconds ?? 0)) s")

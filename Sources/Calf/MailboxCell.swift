@@ -33,7 +33,7 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
             scheduler.node.deadLetter(envelope, to: pid)
             return
         }
-        mailbox.append(envelope)
+        mailbox.append(consume envelope)
         if !scheduled { scheduler.makeRunnable(self) }
     }
 
@@ -43,14 +43,14 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         if _slowPath(isJournaled) {
             journalFromOutside(envelope)
         } else {
-            scheduler.pushRemote(RemoteNode.make(cell: self, envelope: envelope))
+            scheduler.pushRemote(RemoteNode.make(cell: self, envelope: consume envelope))
         }
     }
 
     /// Puts `envelope` on the scheduler's remote queue as it is (no journaling).
     @usableFromInline
     final func pushToMailbox(_ envelope: __owned Envelope<Message>) {
-        scheduler.pushRemote(RemoteNode.make(cell: self, envelope: envelope))
+        scheduler.pushRemote(RemoteNode.make(cell: self, envelope: consume envelope))
     }
 
     /// A durable process journals mail sent by a transient process or from
@@ -75,7 +75,7 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
             let typed = unsafeDowncast(cell, to: MailboxCell<Message>.self)
             let envelope = RemoteNode.takeEnvelope(node, as: Message.self)
             if deliver {
-                typed.acceptRemote(envelope)
+                typed.acceptRemote(consume envelope)
             } else {
                 typed.scheduler.node.deadLetter(envelope, to: typed.pid)
             }
@@ -88,7 +88,7 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     @inlinable
     final func acceptRemote(_ envelope: __owned Envelope<Message>) {
         if _slowPath(isJournaled) { acceptRemoteHook() }
-        deliverLocal(envelope)
+        deliverLocal(consume envelope)
     }
 
     /// A durable process notes that its mailbox changed (for checkpoints).

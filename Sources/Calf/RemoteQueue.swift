@@ -28,7 +28,7 @@ enum RemoteNode {
             byteCount: offset + MemoryLayout<Envelope<M>>.size,
             alignment: max(16, MemoryLayout<Envelope<M>>.alignment))
         initializeHeader(node, cell: Unmanaged.passRetained(cell as ProcessCell).toOpaque())
-        (node + offset).bindMemory(to: Envelope<M>.self, capacity: 1).initialize(to: envelope)
+        (node + offset).bindMemory(to: Envelope<M>.self, capacity: 1).initialize(to: consume envelope)
         return node
     }
 

@@ -19,7 +19,7 @@ struct Ring<Element> {
     mutating func append(_ element: __owned Element) {
         if count == mask &+ 1 { grow() }
         // invariant: grow() leaves storage allocated with room for one more.
-        (storage.unsafelyUnwrapped + ((head &+ count) & mask)).initialize(to: element)
+        (storage.unsafelyUnwrapped + ((head &+ count) & mask)).initialize(to: consume element)
         count &+= 1
     }
 

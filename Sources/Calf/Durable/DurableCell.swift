@@ -55,7 +55,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
                 mail = retried
             } else {
                 guard let envelope = mailbox.popFirst() else { break }
-                switch envelope {
+                switch consume envelope {
                 case .journaled(let journaled):
                     mail = journaled
                 case .stop(let reason):
@@ -68,9 +68,12 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
                         return false
                     }
                     continue
-                case .message, .call:
+                case .message(let message):
                     // invariant: mail to a durable cell is journaled before it reaches the mailbox.
-                    scheduler.node.deadLetter(envelope, to: pid)
+                    scheduler.node.deadLetter(Envelope<B.Message>.message(message), to: pid)
+                    continue
+                case .call(let message, let slot):
+                    scheduler.node.deadLetter(Envelope<B.Message>.call(message, slot), to: pid)
                     continue
                 }
             }

@@ -31,8 +31,8 @@
 /// ```
 ///
 /// Changing how a type writes itself changes the bytes its senders'
-/// output digests cover, as any change of encoding does: take a checkpoint
-/// before deploying it to a node with history to replay.
+/// output digests cover, as any change of encoding does: stop the node in
+/// order before deploying it (its last checkpoint leaves nothing to replay).
 public protocol JournalCodable {
     /// Writes this value's fields.
     func write(to writer: inout ByteWriter)

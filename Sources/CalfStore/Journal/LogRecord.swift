@@ -166,6 +166,36 @@ extension LogRecord {
         }
     }
 
+    /// Reads a stored record's fields one after another; its errors name
+    /// the record's seq and, once read, its pid.
+    private struct FieldReader {
+        let bytes: UnsafeRawBufferPointer
+        let seq: UInt64?
+        var pid: UInt64?
+        /// Past the tag byte.
+        var offset = 1
+        var end: Int { bytes.count }
+
+        init(_ bytes: UnsafeRawBufferPointer, seq: UInt64?) {
+            self.bytes = bytes
+            self.seq = seq
+        }
+
+        func fail(_ reason: String) -> LogRecordError { LogRecordError(seq: seq, pid: pid, reason: reason) }
+
+        mutating func varint(_ what: String) throws(LogRecordError) -> UInt64 {
+            guard let value = Varint.read(bytes, at: &offset, end: end) else { throw fail("truncated \(what)") }
+            return value
+        }
+
+        /// Reads the pid field, which later errors then name.
+        mutating func owner() throws(LogRecordError) -> UInt64 {
+            let value = try varint("pid")
+            pid = value
+            return value
+        }
+    }
+
     /// The fields of an accepted record read in place (its payload is
     /// `bytes[payloadStart...]`, not copied); nil for a record of another kind.
     /// - Throws: `LogRecordError` naming what is wrong (never traps).
@@ -173,30 +203,23 @@ extension LogRecord {
         in bytes: UnsafeRawBufferPointer, seq: UInt64? = nil
     ) throws(LogRecordError) -> (to: UInt64, key: String?, acceptedAt: UInt64, payloadStart: Int)? {
         guard bytes.first == Tag.accepted.rawValue else { return nil }
-        var pid: UInt64?
-        func fail(_ reason: String) -> LogRecordError { LogRecordError(seq: seq, pid: pid, reason: reason) }
-        var offset = 1
-        let end = bytes.count
-        func varint(_ what: String) throws(LogRecordError) -> UInt64 {
-            guard let value = Varint.read(bytes, at: &offset, end: end) else { throw fail("truncated \(what)") }
-            return value
-        }
-        let to = try varint("recipient")
-        pid = to
-        let acceptedAt = try varint("acceptance time")
-        let keyHeader = try varint("key length")
+        var reader = FieldReader(bytes, seq: seq)
+        let to = try reader.varint("recipient")
+        reader.pid = to
+        let acceptedAt = try reader.varint("acceptance time")
+        let keyHeader = try reader.varint("key length")
         var key: String?
         if keyHeader > 0 {
             let length = keyHeader - 1
-            guard length <= UInt64(end - offset) else { throw fail("key runs past the end") }
-            let range = offset..<(offset + Int(length))
+            guard length <= UInt64(reader.end - reader.offset) else { throw reader.fail("key runs past the end") }
+            let range = reader.offset..<(reader.offset + Int(length))
             guard let text = String(validating: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self) else {
-                throw fail("key is not UTF-8")
+                throw reader.fail("key is not UTF-8")
             }
             key = text
-            offset = range.upperBound
+            reader.offset = range.upperBound
         }
-        return (to, key, acceptedAt, offset)
+        return (to, key, acceptedAt, reader.offset)
     }
 
     /// Reads a progress record in place: its pid and its handled messages
@@ -207,26 +230,20 @@ extension LogRecord {
         in bytes: UnsafeRawBufferPointer, seq: UInt64? = nil
     ) throws(LogRecordError) -> (pid: UInt64, handled: HandledEntries)? {
         guard bytes.first == Tag.progress.rawValue else { return nil }
-        var pid: UInt64?
-        func fail(_ reason: String) -> LogRecordError { LogRecordError(seq: seq, pid: pid, reason: reason) }
-        var offset = 1
-        let end = bytes.count
-        func varint(_ what: String) throws(LogRecordError) -> UInt64 {
-            guard let value = Varint.read(bytes, at: &offset, end: end) else { throw fail("truncated \(what)") }
-            return value
-        }
-        let owner = try varint("pid")
-        pid = owner
-        let count = try varint("count of handled messages")
+        var reader = FieldReader(bytes, seq: seq)
+        let owner = try reader.owner()
+        let count = try reader.varint("count of handled messages")
         // Each entry takes at least 9 bytes.
-        guard count <= UInt64(end - offset) / 9 else { throw fail("\(count) handled messages cannot fit in \(end - offset) bytes") }
-        let first = offset
-        for _ in 0..<count {
-            _ = try varint("handled seq")
-            guard end - offset >= 8 else { throw fail("truncated digest") }
-            offset += 8
+        guard count <= UInt64(reader.end - reader.offset) / 9 else {
+            throw reader.fail("\(count) handled messages cannot fit in \(reader.end - reader.offset) bytes")
         }
-        guard offset == end else { throw fail("\(end - offset) bytes after the handled messages") }
+        let first = reader.offset
+        for _ in 0..<count {
+            _ = try reader.varint("handled seq")
+            guard reader.end - reader.offset >= 8 else { throw reader.fail("truncated digest") }
+            reader.offset += 8
+        }
+        guard reader.offset == reader.end else { throw reader.fail("\(reader.end - reader.offset) bytes after the handled messages") }
         return (owner, HandledEntries(bytes: bytes, start: first, count: Int(count)))
     }
 
@@ -261,32 +278,24 @@ extension LogRecord {
     /// Reads a record from its stored bytes.
     /// - Throws: `LogRecordError` naming what is wrong (never traps).
     public init(decoding bytes: UnsafeRawBufferPointer, seq: UInt64? = nil) throws(LogRecordError) {
-        var pid: UInt64?
-        func fail(_ reason: String) -> LogRecordError { LogRecordError(seq: seq, pid: pid, reason: reason) }
-        var offset = 1
-        let end = bytes.count
-        func varint(_ what: String) throws(LogRecordError) -> UInt64 {
-            guard let value = Varint.read(bytes, at: &offset, end: end) else { throw fail("truncated \(what)") }
-            return value
-        }
-        guard let tagByte = bytes.first else { throw fail("empty record") }
-        guard let tag = Tag(rawValue: tagByte) else { throw fail("unknown record kind \(tagByte)") }
+        var reader = FieldReader(bytes, seq: seq)
+        guard let tagByte = bytes.first else { throw reader.fail("empty record") }
+        guard let tag = Tag(rawValue: tagByte) else { throw reader.fail("unknown record kind \(tagByte)") }
         switch tag {
         case .accepted:
             // invariant: the tag says accepted, so the fields are there or it threw.
             let fields = try Self.acceptedFields(in: bytes, seq: seq)!
-            self = .accepted(Accepted(to: fields.to, key: fields.key, acceptedAt: fields.acceptedAt, payload: Array(bytes[fields.payloadStart..<end])))
+            self = .accepted(Accepted(to: fields.to, key: fields.key, acceptedAt: fields.acceptedAt, payload: Array(bytes[fields.payloadStart...])))
         case .progress:
             // invariant: the tag says progress, so the fields are there or it threw.
             let fields = try Self.progressFields(in: bytes, seq: seq)!
             self = .progress(pid: fields.pid, handled: Array(fields.handled))
         case .lifecycle:
-            let owner = try varint("pid")
-            pid = owner
-            guard offset < end else { throw fail("truncated event") }
-            guard let event = LifecycleEvent(rawValue: bytes[offset]) else { throw fail("unknown lifecycle event \(bytes[offset])") }
-            offset += 1
-            self = .lifecycle(pid: owner, event: event, detail: Array(bytes[offset..<end]))
+            let owner = try reader.owner()
+            guard reader.offset < reader.end else { throw reader.fail("truncated event") }
+            let eventByte = bytes[reader.offset]
+            guard let event = LifecycleEvent(rawValue: eventByte) else { throw reader.fail("unknown lifecycle event \(eventByte)") }
+            self = .lifecycle(pid: owner, event: event, detail: Array(bytes[(reader.offset + 1)...]))
         }
     }
 }
