@@ -53,13 +53,9 @@ public struct ByteWriter: Sendable {
     /// Appends a `Double` as its 8 IEEE bytes.
     public mutating func double(_ value: Double) { word(value.bitPattern) }
 
-    /// Runs `body` with a writer that appends to `bytes` in place (no copy).
-    static func appending<R>(to bytes: inout [UInt8], _ body: (inout ByteWriter) throws -> R) rethrows -> R {
-        var writer = ByteWriter()
-        swap(&writer.bytes, &bytes)
-        defer { swap(&writer.bytes, &bytes) }
-        return try body(&writer)
-    }
+    /// Exchanges the writer's bytes with `other` (no copy): a writer that
+    /// appends to a buffer someone else owns takes it and gives it back.
+    mutating func exchangeBytes(with other: inout [UInt8]) { swap(&bytes, &other) }
 }
 
 /// Reads the fields `ByteWriter` wrote; every read checks the bounds and

@@ -68,10 +68,18 @@ public struct JournalCodec<Value: Codable>: @unchecked Sendable {
     }
 
     private static func functions<F: JournalCodable>(of _: F.Type) -> ((Value, inout ByteWriter) -> Void, (inout ByteReader) throws -> Value) {
-        (
-            // invariant: F is Value (the cast above found Value's conformance), so both casts succeed.
-            { value, writer in (value as! F).write(to: &writer) },
-            { reader in try F(reading: &reader) as! Value }
+        // F is Value (the cast in `init` found Value's conformance): the
+        // value is read as F in place and the result taken as Value, no
+        // dynamic cast per call.
+        precondition(MemoryLayout<F>.size == MemoryLayout<Value>.size) // invariant: F and Value are one type.
+        return (
+            { value, writer in
+                withUnsafePointer(to: value) { $0.withMemoryRebound(to: F.self, capacity: 1) { $0.pointee.write(to: &writer) } }
+            },
+            { reader in
+                let read = try F(reading: &reader)
+                return withUnsafePointer(to: read) { $0.withMemoryRebound(to: Value.self, capacity: 1) { $0.pointee } }
+            }
         )
     }
 
@@ -84,10 +92,11 @@ public struct JournalCodec<Value: Codable>: @unchecked Sendable {
             try BinaryEncoder().encode(value, appendingTo: &bytes)
             return
         }
-        ByteWriter.appending(to: &bytes) { writer in
-            writer.byte(Self.marker)
-            write(value, &writer)
-        }
+        var writer = ByteWriter()
+        writer.exchangeBytes(with: &bytes)
+        writer.byte(Self.marker)
+        write(value, &writer)
+        writer.exchangeBytes(with: &bytes)
     }
 
     /// The document for `value`.
