@@ -11,24 +11,24 @@ import Testing
 
     @Test func theShellSendsCallsAndReadsState() async throws {
         try await withTemporaryDataDirectory { dir in
-            let node = try NodeProcess(data: dir, tree: tree)
+            let node = try await NodeProcess(data: dir, tree: tree)
             defer { _ = node.stop() }
             let transfer = #"send teller {"transfer":{"from":3,"to":7,"amount":25}} --key t-1"#
-            var (status, out, _) = try runShell(dir, [transfer, transfer])
+            var (status, out, _) = try await runShell(dir, [transfer, transfer])
             #expect(status == 0)
             #expect(out == "ok\nok duplicate\n")
-            #expect(await eventually { (try? runShell(dir, ["state account-7"]).1) == "{\"balance\":1025}\n" })
-            (status, out, _) = try runShell(dir, ["state account-3", "call account-3 {\"balance\":{}}", "state teller"])
+            #expect(await eventually { (try? await runShell(dir, ["state account-7"]).1) == "{\"balance\":1025}\n" })
+            (status, out, _) = try await runShell(dir, ["state account-3", "call account-3 {\"balance\":{}}", "state teller"])
             #expect(status == 0)
             #expect(out == "{\"balance\":975}\n975\n{\"transfers\":1}\n")
             var err: String
-            (status, _, err) = try runShell(dir, ["state nobody"])
+            (status, _, err) = try await runShell(dir, ["state nobody"])
             #expect(status == 1)
             #expect(err.contains("no durable process nobody"))
-            (status, _, err) = try runShell(dir, ["send teller {\"transfer\":{\"from\":3}}"])
+            (status, _, err) = try await runShell(dir, ["send teller {\"transfer\":{\"from\":3}}"])
             #expect(status == 1)
             #expect(err.contains("not a message of Teller"))
-            (status, _, _) = try runShell(dir, ["bogus"])
+            (status, _, _) = try await runShell(dir, ["bogus"])
             #expect(status != 0)
             let mode = try FileManager.default.attributesOfItem(atPath: dir + "/node.sock")[.posixPermissions] as? NSNumber
             #expect(mode?.intValue == 0o600)
@@ -47,7 +47,7 @@ import Testing
                 let from = Int.random(in: 0..<16, using: &generator)
                 return (from, (from + Int.random(in: 1..<16, using: &generator)) % 16, Int.random(in: 1...100, using: &generator))
             }
-            let node = Locked<NodeProcess?>(try NodeProcess(data: dir, tree: tree, durability: durability, extra: options))
+            let node = Locked<NodeProcess?>(try await NodeProcess(data: dir, tree: tree, durability: durability, extra: options))
             let acknowledged = Locked<[Bool]>(Array(repeating: false, count: transfers.count))
             let nextIndex = Locked(0)
             let clientsDone = Locked(0)
@@ -84,10 +84,10 @@ import Testing
             while kills < 20 || clientsDone.withLock({ $0 }) < clients {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 50...350)))
                 if kills < 20 {
-                    node.withLock { $0?.killHard() }
+                    await node.withLock { $0 }?.killHard()
                     kills += 1
                     node.withLock { $0 = nil }
-                    let restarted = try NodeProcess(data: dir, tree: tree, durability: durability, extra: options)
+                    let restarted = try await NodeProcess(data: dir, tree: tree, durability: durability, extra: options)
                     node.withLock { $0 = restarted }
                 }
             }
@@ -112,7 +112,8 @@ import Testing
             #expect(final.reduce(0, +) == 16_000)
             let teller = try client.request(.init(cmd: "state", target: "teller"))
             #expect(teller.result == "{\"transfers\":\(transfers.count)}", "each transfer handled exactly once")
-            #expect(node.withLock { $0?.stop() } == 0)
+            let last = node.withLock { $0 }
+            #expect(await last?.stop() == 0)
             // The rounds did run: the log was dropped up to its last record,
             // which stays so that seqs go on from there.
             let journal = try Journal(environment: StoreEnvironment(path: dir, readOnly: true))
@@ -145,16 +146,16 @@ func eventually(within seconds: Double = 10, _ condition: () async -> Bool) asyn
     @Test func signalsStopTheNodeInOrder() async throws {
         try await withTemporaryDataDirectory { dir in
             for signal in [SIGINT, SIGTERM] {
-                let node = try NodeProcess(data: dir, tree: tree, durability: "process")
-                let (status, _, _) = try runShell(dir, [#"send account-1 {"credit":{"amount":5}}"#])
+                let node = try await NodeProcess(data: dir, tree: tree, durability: "process")
+                let (status, _, _) = try await runShell(dir, [#"send account-1 {"credit":{"amount":5}}"#])
                 #expect(status == 0)
-                #expect(node.stop(signal) == 0)
+                #expect(await node.stop(signal) == 0)
                 #expect(node.output.withLock { $0 }.contains("stopping"))
                 #expect(!FileManager.default.fileExists(atPath: dir + "/node.sock"))
             }
-            let node = try NodeProcess(data: dir, tree: tree, durability: "process")
+            let node = try await NodeProcess(data: dir, tree: tree, durability: "process")
             defer { _ = node.stop() }
-            #expect(try runShell(dir, ["state account-1"]).1 == "{\"balance\":1010}\n")
+            #expect(try await runShell(dir, ["state account-1"]).1 == "{\"balance\":1010}\n")
         }
     }
 
@@ -162,7 +163,7 @@ func eventually(within seconds: Double = 10, _ condition: () async -> Bool) asyn
     /// and the node goes on answering a well-behaved client.
     @Test func malformedFramesGetErrorsAndTheNodeKeepsServing() async throws {
         try await withTemporaryDataDirectory { dir in
-            let node = try NodeProcess(data: dir, tree: tree, durability: "process")
+            let node = try await NodeProcess(data: dir, tree: tree, durability: "process")
             defer { _ = node.stop() }
             func raw(_ bytes: [UInt8]) throws -> [UInt8] {
                 let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)

@@ -75,7 +75,7 @@ private func residentBytes(_ pid: Int32) -> Int {
     @Test func garbageOverManyConnectionsNeverStopsTheNodeServingAWellBehavedShell() async throws {
         try await withTemporaryDataDirectory { dir in
             let data = dir + "/data"
-            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/bank.yaml").path, durability: "process")
+            let node = try await NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/bank.yaml").path, durability: "process")
             defer { _ = node.stop() }
             let socketPath = data + "/node.sock"
             let pid = node.process.processIdentifier
@@ -145,7 +145,7 @@ private func residentBytes(_ pid: Int32) -> Int {
 /// 0600, and a peer of another user is refused even on a socket opened up.
 @Suite(.serialized) struct ControlAccessTests {
     /// Runs a copy of `calf` as `nobody` (setpriv); returns (status, stderr).
-    func asNobody(_ arguments: [String], in dir: String) throws -> (Int32, String) {
+    func asNobody(_ arguments: [String], in dir: String) async throws -> (Int32, String) {
         let copy = dir + "/calf"
         try FileManager.default.copyItem(atPath: try calfBinary().path, toPath: copy)
         defer { try? FileManager.default.removeItem(atPath: copy) }
@@ -154,10 +154,10 @@ private func residentBytes(_ pid: Int32) -> Int {
         // A child another test forks meanwhile may briefly hold the copy open for writing (ETXTBSY): try again.
         var result: (Int32, String) = (0, "")
         for _ in 0..<20 {
-            let (status, _, errors) = try runProgram("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", copy] + arguments)
+            let (status, _, errors) = try await runProgram("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", copy] + arguments)
             result = (status, errors)
             guard errors.contains("Text file busy") else { break }
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
         }
         return result
     }
@@ -166,28 +166,28 @@ private func residentBytes(_ pid: Int32) -> Int {
     func anotherUserCannotAttach() async throws {
         try await withTemporaryDataDirectory { dir in
             let data = dir + "/data"
-            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/bank.yaml").path, durability: "process")
+            let node = try await NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/bank.yaml").path, durability: "process")
             defer { _ = node.stop() }
             var info = stat()
             #expect(stat(data + "/node.sock", &info) == 0 && info.st_mode & 0o777 == 0o600)
             #expect(stat(data, &info) == 0 && info.st_mode & 0o777 == 0o700)
 
             // The data directory keeps others out.
-            var (status, errors) = try asNobody(["shell", "--data", data, "-c", "state account-3"], in: dir)
+            var (status, errors) = try await asNobody(["shell", "--data", data, "-c", "state account-3"], in: dir)
             #expect(status != 0)
             #expect(errors.contains("cannot attach") && errors.contains("Permission denied"), "\(errors)")
             // So does the socket's mode, the directory opened.
             chmod(data, 0o755)
-            (status, errors) = try asNobody(["shell", "--data", data, "-c", "state account-3"], in: dir)
+            (status, errors) = try await asNobody(["shell", "--data", data, "-c", "state account-3"], in: dir)
             #expect(status != 0)
             #expect(errors.contains("Permission denied"), "\(errors)")
             // And the node checks who is at the other end, the socket opened too.
             chmod(data + "/node.sock", 0o777)
-            (status, errors) = try asNobody(["shell", "--data", data, "-c", "state account-3"], in: dir)
+            (status, errors) = try await asNobody(["shell", "--data", data, "-c", "state account-3"], in: dir)
             #expect(status != 0)
             #expect(errors.contains("this node belongs to another user"), "\(errors)")
             // The owner still attaches.
-            let (ownerStatus, out, _) = try runShell(data, ["state account-3"])
+            let (ownerStatus, out, _) = try await runShell(data, ["state account-3"])
             #expect(ownerStatus == 0 && out == "{\"balance\":1000}\n")
         }
     }

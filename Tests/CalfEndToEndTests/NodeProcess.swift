@@ -27,8 +27,9 @@ final class NodeProcess: @unchecked Sendable {
     /// and then reused by another socket crashes libdispatch.
     private let pipe = Pipe()
 
-    /// Starts `calf node --data DIR [--durability D] TREE` and waits for its ready line.
-    init(data: String, tree: String, durability: String = "fsync", extra: [String] = [], readyWithin seconds: Double = 30) throws {
+    /// Starts `calf node --data DIR [--durability D] TREE` and waits for its
+    /// ready line (sleeping between looks, so no thread of the test pool is held).
+    init(data: String, tree: String, durability: String = "fsync", extra: [String] = [], readyWithin seconds: Double = 30) async throws {
         dataDirectory = data
         process.executableURL = try calfBinary()
         process.arguments = ["node", "--data", data, "--durability", durability] + extra + [tree]
@@ -47,12 +48,10 @@ final class NodeProcess: @unchecked Sendable {
                 throw Failure(description: "calf node exited: \(output.withLock { $0 })")
             }
             guard Date() < deadline else {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-                stopReading()
+                await killHard()
                 throw Failure(description: "calf node not ready after \(seconds) s: \(output.withLock { $0 })")
             }
-            usleep(5_000)
+            try await Task.sleep(for: .milliseconds(5))
         }
     }
 
@@ -64,14 +63,25 @@ final class NodeProcess: @unchecked Sendable {
         pipe.fileHandleForReading.readabilityHandler = nil
     }
 
-    /// `kill -9` and wait for the exit.
-    func killHard() {
+    /// `kill -9` and wait for the exit (on a thread of its own).
+    func killHard() async {
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        let process = self.process
+        await offPool { process.waitUntilExit() }
         stopReading()
     }
 
-    /// `signal` (SIGTERM by default) and wait; returns the exit status.
+    /// `signal` (SIGTERM by default) and wait (on a thread of its own); returns the exit status.
+    func stop(_ signal: Int32 = SIGTERM) async -> Int32 {
+        kill(process.processIdentifier, signal)
+        let process = self.process
+        await offPool { process.waitUntilExit() }
+        stopReading()
+        return process.terminationStatus
+    }
+
+    /// `stop`, blocking the calling thread: only for a `defer` at the end of
+    /// a test, which cannot wait otherwise.
     func stop(_ signal: Int32 = SIGTERM) -> Int32 {
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
@@ -80,9 +90,27 @@ final class NodeProcess: @unchecked Sendable {
     }
 }
 
+/// Runs blocking `work` (waiting for a child process, say) on a thread of
+/// its own and waits for it without holding one of Swift's cooperative
+/// threads: there are as many as cores, and a test that blocks them stalls
+/// every other test in the process for as long (seen: polls of a supervisor
+/// test answered 7 s late while end-to-end tests waited for their nodes).
+func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+    }
+}
+
+/// `offPool` for work that cannot fail.
+func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: work()) }
+    }
+}
+
 /// Runs `calf shell --data DIR -c COMMAND…`; returns (status, stdout, stderr).
-func runShell(_ data: String, _ commands: [String]) throws -> (Int32, String, String) {
-    try runCalf(["shell", "--data", data] + commands.flatMap { ["-c", $0] })
+func runShell(_ data: String, _ commands: [String]) async throws -> (Int32, String, String) {
+    try await runCalf(["shell", "--data", data] + commands.flatMap { ["-c", $0] })
 }
 
 /// Runs `calf ARGUMENTS…` to its end; returns (status, stdout, stderr).
@@ -91,12 +119,17 @@ func runShell(_ data: String, _ commands: [String]) throws -> (Int32, String, St
 /// same moment may inherit a pipe's write end (Foundation's `Process` leaves
 /// descriptors open in children), and a reader waiting for the pipe's end
 /// would then wait as long as that node lives.
-func runCalf(_ arguments: [String]) throws -> (Int32, String, String) {
-    try runProgram(try calfBinary().path, arguments)
+func runCalf(_ arguments: [String]) async throws -> (Int32, String, String) {
+    try await runProgram(try calfBinary().path, arguments)
 }
 
-/// Runs `program ARGUMENTS…` to its end, its output in files (see `runCalf`).
-func runProgram(_ program: String, _ arguments: [String]) throws -> (Int32, String, String) {
+/// Runs `program ARGUMENTS…` to its end, its output in files (see
+/// `runCalf`), waiting on a thread of its own (see `offPool`).
+func runProgram(_ program: String, _ arguments: [String]) async throws -> (Int32, String, String) {
+    try await offPool { try runProgramBlocking(program, arguments) }
+}
+
+private func runProgramBlocking(_ program: String, _ arguments: [String]) throws -> (Int32, String, String) {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("calf-run-\(UUID().uuidString.prefix(8))")
     let outPath = base.path + ".out", errPath = base.path + ".err"
     _ = FileManager.default.createFile(atPath: outPath, contents: nil)
@@ -125,7 +158,7 @@ func runProgram(_ program: String, _ arguments: [String]) throws -> (Int32, Stri
 func withDemoNode(_ body: (String, NodeProcess) async throws -> Void) async throws {
     try await withTemporaryDataDirectory { dir in
         let data = dir + "/data"
-        let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
+        let node = try await NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
         defer { _ = node.stop() }
         try await body(data, node)
     }

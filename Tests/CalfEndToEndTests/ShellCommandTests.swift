@@ -5,18 +5,18 @@ import Testing
 /// `calf shell -c` against a real node on the demo tree, checked against
 /// what the node reports of itself.
 @Suite(.serialized) struct ShellCommandTests {
-    func shell(_ data: String, _ command: String, json: Bool = false) throws -> String {
-        let (status, out, err) = try runCalf(["shell", "--data", data] + (json ? ["--json"] : []) + ["-c", command])
+    func shell(_ data: String, _ command: String, json: Bool = false) async throws -> String {
+        let (status, out, err) = try await runCalf(["shell", "--data", data] + (json ? ["--json"] : []) + ["-c", command])
         #expect(status == 0, "\(command): \(err)")
         return out
     }
 
     @Test func psInfoAndTreeShowTheLiveNode() async throws {
         try await withDemoNode { data, _ in
-            for n in 1...3 { _ = try shell(data, "send demo/pool/tally-2 {\"add\":{\"_0\":\(n)}}") }
+            for n in 1...3 { _ = try await shell(data, "send demo/pool/tally-2 {\"add\":{\"_0\":\(n)}}") }
 
             // ps --json: every process of the tree, with what it did.
-            let reports = try JSONDecoder().decode([ProcessReport].self, from: Data(try shell(data, "ps", json: true).utf8))
+            let reports = try JSONDecoder().decode([ProcessReport].self, from: Data(try await shell(data, "ps", json: true).utf8))
             let byName = Dictionary(reports.compactMap { report in report.name.map { ($0, report) } }, uniquingKeysWith: { a, _ in a })
             for name in ["collector", "producer", "clock-log", "flaky"] + (1...4).map({ "demo/pool/tally-\($0)" }) {
                 #expect(byName[name] != nil, "ps lacks \(name)")
@@ -26,7 +26,7 @@ import Testing
             #expect(reports.filter { $0.behavior == "Supervisor" }.count == 3)
 
             // ps --sort msgs: a table, largest first.
-            let table = try shell(data, "ps --sort msgs").split(separator: "\n")
+            let table = try await shell(data, "ps --sort msgs").split(separator: "\n")
             #expect(table.first?.hasPrefix("PID") == true)
             let column = try #require(table.first?.split(separator: " ", omittingEmptySubsequences: true).firstIndex(of: "MSGS"))
             let counts = table.dropFirst().compactMap { Int($0.split(separator: " ", omittingEmptySubsequences: true)[column]) }
@@ -35,14 +35,14 @@ import Testing
 
             // info: one process, by name and by pid.
             let collector = try #require(byName["collector"])
-            let info = try shell(data, "info collector")
+            let info = try await shell(data, "info collector")
             #expect(info.contains("pid        \(collector.pid)"))
             #expect(info.contains("behavior   Collector"))
-            let infoByPid = try JSONDecoder().decode(ProcessReport.self, from: Data(try shell(data, "info \(tally2.pid)", json: true).utf8))
+            let infoByPid = try JSONDecoder().decode(ProcessReport.self, from: Data(try await shell(data, "info \(tally2.pid)", json: true).utf8))
             #expect(infoByPid.name == "demo/pool/tally-2")
 
             // tree --json: the demo tree as started, its pids those of ps.
-            let trees = try JSONDecoder().decode([SupervisionReport].self, from: Data(try shell(data, "tree", json: true).utf8))
+            let trees = try JSONDecoder().decode([SupervisionReport].self, from: Data(try await shell(data, "tree", json: true).utf8))
             let root = try #require(trees.first)
             #expect(trees.count == 1 && root.id == "demo" && root.strategy == "oneForOne" && root.durable)
             #expect(root.children.map(\.id) == ["pool", "pipeline", "clock-log", "clock", "flaky"])
@@ -54,16 +54,16 @@ import Testing
             #expect(pipeline.children.first?.pid == collector.pid)
 
             // tree: drawn.
-            let drawing = try shell(data, "tree")
+            let drawing = try await shell(data, "tree")
             #expect(drawing.hasPrefix("demo \(root.pid) [oneForOne, durable"))
             #expect(drawing.contains("├── pool \(pool.pid) [simpleOneForOne, durable"))
             #expect(drawing.contains("│   └── tally "))
             #expect(drawing.contains("└── flaky "))
 
             // Errors: an unknown process, a bad sort.
-            let (status, _, err) = try runCalf(["shell", "--data", data, "-c", "info nobody"])
+            let (status, _, err) = try await runCalf(["shell", "--data", data, "-c", "info nobody"])
             #expect(status != 0 && err.contains("no process nobody"))
-            let (badStatus, _, badErr) = try runCalf(["shell", "--data", data, "-c", "ps --sort colour"])
+            let (badStatus, _, badErr) = try await runCalf(["shell", "--data", data, "-c", "ps --sort colour"])
             #expect(badStatus != 0 && badErr.contains("--sort takes mailbox, msgs, memory or restarts"))
         }
     }
@@ -71,22 +71,22 @@ import Testing
     @Test func mailboxKillRestartSuspendAndResumeSteerTheLiveNode() async throws {
         try await withDemoNode { data, node in
             // Suspended, a process keeps its mail and handles none of it.
-            #expect(try shell(data, "suspend demo/pool/tally-1") == "ok\n")
-            _ = try shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":4}}")
-            _ = try shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":5}}")
-            #expect(try shell(data, "mailbox demo/pool/tally-1") == "[{\"add\":{\"_0\":4}},{\"add\":{\"_0\":5}}]\n")
-            let suspended = try JSONDecoder().decode(ProcessReport.self, from: Data(try shell(data, "info demo/pool/tally-1", json: true).utf8))
+            #expect(try await shell(data, "suspend demo/pool/tally-1") == "ok\n")
+            _ = try await shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":4}}")
+            _ = try await shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":5}}")
+            #expect(try await shell(data, "mailbox demo/pool/tally-1") == "[{\"add\":{\"_0\":4}},{\"add\":{\"_0\":5}}]\n")
+            let suspended = try JSONDecoder().decode(ProcessReport.self, from: Data(try await shell(data, "info demo/pool/tally-1", json: true).utf8))
             #expect(suspended.status == "suspended" && suspended.mailbox == 2 && suspended.handled == 0)
             // Resumed, it catches up.
-            #expect(try shell(data, "resume demo/pool/tally-1") == "ok\n")
-            #expect(try shell(data, "state demo/pool/tally-1") == "{\"total\":9}\n")
+            #expect(try await shell(data, "resume demo/pool/tally-1") == "ok\n")
+            #expect(try await shell(data, "state demo/pool/tally-1") == "{\"total\":9}\n")
 
             // kill with a reason: the supervisor sees it and restarts the worker.
-            let flaky = try JSONDecoder().decode(ProcessReport.self, from: Data(try shell(data, "info flaky", json: true).utf8))
-            #expect(try shell(data, "kill flaky told to go") == "ok\n")
+            let flaky = try JSONDecoder().decode(ProcessReport.self, from: Data(try await shell(data, "info flaky", json: true).utf8))
+            #expect(try await shell(data, "kill flaky told to go") == "ok\n")
             var restarted: SupervisionReport.Child?
             _ = await eventually {
-                let trees = try? JSONDecoder().decode([SupervisionReport].self, from: Data((try? shell(data, "tree", json: true))?.utf8 ?? "".utf8))
+                let trees = try? JSONDecoder().decode([SupervisionReport].self, from: Data((try? await shell(data, "tree", json: true))?.utf8 ?? "".utf8))
                 restarted = trees?.first?.children.first { $0.id == "flaky" }
                 return restarted?.status == "running" && restarted?.pid != flaky.pid
             }
@@ -95,57 +95,57 @@ import Testing
             #expect(node.output.withLock { $0 }.contains("child=flaky pid=\(flaky.pid)"))
 
             // restart of a durable process: rebuilt in place, same pid, state kept.
-            let before = try JSONDecoder().decode(ProcessReport.self, from: Data(try shell(data, "info demo/pool/tally-1", json: true).utf8))
-            #expect(try shell(data, "restart demo/pool/tally-1") == "ok\n")
+            let before = try JSONDecoder().decode(ProcessReport.self, from: Data(try await shell(data, "info demo/pool/tally-1", json: true).utf8))
+            #expect(try await shell(data, "restart demo/pool/tally-1") == "ok\n")
             #expect(await eventually {
-                let after = try? JSONDecoder().decode(ProcessReport.self, from: Data((try? shell(data, "info demo/pool/tally-1", json: true))?.utf8 ?? "".utf8))
+                let after = try? JSONDecoder().decode(ProcessReport.self, from: Data((try? await shell(data, "info demo/pool/tally-1", json: true))?.utf8 ?? "".utf8))
                 return after?.restarts == before.restarts + 1 && after?.pid == before.pid
             })
-            #expect(try shell(data, "state demo/pool/tally-1") == "{\"total\":9}\n")
+            #expect(try await shell(data, "state demo/pool/tally-1") == "{\"total\":9}\n")
 
-            let (status, _, err) = try runCalf(["shell", "--data", data, "-c", "kill nobody"])
+            let (status, _, err) = try await runCalf(["shell", "--data", data, "-c", "kill nobody"])
             #expect(status != 0 && err.contains("no process nobody"))
         }
     }
 
     @Test func deadLettersAreListedAndRetriedAtMostOnce() async throws {
         try await withDemoNode { data, _ in
-            #expect(try shell(data, "dead") == "no dead letters\n")
-            _ = try shell(data, "send demo/pool/tally-3 {\"poison\":{}}")
-            _ = try shell(data, "send demo/pool/tally-3 {\"add\":{\"_0\":2}}")
-            #expect(try shell(data, "state demo/pool/tally-3") == "{\"total\":2}\n") // it moved on
-            func letters() throws -> [DeadLetterReport] {
-                try JSONDecoder().decode([DeadLetterReport].self, from: Data(try shell(data, "dead demo/pool/tally-3", json: true).utf8))
+            #expect(try await shell(data, "dead") == "no dead letters\n")
+            _ = try await shell(data, "send demo/pool/tally-3 {\"poison\":{}}")
+            _ = try await shell(data, "send demo/pool/tally-3 {\"add\":{\"_0\":2}}")
+            #expect(try await shell(data, "state demo/pool/tally-3") == "{\"total\":2}\n") // it moved on
+            func letters() async throws -> [DeadLetterReport] {
+                try JSONDecoder().decode([DeadLetterReport].self, from: Data(try await shell(data, "dead demo/pool/tally-3", json: true).utf8))
             }
-            let first = try #require(try letters().first)
+            let first = try #require(try await letters().first)
             #expect(first.name == "demo/pool/tally-3" && first.failures == 3 && first.message == "{\"poison\":{}}")
             #expect(first.error.contains("Tally refuses poison"))
-            let rows = try shell(data, "dead").split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+            let rows = try await shell(data, "dead").split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
             #expect(rows.first?.prefix(3) == ["ID", "PID", "NAME"])
             #expect(rows.dropFirst().contains { $0.prefix(4) == ["\(first.id)", first.pid, "demo/pool/tally-3", "3"] })
 
             // Retried: taken in again as a new message (which fails again and is set aside anew).
-            #expect(try shell(data, "dead retry \(first.id)") == "ok\n")
+            #expect(try await shell(data, "dead retry \(first.id)") == "ok\n")
             var again: [DeadLetterReport] = []
             #expect(await eventually {
-                again = (try? letters()) ?? []
+                again = (try? await letters()) ?? []
                 return again.count == 1 && again[0].id != first.id
             })
             // The old one is gone: a second retry of it is refused.
-            let (status, _, err) = try runCalf(["shell", "--data", data, "-c", "dead retry \(first.id)"])
+            let (status, _, err) = try await runCalf(["shell", "--data", data, "-c", "dead retry \(first.id)"])
             #expect(status != 0 && err.contains("no dead letter \(first.id)"))
         }
     }
 
     @Test func journalShowsAProcesssHistory() async throws {
         try await withDemoNode { data, _ in
-            _ = try shell(data, "send demo/pool/tally-4 {\"add\":{\"_0\":2}} --key first")
-            _ = try shell(data, "send demo/pool/tally-4 {\"add\":{\"_0\":5}}")
-            #expect(try shell(data, "state demo/pool/tally-4") == "{\"total\":7}\n")
-            func entries(_ options: String = "") throws -> [JournalEntry] {
-                try JSONDecoder().decode([JournalEntry].self, from: Data(try shell(data, "journal demo/pool/tally-4" + options, json: true).utf8))
+            _ = try await shell(data, "send demo/pool/tally-4 {\"add\":{\"_0\":2}} --key first")
+            _ = try await shell(data, "send demo/pool/tally-4 {\"add\":{\"_0\":5}}")
+            #expect(try await shell(data, "state demo/pool/tally-4") == "{\"total\":7}\n")
+            func entries(_ options: String = "") async throws -> [JournalEntry] {
+                try JSONDecoder().decode([JournalEntry].self, from: Data(try await shell(data, "journal demo/pool/tally-4" + options, json: true).utf8))
             }
-            let all = try entries()
+            let all = try await entries()
             #expect(all.first?.kind == "spawned")
             let accepted = all.filter { $0.kind == "accepted" }
             #expect(accepted.map(\.message) == ["{\"add\":{\"_0\":2}}", "{\"add\":{\"_0\":5}}"])
@@ -156,25 +156,25 @@ import Testing
             #expect(all.map(\.seq) == all.map(\.seq).sorted())
             // --from and --limit.
             let second = try #require(accepted.last)
-            let tail = try entries(" --from \(second.seq) --limit 1")
+            let tail = try await entries(" --from \(second.seq) --limit 1")
             #expect(tail.map(\.seq) == [second.seq])
-            #expect(try shell(data, "journal demo/pool/tally-4 --limit 2").split(separator: "\n").count == 3)
+            #expect(try await shell(data, "journal demo/pool/tally-4 --limit 2").split(separator: "\n").count == 3)
         }
     }
 
     @Test func statsAddsUpToWhatPsShows() async throws {
         try await withDemoNode { data, _ in
-            _ = try shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":1}}")
-            _ = try shell(data, "suspend clock-log")
-            let processes = try JSONDecoder().decode([ProcessReport].self, from: Data(try shell(data, "ps", json: true).utf8))
-            let stats = try JSONDecoder().decode(NodeStats.self, from: Data(try shell(data, "stats", json: true).utf8))
+            _ = try await shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":1}}")
+            _ = try await shell(data, "suspend clock-log")
+            let processes = try JSONDecoder().decode([ProcessReport].self, from: Data(try await shell(data, "ps", json: true).utf8))
+            let stats = try JSONDecoder().decode(NodeStats.self, from: Data(try await shell(data, "stats", json: true).utf8))
             #expect(stats.schedulers.map(\.processes).reduce(0, +) == processes.count)
             #expect(stats.processesByStatus.values.reduce(0, +) == processes.count)
             #expect(stats.processesByStatus["suspended"] == 1)
             let log = try #require(stats.log)
             #expect(log.commits >= 1 && log.records >= 2 && log.usedBytes > 0 && log.mapBytes >= log.usedBytes)
             #expect(log.commitP50Milliseconds != nil)
-            let text = try shell(data, "stats")
+            let text = try await shell(data, "stats")
             #expect(text.hasPrefix("SCHEDULER"))
             #expect(text.contains("processes: 1 suspended"))
             #expect(text.contains("\nlog: ") && text.contains("records/s, commit p50"))
@@ -184,65 +184,65 @@ import Testing
     @Test func stateAtASeqShowsThePastBalanceTheJournalRecords() async throws {
         try await withTemporaryDataDirectory { dir in
             let data = dir + "/data"
-            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/bank.yaml").path, durability: "process")
+            let node = try await NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/bank.yaml").path, durability: "process")
             defer { _ = node.stop() }
             for n in 1...3 {
-                _ = try shell(data, "send teller {\"transfer\":{\"from\":3,\"to\":7,\"amount\":25}} --key t-\(n)")
+                _ = try await shell(data, "send teller {\"transfer\":{\"from\":3,\"to\":7,\"amount\":25}} --key t-\(n)")
             }
             var entries: [JournalEntry] = []
             #expect(await eventually {
-                entries = (try? JSONDecoder().decode([JournalEntry].self, from: Data(try shell(data, "journal account-3", json: true).utf8))) ?? []
+                entries = (try? JSONDecoder().decode([JournalEntry].self, from: Data(try await shell(data, "journal account-3", json: true).utf8))) ?? []
                 return entries.filter { $0.kind == "handled" }.count == 3
             })
             #expect(entries.filter { $0.kind == "accepted" }.map(\.message) == Array(repeating: "{\"debit\":{\"amount\":25}}", count: 3))
             let handled = entries.filter { $0.kind == "handled" }.map(\.seq)
             // Each point of the history: the balance after the debits handled by then.
-            #expect(try shell(data, "state account-3 --at \(handled[0] - 1)") == "{\"balance\":1000}\n")
+            #expect(try await shell(data, "state account-3 --at \(handled[0] - 1)") == "{\"balance\":1000}\n")
             for (index, seq) in handled.enumerated() {
-                #expect(try shell(data, "state account-3 --at \(seq)") == "{\"balance\":\(1000 - 25 * (index + 1))}\n")
+                #expect(try await shell(data, "state account-3 --at \(seq)") == "{\"balance\":\(1000 - 25 * (index + 1))}\n")
             }
             // The live process was not touched.
-            #expect(try shell(data, "state account-3") == "{\"balance\":925}\n")
-            let report = try JSONDecoder().decode(ProcessReport.self, from: Data(try shell(data, "info account-3", json: true).utf8))
+            #expect(try await shell(data, "state account-3") == "{\"balance\":925}\n")
+            let report = try JSONDecoder().decode(ProcessReport.self, from: Data(try await shell(data, "info account-3", json: true).utf8))
             #expect(report.restarts == 0 && report.handled == 3)
             // Before it existed.
-            let (status, _, err) = try runCalf(["shell", "--data", data, "-c", "state account-3 --at 1"])
+            let (status, _, err) = try await runCalf(["shell", "--data", data, "-c", "state account-3 --at 1"])
             #expect(status != 0 && err.contains("it was spawned at"), "\(err)")
         }
     }
 
-    @Test func helpNeedsNoNode() throws {
-        let (status, out, _) = try runCalf(["shell", "--data", "/nonexistent", "-c", "help state"])
+    @Test func helpNeedsNoNode() async throws {
+        let (status, out, _) = try await runCalf(["shell", "--data", "/nonexistent", "-c", "help state"])
         #expect(status == 0 && out.hasPrefix("state P [--at SEQ]"))
-        let (badStatus, _, err) = try runCalf(["shell", "--data", "/nonexistent", "-c", "help nope"])
+        let (badStatus, _, err) = try await runCalf(["shell", "--data", "/nonexistent", "-c", "help nope"])
         #expect(badStatus != 0 && err.contains("no command 'nope'"))
     }
 
     @Test func calfJournalReadsTheDataDirectoryBesideAndWithoutTheNode() async throws {
         try await withTemporaryDataDirectory { dir in
             let data = dir + "/data"
-            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/bank.yaml").path, durability: "process")
-            _ = try shell(data, "send teller {\"transfer\":{\"from\":3,\"to\":7,\"amount\":25}} --key t-1")
-            #expect(await eventually { (try? shell(data, "state account-3")) == "{\"balance\":975}\n" })
-            func offline(_ arguments: [String]) throws -> [JournalEntry] {
-                let (status, out, err) = try runCalf(["journal", "--data", data, "--json"] + arguments)
+            let node = try await NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/bank.yaml").path, durability: "process")
+            _ = try await shell(data, "send teller {\"transfer\":{\"from\":3,\"to\":7,\"amount\":25}} --key t-1")
+            #expect(await eventually { (try? await shell(data, "state account-3")) == "{\"balance\":975}\n" })
+            func offline(_ arguments: [String]) async throws -> [JournalEntry] {
+                let (status, out, err) = try await runCalf(["journal", "--data", data, "--json"] + arguments)
                 #expect(status == 0, "\(err)")
                 return try JSONDecoder().decode([JournalEntry].self, from: Data(out.utf8))
             }
             // Beside the running node: the same history the node itself shows.
-            let live = try JSONDecoder().decode([JournalEntry].self, from: Data(try shell(data, "journal account-3", json: true).utf8))
-            let beside = try offline(["account-3"])
+            let live = try JSONDecoder().decode([JournalEntry].self, from: Data(try await shell(data, "journal account-3", json: true).utf8))
+            let beside = try await offline(["account-3"])
             #expect(beside.map(\.seq) == live.map(\.seq))
             #expect(beside.map(\.message) == live.map(\.message))
             #expect(beside.contains { $0.message == "{\"debit\":{\"amount\":25}}" })
-            #expect(node.stop() == 0)
+            #expect(await node.stop() == 0)
             // Without it.
-            let stopped = try offline(["account-3"])
+            let stopped = try await offline(["account-3"])
             #expect(stopped.map(\.seq).starts(with: beside.map(\.seq)))
-            let all = try offline([])
+            let all = try await offline([])
             #expect(all.contains { $0.pid == beside.first?.pid && $0.kind == "spawned" })
             #expect(all.contains { $0.message == "{\"transfer\":{\"amount\":25,\"from\":3,\"to\":7}}" && $0.key == "t-1" })
-            let (status, _, err) = try runCalf(["journal", "--data", data, "nobody"])
+            let (status, _, err) = try await runCalf(["journal", "--data", data, "nobody"])
             #expect(status != 0 && err.contains("no durable process nobody"))
         }
     }

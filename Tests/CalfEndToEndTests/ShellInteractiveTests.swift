@@ -7,17 +7,17 @@ import Testing
 /// pseudo-terminal (tmux), and `--offline` on a data directory, all against
 /// a real `calf node` on the demo tree.
 @Suite(.serialized) struct ShellInteractiveTests {
-    func pid(_ data: String, _ name: String) throws -> String {
-        let (status, out, err) = try runShell(data, ["info \(name)"])
+    func pid(_ data: String, _ name: String) async throws -> String {
+        let (status, out, err) = try await runShell(data, ["info \(name)"])
         #expect(status == 0, "\(err)")
         return String(out.split(separator: "\n").first { $0.hasPrefix("pid") }?.split(separator: " ").last ?? "")
     }
 
     @Test func traceStreamsWhatAProcessTakesInAndSendsOut() async throws {
         try await withDemoNode { data, _ in
-            let collector = try pid(data, "collector")
+            let collector = try await pid(data, "collector")
             // The producer takes a tick every second and sends a value to the collector.
-            let (status, out, err) = try runShell(data, ["trace producer --limit 4"])
+            let (status, out, err) = try await runShell(data, ["trace producer --limit 4"])
             #expect(status == 0, "\(err)")
             let lines = out.split(separator: "\n").map(String.init)
             #expect(lines.count == 5, "\(out)")
@@ -26,12 +26,12 @@ import Testing
             #expect(lines.last == "trace ended: limit of 4 reached")
 
             // --json: one event per line, then nothing more.
-            let (jsonStatus, json, _) = try runCalf(["shell", "--data", data, "--json", "-c", "trace collector --limit 2"])
+            let (jsonStatus, json, _) = try await runCalf(["shell", "--data", data, "--json", "-c", "trace collector --limit 2"])
             #expect(jsonStatus == 0)
             let events = try json.split(separator: "\n").map { try JSONDecoder().decode(ProcessTrace.Event.self, from: Data($0.utf8)) }
             #expect(events.count == 2 && events.allSatisfy { $0.direction == "in" && $0.message.hasPrefix("\"value(") })
 
-            let (missing, _, missingErr) = try runShell(data, ["trace nobody"])
+            let (missing, _, missingErr) = try await runShell(data, ["trace nobody"])
             #expect(missing == 1 && missingErr.contains("no process nobody"))
         }
     }
@@ -63,7 +63,7 @@ import Testing
                 try await terminal.waitFor("calf> trace demo/pool/tally-3")
                 // The trace follows what the process takes in, until Ctrl-C.
                 try await Task.sleep(for: .milliseconds(300))
-                let (sent, _, sendErr) = try runShell(data, [#"send demo/pool/tally-3 {"add":{"_0":9}}"#])
+                let (sent, _, sendErr) = try await runShell(data, [#"send demo/pool/tally-3 {"add":{"_0":9}}"#])
                 #expect(sent == 0, "\(sendErr)")
                 try await terminal.waitFor(#"<< message {"add":{"_0":9}}"#)
                 try terminal.type("C-c")
@@ -119,28 +119,28 @@ import Testing
     @Test func offlineShellReadsTheDataDirectoryOfARunningOrStoppedNode() async throws {
         try await withTemporaryDataDirectory { dir in
             let data = dir + "/data"
-            let node = try NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
+            let node = try await NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
             for n in [5, 7, 11] {
-                let (status, _, err) = try runShell(data, [#"send demo/pool/tally-2 {"add":{"_0":\#(n)}}"#])
+                let (status, _, err) = try await runShell(data, [#"send demo/pool/tally-2 {"add":{"_0":\#(n)}}"#])
                 #expect(status == 0, "\(err)")
             }
-            let live = try runShell(data, ["state demo/pool/tally-2"]).1
+            let live = try await runShell(data, ["state demo/pool/tally-2"]).1
             #expect(live == "{\"total\":23}\n")
             // Beside the running node: the same state, the journal, a past state.
-            let (status, out, err) = try runCalf(["shell", "--data", data, "--offline", "-c", "state demo/pool/tally-2"])
+            let (status, out, err) = try await runCalf(["shell", "--data", data, "--offline", "-c", "state demo/pool/tally-2"])
             #expect(status == 0, "\(err)")
-            let journal = try runShell(data, ["journal demo/pool/tally-2"]).1
+            let journal = try await runShell(data, ["journal demo/pool/tally-2"]).1
             // The state as of the record that handled the second message: 5 + 7.
             let handled = journal.split(separator: "\n").filter { $0.contains("handled") }.map { Int($0.split(separator: " ")[0]) ?? 0 }
             #expect(handled.count == 3, "\(journal)")
-            let atSecond = try runShell(data, ["state demo/pool/tally-2 --at \(handled[1])"]).1
+            let atSecond = try await runShell(data, ["state demo/pool/tally-2 --at \(handled[1])"]).1
             #expect(atSecond == "{\"total\":12}\n")
             #expect(out == "{\"total\":23}\n", "\(out)")
 
             // Stopped: ps shows the durable processes as the directory holds them; nothing runs, nothing is written.
-            #expect(node.stop() == 0)
+            #expect(await node.stop() == 0)
             let before = try FileManager.default.attributesOfItem(atPath: data + "/data.mdb")[.modificationDate] as? Date
-            let (psStatus, ps, psErr) = try runCalf(["shell", "--data", data, "--offline", "--json", "-c", "ps", "-c", "state demo/pool/tally-2 --at \(handled[1])"])
+            let (psStatus, ps, psErr) = try await runCalf(["shell", "--data", data, "--offline", "--json", "-c", "ps", "-c", "state demo/pool/tally-2 --at \(handled[1])"])
             #expect(psStatus == 0, "\(psErr)")
             let lines = ps.split(separator: "\n")
             let reports = try JSONDecoder().decode([ProcessReport].self, from: Data(lines[0].utf8))
@@ -151,9 +151,9 @@ import Testing
             let after = try FileManager.default.attributesOfItem(atPath: data + "/data.mdb")[.modificationDate] as? Date
             #expect(before == after)
             // What needs a running node is refused, with a reason.
-            let (refused, _, refusedErr) = try runCalf(["shell", "--data", data, "--offline", "-c", #"send demo/pool/tally-2 {"add":{"_0":1}}"#])
+            let (refused, _, refusedErr) = try await runCalf(["shell", "--data", data, "--offline", "-c", #"send demo/pool/tally-2 {"add":{"_0":1}}"#])
             #expect(refused == 1 && refusedErr.contains("send needs a running node"))
-            let (noData, _, noDataErr) = try runCalf(["shell", "--data", dir + "/nothing", "--offline", "-c", "ps"])
+            let (noData, _, noDataErr) = try await runCalf(["shell", "--data", dir + "/nothing", "--offline", "-c", "ps"])
             #expect(noData != 0 && noDataErr.contains("no journal in"))
         }
     }

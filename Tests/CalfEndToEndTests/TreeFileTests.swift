@@ -8,7 +8,7 @@ import Testing
         try await withTemporaryDataDirectory { dir in
             let tree = dir + "/tree.yaml"
             try yaml.write(toFile: tree, atomically: true, encoding: .utf8)
-            let (status, _, text) = try runCalf(["node", "--data", dir + "/data", tree])
+            let (status, _, text) = try await runCalf(["node", "--data", dir + "/data", tree])
             return (status, text.replacingOccurrences(of: dir, with: "DIR"))
         }
     }
