@@ -36,14 +36,22 @@ enum FastHop: HopMessage, JournalCodable {
 /// Messages handled by benchmark workers outside replay.
 let benchHandled = Atomic<Int>(0)
 
+/// The state of a benchmark worker.
+struct HopState: Codable { var handled = 0 }
+
 /// A durable process for the benchmarks: counts what it handles and passes
-/// a hop on to another worker by name.
-struct BenchWorker<Message: HopMessage>: DurableBehavior {
-    var workers = 10_000
-    struct State: Codable { var handled = 0 }
-    static var behaviorName: String { "BenchWorker-\(Message.self)" }
-    func initialState() -> State { State() }
-    func handle(_ message: Message, state: inout State, context: inout DurableContext<Message>) {
+/// a hop on to another worker by name. Two concrete workers, one per
+/// message coding: a behavior's turn is specialized for its types only
+/// where the behavior is a concrete type, as users' behaviors are.
+protocol HopWorker: DurableBehavior where Message: HopMessage, State == HopState {
+    var workers: Int { get }
+    init(workers: Int)
+}
+
+extension HopWorker {
+    func initialState() -> HopState { HopState() }
+
+    func handle(_ message: Message, state: inout HopState, context: inout DurableContext<Message>) {
         state.handled += 1
         if !context.isReplaying { benchHandled.wrappingAdd(1, ordering: .relaxed) }
         if message.remaining > 0 {
@@ -51,6 +59,18 @@ struct BenchWorker<Message: HopMessage>: DurableBehavior {
             context.send(Message.hop(remaining: message.remaining - 1, to: (to &* 7 &+ 1) % workers), to: "w-\(to)")
         }
     }
+}
+
+/// A worker whose messages write themselves.
+struct FastWorker: HopWorker {
+    typealias Message = FastHop
+    var workers = 10_000
+}
+
+/// A worker whose messages go through `Codable`.
+struct CodableWorker: HopWorker {
+    typealias Message = CodableHop
+    var workers = 10_000
 }
 
 /// How the benchmark's messages are journaled.
@@ -72,23 +92,23 @@ public enum DurableBench {
         return dir.path
     }
 
-    static func options<M: HopMessage>(
-        _ path: String, _ durability: StoreEnvironment.Durability, _: M.Type, snapshotEvery: Int = 1000, checkpointAtShutdown: Bool = true
+    static func options<W: HopWorker>(
+        _ path: String, _ durability: StoreEnvironment.Durability, _: W.Type, snapshotEvery: Int = 1000, checkpointAtShutdown: Bool = true
     ) -> DurableOptions {
-        var options = DurableOptions(path: path, durability: durability, behaviors: [BenchWorker<M>.self], snapshotEvery: snapshotEvery,
+        var options = DurableOptions(path: path, durability: durability, behaviors: [W.self], snapshotEvery: snapshotEvery,
                                      checkpointInterval: .seconds(3600), mapSize: 1 << 30)
         options.checkpointAtShutdown = checkpointAtShutdown
         return options
     }
 
     /// Spawns `count` workers named w-0… (many spawns per group commit).
-    static func spawnWorkers<M: HopMessage>(_ node: Node, count: Int, _: M.Type) async throws {
+    static func spawnWorkers<W: HopWorker>(_ node: Node, count: Int, _: W.Type) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
             while next < count {
                 let upper = min(count, next + 512)
                 for k in next..<upper {
-                    group.addTask { _ = try await node.spawnDurable(BenchWorker<M>(workers: count), name: "w-\(k)") }
+                    group.addTask { _ = try await node.spawnDurable(W(workers: count), name: "w-\(k)") }
                 }
                 try await group.waitForAll()
                 next = upper
@@ -96,9 +116,9 @@ public enum DurableBench {
         }
     }
 
-    static func addresses<M: HopMessage>(_ node: Node, count: Int, _: M.Type) throws -> [Address<M>] {
+    static func addresses<W: HopWorker>(_ node: Node, count: Int, _: W.Type) throws -> [Address<W.Message>] {
         try (0..<count).map { k in
-            guard let address = node.address(named: "w-\(k)", as: M.self) else { throw DurableError.notAccepted("no worker w-\(k)") }
+            guard let address = node.address(named: "w-\(k)", as: W.Message.self) else { throw DurableError.notAccepted("no worker w-\(k)") }
             return address
         }
     }
@@ -110,24 +130,24 @@ public enum DurableBench {
     /// run, through `Codable`; then steady senders' accept latency.
     public static func run(workers: Int, messages: Int, levels: [StoreEnvironment.Durability] = [.fsync, .process], report: Report) async throws {
         for durability in levels {
-            try await flood(workers: workers, messages: messages, durability: durability, FastHop.self, coding: .fast, steady: true, report: report)
-            try await flood(workers: workers, messages: messages, durability: durability, CodableHop.self, coding: .codable, steady: false, report: report)
+            try await flood(workers: workers, messages: messages, durability: durability, FastWorker.self, coding: .fast, steady: true, report: report)
+            try await flood(workers: workers, messages: messages, durability: durability, CodableWorker.self, coding: .codable, steady: false, report: report)
         }
     }
 
-    static func flood<M: HopMessage>(
-        workers: Int, messages: Int, durability: StoreEnvironment.Durability, _: M.Type, coding: HopCoding, steady measureSteady: Bool, report: Report
+    static func flood<W: HopWorker>(
+        workers: Int, messages: Int, durability: StoreEnvironment.Durability, _: W.Type, coding: HopCoding, steady measureSteady: Bool, report: Report
     ) async throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let node = try Node(durable: options(dir, durability, M.self))
-        try await spawnWorkers(node, count: workers, M.self)
-        let addresses = try addresses(node, count: workers, M.self)
+        let node = try Node(durable: options(dir, durability, W.self))
+        try await spawnWorkers(node, count: workers, W.self)
+        let addresses = try addresses(node, count: workers, W.self)
         benchHandled.store(0, ordering: .relaxed)
         let before = node.commitStatistics
         let start = now()
         for i in 0..<messages {
-            node.send(M.hop(remaining: 1, to: (i &* 31) % workers), to: addresses[i % workers])
+            node.send(W.Message.hop(remaining: 1, to: (i &* 31) % workers), to: addresses[i % workers])
         }
         while benchHandled.load(ordering: .relaxed) < 2 * messages {
             try await Task.sleep(for: .milliseconds(1))
@@ -181,26 +201,26 @@ public enum DurableBench {
     /// `calf bench replay`: messages replayed through handlers at a node start
     /// (no snapshot since they were handled), `JournalCodable` and `Codable` messages.
     public static func replay(workers: Int, messages: Int, report: Report) async throws {
-        try await replay(workers: workers, messages: messages, FastHop.self, coding: .fast, report: report)
-        try await replay(workers: workers, messages: messages, CodableHop.self, coding: .codable, report: report)
+        try await replay(workers: workers, messages: messages, FastWorker.self, coding: .fast, report: report)
+        try await replay(workers: workers, messages: messages, CodableWorker.self, coding: .codable, report: report)
     }
 
-    static func replay<M: HopMessage>(workers: Int, messages: Int, _: M.Type, coding: HopCoding, report: Report) async throws {
+    static func replay<W: HopWorker>(workers: Int, messages: Int, _: W.Type, coding: HopCoding, report: Report) async throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         do {
-            let node = try Node(durable: options(dir, .process, M.self, snapshotEvery: 1 << 30, checkpointAtShutdown: false))
-            try await spawnWorkers(node, count: workers, M.self)
+            let node = try Node(durable: options(dir, .process, W.self, snapshotEvery: 1 << 30, checkpointAtShutdown: false))
+            try await spawnWorkers(node, count: workers, W.self)
             try await node.checkpoint()
-            let addresses = try addresses(node, count: workers, M.self)
+            let addresses = try addresses(node, count: workers, W.self)
             benchHandled.store(0, ordering: .relaxed)
-            for i in 0..<messages { node.send(M.hop(remaining: 0, to: 0), to: addresses[i % workers]) }
+            for i in 0..<messages { node.send(W.Message.hop(remaining: 0, to: 0), to: addresses[i % workers]) }
             while benchHandled.load(ordering: .relaxed) < messages { try await Task.sleep(for: .milliseconds(1)) }
             try await node.shutdown()
         }
         benchHandled.store(0, ordering: .relaxed)
         let start = now()
-        let node = try Node(durable: options(dir, .process, M.self))
+        let node = try Node(durable: options(dir, .process, W.self))
         let elapsed = now() - start
         let replayed = node.recoveryReport?.replayed ?? 0
         report.figure(coding.name("replay"), Double(replayed) / elapsed, "msgs/s",
@@ -214,9 +234,9 @@ public enum DurableBench {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         do {
-            let node = try Node(durable: options(dir, .process, FastHop.self, checkpointAtShutdown: false))
-            try await spawnWorkers(node, count: workers, FastHop.self)
-            let addresses = try addresses(node, count: workers, FastHop.self)
+            let node = try Node(durable: options(dir, .process, FastWorker.self, checkpointAtShutdown: false))
+            try await spawnWorkers(node, count: workers, FastWorker.self)
+            let addresses = try addresses(node, count: workers, FastWorker.self)
             benchHandled.store(0, ordering: .relaxed)
             for address in addresses { node.send(.hop(remaining: 0, to: 0), to: address) }
             while benchHandled.load(ordering: .relaxed) < workers { try await Task.sleep(for: .milliseconds(1)) }
@@ -226,7 +246,7 @@ public enum DurableBench {
             try await node.shutdown()
         }
         let start = now()
-        let node = try Node(durable: options(dir, .process, FastHop.self))
+        let node = try Node(durable: options(dir, .process, FastWorker.self))
         // Serving: the last process answers a call.
         guard let last = node.address(named: "w-\(workers - 1)", as: FastHop.self) else { throw DurableError.notAccepted("no worker w-\(workers - 1)") }
         _ = await node.send(.hop(remaining: 0, to: 0), to: last, key: nil)

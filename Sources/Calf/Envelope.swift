@@ -37,6 +37,7 @@ final class JournaledMail<Message: Sendable>: CommittedDelivery, @unchecked Send
     }
 
     /// Mail for `recipient`, to be delivered once its record commits.
+    @usableFromInline
     init(_ message: Message, acceptedAt: UInt64, slot: ReplySlot?, for recipient: MailboxCell<Message>) {
         self.message = message
         seq = 0
@@ -45,10 +46,10 @@ final class JournaledMail<Message: Sendable>: CommittedDelivery, @unchecked Send
         self.recipient = recipient
     }
 
-    func deliver(seq: UInt64) {
+    @usableFromInline func deliver(seq: UInt64) {
         self.seq = seq
         guard let recipient else { return }
         self.recipient = nil
-        recipient.pushToMailbox(.journaled(self))
+        recipient.pushCommitted(self)
     }
 }

@@ -48,9 +48,15 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     }
 
     /// Puts `envelope` on the scheduler's remote queue as it is (no journaling).
-    @usableFromInline
+    @inlinable
     final func pushToMailbox(_ envelope: __owned Envelope<Message>) {
         scheduler.pushRemote(RemoteNode.make(cell: self, envelope: consume envelope))
+    }
+
+    /// Hands mail the writer has committed to this process's scheduler.
+    @usableFromInline
+    func pushCommitted(_ mail: JournaledMail<Message>) {
+        pushToMailbox(.journaled(mail))
     }
 
     /// A durable process journals mail sent by a transient process or from

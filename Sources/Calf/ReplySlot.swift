@@ -40,7 +40,7 @@ final class ReplySlot: Sendable {
 
     /// Completes the call if nothing completed it yet; returns whether this call won.
     @discardableResult
-    func complete(_ result: Result<any Sendable, CallError>) -> Bool {
+    @usableFromInline func complete(_ result: Result<any Sendable, CallError>) -> Bool {
         guard done.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             return false
         }

@@ -14,11 +14,13 @@ public enum IngressResult: Sendable, Equatable {
 
 /// What the writer releases after a record commits, told the record's seq
 /// (a journaled message going to its recipient).
+@usableFromInline
 protocol CommittedDelivery: AnyObject, Sendable {
     func deliver(seq: UInt64)
 }
 
 /// A message from outside on its way into the journal.
+@usableFromInline
 struct Ingress: Sendable {
     var key: String?
     var acceptedAt: UInt64
@@ -27,9 +29,19 @@ struct Ingress: Sendable {
     var deliver: any CommittedDelivery
     /// Tells the sender (after the commit).
     var ack: @Sendable (IngressResult) -> Void
+
+    @usableFromInline
+    init(key: String?, acceptedAt: UInt64, record: [UInt8], deliver: any CommittedDelivery, ack: @escaping @Sendable (IngressResult) -> Void) {
+        self.key = key
+        self.acceptedAt = acceptedAt
+        self.record = record
+        self.deliver = deliver
+        self.ack = ack
+    }
 }
 
 /// One thing a commit batch carries, in order.
+@usableFromInline
 enum CommitEntry {
     /// A log record; `deliver` (if any) runs after the commit with its seq.
     case record([UInt8], deliver: (any CommittedDelivery)?)
@@ -55,6 +67,7 @@ enum CommitEntry {
 /// A scheduler's part of a checkpoint round: every process it hosts whose
 /// state or mailbox changed since the last round has a snapshot in the
 /// same batch, taken after it had taken in all mail committed through `cut`.
+@usableFromInline
 struct CheckpointRoundReport: Sendable {
     var round: UInt64
     /// Every accepted record at or below this seq for its processes was in
@@ -80,10 +93,11 @@ final class CommitToken: Sendable {
 ///
 /// Thread ownership: filled by one scheduler thread, then handed to the
 /// writer (`CommitWriter.submit`), which alone reads it afterwards.
+@usableFromInline
 final class CommitBatch: @unchecked Sendable {
-    @exclusivity(unchecked) var entries: [CommitEntry] = []
+    @usableFromInline @exclusivity(unchecked) var entries: [CommitEntry] = []
     /// The bytes of the `.packed` records, one after another.
-    @exclusivity(unchecked) var bytes: [UInt8] = []
+    @usableFromInline @exclusivity(unchecked) var bytes: [UInt8] = []
     /// Monotonic time of the first entry (commit latency is measured from it).
     let started: UInt64
     /// Marked by the writer once the batch committed (made on first use).
@@ -105,18 +119,18 @@ final class CommitBatch: @unchecked Sendable {
     var isEmpty: Bool { entries.isEmpty }
 
     /// Appends a record written by `write` into `bytes`.
-    func appendRecord(deliver: (any CommittedDelivery)? = nil, _ write: (inout [UInt8]) -> Void) {
+    @usableFromInline func appendRecord(deliver: (any CommittedDelivery)? = nil, _ write: (inout [UInt8]) -> Void) {
         let start = bytes.count
         write(&bytes)
         entries.append(.packed(start..<bytes.count, deliver: deliver))
     }
 
     /// Drops everything appended after `mark` (a handler that threw).
-    func cut(to mark: (entries: Int, bytes: Int)) {
+    @usableFromInline func cut(to mark: (entries: Int, bytes: Int)) {
         entries.removeSubrange(mark.entries...)
         bytes.removeSubrange(mark.bytes...)
     }
 
     /// Where the batch stands now, for `cut(to:)`.
-    var mark: (entries: Int, bytes: Int) { (entries.count, bytes.count) }
+    @usableFromInline var mark: (entries: Int, bytes: Int) { (entries.count, bytes.count) }
 }

@@ -16,6 +16,7 @@ import Synchronization
 ///
 /// Thread ownership: `queue` and the atomics are shared; everything else
 /// belongs to the writer's loop thread.
+@usableFromInline
 final class CommitWriter: LoopDriver, @unchecked Sendable {
     let journal: Journal
     private let options: DurableOptions
@@ -83,7 +84,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     }
 
     /// Hands one message from outside to the writer (any thread).
-    func submit(_ ingress: Ingress, wake loop: EventLoop) {
+    @usableFromInline func submit(_ ingress: Ingress, wake loop: EventLoop) {
         ingressQueue.withLock { $0.append(ingress) }
         queued.store(true, ordering: .sequentiallyConsistent)
         if stopped.load(ordering: .sequentiallyConsistent) { refuseQueued() } else { loop.wake() }
@@ -111,9 +112,9 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     /// A commit of at least this many records makes the next one linger.
     static let lingerAbove = 64
 
-    func hasPendingWork() -> Bool { queued.load(ordering: .sequentiallyConsistent) }
+    @usableFromInline func hasPendingWork() -> Bool { queued.load(ordering: .sequentiallyConsistent) }
 
-    func runReadyWork(on loop: EventLoop) -> Bool {
+    @usableFromInline func runReadyWork(on loop: EventLoop) -> Bool {
         guard queued.load(ordering: .sequentiallyConsistent) else { return false }
         // Without fsync a commit is quick, so under load they would come
         // every few hundred records; lingering a moment after the last one
@@ -143,7 +144,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         return queued.load(ordering: .sequentiallyConsistent)
     }
 
-    func loopWillStop(_ loop: EventLoop) {
+    @usableFromInline func loopWillStop(_ loop: EventLoop) {
         // Batches submitted after the last run, or later, are refused: their senders learn it.
         stopped.store(true, ordering: .sequentiallyConsistent)
         refuseQueued()
@@ -190,8 +191,10 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         for batch in batches {
             let base = packed.count
             packed.append(contentsOf: batch.bytes)
-            for entry in batch.entries {
-                switch entry {
+            // By index, switching on the element in place: iterating would copy
+            // each entry (a retain and a release per object it holds).
+            for index in batch.entries.indices {
+                switch batch.entries[index] {
                 case .packed(let range, let deliver):
                     if let deliver { after.append(.deliver(index: ranges.count, deliver)) }
                     ranges.append((range.lowerBound + base)..<(range.upperBound + base))

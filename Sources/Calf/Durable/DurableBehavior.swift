@@ -55,6 +55,11 @@ public protocol DurableBehavior: Codable, Sendable {
 
     /// Handles one message.
     func handle(_ message: Message, state: inout State, context: inout DurableContext<Message>) throws
+
+    /// How the runtime runs this behavior's processes, compiled in the
+    /// module that defines the behavior (so the turn is specialized for its
+    /// message and state types). Leave it to the default.
+    static var _durableRuntime: DurableRuntime { get }
 }
 
 extension DurableBehavior {
@@ -64,4 +69,20 @@ extension DurableBehavior {
     public var snapshotEvery: Int? { nil }
     /// Only the node's checkpoint rounds.
     public var snapshotInterval: Duration? { nil }
+    /// The runtime's turn and mail hand-over for `Self`, specialized where `Self` is defined.
+    @inlinable public static var _durableRuntime: DurableRuntime { DurableRuntime(Self.self) }
+}
+
+/// What a durable process of one behavior runs, built where the behavior is
+/// defined: its turn and the hand-over of its mail, specialized for its
+/// types (generic code of this module runs unspecialized for a user's
+/// types, and its generic-metadata lookups cost more than the work).
+public struct DurableRuntime: Sendable {
+    /// Installs the specialized functions on a new cell of the behavior.
+    @usableFromInline let install: @Sendable (AnyObject) -> Void
+
+    /// The runtime of `B`.
+    @inlinable public init<B: DurableBehavior>(_: B.Type) {
+        install = { cell in DurableCell<B>.installSpecialized(on: unsafeDowncast(cell, to: DurableCell<B>.self)) }
+    }
 }

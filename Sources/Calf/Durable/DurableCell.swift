@@ -4,17 +4,18 @@ import CalfStore
 /// and its rebuild by replay.
 ///
 /// Thread ownership: as `DurableCellBase`; `state` belongs to the scheduler thread.
+@usableFromInline
 final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchecked Sendable {
-    let behavior: B
+    @usableFromInline let behavior: B
     /// The behavior as the journal keeps it.
     let spec: [UInt8]
-    var state: B.State
+    @usableFromInline var state: B.State
     /// Messages handled since the last snapshot, with their output digests
     /// (what a rebuild replays).
-    var sinceSnapshot: [LogRecord.Handled] = []
+    @usableFromInline var sinceSnapshot: [LogRecord.Handled] = []
     /// The message failing in a row, and how many times.
-    var failing: (seq: UInt64, count: Int)?
-    let snapshotEvery: Int
+    @usableFromInline var failing: (seq: UInt64, count: Int)?
+    @usableFromInline let snapshotEvery: Int
     /// The behavior's snapshot interval in nanoseconds (0: none), and when the last snapshot was taken (monotonic).
     let snapshotIntervalNanoseconds: UInt64
     var lastSnapshot: UInt64 = 0
@@ -32,8 +33,17 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         snapshotEvery = max(1, behavior.snapshotEvery ?? durable.options.snapshotEvery)
         snapshotIntervalNanoseconds = behavior.snapshotInterval?.nanoseconds ?? 0
         super.init(pid: pid, scheduler: scheduler, durable: durable, name: name)
-        turn = { cell, budget in unsafeDowncast(cell, to: DurableCell<B>.self).runTurn(budget: budget) }
-        remoteAcceptor = MailboxCell<B.Message>.remoteAcceptorFunction
+        // The behavior's own module builds the turn, specialized for its types.
+        B._durableRuntime.install(self)
+    }
+
+    /// Sets the turn and the remote acceptor of `cell`, specialized where `B` is concrete.
+    @inlinable
+    static func installSpecialized(on cell: DurableCell<B>) {
+        cell.turn = { cell, budget in unsafeDowncast(cell, to: DurableCell<B>.self).runTurn(budget: budget) }
+        cell.remoteAcceptor = MailboxCell<B.Message>.remoteAcceptorFunction
+        cell.ingressFunction = { cell, envelope in cell.journalIngress(envelope) }
+        cell.pushCommittedFunction = { cell, mail in cell.pushToMailbox(.journaled(mail)) }
     }
 
     override var behaviorName: String { B.behaviorName }
@@ -42,6 +52,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
 
     /// Handles up to `budget` journaled messages; their outcomes go into the
     /// scheduler's commit batch, one progress record for the turn.
+    @inlinable
     func runTurn(budget: Int) -> Bool {
         guard phase == .running else { return false }
         var handled: [LogRecord.Handled] = []
@@ -115,7 +126,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         return retry != nil || !mailbox.isEmpty
     }
 
-    private func commitProgress(_ handled: [LogRecord.Handled]) {
+    @usableFromInline func commitProgress(_ handled: [LogRecord.Handled]) {
         guard !handled.isEmpty else { return }
         let record = LogRecord.progress(pid: pid.serial, handled: handled)
         scheduler.durableBatch.appendRecord { record.encode(into: &$0) }
@@ -123,14 +134,14 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
 
     // MARK: Snapshots
 
-    private func snapshotIsDue() -> Bool {
+    @usableFromInline func snapshotIsDue() -> Bool {
         guard snapshotIntervalNanoseconds > 0, !sinceSnapshot.isEmpty else { return false }
         return monotonicNanoseconds() &- lastSnapshot >= snapshotIntervalNanoseconds
     }
 
     /// The process's snapshot as a checkpoint entry (nil, and the process
     /// quarantined, if its state does not encode).
-    func snapshotEntry() -> CommitEntry? {
+    @usableFromInline func snapshotEntry() -> CommitEntry? {
         let stateBytes: [UInt8]
         do {
             stateBytes = try stateCodec.encode(state)
@@ -170,7 +181,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
 
     // MARK: Crashes and restarts
 
-    private func crashed(on mail: JournaledMail<B.Message>, error: any Error) {
+    @usableFromInline func crashed(on mail: JournaledMail<B.Message>, error: any Error) {
         let failures = failing?.seq == mail.seq ? failing!.count + 1 : 1
         failing = (mail.seq, failures)
         if failures >= durable.options.maximumFailures {
@@ -182,7 +193,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         }
     }
 
-    override func restartByReplay(retrying failed: JournaledMail<B.Message>?, reason: ExitReason) {
+    @usableFromInline override func restartByReplay(retrying failed: JournaledMail<B.Message>?, reason: ExitReason) {
         phase = .recovering
         if let failed { retry = failed }
         let guardian = durable.guardian(of: pid)
@@ -285,7 +296,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
 
     /// Ends the process for good: its exit is journaled, its snapshot and
     /// name removed, then it exits.
-    private func stopForGood(reason: ExitReason) {
+    @usableFromInline func stopForGood(reason: ExitReason) {
         phase = .stopping
         let batch = scheduler.durableBatch
         batch.entries.append(contentsOf: durable.exitEntries(for: self, reason: reason))

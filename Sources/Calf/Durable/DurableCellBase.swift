@@ -8,6 +8,7 @@ protocol DurableNamed: AnyObject {
 }
 
 /// Where a durable process stands.
+@usableFromInline
 enum DurablePhase: Equatable {
     /// Handling its mail.
     case running
@@ -30,17 +31,17 @@ enum DurablePhase: Equatable {
 @usableFromInline
 class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, DurableNamed, @unchecked Sendable {
     // Strong: an address kept after its node is gone still reaches a core that refuses politely.
-    let durable: DurableCore
+    @usableFromInline let durable: DurableCore
     let name: String?
-    var phase = DurablePhase.running
+    @usableFromInline var phase = DurablePhase.running
     /// Handled or received anything since its last snapshot.
-    var dirty = true
+    @usableFromInline var dirty = true
     var incarnation: UInt64 = 0
     var timers: [UInt64: (timer: DurableTimer, ref: TimerRef?)] = [:]
     /// The message to handle before the mailbox (retried after a crash).
-    var retry: JournaledMail<Message>?
+    @usableFromInline var retry: JournaledMail<Message>?
     /// How its messages are written to the journal and read back.
-    let codec = JournalCodec<Message>()
+    @usableFromInline let codec = JournalCodec<Message>()
 
     init(pid: Pid, scheduler: Scheduler, durable: DurableCore, name: String?) {
         self.durable = durable
@@ -53,14 +54,41 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
 
     // MARK: Mail
 
+    /// Journals mail sent from outside a durable process; replaced by the
+    /// behavior's specialized copy (`DurableRuntime`).
+    @usableFromInline var ingressFunction: (DurableCellBase<Message>, Envelope<Message>) -> Void = { cell, envelope in
+        cell.journalIngress(envelope)
+    }
+
+    /// Hands committed mail to this process's scheduler; replaced by the
+    /// behavior's specialized copy (`DurableRuntime`).
+    @usableFromInline var pushCommittedFunction: (DurableCellBase<Message>, JournaledMail<Message>) -> Void = { cell, mail in
+        cell.pushToMailbox(.journaled(mail))
+    }
+
     override final func journalFromOutside(_ envelope: __owned Envelope<Message>) {
-        switch envelope {
+        ingressFunction(self, envelope)
+    }
+
+    override final func pushCommitted(_ mail: JournaledMail<Message>) {
+        pushCommittedFunction(self, mail)
+    }
+
+    /// Journals mail from outside: messages and calls through the writer,
+    /// signals and stops straight to the mailbox.
+    @inlinable
+    final func journalIngress(_ envelope: __owned Envelope<Message>) {
+        switch consume envelope {
         case .message(let message):
             durable.ingress(message, to: self, key: nil, slot: nil) { _ in }
         case .call(let message, let slot):
             durable.ingress(message, to: self, key: nil, slot: slot) { _ in }
-        case .signal, .stop, .journaled:
-            pushToMailbox(envelope)
+        case .signal(let signal):
+            pushToMailbox(.signal(signal))
+        case .stop(let reason):
+            pushToMailbox(.stop(reason))
+        case .journaled(let mail):
+            pushToMailbox(.journaled(mail))
         }
     }
 

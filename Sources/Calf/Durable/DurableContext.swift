@@ -4,8 +4,8 @@ import CalfStore
 /// `payloadStart` on), with the mail to release once committed.
 @usableFromInline
 struct JournalOutput {
-    let payloadStart: Int
-    let mail: any CommittedDelivery
+    @usableFromInline let payloadStart: Int
+    @usableFromInline let mail: any CommittedDelivery
 }
 
 /// What a durable handler can do besides changing its state. Every effect
@@ -15,7 +15,7 @@ struct JournalOutput {
 /// Time and randomness come from the journal: `now` is the accepted-at time
 /// of the message being handled and `random` is seeded from (pid, seq).
 public struct DurableContext<Message: Codable & Sendable> {
-    unowned(unsafe) let cell: DurableCellBase<Message>
+    @usableFromInline unowned(unsafe) let cell: DurableCellBase<Message>
     /// The seq of the message being handled.
     public let seq: UInt64
     /// The message's accepted-at time: the handler's clock.
@@ -27,15 +27,15 @@ public struct DurableContext<Message: Codable & Sendable> {
     public var random: JournalRandom
     /// Where outputs go: the scheduler's commit batch (nil during replay).
     /// A handler that throws has its outputs cut off again by the cell.
-    let batch: CommitBatch?
-    var digest = OutputDigest()
-    var replySlot: ReplySlot?
-    var stopReason: ExitReason?
-    var failure: (any Error)?
+    @usableFromInline let batch: CommitBatch?
+    @usableFromInline var digest = OutputDigest()
+    @usableFromInline var replySlot: ReplySlot?
+    @usableFromInline var stopReason: ExitReason?
+    @usableFromInline var failure: (any Error)?
     private var spawns: UInt8 = 0
     private var timerCount: UInt8 = 0
 
-    init(cell: DurableCellBase<Message>, seq: UInt64, acceptedAt: UInt64, slot: ReplySlot?, batch: CommitBatch?) {
+    @inlinable init(cell: DurableCellBase<Message>, seq: UInt64, acceptedAt: UInt64, slot: ReplySlot?, batch: CommitBatch?) {
         self.cell = cell
         self.seq = seq
         now = WallTime(nanosecondsSinceEpoch: acceptedAt)
@@ -55,7 +55,7 @@ public struct DurableContext<Message: Codable & Sendable> {
 
     /// Sends `message` to `address` once this handler's outcome is committed.
     /// To a durable process the message is accepted in the same commit.
-    public mutating func send<M>(_ message: M, to address: Address<M>) {
+    @inlinable public mutating func send<M>(_ message: M, to address: Address<M>) {
         let target = address.cell
         digest.add(target.pid.serial)
         let acceptedAt = now.nanosecondsSinceEpoch
@@ -95,7 +95,7 @@ public struct DurableContext<Message: Codable & Sendable> {
     /// Sends `message` to the process registered as `name`.
     /// - Returns: false when no process of that message type has the name
     ///   (counted as a dead letter once committed).
-    @discardableResult
+    @discardableResult @inlinable
     public mutating func send<M: Sendable>(_ message: M, to name: String) -> Bool {
         // Durable names first: the durable table has them even while a node
         // start replays, so a replay finds the process the first run found.

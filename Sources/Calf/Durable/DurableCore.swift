@@ -8,11 +8,12 @@ import Synchronization
 ///
 /// Thread-safe: `table` is a `Mutex`; `schedulers` is set once before any
 /// process runs; the writer owns its own state (see `CommitWriter`).
+@usableFromInline
 final class DurableCore: @unchecked Sendable {
     let options: DurableOptions
     let journal: Journal
-    let writer: CommitWriter
-    let writerLoop: EventLoop
+    @usableFromInline let writer: CommitWriter
+    @usableFromInline let writerLoop: EventLoop
     let registry: [String: any DurableBehavior.Type]
     // invariant: set once in Node's init, before any durable process exists.
     nonisolated(unsafe) var schedulers: [Scheduler] = []
@@ -24,7 +25,7 @@ final class DurableCore: @unchecked Sendable {
     let pinnedScanFrom: Atomic<UInt64>
     let nextRound = Atomic<UInt64>(1)
     /// Set once the node has stopped: spawns and messages from outside are refused at once.
-    let closed = Atomic<Bool>(false)
+    @usableFromInline let closed = Atomic<Bool>(false)
     // invariant: touched on the writer's loop thread, and by close() after that loop stopped.
     nonisolated(unsafe) var checkpointTimer: LoopTimer?
     // invariant: set once by Node's init after recovery, read afterwards.
@@ -69,6 +70,7 @@ final class DurableCore: @unchecked Sendable {
 
     /// Journals `message` for `cell` from outside any durable process; once
     /// committed it is delivered, then `ack` learns the outcome.
+    @inlinable
     func ingress<M: Codable & Sendable>(
         _ message: M, to cell: DurableCellBase<M>, key: String?, slot: ReplySlot?,
         ack: @escaping @Sendable (IngressResult) -> Void
@@ -157,7 +159,7 @@ final class DurableCore: @unchecked Sendable {
     }
 
     /// The durable process registered as `name` if it takes messages of type `M`.
-    func cell<M>(named name: String, taking: M.Type) -> MailboxCell<M>? {
+    @usableFromInline func cell<M>(named name: String, taking: M.Type) -> MailboxCell<M>? {
         let found = table.withLock { $0.named[name] }
         guard let found, found.messageType == ObjectIdentifier(M.self) else { return nil }
         // invariant: a durable cell entered with message type M is a MailboxCell<M>.

@@ -1,6 +1,6 @@
 extension Scheduler {
     /// The batch this scheduler's durable outcomes go into (created on first use).
-    var durableBatch: CommitBatch {
+    @usableFromInline var durableBatch: CommitBatch {
         if let batch = pendingBatch { return batch }
         let batch = CommitBatch()
         pendingBatch = batch

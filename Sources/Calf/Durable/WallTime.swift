@@ -40,9 +40,9 @@ public struct WallTime: Comparable, Hashable, Sendable, CustomStringConvertible 
 /// the seq of the message being handled), so replay draws the same numbers
 /// (SplitMix64).
 public struct JournalRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+    @usableFromInline var state: UInt64
 
-    init(pid: Pid, seq: UInt64) {
+    @inlinable init(pid: Pid, seq: UInt64) {
         state = pid.serial &* 0x9E37_79B9_7F4A_7C15 ^ seq
     }
 
@@ -59,14 +59,17 @@ public struct JournalRandom: RandomNumberGenerator, Sendable {
 /// FNV-1a over a handler's outputs: stable across runs and machines (unlike
 /// `Hasher`, which is seeded per process), so a journaled digest can be
 /// compared by a later replay.
+@usableFromInline
 struct OutputDigest {
-    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+    @usableFromInline private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
 
-    mutating func add(byte: UInt8) {
+    @inlinable init() {}
+
+    @inlinable mutating func add(byte: UInt8) {
         value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
     }
 
-    mutating func add(_ word: UInt64) {
+    @inlinable mutating func add(_ word: UInt64) {
         var w = word
         for _ in 0..<8 {
             add(byte: UInt8(truncatingIfNeeded: w))
@@ -74,7 +77,7 @@ struct OutputDigest {
         }
     }
 
-    mutating func add(bytes: some Sequence<UInt8>) {
+    @inlinable mutating func add(bytes: some Sequence<UInt8>) {
         for byte in bytes { add(byte: byte) }
     }
 }

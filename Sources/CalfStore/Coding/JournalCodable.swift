@@ -46,10 +46,12 @@ public protocol JournalCodable {
 /// `JournalCodable` conformance when they have one, else with
 /// `BinaryEncoder` / `BinaryDecoder`. Made once per type (the conformance
 /// is looked up once), then used per message.
+// @unchecked Sendable: both fields are set once in `init` and only read
+// afterwards, from any thread (a metatype and a string).
 public struct JournalCodec<Value: Codable>: @unchecked Sendable {
-    // Sendable: the closures capture nothing but the conforming type.
-    private let write: ((Value, inout ByteWriter) -> Void)?
-    private let read: ((inout ByteReader) throws -> Value)?
+    /// `Value` as a `JournalCodable` type, when it is one (a metatype: no
+    /// object to retain per call, unlike a stored closure).
+    private let fast: (any JournalCodable.Type)?
     /// The type's name, for errors (made once: naming a type costs a demangling).
     private let name: String
 
@@ -60,42 +62,36 @@ public struct JournalCodec<Value: Codable>: @unchecked Sendable {
     /// The codec of `Value`.
     public init() {
         name = "\(Value.self)"
-        if let fast = Value.self as? any JournalCodable.Type {
-            (write, read) = Self.functions(of: fast)
-        } else {
-            (write, read) = (nil, nil)
-        }
+        fast = Value.self as? any JournalCodable.Type
     }
 
-    private static func functions<F: JournalCodable>(of _: F.Type) -> ((Value, inout ByteWriter) -> Void, (inout ByteReader) throws -> Value) {
-        // F is Value (the cast in `init` found Value's conformance): the
-        // value is read as F in place and the result taken as Value, no
-        // dynamic cast per call.
+    // `F` is `Value` (the cast in `init` found Value's conformance): the
+    // value is read as F in place, the result taken as Value, no dynamic
+    // cast per call.
+    private static func write<F: JournalCodable>(_: F.Type, _ value: Value, to writer: inout ByteWriter) {
         precondition(MemoryLayout<F>.size == MemoryLayout<Value>.size) // invariant: F and Value are one type.
-        return (
-            { value, writer in
-                withUnsafePointer(to: value) { $0.withMemoryRebound(to: F.self, capacity: 1) { $0.pointee.write(to: &writer) } }
-            },
-            { reader in
-                let read = try F(reading: &reader)
-                return withUnsafePointer(to: read) { $0.withMemoryRebound(to: Value.self, capacity: 1) { $0.pointee } }
-            }
-        )
+        withUnsafePointer(to: value) { $0.withMemoryRebound(to: F.self, capacity: 1) { $0.pointee.write(to: &writer) } }
+    }
+
+    private static func read<F: JournalCodable>(_: F.Type, from reader: inout ByteReader) throws -> Value {
+        precondition(MemoryLayout<F>.size == MemoryLayout<Value>.size) // invariant: F and Value are one type.
+        let read = try F(reading: &reader)
+        return withUnsafePointer(to: read) { $0.withMemoryRebound(to: Value.self, capacity: 1) { $0.pointee } }
     }
 
     /// Whether `Value` takes the fast path.
-    public var isFast: Bool { write != nil }
+    public var isFast: Bool { fast != nil }
 
     /// Appends the document for `value` to `bytes`.
     public func encode(_ value: Value, appendingTo bytes: inout [UInt8]) throws {
-        guard let write else {
+        guard let fast else {
             try BinaryEncoder().encode(value, appendingTo: &bytes)
             return
         }
         var writer = ByteWriter()
         writer.exchangeBytes(with: &bytes)
         writer.byte(Self.marker)
-        write(value, &writer)
+        Self.write(fast, value, to: &writer)
         writer.exchangeBytes(with: &bytes)
     }
 
@@ -109,11 +105,11 @@ public struct JournalCodec<Value: Codable>: @unchecked Sendable {
     /// Decodes a whole document, whichever way it was written.
     public func decode(from bytes: UnsafeRawBufferPointer) throws -> Value {
         guard bytes.first == Self.marker else { return try BinaryDecoder().decode(Value.self, from: bytes) }
-        guard let read else {
+        guard let fast else {
             throw BinaryDecodingError("written by a JournalCodable conformance \(name) no longer has", path: [])
         }
         var reader = ByteReader(bytes, from: 1, what: name)
-        let value = try read(&reader)
+        let value = try Self.read(fast, from: &reader)
         guard reader.isAtEnd else {
             throw BinaryDecodingError("\(reader.remaining) bytes after the value of \(name)", path: [])
         }
