@@ -117,3 +117,41 @@ struct Meter: DurableBehavior {
         }
     }
 }
+
+/// A behavior whose runtime is another's: its cells keep the generic turn
+/// (what runs where no specialized copy is installed).
+struct GenericTurnMeter: DurableBehavior {
+    static var _durableRuntime: DurableRuntime { DurableRuntime(Meter.self) }
+    typealias Message = Meter.Message
+    typealias State = Meter.State
+    func initialState() -> State { State() }
+    func handle(_ message: Message, state: inout State, context: inout DurableContext<Message>) {
+        Meter().handle(message, state: &state, context: &context)
+    }
+}
+
+@Suite(.serialized) struct GenericTurnTests {
+    @Test func aCellWithoutItsSpecializedTurnRunsTheGenericOneTheSame() async throws {
+        try await withDataDirectory { dir in
+            var options = DurableOptions(path: dir, durability: .process, behaviors: [GenericTurnMeter.self], snapshotEvery: 1000,
+                                         checkpointInterval: .seconds(3600), mapSize: 1 << 20)
+            options.checkpointAtShutdown = false
+            do {
+                let node = try Node(schedulers: 2, durable: options)
+                let a = try await node.spawnDurable(GenericTurnMeter(), name: "a")
+                let b = try await node.spawnDurable(GenericTurnMeter(), name: "b")
+                node.send(.link(b), to: a)
+                for n in 1...20 { node.send(.pass(n), to: a) }
+                #expect(await eventually { (try? await node.call(b, .get) as Int) == 210 })
+                try await node.shutdown()
+            }
+            // Replayed through the generic turn too (digests checked).
+            let node = try Node(schedulers: 2, durable: options)
+            #expect(node.quarantinedProcesses.isEmpty)
+            #expect(node.recoveryReport?.replayed ?? 0 >= 41)
+            let b = try #require(node.address(named: "b", as: Meter.Message.self))
+            #expect(try await node.call(b, .get) as Int == 210)
+            try await node.shutdown()
+        }
+    }
+}

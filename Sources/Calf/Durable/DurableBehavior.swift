@@ -81,8 +81,12 @@ public struct DurableRuntime: Sendable {
     /// Installs the specialized functions on a new cell of the behavior.
     @usableFromInline let install: @Sendable (AnyObject) -> Void
 
-    /// The runtime of `B`.
+    /// The runtime of `B`. Installed on a cell of another behavior, it does
+    /// nothing (that cell keeps the generic turn).
     @inlinable public init<B: DurableBehavior>(_: B.Type) {
-        install = { cell in DurableCell<B>.installSpecialized(on: unsafeDowncast(cell, to: DurableCell<B>.self)) }
+        install = { cell in
+            guard let typed = cell as? DurableCell<B> else { return }
+            DurableCell<B>.installSpecialized(on: typed)
+        }
     }
 }

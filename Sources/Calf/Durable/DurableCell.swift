@@ -33,7 +33,9 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         snapshotEvery = max(1, behavior.snapshotEvery ?? durable.options.snapshotEvery)
         snapshotIntervalNanoseconds = behavior.snapshotInterval?.nanoseconds ?? 0
         super.init(pid: pid, scheduler: scheduler, durable: durable, name: name)
-        // The behavior's own module builds the turn, specialized for its types.
+        // The generic turn, then the behavior's own module's copy, specialized for its types.
+        turn = { cell, budget in unsafeDowncast(cell, to: DurableCell<B>.self).runTurn(budget: budget) }
+        remoteAcceptor = MailboxCell<B.Message>.remoteAcceptorFunction
         B._durableRuntime.install(self)
     }
 
