@@ -24,20 +24,27 @@ protocol CommittedDelivery: AnyObject, Sendable {
 struct Ingress: Sendable {
     var key: String?
     var acceptedAt: UInt64
-    var record: [UInt8]
+    /// Where its record is in the bytes it was queued with.
+    var record: Range<Int>
     /// Goes to its recipient's mailbox once committed.
     var deliver: any CommittedDelivery
     /// Tells the sender (after the commit).
     var ack: @Sendable (IngressResult) -> Void
 
-    @usableFromInline
-    init(key: String?, acceptedAt: UInt64, record: [UInt8], deliver: any CommittedDelivery, ack: @escaping @Sendable (IngressResult) -> Void) {
+    init(key: String?, acceptedAt: UInt64, record: Range<Int>, deliver: any CommittedDelivery, ack: @escaping @Sendable (IngressResult) -> Void) {
         self.key = key
         self.acceptedAt = acceptedAt
         self.record = record
         self.deliver = deliver
         self.ack = ack
     }
+}
+
+/// Messages from outside waiting for the writer, their records one after
+/// another in `bytes` (no array per message).
+struct IngressQueue {
+    var items: [Ingress] = []
+    var bytes: [UInt8] = []
 }
 
 /// One thing a commit batch carries, in order.

@@ -23,7 +23,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     private let schedulerCount: Int
     private let queue = Mutex<[CommitBatch]>([])
     /// Messages from outside, queued on their own (no batch object each).
-    private let ingressQueue = Mutex<[Ingress]>([])
+    private let ingressQueue = Mutex(IngressQueue())
     private let queued = Atomic<Bool>(false)
     /// Every accepted record up to this seq has been handed to its recipient.
     let releasedThrough: Atomic<UInt64>
@@ -83,11 +83,35 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         if stopped.load(ordering: .sequentiallyConsistent) { refuseQueued() } else { loop.wake() }
     }
 
-    /// Hands one message from outside to the writer (any thread).
-    @usableFromInline func submit(_ ingress: Ingress, wake loop: EventLoop) {
-        ingressQueue.withLock { $0.append(ingress) }
+    /// Hands one message from outside to the writer (any thread): `write`
+    /// appends its record to the queue's bytes; if it throws, nothing is queued.
+    @usableFromInline func submit(
+        key: String?, acceptedAt: UInt64, deliver: any CommittedDelivery, ack: @escaping @Sendable (IngressResult) -> Void,
+        wake loop: EventLoop, write: (inout [UInt8]) throws -> Void
+    ) throws {
+        try ingressQueue.withLock { queue in
+            let start = queue.bytes.count
+            do {
+                try write(&queue.bytes)
+            } catch {
+                queue.bytes.removeSubrange(start...)
+                throw error
+            }
+            queue.items.append(Ingress(key: key, acceptedAt: acceptedAt, record: start..<queue.bytes.count, deliver: deliver, ack: ack))
+        }
         queued.store(true, ordering: .sequentiallyConsistent)
         if stopped.load(ordering: .sequentiallyConsistent) { refuseQueued() } else { loop.wake() }
+    }
+
+    /// Takes every queued message from outside, with their bytes.
+    private func takeIngress() -> IngressQueue {
+        ingressQueue.withLock { queue in
+            var taken = IngressQueue()
+            swap(&taken, &queue)
+            queue.items.reserveCapacity(taken.items.count)
+            queue.bytes.reserveCapacity(taken.bytes.count)
+            return taken
+        }
     }
 
     /// Set when the writer's loop stops: what is submitted afterwards is
@@ -100,13 +124,9 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             waiting.removeAll()
             return taken
         }
-        let ingress = ingressQueue.withLock { waiting -> [Ingress] in
-            let taken = waiting
-            waiting.removeAll()
-            return taken
-        }
+        let ingress = takeIngress()
         for batch in batches { refuse(batch, reason: "the node is stopped") }
-        for item in ingress { item.ack(.failed("the node is stopped")) }
+        for item in ingress.items { item.ack(.failed("the node is stopped")) }
     }
 
     /// A commit of at least this many records makes the next one linger.
@@ -130,15 +150,12 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             waiting.removeAll(keepingCapacity: true)
             return taken
         }
-        let ingress = ingressQueue.withLock { waiting -> [Ingress] in
-            let taken = waiting
-            waiting.removeAll(keepingCapacity: true)
-            return taken
-        }
-        if !batches.isEmpty || !ingress.isEmpty {
+        let ingress = takeIngress()
+        if !batches.isEmpty || !ingress.items.isEmpty {
             let loose = CommitBatch()
-            loose.entries = ingress.map { .ingress($0) }
-            commit(ingress.isEmpty ? batches : batches + [loose])
+            loose.bytes = ingress.bytes
+            loose.entries = ingress.items.map { .ingress($0) }
+            commit(ingress.items.isEmpty ? batches : batches + [loose])
             lastCommitEnded = monotonicNanoseconds()
         }
         return queued.load(ordering: .sequentiallyConsistent)
@@ -215,7 +232,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
                     }
                     after.append(.deliver(index: ranges.count, ingress.deliver))
                     after.append(.accepted(index: ranges.count, ingress.ack))
-                    add(ingress.record)
+                    ranges.append((ingress.record.lowerBound + base)..<(ingress.record.upperBound + base))
                 case .checkpoint(let pid, let body):
                     checkpoints.append((pid, ranges.count, body))
                 case .write(let write):

@@ -81,15 +81,6 @@ final class DurableCore: @unchecked Sendable {
             return
         }
         let acceptedAt = WallTime.now.nanosecondsSinceEpoch
-        var record = LogRecord.acceptedHeader(to: cell.pid.serial, key: key, acceptedAt: acceptedAt)
-        do {
-            try cell.codec.encode(message, appendingTo: &record)
-        } catch {
-            let reason = "cannot encode the message: \(error)"
-            slot?.complete(.failure(.notAccepted(reason)))
-            ack(.failed(reason))
-            return
-        }
         let tell: @Sendable (IngressResult) -> Void
         if let slot {
             tell = { result in
@@ -100,9 +91,20 @@ final class DurableCore: @unchecked Sendable {
         } else {
             tell = ack
         }
-        writer.submit(Ingress(key: key, acceptedAt: acceptedAt, record: record,
-                              deliver: JournaledMail(message, acceptedAt: acceptedAt, slot: slot, for: cell), ack: tell),
-                      wake: writerLoop)
+        let to = cell.pid.serial
+        let codec = cell.codec
+        do {
+            // The record is written straight into the writer's queue (no array of its own).
+            try writer.submit(key: key, acceptedAt: acceptedAt, deliver: JournaledMail(message, acceptedAt: acceptedAt, slot: slot, for: cell),
+                              ack: tell, wake: writerLoop) { bytes in
+                LogRecord.appendAcceptedHeader(to: to, key: key, acceptedAt: acceptedAt, into: &bytes)
+                try codec.encode(message, appendingTo: &bytes)
+            }
+        } catch {
+            let reason = "cannot encode the message: \(error)"
+            slot?.complete(.failure(.notAccepted(reason)))
+            ack(.failed(reason))
+        }
     }
 
     // MARK: Spawning
