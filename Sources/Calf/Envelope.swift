@@ -17,10 +17,12 @@ enum Envelope<Message: Sendable>: Sendable {
 /// the message).
 ///
 /// Made before its record commits, it is also what the writer releases
-/// after the commit: it learns its seq and goes to its recipient.
-/// Thread ownership: `seq` and `recipient` are written by the writer thread
-/// in `deliver(seq:)` before the mail is published through the recipient
-/// scheduler's queue; after that they are only read.
+/// after the commit: it learns its seq, and the commit's mail for each
+/// scheduler goes through that scheduler's queue together (`CommittedMailSink`).
+/// Thread ownership: `seq` is written by the writer thread in
+/// `committed(seq:)` before the mail is published through the recipient
+/// scheduler's queue; `recipient` is cleared on that scheduler's thread in
+/// `accept()`/`refuse()`; otherwise they are only read.
 @usableFromInline
 final class JournaledMail<Message: Sendable>: CommittedDelivery, @unchecked Sendable {
     @usableFromInline let message: Message
@@ -36,7 +38,7 @@ final class JournaledMail<Message: Sendable>: CommittedDelivery, @unchecked Send
         self.slot = slot
     }
 
-    /// Mail for `recipient`, to be delivered once its record commits.
+    /// Mail for `recipient`, to be handed over once its record commits.
     @usableFromInline
     init(_ message: Message, acceptedAt: UInt64, slot: ReplySlot?, for recipient: MailboxCell<Message>) {
         self.message = message
@@ -46,10 +48,20 @@ final class JournaledMail<Message: Sendable>: CommittedDelivery, @unchecked Send
         self.recipient = recipient
     }
 
-    @usableFromInline func deliver(seq: UInt64) {
+    @usableFromInline func committed(seq: UInt64) -> Scheduler? {
         self.seq = seq
+        return recipient?.scheduler
+    }
+
+    @usableFromInline func accept() {
         guard let recipient else { return }
         self.recipient = nil
-        recipient.pushCommitted(self)
+        recipient.acceptCommitted(self)
+    }
+
+    @usableFromInline func refuse() {
+        guard let recipient else { return }
+        self.recipient = nil
+        recipient.scheduler.node.deadLetter(Envelope<Message>.journaled(self), to: recipient.pid)
     }
 }

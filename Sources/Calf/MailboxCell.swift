@@ -53,10 +53,10 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         scheduler.pushRemote(RemoteNode.make(cell: self, envelope: consume envelope))
     }
 
-    /// Hands mail the writer has committed to this process's scheduler.
+    /// Takes in mail the writer has committed (on the scheduler's thread).
     @usableFromInline
-    func pushCommitted(_ mail: JournaledMail<Message>) {
-        pushToMailbox(.journaled(mail))
+    func acceptCommitted(_ mail: JournaledMail<Message>) {
+        acceptRemote(.journaled(mail))
     }
 
     /// A durable process journals mail sent by a transient process or from

@@ -16,7 +16,13 @@ public enum IngressResult: Sendable, Equatable {
 /// (a journaled message going to its recipient).
 @usableFromInline
 protocol CommittedDelivery: AnyObject, Sendable {
-    func deliver(seq: UInt64)
+    /// Learns the seq its record committed at (writer thread); returns the
+    /// scheduler to hand it to, or nil when there is nobody to hand it to.
+    func committed(seq: UInt64) -> Scheduler?
+    /// Goes into its recipient's mailbox (on that scheduler's thread).
+    func accept()
+    /// Its recipient's scheduler has stopped: a dead letter.
+    func refuse()
 }
 
 /// A message from outside on its way into the journal.

@@ -46,6 +46,9 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     private var packedScratch: [UInt8] = []
     private var rangesScratch: [Range<Int>] = []
     private var afterScratch: [AfterCommit] = []
+    /// Each scheduler's mail of the commit under way, and the sink that takes it there.
+    private var handOver: [[any CommittedDelivery]]
+    private var sinks: [CommittedMailSink?]
     /// (wall time, first seq kept) of past rounds, oldest first, for the history window.
     private var roundMarks: [(time: UInt64, scanFrom: UInt64, lowestPending: UInt64)] = []
 
@@ -65,6 +68,8 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         self.options = options
         self.schedulerCount = schedulerCount
         lingerNanoseconds = options.durability == .process ? 300_000 : 0
+        handOver = Array(repeating: [], count: schedulerCount)
+        sinks = Array(repeating: nil, count: schedulerCount)
         releasedThrough = Atomic(journal.lastSeq)
     }
 
@@ -307,15 +312,24 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             keysSinceRound.removeAll()
         }
         for batch in batches { batch.commitToken?.markCommitted() }
+        // Mail goes to each scheduler together, in seq order; mail before a
+        // release is handed over before it runs (the order of old).
         for step in after {
             switch step {
-            case .deliver(let index, let delivery): delivery.deliver(seq: first &+ UInt64(index))
+            case .deliver(let index, let delivery):
+                if let scheduler = delivery.committed(seq: first &+ UInt64(index)) {
+                    if sinks[scheduler.index] == nil { sinks[scheduler.index] = CommittedMailSink(scheduler: scheduler) }
+                    handOver[scheduler.index].append(delivery)
+                }
             case .accepted(let index, let ack): ack(.accepted(seq: first &+ UInt64(index)))
             case .duplicate(let seq, let ack): ack(.duplicate(seq: seq))
             case .duplicateInCommit(let index, let ack): ack(.duplicate(seq: first &+ UInt64(index)))
-            case .release(let release): release()
+            case .release(let release):
+                handOverMail()
+                release()
             }
         }
+        handOverMail()
         let last = first &+ UInt64(ranges.count) &- 1
         if !ranges.isEmpty { releasedThrough.store(last, ordering: .releasing) }
         lastCommitRecords = ranges.count
@@ -329,6 +343,16 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         metrics.records.increment(by: Int64(ranges.count))
         for batch in batches { metrics.commitDuration.recordNanoseconds(Int64(finished &- batch.started)) }
         for round in finishedRounds { finishRound(round, now: now) }
+    }
+
+    /// Pushes each scheduler's mail gathered so far as one delivery.
+    private func handOverMail() {
+        for index in handOver.indices where !handOver[index].isEmpty {
+            let mails = handOver[index]
+            handOver[index] = []
+            // invariant: a sink is made for a scheduler before its first mail is gathered.
+            sinks[index]!.hand(mails)
+        }
     }
 
     private func refuse(_ batch: CommitBatch, reason: String) {

@@ -45,7 +45,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         cell.turn = { cell, budget in unsafeDowncast(cell, to: DurableCell<B>.self).runTurn(budget: budget) }
         cell.remoteAcceptor = MailboxCell<B.Message>.remoteAcceptorFunction
         cell.ingressFunction = { cell, envelope in cell.journalIngress(envelope) }
-        cell.pushCommittedFunction = { cell, mail in cell.pushToMailbox(.journaled(mail)) }
+        cell.acceptCommittedFunction = { cell, mail in cell.acceptRemote(.journaled(mail)) }
     }
 
     override var behaviorName: String { B.behaviorName }

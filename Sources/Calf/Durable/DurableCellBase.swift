@@ -60,18 +60,18 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         cell.journalIngress(envelope)
     }
 
-    /// Hands committed mail to this process's scheduler; replaced by the
+    /// Takes in committed mail on the scheduler's thread; replaced by the
     /// behavior's specialized copy (`DurableRuntime`).
-    @usableFromInline var pushCommittedFunction: (DurableCellBase<Message>, JournaledMail<Message>) -> Void = { cell, mail in
-        cell.pushToMailbox(.journaled(mail))
+    @usableFromInline var acceptCommittedFunction: (DurableCellBase<Message>, JournaledMail<Message>) -> Void = { cell, mail in
+        cell.acceptRemote(.journaled(mail))
     }
 
     override final func journalFromOutside(_ envelope: __owned Envelope<Message>) {
         ingressFunction(self, envelope)
     }
 
-    override final func pushCommitted(_ mail: JournaledMail<Message>) {
-        pushCommittedFunction(self, mail)
+    override final func acceptCommitted(_ mail: JournaledMail<Message>) {
+        acceptCommittedFunction(self, mail)
     }
 
     /// Journals mail from outside: messages and calls through the writer,
