@@ -10,9 +10,10 @@ import Synchronization
 /// flight (pipelining).
 ///
 /// Every delivery of a committed message goes from this one thread through
-/// its recipient scheduler's MPSC queue, so a process receives its journaled
-/// mail in seq order, and `releasedThrough` tells a scheduler which accepted
-/// records are surely in its mailboxes once it drains its queue.
+/// its recipient scheduler's MPSC queue (a commit's mail for one scheduler
+/// as one delivery, `CommittedMailSink`), so a process receives its
+/// journaled mail in seq order, and `releasedThrough` tells a scheduler
+/// which accepted records are surely in its mailboxes once it drains its queue.
 ///
 /// Thread ownership: `queue` and the atomics are shared; everything else
 /// belongs to the writer's loop thread.
