@@ -25,6 +25,11 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
     var snapshotToken: CommitToken?
     /// How its state is written to snapshots and read back.
     let stateCodec = JournalCodec<B.State>()
+    /// Runs the handler over journaled messages; replaced by the behavior's
+    /// specialized copy (`DurableRuntime`).
+    @usableFromInline var replayFunction: (DurableCell<B>, ReplayLog, inout B.State) throws -> Void = { cell, log, state in
+        try cell.replayDecoding(log, onto: &state)
+    }
 
     init(behavior: B, spec: [UInt8], state: B.State, pid: Pid, scheduler: Scheduler, durable: DurableCore, name: String?) {
         self.behavior = behavior
@@ -46,6 +51,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         cell.remoteAcceptor = MailboxCell<B.Message>.remoteAcceptorFunction
         cell.ingressFunction = { cell, envelope in cell.journalIngress(envelope) }
         cell.acceptCommittedFunction = { cell, mail in cell.acceptRemote(.journaled(mail)) }
+        cell.replayFunction = { cell, log, state in try cell.replayDecoding(log, onto: &state) }
     }
 
     override var behaviorName: String { B.behaviorName }
@@ -267,11 +273,12 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
     /// checking each one's output digest.
     /// - Throws: `DivergenceError`, or the error decoding a message.
     func replay(_ log: ReplayLog, onto state: inout B.State) throws {
-        try DurableDecoding.with(durable) { try replayDecoding(log, onto: &state) }
+        try DurableDecoding.with(durable) { try replayFunction(self, log, &state) }
     }
 
     /// `replay`, with this node set for decoding addresses.
-    private func replayDecoding(_ log: ReplayLog, onto state: inout B.State) throws {
+    @inlinable
+    func replayDecoding(_ log: ReplayLog, onto state: inout B.State) throws {
         var step = 0
         try log.forEach { item, payload in
             let entry = item.handled

@@ -51,6 +51,16 @@ public struct DivergenceError: Error, Sendable, CustomStringConvertible {
     /// The digests journaled and found.
     public let expected: UInt64, found: UInt64
 
+    @usableFromInline
+    init(pid: Pid, behavior: String, seq: UInt64, step: Int, expected: UInt64, found: UInt64) {
+        self.pid = pid
+        self.behavior = behavior
+        self.seq = seq
+        self.step = step
+        self.expected = expected
+        self.found = found
+    }
+
     public var description: String {
         "replay of \(behavior) \(pid) diverged at step \(step) (message seq \(seq)): outputs digest \(String(found, radix: 16)) instead of the journaled \(String(expected, radix: 16)); the handler must be a deterministic function of state, message and context"
     }

@@ -4,17 +4,19 @@ import CalfStore
 /// (a rebuild, a node start, a past state): each handled entry with its
 /// accepted-at time and payload, the payloads one after another in one
 /// buffer, so a replay of a million messages makes no array per message.
+@usableFromInline
 struct ReplayLog {
     /// One message to replay: what its handling produced, when it was
     /// accepted, where its payload is in `bytes`.
+    @usableFromInline
     struct Entry {
-        var handled: LogRecord.Handled
-        var acceptedAt: UInt64
-        var payload: Range<Int>
+        @usableFromInline var handled: LogRecord.Handled
+        @usableFromInline var acceptedAt: UInt64
+        @usableFromInline var payload: Range<Int>
     }
 
-    private(set) var entries: [Entry] = []
-    private(set) var bytes: [UInt8] = []
+    @usableFromInline private(set) var entries: [Entry] = []
+    @usableFromInline private(set) var bytes: [UInt8] = []
 
     /// An empty log with room for `count` messages.
     init(reservingCapacity count: Int = 0) {
@@ -38,6 +40,7 @@ struct ReplayLog {
     }
 
     /// Visits each entry with its payload's bytes, in order.
+    @inlinable
     func forEach(_ body: (Entry, UnsafeRawBufferPointer) throws -> Void) rethrows {
         try bytes.withUnsafeBytes { all in
             for entry in entries { try body(entry, UnsafeRawBufferPointer(rebasing: all[entry.payload])) }
