@@ -42,12 +42,13 @@ public protocol JournalCodable {
     init(reading reader: inout ByteReader) throws
 }
 
+// @unchecked Sendable: both fields are set once in `init` and only read
+// afterwards, from any thread (a metatype and a string).
+
 /// Writes and reads values of one type for the journal: by their
 /// `JournalCodable` conformance when they have one, else with
 /// `BinaryEncoder` / `BinaryDecoder`. Made once per type (the conformance
 /// is looked up once), then used per message.
-// @unchecked Sendable: both fields are set once in `init` and only read
-// afterwards, from any thread (a metatype and a string).
 public struct JournalCodec<Value: Codable>: @unchecked Sendable {
     /// `Value` as a `JournalCodable` type, when it is one (a metatype: no
     /// object to retain per call, unlike a stored closure).
