@@ -3,7 +3,8 @@ import CalfStore
 /// A durable process running a concrete behavior: its turn, its snapshots,
 /// and its rebuild by replay.
 ///
-/// Thread ownership: as `DurableCellBase`; `state` belongs to the scheduler thread.
+/// Thread ownership: as `DurableCellBase`; `state` belongs to the scheduler
+/// thread; `replayFunction` is set while the cell is made and only read afterwards.
 @usableFromInline
 final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchecked Sendable {
     @usableFromInline let behavior: B

@@ -26,8 +26,11 @@ enum DurablePhase: Equatable {
 /// checkpoint needs.
 ///
 /// Thread ownership: as `ProcessCell`, every `var` belongs to the
-/// scheduler's thread; the writer thread reaches a cell only through
-/// `pushToMailbox` and jobs on the scheduler's loop.
+/// scheduler's thread, except `ingressFunction` and
+/// `acceptCommittedFunction`, set while the cell is made (before anyone can
+/// reach it) and only read afterwards, from any thread; the writer thread
+/// reaches a cell only through its scheduler's queue (`CommittedMailSink`,
+/// `pushToMailbox`) and jobs on the scheduler's loop.
 @usableFromInline
 class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, DurableNamed, @unchecked Sendable {
     // Strong: an address kept after its node is gone still reaches a core that refuses politely.
