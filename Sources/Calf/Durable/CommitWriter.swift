@@ -214,10 +214,8 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         for batch in batches {
             let base = packed.count
             packed.append(contentsOf: batch.bytes)
-            // By index, switching on the element in place: iterating would copy
-            // each entry (a retain and a release per object it holds).
-            for index in batch.entries.indices {
-                switch batch.entries[index] {
+            for entry in batch.entries {
+                switch entry {
                 case .packed(let range, let deliver):
                     if let deliver { after.append(.deliver(index: ranges.count, deliver)) }
                     ranges.append((range.lowerBound + base)..<(range.upperBound + base))

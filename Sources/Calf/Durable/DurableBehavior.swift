@@ -78,15 +78,16 @@ extension DurableBehavior {
 /// types (generic code of this module runs unspecialized for a user's
 /// types, and its generic-metadata lookups cost more than the work).
 public struct DurableRuntime: Sendable {
-    /// Installs the specialized functions on a new cell of the behavior.
-    @usableFromInline let install: @Sendable (AnyObject) -> Void
+    /// Installs the specialized functions on a new cell of the behavior;
+    /// false (nothing installed) on a cell of another behavior.
+    @usableFromInline let install: @Sendable (AnyObject) -> Bool
 
-    /// The runtime of `B`. Installed on a cell of another behavior, it does
-    /// nothing (that cell keeps the generic turn).
+    /// The runtime of `B`.
     @inlinable public init<B: DurableBehavior>(_: B.Type) {
         install = { cell in
-            guard let typed = cell as? DurableCell<B> else { return }
+            guard let typed = cell as? DurableCell<B> else { return false }
             DurableCell<B>.installSpecialized(on: typed)
+            return true
         }
     }
 }

@@ -39,13 +39,12 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         snapshotEvery = max(1, behavior.snapshotEvery ?? durable.options.snapshotEvery)
         snapshotIntervalNanoseconds = behavior.snapshotInterval?.nanoseconds ?? 0
         super.init(pid: pid, scheduler: scheduler, durable: durable, name: name)
-        // The generic turn, then the behavior's own module's copy, specialized for its types.
-        turn = { cell, budget in unsafeDowncast(cell, to: DurableCell<B>.self).runTurn(budget: budget) }
-        remoteAcceptor = MailboxCell<B.Message>.remoteAcceptorFunction
-        B._durableRuntime.install(self)
+        // The behavior's own module's copy, specialized for its types; else
+        // (a runtime of another behavior) this module's generic one.
+        if !B._durableRuntime.install(self) { Self.installSpecialized(on: self) }
     }
 
-    /// Sets the turn and the remote acceptor of `cell`, specialized where `B` is concrete.
+    /// Sets the turn, the mail functions and the replay of `cell`, specialized where `B` is concrete.
     @inlinable
     static func installSpecialized(on cell: DurableCell<B>) {
         cell.turn = { cell, budget in unsafeDowncast(cell, to: DurableCell<B>.self).runTurn(budget: budget) }

@@ -81,17 +81,13 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
     /// signals and stops straight to the mailbox.
     @inlinable
     final func journalIngress(_ envelope: __owned Envelope<Message>) {
-        switch consume envelope {
+        switch envelope {
         case .message(let message):
             durable.ingress(message, to: self, key: nil, slot: nil) { _ in }
         case .call(let message, let slot):
             durable.ingress(message, to: self, key: nil, slot: slot) { _ in }
-        case .signal(let signal):
-            pushToMailbox(.signal(signal))
-        case .stop(let reason):
-            pushToMailbox(.stop(reason))
-        case .journaled(let mail):
-            pushToMailbox(.journaled(mail))
+        case .signal, .stop, .journaled:
+            pushToMailbox(envelope)
         }
     }
 

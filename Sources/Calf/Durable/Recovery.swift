@@ -165,7 +165,7 @@ extension DurableCore {
             report.scanned += 1
             let result: Result<LogRecord, LogRecordError>
             do throws(LogRecordError) {
-                guard let seq = at else { throw LogRecordError(seq: nil, reason: "key of \(bytes.count) bytes in the log") }
+                guard let seq = at else { throw LogRecordError.malformedKey(bytes.count) }
                 // Accepted records, most of the log, are read in place.
                 if let accepted = try LogRecord.acceptedFields(in: bytes, seq: seq) {
                     if let key = accepted.key { keys[key] = CommitWriter.KeyEntry(seq: seq, acceptedAt: accepted.acceptedAt) }
@@ -176,7 +176,6 @@ extension DurableCore {
                 }
                 if let progress = try LogRecord.progressFields(in: bytes, seq: seq) {
                     guard let process = processes[progress.pid] else { return true }
-                    process.done.reserveCapacity(process.done.count + progress.handled.count)
                     for entry in progress.handled { process.done.append(entry.seq) }
                     if seq > process.stateSeq { process.replay.append(contentsOf: progress.handled) }
                     return true

@@ -138,13 +138,10 @@ public struct ByteReader {
 
     /// Reads a flag byte.
     public mutating func bool(_ field: String) throws(LogRecordError) -> Bool {
-        guard offset < buffer.count else { throw fail("truncated \(field)") }
-        let flag = buffer[offset]
-        offset += 1
-        switch flag {
+        switch try byte(field) {
         case 0: return false
         case 1: return true
-        default: throw fail("bad flag \(flag) for \(field)")
+        case let flag: throw fail("bad flag \(flag) for \(field)")
         }
     }
 

@@ -125,7 +125,7 @@ public final class Journal: Sendable {
     public func scan(from seq: UInt64, _ body: (UInt64, Result<LogRecord, LogRecordError>) throws -> Bool) throws {
         try scanStored(from: seq) { at, value in
             guard let at else {
-                return try body(0, .failure(LogRecordError(seq: nil, reason: "key of \(value.count) bytes in the log")))
+                return try body(0, .failure(.malformedKey(value.count)))
             }
             let record: Result<LogRecord, LogRecordError>
             do throws(LogRecordError) {

@@ -85,6 +85,11 @@ public struct LogRecordError: Error, Equatable, CustomStringConvertible {
         self.reason = reason
     }
 
+    /// A log key that is not an 8-byte seq (`count` bytes long).
+    public static func malformedKey(_ count: Int) -> LogRecordError {
+        LogRecordError(seq: nil, reason: "key of \(count) bytes in the log")
+    }
+
     public var description: String {
         seq.map { "log record \($0) is corrupt: \(reason)" } ?? "log record is corrupt: \(reason)"
     }
