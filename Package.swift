@@ -29,7 +29,8 @@ let package = Package(
             providers: [.apt(["liblmdb-dev"])]
         ),
         .target(name: "CalfLoop", dependencies: ["CLibUV"]),
-        .target(name: "CalfStore", dependencies: ["CLMDB"]),
+        .target(name: "CCRC32C"),
+        .target(name: "CalfStore", dependencies: ["CLMDB", "CCRC32C"]),
         .target(name: "Calf", dependencies: [
             "CalfLoop", "CalfStore",
             .product(name: "Logging", package: "swift-log"),

@@ -267,9 +267,14 @@ public final class Node: Sendable {
         var stopped = 0
         for scheduler in schedulers {
             stopped += await onLoop(scheduler) { scheduler in
-                let live = Array(scheduler.processes.values)
-                for cell in live { scheduler.terminate(cell, reason: .shutdown) }
-                return live.count
+                var count = 0
+                // Stopping some processes starts others (a supervisor's child reaper): until none is left.
+                while !scheduler.processes.isEmpty {
+                    let live = Array(scheduler.processes.values)
+                    for cell in live { scheduler.terminate(cell, reason: .shutdown) }
+                    count += live.count
+                }
+                return count
             }
         }
         var leaked = 0

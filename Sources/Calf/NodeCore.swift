@@ -34,6 +34,8 @@ final class NodeCore: Sendable {
     let roots = Mutex<[SupervisorRef]>([])
     /// Root exits not yet taken by `rootExit()`, and who waits for one.
     let rootExits = Mutex<RootExits>(RootExits())
+    /// Child reapers at work (supervisors that ended without stopping their children).
+    let reaping = ReaperCount()
 
     init() {}
 

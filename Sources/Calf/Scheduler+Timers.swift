@@ -6,7 +6,8 @@ extension Scheduler {
     @discardableResult
     func addTimer(after delay: Duration, _ action: @escaping (Scheduler) -> Void) -> TimerRef {
         let ref = TimerRef(id: node.makeReference())
-        let deadline = monotonicNanoseconds() &+ delay.nanoseconds
+        let (sum, overflow) = monotonicNanoseconds().addingReportingOverflow(delay.nanoseconds)
+        let deadline = overflow ? .max : sum
         let wasFirst = timers.nextDeadline.map { deadline < $0 } ?? true
         timers.insert(.init(deadline: deadline, id: ref.id, action: action))
         if wasFirst { armTimer() }

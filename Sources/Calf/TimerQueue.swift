@@ -9,17 +9,29 @@ func monotonicNanoseconds() -> UInt64 {
 }
 
 extension Duration {
-    /// This duration in whole nanoseconds, clamped at zero.
+    /// This duration in whole nanoseconds, clamped at zero (any negative
+    /// duration, -10 ms as well as -2 s) and saturated at `UInt64.max`
+    /// (about 584 years): a timer, a call timeout or a backoff given a
+    /// duration from outside never traps.
     var nanoseconds: UInt64 {
+        guard self > .zero else { return 0 }
         let (seconds, attoseconds) = components
-        guard seconds >= 0 else { return 0 }
-        return UInt64(seconds) &* 1_000_000_000 &+ UInt64(attoseconds / 1_000_000_000)
+        // Positive: both parts are non-negative.
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return .max }
+        let (total, carry) = whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000))
+        return carry ? .max : total
     }
 
     /// This duration in seconds.
     var seconds: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
+    }
+
+    /// A duration of `nanoseconds`, saturated at `Int64.max` nanoseconds (about 292 years).
+    static func clampedNanoseconds(_ nanoseconds: UInt64) -> Duration {
+        .nanoseconds(Int64(clamping: nanoseconds))
     }
 }
 

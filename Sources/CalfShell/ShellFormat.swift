@@ -52,6 +52,16 @@ public enum ShellFormat {
         return "\(clock) \(arrow) \(event.kind)\(peer) \(event.message)"
     }
 
+    /// A rate or count read from the node's answer, rounded to a whole
+    /// number for display: "-" for NaN or infinity, and a figure beyond
+    /// `Int`'s range still prints (as a `Double`), never traps.
+    static func whole(_ value: Double) -> String {
+        guard value.isFinite else { return "-" }
+        let rounded = value.rounded()
+        guard let exact = Int(exactly: rounded) else { return String(rounded) }
+        return String(exact)
+    }
+
     private static func padded(_ value: Int, _ width: Int) -> String {
         let digits = String(value)
         return String(repeating: "0", count: max(0, width - digits.count)) + digits
@@ -76,13 +86,13 @@ public enum ShellFormat {
     /// `stats`: schedulers, processes by status, the journal.
     static func statistics(_ stats: NodeStats) -> String {
         var lines = [columns(["SCHEDULER", "PROCESSES", "RUN QUEUE", "MSGS/S"], stats.schedulers.map { scheduler in
-            [String(scheduler.index), String(scheduler.processes), String(scheduler.runQueue), String(Int(scheduler.messagesPerSecond.rounded()))]
+            [String(scheduler.index), String(scheduler.processes), String(scheduler.runQueue), whole(scheduler.messagesPerSecond)]
         })]
         lines.append("processes: " + stats.processesByStatus.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))
         if let log = stats.log {
             let p50 = log.commitP50Milliseconds.map { "\(($0 * 100).rounded() / 100)" } ?? "-"
             let p99 = log.commitP99Milliseconds.map { "\(($0 * 100).rounded() / 100)" } ?? "-"
-            lines.append("log: \(log.commits) commits, \(log.records) records, \(Int(log.recordsPerSecond.rounded())) records/s, commit p50 \(p50) ms, p99 \(p99) ms")
+            lines.append("log: \(log.commits) commits, \(log.records) records, \(whole(log.recordsPerSecond)) records/s, commit p50 \(p50) ms, p99 \(p99) ms")
             lines.append("map: \(bytes(log.usedBytes)) used of \(bytes(log.mapBytes)) (grew \(log.mapGrowths) times); \(log.restarts) restarts in place, \(log.deadLettered) dead letters since start")
         }
         return lines.joined(separator: "\n")

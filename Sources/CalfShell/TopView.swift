@@ -68,16 +68,16 @@ public struct TopView: Sendable {
         var lines = ["calf top — \(answer.processes) processes, by \(order.rawValue) (q quits, s changes the order)"]
         let rate = answer.messagesPerSecond.reduce(0, +)
         let queues = answer.stats.schedulers.map { String($0.runQueue) }.joined(separator: " ")
-        var figures = "schedulers \(answer.stats.schedulers.count), run queues [\(queues)], \(Int(rate.rounded())) msgs/s"
+        var figures = "schedulers \(answer.stats.schedulers.count), run queues [\(queues)], \(ShellFormat.whole(rate)) msgs/s"
         if let log = answer.stats.log {
-            figures += ", log \(Int((answer.recordsPerSecond ?? 0).rounded())) records/s"
+            figures += ", log \(ShellFormat.whole(answer.recordsPerSecond ?? 0)) records/s"
             if let p99 = log.commitP99Milliseconds { figures += ", commit p99 \((p99 * 100).rounded() / 100) ms" }
         }
         lines += [figures, ""]
         let room = max(0, size.rows - lines.count - 1)
         let shown = ordered(answer.rows).prefix(room).map { row in
             [row.report.pid, row.report.name ?? "-", row.report.behavior, row.report.status,
-             String(Int(row.rate.rounded())), String(row.report.mailbox), String(row.report.handled),
+             ShellFormat.whole(row.rate), String(row.report.mailbox), String(row.report.handled),
              String(row.report.restarts), ShellFormat.bytes(row.report.memory)]
         }
         let table = ShellFormat.columns(["PID", "NAME", "BEHAVIOR", "STATUS", "MSGS/S", "MAILBOX", "MSGS", "RESTARTS", "MEMORY"], shown)

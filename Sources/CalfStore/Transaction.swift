@@ -72,13 +72,20 @@ public struct Transaction {
         _ database: Database, key: StoreKey, count: Int, append: Bool = false,
         _ fill: (UnsafeMutableRawBufferPointer) -> Void
     ) throws(StoreError) {
-        try withKey(key) { k throws(StoreError) in
-            var kv = MDB_val(mv_size: k.count, mv_data: UnsafeMutableRawPointer(mutating: k.baseAddress))
-            var v = MDB_val(mv_size: count, mv_data: nil)
-            let flags = UInt32(MDB_RESERVE) | (append ? UInt32(MDB_APPEND) : 0)
-            try StoreError.check(mdb_put(txn, database.dbi, &kv, &v, flags), "mdb_put(\(database.name), reserve)")
-            fill(UnsafeMutableRawBufferPointer(start: v.mv_data, count: count))
-        }
+        try withKey(key) { k throws(StoreError) in try reserve(database, key: k, count: count, append: append, fill) }
+    }
+
+    /// Reserves `count` bytes under the raw `key` and lets `fill` write them
+    /// in place (`MDB_RESERVE`: no intermediate copy).
+    public func reserve(
+        _ database: Database, key: UnsafeRawBufferPointer, count: Int, append: Bool = false,
+        _ fill: (UnsafeMutableRawBufferPointer) -> Void
+    ) throws(StoreError) {
+        var kv = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: count, mv_data: nil)
+        let flags = UInt32(MDB_RESERVE) | (append ? UInt32(MDB_APPEND) : 0)
+        try StoreError.check(mdb_put(txn, database.dbi, &kv, &v, flags), "mdb_put(\(database.name), reserve)")
+        fill(UnsafeMutableRawBufferPointer(start: v.mv_data, count: count))
     }
 
     /// Deletes the entry under `key`; returns whether there was one.

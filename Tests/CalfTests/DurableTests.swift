@@ -285,10 +285,8 @@ import Testing
                 let seq = try #require(target)
                 var bad = LogRecord.Accepted(to: victim.serial, acceptedAt: 1, payload: [0xff, 0xee, 0xdd])
                 bad.key = nil
-                let log = journal.log
-                try journal.environment.write { txn in
-                    try txn.put(log, key: StoreKey(seq), value: LogRecord.accepted(bad).encoded())
-                }
+                // With a valid checksum: the record is intact as stored, it just does not decode.
+                try journal.replaceRecord(at: seq, with: LogRecord.accepted(bad).encoded())
                 journal.environment.close()
             }
             let node = try Node(schedulers: 2, durable: durableOptions(dir))

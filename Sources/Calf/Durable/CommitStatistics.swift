@@ -35,6 +35,6 @@ public struct CommitStatistics: Sendable {
         guard !latencies.isEmpty else { return nil }
         let sorted = latencies.sorted()
         let index = min(sorted.count - 1, Int(Double(sorted.count - 1) * q))
-        return .nanoseconds(Int64(sorted[index]))
+        return .clampedNanoseconds(sorted[index])
     }
 }

@@ -274,7 +274,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
                         let stateSeq = first &+ UInt64(checkpoint.recordsBefore) &- 1
                         var value = StoreKey(stateSeq).bytes
                         value.append(contentsOf: checkpoint.body)
-                        try txn.put(checkpointsDB, key: StoreKey(checkpoint.pid), value: value)
+                        try journal.putChecked(txn, checkpointsDB, key: StoreKey(checkpoint.pid), value: value)
                     }
                     for write in writes { try write(txn) }
                     if let round = finishedRounds.last {

@@ -143,7 +143,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         guard status == .alive else { return }
         timers[timer.id]?.ref.map { _ = scheduler.cancelTimer($0) }
         let now = WallTime.now.nanosecondsSinceEpoch
-        let delay = Duration.nanoseconds(Int64(timer.due > now ? timer.due - now : 0))
+        let delay = Duration.clampedNanoseconds(timer.due > now ? timer.due - now : 0)
         let id = timer.id
         let ref = scheduler.addTimer(after: delay) { [self] _ in fireTimer(id) }
         timers[id] = (timer, ref)

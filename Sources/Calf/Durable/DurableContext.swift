@@ -136,7 +136,7 @@ public struct DurableContext<Message: Codable & Sendable> {
     @discardableResult
     public mutating func sendInterval(_ message: Message, every period: Duration) -> DurableTimerRef {
         let nanos = max(period.nanoseconds, 1_000_000)
-        return setTimer(message, due: now + .nanoseconds(Int64(nanos)), period: nanos)
+        return setTimer(message, due: now + .clampedNanoseconds(nanos), period: nanos)
     }
 
     private mutating func setTimer(_ message: Message, due: WallTime, period: UInt64) -> DurableTimerRef {

@@ -33,8 +33,9 @@ extension DurableCore {
     /// The committed snapshot of `pid`: the log position its state reflects, and the snapshot.
     func loadCheckpoint(_ pid: Pid) throws -> (stateSeq: UInt64, body: CheckpointBody)? {
         let checkpoints = journal.checkpoints
+        let journal = self.journal
         return try journal.environment.read { txn -> (UInt64, CheckpointBody)? in
-            guard let value = try txn.get(checkpoints, key: StoreKey(pid.serial)) else { return nil }
+            guard let value = try journal.checkedValue(txn, checkpoints, key: StoreKey(pid.serial)) else { return nil }
             guard value.count >= 8, let stateSeq = StoreKey.uint64(in: value) else {
                 throw LogRecordError(seq: nil, pid: pid.serial, reason: "checkpoint of \(pid) is \(value.count) bytes")
             }

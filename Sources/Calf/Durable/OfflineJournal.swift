@@ -33,7 +33,7 @@ public enum OfflineJournal {
         func behavior(of pid: UInt64) -> String? {
             if let known = behaviorOf[pid] { return known }
             let found = try? environment.read { txn -> String? in
-                guard let value = try txn.get(checkpoints, key: StoreKey(pid)), value.count > 8 else { return nil }
+                guard let value = try journal.checkedValue(txn, checkpoints, key: StoreKey(pid)), value.count > 8 else { return nil }
                 return try? CheckpointBody(decoding: UnsafeRawBufferPointer(rebasing: value[8...]), pid: pid).behavior
             }
             behaviorOf[pid] = found ?? ""

@@ -121,6 +121,7 @@ extension DurableCore {
         let checkpoints = journal.checkpoints
         let meta = journal.meta
         let keysDB = journal.keys
+        let journal = self.journal
         try journal.environment.read { txn in
             if let value = try txn.get(meta, key: StoreKey(MetaKey.scanFrom)), let seq = StoreKey.uint64(in: value) {
                 scanFrom = max(1, seq)
@@ -129,7 +130,8 @@ extension DurableCore {
                 var entry = try cursor.first()
                 while let (key, value) = entry {
                     if let pid = StoreKey.uint64(in: key) {
-                        do throws(LogRecordError) {
+                        do {
+                            let value = try journal.checkedValue(value, key: key, in: checkpoints)
                             guard value.count >= 8, let stateSeq = StoreKey.uint64(in: value) else {
                                 throw LogRecordError(seq: nil, pid: pid, reason: "checkpoint of \(value.count) bytes")
                             }
@@ -159,12 +161,13 @@ extension DurableCore {
             }
         }
         // Room for each process's share of the log to scan (bounded: a guess).
-        let share = min(4096, Int(journal.lastSeq &- min(scanFrom, journal.lastSeq)) / max(1, processes.count))
+        let share = min(4096, Int(clamping: journal.lastSeq &- min(scanFrom, journal.lastSeq)) / max(1, processes.count))
         if share > 16 { for process in processes.values { process.reserve(share) } }
-        try journal.scanStored(from: scanFrom) { at, bytes in
+        try journal.scanStored(from: scanFrom) { at, stored in
             report.scanned += 1
             let result: Result<LogRecord, LogRecordError>
             do throws(LogRecordError) {
+                let bytes = try stored.get()
                 guard let seq = at else { throw LogRecordError.malformedKey(bytes.count) }
                 // Accepted records, most of the log, are read in place.
                 if let accepted = try LogRecord.acceptedFields(in: bytes, seq: seq) {
@@ -214,7 +217,6 @@ extension DurableCore {
         // Every cell exists (and has its name) before any replays: a replayed
         // send by name must find the same process it found the first time.
         var revivals: [(Pid, () throws -> (replayed: Int, pending: Int))] = []
-        let journal = self.journal
         for (serial, process) in processes where !process.exited {
             let pid = Pid(serial: serial)
             guard let type = registry[process.behavior] else {

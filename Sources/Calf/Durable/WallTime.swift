@@ -20,9 +20,11 @@ public struct WallTime: Comparable, Hashable, Sendable, CustomStringConvertible 
     /// Seconds since the epoch, with a fraction.
     public var secondsSinceEpoch: Double { Double(nanosecondsSinceEpoch) / 1e9 }
 
-    /// `time` moved on by `duration` (a negative duration counts as zero).
+    /// `time` moved on by `duration` (a negative duration counts as zero;
+    /// the sum saturates at the last representable time, never wraps).
     public static func + (time: WallTime, duration: Duration) -> WallTime {
-        WallTime(nanosecondsSinceEpoch: time.nanosecondsSinceEpoch &+ duration.nanoseconds)
+        let (sum, overflow) = time.nanosecondsSinceEpoch.addingReportingOverflow(duration.nanoseconds)
+        return WallTime(nanosecondsSinceEpoch: overflow ? .max : sum)
     }
 
     /// The duration from `rhs` to `lhs`.

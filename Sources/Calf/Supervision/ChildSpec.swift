@@ -68,12 +68,32 @@ public struct Backoff: Sendable, Equatable {
     }
 
     /// The delay before restart number `attempt` (1-based) of a series.
+    /// Whatever the fields hold (they are public), it never traps: a
+    /// negative delay counts as zero, a multiplier of 1 or less (or NaN)
+    /// keeps the delay at `initial`, and the growth stops at `maximum`
+    /// (computed in seconds, so a huge or infinite factor cannot overflow).
     public func delay(attempt: Int) -> Duration {
+        let cap = max(initial, maximum)
+        guard initial > .zero else { return .zero }
+        guard multiplier > 1 else { return initial }
         var delay = initial
-        for _ in 1..<max(1, attempt) where delay < maximum {
-            delay = delay * multiplier
+        var step = 1
+        while step < attempt, delay < cap {
+            let next = delay.seconds * multiplier
+            guard next.isFinite, next < cap.seconds else { return cap }
+            delay = .seconds(next)
+            step += 1
         }
-        return min(delay, maximum)
+        return min(delay, cap)
+    }
+
+    /// Why this backoff cannot be used, or nil.
+    var problem: String? {
+        if initial < .zero { return "its backoff's initial delay \(initial) is negative" }
+        if maximum < .zero { return "its backoff's maximum delay \(maximum) is negative" }
+        if resetAfter < .zero { return "its backoff's resetAfter \(resetAfter) is negative" }
+        if !multiplier.isFinite || multiplier < 1 { return "its backoff's multiplier must be a finite number of at least 1, not \(multiplier)" }
+        return nil
     }
 }
 
@@ -163,6 +183,16 @@ public struct ChildSpec: Sendable {
         self.mode = mode
         self.backoff = backoff
         self.behavior = behavior
+    }
+
+    /// Why this child cannot be started, or nil (OTP's `check_childspec`):
+    /// a negative shutdown time (`invalid_shutdown`), a bad backoff.
+    func problem() -> String? {
+        if case .timeout(let limit) = shutdown, limit < .zero {
+            return "child '\(id)': its shutdown time \(limit) is negative (OTP: invalid_shutdown); use brutalKill to kill at once"
+        }
+        if let problem = backoff?.problem { return "child '\(id)': \(problem)" }
+        return nil
     }
 
     /// A worker running the behavior `make` returns (called for every start).

@@ -14,12 +14,6 @@ struct RestartWindow {
         periodNanoseconds = max(1, period.nanoseconds)
     }
 
-    /// The restart times it holds, oldest first.
-    var recent: [UInt64] {
-        guard times.count == limit, limit > 0 else { return times }
-        return Array(times[oldest...] + times[..<oldest])
-    }
-
     /// Starts from restart times saved before (oldest first).
     mutating func restore(_ saved: [UInt64]) {
         times = Array(saved.suffix(limit))

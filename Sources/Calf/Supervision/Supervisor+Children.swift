@@ -14,9 +14,10 @@ extension Supervisor {
         switch result {
         case .started(let child):
             record.cell = child.cell
+            record.lastPid = child.pid
             record.startedAt = monotonicNanoseconds()
             core.byPid[child.pid] = record
-            if !record.isDynamic, let saved = core.ledger?.ledger.children[record.spec.id], saved.stopped || saved.deleted {
+            if !record.isDynamic, let saved = core.ledger?.children[record.spec.id], saved.stopped || saved.deleted {
                 core.journalStatic(record, stopped: false)
             }
             return .success(child.pid)
@@ -30,62 +31,77 @@ extension Supervisor {
         return String(describing: error)
     }
 
-    /// Stops every running child without waiting, newest first: what a
-    /// supervisor can still do when it fails to start or is stopped from outside.
-    func stopAllAtOnce(_ core: SupervisorState, _ context: inout Context<Message>) {
-        let scheduler = context.cell.scheduler
-        for record in core.dynamicNewestFirst + core.ordered.reversed() {
-            guard let cell = record.cell else { continue }
+    /// Hands every running child to a `ChildReaper`, which stops them as an
+    /// orderly stop would (reverse start order, each within its shutdown
+    /// time, then killed): what a supervisor does when it fails to start or
+    /// ends other than through its own orderly stop (killed, `Node.stop`).
+    /// Children of a wave under way go first; durable children are detached.
+    func handOverChildren(_ core: SupervisorState, supervisor: ProcessCell) {
+        let scheduler = supervisor.scheduler
+        var waves: [[StopWave.Member]] = []
+        if let wave = core.operation?.wave {
+            if let timer = wave.killTimer { _ = scheduler.cancelTimer(timer) }
+            // Already signalled and unlinked: signalled again (harmless), waited for, killed.
+            waves.append(Array(wave.awaiting.values))
+            core.operation?.wave = nil
+        }
+        func member(_ record: ChildRecord) -> StopWave.Member? {
+            guard let cell = record.cell else { return nil }
             record.cell = nil
             core.byPid[cell.pid] = nil
-            scheduler.unlink(context.cell, cell)
-            // A durable child is detached, not stopped: it lives in the journal (see beginTerminate).
+            scheduler.unlink(supervisor, cell)
             if cell.isJournaled {
-                scheduler.node.durable?.clearGuardian(of: cell.pid, owner: context.pid)
-                continue
+                // A durable child is detached, not stopped: it lives in the journal (see beginTerminate).
+                scheduler.node.durable?.clearGuardian(of: cell.pid, owner: supervisor.pid)
+                return nil
             }
-            if record.spec.shutdown == .brutalKill {
-                scheduler.kill(cell)
-            } else {
-                scheduler.sendExitSignal(from: context.pid, reason: .shutdown, to: cell)
-            }
+            return (cell, record.spec.shutdown)
+        }
+        let dynamic = core.dynamicNewestFirst.compactMap(member)
+        if !dynamic.isEmpty { waves.append(dynamic) }
+        for record in core.ordered.reversed() {
+            if let one = member(record) { waves.append([one]) }
+        }
+        core.waitingDynamic.removeAll()
+        for record in core.ordered { record.pendingRestart = nil }
+        waves.removeAll { $0.isEmpty }
+        guard !waves.isEmpty else { return }
+        do {
+            _ = try scheduler.start(ChildReaper(supervisor: supervisor.pid, waves: waves), linkedTo: nil)
+        } catch {
+            // invariant: a reaper's initialState and started do not throw; should it fail anyway, nothing is left running.
+            for wave in waves { for member in wave { scheduler.kill(member.cell) } }
         }
     }
 
-    /// Starts stopping `record`'s process by its shutdown spec; returns true
-    /// when it is gone already (or was not running), false when the
-    /// operation must wait for its down signal.
-    func beginTerminate(_ record: ChildRecord, _ operation: SupervisorOperation, _ core: SupervisorState, _ context: inout Context<Message>) -> Bool {
-        guard let cell = record.cell else { return true }
-        record.cell = nil
-        core.byPid[cell.pid] = nil
+    /// Starts stopping `records`' processes together (one wave) by their
+    /// shutdown specs; returns true when all are gone already (or none was
+    /// running), false when the operation must wait for their down signals.
+    func beginTerminate(_ records: [ChildRecord], _ operation: SupervisorOperation, _ core: SupervisorState, _ context: inout Context<Message>) -> Bool {
         let scheduler = context.cell.scheduler
-        // As OTP: unlink (no exit signal comes back), monitor, then signal.
-        scheduler.unlink(context.cell, cell)
-        if cell.isJournaled {
-            // A durable child is detached, not stopped: its journal keeps it
-            // (the node checkpoints and stops it last), and a start adopts it again.
-            scheduler.node.durable?.clearGuardian(of: cell.pid, owner: context.pid)
-            return true
+        var members: [StopWave.Member] = []
+        for record in records {
+            guard let cell = record.cell else { continue }
+            record.cell = nil
+            core.byPid[cell.pid] = nil
+            // As OTP: unlink (no exit signal comes back), monitor, then signal.
+            scheduler.unlink(context.cell, cell)
+            if cell.isJournaled {
+                // A durable child is detached, not stopped: its journal keeps it
+                // (the node checkpoints and stops it last), and a start adopts it again.
+                scheduler.node.durable?.clearGuardian(of: cell.pid, owner: context.pid)
+                continue
+            }
+            members.append((cell, record.spec.shutdown))
         }
-        let ref = scheduler.monitor(watcher: context.cell, target: cell)
-        var timer: TimerRef?
-        switch record.spec.shutdown {
-        case .brutalKill:
-            scheduler.kill(cell)
-        case .timeout(let limit):
-            scheduler.sendExitSignal(from: context.pid, reason: .shutdown, to: cell)
-            timer = context.sendAfter(Message(kind: .shutdownTimeout(ref)), after: limit)
-        case .infinity:
-            scheduler.sendExitSignal(from: context.pid, reason: .shutdown, to: cell)
+        var begun = StopWave.begin(members, from: context.pid, watcher: context.cell, stale: &core.staleMonitors)
+        if begun.wave.isDone { return true }
+        operation.waveNumber = core.nextKey
+        core.nextKey += 1
+        if let limit = begun.killAfter {
+            begun.wave.killTimer = context.sendAfter(Message(kind: .shutdownTimeout(wave: operation.waveNumber)), after: limit)
         }
-        if cell.scheduler === scheduler, cell.status == .dead {
-            // It ended at once, on this thread: its down signal is already queued.
-            if let timer { context.cancelTimer(timer) }
-            core.staleMonitors.insert(ref)
-            return true
-        }
-        operation.awaiting = (ref, cell, timer)
+        operation.wave = begun.wave
         return false
     }
 
@@ -100,12 +116,12 @@ extension Supervisor {
     /// Carries the current operation on until it waits for a child or ends.
     func runOperation(_ core: SupervisorState, _ context: inout Context<Message>) {
         guard let operation = core.operation else { return }
-        while operation.awaiting == nil, operation.next < operation.steps.count {
+        while operation.wave == nil, operation.next < operation.steps.count {
             let step = operation.steps[operation.next]
             operation.next += 1
             switch step {
-            case .terminate(let record):
-                _ = beginTerminate(record, operation, core, &context)
+            case .terminate(let records):
+                _ = beginTerminate(records, operation, core, &context)
             case .start(let record):
                 if case .failure = startProcess(record, core, &context) {
                     // OTP's try_again_restart: the rest of the group waits for the retry.
@@ -116,14 +132,18 @@ extension Supervisor {
                 body(core, &context)
             }
         }
-        if operation.awaiting == nil { core.operation = nil }
+        if operation.wave == nil { core.operation = nil }
     }
 
-    /// Steps that stop every running child, newest first.
+    /// Steps that stop every running child: the dynamic ones together
+    /// under one timer (OTP), then the static ones one by one, newest first.
     func terminateAllSteps(_ core: SupervisorState) -> [SupervisorOperation.Step] {
-        let records = core.dynamicNewestFirst + core.ordered.reversed().filter { $0.cell != nil }
+        var steps: [SupervisorOperation.Step] = []
+        let dynamic = core.dynamicNewestFirst
+        if !dynamic.isEmpty { steps.append(.terminate(dynamic)) }
+        for record in core.ordered.reversed() where record.cell != nil { steps.append(.terminate([record])) }
         for record in core.ordered { record.pendingRestart = nil }
         core.waitingDynamic.removeAll()
-        return records.map { .terminate($0) }
+        return steps
     }
 }

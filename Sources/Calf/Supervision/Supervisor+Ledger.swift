@@ -11,7 +11,7 @@ extension Supervisor {
         guard let durable = scheduler.node.durable else {
             throw SupervisorError.invalidSpec("\(spec.id): a durable supervisor needs a node with a data directory")
         }
-        let ledger = SupervisorLedger(path: path, durable: durable, scheduler: scheduler)
+        let ledger = SupervisorLedger(path: path, durable: durable, scheduler: scheduler, intensity: spec.intensity)
         let dynamic = try ledger.load()
         core.ledger = ledger
         core.window.restore(ledger.restoredWindow())
@@ -60,44 +60,44 @@ extension Supervisor {
             case .success(let pid):
                 if pid != nil { core.journalDynamicStarted(record) }
             case .failure(let error):
-                stopAllAtOnce(core, &context)
+                handOverChildren(core, supervisor: context.cell)
                 throw error
             }
         }
         if let ledger = core.ledger {
             ledger.ledger.seeded = true
-            ledger.save(window: core.window.recent)
+            ledger.putHeader()
         }
     }
 }
 
 extension SupervisorState {
-    /// Journals a counted restart of `record` and the restart history.
+    /// Journals a counted restart of `record`: its child record, the
+    /// restart's time and the header (constant work, whatever the history).
     func journalRestart(_ record: ChildRecord) {
         guard let ledger else { return }
         ledger.ledger.totalRestarts = totalRestarts
         if record.isDynamic {
             ledger.saveDynamic(record)
         } else {
-            var child = ledger.ledger.children[record.spec.id] ?? SupervisorLedger.Child()
+            var child = ledger.children[record.spec.id] ?? SupervisorLedger.Child()
             child.restarts = record.restarts
             child.lastExit = record.lastExit
-            ledger.ledger.children[record.spec.id] = child
+            ledger.saveChild(record.spec.id, child)
         }
-        ledger.save(window: window.recent)
+        ledger.journalRestart()
     }
 
     /// Journals whether a static child is kept without a process (or deleted).
     func journalStatic(_ record: ChildRecord, stopped: Bool, deleted: Bool = false) {
         guard let ledger, !record.isDynamic else { return }
-        var child = ledger.ledger.children[record.spec.id] ?? SupervisorLedger.Child()
+        var child = ledger.children[record.spec.id] ?? SupervisorLedger.Child()
         guard child.stopped != stopped || child.deleted != deleted || child.lastExit != record.lastExit else { return }
         child.stopped = stopped
         child.deleted = deleted
         child.restarts = record.restarts
         child.lastExit = record.lastExit
-        ledger.ledger.children[record.spec.id] = child
-        ledger.save(window: window.recent)
+        ledger.saveChild(record.spec.id, child)
     }
 
     /// Journals a new dynamic child.
@@ -105,12 +105,12 @@ extension SupervisorState {
         guard let ledger else { return }
         ledger.ledger.nextKey = nextKey
         ledger.saveDynamic(record)
-        ledger.save(window: window.recent)
+        ledger.putHeader()
     }
 
     /// The supervisor gave up: a restart by its parent starts with no history.
     func journalGaveUp() {
         window.clear()
-        ledger?.save(window: [])
+        ledger?.clearWindow()
     }
 }

@@ -24,6 +24,17 @@ extension Supervisor {
                 reply?.reply(Reply<Pid?>.failure(.wrongStrategy("a simpleOneForOne supervisor starts children from its template: use startChild(with:)")))
                 return
             }
+            if let problem = childSpec.problem() {
+                reply?.reply(Reply<Pid?>.failure(.invalidSpec(problem)))
+                return
+            }
+            if core.ledger != nil {
+                // A ChildSpec holds a start closure: nothing the journal could
+                // bring back after a node restart, so refused rather than lost then.
+                reply?.reply(Reply<Pid?>.failure(.notJournaled(
+                    "supervisor '\(path)' is durable: it brings its children back from the journal after a node restart, and a child spec added at run time holds code the journal cannot keep; put child '\(childSpec.id)' in the SupervisorSpec (or the tree file), or start it under a supervisor that is not durable")))
+                return
+            }
             if let existing = core.record(id: childSpec.id) {
                 let error: SupervisorError = existing.cell.map { .alreadyStarted(id: childSpec.id, pid: $0.pid) } ?? .alreadyPresent(childSpec.id)
                 reply?.reply(Reply<Pid?>.failure(error))
@@ -56,7 +67,7 @@ extension Supervisor {
             }
             record.pendingRestart = nil
             begin([
-                .terminate(record),
+                .terminate([record]),
                 .run { core, _ in
                     if record.spec.restart == .temporary {
                         core.remove(record)
@@ -68,12 +79,27 @@ extension Supervisor {
             ], core, &context)
 
         case .terminateDynamic(let pid):
-            guard let record = core.byPid[pid], record.isDynamic else {
+            guard dynamic else {
                 reply?.reply(Reply<Void>.failure(.notFound(pid.description)))
                 return
             }
+            guard let record = core.byPid[pid] else {
+                if let waiting = core.waitingDynamic.values.first(where: { $0.lastPid == pid }) {
+                    // OTP's find_child matches `{restarting, Pid}`: its restart loop ends here.
+                    waiting.pendingRestart = nil
+                    core.remove(waiting)
+                    reply?.reply(Reply<Void>.success(()))
+                } else if context.cell.scheduler.processes[pid] != nil {
+                    // A live process that is not a child (every child runs on the supervisor's scheduler).
+                    reply?.reply(Reply<Void>.failure(.notFound(pid.description)))
+                } else {
+                    // OTP: terminating a pid that is already gone is ok.
+                    reply?.reply(Reply<Void>.success(()))
+                }
+                return
+            }
             begin([
-                .terminate(record),
+                .terminate([record]),
                 .run { core, _ in
                     core.remove(record)
                     reply?.reply(Reply<Void>.success(()))

@@ -48,11 +48,15 @@ extension Supervisor {
 
     /// Counts a restart of `record` against the intensity, then restarts it
     /// by the strategy (after its backoff delay, if it has one).
-    func restart(_ record: ChildRecord, _ core: SupervisorState, _ context: inout Context<Message>) {
+    /// `afterFailedStart`: its last restart did not start (it never ran).
+    func restart(_ record: ChildRecord, afterFailedStart: Bool = false, _ core: SupervisorState, _ context: inout Context<Message>) {
         let now = monotonicNanoseconds()
         guard countRestart(of: record, now: now, core, &context) else { return }
         if let backoff = record.spec.backoff {
-            if now &- record.startedAt >= backoff.resetAfter.nanoseconds { record.quickCrashes = 0 }
+            // A series starts over only when the child ran for `resetAfter`
+            // before it ended; the waits of a child that keeps failing to
+            // start are not time it ran.
+            if !afterFailedStart, now &- record.startedAt >= backoff.resetAfter.nanoseconds { record.quickCrashes = 0 }
             record.quickCrashes += 1
             let generation = core.nextKey
             core.nextKey += 1
@@ -127,7 +131,7 @@ extension Supervisor {
     func restartGroup(_ group: [ChildRecord], _ core: SupervisorState, _ context: inout Context<Message>) {
         var steps: [SupervisorOperation.Step] = []
         for member in group.reversed() where member.cell != nil {
-            steps.append(.terminate(member))
+            steps.append(.terminate([member]))
         }
         for member in group {
             member.pendingRestart = nil
@@ -144,7 +148,7 @@ extension Supervisor {
     func tryAgain(key: UInt64, _ core: SupervisorState, _ context: inout Context<Message>) {
         guard let record = core.record(key: key), record.cell == nil else { return }
         if record.isDynamic { core.waitingDynamic[key] = nil }
-        restart(record, core, &context)
+        restart(record, afterFailedStart: true, core, &context)
     }
 
     /// Stops every child in order, replies, then exits with `reason`.

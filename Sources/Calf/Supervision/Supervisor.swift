@@ -18,8 +18,8 @@ public struct SupervisorMessage: Sendable {
         case restartDue(key: UInt64, generation: UInt64)
         /// A restart that failed to start is tried again.
         case tryAgain(key: UInt64)
-        /// A child did not stop within its shutdown timeout.
-        case shutdownTimeout(MonitorRef)
+        /// The children of a stop wave did not all stop within their shutdown time.
+        case shutdownTimeout(wave: UInt64)
         /// A durable child crashed and restarts itself in place.
         case restartedInPlace(Pid, ExitReason)
     }
@@ -64,8 +64,14 @@ public struct Supervisor: Behavior {
     /// started are stopped and the supervisor fails to start.
     public func started(state: inout State, context: inout Context<Message>) throws {
         context.trapExit = true
-        if let rootExit { context.cell.relationsForUpdate.exitHook = rootExit }
         let core = state.core
+        let rootExit = self.rootExit
+        // However it ends (killed included, where no callback runs), the
+        // children still running are stopped, then a root's exit is reported.
+        context.cell.relationsForUpdate.exitHook = { [weak cell = context.cell] reason in
+            if let cell { handOverChildren(core, supervisor: cell) }
+            rootExit?(reason)
+        }
         if spec.register { try context.register(spec.id) }
         let restored = try openLedger(core, &context)
         if spec.strategy == .simpleOneForOne {
@@ -74,7 +80,7 @@ public struct Supervisor: Behavior {
             return
         }
         for childSpec in spec.children {
-            let saved = core.ledger?.ledger.children[childSpec.id]
+            let saved = core.ledger?.children[childSpec.id]
             if saved?.deleted == true { continue }
             let record = core.makeRecord(childSpec)
             record.restarts = saved?.restarts ?? 0
@@ -86,7 +92,7 @@ public struct Supervisor: Behavior {
                 // OTP keeps an ignored child's spec, except a temporary one's.
                 if pid == nil, childSpec.restart == .temporary { core.ordered.removeLast() }
             case .failure(let error):
-                stopAllAtOnce(core, &context)
+                handOverChildren(core, supervisor: context.cell)
                 throw error
             }
         }
@@ -103,9 +109,9 @@ public struct Supervisor: Behavior {
             reply?.reply(core.counts)
         case .describe:
             reply?.reply(describe(core, context))
-        case .shutdownTimeout(let ref):
-            if let awaiting = core.operation?.awaiting, awaiting.ref == ref {
-                context.cell.scheduler.kill(awaiting.cell)
+        case .shutdownTimeout(let wave):
+            if let operation = core.operation, operation.waveNumber == wave {
+                operation.wave?.killRemaining(on: context.cell.scheduler)
             }
         default:
             if core.operation != nil {
@@ -124,9 +130,10 @@ public struct Supervisor: Behavior {
         switch signal {
         case .down(let ref, _, _):
             if core.staleMonitors.remove(ref) != nil { return }
-            guard let operation = core.operation, let awaiting = operation.awaiting, awaiting.ref == ref else { return }
-            if let timer = awaiting.timer { context.cancelTimer(timer) }
-            operation.awaiting = nil
+            guard let operation = core.operation, operation.wave?.down(ref) == true else { return }
+            guard let wave = operation.wave, wave.isDone else { return }
+            if let timer = wave.killTimer { context.cancelTimer(timer) }
+            operation.wave = nil
             runOperation(core, &context)
         case .exit:
             if core.operation != nil {
@@ -138,10 +145,10 @@ public struct Supervisor: Behavior {
         drainDeferred(core, &context)
     }
 
-    /// Stops what is still running at once (a supervisor stopped from
-    /// outside its own orderly path: `Node.stop`, node shutdown).
+    /// Hands what is still running to a `ChildReaper` (a supervisor stopped
+    /// from outside its own orderly path: `Node.stop`, node shutdown).
     public func terminate(reason: ExitReason, state: inout State, context: inout Context<Message>) {
-        stopAllAtOnce(state.core, &context)
+        handOverChildren(state.core, supervisor: context.cell)
     }
 
     // MARK: Deferred work

@@ -20,6 +20,9 @@ public enum SupervisorError: Error, Sendable, Equatable, CustomStringConvertible
     case invalidSpec(String)
     /// The supervisor is not running (or did not answer).
     case supervisorUnavailable(String)
+    /// A durable supervisor cannot keep this in its journal (a child spec
+    /// added at run time holds code); the reason says what to do instead.
+    case notJournaled(String)
 
     public var description: String {
         switch self {
@@ -33,6 +36,7 @@ public enum SupervisorError: Error, Sendable, Equatable, CustomStringConvertible
         case .badArguments(let expected, let got): "the child template takes \(expected), got \(got)"
         case .invalidSpec(let why): "invalid supervisor spec: \(why)"
         case .supervisorUnavailable(let why): "the supervisor is not available: \(why)"
+        case .notJournaled(let why): why
         }
     }
 }

@@ -6,8 +6,21 @@ import CalfStore
 /// (a crash loop's history); and its dynamic children with their arguments.
 ///
 /// Stored in the journal's `ledgers` database, written in the same group
-/// commit as the rest of the supervisor scheduler's outcomes:
-/// `S path` → `Ledger`, `D path 0 key` → `DynamicChild`.
+/// commit as the rest of the supervisor scheduler's outcomes, one small
+/// record per thing that changed, so that a restart costs the same however
+/// long the history (a restart writes its child's record, its own time and
+/// the header, never the whole window):
+///
+/// | key | value |
+/// | --- | --- |
+/// | `S path` | `Ledger`: the header (counters, `startWith` done, the window's floor) |
+/// | `C path 0 id` | `Child`: a static child |
+/// | `W path 0 n` | a restart's wall time (8 bytes), `n` the restart's number modulo the intensity: a ring |
+/// | `D path 0 key` | `DynamicChild`: a dynamic child with its arguments |
+///
+/// Ledgers written before this layout kept the children and the window
+/// inside the header; they are read as they are and rewritten in the new
+/// layout at the supervisor's next start.
 ///
 /// Thread ownership: the supervisor's scheduler thread, as its state.
 final class SupervisorLedger {
@@ -21,14 +34,20 @@ final class SupervisorLedger {
     }
 
     struct Ledger: Codable {
+        /// Only in ledgers of the old layout (read, never written now).
         var children: [String: Child] = [:]
-        /// Wall-clock times (ns since the epoch) of the restarts the intensity still counts.
+        /// Only in ledgers of the old layout: wall-clock restart times.
         var window: [UInt64] = []
         var totalRestarts = 0
         /// Dynamic children's keys are never given twice.
         var nextKey: UInt64 = 1
         /// The `startWith` children were started once.
         var seeded = false
+        /// Restarts journaled so far (numbers the window's ring slots).
+        var restartNumber: UInt64?
+        /// Restart times before this wall time no longer count (the
+        /// supervisor gave up then).
+        var windowFloor: UInt64?
     }
 
     struct DynamicChild: Codable {
@@ -41,55 +60,103 @@ final class SupervisorLedger {
     let path: String
     let durable: DurableCore
     let scheduler: Scheduler
+    /// The header as journaled.
     var ledger = Ledger()
+    /// The static children as journaled, by id.
+    var children: [String: Child] = [:]
+    /// Restart times read at load (wall clock, oldest first, above the floor).
+    private var loadedWindow: [UInt64] = []
+    /// The ring's size: the supervisor's intensity (at least 1).
+    private let slots: UInt64
 
-    init(path: String, durable: DurableCore, scheduler: Scheduler) {
+    init(path: String, durable: DurableCore, scheduler: Scheduler, intensity: Int) {
         self.path = path
         self.durable = durable
         self.scheduler = scheduler
+        slots = UInt64(max(1, intensity))
     }
 
     private var ledgerKey: StoreKey { StoreKey(bytes: [UInt8(ascii: "S")] + Array(path.utf8)) }
 
-    private var dynamicPrefix: [UInt8] { [UInt8(ascii: "D")] + Array(path.utf8) + [0] }
+    private func prefix(_ kind: Character) -> [UInt8] { [kind.asciiValue!] + Array(path.utf8) + [0] }
 
-    private func dynamicKey(_ key: UInt64) -> StoreKey { StoreKey(bytes: dynamicPrefix + StoreKey(key).bytes) }
+    private func dynamicKey(_ key: UInt64) -> StoreKey { StoreKey(bytes: prefix("D") + StoreKey(key).bytes) }
+
+    private func childKey(_ id: String) -> StoreKey { StoreKey(bytes: prefix("C") + Array(id.utf8)) }
+
+    private func windowKey(_ slot: UInt64) -> StoreKey { StoreKey(bytes: prefix("W") + StoreKey(slot).bytes) }
 
     // MARK: Loading
 
-    /// Reads what the journal holds for this supervisor: its ledger and its
-    /// dynamic children in key order.
+    /// Reads what the journal holds for this supervisor: its header, its
+    /// static children, its restart times and its dynamic children in key
+    /// order. A ledger of the old layout is rewritten in the new one.
     /// - Throws: `StoreError`, or `DurableError.coding` for a record that does not decode.
     func load() throws -> [(key: UInt64, child: DynamicChild)] {
         let database = durable.journal.ledgers
         let ledgerKey = self.ledgerKey
-        let prefix = dynamicPrefix
-        let (ledgerBytes, dynamicBytes) = try durable.journal.environment.read { txn in
-            let ledgerBytes = try txn.get(database, key: ledgerKey).map { Array($0) }
+        let journal = durable.journal
+        let prefixes = (dynamic: prefix("D"), child: prefix("C"), window: prefix("W"))
+        let (ledgerBytes, dynamicBytes, childBytes, times) = try journal.environment.read { txn in
+            let ledgerBytes = try journal.checkedValue(txn, database, key: ledgerKey).map { Array($0) }
             var dynamic: [(UInt64, [UInt8])] = []
+            var children: [(String, [UInt8])] = []
+            var times: [UInt64] = []
             try txn.withCursor(database) { cursor in
-                var entry = try cursor.seek(atLeast: StoreKey(bytes: prefix))
-                while let current = entry, current.key.starts(with: prefix) {
-                    let key = StoreKey(bytes: Array(current.key.dropFirst(prefix.count)))
-                    if let number = key.uint64() { dynamic.append((number, Array(current.value))) }
-                    entry = try cursor.next()
+                func each(_ prefix: [UInt8], _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) throws {
+                    var entry = try cursor.seek(atLeast: StoreKey(bytes: prefix))
+                    while let current = entry, current.key.starts(with: prefix) {
+                        let key = UnsafeRawBufferPointer(rebasing: current.key[prefix.count...])
+                        try body(key, try journal.checkedValue(current.value, key: current.key, in: database))
+                        entry = try cursor.next()
+                    }
+                }
+                try each(prefixes.dynamic) { key, value in
+                    if let number = StoreKey.uint64(in: key) { dynamic.append((number, Array(value))) }
+                }
+                try each(prefixes.child) { key, value in
+                    if let id = String(validating: key, as: UTF8.self) { children.append((id, Array(value))) }
+                }
+                try each(prefixes.window) { _, value in
+                    if let time = StoreKey.uint64(in: value) { times.append(time) }
                 }
             }
-            return (ledgerBytes, dynamic)
+            return (ledgerBytes, dynamic, children, times)
         }
+        let loaded: [(key: UInt64, child: DynamicChild)]
         do {
             if let ledgerBytes { ledger = try BinaryDecoder().decode(Ledger.self, from: ledgerBytes) }
-            return try dynamicBytes.map { ($0.0, try BinaryDecoder().decode(DynamicChild.self, from: $0.1)) }
+            for (id, bytes) in childBytes { children[id] = try BinaryDecoder().decode(Child.self, from: bytes) }
+            loaded = try dynamicBytes.map { ($0.0, try BinaryDecoder().decode(DynamicChild.self, from: $0.1)) }
         } catch {
             throw DurableError.coding("the journal's record of supervisor '\(path)' does not decode: \(error)")
         }
+        let floor = ledger.windowFloor ?? 0
+        loadedWindow = (ledger.window + times).filter { $0 >= floor }.sorted().suffix(Int(slots))
+        if !ledger.children.isEmpty || !ledger.window.isEmpty || ledger.restartNumber == nil {
+            migrate()
+        }
+        return loaded
     }
 
-    /// The saved restart times as monotonic times of this run.
+    /// Rewrites a ledger of the old layout (children and window inside the
+    /// header) in the new one.
+    private func migrate() {
+        for (id, child) in ledger.children where children[id] == nil { children[id] = child }
+        let legacyTimes = ledger.window
+        ledger.children = [:]
+        ledger.window = []
+        ledger.restartNumber = ledger.restartNumber ?? 0
+        for (id, child) in children { put(childKey(id), child) }
+        for time in legacyTimes { appendWindow(wall: time) }
+        putHeader()
+    }
+
+    /// The saved restart times as monotonic times of this run, oldest first.
     func restoredWindow() -> [UInt64] {
         let wallNow = WallTime.now.nanosecondsSinceEpoch
         let monotonicNow = monotonicNanoseconds()
-        return ledger.window.map { wall in
+        return loadedWindow.map { wall in
             let age = wallNow > wall ? wallNow - wall : 0
             return monotonicNow > age ? monotonicNow - age : 0
         }
@@ -97,12 +164,31 @@ final class SupervisorLedger {
 
     // MARK: Writing (into the scheduler's next group commit)
 
-    /// Writes the ledger, with `window` (monotonic restart times) as it stands.
-    func save(window: [UInt64]) {
-        let wallNow = WallTime.now.nanosecondsSinceEpoch
-        let monotonicNow = monotonicNanoseconds()
-        ledger.window = window.map { wallNow &- (monotonicNow &- $0) }
-        put(ledgerKey, ledger)
+    /// Journals one restart at wall time now: its ring slot and the header.
+    func journalRestart() {
+        appendWindow(wall: WallTime.now.nanosecondsSinceEpoch)
+        putHeader()
+    }
+
+    private func appendWindow(wall: UInt64) {
+        let number = ledger.restartNumber ?? 0
+        ledger.restartNumber = number &+ 1
+        put(windowKey(number % slots), raw: StoreKey(wall).bytes)
+    }
+
+    /// The supervisor gave up: the restarts journaled so far no longer count.
+    func clearWindow() {
+        ledger.windowFloor = WallTime.now.nanosecondsSinceEpoch &+ 1
+        putHeader()
+    }
+
+    /// Writes the header (a few counters: constant size).
+    func putHeader() { put(ledgerKey, ledger) }
+
+    /// Writes a static child's record.
+    func saveChild(_ id: String, _ child: Child) {
+        children[id] = child
+        put(childKey(id), child)
     }
 
     func saveDynamic(_ record: ChildRecord) {
@@ -131,7 +217,12 @@ final class SupervisorLedger {
             // invariant: the ledger's types are plain structs of integers and strings.
             preconditionFailure("a supervisor ledger does not encode: \(error)")
         }
+        put(key, raw: bytes)
+    }
+
+    private func put(_ key: StoreKey, raw bytes: [UInt8]) {
         let database = durable.journal.ledgers
-        scheduler.durableBatch.entries.append(.write { txn in try txn.put(database, key: key, value: bytes) })
+        let journal = durable.journal
+        scheduler.durableBatch.entries.append(.write { txn in try journal.putChecked(txn, database, key: key, value: bytes) })
     }
 }

@@ -94,13 +94,23 @@ extension Node {
     /// reports its exit, and `shutdown()` stops the roots in reverse start
     /// order, each stopping its children in reverse start order, before
     /// anything else.
-    /// - Throws: `SpawnError.startFailed` when the spec is invalid or a child fails to start.
+    /// - Throws: `SpawnError.startFailed` when the spec is invalid or a child
+    ///   fails to start; the children started before it are gone by then
+    ///   (stopped in reverse order, each within its shutdown time, then killed).
     public func startSupervisor(_ spec: SupervisorSpec, on scheduler: Int? = nil) async throws -> SupervisorRef {
         let report = RootReport()
         let supervisor = Supervisor(spec, parent: nil, path: spec.id) { [core] reason in
             report.exited(spec.id, reason: reason, core: core)
         }
-        let address = try await spawn(supervisor, on: scheduler)
+        let address: Address<SupervisorMessage>
+        do {
+            address = try await spawn(supervisor, on: scheduler)
+        } catch {
+            // OTP's init_children: the children already started are stopped
+            // (each within its shutdown time) before the start reports failing.
+            await core.reaping.idle()
+            throw error
+        }
         if let durable = core.durable {
             // Durable children start once their spawns commit: wait for that,
             // then for their start jobs, so that every child is running on return.

@@ -31,7 +31,8 @@ public struct SupervisorSpec: Sendable {
     public var strategy: RestartStrategy
     /// At most this many restarts within `period`; one more and the
     /// supervisor stops its children and exits (reason `shutdown`), for its
-    /// own supervisor to handle.
+    /// own supervisor to handle. Zero or more: a negative intensity is
+    /// refused when the supervisor starts (OTP's `invalid_intensity`).
     public var intensity: Int
     /// The window of `intensity`.
     public var period: Duration
@@ -60,7 +61,7 @@ public struct SupervisorSpec: Sendable {
         self.id = id
         self.durable = durable
         self.strategy = strategy
-        self.intensity = max(0, intensity)
+        self.intensity = intensity
         self.period = period
         self.children = children
         self.register = register
@@ -74,11 +75,14 @@ public struct SupervisorSpec: Sendable {
         self.init(id, strategy: strategy, intensity: intensity, period: period, register: register, durable: durable, children: children())
     }
 
-    /// Why this spec cannot run, or nil.
+    /// Why this spec cannot run, or nil (OTP's `check_flags` and
+    /// `check_childspecs`: a bad tree is refused whole, before anything starts).
     func problem() -> SupervisorError? {
+        if intensity < 0 { return .invalidSpec("\(id): the intensity must be zero or more, not \(intensity) (OTP: invalid_intensity)") }
         var seen: Set<String> = []
-        for child in children where !seen.insert(child.id).inserted {
-            return .invalidSpec("\(id): child id '\(child.id)' appears twice")
+        for child in children {
+            guard seen.insert(child.id).inserted else { return .invalidSpec("\(id): child id '\(child.id)' appears twice") }
+            if let problem = child.problem() { return .invalidSpec("\(id): \(problem)") }
         }
         if strategy == .simpleOneForOne, children.count != 1 {
             return .invalidSpec("\(id): a simpleOneForOne supervisor has exactly one child template, not \(children.count)")

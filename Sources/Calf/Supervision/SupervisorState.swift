@@ -19,6 +19,9 @@ final class ChildRecord {
     var pendingRestart: UInt64?
     /// Why its last process ended.
     var lastExit: String?
+    /// The pid of its last process (a dynamic child waiting for its restart
+    /// is still found by it: OTP's `{restarting, Pid}`).
+    var lastPid: Pid?
 
     init(key: UInt64, spec: ChildSpec, arguments: (any Sendable)?, isDynamic: Bool) {
         self.key = key
@@ -40,8 +43,9 @@ final class ChildRecord {
 /// the same as a list of steps, resumed by the down signals it waits for.
 final class SupervisorOperation {
     enum Step {
-        /// Stop this child by its shutdown spec and wait until it is gone.
-        case terminate(ChildRecord)
+        /// Stop these children together (one `StopWave`) by their shutdown
+        /// specs and wait until all are gone.
+        case terminate([ChildRecord])
         /// Start this child again (a restart of a group).
         case start(ChildRecord)
         /// Run this (reply, exit, clean up).
@@ -50,8 +54,9 @@ final class SupervisorOperation {
 
     var steps: [Step]
     var next = 0
-    /// The child being stopped: its monitor, its process, its kill timer.
-    var awaiting: (ref: MonitorRef, cell: ProcessCell, timer: TimerRef?)?
+    /// The children being stopped, and the wave's number (its kill timer names it).
+    var wave: StopWave?
+    var waveNumber: UInt64 = 0
 
     init(steps: [Step]) { self.steps = steps }
 }
@@ -72,7 +77,7 @@ final class SupervisorState {
     var ordered: [ChildRecord] = []
     /// Running children by pid.
     var byPid: [Pid: ChildRecord] = [:]
-    /// Dynamic children waiting for a backoff restart.
+    /// Dynamic children waiting for a (backoff) restart, by key.
     var waitingDynamic: [UInt64: ChildRecord] = [:]
     var window: RestartWindow
     var operation: SupervisorOperation?

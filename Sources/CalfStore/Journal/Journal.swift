@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 
 /// The node's journal: one global append-only log keyed by a global seq
@@ -13,6 +14,14 @@ import Synchronization
 /// let seqs = try journal.append([.accepted(.init(to: 7, acceptedAt: now, payload: bytes))])
 /// try journal.scan(from: 1) { seq, record in ...; return true }
 /// ```
+///
+/// Every log record, snapshot and ledger record carries a CRC-32C of its
+/// key and bytes (`Checksum`), checked on every read: a mismatch is an
+/// error naming the record, never a silent wrong value. The `meta`
+/// database says which data has them (`format`, `checksumsFrom`): a data
+/// directory written before checksums opens as it is, its snapshots and
+/// ledgers rewritten with checksums at the first read-write open, its log
+/// records checksummed from the next seq on (old ones are read as they are).
 ///
 /// Thread ownership: appends are serialized by LMDB's single writer and by
 /// `nextSeq`'s lock; reads run on any thread.
@@ -38,6 +47,16 @@ public final class Journal: Sendable {
     public let ledgers: Database
     /// The seq the next appended record gets.
     private let nextSeq: Mutex<UInt64>
+    /// Log records from this seq on carry a checksum (`UInt64.max`: none do).
+    public let checksumsFrom: UInt64
+    /// Snapshots and ledger records carry a checksum.
+    public let checksummedValues: Bool
+
+    /// The format this build writes: 2, checksums on log records, snapshots
+    /// and ledgers. Format 1 (no `format` key in `meta`) had none.
+    public static let format: UInt64 = 2
+    static let formatKey = StoreKey("format")
+    static let checksumsFromKey = StoreKey("checksumsFrom")
 
     /// Opens (creating if needed) the journal's databases and finds the end of the log.
     public init(environment: StoreEnvironment) throws(StoreError) {
@@ -64,6 +83,55 @@ public final class Journal: Sendable {
             throw StoreError(code: -1, operation: "finding the end of the log: \(error)")
         }
         nextSeq = Mutex(last + 1)
+        (checksumsFrom, checksummedValues) = try Self.openFormat(environment, meta: meta, log: log, upgrading: [checkpoints, ledgers], next: last + 1)
+    }
+
+    /// Reads the data's format; a new data directory gets this build's, one
+    /// of format 1 opened read-write is upgraded (its snapshots and ledger
+    /// records rewritten with checksums, its log checksummed from `next` on).
+    /// - Throws: `StoreError` for data of a format newer than this build reads.
+    private static func openFormat(
+        _ environment: StoreEnvironment, meta: Database, log: Database, upgrading values: [Database], next: UInt64
+    ) throws(StoreError) -> (checksumsFrom: UInt64, checksummedValues: Bool) {
+        do {
+            let stored = try environment.read { txn in
+                (format: try txn.get(meta, key: formatKey).flatMap { StoreKey.uint64(in: $0) },
+                 from: try txn.get(meta, key: checksumsFromKey).flatMap { StoreKey.uint64(in: $0) })
+            }
+            switch stored.format {
+            case .some(let format) where format > Self.format:
+                throw StoreError(code: EPROTO, operation: "opening the journal: its data has format \(format), newer than this build reads (\(Self.format))")
+            case .some:
+                return (stored.from ?? 1, true)
+            case .none where environment.isReadOnly:
+                return (.max, false)
+            case .none:
+                try environment.write { txn in
+                    for database in values { try rewriteWithChecksums(database, txn) }
+                    try txn.put(meta, key: checksumsFromKey, value: StoreKey(next).bytes)
+                    try txn.put(meta, key: formatKey, value: StoreKey(Self.format).bytes)
+                }
+                return (next, true)
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            // invariant: the bodies above throw only StoreError.
+            throw StoreError(code: -1, operation: "reading the journal's format: \(error)")
+        }
+    }
+
+    /// Appends a checksum to every value of `database` (format 1 → 2).
+    private static func rewriteWithChecksums(_ database: Database, _ txn: Transaction) throws {
+        var entries: [(StoreKey, [UInt8])] = []
+        try txn.withCursor(database) { cursor in
+            var entry = try cursor.first()
+            while let (key, value) = entry {
+                entries.append((StoreKey(bytes: Array(key)), Array(value)))
+                entry = try cursor.next()
+            }
+        }
+        for (key, value) in entries { try putChecked(txn, database, key: key, value: value) }
     }
 
     /// The seq of the last record appended (0 when the log is empty).
@@ -104,10 +172,19 @@ public final class Journal: Sendable {
             try environment.write { txn in
                 // Re-run from `first` if the map grew and the body runs again.
                 var seq = first
+                let checksumsFrom = self.checksumsFrom
                 try packed.withUnsafeBytes { all in
                     for range in ranges {
+                        let record = UnsafeRawBufferPointer(rebasing: all[range])
                         try withUnsafeBytes(of: seq.bigEndian) { key in
-                            try txn.put(log, key: key, value: UnsafeRawBufferPointer(rebasing: all[range]), append: true)
+                            if seq >= checksumsFrom {
+                                try txn.reserve(log, key: key, count: record.count + Checksum.size, append: true) { room in
+                                    room.copyMemory(from: record)
+                                    Checksum.store(Checksum.of(key: key, value: record), in: room, at: record.count)
+                                }
+                            } else {
+                                try txn.put(log, key: key, value: record, append: true)
+                            }
                         }
                         seq += 1
                     }
@@ -123,36 +200,57 @@ public final class Journal: Sendable {
     /// returns false. A record that cannot be read is passed as a failure
     /// and the scan goes on.
     public func scan(from seq: UInt64, _ body: (UInt64, Result<LogRecord, LogRecordError>) throws -> Bool) throws {
-        try scanStored(from: seq) { at, value in
-            guard let at else {
-                return try body(0, .failure(.malformedKey(value.count)))
-            }
+        try scanStored(from: seq) { at, stored in
             let record: Result<LogRecord, LogRecordError>
             do throws(LogRecordError) {
-                record = .success(try LogRecord(decoding: value, seq: at))
+                record = .success(try LogRecord(decoding: try stored.get(), seq: at))
             } catch {
                 record = .failure(error)
             }
-            return try body(at, record)
+            return try body(at ?? 0, record)
         }
     }
 
     /// Visits the stored bytes of each record from `seq` on, in seq order,
     /// while `body` returns true: for a reader that decodes only what it
-    /// needs (`LogRecord.acceptedFields`). The bytes are valid only during
-    /// the call. A seq is nil for a malformed key (the bytes are then the key's).
-    public func scanStored(from seq: UInt64, _ body: (UInt64?, UnsafeRawBufferPointer) throws -> Bool) throws {
+    /// needs (`LogRecord.acceptedFields`). The bytes, checked against their
+    /// checksum and without it, are valid only during the call; a record
+    /// whose checksum fails, or a malformed key (its seq nil), is passed as
+    /// a failure naming the seq and the pid its bytes name.
+    public func scanStored(from seq: UInt64, _ body: (UInt64?, Result<UnsafeRawBufferPointer, LogRecordError>) throws -> Bool) throws {
         let log = self.log
         try environment.read { txn in
             try txn.withCursor(log) { cursor in
                 var entry = try cursor.seek(atLeast: StoreKey(seq))
                 while let (key, value) = entry {
                     let at = key.count == 8 ? StoreKey.uint64(in: key) : nil
-                    guard try body(at, at == nil ? key : value) else { return }
+                    let stored: Result<UnsafeRawBufferPointer, LogRecordError>
+                    if let at {
+                        stored = verified(value, seq: at, key: key)
+                    } else {
+                        stored = .failure(.malformedKey(key.count))
+                    }
+                    guard try body(at, stored) else { return }
                     entry = try cursor.next()
                 }
             }
         }
+    }
+
+    /// The record's bytes without their checksum, or why they cannot be trusted.
+    private func verified(_ stored: UnsafeRawBufferPointer, seq: UInt64, key: UnsafeRawBufferPointer) -> Result<UnsafeRawBufferPointer, LogRecordError> {
+        guard seq >= checksumsFrom else { return .success(stored) }
+        switch Checksum.verify(stored, key: key) {
+        case .success(let record):
+            return .success(record)
+        case .failure(let mismatch):
+            return .failure(LogRecordError(seq: seq, pid: LogRecord.namedPid(in: stored), reason: "\(mismatch)"))
+        }
+    }
+
+    /// `verified` for a record read by seq; throws the failure.
+    private func verified(_ stored: UnsafeRawBufferPointer, seq: UInt64) throws(LogRecordError) -> UnsafeRawBufferPointer {
+        try withUnsafeBytes(of: seq.bigEndian) { key in verified(stored, seq: seq, key: key) }.get()
     }
 
     /// The record at `seq`, or nil if there is none (dropped or never written).
@@ -160,7 +258,7 @@ public final class Journal: Sendable {
         let log = self.log
         return try environment.read { txn in
             guard let value = try txn.get(log, key: StoreKey(seq)) else { return nil }
-            return try LogRecord(decoding: value, seq: seq)
+            return try LogRecord(decoding: try verified(value, seq: seq), seq: seq)
         }
     }
 
@@ -170,17 +268,72 @@ public final class Journal: Sendable {
         return try environment.read { txn in
             try seqs.map { seq in
                 guard let value = try txn.get(log, key: StoreKey(seq)) else { return nil }
-                return try LogRecord(decoding: value, seq: seq)
+                return try LogRecord(decoding: try verified(value, seq: seq), seq: seq)
             }
         }
     }
 
     /// Calls `body` with the stored bytes of the record at `seq` (nil if
-    /// there is none), inside a read transaction: the bytes are valid only
-    /// during the call.
+    /// there is none), checked against its checksum and without it, inside
+    /// a read transaction: the bytes are valid only during the call.
+    /// - Throws: `LogRecordError` when the checksum does not match.
     public func withRecordBytes<T>(at seq: UInt64, _ body: (UnsafeRawBufferPointer?) throws -> T) throws -> T {
         let log = self.log
-        return try environment.read { txn in try body(try txn.get(log, key: StoreKey(seq))) }
+        return try environment.read { txn in
+            guard let stored = try txn.get(log, key: StoreKey(seq)) else { return try body(nil) }
+            return try body(try verified(stored, seq: seq))
+        }
+    }
+
+    /// Stores `bytes` as the record at `seq`, with its checksum, in place of
+    /// what is there (for repair tools and tests; the writer only appends).
+    public func replaceRecord(at seq: UInt64, with bytes: [UInt8]) throws {
+        let log = self.log
+        let checksummed = seq >= checksumsFrom
+        try environment.write { txn in
+            try withUnsafeBytes(of: seq.bigEndian) { key in
+                try bytes.withUnsafeBytes { record in
+                    guard checksummed else { return try txn.put(log, key: key, value: record) }
+                    try txn.reserve(log, key: key, count: record.count + Checksum.size) { room in
+                        room.copyMemory(from: record)
+                        Checksum.store(Checksum.of(key: key, value: record), in: room, at: record.count)
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: Checked values (snapshots, ledgers)
+
+    /// Stores `value` under `key` in `database` with its checksum.
+    public func putChecked(_ txn: Transaction, _ database: Database, key: StoreKey, value: [UInt8]) throws(StoreError) {
+        guard checksummedValues else { return try txn.put(database, key: key, value: value) }
+        try Self.putChecked(txn, database, key: key, value: value)
+    }
+
+    private static func putChecked(_ txn: Transaction, _ database: Database, key: StoreKey, value: [UInt8]) throws(StoreError) {
+        let crc = key.bytes.withUnsafeBytes { key in value.withUnsafeBytes { Checksum.of(key: key, value: $0) } }
+        try txn.reserve(database, key: key, count: value.count + Checksum.size) { room in
+            value.withUnsafeBytes { room.copyMemory(from: $0) }
+            Checksum.store(crc, in: room, at: value.count)
+        }
+    }
+
+    /// The value under `key` in `database` without its checksum, or nil.
+    /// - Throws: `StoreError`, or `StoredValueError` when the checksum does not match.
+    public func checkedValue(_ txn: Transaction, _ database: Database, key: StoreKey) throws -> UnsafeRawBufferPointer? {
+        guard let stored = try txn.get(database, key: key) else { return nil }
+        return try key.bytes.withUnsafeBytes { try checkedValue(stored, key: $0, in: database) }
+    }
+
+    /// `stored` (read under `key` in `database`) without its checksum.
+    /// - Throws: `StoredValueError` when the checksum does not match.
+    public func checkedValue(_ stored: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, in database: Database) throws(StoredValueError) -> UnsafeRawBufferPointer {
+        guard checksummedValues else { return stored }
+        switch Checksum.verify(stored, key: key) {
+        case .success(let value): return value
+        case .failure(let mismatch): throw StoredValueError(database: database.name, key: Array(key), mismatch: mismatch)
+        }
     }
 
     /// Drops log records with a seq below `seq` (history outside the window);

@@ -201,6 +201,15 @@ extension LogRecord {
         }
     }
 
+    /// The pid a stored record's bytes name, read as far as they go (for
+    /// an error about a record that cannot be trusted: a corrupt record may
+    /// name the wrong process), or nil if they name none.
+    public static func namedPid(in bytes: UnsafeRawBufferPointer) -> UInt64? {
+        guard let tag = bytes.first, Tag(rawValue: tag) != nil else { return nil }
+        var offset = 1
+        return Varint.read(bytes, at: &offset, end: bytes.count)
+    }
+
     /// The fields of an accepted record read in place (its payload is
     /// `bytes[payloadStart...]`, not copied); nil for a record of another kind.
     /// - Throws: `LogRecordError` naming what is wrong (never traps).

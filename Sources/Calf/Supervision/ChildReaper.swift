@@ -1,0 +1,115 @@
+import Synchronization
+
+/// Stops the children a supervisor left running when it ended without
+/// stopping them itself: killed (`kill P`), stopped by `Node.stop`, or
+/// failing to start half-way. OTP's supervisor stops its children in
+/// `terminate/2` whatever ends it, synchronously; a Calf supervisor that is
+/// killed runs no callback, and one that is stopped cannot wait inside its
+/// `terminate`, so it hands its children to this small process, which does
+/// what the supervisor's own orderly stop does: its static children one
+/// wave each in reverse start order, its dynamic children in one wave, each
+/// wave within its shutdown time, then killed. It ends when every child is
+/// gone; should it be ended itself (node shutdown), it kills what is left.
+///
+/// `Node.startSupervisor` waits for every reaper to finish before it
+/// reports a failed start, so no child of the failed tree is left running.
+struct ChildReaper: Behavior {
+    /// A wave's time is up.
+    struct Message: Sendable { let wave: UInt64 }
+
+    /// The supervisor whose children these are (the sender of their `shutdown` signals).
+    let supervisor: Pid
+    /// The waves, in the order they are stopped.
+    let waves: [[StopWave.Member]]
+
+    /// Thread ownership: the reaper's scheduler thread, as its state.
+    final class State {
+        var next = 0
+        var wave = StopWave()
+        var waveNumber: UInt64 = 0
+        var stale: Set<MonitorRef> = []
+    }
+
+    func initialState() -> State { State() }
+
+    func started(state: inout State, context: inout Context<Message>) throws {
+        let reaping = context.cell.scheduler.node.reaping
+        reaping.began()
+        let waves = self.waves
+        let state = state
+        let scheduler = context.cell.scheduler
+        // However it ends, what it still holds is killed and the node hears it is done.
+        context.cell.relationsForUpdate.exitHook = { _ in
+            state.wave.killRemaining(on: scheduler)
+            for wave in waves.dropFirst(state.next) {
+                for member in wave { scheduler.kill(member.cell) }
+            }
+            reaping.ended()
+        }
+        advance(state, &context)
+    }
+
+    func handle(_ message: Message, state: inout State, context: inout Context<Message>) throws {
+        if message.wave == state.waveNumber { state.wave.killRemaining(on: context.cell.scheduler) }
+    }
+
+    func handle(signal: Signal, state: inout State, context: inout Context<Message>) throws {
+        guard case .down(let ref, _, _) = signal else { return }
+        if state.stale.remove(ref) != nil { return }
+        guard state.wave.down(ref), state.wave.isDone else { return }
+        if let timer = state.wave.killTimer { context.cancelTimer(timer) }
+        advance(state, &context)
+    }
+
+    /// Starts waves until one has to be waited for; stops when all are done.
+    private func advance(_ state: State, _ context: inout Context<Message>) {
+        while state.wave.isDone {
+            guard state.next < waves.count else {
+                context.stop(.normal)
+                return
+            }
+            let begun = StopWave.begin(waves[state.next], from: supervisor, watcher: context.cell, stale: &state.stale)
+            state.next += 1
+            state.waveNumber += 1
+            state.wave = begun.wave
+            if !begun.wave.isDone, let limit = begun.killAfter {
+                state.wave.killTimer = context.sendAfter(Message(wave: state.waveNumber), after: limit)
+            }
+        }
+    }
+}
+
+/// How many child reapers are at work on a node, and who waits for none
+/// to be (any thread).
+final class ReaperCount: Sendable {
+    private struct Counts {
+        var running = 0
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let counts = Mutex(Counts())
+
+    func began() { counts.withLock { $0.running += 1 } }
+
+    func ended() {
+        let waiters = counts.withLock { counts -> [CheckedContinuation<Void, Never>] in
+            counts.running -= 1
+            guard counts.running == 0 else { return [] }
+            defer { counts.waiters.removeAll() }
+            return counts.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once no reaper is at work.
+    func idle() async {
+        await withCheckedContinuation { continuation in
+            let now = counts.withLock { counts -> Bool in
+                if counts.running == 0 { return true }
+                counts.waiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+}
