@@ -1,4 +1,5 @@
 import Calf
+import Foundation
 
 /// A supervised child that tells the driver it is up and answers pings.
 struct RestartChild: Behavior {
@@ -70,12 +71,19 @@ public enum RestartBench {
 
     /// Runs `rounds` crash-and-restart rounds of a transient child under a
     /// `oneForOne` supervisor whose intensity never trips, and prints the rate
-    /// and the latency from crash to the new child answering a call.
-    public static func run(rounds: Int, report: Report) async throws {
-        let node = try Node(schedulers: 1)
+    /// and the latency from crash to the new child answering a call. With
+    /// `durableSupervisor`, the supervisor is durable (on a node with a data
+    /// directory, `process` level): each restart is journaled too, and the
+    /// first and last 1,000 rounds show whether that cost grows with the history.
+    public static func run(rounds: Int, durableSupervisor: Bool = false, report: Report) async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("calf-bench-restart-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let node = durableSupervisor
+            ? try Node(schedulers: 1, durable: DurableOptions(path: dir.path, durability: .process, behaviors: [], checkpointInterval: .seconds(3600)))
+            : try Node(schedulers: 1)
         let driver = try await node.spawn(RestartDriver(), on: 0)
         // Never reached: the bookkeeping must still cost the same on every restart.
-        var spec = SupervisorSpec("bench", strategy: .oneForOne, intensity: rounds + 1, period: .seconds(3600)) {
+        var spec = SupervisorSpec("bench", strategy: .oneForOne, intensity: rounds + 1, period: .seconds(3600), durable: durableSupervisor) {
             ChildSpec.worker("child") { RestartChild(driver: driver) }
         }
         spec.reportsCrashes = false // as OTP's figures, with logging off
@@ -86,14 +94,18 @@ public enum RestartBench {
         var iterator = results.makeAsyncIterator()
         guard let latencies = await iterator.next() else { return }
         let elapsed = now() - began
-        report.figure("restart_transient", Double(latencies.count) / elapsed, "restarts/s")
-        let first = Array(latencies.prefix(1_000)).sorted()
-        let last = Array(latencies.suffix(1_000)).sorted()
+        let label = durableSupervisor ? "restart_durable_supervisor" : "restart_transient"
+        report.figure(label, Double(latencies.count) / elapsed, "restarts/s",
+                      note: durableSupervisor ? "a transient child under a durable supervisor: each restart journaled" : "")
+        let first = Array(latencies.prefix(1_000))
+        let last = Array(latencies.suffix(1_000))
         let all = latencies.sorted()
-        report.figure("restart_transient_median", Double(all[all.count / 2]) / 1000, "µs", note: "crash to the new child answering a call")
-        report.figure("restart_transient_p99", Double(all[all.count * 99 / 100]) / 1000, "µs")
-        report.figure("restart_transient_median_first_1000", Double(first[first.count / 2]) / 1000, "µs")
-        report.figure("restart_transient_median_last_1000", Double(last[last.count / 2]) / 1000, "µs", note: "after \(rounds - 1_000) restarts in the window")
+        report.figure("\(label)_median", Double(all[all.count / 2]) / 1000, "µs", note: "crash to the new child answering a call")
+        report.figure("\(label)_p99", Double(all[all.count * 99 / 100]) / 1000, "µs")
+        report.figure("\(label)_first_1000", 1e9 * Double(first.count) / Double(first.reduce(0, +)), "restarts/s")
+        report.figure("\(label)_last_1000", 1e9 * Double(last.count) / Double(last.reduce(0, +)), "restarts/s", note: "after \(rounds - 1_000) restarts in the window")
+        report.figure("\(label)_median_first_1000", Double(first.sorted()[first.count / 2]) / 1000, "µs")
+        report.figure("\(label)_median_last_1000", Double(last.sorted()[last.count / 2]) / 1000, "µs")
         try await node.shutdown()
     }
 }

@@ -7,7 +7,7 @@ public enum Demo {
     /// The behaviors `demo.yaml` names, for `CalfMain.run`.
     public static let registry = BehaviorRegistry(
         durable: [Tally.self],
-        transient: [Collector.self, Producer.self, PortLog.self, Flaky.self])
+        transient: [Collector.self, Producer.self, PortLog.self, Flaky.self, Stubborn.self])
 }
 
 /// A durable counter (the pool's workers): `{"add":{"_0":5}}` adds,
@@ -159,4 +159,26 @@ public struct Flaky: ConfiguredBehavior {
     public func handle(_ message: Message, state: inout Void, context: inout Context<Message>) throws {
         throw Crash()
     }
+}
+
+/// A worker that traps exits and ignores every exit signal, `shutdown`
+/// included: its supervisor must kill it once its shutdown time is up
+/// (what a child stuck in a long cleanup looks like to OTP's supervisor).
+public struct Stubborn: ConfiguredBehavior {
+    /// It takes no messages of its own.
+    public enum Message: Sendable {}
+
+    /// Nothing to keep.
+    public typealias State = Void
+
+    /// Traps exits, so that exit signals come as messages it then ignores.
+    public func started(state: inout Void, context: inout Context<Message>) throws {
+        context.trapExit = true
+    }
+
+    /// Never called: there are no messages of its type.
+    public func handle(_ message: Message, state: inout Void, context: inout Context<Message>) throws {}
+
+    /// Ignores the exit signal, whatever its reason.
+    public func handle(signal: Signal, state: inout Void, context: inout Context<Message>) throws {}
 }

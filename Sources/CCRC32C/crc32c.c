@@ -125,3 +125,12 @@ int calf_crc32c_is_hardware(void) {
     pthread_once(&once, setup);
     return hardware;
 }
+
+uint32_t calf_crc32c_table(uint32_t crc, const void *bytes, size_t count) {
+    pthread_once(&once, setup);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return ~software(~crc, bytes, count);
+#else
+    return ~bytewise(~crc, bytes, count);
+#endif
+}

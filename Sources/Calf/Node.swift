@@ -267,14 +267,15 @@ public final class Node: Sendable {
         var stopped = 0
         for scheduler in schedulers {
             stopped += await onLoop(scheduler) { scheduler in
-                var count = 0
-                // Stopping some processes starts others (a supervisor's child reaper): until none is left.
-                while !scheduler.processes.isEmpty {
-                    let live = Array(scheduler.processes.values)
-                    for cell in live { scheduler.terminate(cell, reason: .shutdown) }
-                    count += live.count
+                // Stopping some processes starts others (a supervisor's child
+                // reaper): each is stopped once, until no new one appears.
+                var stopped: Set<ObjectIdentifier> = []
+                while true {
+                    let fresh = scheduler.processes.values.filter { stopped.insert(ObjectIdentifier($0)).inserted }
+                    if fresh.isEmpty { break }
+                    for cell in fresh { scheduler.terminate(cell, reason: .shutdown) }
                 }
-                return count
+                return stopped.count
             }
         }
         var leaked = 0

@@ -112,7 +112,10 @@ final class Relations {
     /// Monitors this process holds on others.
     var monitoring: [MonitorRef: ProcessCell] = [:]
     var name: String?
-    /// Runs when the process exits, however it ends (a port kills its OS process).
-    var exitHook: ((ExitReason) -> Void)?
+    /// Runs when the process exits, however it ends (a port kills its OS
+    /// process), before its links and monitors hear of the exit. It may take
+    /// links and monitors out of the relations it is given to tell them
+    /// itself later (a supervisor does, once its children are gone).
+    var exitHook: ((ExitReason, Relations) -> Void)?
     @usableFromInline init() {}
 }

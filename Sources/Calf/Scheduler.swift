@@ -196,15 +196,22 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
         cell.closeMailbox(reason: reason)
         guard let relations = cell.relations else { return }
         cell.relations = nil
-        relations.exitHook?(reason)
-        for linked in relations.links {
-            on(linked.scheduler) { $0.exitSignal(from: cell, reason: reason, to: linked) }
-        }
-        for (ref, watcher) in relations.monitoredBy {
-            on(watcher.scheduler) { $0.down(ref, of: cell.pid, reason: reason, to: watcher) }
-        }
+        relations.exitHook?(reason, relations)
+        tellExit(of: cell, reason: reason, links: relations.links, watchers: relations.monitoredBy)
         for (ref, target) in relations.monitoring {
             on(target.scheduler) { $0.removeMonitor(ref, from: target) }
+        }
+    }
+
+    /// Tells the processes linked to `cell` and those monitoring it that it
+    /// exited with `reason` (at its exit, or later for a hook that held
+    /// them back).
+    func tellExit(of cell: ProcessCell, reason: ExitReason, links: [ProcessCell], watchers: [(MonitorRef, ProcessCell)]) {
+        for linked in links {
+            on(linked.scheduler) { $0.exitSignal(from: cell, reason: reason, to: linked) }
+        }
+        for (ref, watcher) in watchers {
+            on(watcher.scheduler) { $0.down(ref, of: cell.pid, reason: reason, to: watcher) }
         }
     }
 

@@ -53,6 +53,9 @@ struct NodeCommand: AsyncParsableCommand {
             for (pid, reason) in report.quarantined.sorted(by: { $0.key < $1.key }) {
                 FileHandle.standardError.write(Data("calf: \(pid) quarantined: \(reason)\n".utf8))
             }
+            for problem in report.unattributed {
+                FileHandle.standardError.write(Data("calf: unreadable journal record: \(problem)\n".utf8))
+            }
         }
         let root: SupervisorRef
         do {

@@ -185,7 +185,13 @@ struct TreeFile {
         guard let mapping = node.mapping else { throw problem(node, "backoff is { initial: MS, maximum: MS }") }
         try checkKeys(mapping, allowed: ["initial", "maximum", "multiplier"], what: "a backoff")
         guard let initial = mapping["initial"], let maximum = mapping["maximum"] else { throw problem(node, "backoff needs initial and maximum (milliseconds)") }
-        let multiplier = mapping["multiplier"]?.float ?? 2
+        var multiplier = 2.0
+        if let node = mapping["multiplier"] {
+            guard let value = node.float, value.isFinite, value >= 1, value <= 1000 else {
+                throw problem(node, "multiplier must be a number from 1 to 1000, not '\(node.string ?? "?")'")
+            }
+            multiplier = value
+        }
         return Backoff(initial: .milliseconds(try integer(initial, "initial", atLeast: 1)),
                        maximum: .milliseconds(try integer(maximum, "maximum", atLeast: 1)), multiplier: multiplier)
     }

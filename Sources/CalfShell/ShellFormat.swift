@@ -106,6 +106,8 @@ public enum ShellFormat {
             if let message = entry.message { what = message } else if entry.kind == "accepted" { what = "?" }
             if let key = entry.key { what += " (key \(key))" }
             if let handled = entry.handled { what = handled.map(String.init).joined(separator: " ") }
+            if let error = entry.error { what = error }
+            if let reason = entry.reason { what = reason }
             return [String(entry.seq)] + (withPid ? [entry.pid ?? "?"] : []) + [entry.kind, what]
         })
     }

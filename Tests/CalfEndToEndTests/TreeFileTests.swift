@@ -15,7 +15,7 @@ import Testing
 
     static let cases: [(String, String)] = [
         ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    colour: red\n", "DIR/tree.yaml:5:5: unknown key 'colour' for a worker"),
-        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Nope\n", "DIR/tree.yaml:4:15: unknown behavior 'Nope' (known: Account, Collector, Flaky, PortLog, Producer, Tally, Teller)"),
+        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Nope\n", "DIR/tree.yaml:4:15: unknown behavior 'Nope' (known: Account, Collector, Flaky, PortLog, Producer, Stubborn, Tally, Teller)"),
         ("supervisor: s\nstrategy: oneForSome\nchildren: []\n", "DIR/tree.yaml:2:11: strategy must be oneForOne, oneForAll, restForOne or simpleOneForOne"),
         ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    shutdown: soon\n", "DIR/tree.yaml:5:15: shutdown must be milliseconds, brutalKill or infinity"),
         ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    config: { opening: lots }\n", "DIR/tree.yaml:3:5: bad config for Account"),
@@ -27,6 +27,15 @@ import Testing
         ("supervisor: s\ndurable: maybe\nchildren: []\n", "DIR/tree.yaml:2:10: durable must be true or false"),
         ("supervisor: s\nchildren:\n  - worker: c\n    behavior: Collector\n    mode: fresh\n", "DIR/tree.yaml:5:11: mode is for durable workers"),
         ("supervisor: s\nchildren:\n  - worker: p\n    behavior: Producer\n    config: { intervalMilliseconds: soon, target: x }\n", "DIR/tree.yaml:3:5: bad config for Producer"),
+        // Numbers from outside: negative, absurd or not numbers at all give an error, never a trap.
+        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    shutdown: -10\n", "DIR/tree.yaml:5:15: shutdown must be milliseconds, brutalKill or infinity, not '-10'"),
+        ("supervisor: s\nintensity: -1\nchildren: []\n", "DIR/tree.yaml:2:12: intensity must be a whole number of at least 0, not '-1'"),
+        ("supervisor: s\nperiod: 0\nchildren: []\n", "DIR/tree.yaml:2:9: period must be a whole number of at least 1, not '0'"),
+        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    shutdown: 99999999999999999999999\n", "DIR/tree.yaml:5:15: shutdown must be milliseconds"),
+        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    backoff: { initial: 10, maximum: 100, multiplier: fast }\n", "DIR/tree.yaml:5:55: multiplier must be a number from 1 to 1000, not 'fast'"),
+        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    backoff: { initial: 10, maximum: 100, multiplier: .inf }\n", "DIR/tree.yaml:5:55: multiplier must be a number from 1 to 1000, not '.inf'"),
+        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    backoff: { initial: -5, maximum: 100 }\n", "DIR/tree.yaml:5:25: initial must be a whole number of at least 1, not '-5'"),
+        ("supervisor: s\nchildren:\n  - port: p\n    command: [ls]\n    killAfter: -1\n", "DIR/tree.yaml:5:16: killAfter must be a whole number of at least 0, not '-1'"),
     ]
 
     @Test(arguments: cases)

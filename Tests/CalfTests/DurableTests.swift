@@ -293,7 +293,10 @@ import Testing
             let quarantined = node.quarantinedProcesses
             #expect(Array(quarantined.keys) == [victim])
             #expect(quarantined[victim]?.contains("does not decode") == true)
-            #expect(node.address(named: "a", as: Ledger.Message.self) == nil)
+            // It keeps its name (nothing fresh takes its place), quarantined, its state withheld.
+            let a = try #require(node.address(named: "a", as: Ledger.Message.self))
+            #expect(a.pid == victim)
+            await #expect(throws: DurableError.self) { try await node.state(of: a, as: Ledger.self) }
             let b = try #require(node.address(named: "b", as: Ledger.Message.self))
             node.send(.add(100), to: b)
             #expect(try await ledgerState(node, "b").total == 115)

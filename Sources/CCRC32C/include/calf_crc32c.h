@@ -12,6 +12,10 @@
 /// slicing-by-8 table. The result is the same either way.
 uint32_t calf_crc32c(uint32_t crc, const void *bytes, size_t count);
 
+/// The same CRC computed by the table alone, whatever the CPU (to check
+/// the instruction's path against).
+uint32_t calf_crc32c_table(uint32_t crc, const void *bytes, size_t count);
+
 /// Whether `calf_crc32c` runs on the CPU's CRC32 instruction here.
 int calf_crc32c_is_hardware(void);
 

@@ -13,8 +13,11 @@ struct CheckpointBody: Sendable {
     /// Seqs of journaled mail still waiting, in mailbox order.
     var pending: [UInt64]
     var timers: [DurableTimer]
+    /// Restarts in place after crashes (not node starts), over its life.
+    var restarts: UInt64 = 0
 
-    static let version: UInt64 = 1
+    /// Version 2 adds `restarts`; version 1 snapshots read with none.
+    static let version: UInt64 = 2
 
     func encoded() -> [UInt8] {
         var writer = ByteWriter()
@@ -34,10 +37,12 @@ struct CheckpointBody: Sendable {
             writer.varint(timer.period)
             writer.field(timer.payload)
         }
+        writer.varint(restarts)
         return writer.bytes
     }
 
-    init(behavior: String, spec: [UInt8], name: String?, state: [UInt8], incarnation: UInt64, handled: UInt64, pending: [UInt64], timers: [DurableTimer]) {
+    init(behavior: String, spec: [UInt8], name: String?, state: [UInt8], incarnation: UInt64, handled: UInt64, pending: [UInt64], timers: [DurableTimer], restarts: UInt64) {
+        self.restarts = restarts
         self.behavior = behavior
         self.spec = spec
         self.name = name
@@ -51,7 +56,9 @@ struct CheckpointBody: Sendable {
     init(decoding bytes: UnsafeRawBufferPointer, pid: UInt64) throws(LogRecordError) {
         var reader = ByteReader(bytes, what: "checkpoint of process \(pid)")
         let version = try reader.varint("version")
-        guard version == Self.version else { throw LogRecordError(seq: nil, reason: "checkpoint of process \(pid) has format \(version), this build reads \(Self.version)") }
+        guard version == 1 || version == Self.version else {
+            throw LogRecordError(seq: nil, reason: "checkpoint of process \(pid) has format \(version), this build reads 1 to \(Self.version)")
+        }
         behavior = try reader.string("behavior")
         spec = try reader.field("behavior spec")
         name = try reader.optionalString("name")
@@ -70,6 +77,7 @@ struct CheckpointBody: Sendable {
             let payload = try reader.field("timer payload")
             timers.append(DurableTimer(id: id, due: due, period: period, payload: payload))
         }
+        restarts = version >= 2 ? try reader.varint("restarts") : 0
     }
 }
 

@@ -19,7 +19,16 @@ extension DurableCore {
         var progress: [(seq: UInt64, handled: [LogRecord.Handled])] = []
         try journal.scan(from: 1) { at, result in
             guard at <= seq else { return false }
-            guard case .success(let record) = result else { return true }
+            let record: LogRecord
+            switch result {
+            case .success(let read):
+                record = read
+            case .failure(let error):
+                // One of its records, or one that names no process, cannot be
+                // read: a replay without it could be silently wrong.
+                if error.pid == nil || error.pid == pid.serial { throw error }
+                return true
+            }
             switch record {
             case .accepted(let message) where message.to == pid.serial:
                 accepted[at] = message

@@ -160,7 +160,8 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         let body = CheckpointBody(
             behavior: B.behaviorName, spec: spec, name: name, state: stateBytes,
             incarnation: incarnation, handled: handled, pending: pendingSeqs,
-            timers: timers.values.map(\.timer).sorted { $0.id < $1.id }
+            timers: timers.values.map(\.timer).sorted { $0.id < $1.id },
+            restarts: restarts
         )
         sinceSnapshot.removeAll(keepingCapacity: true)
         dirty = false
@@ -195,29 +196,54 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         if failures >= durable.options.maximumFailures {
             failing = nil
             durable.deadLetter(mail, of: self, error: "\(error)", failures: failures)
-            restartByReplay(retrying: nil, reason: .error(error))
+            restartByReplay(retrying: nil, reason: .error(error), retry: failures > 1)
         } else {
-            restartByReplay(retrying: mail, reason: .error(error))
+            restartByReplay(retrying: mail, reason: .error(error), retry: failures > 1)
         }
     }
 
-    @usableFromInline override func restartByReplay(retrying failed: JournaledMail<B.Message>?, reason: ExitReason) {
+    @usableFromInline override func restartByReplay(retrying failed: JournaledMail<B.Message>?, reason: ExitReason, retry isRetry: Bool = false) {
         phase = .recovering
         if let failed { retry = failed }
         let guardian = durable.guardian(of: pid)
         freshRestart = guardian?.fresh ?? false
-        guardian?.restarted(pid, reason)
+        if !isRetry {
+            // One crash, however many tries of its message follow: counted,
+            // journaled (the count survives node starts; `journal P` shows
+            // it) and told to the supervisor once.
+            restarts &+= 1
+            scheduler.durableBatch.entries.append(.record(
+                LogRecord.lifecycle(pid: pid.serial, event: .restarted, detail: Array(reason.description.utf8)).encoded(), deliver: nil))
+            guardian?.restarted(pid, reason)
+        }
+        let delay = backoffDelay(guardian?.backoff)
         let loop = scheduler.loop!
         // The records to replay were committed before they were delivered;
         // its last snapshot must be in the journal too: if it is still on its
         // way, rebuild after everything submitted so far has committed.
         if snapshotToken?.isCommitted ?? true {
-            loop.execute { [self] in rebuild() }
+            loop.execute { [self] in rebuild(after: delay) }
             return
         }
         scheduler.durableBatch.entries.append(.release { [self] in
-            loop.execute { [self] in rebuild() }
+            loop.execute { [self] in rebuild(after: delay) }
         })
+    }
+
+    /// How long this restart waits, by its supervisor's backoff: the n-th
+    /// restart in a row that came within `resetAfter` of the previous
+    /// rebuild waits `backoff.delay(attempt: n)`.
+    private func backoffDelay(_ backoff: Backoff?) -> Duration {
+        guard let backoff else { return .zero }
+        if monotonicNanoseconds() &- rebuiltAt >= backoff.resetAfter.nanoseconds { quickCrashes = 0 }
+        quickCrashes += 1
+        return backoff.delay(attempt: quickCrashes)
+    }
+
+    /// Rebuilds now, or after `delay` on this scheduler's clock.
+    private func rebuild(after delay: Duration) {
+        guard delay > .zero else { return rebuild() }
+        scheduler.addTimer(after: delay) { [self] _ in rebuild() }
     }
 
     /// Reloads the last committed snapshot and replays the messages handled
@@ -264,6 +290,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
 
     private func restarted() {
         incarnation &+= 1
+        rebuiltAt = monotonicNanoseconds()
         phase = .running
         durable.noteRestart(pid)
         if (retry != nil || !mailbox.isEmpty), !scheduled { scheduler.makeRunnable(self) }

@@ -39,7 +39,16 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
     @usableFromInline var phase = DurablePhase.running
     /// Handled or received anything since its last snapshot.
     @usableFromInline var dirty = true
+    /// Bumped at every start: each node start and each restart in place.
     var incarnation: UInt64 = 0
+    /// Restarts in place after a crash or a kill (node starts do not count,
+    /// nor the further tries of a message that failed before), over its
+    /// life (kept in its snapshots and `restarted` records).
+    var restarts: UInt64 = 0
+    /// Restarts in a row that came sooner than its backoff's `resetAfter`
+    /// after the previous rebuild, and when that was (monotonic).
+    var quickCrashes = 0
+    var rebuiltAt: UInt64 = 0
     var timers: [UInt64: (timer: DurableTimer, ref: TimerRef?)] = [:]
     /// The message to handle before the mailbox (retried after a crash).
     @usableFromInline var retry: JournaledMail<Message>?
@@ -222,9 +231,11 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
 
     /// Rebuilds the state from the snapshot and journal (or from the initial
     /// state, if its guardian asks for `fresh`) once everything this
-    /// scheduler submitted has committed, then retries `failed` first; its
-    /// guardian is told why.
-    func restartByReplay(retrying failed: JournaledMail<Message>?, reason: ExitReason) {}
+    /// scheduler submitted has committed (and its guardian's backoff, if
+    /// any, has passed), then retries `failed` first. Its guardian is told
+    /// why, unless `retry` says this is another failure of a message that
+    /// failed before (a poison message's tries are one crash to a supervisor).
+    func restartByReplay(retrying failed: JournaledMail<Message>?, reason: ExitReason, retry: Bool = false) {}
 
     override final var mailboxCount: Int { mailbox.count + (retry == nil ? 0 : 1) }
 
@@ -239,7 +250,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         }
     }
 
-    override final var restartCount: UInt64 { incarnation }
+    override final var restartCount: UInt64 { restarts }
 
     override final var quarantineReason: String? {
         if case .quarantined(let reason) = phase { return reason }

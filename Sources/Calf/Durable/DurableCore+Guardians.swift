@@ -6,6 +6,8 @@ struct DurableGuardian: Sendable {
     let owner: Pid
     /// From the initial state (`RestartMode.fresh`) instead of snapshot and replay.
     let fresh: Bool
+    /// The delays between restarts of a crash loop (the child spec's).
+    var backoff: Backoff? = nil
     /// Told of each restart in place, on the process's thread.
     let restarted: @Sendable (Pid, ExitReason) -> Void
 }

@@ -186,7 +186,6 @@ final class DurableCore: @unchecked Sendable {
                 return
             }
             for timer in timers { cell.addCommittedTimer(timer) }
-            if case .quarantined(let reason) = cell.phase { noteQuarantine(cell.pid, reason: reason) }
             if cell.phase == .running, cell.mailboxCount > 0, !cell.scheduled { scheduler.makeRunnable(cell) }
         }
     }
@@ -286,6 +285,14 @@ final class DurableCore: @unchecked Sendable {
     }
 
     var quarantined: [Pid: String] { table.withLock { $0.quarantined } }
+
+    /// The quarantined process that holds `name` without a cell, and why.
+    func quarantinedHolder(of name: String) -> (pid: Pid, reason: String)? {
+        table.withLock { table in
+            guard table.named[name] == nil, let pid = table.names[name], let reason = table.quarantined[pid] else { return nil }
+            return (pid, reason)
+        }
+    }
     var restarts: Int { table.withLock { $0.restarts } }
     var deadLettered: Int { table.withLock { $0.deadLettered } }
 

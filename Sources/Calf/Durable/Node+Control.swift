@@ -9,6 +9,7 @@ extension Node {
         if let pid = Pid(parsing: target) ?? core.whereis(target)?.pid, let reason = durable.quarantined[pid] {
             throw .quarantined(pid, reason)
         }
+        if let holder = durable.quarantinedHolder(of: target) { throw .quarantined(holder.pid, holder.reason) }
         throw .noSuchProcess(target)
     }
 

@@ -18,6 +18,10 @@ public struct JournalEntry: Codable, Sendable, Equatable {
     public var message: String?
     /// The seqs of the messages a `handled` record covers.
     public var handled: [UInt64]?
+    /// Why a `corrupt` record cannot be read (its checksum or its bytes).
+    public var error: String?
+    /// Why it restarted, for a `restarted` record.
+    public var reason: String?
 }
 
 extension JournalEntry {
@@ -28,9 +32,16 @@ extension JournalEntry {
             self.init(seq: seq, pid: pid, kind: "accepted", acceptedAt: accepted.acceptedAt, key: accepted.key)
         case .progress(_, let handled):
             self.init(seq: seq, pid: pid, kind: "handled", handled: handled.map(\.seq))
+        case .lifecycle(_, .restarted, let detail):
+            self.init(seq: seq, pid: pid, kind: "restarted", reason: String(decoding: detail, as: UTF8.self))
         case .lifecycle(_, let event, _):
             self.init(seq: seq, pid: pid, kind: String(describing: event))
         }
+    }
+
+    /// The entry of a record that cannot be read: kind `corrupt`, with why.
+    init(seq: UInt64, corrupt error: LogRecordError) {
+        self.init(seq: seq, pid: error.pid.map { Pid(serial: $0).description }, kind: "corrupt", error: error.reason)
     }
 }
 
@@ -44,7 +55,16 @@ extension Node {
         var entries: [JournalEntry] = []
         var payloads: [(index: Int, payload: [UInt8])] = []
         try durable.journal.scan(from: from) { seq, result in
-            guard case .success(let record) = result, record.pid == pid.serial else { return true }
+            let record: LogRecord
+            switch result {
+            case .success(let read):
+                record = read
+            case .failure(let error):
+                // A record of its own (as far as its bytes tell) that cannot be read is shown as such.
+                if error.pid == pid.serial { entries.append(JournalEntry(seq: seq, corrupt: error)) }
+                return entries.count < limit
+            }
+            guard record.pid == pid.serial else { return true }
             if case .accepted(let accepted) = record { payloads.append((entries.count, accepted.payload)) }
             entries.append(JournalEntry(seq: seq, record: record))
             return entries.count < limit

@@ -51,7 +51,14 @@ public enum OfflineJournal {
         }
         var entries: [JournalEntry] = []
         try journal.scan(from: from) { seq, result in
-            guard case .success(let record) = result else { return true }
+            let record: LogRecord
+            switch result {
+            case .success(let read):
+                record = read
+            case .failure(let error):
+                if only == nil || error.pid == only || error.pid == nil { entries.append(JournalEntry(seq: seq, corrupt: error)) }
+                return entries.count < limit
+            }
             if case .lifecycle(let owner, .spawned, let detail) = record, let spawn = try? SpawnDetail(decoding: detail, pid: owner) {
                 behaviorOf[owner] = spawn.behavior
             }

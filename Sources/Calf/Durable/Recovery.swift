@@ -34,6 +34,8 @@ private final class Recovered {
     var stateSeq: UInt64
     var state: [UInt8]?
     var incarnation: UInt64 = 0
+    /// Restarts in place: its snapshot's, plus the `restarted` records after it.
+    var restarts: UInt64 = 0
     var handled: UInt64 = 0
     /// Seqs the checkpoint lists as waiting.
     var pending: [UInt64] = []
@@ -116,6 +118,8 @@ extension DurableCore {
         let started = monotonicNanoseconds()
         var processes: [UInt64: Recovered] = [:]
         var broken: [UInt64: String] = [:]
+        /// Processes whose snapshot could not be read (their pid, its key, is sure).
+        var unreadableCheckpoints: Set<UInt64> = []
         var keys: [String: CommitWriter.KeyEntry] = [:]
         var scanFrom: UInt64 = 1
         let checkpoints = journal.checkpoints
@@ -138,12 +142,14 @@ extension DurableCore {
                             let body = try CheckpointBody(decoding: UnsafeRawBufferPointer(rebasing: value[8...]), pid: pid)
                             let process = Recovered(behavior: body.behavior, spec: body.spec, name: body.name, stateSeq: stateSeq, state: body.state)
                             process.incarnation = body.incarnation
+                            process.restarts = body.restarts
                             process.handled = body.handled
                             process.pending = body.pending
                             for timer in body.timers { process.timers[timer.id] = timer }
                             processes[pid] = process
                         } catch {
                             broken[pid] = "its checkpoint is unreadable: \(error)"
+                            unreadableCheckpoints.insert(pid)
                         }
                     }
                     entry = try cursor.next()
@@ -209,9 +215,24 @@ extension DurableCore {
         writer.restoreKeys(keys)
         let scanned = monotonicNanoseconds()
         report.scanSeconds = Double(scanned - started) / 1e9
+        // A process with an unreadable record comes back quarantined: its
+        // name stays its own (a supervisor adopts it, not a fresh process in
+        // its place), its mail waits, and the operator sees why.
         for (pid, reason) in broken where processes[pid]?.exited != true {
-            processes[pid] = nil
+            guard let process = processes[pid] else {
+                if unreadableCheckpoints.contains(pid) {
+                    report.quarantined[Pid(serial: pid)] = reason
+                } else {
+                    // Its bytes name a process the journal does not know: the damage may be in the name itself.
+                    report.unattributed.append("\(reason) (it names \(Pid(serial: pid)), which is no process of this journal)")
+                }
+                continue
+            }
+            process.broken = reason
             report.quarantined[Pid(serial: pid)] = reason
+        }
+        for problem in report.unattributed {
+            reportProblem("\(problem); it cannot be traced to its process, the others carry on", level: .error)
         }
         if !report.quarantined.isEmpty { pinnedScanFrom.store(scanFrom, ordering: .relaxed) }
         // Every cell exists (and has its name) before any replays: a replayed
@@ -220,7 +241,7 @@ extension DurableCore {
         for (serial, process) in processes where !process.exited {
             let pid = Pid(serial: serial)
             guard let type = registry[process.behavior] else {
-                report.quarantined[pid] = "no behavior named '\(process.behavior)' is registered with this node"
+                report.quarantined[pid] = report.quarantined[pid] ?? "no behavior named '\(process.behavior)' is registered with this node"
                 pinnedScanFrom.store(scanFrom, ordering: .relaxed)
                 continue
             }
@@ -234,7 +255,7 @@ extension DurableCore {
                 }
                 revivals.append((pid, finish))
             } catch {
-                report.quarantined[pid] = "\(error)"
+                report.quarantined[pid] = report.quarantined[pid] ?? "\(error)"
                 pinnedScanFrom.store(scanFrom, ordering: .relaxed)
             }
         }
@@ -260,14 +281,41 @@ extension DurableCore {
                 report.replayed += counts.replayed
                 report.pending += counts.pending
             case .failure(let error):
-                forget(pid)
-                report.quarantined[pid] = "\(error)"
+                // Its cell stays, quarantined (see `revive`).
+                report.processes += 1
+                report.quarantined[pid] = report.quarantined[pid] ?? "\(error)"
                 pinnedScanFrom.store(scanFrom, ordering: .relaxed)
             }
         }
         for (pid, reason) in report.quarantined { noteQuarantine(pid, reason: reason) }
+        // A quarantined process without a cell (its snapshot unreadable, its
+        // spawn long dropped from the log) still holds its name: nothing
+        // fresh is started in its place.
+        let unrevived = Set(report.quarantined.keys.filter { cell($0) == nil }.map(\.serial))
+        if !unrevived.isEmpty { try reserveNames(of: unrevived) }
         report.reviveSeconds = Double(monotonicNanoseconds() - scanned) / 1e9
         return report
+    }
+
+    /// Holds the names the `names` database gives `pids` for them.
+    private func reserveNames(of pids: Set<UInt64>) throws {
+        let names = journal.names
+        let found: [(String, UInt64)] = try journal.environment.read { txn in
+            try txn.withCursor(names) { cursor in
+                var found: [(String, UInt64)] = []
+                var entry = try cursor.first()
+                while let (key, value) = entry {
+                    if let pid = StoreKey.uint64(in: value), pids.contains(pid), let name = String(validating: key, as: UTF8.self) {
+                        found.append((name, pid))
+                    }
+                    entry = try cursor.next()
+                }
+                return found
+            }
+        }
+        table.withLock { table in
+            for (name, pid) in found where table.names[name] == nil { table.names[name] = Pid(serial: pid) }
+        }
     }
 
     private func read(_ bytes: [UInt8], what: String, _ body: (inout ByteReader) throws(LogRecordError) -> Void) throws(LogRecordError) {
@@ -311,7 +359,9 @@ extension DurableCore {
             try read(detail, what: "timer cancel record") { reader throws(LogRecordError) in
                 processes[pid]?.timers[try reader.varint("timer id")] = nil
             }
-        case .restarted, .quarantined:
+        case .restarted:
+            if let process = processes[pid], seq > process.stateSeq { process.restarts &+= 1 }
+        case .quarantined:
             break
         }
     }
@@ -363,8 +413,16 @@ extension DurableCore {
         let cell = DurableCell(behavior: behavior, spec: process.spec, state: state, pid: pid, scheduler: scheduler(for: pid), durable: self, name: process.name)
         enter(cell)
         return { [self] in
-            let start = snapshotDecoded || process.state == nil ? state : try decodeSnapshot(B.self, process)
-            return try finishRevival(cell, process, state: start, payload: payload)
+            do {
+                if let reason = process.broken { throw DurableError.coding(reason) }
+                let start = snapshotDecoded || process.state == nil ? state : try decodeSnapshot(B.self, process)
+                return try finishRevival(cell, process, state: start, payload: payload)
+            } catch {
+                // Started quarantined: visible, named, its mail waiting; nothing replayed.
+                cell.phase = .quarantined(process.broken ?? "\(error)")
+                start(cell)
+                throw error
+            }
         }
     }
 
@@ -390,6 +448,7 @@ extension DurableCore {
         cell.sinceSnapshot = process.replay
         cell.handled = process.handled &+ UInt64(process.replay.count)
         cell.incarnation = process.incarnation &+ 1
+        cell.restarts = process.restarts
         let pending = Self.waiting(process)
         try DurableDecoding.with(self) {
             for seq in pending {

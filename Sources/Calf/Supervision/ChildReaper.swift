@@ -11,16 +11,32 @@ import Synchronization
 /// wave within its shutdown time, then killed. It ends when every child is
 /// gone; should it be ended itself (node shutdown), it kills what is left.
 ///
-/// `Node.startSupervisor` waits for every reaper to finish before it
-/// reports a failed start, so no child of the failed tree is left running.
+/// The supervisor's exit reaches its links and monitors (its own
+/// supervisor, say) only then, as from a supervisor that stopped its
+/// children itself: a parent that restarts it does not race its old
+/// children for their names. `Node.startSupervisor` waits for every reaper
+/// to finish before it reports a failed start, so no child of the failed
+/// tree is left running.
 struct ChildReaper: Behavior {
     /// A wave's time is up.
     struct Message: Sendable { let wave: UInt64 }
+
+    /// The exit of the supervisor, held back until its children are gone.
+    struct HeldExit: Sendable {
+        let supervisor: ProcessCell
+        let reason: ExitReason
+        let links: [ProcessCell]
+        let watchers: [(MonitorRef, ProcessCell)]
+        /// Runs after them (a root supervisor tells the node).
+        let afterwards: (@Sendable (ExitReason) -> Void)?
+    }
 
     /// The supervisor whose children these are (the sender of their `shutdown` signals).
     let supervisor: Pid
     /// The waves, in the order they are stopped.
     let waves: [[StopWave.Member]]
+    /// Told once every child is gone.
+    let heldExit: HeldExit?
 
     /// Thread ownership: the reaper's scheduler thread, as its state.
     final class State {
@@ -38,11 +54,17 @@ struct ChildReaper: Behavior {
         let waves = self.waves
         let state = state
         let scheduler = context.cell.scheduler
-        // However it ends, what it still holds is killed and the node hears it is done.
-        context.cell.relationsForUpdate.exitHook = { _ in
+        let held = heldExit
+        // However it ends, what it still holds is killed, the supervisor's
+        // exit goes out, and the node hears it is done.
+        context.cell.relationsForUpdate.exitHook = { _, _ in
             state.wave.killRemaining(on: scheduler)
             for wave in waves.dropFirst(state.next) {
                 for member in wave { scheduler.kill(member.cell) }
+            }
+            if let held {
+                scheduler.tellExit(of: held.supervisor, reason: held.reason, links: held.links, watchers: held.watchers)
+                held.afterwards?(held.reason)
             }
             reaping.ended()
         }

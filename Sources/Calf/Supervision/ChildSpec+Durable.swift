@@ -13,7 +13,7 @@ extension ChildSpec {
         shutdown: ChildShutdown = .timeout(.seconds(5)), mode: RestartMode = .replay
     ) -> ChildSpec {
         ChildSpec(id: id, restart: restart, shutdown: shutdown, mode: mode, behavior: B.behaviorName) { context in
-            .started(try context.startDurable(behavior, name: name ?? id, mode: mode))
+            try context.startDurableUnlessQuarantined(behavior, name: name ?? id, mode: mode)
         }
     }
 }
@@ -29,7 +29,7 @@ extension ChildSpec {
         shutdown: ChildShutdown = .timeout(.seconds(5)), mode: RestartMode = .replay
     ) -> ChildSpec {
         ChildSpec(id: id, restart: restart, shutdown: shutdown, mode: mode, behavior: B.behaviorName, argumentCoding: .codable(B.self)) { context in
-            .started(try context.startDurable(context.arguments(as: B.self), name: "\(context.supervisorPath)/\(id)-\(context.key)", mode: mode))
+            try context.startDurableUnlessQuarantined(context.arguments(as: B.self), name: "\(context.supervisorPath)/\(id)-\(context.key)", mode: mode)
         }
     }
 }
@@ -37,7 +37,7 @@ extension ChildSpec {
 extension ChildStartContext {
     /// Adopts or spawns the durable process `name` running `behavior`,
     /// linked to the supervisor, which hears of its restarts in place
-    /// (made by `mode`).
+    /// (made by `mode`, after the child spec's `backoff` when it has one).
     /// - Throws: `DurableError` (not a durable node, name held by another behavior, not accepted).
     public func startDurable<B: DurableBehavior>(_ behavior: B, name: String, mode: RestartMode = .replay) throws -> ChildProcess {
         let scheduler = supervisorCell.scheduler
@@ -52,10 +52,25 @@ extension ChildStartContext {
         scheduler.link(supervisorCell, cell)
         // invariant: a start function runs inside a supervisor, whose cell takes SupervisorMessage.
         let supervisor = Address(cell: unsafeDowncast(supervisorCell, to: MailboxCell<SupervisorMessage>.self))
-        durable.setGuardian(DurableGuardian(owner: supervisorCell.pid, fresh: mode == .fresh) { pid, reason in
+        durable.setGuardian(DurableGuardian(owner: supervisorCell.pid, fresh: mode == .fresh, backoff: backoff) { pid, reason in
             supervisor.cell.deliverRemote(.message(SupervisorMessage(kind: .restartedInPlace(pid, reason))))
         }, of: cell.pid)
         return ChildProcess(cell: cell)
+    }
+}
+
+extension ChildStartContext {
+    /// `startDurable`, or `ignore` when `name` belongs to a process the
+    /// node start quarantined without bringing it back (its snapshot
+    /// unreadable): the child is kept without a process, and nothing fresh
+    /// takes its name and its place.
+    func startDurableUnlessQuarantined<B: DurableBehavior>(_ behavior: B, name: String, mode: RestartMode) throws -> ChildStartResult {
+        if let holder = supervisorCell.scheduler.node.durable?.quarantinedHolder(of: name) {
+            reportProblem("durable child '\(name)' is quarantined (\(holder.pid): \(holder.reason)): its supervisor keeps it without a process",
+                          level: .error, ["pid": "\(holder.pid)"])
+            return .ignore
+        }
+        return .started(try startDurable(behavior, name: name, mode: mode))
     }
 }
 

@@ -255,12 +255,15 @@ public struct ChildStartContext {
     /// The child's number within its supervisor (for a dynamic child of a
     /// durable supervisor, the same after a node restart).
     public let key: UInt64
+    /// The child spec's backoff (a durable child's restarts in place wait by it).
+    public let backoff: Backoff?
 
-    init(supervisor: ProcessCell, path: String, key: UInt64, arguments: (any Sendable)?) {
+    init(supervisor: ProcessCell, path: String, key: UInt64, arguments: (any Sendable)?, backoff: Backoff? = nil) {
         supervisorCell = supervisor
         supervisorPath = path
         self.key = key
         self.arguments = arguments
+        self.backoff = backoff
     }
 
     /// The supervisor's pid.

@@ -156,7 +156,7 @@ public struct Port: Behavior {
         // Recorded in the data directory: a node restarted after a kill -9 stops it.
         let data = scheduler.node.durable?.options.path
         if let data, let pid = process?.pid { PortRecords.record(pid, data: data) }
-        context.cell.relationsForUpdate.exitHook = { _ in
+        context.cell.relationsForUpdate.exitHook = { _, _ in
             // However the port ends, its OS process does too.
             process?.signalGroup(SIGKILL)
             if let data, let pid = process?.pid { PortRecords.forget(pid, data: data) }

@@ -2,7 +2,7 @@ extension Supervisor {
     /// Starts `record`'s process: `.success(pid)`, `.success(nil)` when the
     /// start function chose `ignore`.
     func startProcess(_ record: ChildRecord, _ core: SupervisorState, _ context: inout Context<Message>) -> Result<Pid?, SupervisorError> {
-        var startContext = ChildStartContext(supervisor: context.cell, path: path, key: record.key, arguments: record.arguments)
+        var startContext = ChildStartContext(supervisor: context.cell, path: path, key: record.key, arguments: record.arguments, backoff: record.spec.backoff)
         let result: ChildStartResult
         do {
             result = try record.spec.start(&startContext)
@@ -36,7 +36,16 @@ extension Supervisor {
     /// time, then killed): what a supervisor does when it fails to start or
     /// ends other than through its own orderly stop (killed, `Node.stop`).
     /// Children of a wave under way go first; durable children are detached.
-    func handOverChildren(_ core: SupervisorState, supervisor: ProcessCell) {
+    ///
+    /// At its exit (`exiting`: its relations and why), the supervisor's
+    /// links and monitors are taken out of its relations and told by the
+    /// reaper once the children are gone, then `afterwards` runs; returns
+    /// whether a reaper took them (false: nothing was left to stop).
+    @discardableResult
+    func handOverChildren(
+        _ core: SupervisorState, supervisor: ProcessCell,
+        exiting: (relations: Relations, reason: ExitReason)? = nil, afterwards: (@Sendable (ExitReason) -> Void)? = nil
+    ) -> Bool {
         let scheduler = supervisor.scheduler
         var waves: [[StopWave.Member]] = []
         if let wave = core.operation?.wave {
@@ -50,6 +59,8 @@ extension Supervisor {
             record.cell = nil
             core.byPid[cell.pid] = nil
             scheduler.unlink(supervisor, cell)
+            // At its exit its own relations are already detached from the cell.
+            exiting?.relations.links.removeAll { $0 === cell }
             if cell.isJournaled {
                 // A durable child is detached, not stopped: it lives in the journal (see beginTerminate).
                 scheduler.node.durable?.clearGuardian(of: cell.pid, owner: supervisor.pid)
@@ -65,13 +76,24 @@ extension Supervisor {
         core.waitingDynamic.removeAll()
         for record in core.ordered { record.pendingRestart = nil }
         waves.removeAll { $0.isEmpty }
-        guard !waves.isEmpty else { return }
+        guard !waves.isEmpty else { return false }
+        var held: ChildReaper.HeldExit?
+        if let (relations, reason) = exiting {
+            held = ChildReaper.HeldExit(supervisor: supervisor, reason: reason, links: relations.links, watchers: relations.monitoredBy, afterwards: afterwards)
+            relations.links = []
+            relations.monitoredBy = []
+        }
         do {
-            _ = try scheduler.start(ChildReaper(supervisor: supervisor.pid, waves: waves), linkedTo: nil)
+            _ = try scheduler.start(ChildReaper(supervisor: supervisor.pid, waves: waves, heldExit: held), linkedTo: nil)
         } catch {
             // invariant: a reaper's initialState and started do not throw; should it fail anyway, nothing is left running.
             for wave in waves { for member in wave { scheduler.kill(member.cell) } }
+            if let held {
+                scheduler.tellExit(of: supervisor, reason: held.reason, links: held.links, watchers: held.watchers)
+                held.afterwards?(held.reason)
+            }
         }
+        return true
     }
 
     /// Starts stopping `records`' processes together (one wave) by their

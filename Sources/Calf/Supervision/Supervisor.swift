@@ -66,11 +66,12 @@ public struct Supervisor: Behavior {
         context.trapExit = true
         let core = state.core
         let rootExit = self.rootExit
-        // However it ends (killed included, where no callback runs), the
-        // children still running are stopped, then a root's exit is reported.
-        context.cell.relationsForUpdate.exitHook = { [weak cell = context.cell] reason in
-            if let cell { handOverChildren(core, supervisor: cell) }
-            rootExit?(reason)
+        // However it ends (killed or stopped by Node.stop included, where it
+        // cannot wait), the children still running are stopped; its exit
+        // (and a root's report) goes out once they are gone.
+        context.cell.relationsForUpdate.exitHook = { [weak cell = context.cell] reason, relations in
+            let heldBack = cell.map { handOverChildren(core, supervisor: $0, exiting: (relations, reason), afterwards: rootExit) } ?? false
+            if !heldBack { rootExit?(reason) }
         }
         if spec.register { try context.register(spec.id) }
         let restored = try openLedger(core, &context)
@@ -143,12 +144,6 @@ public struct Supervisor: Behavior {
             }
         }
         drainDeferred(core, &context)
-    }
-
-    /// Hands what is still running to a `ChildReaper` (a supervisor stopped
-    /// from outside its own orderly path: `Node.stop`, node shutdown).
-    public func terminate(reason: ExitReason, state: inout State, context: inout Context<Message>) {
-        handOverChildren(state.core, supervisor: context.cell)
     }
 
     // MARK: Deferred work

@@ -64,6 +64,7 @@ struct BenchCommand: AsyncParsableCommand {
         case .recover: try await DurableBench.recover(workers: 100_000, tail: 2, report: report)
         case .restart:
             try await RestartBench.run(rounds: restarts, report: report)
+            try await RestartBench.run(rounds: restarts, durableSupervisor: true, report: report)
             try await DurableRestartBench.run(rounds: durableRestarts, durability: .process, report: report)
             try await DurableRestartBench.run(rounds: durableRestarts / 4, durability: .fsync, report: report)
         case .shell:

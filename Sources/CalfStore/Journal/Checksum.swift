@@ -19,6 +19,12 @@ public enum Checksum {
         bytes.withUnsafeBytes { crc32c($0, continuing: crc) }
     }
 
+    /// The CRC-32C of `bytes` computed by the table alone (to check the
+    /// CPU instruction's path against).
+    public static func crc32cByTable(_ bytes: [UInt8], continuing crc: UInt32 = 0) -> UInt32 {
+        bytes.withUnsafeBytes { calf_crc32c_table(crc, $0.baseAddress, $0.count) }
+    }
+
     /// Whether the CPU's CRC32 instruction computes it here (else a table does).
     public static var isHardware: Bool { calf_crc32c_is_hardware() != 0 }
 

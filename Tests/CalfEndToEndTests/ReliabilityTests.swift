@@ -1,0 +1,118 @@
+import Calf
+import CalfStore
+import Foundation
+import Testing
+
+/// Promises kept where a user meets them, through the real `calf` binary:
+/// no child outlives a supervisor killed from the shell, and a byte
+/// flipped on the disk quarantines exactly the process it belongs to.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct ReliabilityTests {
+    @Test func aSupervisorKilledFromTheShellTakesAChildThatIgnoresShutdownWithIt() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let tree = dir + "/tree.yaml"
+            try """
+            supervisor: root
+            intensity: 5
+            children:
+              - supervisor: inner
+                children:
+                  - worker: stubborn
+                    behavior: Stubborn
+                    shutdown: 300
+            """.write(toFile: tree, atomically: true, encoding: .utf8)
+            let node = try await NodeProcess(data: dir + "/data", tree: tree, durability: "process")
+            defer { _ = node.stop() }
+            let data = dir + "/data"
+            let (_, before, _) = try await runShell(data, ["tree"])
+            let inner = try #require(Self.pid(of: "inner", in: before), "\(before)")
+            let stubborn = try #require(Self.pid(of: "stubborn", in: before), "\(before)")
+            var (status, out, err) = try await runShell(data, ["kill \(inner)"])
+            #expect(status == 0, "\(out)\(err)")
+            // Its shutdown time (300 ms) after the supervisor's death, the child is gone.
+            let gone = await eventually(within: 10) {
+                guard let (status, _, _) = try? await runShell(data, ["info \(stubborn)"]) else { return false }
+                return status != 0
+            }
+            #expect(gone, "the child outlived its killed supervisor")
+            (status, out, err) = try await runShell(data, ["info \(stubborn)"])
+            #expect(err.contains("no process"), "\(out)\(err)")
+            // The root restarted `inner`, and with it a new child.
+            #expect(await eventually(within: 10) {
+                guard let (_, after, _) = try? await runShell(data, ["tree"]) else { return false }
+                return Self.pid(of: "stubborn", in: after).map { $0 != stubborn } ?? false
+            })
+        }
+    }
+
+    @Test func aByteFlippedInsideARecordsPayloadQuarantinesExactlyThatProcess() async throws {
+        let bank = packageRoot.appendingPathComponent("Supervisors/bank.yaml").path
+        // No checkpoint round: everything after the spawns is replayed at the next start.
+        let options = ["--checkpoint-interval", "3600000"]
+        try await withTemporaryDataDirectory { dir in
+            var node = try await NodeProcess(data: dir, tree: bank, durability: "process", extra: options)
+            var (status, out, err) = try await runShell(dir, [
+                #"send account-3 {"credit":{"amount":11}} --key k-3"#,
+                #"send account-7 {"credit":{"amount":13}} --key k-7"#,
+            ])
+            #expect(status == 0 && out == "ok\nok\n", "\(out)\(err)")
+            await node.killHard()
+            let (victim, seq) = try Self.flipPayloadByte(in: dir, ofMessageWithKey: "k-3")
+
+            node = try await NodeProcess(data: dir, tree: bank, durability: "process", extra: options)
+            defer { _ = node.stop() }
+            let log = node.output.withLock { $0 }
+            let quarantines = log.split(separator: "\n").filter { $0.hasPrefix("calf: ") && $0.contains("quarantined") }
+            #expect(quarantines.count == 1, "\(log)")
+            #expect(quarantines.first?.contains("\(victim) quarantined: log record \(seq) is corrupt: checksum mismatch") == true, "\(log)")
+            (status, out, err) = try await runShell(dir, ["state account-3"])
+            #expect(status != 0 && err.contains("quarantined"), "\(out)\(err)")
+            // The others serve, with what they were sent.
+            (status, out, err) = try await runShell(dir, ["state account-7", #"send account-7 {"credit":{"amount":1}}"#, #"call account-7 {"balance":{}}"#, "state account-4"])
+            #expect(status == 0, "\(out)\(err)")
+            #expect(out == "{\"balance\":1013}\nok\n1014\n{\"balance\":1000}\n")
+            // The shell's journal shows the corrupt record for what it is.
+            (status, out, err) = try await runShell(dir, ["journal account-3"])
+            #expect(out.contains("\(seq)") && out.contains("corrupt") && out.contains("checksum mismatch"), "\(out)\(err)")
+        }
+    }
+
+    /// Flips the first payload byte of the accepted record with idempotency
+    /// key `key`, leaving its stored checksum as it was; returns the
+    /// recipient's pid and the record's seq.
+    static func flipPayloadByte(in dir: String, ofMessageWithKey key: String) throws -> (pid: String, seq: UInt64) {
+        let environment = try StoreEnvironment(path: dir)
+        defer { environment.close() }
+        let journal = try Journal(environment: environment)
+        var found: (seq: UInt64, to: UInt64, stored: [UInt8], payloadStart: Int)?
+        let log = journal.log
+        try environment.read { txn in
+            try txn.withCursor(log) { cursor in
+                var entry = try cursor.first()
+                while let (rawKey, value) = entry, found == nil {
+                    if let seq = StoreKey.uint64(in: rawKey),
+                       let fields = try LogRecord.acceptedFields(in: UnsafeRawBufferPointer(rebasing: value.dropLast(Checksum.size)), seq: seq),
+                       fields.key == key {
+                        found = (seq, fields.to, Array(value), fields.payloadStart)
+                    }
+                    entry = try cursor.next()
+                }
+            }
+        }
+        guard var record = found else { throw NodeProcess.Failure(description: "no record with key \(key)") }
+        record.stored[record.payloadStart] ^= 0x01
+        let bytes = record.stored
+        try environment.write { txn in try txn.put(log, key: StoreKey(record.seq), value: bytes) }
+        return (Pid(serial: record.to).description, record.seq)
+    }
+
+    /// The pid `tree` shows for child `id`.
+    static func pid(of id: String, in tree: String) -> String? {
+        for line in tree.split(separator: "\n") {
+            let words: [String] = line.split(separator: " ").map(String.init)
+            guard let index = words.firstIndex(of: id), index + 1 < words.count else { continue }
+            let next = words[index + 1]
+            if next.hasPrefix("<") { return next }
+        }
+        return nil
+    }
+}
