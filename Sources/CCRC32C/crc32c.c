@@ -67,7 +67,21 @@ static uint32_t accelerated(uint32_t crc, const unsigned char *p, size_t n) {
         n -= 8;
     }
     uint32_t c32 = (uint32_t)c;
-    while (n--) c32 = _mm_crc32_u8(c32, *p++);
+    if (n >= 4) {
+        uint32_t word;
+        memcpy(&word, p, 4);
+        c32 = _mm_crc32_u32(c32, word);
+        p += 4;
+        n -= 4;
+    }
+    if (n >= 2) {
+        uint16_t half;
+        memcpy(&half, p, 2);
+        c32 = _mm_crc32_u16(c32, half);
+        p += 2;
+        n -= 2;
+    }
+    if (n) c32 = _mm_crc32_u8(c32, *p);
     return c32;
 }
 
@@ -89,6 +103,13 @@ static uint32_t accelerated(uint32_t crc, const unsigned char *p, size_t n) {
         p += 8;
         n -= 8;
     }
+    if (n >= 4) {
+        uint32_t word;
+        memcpy(&word, p, 4);
+        crc = __crc32cw(crc, word);
+        p += 4;
+        n -= 4;
+    }
     while (n--) crc = __crc32cb(crc, *p++);
     return crc;
 }
@@ -105,20 +126,27 @@ static void setup(void) {
     hardware = detect();
 }
 
+/* Done when the library loads, so the calls below find it ready; the
+   pthread_once in each call is then one load and a branch. */
+__attribute__((constructor)) static void setup_at_load(void) { pthread_once(&once, setup); }
+
+static uint32_t update(uint32_t crc, const unsigned char *p, size_t n) {
+    if (hardware) return accelerated(crc, p, n);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return software(crc, p, n);
+#else
+    return bytewise(crc, p, n);
+#endif
+}
+
 uint32_t calf_crc32c(uint32_t crc, const void *bytes, size_t count) {
     pthread_once(&once, setup);
-    const unsigned char *p = bytes;
-    crc = ~crc;
-    if (hardware) {
-        crc = accelerated(crc, p, count);
-    } else {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        crc = software(crc, p, count);
-#else
-        crc = bytewise(crc, p, count);
-#endif
-    }
-    return ~crc;
+    return ~update(~crc, bytes, count);
+}
+
+uint32_t calf_crc32c_pair(const void *first, size_t first_count, const void *second, size_t second_count) {
+    pthread_once(&once, setup);
+    return ~update(update(~0u, first, first_count), second, second_count);
 }
 
 int calf_crc32c_is_hardware(void) {

@@ -171,7 +171,7 @@ public enum ShellFormat {
     }
 
     private static func formatSeconds(_ seconds: Double) -> String {
-        seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(seconds)s"
+        seconds == seconds.rounded() ? "\(whole(seconds))s" : "\(seconds)s"
     }
 
     static func bytes(_ count: Int) -> String {

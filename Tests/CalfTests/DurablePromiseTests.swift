@@ -145,6 +145,17 @@ private func restarts(_ node: Node, _ name: String) async -> UInt64? {
         }
     }
 
+    /// Flips a bit in the middle of `pid`'s stored snapshot, its checksum left as it was.
+    static func flipSnapshotByte(in dir: String, of pid: Pid) throws {
+        let environment = try StoreEnvironment(path: dir)
+        defer { environment.close() }
+        let checkpoints = try Journal(environment: environment).checkpoints
+        var stored = try environment.read { txn in Array(try #require(try txn.get(checkpoints, key: StoreKey(pid.serial)))) }
+        stored[stored.count / 2] ^= 0x04
+        let corrupt = stored
+        try environment.write { txn in try txn.put(checkpoints, key: StoreKey(pid.serial), value: corrupt) }
+    }
+
     @Test func aFlippedByteInASnapshotQuarantinesOnlyItsProcess() async throws {
         try await withDataDirectory { dir in
             var victim: Pid!
@@ -159,16 +170,7 @@ private func restarts(_ node: Node, _ name: String) async -> UInt64? {
                 #expect(try await node.call(a, Tick.Message.get) as Int == 5)
                 try await node.shutdown() // its last checkpoint snapshots both
             }
-            do {
-                let environment = try StoreEnvironment(path: dir)
-                let journal = try Journal(environment: environment)
-                let checkpoints = journal.checkpoints
-                var stored = try environment.read { txn in Array(try #require(try txn.get(checkpoints, key: StoreKey(victim.serial)))) }
-                stored[stored.count / 2] ^= 0x04
-                let corrupt = stored
-                try environment.write { txn in try txn.put(checkpoints, key: StoreKey(victim.serial), value: corrupt) }
-                environment.close()
-            }
+            try Self.flipSnapshotByte(in: dir, of: victim)
             let node = try Node(schedulers: 2, durable: options(dir))
             #expect(Array(node.quarantinedProcesses.keys) == [victim])
             #expect(node.quarantinedProcesses[victim]?.contains("checksum mismatch") == true, "\(node.quarantinedProcesses)")
@@ -211,13 +213,9 @@ private func restarts(_ node: Node, _ name: String) async -> UInt64? {
                     return true
                 }
                 #expect(!spawnStillThere)
-                let checkpoints = journal.checkpoints
-                var stored = try environment.read { txn in Array(try #require(try txn.get(checkpoints, key: StoreKey(victim.serial)))) }
-                stored[stored.count / 2] ^= 0x04
-                let corrupt = stored
-                try environment.write { txn in try txn.put(checkpoints, key: StoreKey(victim.serial), value: corrupt) }
                 environment.close()
             }
+            try Self.flipSnapshotByte(in: dir, of: victim)
             let node = try Node(schedulers: 1, durable: noHistory)
             #expect(Array(node.quarantinedProcesses.keys) == [victim])
             let root = try await node.startSupervisor(tree)

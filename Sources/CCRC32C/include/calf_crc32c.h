@@ -12,6 +12,10 @@
 /// slicing-by-8 table. The result is the same either way.
 uint32_t calf_crc32c(uint32_t crc, const void *bytes, size_t count);
 
+/// The CRC-32C of `first` followed by `second` in one call (a stored
+/// value's key and bytes).
+uint32_t calf_crc32c_pair(const void *first, size_t first_count, const void *second, size_t second_count);
+
 /// The same CRC computed by the table alone, whatever the CPU (to check
 /// the instruction's path against).
 uint32_t calf_crc32c_table(uint32_t crc, const void *bytes, size_t count);

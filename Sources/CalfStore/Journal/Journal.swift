@@ -175,17 +175,7 @@ public final class Journal: Sendable {
                 let checksumsFrom = self.checksumsFrom
                 try packed.withUnsafeBytes { all in
                     for range in ranges {
-                        let record = UnsafeRawBufferPointer(rebasing: all[range])
-                        try withUnsafeBytes(of: seq.bigEndian) { key in
-                            if seq >= checksumsFrom {
-                                try txn.reserve(log, key: key, count: record.count + Checksum.size, append: true) { room in
-                                    room.copyMemory(from: record)
-                                    Checksum.store(Checksum.of(key: key, value: record), in: room, at: record.count)
-                                }
-                            } else {
-                                try txn.put(log, key: key, value: record, append: true)
-                            }
-                        }
+                        try Self.putRecord(UnsafeRawBufferPointer(rebasing: all[range]), at: seq, checksummed: seq >= checksumsFrom, append: true, log, txn)
                         seq += 1
                     }
                 }
@@ -291,14 +281,19 @@ public final class Journal: Sendable {
         let log = self.log
         let checksummed = seq >= checksumsFrom
         try environment.write { txn in
-            try withUnsafeBytes(of: seq.bigEndian) { key in
-                try bytes.withUnsafeBytes { record in
-                    guard checksummed else { return try txn.put(log, key: key, value: record) }
-                    try txn.reserve(log, key: key, count: record.count + Checksum.size) { room in
-                        room.copyMemory(from: record)
-                        Checksum.store(Checksum.of(key: key, value: record), in: room, at: record.count)
-                    }
-                }
+            try bytes.withUnsafeBytes { record in try Self.putRecord(record, at: seq, checksummed: checksummed, append: false, log, txn) }
+        }
+    }
+
+    /// Stores `record` at `seq` of the log, followed by its checksum when `checksummed`.
+    private static func putRecord(
+        _ record: UnsafeRawBufferPointer, at seq: UInt64, checksummed: Bool, append: Bool, _ log: Database, _ txn: Transaction
+    ) throws(StoreError) {
+        try withUnsafeBytes(of: seq.bigEndian) { key throws(StoreError) in
+            guard checksummed else { return try txn.put(log, key: key, value: record, append: append) }
+            try txn.reserve(log, key: key, count: record.count + Checksum.size, append: append) { room in
+                room.copyMemory(from: record)
+                Checksum.store(Checksum.of(key: key, value: record), in: room, at: record.count)
             }
         }
     }
