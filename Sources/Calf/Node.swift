@@ -1,3 +1,4 @@
+import Metrics
 import CalfLoop
 import Glibc
 import Synchronization
@@ -37,8 +38,11 @@ public final class Node: Sendable {
     /// - Parameters:
     ///   - schedulers: scheduler threads, each with its own libuv loop (default: one per core).
     ///   - budget: messages a process may handle per turn before others run (fairness).
-    public init(schedulers: Int = Node.coreCount, budget: Int = 100) throws(LoopError) {
-        let core = NodeCore()
+    ///   - metrics: where the node reports its figures (default: the backend
+    ///     the program bootstrapped, `MetricsSystem.factory`); a node of its
+    ///     own per factory, for several nodes in one process or a test.
+    public init(schedulers: Int = Node.coreCount, budget: Int = 100, metrics: (any MetricsFactory)? = nil) throws(LoopError) {
+        let core = NodeCore(metrics: metrics ?? MetricsSystem.factory)
         let count = max(1, schedulers)
         let made = (0..<count).map { Scheduler(index: $0, node: core, budget: max(1, budget)) }
         var loops: [EventLoop] = []

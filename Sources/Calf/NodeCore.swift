@@ -1,3 +1,4 @@
+import Metrics
 import Synchronization
 
 /// Errors about registered names.
@@ -36,8 +37,10 @@ final class NodeCore: Sendable {
     let rootExits = Mutex<RootExits>(RootExits())
     /// Child reapers at work (supervisors that ended without stopping their children).
     let reaping = ReaperCount()
+    /// Where the node's figures go (`MetricsSystem.factory` unless the node was given one).
+    let metrics: any MetricsFactory
 
-    init() {}
+    init(metrics: any MetricsFactory) { self.metrics = metrics }
 
     /// Reserves `count` consecutive pid serials; returns the first.
     func reserveSerials(_ count: UInt64) -> UInt64 {

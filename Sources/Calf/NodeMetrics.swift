@@ -21,9 +21,15 @@ enum NodeMetrics {
 
     /// The handles the writer records into, made once.
     struct Writer: Sendable {
-        let commits = Counter(label: "calf_log_commits")
-        let records = Counter(label: "calf_log_records")
-        let commitDuration = Metrics.Timer(label: "calf_commit_duration")
+        let commits: Counter
+        let records: Counter
+        let commitDuration: Metrics.Timer
+
+        init(_ factory: any MetricsFactory) {
+            commits = Counter(label: "calf_log_commits", factory: factory)
+            records = Counter(label: "calf_log_records", factory: factory)
+            commitDuration = Metrics.Timer(label: "calf_commit_duration", factory: factory)
+        }
     }
 
     /// What one scheduler reported last, to turn totals into increments.
@@ -34,13 +40,15 @@ enum NodeMetrics {
         var lastHandled: UInt64 = 0
         var statuses: [String: Gauge] = [:]
         let index: String
+        let factory: any MetricsFactory
 
-        init(index: Int) {
+        init(index: Int, factory: any MetricsFactory) {
             self.index = String(index)
+            self.factory = factory
             let dimensions = [("scheduler", self.index)]
-            processes = Gauge(label: "calf_scheduler_processes", dimensions: dimensions)
-            runQueue = Gauge(label: "calf_scheduler_run_queue", dimensions: dimensions)
-            handled = Counter(label: "calf_messages_handled", dimensions: dimensions)
+            processes = Gauge(label: "calf_scheduler_processes", dimensions: dimensions, factory: factory)
+            runQueue = Gauge(label: "calf_scheduler_run_queue", dimensions: dimensions, factory: factory)
+            handled = Counter(label: "calf_messages_handled", dimensions: dimensions, factory: factory)
         }
 
         /// Records `scheduler`'s figures (its thread).
@@ -52,7 +60,7 @@ enum NodeMetrics {
             if census.handled > lastHandled { handled.increment(by: Int64(census.handled - lastHandled)) }
             lastHandled = census.handled
             for status in Set(statuses.keys).union(census.statuses.keys) {
-                let gauge = statuses[status] ?? Gauge(label: "calf_processes", dimensions: [("scheduler", index), ("status", status)])
+                let gauge = statuses[status] ?? Gauge(label: "calf_processes", dimensions: [("scheduler", index), ("status", status)], factory: factory)
                 statuses[status] = gauge
                 gauge.record(census.statuses[status] ?? 0)
             }
@@ -61,11 +69,18 @@ enum NodeMetrics {
 
     /// The journal's gauges and counters.
     final class LogSample: Sendable {
-        let used = Gauge(label: "calf_log_used_bytes")
-        let map = Gauge(label: "calf_log_map_bytes")
-        let restarts = Counter(label: "calf_durable_restarts")
-        let deadLetters = Counter(label: "calf_dead_letters")
+        let used: Gauge
+        let map: Gauge
+        let restarts: Counter
+        let deadLetters: Counter
         private let last = Mutex((restarts: 0, deadLetters: 0))
+
+        init(_ factory: any MetricsFactory) {
+            used = Gauge(label: "calf_log_used_bytes", factory: factory)
+            map = Gauge(label: "calf_log_map_bytes", factory: factory)
+            restarts = Counter(label: "calf_durable_restarts", factory: factory)
+            deadLetters = Counter(label: "calf_dead_letters", factory: factory)
+        }
 
         func record(_ durable: DurableCore) {
             used.record(durable.journal.environment.usedBytes)
@@ -85,8 +100,8 @@ extension Node {
     /// Samples the schedulers into swift-metrics every `NodeMetrics.interval`
     /// until the node stops (or is gone).
     func startMetricsSampling() {
-        let samples = schedulers.map { NodeMetrics.SchedulerSample(index: $0.index) }
-        let log = NodeMetrics.LogSample()
+        let samples = schedulers.map { NodeMetrics.SchedulerSample(index: $0.index, factory: core.metrics) }
+        let log = NodeMetrics.LogSample(core.metrics)
         let boxed = UncheckedBox(samples)
         Task.detached { [weak self] in
             while !Task.isCancelled {

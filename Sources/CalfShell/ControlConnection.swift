@@ -153,6 +153,12 @@ final class ControlConnection: @unchecked Sendable {
                         return
                     }
                     activeTrace = trace
+                    // The trace is on: the shell says so (and a script knows from when events count).
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = .withoutEscapingSlashes
+                    if let following = try? encoder.encode(["following": request.target]) {
+                        send(.streamed(String(decoding: following, as: UTF8.self)))
+                    }
                     streamTrace()
                 }
             } catch {

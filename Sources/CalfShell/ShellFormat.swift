@@ -41,6 +41,9 @@ public enum ShellFormat {
             if let dropped = try? JSONDecoder().decode([String: Int].self, from: Data(result.utf8)), let count = dropped["dropped"] {
                 return "… \(count) events dropped (the shell did not keep up)"
             }
+            if let header = try? JSONDecoder().decode([String: String].self, from: Data(result.utf8)), let target = header["following"] {
+                return "following \(target): << what it takes in, >> what it sends (Ctrl-C stops)"
+            }
             return result
         }
         let seconds = Int(event.at / 1_000_000_000)

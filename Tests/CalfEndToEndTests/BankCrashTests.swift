@@ -52,6 +52,8 @@ import Testing
             let nextIndex = Locked(0)
             let clientsDone = Locked(0)
             let clients = 6
+            // Past this the clients give up and the test fails instead of hanging.
+            let deadline = Date().addingTimeInterval(180)
             for _ in 0..<clients {
                 Thread.detachNewThread {
                     var client: ControlClient?
@@ -60,14 +62,14 @@ import Testing
                             defer { next += 1 }
                             return next
                         }
-                        guard index < transfers.count else { break }
+                        guard index < transfers.count, Date() < deadline else { break }
                         let transfer = transfers[index]
                         let request = ControlProtocol.Request(
                             cmd: "send", target: "teller",
                             json: #"{"transfer":{"from":\#(transfer.from),"to":\#(transfer.to),"amount":\#(transfer.amount)}}"#,
                             key: "transfer-\(index)")
                         // Re-send with the same key until the node says ok (or ok duplicate).
-                        while true {
+                        while Date() < deadline {
                             if client == nil { client = try? ControlClient(dataDirectory: dir) }
                             if let reply = try? client?.request(request), reply.ok {
                                 acknowledged.withLock { $0[index] = true }
@@ -81,18 +83,26 @@ import Testing
                 }
             }
             var kills = 0
-            while kills < 20 || clientsDone.withLock({ $0 }) < clients {
+            // Kills that landed while transfers were still being sent (acknowledged ones before, others after).
+            var killsMidway = 0
+            while (kills < 20 || clientsDone.withLock({ $0 }) < clients), Date() < deadline {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 50...350)))
                 if kills < 20 {
-                    await node.withLock { $0 }?.killHard()
+                    let done = acknowledged.withLock { $0.filter { $0 }.count }
+                    guard let running = node.withLock({ $0 }) else { continue }
+                    await running.killHard()
+                    #expect(!running.process.isRunning)
                     kills += 1
+                    if done > 0, done < transfers.count { killsMidway += 1 }
                     node.withLock { $0 = nil }
                     let restarted = try await NodeProcess(data: dir, tree: tree, durability: durability, extra: options)
                     node.withLock { $0 = restarted }
                 }
             }
-            #expect(kills >= 20)
-            #expect(acknowledged.withLock { $0.allSatisfy { $0 } })
+            #expect(kills == 20)
+            #expect(killsMidway >= 10, "only \(killsMidway) of the kills landed while transfers were in flight")
+            #expect(clientsDone.withLock { $0 } == clients, "the clients did not finish within the deadline")
+            #expect(acknowledged.withLock { $0.allSatisfy { $0 } }, "transfers never acknowledged")
             var expected = Array(repeating: 1000, count: 16)
             for transfer in transfers {
                 expected[transfer.from] -= transfer.amount

@@ -154,11 +154,13 @@ private func runProgramBlocking(_ program: String, _ arguments: [String]) throws
     return (process.terminationStatus, stdout, stderr)
 }
 
-/// Runs `body` with the data directory of a live node on the demo tree (`process` level).
+/// Runs `body` with the data directory of a live node on the demo tree
+/// without its flaky child (`Tests/Fixtures/steady-demo.yaml`: a steady
+/// `spare` worker in its place), `process` level.
 func withDemoNode(_ body: (String, NodeProcess) async throws -> Void) async throws {
     try await withTemporaryDataDirectory { dir in
         let data = dir + "/data"
-        let node = try await NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, durability: "process")
+        let node = try await NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Tests/Fixtures/steady-demo.yaml").path, durability: "process")
         defer { _ = node.stop() }
         try await body(data, node)
     }

@@ -18,7 +18,7 @@ import Testing
             // ps --json: every process of the tree, with what it did.
             let reports = try JSONDecoder().decode([ProcessReport].self, from: Data(try await shell(data, "ps", json: true).utf8))
             let byName = Dictionary(reports.compactMap { report in report.name.map { ($0, report) } }, uniquingKeysWith: { a, _ in a })
-            for name in ["collector", "producer", "clock-log", "flaky"] + (1...4).map({ "demo/pool/tally-\($0)" }) {
+            for name in ["collector", "producer", "clock-log", "spare"] + (1...4).map({ "demo/pool/tally-\($0)" }) {
                 #expect(byName[name] != nil, "ps lacks \(name)")
             }
             let tally2 = try #require(byName["demo/pool/tally-2"])
@@ -45,7 +45,7 @@ import Testing
             let trees = try JSONDecoder().decode([SupervisionReport].self, from: Data(try await shell(data, "tree", json: true).utf8))
             let root = try #require(trees.first)
             #expect(trees.count == 1 && root.id == "demo" && root.strategy == "oneForOne" && root.durable)
-            #expect(root.children.map(\.id) == ["pool", "pipeline", "clock-log", "clock", "flaky"])
+            #expect(root.children.map(\.id) == ["pool", "pipeline", "clock-log", "clock", "spare"])
             let pool = try #require(root.children.first?.supervisor.first)
             #expect(pool.strategy == "simpleOneForOne" && pool.children.count == 4)
             #expect(Set(pool.children.compactMap(\.pid)) == Set((1...4).compactMap { byName["demo/pool/tally-\($0)"]?.pid }))
@@ -58,7 +58,7 @@ import Testing
             #expect(drawing.hasPrefix("demo \(root.pid) [oneForOne, durable"))
             #expect(drawing.contains("├── pool \(pool.pid) [simpleOneForOne, durable"))
             #expect(drawing.contains("│   └── tally "))
-            #expect(drawing.contains("└── flaky "))
+            #expect(drawing.contains("└── spare "))
 
             // Errors: an unknown process, a bad sort.
             let (status, _, err) = try await runCalf(["shell", "--data", data, "-c", "info nobody"])
@@ -82,17 +82,17 @@ import Testing
             #expect(try await shell(data, "state demo/pool/tally-1") == "{\"total\":9}\n")
 
             // kill with a reason: the supervisor sees it and restarts the worker.
-            let flaky = try JSONDecoder().decode(ProcessReport.self, from: Data(try await shell(data, "info flaky", json: true).utf8))
-            #expect(try await shell(data, "kill flaky told to go") == "ok\n")
+            let spare = try JSONDecoder().decode(ProcessReport.self, from: Data(try await shell(data, "info spare", json: true).utf8))
+            #expect(try await shell(data, "kill spare told to go") == "ok\n")
             var restarted: SupervisionReport.Child?
             _ = await eventually {
                 let trees = try? JSONDecoder().decode([SupervisionReport].self, from: Data((try? await shell(data, "tree", json: true))?.utf8 ?? "".utf8))
-                restarted = trees?.first?.children.first { $0.id == "flaky" }
-                return restarted?.status == "running" && restarted?.pid != flaky.pid
+                restarted = trees?.first?.children.first { $0.id == "spare" }
+                return restarted?.status == "running" && restarted?.pid != spare.pid
             }
             #expect(restarted?.lastExit?.contains("told to go") == true)
             // The node's log (swift-log) says so, with the processes as metadata.
-            #expect(node.output.withLock { $0 }.contains("child=flaky pid=\(flaky.pid)"))
+            #expect(node.output.withLock { $0 }.contains("child=spare pid=\(spare.pid)"))
 
             // restart of a durable process: rebuilt in place, same pid, state kept.
             let before = try JSONDecoder().decode(ProcessReport.self, from: Data(try await shell(data, "info demo/pool/tally-1", json: true).utf8))

@@ -20,7 +20,8 @@ import Testing
             let (status, out, err) = try await runShell(data, ["trace producer --limit 4"])
             #expect(status == 0, "\(err)")
             let lines = out.split(separator: "\n").map(String.init)
-            #expect(lines.count == 5, "\(out)")
+            #expect(lines.count == 6, "\(out)")
+            #expect(lines.first?.hasPrefix("following producer:") == true, "\(out)")
             #expect(lines.filter { $0.hasSuffix(#"<< message "tick""#) }.count == 2, "\(out)")
             #expect(lines.filter { $0.contains(">> message \(collector) \"value(") }.count == 2, "\(out)")
             #expect(lines.last == "trace ended: limit of 4 reached")
@@ -28,7 +29,9 @@ import Testing
             // --json: one event per line, then nothing more.
             let (jsonStatus, json, _) = try await runCalf(["shell", "--data", data, "--json", "-c", "trace collector --limit 2"])
             #expect(jsonStatus == 0)
-            let events = try json.split(separator: "\n").map { try JSONDecoder().decode(ProcessTrace.Event.self, from: Data($0.utf8)) }
+            let jsonLines = json.split(separator: "\n")
+            #expect(jsonLines.first == #"{"following":"collector"}"#, "\(json)")
+            let events = try jsonLines.dropFirst().map { try JSONDecoder().decode(ProcessTrace.Event.self, from: Data($0.utf8)) }
             #expect(events.count == 2 && events.allSatisfy { $0.direction == "in" && $0.message.hasPrefix("\"value(") })
 
             let (missing, _, missingErr) = try await runShell(data, ["trace nobody"])
@@ -61,8 +64,8 @@ import Testing
                 try terminal.type("trace", literal: true)
                 try terminal.type("Enter")
                 try await terminal.waitFor("calf> trace demo/pool/tally-3")
-                // The trace follows what the process takes in, until Ctrl-C.
-                try await Task.sleep(for: .milliseconds(300))
+                // Once it says it follows, the trace shows what the process takes in, until Ctrl-C.
+                try await terminal.waitFor("following demo/pool/tally-3")
                 let (sent, _, sendErr) = try await runShell(data, [#"send demo/pool/tally-3 {"add":{"_0":9}}"#])
                 #expect(sent == 0, "\(sendErr)")
                 try await terminal.waitFor(#"<< message {"add":{"_0":9}}"#)

@@ -85,7 +85,8 @@ final class Locked<T: Sendable>: Sendable {
             }
         }
         #expect(await fired.wait() == true)
-        try await Task.sleep(for: .milliseconds(30))
+        // libuv runs due timers in deadline order: had the stopped 5 ms
+        // timer still been armed, it would have fired before the 10 ms one.
         #expect(stoppedFired.withLock { $0 } == false)
         let report = try loop.shutdown()
         #expect(report.handlesClosedAtStop == 0)

@@ -18,6 +18,19 @@ import Testing
         }
     }
 
+    /// Today's record layout, byte for byte: logs already written are read by it.
+    @Test func recordsHaveTheLayoutLogsWereWrittenIn() throws {
+        let expected = [
+            "01078080a8b1e39fe7cb170c7472616e736665722d3432010203",
+            "01080500",
+            "020702010df0fecaefbeaddeac020200000000000000",
+            "0309014163636f756e74",
+        ]
+        #expect(sample.map { $0.encoded().map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined() } == expected)
+        // And the checksum stored after the first one under seq 1.
+        #expect(Checksum.crc32c(sample[0].encoded(), continuing: Checksum.crc32c(StoreKey(1).bytes)) == Checksum.crc32c(StoreKey(1).bytes + sample[0].encoded()))
+    }
+
     @Test func appendsGetConsecutiveSeqsThatSurviveReopening() throws {
         try withTemporaryDirectory { dir in
             do {

@@ -1,5 +1,6 @@
 import CLMDB
 import Foundation
+import Synchronization
 import Testing
 @testable import CalfStore
 
@@ -126,23 +127,35 @@ func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
             let env = try StoreEnvironment(path: dir, mapSize: 64 << 10)
             let log = try env.database("log")
             try env.write { txn in try txn.put(log, key: StoreKey(0), value: [0]) }
+            let written = CommitCount()
+            let reads = CommitCount()
             let writer = Task.detached {
                 for batch in 0..<40 {
                     try env.write { txn in
                         for i in 0..<500 { try txn.put(log, key: StoreKey(UInt64(batch * 500 + i + 1)), value: [UInt8](repeating: 1, count: 100)) }
                     }
+                    written.value.store(batch + 1, ordering: .releasing)
+                    // Lets the reader in between commits (it reads on its own thread meanwhile).
+                    let deadline = ContinuousClock.now + .seconds(5)
+                    while reads.value.load(ordering: .acquiring) <= batch, ContinuousClock.now < deadline { usleep(100) }
                 }
             }
+            // Reads from the writer's first commit to its last, each of a whole commit.
             let reader = Task.detached {
-                var seen = 0
-                for _ in 0..<2_000 {
-                    seen = max(seen, try env.read { try $0.count(log) })
+                var counts: [Int] = []
+                while written.value.load(ordering: .acquiring) < 40 {
+                    guard written.value.load(ordering: .acquiring) > 0 else { usleep(100); continue }
+                    counts.append(try env.read { try $0.count(log) })
+                    reads.value.store(counts.count, ordering: .releasing)
                 }
-                return seen
+                return counts
             }
             try await writer.value
-            let seen = try await reader.value
-            #expect(seen >= 1)
+            let counts = try await reader.value
+            #expect(counts.count >= 39, "the reader read between the commits")
+            // Every read saw whole commits, never part of one, and never went back.
+            #expect(counts.allSatisfy { ($0 - 1) % 500 == 0 && $0 >= 501 }, "\(Set(counts).sorted())")
+            #expect(counts == counts.sorted())
             #expect(try env.read { try $0.count(log) } == 20_001)
             #expect(env.mapGrowths > 0)
         }
@@ -184,4 +197,9 @@ func withTemporaryDirectoryAsync<T>(_ body: (String) async throws -> T) async th
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
     return try await body(dir.path)
+}
+
+/// Commits a writer has done, read by another thread.
+final class CommitCount: Sendable {
+    let value = Atomic<Int>(0)
 }

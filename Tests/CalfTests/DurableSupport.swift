@@ -49,8 +49,12 @@ struct Ledger: DurableBehavior {
         var total = 0
         var seen: [Int] = []
         var ticks = 0
+        /// When each tick was accepted (its `context.now`), ns since the epoch.
+        var tickTimes: [UInt64] = []
         var fired: [Int] = []
         var rolls: [UInt64] = []
+        /// `context.now` at each roll.
+        var rollTimes: [UInt64] = []
         var children: [Pid] = []
         var peer: Address<Message>?
     }
@@ -82,12 +86,14 @@ struct Ledger: DurableBehavior {
             context.sendInterval(.tick, every: .milliseconds(ms))
         case .tick:
             state.ticks += 1
+            state.tickTimes.append(context.now.nanosecondsSinceEpoch)
         case .fired(let tag):
             state.fired.append(tag)
         case .forward(let n, let name):
             context.send(Message.add(n), to: name)
         case .roll:
             state.rolls.append(context.random.next())
+            state.rollTimes.append(context.now.nanosecondsSinceEpoch)
         case .quit:
             context.stop()
         case .spawnChild(let name):

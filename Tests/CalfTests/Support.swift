@@ -85,3 +85,17 @@ func watchDown<M>(_ node: Node, _ target: Address<M>) async throws -> AsyncStrea
     _ = await next(acks)
     return events
 }
+
+/// Whether the puppet answers a call: it is alive, and it has handled
+/// everything queued before the call (on one scheduler, everything its
+/// thread did before) — the event that shows a "nothing happened" check
+/// comes late enough.
+func answers(_ node: Node, _ puppet: Address<Step>) async -> Bool {
+    let reply: Bool? = try? await node.call(puppet, Step { context in context.reply(true) }, timeout: .seconds(5))
+    return reply == true
+}
+
+/// What a stream holds already (the events yielded so far, without waiting for more).
+func buffered<T: Sendable>(_ stream: AsyncStream<T>) async -> T? {
+    await next(stream, within: 0.05)
+}

@@ -33,7 +33,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     let failure = Mutex<String?>(nil)
     let statistics = Mutex(CommitStatistics())
     /// The same figures, for swift-metrics.
-    private let metrics = NodeMetrics.Writer()
+    private let metrics: NodeMetrics.Writer
 
     // Writer thread only.
     private var keys: [String: KeyEntry] = [:]
@@ -64,7 +64,8 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         var lowestPending = UInt64.max
     }
 
-    init(journal: Journal, options: DurableOptions, schedulerCount: Int) {
+    init(journal: Journal, options: DurableOptions, schedulerCount: Int, metrics: NodeMetrics.Writer) {
+        self.metrics = metrics
         self.journal = journal
         self.options = options
         self.schedulerCount = schedulerCount

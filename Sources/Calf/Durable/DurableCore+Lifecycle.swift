@@ -1,3 +1,4 @@
+import Metrics
 import CalfLoop
 import CalfStore
 import Glibc
@@ -5,13 +6,13 @@ import Glibc
 extension DurableCore {
     /// Opens (creating if needed) the data directory and its journal, and
     /// starts the writer thread.
-    static func open(_ options: DurableOptions, schedulerCount: Int) throws -> DurableCore {
+    static func open(_ options: DurableOptions, schedulerCount: Int, metrics: any MetricsFactory) throws -> DurableCore {
         if mkdir(options.path, 0o700) != 0, errno != EEXIST {
             throw DurableError.coding("cannot create the data directory \(options.path): \(String(cString: strerror(errno)))")
         }
         let environment = try StoreEnvironment(path: options.path, mapSize: options.mapSize, durability: options.durability)
         let journal = try Journal(environment: environment)
-        let writer = CommitWriter(journal: journal, options: options, schedulerCount: schedulerCount)
+        let writer = CommitWriter(journal: journal, options: options, schedulerCount: schedulerCount, metrics: NodeMetrics.Writer(metrics))
         let loop = try EventLoop(name: "calf-journal", driver: writer, spin: .zero)
         return DurableCore(options: options, journal: journal, writer: writer, writerLoop: loop)
     }

@@ -1,3 +1,4 @@
+import Metrics
 import CalfLoop
 import CalfStore
 import Dispatch
@@ -8,12 +9,14 @@ extension Node {
     /// returning. `recovery` tells what was found.
     /// - Throws: `StoreError` if the directory cannot be opened, `LoopError`
     ///   if a scheduler cannot start.
-    public convenience init(schedulers: Int = Node.coreCount, budget: Int = 100, durable options: DurableOptions) throws {
-        try self.init(schedulers: schedulers, budget: budget)
+    public convenience init(
+        schedulers: Int = Node.coreCount, budget: Int = 100, durable options: DurableOptions, metrics: (any MetricsFactory)? = nil
+    ) throws {
+        try self.init(schedulers: schedulers, budget: budget, metrics: metrics)
         // Commands a killed predecessor left running on this directory go first.
         if !options.inspecting { PortRecords.stopLeftovers(data: options.path) }
         do {
-            let durable = try DurableCore.open(options, schedulerCount: self.schedulers.count)
+            let durable = try DurableCore.open(options, schedulerCount: self.schedulers.count, metrics: core.metrics)
             durable.schedulers = self.schedulers
             core.durable = durable
             let report = try durable.recover()
