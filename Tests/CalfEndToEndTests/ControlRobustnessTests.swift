@@ -73,7 +73,7 @@ private func residentBytes(_ pid: Int32) -> Int {
 }
 
 /// The control socket under abuse.
-@Suite(.serialized) struct ControlRobustnessTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ControlRobustnessTests {
     @Test func garbageOverManyConnectionsNeverStopsTheNodeServingAWellBehavedShell() async throws {
         try await withTemporaryDataDirectory { dir in
             let data = dir + "/data"
@@ -150,7 +150,7 @@ private func residentBytes(_ pid: Int32) -> Int {
 
 /// Only the node's user attaches: the data directory is 0700, the socket
 /// 0600, and a peer of another user is refused even on a socket opened up.
-@Suite(.serialized) struct ControlAccessTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ControlAccessTests {
     /// Runs a copy of `calf` as `nobody` (setpriv); returns (status, stderr).
     func asNobody(_ arguments: [String], in dir: String) async throws -> (Int32, String) {
         let copy = dir + "/calf"
@@ -206,7 +206,7 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
     init(_ value: Value) { self.value = value }
 }
 
-@Suite(.serialized) struct TraceBackPressureTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct TraceBackPressureTests {
     /// A shell that starts a trace and then stops reading holds up neither the
     /// traced process nor other shells: events wait in its unread replies (up
     /// to 4 MiB; beyond that, 1,000 more in the trace, then they are dropped

@@ -19,7 +19,7 @@ private func commandLine(_ pid: Int32) -> String? {
 }
 
 /// The trees that ship, booted by the real `calf node`.
-@Suite(.serialized) struct DemoTreeTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct DemoTreeTests {
     @Test func theDemoTreeRunsItsPoolAndPortAndComesBackWithoutStartingThePoolTwice() async throws {
         try await withTemporaryDataDirectory { dir in
             let tree = packageRoot.appendingPathComponent("Supervisors/demo.yaml").path

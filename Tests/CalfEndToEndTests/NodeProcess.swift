@@ -29,10 +29,19 @@ final class NodeProcess: @unchecked Sendable {
 
     /// Starts `calf node --data DIR [--durability D] TREE` and waits for its
     /// ready line (sleeping between looks, so no thread of the test pool is held).
-    init(data: String, tree: String, durability: String = "fsync", extra: [String] = [], readyWithin seconds: Double = 30) async throws {
+    /// With `fileSizeLimit`, the node runs under `ulimit -f` (that many
+    /// 512-byte blocks) with SIGXFSZ ignored: a write past it fails with
+    /// EFBIG, as on a full disk, without root.
+    init(data: String, tree: String, durability: String = "fsync", extra: [String] = [], fileSizeLimit: Int? = nil, readyWithin seconds: Double = 30) async throws {
         dataDirectory = data
-        process.executableURL = try calfBinary()
-        process.arguments = ["node", "--data", data, "--durability", durability] + extra + [tree]
+        let arguments = ["node", "--data", data, "--durability", durability] + extra + [tree]
+        if let blocks = fileSizeLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "trap '' XFSZ; ulimit -f \(blocks); exec \"$0\" \"$@\"", try calfBinary().path] + arguments
+        } else {
+            process.executableURL = try calfBinary()
+            process.arguments = arguments
+        }
         process.standardOutput = pipe
         process.standardError = pipe
         let output = self.output

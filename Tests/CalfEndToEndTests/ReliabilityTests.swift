@@ -1,4 +1,5 @@
 import Calf
+import CalfShell
 import CalfStore
 import Foundation
 import Testing
@@ -114,5 +115,45 @@ import Testing
             if next.hasPrefix("<") { return next }
         }
         return nil
+    }
+}
+
+/// A failed commit without root: the node under `ulimit -f`, so that
+/// LMDB's writes past the limit fail (EFBIG) as on a full disk.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct FailedCommitTests {
+    @Test func aWriteThatFailsStopsTheIntakeAndARestartHasEveryAcceptedTransferOnce() async throws {
+        let bank = packageRoot.appendingPathComponent("Supervisors/bank.yaml").path
+        try await withTemporaryDataDirectory { dir in
+            // 2 MiB of file: the tree's start fits, a few thousand transfers do not.
+            var node = try await NodeProcess(data: dir, tree: bank, durability: "process", extra: ["--checkpoint-interval", "3600000"], fileSizeLimit: 4096)
+            let client = try ControlClient(dataDirectory: dir)
+            var accepted: [Int] = []
+            var failure: String?
+            for n in 0..<200_000 {
+                let reply = try client.request(.init(cmd: "send", target: "teller", json: #"{"transfer":{"from":\#(n % 16),"to":\#((n + 1) % 16),"amount":1}}"#, key: "t-\(n)"))
+                if reply.ok { accepted.append(n) } else { failure = reply.error; break }
+            }
+            #expect(failure?.contains("journal commit failed") == true, "\(failure ?? "the file limit was never reached")")
+            #expect(accepted.count > 100, "some transfers went in first")
+            // Latched: nothing more is taken.
+            let after = try client.request(.init(cmd: "send", target: "teller", json: #"{"transfer":{"from":1,"to":2,"amount":1}}"#, key: "after"))
+            #expect(!after.ok)
+            #expect(node.output.withLock { $0 }.contains("the node accepts nothing more until it restarts"))
+            await node.killHard()
+
+            // Without the limit: every accepted transfer is there, once; the refused ones are not.
+            node = try await NodeProcess(data: dir, tree: bank, durability: "process")
+            defer { _ = node.stop() }
+            let teller = try ControlClient(dataDirectory: dir).request(.init(cmd: "state", target: "teller"))
+            #expect(await eventually { (try? ControlClient(dataDirectory: dir).request(.init(cmd: "state", target: "teller")))?.result == "{\"transfers\":\(accepted.count)}" },
+                    "\(teller)")
+            // The keys of accepted transfers are remembered; a refused one is taken now.
+            let again = try ControlClient(dataDirectory: dir).request(.init(cmd: "send", target: "teller", json: #"{"transfer":{"from":0,"to":1,"amount":1}}"#, key: "t-\(accepted[0])"))
+            #expect(again.result == "ok duplicate")
+            if let refused = accepted.last.map({ $0 + 1 }) {
+                let fresh = try ControlClient(dataDirectory: dir).request(.init(cmd: "send", target: "teller", json: #"{"transfer":{"from":0,"to":1,"amount":1}}"#, key: "t-\(refused)"))
+                #expect(fresh.result == "ok")
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@ import Testing
 
 /// `calf shell -c` against a real node on the demo tree, checked against
 /// what the node reports of itself.
-@Suite(.serialized) struct ShellCommandTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ShellCommandTests {
     func shell(_ data: String, _ command: String, json: Bool = false) async throws -> String {
         let (status, out, err) = try await runCalf(["shell", "--data", data] + (json ? ["--json"] : []) + ["-c", command])
         #expect(status == 0, "\(command): \(err)")

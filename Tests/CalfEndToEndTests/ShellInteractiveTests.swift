@@ -6,7 +6,7 @@ import Testing
 /// editing, completion, history across sessions) and `top` through a
 /// pseudo-terminal (tmux), and `--offline` on a data directory, all against
 /// a real `calf node` on the demo tree.
-@Suite(.serialized) struct ShellInteractiveTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ShellInteractiveTests {
     func pid(_ data: String, _ name: String) async throws -> String {
         let (status, out, err) = try await runShell(data, ["info \(name)"])
         #expect(status == 0, "\(err)")

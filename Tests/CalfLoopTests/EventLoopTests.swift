@@ -27,7 +27,7 @@ final class Locked<T: Sendable>: Sendable {
     func withLock<R: Sendable>(_ body: (inout T) -> R) -> R { value.withLock { body(&$0) } }
 }
 
-@Suite struct EventLoopTests {
+@Suite(.timeLimit(.minutes(2))) struct EventLoopTests {
     @Test func jobsRunInOrderOnTheLoopThread() async throws {
         let loop = try EventLoop(name: "test")
         let seen = Locked<[Int]>([])

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 @testable import CalfShell
 
-@Suite struct LineEditingTests {
+@Suite(.timeLimit(.minutes(2))) struct LineEditingTests {
     @Test func keysDecodeFromWhatTerminalsSend() {
         #expect(LineKey.parse(Array("ps".utf8) + [0x0d]) == [.text("ps"), .enter])
         #expect(LineKey.parse([0x1b, 0x5b, 0x41, 0x1b, 0x5b, 0x42, 0x1b, 0x5b, 0x43, 0x1b, 0x5b, 0x44]) == [.up, .down, .right, .left])

@@ -3,7 +3,7 @@ import Testing
 
 /// Figures in a node's answer are data from outside the shell: whatever
 /// they hold, formatting them never traps.
-@Suite struct ShellFormatTests {
+@Suite(.timeLimit(.minutes(2))) struct ShellFormatTests {
     @Test func wholeNumbersFromTheNodeNeverTrap() {
         #expect(ShellFormat.whole(12.4) == "12")
         #expect(ShellFormat.whole(-3.6) == "-4")

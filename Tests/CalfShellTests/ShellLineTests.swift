@@ -1,7 +1,7 @@
 import Testing
 @testable import CalfShell
 
-@Suite struct ShellLineTests {
+@Suite(.timeLimit(.minutes(2))) struct ShellLineTests {
     @Test func sendTakesJSONWholeEvenWithSpacesAndBraces() throws {
         let request = try ShellLine.parse(#"send teller {"transfer": {"from": 3, "to": 7, "note": "a } b"}} --key t-1"#)
         #expect(request.cmd == "send")

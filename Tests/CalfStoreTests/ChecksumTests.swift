@@ -5,7 +5,7 @@ import Testing
 /// CRC-32C on what the journal stores: known values, the instruction and
 /// the table agreeing, every read path checking, and data of format 1
 /// (no checksums) still opening.
-@Suite struct ChecksumTests {
+@Suite(.timeLimit(.minutes(2))) struct ChecksumTests {
     let sample: [LogRecord] = [
         .accepted(.init(to: 7, key: "transfer-42", acceptedAt: 1_700_000_000_000_000_000, payload: [1, 2, 3, 4, 5, 6, 7, 8, 9])),
         .accepted(.init(to: 8, acceptedAt: 5, payload: [42])),

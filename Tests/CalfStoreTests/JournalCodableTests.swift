@@ -40,7 +40,7 @@ enum PlainMove: Codable, Equatable {
     case halt(Bool, speed: Double)
 }
 
-@Suite struct JournalCodableTests {
+@Suite(.timeLimit(.minutes(2))) struct JournalCodableTests {
     @Test func aConformingTypeTakesTheFastPathAndRoundTrips() throws {
         let codec = JournalCodec<Move>()
         #expect(codec.isFast)

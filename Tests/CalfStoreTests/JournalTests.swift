@@ -2,7 +2,7 @@ import CLMDB
 import Testing
 @testable import CalfStore
 
-@Suite struct JournalTests {
+@Suite(.timeLimit(.minutes(2))) struct JournalTests {
     let sample: [LogRecord] = [
         .accepted(.init(to: 7, key: "transfer-42", acceptedAt: 1_700_000_000_000_000_000, payload: [1, 2, 3])),
         .accepted(.init(to: 8, acceptedAt: 5, payload: [])),

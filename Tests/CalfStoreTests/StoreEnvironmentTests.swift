@@ -12,7 +12,7 @@ func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
     return try body(dir.path)
 }
 
-@Suite struct StoreEnvironmentTests {
+@Suite(.timeLimit(.minutes(2))) struct StoreEnvironmentTests {
     @Test func opensWithOwnerOnlyPermissions() throws {
         try withTemporaryDirectory { dir in
             let env = try StoreEnvironment(path: dir, mapSize: 1 << 20)

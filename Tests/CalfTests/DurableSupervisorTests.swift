@@ -57,7 +57,7 @@ private func total(_ node: Node, _ address: Address<Tick.Message>) async throws 
 }
 
 /// Durable children under supervisors, and durable supervisors across node restarts.
-@Suite(.serialized) struct DurableSupervisorTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct DurableSupervisorTests {
     @Test func aDurableChildsCrashIsARestartItsSupervisorCountsAndAppliesToSiblings() async throws {
         try await withDataDirectory { dir in
             let node = try Node(schedulers: 2, durable: options(dir))

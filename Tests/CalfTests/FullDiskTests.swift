@@ -27,7 +27,7 @@ private let canMountTmpfs: Bool = {
 
 /// A real failed commit: the data directory is a small tmpfs that fills up
 /// (LMDB's write gets ENOSPC), then is made bigger and the node restarted.
-@Suite(.serialized) struct FullDiskTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct FullDiskTests {
     @Test(.enabled(if: canMountTmpfs, "needs to mount a small tmpfs (root, and a machine that allows it)"))
     func aFullDiskStopsTheNodeTakingMailAndLosesNothingItAccepted() async throws {
         try await withDataDirectory { dir in

@@ -70,7 +70,7 @@ struct Meter: DurableBehavior {
     }
 }
 
-@Suite(.serialized) struct JournalCodableDurableTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct JournalCodableDurableTests {
     func options(_ dir: String, checkpointAtShutdown: Bool) -> DurableOptions {
         var options = DurableOptions(path: dir, durability: .process, behaviors: [Meter.self], snapshotEvery: 1000,
                                      checkpointInterval: .seconds(3600), mapSize: 1 << 20)
@@ -135,7 +135,7 @@ struct GenericTurnMeter: DurableBehavior {
     }
 }
 
-@Suite(.serialized) struct GenericTurnTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct GenericTurnTests {
     @Test func aCellWithoutItsSpecializedTurnRunsTheGenericOneTheSame() async throws {
         try await withDataDirectory { dir in
             var options = DurableOptions(path: dir, durability: .process, behaviors: [GenericTurnMeter.self], snapshotEvery: 1000,

@@ -1,7 +1,7 @@
 import Calf
 import Testing
 
-@Suite struct LinkTests {
+@Suite(.timeLimit(.minutes(2))) struct LinkTests {
     /// Spawns `b` linked from inside `a` and returns it.
     func spawnLinked(_ node: Node, from a: Address<Step>, trapExit: Bool = false,
                      events: AsyncStream<Puppet.Event>.Continuation? = nil) async throws -> Address<Step> {
@@ -144,7 +144,7 @@ func grow(_ n: Int, report: Address<Address<Step>>) -> Step {
     }
 }
 
-@Suite struct MonitorTests {
+@Suite(.timeLimit(.minutes(2))) struct MonitorTests {
     @Test func monitorGetsDownWithTheReason() async throws {
         let node = try Node(schedulers: 2)
         let (target, _) = try await puppet(node, on: 1)

@@ -47,7 +47,7 @@ struct Relay: Behavior {
     }
 }
 
-@Suite struct MessagingTests {
+@Suite(.timeLimit(.minutes(2))) struct MessagingTests {
     @Test(arguments: [(0, 0), (0, 1)])
     func messagesBetweenAPairArriveInOrder(schedulers: (Int, Int)) async throws {
         let node = try Node(schedulers: 2)

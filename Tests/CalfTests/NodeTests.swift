@@ -14,7 +14,7 @@ struct FailsToStart: Behavior {
     func handle(_ message: Int, state: inout Void, context: inout Context<Int>) {}
 }
 
-@Suite struct NameTests {
+@Suite(.timeLimit(.minutes(2))) struct NameTests {
     @Test func registeredNamesWorkWherePidsDo() async throws {
         let node = try Node(schedulers: 2)
         let tally = try await node.spawn(Tally(), on: 1)
@@ -66,7 +66,7 @@ struct FailsToStart: Behavior {
     }
 }
 
-@Suite struct TimerTests {
+@Suite(.timeLimit(.minutes(2))) struct TimerTests {
     @Test func sendAfterFiresAfterTheDelay() async throws {
         let node = try Node(schedulers: 2)
         let (p, _) = try await puppet(node)
@@ -115,7 +115,7 @@ struct FailsToStart: Behavior {
     }
 }
 
-@Suite struct NodeTests {
+@Suite(.timeLimit(.minutes(2))) struct NodeTests {
     @Test func spawnFailureIsATypedErrorAndLeavesNothing() async throws {
         let node = try Node(schedulers: 1)
         for inStarted in [false, true] {

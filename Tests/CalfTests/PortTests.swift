@@ -21,7 +21,7 @@ func runningInGroup(_ group: Int32) -> [Int32] {
     }
 }
 
-@Suite struct PortTests {
+@Suite(.timeLimit(.minutes(2))) struct PortTests {
     func lines(_ stream: AsyncStream<PortOutput>) async -> String? {
         guard case .line(_, let text) = await next(stream) else { return nil }
         return text

@@ -4,7 +4,7 @@ import Testing
 /// The cases of OTP's lib/stdlib/test/supervisor_SUITE.erl that apply here:
 /// starting, stopping, child administration, restart types under each exit
 /// reason, every strategy with and without escalation, counts, intensity.
-@Suite struct SupervisorTests {
+@Suite(.timeLimit(.minutes(2))) struct SupervisorTests {
     // MARK: Starting (sup_start group)
 
     @Test func startNormalStartsChildrenInOrderAndStopsThemInReverse() async throws {

@@ -42,7 +42,7 @@ private final class Follower: Sendable {
     }
 }
 
-@Suite(.serialized) struct TraceTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct TraceTests {
     @Test func aTraceShowsWhatComesInAndGoesOutThenEndsAtItsLimit() async throws {
         let node = try Node(schedulers: 2)
         let sink = try await node.spawn(Adder(sink: nil))

@@ -10,11 +10,18 @@ extension DurableCore {
         if mkdir(options.path, 0o700) != 0, errno != EEXIST {
             throw DurableError.coding("cannot create the data directory \(options.path): \(String(cString: strerror(errno)))")
         }
-        let environment = try StoreEnvironment(path: options.path, mapSize: options.mapSize, durability: options.durability)
-        let journal = try Journal(environment: environment)
-        let writer = CommitWriter(journal: journal, options: options, schedulerCount: schedulerCount, metrics: NodeMetrics.Writer(metrics))
-        let loop = try EventLoop(name: "calf-journal", driver: writer, spin: .zero)
-        return DurableCore(options: options, journal: journal, writer: writer, writerLoop: loop)
+        // Inspecting a copy takes no lock: the copy is its own.
+        let lock = options.inspecting ? nil : try DataDirectoryLock(directory: options.path)
+        do {
+            let environment = try StoreEnvironment(path: options.path, mapSize: options.mapSize, durability: options.durability)
+            let journal = try Journal(environment: environment)
+            let writer = CommitWriter(journal: journal, options: options, schedulerCount: schedulerCount, metrics: NodeMetrics.Writer(metrics))
+            let loop = try EventLoop(name: "calf-journal", driver: writer, spin: .zero)
+            return DurableCore(options: options, journal: journal, writer: writer, writerLoop: loop, lock: lock)
+        } catch {
+            lock?.release()
+            throw error
+        }
     }
 
     /// Starts the periodic checkpoint rounds (on the writer's loop).
@@ -56,5 +63,6 @@ extension DurableCore {
         _ = try? writerLoop.shutdown()
         closed.store(true, ordering: .sequentiallyConsistent)
         journal.environment.close()
+        lock?.release()
     }
 }

@@ -43,7 +43,11 @@ final class DurableCore: @unchecked Sendable {
         var deadLettered = 0
     }
 
-    init(options: DurableOptions, journal: Journal, writer: CommitWriter, writerLoop: EventLoop) {
+    /// This node's hold on its data directory (nil: a copy being inspected).
+    let lock: DataDirectoryLock?
+
+    init(options: DurableOptions, journal: Journal, writer: CommitWriter, writerLoop: EventLoop, lock: DataDirectoryLock?) {
+        self.lock = lock
         self.options = options
         self.journal = journal
         self.writer = writer

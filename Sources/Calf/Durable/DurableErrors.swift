@@ -10,6 +10,8 @@ public enum DurableError: Error, Sendable, CustomStringConvertible {
     case unknownBehavior(String)
     /// The name is taken.
     case nameTaken(String, by: Pid)
+    /// Another node serves this data directory (the OS pid it recorded, if known).
+    case dataDirectoryInUse(String, by: Int32?)
     /// The journal refused it.
     case notAccepted(String)
     /// No durable process has that name or pid.
@@ -28,6 +30,7 @@ public enum DurableError: Error, Sendable, CustomStringConvertible {
         case .notDurable(let pid): "\(pid) is not a durable process"
         case .unknownBehavior(let name): "no behavior named '\(name)' is registered with this node"
         case .nameTaken(let name, let pid): "name '\(name)' is taken by \(pid)"
+        case .dataDirectoryInUse(let path, let pid): "another node is running on the data directory \(path)\(pid.map { " (process \($0))" } ?? ""): one node per data directory"
         case .notAccepted(let reason): "not accepted: \(reason)"
         case .noSuchProcess(let who): "no durable process \(who)"
         case .historyGone(let pid, let seq): "the journal no longer holds the history of \(pid) up to \(seq) (it keeps the history window; the snapshot is newer)"

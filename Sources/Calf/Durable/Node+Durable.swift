@@ -7,16 +7,18 @@ extension Node {
     /// Starts a node on a data directory: opens its journal and brings back
     /// every durable process it holds (state, name, mailbox, timers) before
     /// returning. `recovery` tells what was found.
-    /// - Throws: `StoreError` if the directory cannot be opened, `LoopError`
-    ///   if a scheduler cannot start.
+    /// - Throws: `DurableError.dataDirectoryInUse` if another node serves
+    ///   the directory, `StoreError` if it cannot be opened, `LoopError` if a
+    ///   scheduler cannot start.
     public convenience init(
         schedulers: Int = Node.coreCount, budget: Int = 100, durable options: DurableOptions, metrics: (any MetricsFactory)? = nil
     ) throws {
         try self.init(schedulers: schedulers, budget: budget, metrics: metrics)
-        // Commands a killed predecessor left running on this directory go first.
-        if !options.inspecting { PortRecords.stopLeftovers(data: options.path) }
         do {
+            // The directory is this node's (its lock) before anything in it is touched.
             let durable = try DurableCore.open(options, schedulerCount: self.schedulers.count, metrics: core.metrics)
+            // Commands a killed predecessor left running on this directory go first.
+            if !options.inspecting { PortRecords.stopLeftovers(data: options.path) }
             durable.schedulers = self.schedulers
             core.durable = durable
             let report = try durable.recover()
@@ -33,6 +35,7 @@ extension Node {
             if let durable = core.durable {
                 _ = try? durable.writerLoop.shutdown()
                 durable.journal.environment.close()
+                durable.lock?.release()
             }
             throw error
         }
