@@ -6,7 +6,7 @@ import Calf
 public enum Demo {
     /// The behaviors `demo.yaml` names, for `CalfMain.run`.
     public static let registry = BehaviorRegistry(
-        durable: [Tally.self],
+        durable: [Tally.self, Orders.self],
         transient: [Collector.self, Producer.self, PortLog.self, Flaky.self, Stubborn.self])
 }
 
@@ -181,4 +181,51 @@ public struct Stubborn: ConfiguredBehavior {
 
     /// Ignores the exit signal, whatever its reason.
     public func handle(signal: Signal, state: inout Void, context: inout Context<Message>) throws {}
+}
+
+/// A durable process whose handler does each kind of side effect at once:
+/// `{"place":{"id":7}}` spawns a durable child `orders/item-7` (a `Tally`),
+/// arms a one-shot timer that brings `{"fired":{"id":7}}` back 300 ms
+/// later, and answers the number of orders placed. Effectively once: an
+/// order placed again (a caller retrying a call whose answer it never got)
+/// is answered without doing anything twice. What the kill -9 tests of side
+/// effects drive.
+public struct Orders: DurableBehavior {
+    /// What it takes.
+    public enum Message: Codable, Sendable {
+        /// Places an order: a child, a timer, an answer.
+        case place(id: Int)
+        /// An order's timer fired.
+        case fired(id: Int)
+        /// Answers the orders placed and the timers fired, as `[placed, fired]`.
+        case count
+    }
+
+    /// The orders placed and the timers that fired, in order.
+    public struct State: Codable {
+        /// Order ids, as placed.
+        public var placed: [Int] = []
+        /// Order ids, as their timers fired.
+        public var fired: [Int] = []
+    }
+
+    /// Nothing placed.
+    public func initialState() -> State { State() }
+
+    /// Places an order, notes a timer, or answers.
+    public func handle(_ message: Message, state: inout State, context: inout DurableContext<Message>) throws {
+        switch message {
+        case .place(let id):
+            if !state.placed.contains(id) {
+                _ = try context.spawn(Tally(), name: "orders/item-\(id)")
+                context.sendAfter(.fired(id: id), after: .milliseconds(300))
+                state.placed.append(id)
+            }
+            context.reply(state.placed.count)
+        case .fired(let id):
+            state.fired.append(id)
+        case .count:
+            context.reply([state.placed.count, state.fired.count])
+        }
+    }
 }

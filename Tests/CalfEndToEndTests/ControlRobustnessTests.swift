@@ -265,3 +265,157 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
         }
     }
 }
+
+extension RawSocket {
+    /// Whether the node has hung up (checked without reading, so replies
+    /// waiting unread stay unread), waiting up to `seconds`.
+    func hungUp(within seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        repeat {
+            var descriptor = pollfd(fd: fd, events: Int16(0x2000) /* POLLRDHUP */, revents: 0)
+            let wait = Int32(max(0, deadline.timeIntervalSinceNow * 1000))
+            if poll(&descriptor, 1, wait) > 0, descriptor.revents & Int16(0x2000 | POLLHUP | POLLERR) != 0 { return true }
+        } while Date() < deadline
+        return false
+    }
+
+    /// Reads `count` bytes (nil if the connection ends first).
+    func read(_ count: Int) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var offset = 0
+        while offset < count {
+            let got = bytes[offset...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if got <= 0 { return nil }
+            offset += got
+        }
+        return bytes
+    }
+
+    /// Reads one reply frame.
+    func readReply() -> ControlProtocol.Reply? {
+        guard let length = read(4) else { return nil }
+        let size = Int(length[0]) << 24 | Int(length[1]) << 16 | Int(length[2]) << 8 | Int(length[3])
+        guard let body = read(size) else { return nil }
+        return try? JSONDecoder().decode(ControlProtocol.Reply.self, from: Data(body))
+    }
+
+    /// Whether the node closes the connection within `seconds` (whatever
+    /// it sends first is read and dropped).
+    func closedByTheNode(within seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while Date() < deadline {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, Int32(max(1, deadline.timeIntervalSinceNow * 1000)))
+            guard ready > 0 else { continue }
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { return true }
+        }
+        return false
+    }
+}
+
+/// How many of `sockets` the node closes within `seconds`, watched together
+/// (what they are sent first is read and dropped).
+private func closedCount(_ sockets: [RawSocket], within seconds: Double) -> Int {
+    var open = Set(sockets.map(\.fd))
+    var closed = 0
+    let deadline = Date().addingTimeInterval(seconds)
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while !open.isEmpty, Date() < deadline {
+        var descriptors = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        guard poll(&descriptors, nfds_t(descriptors.count), Int32(max(1, deadline.timeIntervalSinceNow * 1000))) > 0 else { continue }
+        for descriptor in descriptors where descriptor.revents != 0 {
+            let count = buffer.withUnsafeMutableBytes { recv(descriptor.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            if count == 0 || (count < 0 && errno != EAGAIN) {
+                open.remove(descriptor.fd)
+                closed += 1
+            }
+        }
+    }
+    return closed
+}
+
+/// The control socket's limits as README.md states them, each reached on
+/// purpose over real connections: 512 clients at once, 10 s in the middle
+/// of a frame, 16 requests queued, 4 MiB of unread replies dropped after
+/// 30 s without progress; meanwhile a well-behaved shell is answered.
+@Suite(.timeLimit(.minutes(5))) struct ControlLimitTests {
+    @Test func atMost512ClientsAtOnceAndTheNextOnesAreTurnedAway() async throws {
+        try await withDemoNode { data, _ in
+            let path = data + "/node.sock"
+            var held: [RawSocket] = []
+            for _ in 0..<(ControlServer.maximumConnections + 20) {
+                if let socket = RawSocket(path) { held.append(socket) }
+            }
+            // Those beyond the limit are closed by the node at once (the first ones stay).
+            let closed = await offPool { [held] in closedCount(Array(held.suffix(40)), within: 3) }
+            #expect(closed >= 20 && closed < 40, "\(closed) of the last 40 were closed")
+            for socket in held { socket.close() }
+            // Once they are gone, a shell is served again.
+            #expect(await eventually { (try? await runShell(data, ["names"]).0) == 0 })
+        }
+    }
+
+    @Test func aConnectionStuckInTheMiddleOfAFrameIsDroppedAfterTenSeconds() async throws {
+        try await withDemoNode { data, _ in
+            let socket = try #require(RawSocket(data + "/node.sock"))
+            defer { socket.close() }
+            #expect(socket.write(header(100) + Array(repeating: 65, count: 10)))
+            let began = Date()
+            let closed = await offPool { socket.closedByTheNode(within: 30) }
+            let after = Date().timeIntervalSince(began)
+            let limit = Double(ControlServer.partialFrameTimeout.components.seconds)
+            #expect(closed && after >= limit - 0.5, "closed \(closed) after \(after) s")
+            // Meanwhile others were served.
+            #expect(try await runShell(data, ["names"]).0 == 0)
+        }
+    }
+
+    @Test func requestsPipelinedPastTheQueueAreAllAnsweredInOrder() async throws {
+        try await withDemoNode { data, _ in
+            for n in 1...4 { _ = try await runShell(data, [#"send demo/pool/tally-\#(n) {"add":{"_0":\#(n)}}"#]) }
+            let socket = try #require(RawSocket(data + "/node.sock"))
+            defer { socket.close() }
+            // Far more than the 16 a connection may queue, written at once before any reply is read.
+            let count = ControlServer.queuedPerConnection * 6
+            var frames: [UInt8] = []
+            for n in 0..<count {
+                let request = try JSONEncoder().encode(ControlProtocol.Request(cmd: "state", target: "demo/pool/tally-\(n % 4 + 1)"))
+                frames += header(request.count) + Array(request)
+            }
+            let bytes = frames
+            let replies = await offPool { () -> [ControlProtocol.Reply] in
+                guard socket.write(bytes) else { return [] }
+                return (0..<count).compactMap { _ in socket.readReply() }
+            }
+            #expect(replies.count == count)
+            // In order: each answer is that of its request.
+            #expect(replies.enumerated().allSatisfy { $1.ok && $1.result == "{\"total\":\($0 % 4 + 1)}" }, "\(replies.prefix(5))")
+        }
+    }
+
+    @Test func aClientThatLeavesMoreThanFourMiBUnreadIsDroppedWhenNothingMoves() async throws {
+        try await withDemoNode { data, _ in
+            let socket = try #require(RawSocket(data + "/node.sock"))
+            defer { socket.close() }
+            // `ps` of this node is a few KiB: enough of them fill the backlog, and nothing is read.
+            let request = try JSONEncoder().encode(ControlProtocol.Request(cmd: "ps", target: ""))
+            let frame = header(request.count) + Array(request)
+            var written = 0
+            for _ in 0..<2_000 {
+                guard socket.write(frame) else { break }
+                written += 1
+            }
+            #expect(written > ControlServer.queuedPerConnection)
+            // Others are served meanwhile.
+            #expect(try await runShell(data, ["names"]).0 == 0)
+            let began = Date()
+            // Nothing is read: still held 20 s on, dropped by 30 s of no progress (plus the sweep's period).
+            let early = await offPool { socket.hungUp(within: 20) }
+            #expect(!early, "dropped after \(Date().timeIntervalSince(began)) s, before its time")
+            let closed = await offPool { socket.hungUp(within: 25) }
+            #expect(closed, "not dropped \(Date().timeIntervalSince(began)) s after its replies stopped moving")
+        }
+    }
+}

@@ -157,3 +157,43 @@ import Testing
         }
     }
 }
+
+/// A port's command inherits none of the node's descriptors (its journal,
+/// its lock, its control socket), and what it writes to stderr is logged.
+@Suite(.timeLimit(.minutes(3))) struct PortBoundaryTests {
+    @Test func aPortSeesNoneOfTheNodesFilesAndItsStderrIsLogged() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let tree = dir + "/tree.yaml"
+            try #"""
+            supervisor: root
+            children:
+              - worker: log
+                behavior: PortLog
+              - port: lister
+                command: [/bin/sh, -c, "echo from-stderr >&2; for fd in /proc/$$/fd/*; do echo \"fd $(readlink $fd)\" >&2; done; echo listed >&2; sleep 60"]
+                owner: log
+            """#.write(toFile: tree, atomically: true, encoding: .utf8)
+            let node = try await NodeProcess(data: dir + "/data", tree: tree, durability: "process")
+            defer { _ = node.stop() }
+            #expect(await eventually { node.output.withLock { $0 }.contains("sleep 60): listed") })
+            let log = node.output.withLock { $0 }
+            #expect(log.contains("sleep 60): from-stderr"), "\(log)")
+            // Each logged line ends with what the command wrote: "fd TARGET".
+            let descriptors = log.split(separator: "\n").compactMap { line -> String? in
+                guard let range = line.range(of: "sleep 60): fd ") else { return nil }
+                return String(line[range.upperBound...])
+            }
+            #expect(descriptors.count >= 3, "\(descriptors) in \(log)")
+            // The control socket's inode, from the kernel's table of Unix sockets.
+            let table = (try? String(contentsOfFile: "/proc/net/unix", encoding: .utf8)) ?? ""
+            let socketInode = table.split(separator: "\n").first { $0.hasSuffix(dir + "/data/node.sock") }?.split(separator: " ").dropLast().last
+            #expect(socketInode != nil, "the control socket is not in /proc/net/unix")
+            for target in descriptors {
+                #expect(!target.contains(dir), "a file of the data directory reached the port: \(target)")
+                #expect(target != "socket:[\(socketInode ?? "?")]", "the control socket reached the port")
+            }
+            // Only its three standard streams are sockets (libuv's socket pairs).
+            #expect(descriptors.filter { $0.hasPrefix("socket:") }.count == 3, "\(descriptors)")
+        }
+    }
+}

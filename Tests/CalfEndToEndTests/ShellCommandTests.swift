@@ -247,3 +247,103 @@ import Testing
         }
     }
 }
+
+/// The shell's commands README.md lists that the other suites leave out:
+/// every sort of `ps`, `kill` without a reason and with `normal` or
+/// `shutdown`, `restart` of a transient child, `names`, and every command
+/// the offline shell refuses.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ShellCommandCoverageTests {
+    func shell(_ data: String, _ command: String, json: Bool = false) async throws -> String {
+        let (status, out, err) = try await runCalf(["shell", "--data", data] + (json ? ["--json"] : []) + ["-c", command])
+        #expect(status == 0, "\(command): \(err)")
+        return out
+    }
+
+    func reports(_ data: String, _ command: String = "ps") async throws -> [ProcessReport] {
+        try JSONDecoder().decode([ProcessReport].self, from: Data(try await shell(data, command, json: true).utf8))
+    }
+
+    func spare(_ data: String) async throws -> SupervisionReport.Child? {
+        let trees = try JSONDecoder().decode([SupervisionReport].self, from: Data(try await shell(data, "tree", json: true).utf8))
+        return trees.first?.children.first { $0.id == "spare" }
+    }
+
+    @Test func psSortsByEachOrder() async throws {
+        try await withDemoNode { data, _ in
+            for n in 1...5 { _ = try await shell(data, #"send demo/pool/tally-3 {"add":{"_0":\#(n)}}"#) }
+            _ = try await shell(data, "suspend demo/pool/tally-4")
+            for n in 1...3 { _ = try await shell(data, #"send demo/pool/tally-4 {"add":{"_0":\#(n)}}"#) }
+            _ = try await shell(data, "restart demo/pool/tally-2")
+            let orders: [(String, (ProcessReport) -> Int)] = [
+                ("mailbox", { $0.mailbox }), ("msgs", { Int($0.handled) }), ("memory", { $0.memory }), ("restarts", { Int($0.restarts) }),
+            ]
+            for (order, key) in orders {
+                let sorted = try await reports(data, "ps --sort \(order)")
+                #expect(sorted.map(key) == sorted.map(key).sorted(by: >), "ps --sort \(order): \(sorted.map(key))")
+                #expect(sorted.count == 12)
+            }
+            // The leaders are the ones made so.
+            #expect(try await reports(data, "ps --sort mailbox").first?.name == "demo/pool/tally-4")
+            #expect(try await reports(data, "ps --sort restarts").first?.name == "demo/pool/tally-2")
+        }
+    }
+
+    @Test func killWithoutAReasonOrWithNormalOrShutdown() async throws {
+        try await withDemoNode { data, _ in
+            // `normal` is ignored by a process that does not trap exits (Erlang's exit/2).
+            let first = try #require(try await spare(data)?.pid)
+            #expect(try await shell(data, "kill spare normal") == "ok\n")
+            #expect(try await spare(data)?.pid == first)
+            // No reason: killed; its supervisor restarts it.
+            #expect(try await shell(data, "kill spare") == "ok\n")
+            var now: SupervisionReport.Child?
+            #expect(await eventually { now = try? await spare(data); return now?.pid != nil && now?.pid != first })
+            #expect(now?.lastExit == "killed" && now?.restarts == 1, "\(String(describing: now))")
+            // `shutdown`: it ends, and (permanent) is restarted again.
+            let second = try #require(now?.pid)
+            #expect(try await shell(data, "kill spare shutdown") == "ok\n")
+            #expect(await eventually { now = try? await spare(data); return now?.pid != nil && now?.pid != second })
+            #expect(now?.lastExit == "shutdown" && now?.restarts == 2, "\(String(describing: now))")
+        }
+    }
+
+    @Test func restartOfATransientChildIsItsSupervisorsRestart() async throws {
+        try await withDemoNode { data, _ in
+            let before = try #require(try await spare(data))
+            #expect(try await shell(data, "restart spare") == "ok\n")
+            var after: SupervisionReport.Child?
+            #expect(await eventually { after = try? await spare(data); return after?.pid != nil && after?.pid != before.pid })
+            #expect(after?.restarts == before.restarts + 1)
+        }
+    }
+
+    @Test func namesListsTheRegisteredProcesses() async throws {
+        try await withDemoNode { data, _ in
+            let text = try await shell(data, "names")
+            let processes = try await reports(data)
+            for report in processes {
+                guard let name = report.name else { continue }
+                #expect(text.contains(name) && text.contains(report.pid), "names lacks \(name) \(report.pid): \(text)")
+            }
+            #expect(text.split(separator: "\n").count >= processes.compactMap(\.name).count)
+        }
+    }
+
+    @Test func theOfflineShellRefusesEveryCommandThatNeedsALiveNode() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let data = dir + "/data"
+            let node = try await NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Tests/Fixtures/steady-demo.yaml").path, durability: "process")
+            #expect(await node.stop() == 0)
+            let commands = [
+                #"send demo/pool/tally-1 {"add":{"_0":1}}"#, #"call demo/pool/tally-1 {"get":{}}"#, "kill demo/pool/tally-1",
+                "restart demo/pool/tally-1", "suspend demo/pool/tally-1", "resume demo/pool/tally-1", "dead retry 1",
+                "trace demo/pool/tally-1", "top", "tree",
+            ]
+            for command in commands {
+                let (status, _, err) = try await runCalf(["shell", "--data", data, "--offline", "-c", command])
+                let verb = command.hasPrefix("dead retry") ? "dead retry" : String(command.split(separator: " ")[0])
+                #expect(status == 1 && err.contains("\(verb) needs a running node"), "\(command): \(status) \(err)")
+            }
+        }
+    }
+}

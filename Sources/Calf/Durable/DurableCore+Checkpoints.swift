@@ -48,9 +48,11 @@ extension DurableCore {
     func checkpointRound(done: (@Sendable () -> Void)? = nil) {
         let round = nextRound.wrappingAdd(1, ordering: .relaxed).oldValue
         let finished = Countdown(count: schedulers.count, done: done)
+        // Before the jobs are queued: see Scheduler.checkpointRound.
+        let cut = writer.releasedThrough.load(ordering: .acquiring)
         for scheduler in schedulers {
             scheduler.loop.execute { [self] in
-                scheduler.checkpointRound(round, durable: self)
+                scheduler.checkpointRound(round, cut: cut, durable: self)
                 scheduler.durableBatch.entries.append(.release { finished.tick() })
                 scheduler.flushDurable()
             }
