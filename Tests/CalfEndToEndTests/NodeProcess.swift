@@ -138,29 +138,43 @@ func runProgram(_ program: String, _ arguments: [String]) async throws -> (Int32
     try await offPool { try runProgramBlocking(program, arguments) }
 }
 
+/// Spawned with `posix_spawn` and waited for with `waitpid`, not Foundation's
+/// `Process`: its `waitUntilExit` trapped the whole test process when a
+/// child was killed by a signal (a binary under test that traps is a test
+/// failure, not a crash of the suite), and its children keep the parent's
+/// descriptors (here every descriptor above stderr is closed in the child).
 private func runProgramBlocking(_ program: String, _ arguments: [String]) throws -> (Int32, String, String) {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("calf-run-\(UUID().uuidString.prefix(8))")
     let outPath = base.path + ".out", errPath = base.path + ".err"
-    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
     defer {
-        try? FileManager.default.removeItem(atPath: outPath)
-        try? FileManager.default.removeItem(atPath: errPath)
+        unlink(outPath)
+        unlink(errPath)
     }
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = arguments
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    process.waitUntilExit()
-    try? out.close()
-    try? err.close()
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    // glibc's closefrom for spawned children (2.34+), which Swift's Glibc module does not declare.
+    if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
+        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+        _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
+    }
+    let argv = ([program] + arguments).map { strdup($0) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    var pid: pid_t = 0
+    let code = posix_spawn(&pid, program, &actions, nil, argv, environ)
+    guard code == 0 else {
+        throw NodeProcess.Failure(description: "cannot run \(program): \(String(cString: strerror(code)))")
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0, errno == EINTR {}
     let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
     let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    return (process.terminationStatus, stdout, stderr)
+    // Exited: its status; killed by a signal: 128 + the signal, as a shell reports it.
+    let exited = status & 0x7f == 0
+    return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), stdout, stderr)
 }
 
 /// Runs `body` with the data directory of a live node on the demo tree

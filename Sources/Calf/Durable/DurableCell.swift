@@ -175,13 +175,16 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         let pending = pendingSeqs
         let lowest = pending.min() ?? .max
         switch phase {
-        case .running, .stopping:
+        case .running:
             guard dirty else { return (lowest, .max) }
             if let entry = snapshotEntry() {
                 batch.entries.append(entry)
                 return (lowest, .max)
             }
-        case .recovering, .quarantined:
+        case .recovering, .quarantined, .stopping:
+            // (Stopping: its exit, journaled or on its way, deletes its
+            // snapshot; a snapshot taken now could commit after that and
+            // bring it back at a later start.)
             break
         }
         // No snapshot now: what it handled and what waits must stay in the scan.
