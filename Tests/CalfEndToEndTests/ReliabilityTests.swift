@@ -185,7 +185,8 @@ import Testing
             }
             #expect(descriptors.count >= 3, "\(descriptors) in \(log)")
             // The control socket's inode, from the kernel's table of Unix sockets.
-            let table = (try? String(contentsOfFile: "/proc/net/unix", encoding: .utf8)) ?? ""
+            // (Read to its end: a /proc file says it is empty, and it can be long beside other tests' sockets.)
+            let table = String(decoding: FileHandle(forReadingAtPath: "/proc/net/unix")?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
             let socketInode = table.split(separator: "\n").first { $0.hasSuffix(dir + "/data/node.sock") }?.split(separator: " ").dropLast().last
             #expect(socketInode != nil, "the control socket is not in /proc/net/unix")
             for target in descriptors {
