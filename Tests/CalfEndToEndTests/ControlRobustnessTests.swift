@@ -402,20 +402,25 @@ private func closedCount(_ sockets: [RawSocket], within seconds: Double) -> Int 
             // `ps` of this node is a few KiB: enough of them fill the backlog, and nothing is read.
             let request = try JSONEncoder().encode(ControlProtocol.Request(cmd: "ps", target: ""))
             let frame = header(request.count) + Array(request)
-            var written = 0
+            // The replies stop moving (the socket's buffers full) at some moment while the requests are
+            // written, so the node's 30 s run from between `began` and `written`.
+            let began = Date()
+            var count = 0
             for _ in 0..<2_000 {
                 guard socket.write(frame) else { break }
-                written += 1
+                count += 1
             }
-            #expect(written > ControlServer.queuedPerConnection)
+            let writtenAt = Date()
+            #expect(count > ControlServer.queuedPerConnection)
             // Others are served meanwhile.
             #expect(try await runShell(data, ["names"]).0 == 0)
-            let began = Date()
-            // Nothing is read: still held 20 s on, dropped by 30 s of no progress (plus the sweep's period).
-            let early = await offPool { socket.hungUp(within: 20) }
+            let limit = Double(ControlServer.stalledReplyTimeout.components.seconds)
+            // Nothing is read: held until 30 s after `began` at least...
+            let early = await offPool { socket.hungUp(within: max(0, began.addingTimeInterval(limit - 1).timeIntervalSinceNow)) }
             #expect(!early, "dropped after \(Date().timeIntervalSince(began)) s, before its time")
-            let closed = await offPool { socket.hungUp(within: 25) }
-            #expect(closed, "not dropped \(Date().timeIntervalSince(began)) s after its replies stopped moving")
+            // ... and dropped within 30 s of the last write, plus the sweep's period.
+            let closed = await offPool { socket.hungUp(within: max(1, writtenAt.addingTimeInterval(limit + 5).timeIntervalSinceNow)) }
+            #expect(closed, "not dropped \(Date().timeIntervalSince(began)) s after the requests began (written in \(writtenAt.timeIntervalSince(began)) s)")
         }
     }
 }

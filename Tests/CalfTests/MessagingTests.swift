@@ -187,7 +187,8 @@ struct Relay: Behavior {
             let me = context.address
             for _ in 0..<100 { context.send(flood(me), to: me) }
         }, to: flooder)
-        try await Task.sleep(for: .milliseconds(20))
+        // The flood is under way before the tally is asked.
+        #expect(await eventually { await node.messagesHandled(flooder) > 1_000 })
         for _ in 0..<10 {
             node.send(.add(1), to: tally)
             let value: Int = try await node.call(tally, .get, timeout: .seconds(2))
