@@ -15,17 +15,89 @@ func calfBinary() throws -> URL {
 /// The package's root directory (for Supervisors/).
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+/// A child process spawned with `posix_spawn` and waited for with
+/// `waitpid` (Foundation's `Process` is not used for the tests' children:
+/// its monitor thread once blocked in `waitpid` on a node still running,
+/// after which no exit was noticed and every `waitUntilExit` spun forever,
+/// holding one of the test pool's two threads).
+///
+/// Thread ownership: `status` under its lock; the rest is set once.
+final class ChildProcess: Sendable {
+    /// The OS pid.
+    let processIdentifier: Int32
+    private let status = Locked<Int32?>(nil)
+
+    /// Spawns `program` with `arguments`, its stdin /dev/null, stdout and
+    /// stderr on `output` (a descriptor of this process), every other
+    /// descriptor closed in the child.
+    init(_ program: String, _ arguments: [String], output: Int32?) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let output {
+            posix_spawn_file_actions_adddup2(&actions, output, 1)
+            posix_spawn_file_actions_adddup2(&actions, output, 2)
+        }
+        closeOthers(&actions)
+        let argv = ([program] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let code = posix_spawn(&pid, program, &actions, nil, argv, environ)
+        guard code == 0 else { throw NodeProcess.Failure(description: "cannot run \(program): \(String(cString: strerror(code)))") }
+        processIdentifier = pid
+    }
+
+    /// Whether it has not ended yet (reaps it if it has).
+    var isRunning: Bool {
+        status.withLock { status in
+            guard status == nil else { return false }
+            var raw: Int32 = 0
+            guard waitpid(processIdentifier, &raw, WNOHANG) == processIdentifier else { return true }
+            status = raw
+            return false
+        }
+    }
+
+    /// Waits for its end (blocking the calling thread).
+    func waitUntilExit() {
+        guard status.withLock({ $0 }) == nil else { return }
+        var raw: Int32 = 0
+        while waitpid(processIdentifier, &raw, 0) < 0 {
+            guard errno == EINTR else {
+                // Reaped by `isRunning` on another thread meanwhile.
+                return
+            }
+        }
+        status.withLock { $0 = $0 ?? raw }
+    }
+
+    /// Its exit status once ended: the status it exited with, or 128 + the
+    /// signal that killed it, as a shell reports it (-1 while it runs).
+    var terminationStatus: Int32 {
+        guard let raw = status.withLock({ $0 }) else { return -1 }
+        return raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+    }
+}
+
+/// Adds "close every descriptor above stderr" to `actions` (glibc's
+/// `posix_spawn_file_actions_addclosefrom_np`, 2.34+, which Swift's Glibc
+/// module does not declare).
+func closeOthers(_ actions: inout posix_spawn_file_actions_t) {
+    typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return }
+    _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
+}
+
 /// A `calf node` run as a child process.
 final class NodeProcess: @unchecked Sendable {
     struct Failure: Error, CustomStringConvertible { let description: String }
 
-    let process = Process()
+    let process: ChildProcess
+    /// What the node printed (stdout and stderr), read as it comes by a
+    /// thread of its own until the pipe's end.
     let output = Locked("")
     let dataDirectory: String
-    /// The node's stdout and stderr. Its reading handler is removed once the
-    /// node has exited: a dispatch source left on a descriptor that is closed
-    /// and then reused by another socket crashes libdispatch.
-    private let pipe = Pipe()
 
     /// Starts `calf node --data DIR [--durability D] TREE` and waits for its
     /// ready line (sleeping between looks, so no thread of the test pool is held).
@@ -35,25 +107,38 @@ final class NodeProcess: @unchecked Sendable {
     init(data: String, tree: String, durability: String = "fsync", extra: [String] = [], fileSizeLimit: Int? = nil, readyWithin seconds: Double = 30) async throws {
         dataDirectory = data
         let arguments = ["node", "--data", data, "--durability", durability] + extra + [tree]
-        if let blocks = fileSizeLimit {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "trap '' XFSZ; ulimit -f \(blocks); exec \"$0\" \"$@\"", try calfBinary().path] + arguments
-        } else {
-            process.executableURL = try calfBinary()
-            process.arguments = arguments
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { throw Failure(description: "pipe: \(String(cString: strerror(errno)))") }
+        // (Swift's Glibc does not declare pipe2: close-on-exec right after, for the other threads' children.)
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        do {
+            if let blocks = fileSizeLimit {
+                process = try ChildProcess("/bin/sh", ["-c", "trap '' XFSZ; ulimit -f \(blocks); exec \"$0\" \"$@\"", try calfBinary().path] + arguments, output: ends[1])
+            } else {
+                process = try ChildProcess(try calfBinary().path, arguments, output: ends[1])
+            }
+        } catch {
+            close(ends[0])
+            close(ends[1])
+            throw error
         }
-        process.standardOutput = pipe
-        process.standardError = pipe
+        close(ends[1])
         let output = self.output
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { output.withLock { $0 += String(decoding: data, as: UTF8.self) } }
+        let reader = ends[0]
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(reader, $0.baseAddress, $0.count) }
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else { break }
+                output.withLock { $0 += String(decoding: buffer[..<count], as: UTF8.self) }
+            }
+            close(reader)
         }
-        try process.run()
         let deadline = Date().addingTimeInterval(seconds)
         while !output.withLock({ $0.contains("calf node ready socket=\(data)/node.sock") }) {
             guard process.isRunning else {
-                stopReading()
+                try await Task.sleep(for: .milliseconds(50)) // what it printed last
                 throw Failure(description: "calf node exited: \(output.withLock { $0 })")
             }
             guard Date() < deadline else {
@@ -64,20 +149,11 @@ final class NodeProcess: @unchecked Sendable {
         }
     }
 
-    deinit { stopReading() }
-
-    /// Removes the reading handler (what the node printed has been taken in as it came;
-    /// reading to the end could wait on a write end another child inherited).
-    private func stopReading() {
-        pipe.fileHandleForReading.readabilityHandler = nil
-    }
-
     /// `kill -9` and wait for the exit (on a thread of its own).
     func killHard() async {
         kill(process.processIdentifier, SIGKILL)
         let process = self.process
         await offPool { process.waitUntilExit() }
-        stopReading()
     }
 
     /// `signal` (SIGTERM by default) and wait (on a thread of its own); returns the exit status.
@@ -85,7 +161,6 @@ final class NodeProcess: @unchecked Sendable {
         kill(process.processIdentifier, signal)
         let process = self.process
         await offPool { process.waitUntilExit() }
-        stopReading()
         return process.terminationStatus
     }
 
@@ -94,7 +169,6 @@ final class NodeProcess: @unchecked Sendable {
     func stop(_ signal: Int32 = SIGTERM) -> Int32 {
         kill(process.processIdentifier, signal)
         process.waitUntilExit()
-        stopReading()
         return process.terminationStatus
     }
 }
@@ -138,11 +212,8 @@ func runProgram(_ program: String, _ arguments: [String]) async throws -> (Int32
     try await offPool { try runProgramBlocking(program, arguments) }
 }
 
-/// Spawned with `posix_spawn` and waited for with `waitpid`, not Foundation's
-/// `Process`: its `waitUntilExit` trapped the whole test process when a
-/// child was killed by a signal (a binary under test that traps is a test
-/// failure, not a crash of the suite), and its children keep the parent's
-/// descriptors (here every descriptor above stderr is closed in the child).
+/// Runs `program` to its end with `ChildProcess` (see there why not
+/// Foundation's `Process`), its output in files.
 private func runProgramBlocking(_ program: String, _ arguments: [String]) throws -> (Int32, String, String) {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("calf-run-\(UUID().uuidString.prefix(8))")
     let outPath = base.path + ".out", errPath = base.path + ".err"
@@ -150,17 +221,19 @@ private func runProgramBlocking(_ program: String, _ arguments: [String]) throws
         unlink(outPath)
         unlink(errPath)
     }
+    let out = open(outPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    let err = open(errPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    defer {
+        close(out)
+        close(err)
+    }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    // glibc's closefrom for spawned children (2.34+), which Swift's Glibc module does not declare.
-    if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") {
-        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
-    }
+    posix_spawn_file_actions_adddup2(&actions, out, 1)
+    posix_spawn_file_actions_adddup2(&actions, err, 2)
+    closeOthers(&actions)
     let argv = ([program] + arguments).map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
     var pid: pid_t = 0
@@ -173,8 +246,7 @@ private func runProgramBlocking(_ program: String, _ arguments: [String]) throws
     let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
     let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
     // Exited: its status; killed by a signal: 128 + the signal, as a shell reports it.
-    let exited = status & 0x7f == 0
-    return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), stdout, stderr)
+    return (status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), stdout, stderr)
 }
 
 /// Runs `body` with the data directory of a live node on the demo tree

@@ -4,14 +4,19 @@ import Foundation
 import Testing
 
 /// Runs a system command to its end; throws with its exit status on failure.
+/// (`posix_spawn` and `waitpid`: Foundation's `Process` monitor thread can
+/// block on another child and leave every wait spinning; see the
+/// end-to-end tests' `ChildProcess`.)
 private func runCommand(_ path: String, _ arguments: [String]) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw DurableError.notAccepted("\(path) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    defer { for pointer in argv { free(pointer) } }
+    var pid: pid_t = 0
+    let code = posix_spawn(&pid, path, nil, nil, argv, environ)
+    guard code == 0 else { throw DurableError.notAccepted("\(path): \(String(cString: strerror(code)))") }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+    guard status == 0 else {
+        throw DurableError.notAccepted("\(path) \(arguments.joined(separator: " ")) exited with status \(status)")
     }
 }
 
