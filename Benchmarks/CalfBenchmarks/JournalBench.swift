@@ -51,7 +51,7 @@ public enum JournalBench {
         key.withUnsafeBytes { key in
             record.withUnsafeBytes { record in
                 for round in 0..<rounds {
-                    sink &+= Checksum.stored(key: key, value: UnsafeRawBufferPointer(rebasing: record[(round & 1)...]))
+                    sink &+= Checksum.of(key: key, value: UnsafeRawBufferPointer(rebasing: record[(round & 1)...]))
                 }
             }
         }

@@ -49,41 +49,15 @@ import Testing
                 return (from, (from + Int.random(in: 1..<16, using: &generator)) % 16, Int.random(in: 1...100, using: &generator))
             }
             let node = Locked<NodeProcess?>(try await NodeProcess(data: dir, tree: tree, durability: durability, extra: options))
-            let acknowledged = Locked<[Bool]>(Array(repeating: false, count: transfers.count))
-            /// The next transfer to take, and whether to take more.
-            let taking = Locked((next: 0, stop: false))
-            let clientsDone = Locked(0)
-            let clients = 6
             // Past this the clients give up and the test fails instead of hanging.
             let deadline = Date().addingTimeInterval(180)
-            for _ in 0..<clients {
-                Thread.detachNewThread {
-                    var client: ControlClient?
-                    while true {
-                        let taken = taking.withLock { taking -> Int? in
-                            guard !taking.stop, taking.next < transfers.count else { return nil }
-                            defer { taking.next += 1 }
-                            return taking.next
-                        }
-                        guard let index = taken, Date() < deadline else { break }
-                        let transfer = transfers[index]
-                        let request = ControlProtocol.Request(
-                            cmd: "send", target: "teller",
-                            json: #"{"transfer":{"from":\#(transfer.from),"to":\#(transfer.to),"amount":\#(transfer.amount)}}"#,
-                            key: "transfer-\(index)")
-                        // Re-send with the same key until the node says ok (or ok duplicate).
-                        while Date() < deadline {
-                            if client == nil { client = try? ControlClient(dataDirectory: dir) }
-                            if let reply = try? client?.request(request), reply.ok {
-                                acknowledged.withLock { $0[index] = true }
-                                break
-                            }
-                            client = nil
-                            usleep(20_000)
-                        }
-                    }
-                    clientsDone.withLock { $0 += 1 }
-                }
+            let clients = RetryingClients(count: 6, dataDirectory: dir, limit: transfers.count, deadline: deadline) { index in
+                let transfer = transfers[index]
+                // Sent again with the same key until the node says ok (or ok duplicate).
+                return ControlProtocol.Request(
+                    cmd: "send", target: "teller",
+                    json: #"{"transfer":{"from":\#(transfer.from),"to":\#(transfer.to),"amount":\#(transfer.amount)}}"#,
+                    key: "transfer-\(index)")
             }
             var kills = 0
             // Kills that interrupted live traffic: transfers were acknowledged since the previous kill.
@@ -92,7 +66,7 @@ import Testing
             while kills < 20, Date() < deadline {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 50...350)))
                 do {
-                    let done = acknowledged.withLock { $0.filter { $0 }.count }
+                    let done = clients.answered.count
                     guard let running = node.withLock({ $0 }) else { continue }
                     await running.killHard()
                     #expect(!running.process.isRunning)
@@ -106,15 +80,12 @@ import Testing
             }
             // A little more traffic after the last restart, then the clients finish what they took.
             try await Task.sleep(for: .milliseconds(200))
-            let sent = taking.withLock { taking -> Int in
-                taking.stop = true
-                return taking.next
-            }
-            while clientsDone.withLock({ $0 }) < clients, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            let sent = clients.stop()
+            let finished = await clients.finish()
             #expect(kills == 20, "only \(kills) kills within the deadline")
             #expect(killsMidway >= 15, "only \(killsMidway) of the kills landed while transfers were acknowledged")
-            #expect(clientsDone.withLock { $0 } == clients, "the clients did not finish within the deadline")
-            #expect(acknowledged.withLock { $0[..<sent].allSatisfy { $0 } && !$0[sent...].contains(true) }, "transfers never acknowledged")
+            #expect(finished, "the clients did not finish within the deadline")
+            #expect(clients.answered == Set(0..<sent), "transfers never acknowledged")
             var expected = Array(repeating: 1000, count: 16)
             for transfer in transfers[..<sent] {
                 expected[transfer.from] -= transfer.amount

@@ -27,23 +27,21 @@ final class ChildProcess: Sendable {
     let processIdentifier: Int32
     private let status = Locked<Int32?>(nil)
 
-    /// Spawns `program` with `arguments`, its stdin /dev/null, stdout and
-    /// stderr on `output` (a descriptor of this process), every other
-    /// descriptor closed in the child.
-    init(_ program: String, _ arguments: [String], output: Int32?) throws {
+    /// Spawns `program` (found on PATH unless a path) with `arguments`, its
+    /// stdin /dev/null, stdout and stderr on `output` and `errors`
+    /// (descriptors of this process), every other descriptor closed in the child.
+    init(_ program: String, _ arguments: [String], output: Int32, errors: Int32? = nil) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        if let output {
-            posix_spawn_file_actions_adddup2(&actions, output, 1)
-            posix_spawn_file_actions_adddup2(&actions, output, 2)
-        }
-        closeOthers(&actions)
+        posix_spawn_file_actions_adddup2(&actions, output, 1)
+        posix_spawn_file_actions_adddup2(&actions, errors ?? output, 2)
+        _ = addCloseFrom(&actions, 3)
         let argv = ([program] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
-        let code = posix_spawn(&pid, program, &actions, nil, argv, environ)
+        let code = posix_spawnp(&pid, program, &actions, nil, argv, environ)
         guard code == 0 else { throw NodeProcess.Failure(description: "cannot run \(program): \(String(cString: strerror(code)))") }
         processIdentifier = pid
     }
@@ -80,13 +78,30 @@ final class ChildProcess: Sendable {
     }
 }
 
-/// Adds "close every descriptor above stderr" to `actions` (glibc's
-/// `posix_spawn_file_actions_addclosefrom_np`, 2.34+, which Swift's Glibc
-/// module does not declare).
-func closeOthers(_ actions: inout posix_spawn_file_actions_t) {
-    typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return }
-    _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (declared only under _GNU_SOURCE).
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+func addCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
+
+/// Runs `arguments` (found on PATH) to its end with every descriptor above
+/// 2 closed in the child; returns (status, stdout, stderr). Not Foundation's
+/// `Process`: its wait lasts as long as any descendant holds a descriptor it
+/// made, and tmux's server lives on.
+func spawnClosingDescriptors(_ arguments: [String]) throws -> (Int32, String, String) {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("calf-spawn-\(UUID().uuidString.prefix(8))").path
+    let outPath = base + ".out", errPath = base + ".err"
+    let out = open(outPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    let err = open(errPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    defer {
+        close(out)
+        close(err)
+        unlink(outPath)
+        unlink(errPath)
+    }
+    let child = try ChildProcess(arguments[0], Array(arguments.dropFirst()), output: out, errors: err)
+    child.waitUntilExit()
+    let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+    return (child.terminationStatus, stdout, stderr)
 }
 
 /// A `calf node` run as a child process.
@@ -209,44 +224,7 @@ func runCalf(_ arguments: [String]) async throws -> (Int32, String, String) {
 /// Runs `program ARGUMENTS…` to its end, its output in files (see
 /// `runCalf`), waiting on a thread of its own (see `offPool`).
 func runProgram(_ program: String, _ arguments: [String]) async throws -> (Int32, String, String) {
-    try await offPool { try runProgramBlocking(program, arguments) }
-}
-
-/// Runs `program` to its end with `ChildProcess` (see there why not
-/// Foundation's `Process`), its output in files.
-private func runProgramBlocking(_ program: String, _ arguments: [String]) throws -> (Int32, String, String) {
-    let base = FileManager.default.temporaryDirectory.appendingPathComponent("calf-run-\(UUID().uuidString.prefix(8))")
-    let outPath = base.path + ".out", errPath = base.path + ".err"
-    defer {
-        unlink(outPath)
-        unlink(errPath)
-    }
-    let out = open(outPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    let err = open(errPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    defer {
-        close(out)
-        close(err)
-    }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_adddup2(&actions, out, 1)
-    posix_spawn_file_actions_adddup2(&actions, err, 2)
-    closeOthers(&actions)
-    let argv = ([program] + arguments).map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    var pid: pid_t = 0
-    let code = posix_spawn(&pid, program, &actions, nil, argv, environ)
-    guard code == 0 else {
-        throw NodeProcess.Failure(description: "cannot run \(program): \(String(cString: strerror(code)))")
-    }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-    let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-    let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    // Exited: its status; killed by a signal: 128 + the signal, as a shell reports it.
-    return (status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), stdout, stderr)
+    try await offPool { try spawnClosingDescriptors([program] + arguments) }
 }
 
 /// Runs `body` with the data directory of a live node on the demo tree

@@ -15,42 +15,17 @@ import Testing
             let data = dir + "/data"
             let options = ["--checkpoint-interval", "50"]
             let node = Locked<NodeProcess?>(try await NodeProcess(data: data, tree: tree, durability: "process", extra: options))
-            let answered = Locked<Set<Int>>([])
-            let taking = Locked((next: 0, stop: false))
-            let clientsDone = Locked(0)
-            let clients = 4
             let deadline = Date().addingTimeInterval(180)
-            for _ in 0..<clients {
-                Thread.detachNewThread {
-                    var client: ControlClient?
-                    while true {
-                        let taken = taking.withLock { taking -> Int? in
-                            guard !taking.stop else { return nil }
-                            defer { taking.next += 1 }
-                            return taking.next
-                        }
-                        guard let id = taken, Date() < deadline else { break }
-                        let request = ControlProtocol.Request(cmd: "call", target: "orders", json: #"{"place":{"id":\#(id)}}"#, timeoutMilliseconds: 2000)
-                        // Called again until answered: a call whose answer was lost to a kill may have been taken.
-                        while Date() < deadline {
-                            if client == nil { client = try? ControlClient(dataDirectory: data) }
-                            if let reply = try? client?.request(request), reply.ok {
-                                answered.withLock { _ = $0.insert(id) }
-                                break
-                            }
-                            client = nil
-                            usleep(20_000)
-                        }
-                    }
-                    clientsDone.withLock { $0 += 1 }
-                }
+            // Called again until answered: a call whose answer was lost to a kill may have been taken.
+            let clients = RetryingClients(count: 4, dataDirectory: data, deadline: deadline) { id in
+                ControlProtocol.Request(cmd: "call", target: "orders", json: #"{"place":{"id":\#(id)}}"#, timeoutMilliseconds: 2000)
             }
             var kills = 0
             var answeredAtLastKill = 0
             var killsMidway = 0
             while kills < 20, Date() < deadline {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 50...300)))
-                let answeredNow = answered.withLock { $0.count }
+                let answeredNow = clients.answered.count
                 guard let running = node.withLock({ $0 }) else { continue }
                 await running.killHard()
                 kills += 1
@@ -60,16 +35,13 @@ import Testing
                 let restarted = try await NodeProcess(data: data, tree: tree, durability: "process", extra: options)
                 node.withLock { $0 = restarted }
             }
-            let placedByClients = taking.withLock { taking -> Int in
-                taking.stop = true
-                return taking.next
-            }
-            while clientsDone.withLock({ $0 }) < clients, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            let placedByClients = clients.stop()
+            let finished = await clients.finish()
             #expect(kills == 20)
             #expect(killsMidway >= 15, "only \(killsMidway) kills interrupted answered calls")
-            #expect(clientsDone.withLock { $0 } == clients, "the clients did not finish within the deadline")
+            #expect(finished, "the clients did not finish within the deadline")
             let ids = Set(0..<placedByClients)
-            #expect(answered.withLock { $0 } == ids, "calls never answered")
+            #expect(clients.answered == ids, "calls never answered")
 
             // Every order once, every timer fired once (they come 300 ms after their order).
             let client = try ControlClient(dataDirectory: data)

@@ -62,39 +62,3 @@ final class TmuxTerminal {
         try spawnClosingDescriptors(["tmux", "-L", socket, "-f", "/dev/null"] + arguments)
     }
 }
-
-/// glibc's `posix_spawn_file_actions_addclosefrom_np` (declared only under _GNU_SOURCE).
-@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
-private func addCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
-
-/// Runs `arguments` (found on PATH) to its end with every descriptor above
-/// 2 closed in the child; returns (status, stdout, stderr). Not Foundation's
-/// `Process`: its wait lasts as long as any descendant holds a descriptor it
-/// made, and tmux's server lives on.
-func spawnClosingDescriptors(_ arguments: [String]) throws -> (Int32, String, String) {
-    let base = FileManager.default.temporaryDirectory.appendingPathComponent("calf-spawn-\(UUID().uuidString.prefix(8))").path
-    let outPath = base + ".out", errPath = base + ".err"
-    defer {
-        unlink(outPath)
-        unlink(errPath)
-    }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    _ = addCloseFrom(&actions, 3)
-    var argv = arguments.map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    var child: pid_t = 0
-    let spawned = posix_spawnp(&child, arguments[0], &actions, nil, &argv, environ)
-    guard spawned == 0 else { throw TmuxTerminal.Failure(description: "cannot run \(arguments[0]): \(String(cString: strerror(spawned)))") }
-    var status: Int32 = 0
-    while waitpid(child, &status, 0) < 0, errno == EINTR {}
-    let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-    let stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    // Exited normally: its exit status; killed: 128 + the signal.
-    let code = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    return (code, stdout, stderr)
-}

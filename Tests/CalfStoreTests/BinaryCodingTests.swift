@@ -100,7 +100,7 @@ struct Everything: Codable, Equatable {
         // (The seed document holds dictionaries: their order, so where the mutations land, also
         // depends on Swift's per-process hash seed, fixed by SWIFT_DETERMINISTIC_HASHING=1.)
         print("randomAndMutatedBytesNeverCrash: replay with CALF_FUZZ_SEED=\(seedValue) SWIFT_DETERMINISTIC_HASHING=1")
-        var generator = FuzzGenerator(seed: seedValue)
+        var generator = SeededGenerator(seed: seedValue)
         let seed = try BinaryEncoder().encode(Everything())
         var decoded = 0
         for round in 0..<20_000 {
@@ -201,18 +201,5 @@ extension Everything {
         copy.numbers = copy.numbers.mapValues { $0.isNaN ? -1.5 : $0 }
         if copy.date.timeIntervalSince1970.isNaN { copy.date = Date(timeIntervalSince1970: -1.5) }
         return copy
-    }
-}
-
-/// splitmix64: a seeded generator, so a failing fuzz run can be replayed.
-struct FuzzGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

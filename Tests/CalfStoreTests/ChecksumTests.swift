@@ -153,7 +153,7 @@ import Testing
     }
 }
 
-/// A small reproducible generator (splitmix64) for test data.
+/// A small reproducible generator (splitmix64) for test data and the fuzz tests (a seed replays a run).
 struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64
     init(seed: UInt64) { state = seed }

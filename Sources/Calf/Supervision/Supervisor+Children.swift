@@ -55,26 +55,16 @@ extension Supervisor {
             core.operation?.wave = nil
         }
         func member(_ record: ChildRecord) -> StopWave.Member? {
-            guard let cell = record.cell else { return nil }
-            record.cell = nil
-            core.byPid[cell.pid] = nil
-            scheduler.unlink(supervisor, cell)
-            // At its exit its own relations are already detached from the cell.
-            exiting?.relations.links.removeAll { $0 === cell }
-            if cell.isJournaled {
-                // A durable child is detached, not stopped: it lives in the journal (see beginTerminate).
-                scheduler.node.durable?.clearGuardian(of: cell.pid, owner: supervisor.pid)
-                return nil
-            }
-            return (cell, record.spec.shutdown)
+            // At its exit its own relations are already detached from the cell: the link goes from them.
+            if let cell = record.cell { exiting?.relations.links.removeAll { $0 === cell } }
+            return core.detach(record, from: supervisor)
         }
         let dynamic = core.dynamicNewestFirst.compactMap(member)
         if !dynamic.isEmpty { waves.append(dynamic) }
         for record in core.ordered.reversed() {
             if let one = member(record) { waves.append([one]) }
         }
-        core.waitingDynamic.removeAll()
-        for record in core.ordered { record.pendingRestart = nil }
+        core.cancelPendingRestarts()
         waves.removeAll { $0.isEmpty }
         guard !waves.isEmpty else { return false }
         var held: ChildReaper.HeldExit?
@@ -100,22 +90,8 @@ extension Supervisor {
     /// shutdown specs; returns true when all are gone already (or none was
     /// running), false when the operation must wait for their down signals.
     func beginTerminate(_ records: [ChildRecord], _ operation: SupervisorOperation, _ core: SupervisorState, _ context: inout Context<Message>) -> Bool {
-        let scheduler = context.cell.scheduler
-        var members: [StopWave.Member] = []
-        for record in records {
-            guard let cell = record.cell else { continue }
-            record.cell = nil
-            core.byPid[cell.pid] = nil
-            // As OTP: unlink (no exit signal comes back), monitor, then signal.
-            scheduler.unlink(context.cell, cell)
-            if cell.isJournaled {
-                // A durable child is detached, not stopped: its journal keeps it
-                // (the node checkpoints and stops it last), and a start adopts it again.
-                scheduler.node.durable?.clearGuardian(of: cell.pid, owner: context.pid)
-                continue
-            }
-            members.append((cell, record.spec.shutdown))
-        }
+        // As OTP: unlink (no exit signal comes back), monitor, then signal.
+        let members = records.compactMap { core.detach($0, from: context.cell) }
         var begun = StopWave.begin(members, from: context.pid, watcher: context.cell, stale: &core.staleMonitors)
         if begun.wave.isDone { return true }
         operation.waveNumber = core.nextKey
@@ -164,8 +140,7 @@ extension Supervisor {
         let dynamic = core.dynamicNewestFirst
         if !dynamic.isEmpty { steps.append(.terminate(dynamic)) }
         for record in core.ordered.reversed() where record.cell != nil { steps.append(.terminate([record])) }
-        for record in core.ordered { record.pendingRestart = nil }
-        core.waitingDynamic.removeAll()
+        core.cancelPendingRestarts()
         return steps
     }
 }

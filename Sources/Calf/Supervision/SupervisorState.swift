@@ -125,6 +125,29 @@ final class SupervisorState {
         }
     }
 
+    /// Takes `record`'s process from the supervisor (`supervisor`, its cell):
+    /// no longer its child, unlinked (no exit signal comes back). Returns
+    /// it as a member of a stop wave, or nil when it was not running or is
+    /// durable: a durable child is detached, not stopped (its journal keeps
+    /// it, the node checkpoints and stops it last, and a start adopts it again).
+    func detach(_ record: ChildRecord, from supervisor: ProcessCell) -> StopWave.Member? {
+        guard let cell = record.cell else { return nil }
+        record.cell = nil
+        byPid[cell.pid] = nil
+        supervisor.scheduler.unlink(supervisor, cell)
+        if cell.isJournaled {
+            supervisor.scheduler.node.durable?.clearGuardian(of: cell.pid, owner: supervisor.pid)
+            return nil
+        }
+        return (cell, record.spec.shutdown)
+    }
+
+    /// Ends every restart waiting for its backoff (the supervisor is stopping its children).
+    func cancelPendingRestarts() {
+        for record in ordered { record.pendingRestart = nil }
+        waitingDynamic.removeAll()
+    }
+
     /// Running dynamic children, newest first (the order they are stopped in).
     var dynamicNewestFirst: [ChildRecord] {
         byPid.values.filter(\.isDynamic).sorted { $0.key > $1.key }

@@ -28,15 +28,10 @@ public enum Checksum {
     /// Whether the CPU's CRC32 instruction computes it here (else a table does).
     public static var isHardware: Bool { calf_crc32c_is_hardware() != 0 }
 
-    /// The checksum of `value` stored under `key`.
+    /// The checksum the journal stores for `value` under `key`.
     @inlinable
-    static func of(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> UInt32 {
+    public static func of(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> UInt32 {
         calf_crc32c_pair(key.baseAddress, key.count, value.baseAddress, value.count)
-    }
-
-    /// The checksum the journal stores for `value` under `key` (for benchmarks).
-    public static func stored(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> UInt32 {
-        of(key: key, value: value)
     }
 
     /// Writes `crc` little-endian at `offset` of `buffer`.
