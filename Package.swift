@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Calf", targets: ["Calf"]),
+        .library(name: "CalfControl", targets: ["CalfControl"]),
         .library(name: "CalfLoop", targets: ["CalfLoop"]),
         .library(name: "CalfStore", targets: ["CalfStore"]),
         .library(name: "CalfCommands", targets: ["CalfCommands"]),
@@ -31,12 +32,14 @@ let package = Package(
         .target(name: "CalfLoop", dependencies: ["CLibUV"]),
         .target(name: "CCRC32C"),
         .target(name: "CalfStore", dependencies: ["CLMDB", "CCRC32C"]),
+        .target(name: "CalfControl"),
         .target(name: "Calf", dependencies: [
-            "CalfLoop", "CalfStore",
+            "CalfControl", "CalfLoop", "CalfStore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
-        .target(name: "CalfShell", dependencies: ["Calf", "CalfLoop"]),
+        .target(name: "CalfShell", dependencies: ["CalfControl"]),
+        .target(name: "CalfOperator", dependencies: ["Calf", "CalfLoop", "CalfStore"]),
         .target(name: "Bank", dependencies: ["Calf"], path: "Examples/Bank"),
         .target(name: "Demo", dependencies: ["Calf"], path: "Examples/Demo"),
         .target(name: "CalfBenchmarks", dependencies: ["Calf", "CalfStore"], path: "Benchmarks/CalfBenchmarks"),
@@ -44,6 +47,7 @@ let package = Package(
             name: "CalfCommands",
             dependencies: [
                 "Calf",
+                "CalfOperator",
                 "CalfShell",
                 "CalfStore",
                 "CalfBenchmarks",
@@ -62,8 +66,10 @@ let package = Package(
             "Calf", "CalfLoop", "CalfStore",
             .product(name: "MetricsTestKit", package: "swift-metrics"),
         ]),
+        .testTarget(name: "CalfControlTests", dependencies: ["CalfControl"]),
         .testTarget(name: "CalfShellTests", dependencies: ["CalfShell"]),
-        .testTarget(name: "CalfEndToEndTests", dependencies: ["calf", "Calf", "CalfShell", "CalfStore"]),
+        .testTarget(name: "CalfOperatorTests", dependencies: ["CalfOperator"]),
+        .testTarget(name: "CalfEndToEndTests", dependencies: ["calf", "Calf", "CalfOperator", "CalfShell", "CalfStore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -63,10 +63,12 @@ extension Node {
         return true
     }
 
-    /// The mail waiting for `target`, as JSON values; nil if there is no such process.
-    public func mailboxJSON(of target: String) async -> [String]? {
+    /// The mail waiting for `target`, as JSON values (a message that is
+    /// not `Encodable` as its description); nil if there is no such process.
+    public func mailbox(of target: String) async -> [JSONValue]? {
         guard let cell = await liveCell(target) else { return nil }
-        return await onLoop(cell.scheduler) { _ in cell.mailboxJSON() }
+        let texts = await onLoop(cell.scheduler) { _ in cell.mailboxJSON() }
+        return texts.map { (try? JSONValue(parsing: $0.utf8)) ?? .string($0) }
     }
 }
 

@@ -75,7 +75,7 @@ class ProcessCell: @unchecked Sendable {
     func stateJSON(at seq: UInt64) throws -> [UInt8] { throw DurableError.notDurable(pid) }
     /// Journals a message given as JSON (durable processes; any thread).
     func ingressJSON(_ json: [UInt8], key: String?, slot: ReplySlot?, ack: @escaping @Sendable (IngressResult) -> Void) {
-        ack(.failed("\(pid) is not a durable process: it takes no JSON messages"))
+        ack(.failed(.notDurable(pid)))
     }
     /// Switches to the turn that records a trace, or back (loop thread).
     func setTraced(_ on: Bool) {}
@@ -96,10 +96,10 @@ class ProcessCell: @unchecked Sendable {
     /// Its pending mail as JSON values (a message that is not `Encodable` as its description).
     func mailboxJSON() -> [String] { [] }
     /// A journaled message of this process (its binary payload) as JSON (durable processes).
-    func journaledMessageJSON(_ payload: [UInt8]) -> String? { nil }
+    func journaledMessageJSON(_ payload: [UInt8]) -> JSONValue? { nil }
     /// Takes a journaled message (its binary payload) in again from outside (durable processes).
     func reingest(_ payload: [UInt8], key: String?, ack: @escaping @Sendable (IngressResult) -> Void) {
-        ack(.failed("\(pid) is not durable"))
+        ack(.failed(.notDurable(pid)))
     }
 }
 

@@ -2,39 +2,6 @@
 @_silgen_name("malloc_usable_size")
 private func mallocUsableSize(_ pointer: UnsafeMutableRawPointer?) -> Int
 
-/// What the runtime knows of one live process, for the shell's `ps` and `info`.
-public struct ProcessReport: Codable, Sendable, Equatable {
-    /// Its pid, printed (`<0.7>`, or `<0.SEQ.I>` for a durable one).
-    public var pid: String
-    /// Its registered name, if any.
-    public var name: String?
-    /// Its behavior's name.
-    public var behavior: String
-    /// The scheduler it runs on.
-    public var scheduler: Int
-    /// `runnable` (in a run queue), `waiting` (for mail), `suspended` (by
-    /// the operator), or a durable process's `recovering`, `stopping` or `quarantined`.
-    public var status: String
-    /// Messages waiting in its mailbox.
-    public var mailbox: Int
-    /// Messages handled so far (this run of the node).
-    public var handled: UInt64
-    /// Restarts in place (a durable process's rebuilds).
-    public var restarts: UInt64
-    /// Bytes it holds (the process object and its mailbox buffer; an estimate).
-    public var memory: Int
-    /// Whether it is durable.
-    public var durable: Bool
-    /// Traps exits.
-    public var trapsExits: Bool
-    /// Processes it is linked to.
-    public var links: [String]
-    /// Processes monitoring it.
-    public var monitoredBy: [String]
-    /// Why it is quarantined (durable only).
-    public var quarantine: String?
-}
-
 extension ProcessCell {
     /// Its report (on its scheduler's thread).
     func report() -> ProcessReport {

@@ -11,7 +11,7 @@ public enum CallError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A reply came but was not of the type the caller asked for.
     case unexpectedReply(expected: String, got: String)
     /// A durable process's journal did not accept the call's message.
-    case notAccepted(String)
+    case notAccepted(IngressRefusal)
 
     public var description: String {
         switch self {

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Calf
-import CalfShell
+import CalfOperator
 import CalfStore
 import Foundation
 import Synchronization

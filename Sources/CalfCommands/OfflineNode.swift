@@ -1,5 +1,6 @@
 import ArgumentParser
 import Calf
+import CalfOperator
 import CalfShell
 import CalfStore
 import Dispatch

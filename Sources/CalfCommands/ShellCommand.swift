@@ -58,7 +58,7 @@ struct ShellCommand: ParsableCommand {
 
     /// `quit` or `exit`: the shell ends there.
     static func isQuit(_ line: String) -> Bool {
-        (try? ShellLine.parse(line))?.cmd == "quit"
+        (try? ShellLine.command(line)) == .quit
     }
 
     /// The interactive shell: a prompt, line editing, history, completion.

@@ -1,4 +1,4 @@
-import Calf
+import CalfControl
 import CalfShell
 import Foundation
 import Synchronization
@@ -46,27 +46,42 @@ final class ShellSession {
             return 0
         default: break
         }
-        let request: ControlProtocol.Request
+        let request: ControlRequest
         do {
-            request = try ShellLine.parse(line)
+            guard case .request(let asked) = try ShellLine.command(line) else { return 0 }
+            request = asked
         } catch {
             return fail("\(error)", status: 64)
         }
-        if offline, OfflineNode.liveOnly.contains(request.cmd) {
-            let command = request.cmd == "dead-retry" ? "dead retry" : request.cmd
+        if offline, OfflineNode.liveOnly.contains(request.command) {
+            let command = request.command == "dead-retry" ? "dead retry" : request.command
             return fail("\(command) needs a running node (this shell reads a data directory offline)", status: 1)
         }
         do {
-            switch request.cmd {
-            case "trace": return try trace(request)
-            case "top": return try top()
+            switch request {
+            case .trace: return try trace(request)
+            case .top: return try top()
             default: break
             }
-            let reply = try attached().request(request)
-            guard reply.ok else { return fail(reply.error ?? "unknown", status: 1) }
-            let result = reply.result ?? ""
-            print(json ? result : ShellFormat.text(for: request.cmd, result: result))
-            return 0
+            let body = try attached().exchange(request)
+            let reply: ControlReply<String>
+            if json {
+                let value: ControlReply<JSONValue> = try attached().decoded(body)
+                reply = value.map(\.text)
+            } else {
+                do {
+                    reply = try ShellFormat.text(for: request, reply: body)
+                } catch {
+                    return fail("malformed reply to \(request.command): \(error)", status: 2)
+                }
+            }
+            switch reply {
+            case .success(let text), .streamed(let text):
+                print(text)
+                return 0
+            case .failure(let error):
+                return fail(error.message, status: 1)
+            }
         } catch {
             client = nil
             return fail("\(error)", status: 2)
@@ -83,9 +98,7 @@ final class ShellSession {
     /// Registered names and pids for Tab (asked of the node at most every two seconds).
     func completionNames() -> [String] {
         if let cache = completionCache, ContinuousClock.now - cache.at < .seconds(2) { return cache.names }
-        guard let reply = try? attached().request(.init(cmd: "names")), reply.ok,
-              let list = try? JSONDecoder().decode(NameList.self, from: Data((reply.result ?? "").utf8))
-        else { return [] }
+        guard let reply = try? attached().request(.names, as: NameList.self), case .success(let list) = reply else { return [] }
         let names = list.names.keys.sorted() + list.pids
         completionCache = (names, .now)
         return names
@@ -96,7 +109,7 @@ final class ShellSession {
     /// The socket a SIGINT handler shuts down to end a trace (-1: none).
     private static let tracedSocket = Atomic<Int32>(-1)
 
-    private func trace(_ request: ControlProtocol.Request) throws(ControlClient.ConnectionError) -> Status {
+    private func trace(_ request: ControlRequest) throws(ControlClient.ConnectionError) -> Status {
         let client = try attached()
         // The connection ends with the trace: a new one for the next command.
         self.client = nil
@@ -110,14 +123,17 @@ final class ShellSession {
             signal(SIGINT, previous)
         }
         let json = self.json
-        let last = try client.stream(request) { reply in
-            let line = json ? (reply.result ?? "") : ShellFormat.traceLine(reply.result ?? "")
-            print(line)
+        let last = try client.stream(request, as: TraceUpdate.self) { update in
+            print(json ? ShellFormat.json(update) : ShellFormat.traceLine(update))
             fflush(nil)
         }
-        guard last.ok else { return fail(last.error ?? "unknown", status: 1) }
-        if !json { print(last.result ?? "") }
-        return 0
+        switch last {
+        case .success(let update), .streamed(let update):
+            print(json ? ShellFormat.json(update) : ShellFormat.traceLine(update))
+            return 0
+        case .failure(let error):
+            return fail(error.message, status: 1)
+        }
     }
 
     // MARK: top
@@ -139,12 +155,11 @@ final class ShellSession {
         while true {
             if refresh {
                 // As many rows as the screen holds; the node keeps the rates (only these rows cross the socket).
-                let request = ControlProtocol.Request(cmd: "top", sort: view.order.name, limit: max(1, terminal.size.rows))
-                let reply = try client.request(request)
-                guard reply.ok, let fresh = try? JSONDecoder().decode(TopAnswer.self, from: Data((reply.result ?? "").utf8)) else {
-                    return fail(reply.error ?? "malformed top answer", status: 1)
+                let request = ControlRequest.top(order: view.order, limit: max(1, terminal.size.rows))
+                switch try client.request(request, as: TopAnswer.self) {
+                case .success(let fresh), .streamed(let fresh): answer = fresh
+                case .failure(let error): return fail(error.message, status: 1)
                 }
-                answer = fresh
             }
             if let answer {
                 terminal.write("\u{1b}[H\u{1b}[2J" + view.screen(answer, size: terminal.size).joined(separator: "\r\n"))

@@ -1,3 +1,4 @@
+import CalfControl
 import FoundationEssentials
 import Glibc
 
@@ -5,7 +6,7 @@ import Glibc
 ///
 /// ```swift
 /// let client = try ControlClient(dataDirectory: "/var/calf")
-/// let reply = try client.request(.init(cmd: "state", target: "account-3"))
+/// let balance = try client.request(.state(of: "account-3", at: nil)).get()
 /// ```
 public final class ControlClient {
     /// Why a request failed (the node's own refusals come back as replies).
@@ -31,20 +32,34 @@ public final class ControlClient {
 
     deinit { close(fd) }
 
-    /// Sends `request` and waits for its reply.
-    public func request(_ request: ControlProtocol.Request) throws(ConnectionError) -> ControlProtocol.Reply {
+    /// Sends `request` and waits for its reply, its result decoded as `Answer`.
+    public func request<Answer: Codable & Sendable>(_ request: ControlRequest, as type: Answer.Type = JSONValue.self) throws(ConnectionError) -> ControlReply<Answer> {
+        try decoded(try exchange(request))
+    }
+
+    /// Sends `request` and waits for its reply, as the node wrote it (the frame's JSON).
+    public func exchange(_ request: ControlRequest) throws(ConnectionError) -> [UInt8] {
         try send(request)
         return try nextReply()
     }
 
-    /// Sends a streaming `request` (`trace`) and hands each reply to `each`
-    /// until the last one (without `more`), which it returns.
-    public func stream(_ request: ControlProtocol.Request, each: (ControlProtocol.Reply) -> Void) throws(ConnectionError) -> ControlProtocol.Reply {
+    /// Sends a streaming `request` (`trace`) and hands each reply's result
+    /// to `each` until the last reply (not streamed), which it returns.
+    public func stream<Answer: Codable & Sendable>(_ request: ControlRequest, as type: Answer.Type, each: (Answer) -> Void) throws(ConnectionError) -> ControlReply<Answer> {
         try send(request)
         while true {
-            let reply = try nextReply()
-            guard reply.more == true else { return reply }
-            each(reply)
+            let reply: ControlReply<Answer> = try decoded(try nextReply())
+            guard case .streamed(let result) = reply else { return reply }
+            each(result)
+        }
+    }
+
+    /// `body`, a reply's JSON, decoded.
+    public func decoded<Answer: Codable & Sendable>(_ body: [UInt8]) throws(ConnectionError) -> ControlReply<Answer> {
+        do {
+            return try JSONDecoder().decode(ControlReply<Answer>.self, from: Data(body))
+        } catch {
+            throw ConnectionError(description: "malformed reply: \(error)")
         }
     }
 
@@ -58,7 +73,7 @@ public final class ControlClient {
 
     private var written = true
 
-    private func send(_ request: ControlProtocol.Request) throws(ConnectionError) {
+    private func send(_ request: ControlRequest) throws(ConnectionError) {
         let frame: [UInt8]
         do {
             frame = try ControlProtocol.frame(request)
@@ -69,17 +84,11 @@ public final class ControlClient {
         written = SocketIO.writeAll(fd, frame)
     }
 
-    private func nextReply() throws(ConnectionError) -> ControlProtocol.Reply {
-        let body: [UInt8]
+    private func nextReply() throws(ConnectionError) -> [UInt8] {
         do throws(SocketIO.FrameError) {
-            body = try SocketIO.readFrame(fd, maximum: ControlProtocol.maximumReply)
+            return try SocketIO.readFrame(fd, maximum: ControlProtocol.maximumReply)
         } catch {
             throw ConnectionError(description: written ? "the node closed the connection before replying" : "the node closed the connection")
-        }
-        do {
-            return try JSONDecoder().decode(ControlProtocol.Reply.self, from: Data(body))
-        } catch {
-            throw ConnectionError(description: "malformed reply: \(error)")
         }
     }
 }

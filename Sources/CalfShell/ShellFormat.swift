@@ -1,58 +1,61 @@
-import Calf
+import CalfControl
 import FoundationEssentials
 
 /// How the shell prints a reply: the structured answers (`ps`, `info`,
-/// `tree`, JSON from the node) as tables and drawings; the rest as it came.
+/// `tree`, …) as tables and drawings, the rest as JSON.
 public enum ShellFormat {
-    /// The text to print for `result`, the answer to `command`.
-    public static func text(for command: String, result: String) -> String {
-        let bytes = Data(result.utf8)
-        switch command {
-        case "ps":
-            guard let reports = try? JSONDecoder().decode([ProcessReport].self, from: bytes) else { return result }
-            return table(reports)
-        case "info":
-            guard let report = try? JSONDecoder().decode(ProcessReport.self, from: bytes) else { return result }
-            return info(report)
-        case "stats":
-            guard let stats = try? JSONDecoder().decode(NodeStats.self, from: bytes) else { return result }
-            return statistics(stats)
-        case "journal":
-            guard let entries = try? JSONDecoder().decode([JournalEntry].self, from: bytes) else { return result }
-            return journal(entries)
-        case "dead":
-            guard let letters = try? JSONDecoder().decode([DeadLetterReport].self, from: bytes) else { return result }
-            return deadLetters(letters)
-        case "names":
-            guard let list = try? JSONDecoder().decode(NameList.self, from: bytes) else { return result }
-            guard !list.names.isEmpty else { return "no registered names" }
-            return columns(["NAME", "PID"], list.names.sorted { $0.key < $1.key }.map { [$0.key, $0.value] })
-        case "tree":
-            guard let trees = try? JSONDecoder().decode([SupervisionReport].self, from: bytes) else { return result }
-            return trees.map(tree).joined(separator: "\n")
-        default:
-            return result
+    /// The text to print for `body`, the node's reply to `request` (its
+    /// frame's JSON), or the node's refusal.
+    /// - Throws: a decoding error if the reply is not what `request` is answered with.
+    public static func text(for request: ControlRequest, reply body: [UInt8]) throws -> ControlReply<String> {
+        func render<Answer: Codable & Sendable>(_ type: Answer.Type, _ draw: (Answer) -> String) throws -> ControlReply<String> {
+            switch try JSONDecoder().decode(ControlReply<Answer>.self, from: Data(body)) {
+            case .success(let answer): .success(draw(answer))
+            case .streamed(let answer): .streamed(draw(answer))
+            case .failure(let error): .failure(error)
+            }
+        }
+        switch request {
+        case .ps: return try render([ProcessReport].self, table)
+        case .info: return try render(ProcessReport.self, info)
+        case .stats: return try render(NodeStats.self, statistics)
+        case .journal: return try render([JournalEntry].self) { journal($0) }
+        case .deadLetters: return try render([DeadLetterReport].self, deadLetters)
+        case .names: return try render(NameList.self, names)
+        case .tree: return try render([SupervisionReport].self) { $0.map(tree).joined(separator: "\n") }
+        case .send, .retryDeadLetter: return try render(SendAnswer.self) { $0.duplicate ? "ok duplicate" : "ok" }
+        case .kill, .restart, .suspend, .resume: return try render(Done.self) { _ in "ok" }
+        case .trace: return try render(TraceUpdate.self, traceLine)
+        case .call, .state, .mailbox, .top: return try render(JSONValue.self, \.text)
         }
     }
 
     /// One line of `trace`: time, direction, kind, peer, message.
-    public static func traceLine(_ result: String) -> String {
-        guard let event = try? JSONDecoder().decode(ProcessTrace.Event.self, from: Data(result.utf8)) else {
-            if let dropped = try? JSONDecoder().decode([String: Int].self, from: Data(result.utf8)), let count = dropped["dropped"] {
-                return "… \(count) events dropped (the shell did not keep up)"
-            }
-            if let header = try? JSONDecoder().decode([String: String].self, from: Data(result.utf8)), let target = header["following"] {
-                return "following \(target): << what it takes in, >> what it sends (Ctrl-C stops)"
-            }
-            return result
+    public static func traceLine(_ update: TraceUpdate) -> String {
+        switch update {
+        case .following(let target): return "following \(target): << what it takes in, >> what it sends (Ctrl-C stops)"
+        case .dropped(let count): return "… \(count) events dropped (the shell did not keep up)"
+        case .ended(let reason): return "trace ended: \(reason)"
+        case .event(let event):
+            let seconds = Int(event.at / 1_000_000_000)
+            let micros = Int(event.at / 1_000 % 1_000_000)
+            let hours = padded(seconds / 3600 % 24, 2), minutes = padded(seconds / 60 % 60, 2)
+            let clock = "\(hours):\(minutes):\(padded(seconds % 60, 2)).\(padded(micros, 6))"
+            let arrow = event.direction == "in" ? "<<" : ">>"
+            let peer = event.peer.map { " \($0)" } ?? ""
+            return "\(clock) \(arrow) \(event.kind)\(peer) \(event.message.text)"
         }
-        let seconds = Int(event.at / 1_000_000_000)
-        let micros = Int(event.at / 1_000 % 1_000_000)
-        let hours = padded(seconds / 3600 % 24, 2), minutes = padded(seconds / 60 % 60, 2)
-        let clock = "\(hours):\(minutes):\(padded(seconds % 60, 2)).\(padded(micros, 6))"
-        let arrow = event.direction == "in" ? "<<" : ">>"
-        let peer = event.peer.map { " \($0)" } ?? ""
-        return "\(clock) \(arrow) \(event.kind)\(peer) \(event.message)"
+    }
+
+    /// `value` as one line of JSON, keys sorted.
+    public static func json(_ value: some Encodable) -> String {
+        String(decoding: (try? ControlProtocol.encode(value)) ?? Array("null".utf8), as: UTF8.self)
+    }
+
+    /// `names`: registered names and their pids.
+    static func names(_ list: NameList) -> String {
+        guard !list.names.isEmpty else { return "no registered names" }
+        return columns(["NAME", "PID"], list.names.sorted { $0.key < $1.key }.map { [$0.key, $0.value] })
     }
 
     /// A rate or count read from the node's answer, rounded to a whole
@@ -82,7 +85,7 @@ public enum ShellFormat {
     static func deadLetters(_ letters: [DeadLetterReport]) -> String {
         guard !letters.isEmpty else { return "no dead letters" }
         return columns(["ID", "PID", "NAME", "FAILURES", "MESSAGE", "ERROR"], letters.map { letter in
-            [String(letter.id), letter.pid, letter.name ?? "-", String(letter.failures), letter.message ?? "?", letter.error]
+            [String(letter.id), letter.pid, letter.name ?? "-", String(letter.failures), letter.message?.text ?? "?", letter.error]
         })
     }
 
@@ -106,7 +109,7 @@ public enum ShellFormat {
         guard !entries.isEmpty else { return "no records" }
         return columns((withPid ? ["SEQ", "PID"] : ["SEQ"]) + ["KIND", "WHAT"], entries.map { entry in
             var what = ""
-            if let message = entry.message { what = message } else if entry.kind == "accepted" { what = "?" }
+            if let message = entry.message { what = message.text } else if entry.kind == "accepted" { what = "?" }
             if let key = entry.key { what += " (key \(key))" }
             if let handled = entry.handled { what = handled.map(String.init).joined(separator: " ") }
             if let error = entry.error { what = error }

@@ -1,3 +1,5 @@
+import CalfControl
+
 /// Parses a shell command line into a control request:
 /// `send NAME JSON [--key KEY]`, `call NAME JSON [--timeout MS]`, `state NAME [--at SEQ]`,
 /// `ps [--sort mailbox|msgs|memory|restarts]`, `info P`, `tree`, `mailbox P`,
@@ -5,8 +7,16 @@
 /// `journal P [--from SEQ] [--limit N]`, `stats`, `trace P [--limit N]`,
 /// `top` (drawn by the shell from `ps` and `stats`), `names` (what completion offers).
 /// JSON is taken whole, brackets balanced and strings respected, so it may
-/// contain spaces.
+/// contain spaces; it must parse as JSON (a string is written in quotes).
 public enum ShellLine {
+    /// What a line asks for.
+    public enum Command: Sendable, Equatable {
+        /// A request to the node.
+        case request(ControlRequest)
+        /// `quit` or `exit`: the shell ends there.
+        case quit
+    }
+
     /// A line that is not a command.
     public struct ParseError: Error, CustomStringConvertible, Equatable {
         /// What is wrong.
@@ -14,7 +24,16 @@ public enum ShellLine {
     }
 
     /// The request `line` asks for.
-    public static func parse(_ line: String) throws(ParseError) -> ControlProtocol.Request {
+    /// - Throws: `ParseError` for `quit` too (use `command(_:)` to tell it).
+    public static func parse(_ line: String) throws(ParseError) -> ControlRequest {
+        switch try command(line) {
+        case .request(let request): return request
+        case .quit: throw ParseError(description: "quit asks nothing of the node")
+        }
+    }
+
+    /// What `line` asks for.
+    public static func command(_ line: String) throws(ParseError) -> Command {
         var rest = Substring(line)
         let command = word(&rest)
         switch command {
@@ -37,7 +56,7 @@ public enum ShellLine {
                     throw ParseError(description: "unknown option '\(flag)' for \(command)")
                 }
             }
-            return .init(cmd: command, target: target, json: json, key: key, timeoutMilliseconds: timeout)
+            return .request(command == "send" ? .send(to: target, message: json, key: key) : .call(to: target, message: json, timeoutMilliseconds: timeout))
         case "state":
             let target = word(&rest)
             guard !target.isEmpty else { throw ParseError(description: "state needs a process name or pid") }
@@ -47,33 +66,37 @@ public enum ShellLine {
                 guard let seq = UInt64(word(&rest)) else { throw ParseError(description: "--at needs a seq") }
                 at = seq
             }
-            return .init(cmd: "state", target: target, at: at)
+            return .request(.state(of: target, at: at))
         case "info":
             let target = word(&rest)
             guard !target.isEmpty else { throw ParseError(description: "info needs a process name or pid") }
             guard word(&rest).isEmpty else { throw ParseError(description: "info takes one argument") }
-            return .init(cmd: "info", target: target)
+            return .request(.info(target))
         case "ps":
-            var sort: String?
+            var order = ProcessOrder.pid
             while case let flag = word(&rest), !flag.isEmpty {
                 guard flag == "--sort" else { throw ParseError(description: "unknown option '\(flag)' for ps") }
-                let value = word(&rest)
-                guard ProcessOrder(value) != nil, !value.isEmpty else {
+                guard let named = ProcessOrder(rawValue: word(&rest)), named != .pid else {
                     throw ParseError(description: "--sort takes mailbox, msgs, memory or restarts")
                 }
-                sort = value
+                order = named
             }
-            return .init(cmd: "ps", sort: sort)
+            return .request(.ps(order: order))
         case "mailbox", "restart", "suspend", "resume":
             let target = word(&rest)
             guard !target.isEmpty else { throw ParseError(description: "\(command) needs a process name or pid") }
             guard word(&rest).isEmpty else { throw ParseError(description: "\(command) takes one argument") }
-            return .init(cmd: command, target: target)
+            switch command {
+            case "mailbox": return .request(.mailbox(of: target))
+            case "restart": return .request(.restart(target))
+            case "suspend": return .request(.suspend(target))
+            default: return .request(.resume(target))
+            }
         case "kill":
             let target = word(&rest)
             guard !target.isEmpty else { throw ParseError(description: "kill needs a process name or pid") }
             let reason = rest.trimmingWhitespace()
-            return .init(cmd: "kill", target: target, reason: reason.isEmpty ? nil : reason)
+            return .request(.kill(target, reason: reason.isEmpty ? nil : reason))
         case "journal":
             let target = word(&rest)
             guard !target.isEmpty else { throw ParseError(description: "journal needs a process name or pid") }
@@ -92,7 +115,7 @@ public enum ShellLine {
                     throw ParseError(description: "unknown option '\(flag)' for journal")
                 }
             }
-            return .init(cmd: "journal", target: target, from: from, limit: limit)
+            return .request(.journal(of: target, from: from, limit: limit))
         case "trace":
             let target = word(&rest)
             guard !target.isEmpty else { throw ParseError(description: "trace needs a process name or pid") }
@@ -102,24 +125,28 @@ public enum ShellLine {
                 guard let count = Int(word(&rest)), count > 0 else { throw ParseError(description: "--limit needs a positive count") }
                 limit = count
             }
-            return .init(cmd: "trace", target: target, limit: limit)
+            return .request(.trace(target, limit: limit))
         case "dead":
             let first = word(&rest)
             if first == "retry" {
-                let id = word(&rest)
-                guard UInt64(id) != nil else { throw ParseError(description: "dead retry needs the id of a dead letter") }
+                guard let id = UInt64(word(&rest)) else { throw ParseError(description: "dead retry needs the id of a dead letter") }
                 guard word(&rest).isEmpty else { throw ParseError(description: "dead retry takes one id") }
-                return .init(cmd: "dead-retry", target: id)
+                return .request(.retryDeadLetter(id: id))
             }
             guard word(&rest).isEmpty else { throw ParseError(description: "dead takes at most a process name or pid") }
-            return .init(cmd: "dead", target: first)
+            return .request(.deadLetters(of: first.isEmpty ? nil : first))
         case "quit", "exit":
             // The shell ends there; nothing is asked of the node.
             guard word(&rest).isEmpty else { throw ParseError(description: "\(command) takes no argument") }
-            return .init(cmd: "quit")
+            return .quit
         case "tree", "stats", "top", "names":
             guard word(&rest).isEmpty else { throw ParseError(description: "\(command) takes no argument") }
-            return .init(cmd: command)
+            switch command {
+            case "tree": return .request(.tree)
+            case "stats": return .request(.stats)
+            case "top": return .request(.top(order: .rate, limit: nil))
+            default: return .request(.names)
+            }
         case "":
             throw ParseError(description: "empty command")
         default:
@@ -134,7 +161,18 @@ public enum ShellLine {
         return String(token)
     }
 
-    private static func jsonValue(_ rest: inout Substring) throws(ParseError) -> String {
+    /// The JSON message that comes next: an object, array or string taken
+    /// whole, or a word (a number, `true`, `null`).
+    private static func jsonValue(_ rest: inout Substring) throws(ParseError) -> JSONValue {
+        let text = try jsonText(&rest)
+        do throws(JSONValue.ParseError) {
+            return try JSONValue(parsing: Array(text.utf8))
+        } catch {
+            throw ParseError(description: "the message \(text) is not JSON (a string is written in quotes)")
+        }
+    }
+
+    private static func jsonText(_ rest: inout Substring) throws(ParseError) -> String {
         rest = rest.drop { $0 == " " || $0 == "\t" }
         guard let first = rest.first else { throw ParseError(description: "missing JSON message") }
         guard first == "{" || first == "[" || first == "\"" else { return word(&rest) }

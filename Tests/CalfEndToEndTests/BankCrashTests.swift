@@ -1,3 +1,4 @@
+import CalfControl
 import CalfShell
 import CalfStore
 import Foundation
@@ -54,10 +55,9 @@ import Testing
             let clients = RetryingClients(count: 6, dataDirectory: dir, limit: transfers.count, deadline: deadline) { index in
                 let transfer = transfers[index]
                 // Sent again with the same key until the node says ok (or ok duplicate).
-                return ControlProtocol.Request(
-                    cmd: "send", target: "teller",
-                    json: #"{"transfer":{"from":\#(transfer.from),"to":\#(transfer.to),"amount":\#(transfer.amount)}}"#,
-                    key: "transfer-\(index)")
+                return .send(to: "teller", message: ["transfer": ["from": .integer(Int64(transfer.from)), "to": .integer(Int64(transfer.to)),
+                                                                  "amount": .integer(Int64(transfer.amount))]],
+                             key: "transfer-\(index)")
             }
             var kills = 0
             // Kills that interrupted live traffic: transfers were acknowledged since the previous kill.
@@ -94,17 +94,17 @@ import Testing
             let client = try ControlClient(dataDirectory: dir)
             func balances() throws -> [Int] {
                 try (0..<16).map { account in
-                    let reply = try client.request(.init(cmd: "state", target: "account-\(account)"))
-                    let text = reply.result ?? ""
-                    return Int(text.dropFirst(#"{"balance":"#.count).dropLast()) ?? .min
+                    let state = try client.request(.state(of: "account-\(account)", at: nil))
+                    guard case .success(let value) = state, case .integer(let balance)? = value["balance"] else { return .min }
+                    return Int(balance)
                 }
             }
             #expect(await eventually(within: 30) { (try? balances()) == expected })
             let final = try balances()
             #expect(final == expected)
             #expect(final.reduce(0, +) == 16_000)
-            let teller = try client.request(.init(cmd: "state", target: "teller"))
-            #expect(teller.result == "{\"transfers\":\(sent)}", "each transfer handled exactly once")
+            let teller = try client.request(.state(of: "teller", at: nil))
+            #expect(teller == .success(["transfers": .integer(Int64(sent))]), "each transfer handled exactly once")
             let last = node.withLock { $0 }
             #expect(await last?.stop() == 0)
             // The rounds did run: the log was dropped up to its last record,
@@ -191,7 +191,7 @@ func eventually(within seconds: Double = 10, _ condition: () async -> Bool) asyn
             #expect(wrongVersion.contains("protocol version 9"))
             let tooLarge = String(decoding: try raw([0x7f, 0xff, 0xff, 0xff]), as: UTF8.self)
             #expect(tooLarge.contains("over the"))
-            let unknown = String(decoding: try raw(frame(#"{"v":1,"cmd":"format","target":"teller"}"#)), as: UTF8.self)
+            let unknown = String(decoding: try raw(frame(#"{"v":2,"cmd":"format","target":"teller"}"#)), as: UTF8.self)
             #expect(unknown.contains("unknown command"))
             _ = try raw([0, 0])  // a truncated header, then the client goes away
             var generator = SystemRandomNumberGenerator()
@@ -199,8 +199,8 @@ func eventually(within seconds: Double = 10, _ condition: () async -> Bool) asyn
                 _ = try raw((0..<Int.random(in: 1..<64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) })
             }
             let client = try ControlClient(dataDirectory: dir)
-            let reply = try client.request(.init(cmd: "state", target: "account-0"))
-            #expect(reply == .success(#"{"balance":1000}"#))
+            let reply = try client.request(.state(of: "account-0", at: nil))
+            #expect(reply == .success(["balance": 1000]))
         }
     }
 }

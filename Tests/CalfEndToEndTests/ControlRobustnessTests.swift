@@ -1,3 +1,5 @@
+import CalfControl
+import CalfOperator
 @testable import CalfShell
 import Foundation
 import Synchronization
@@ -40,7 +42,7 @@ private func randomFrame(_ random: inout SystemRandomNumberGenerator) -> (bytes:
     let text = String(decoding: junk.filter { $0 != 34 && $0 != 92 }, as: UTF8.self)
     switch Int.random(in: 0..<10, using: &random) {
     case 0...4:
-        let body = Array(#"{"v":1,"cmd":"\#(text)","target":"\#(text)"}"#.utf8)
+        let body = Array(#"{"v":2,"cmd":"\#(text)","target":"\#(text)"}"#.utf8)
         return (header(body.count) + body, false)
     case 5, 6:
         let body = (0..<Int.random(in: 0...2000, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
@@ -51,7 +53,7 @@ private func randomFrame(_ random: inout SystemRandomNumberGenerator) -> (bytes:
         let body = Array(#"{"v":99,"cmd":"state","target":"account-3"}"#.utf8)
         return (header(body.count) + body, true)
     default:
-        let body = Array(#"{"v":1,"cmd":"state","target":"account-3"}"#.utf8)
+        let body = Array(#"{"v":2,"cmd":"state","target":"account-3"}"#.utf8)
         return (header(body.count) + body.prefix(Int.random(in: 0..<body.count, using: &random)), true)
     }
 }
@@ -82,7 +84,7 @@ private func residentBytes(_ pid: Int32) -> Int {
             let socketPath = data + "/node.sock"
             let pid = node.process.processIdentifier
             // Warm up, then measure.
-            for _ in 0..<50 { _ = try ControlClient(dataDirectory: data).request(.init(cmd: "state", target: "account-3")) }
+            for _ in 0..<50 { _ = try ControlClient(dataDirectory: data).request(.state(of: "account-3", at: nil)) }
             let before = residentBytes(pid)
 
             // Half-open connections: part of a frame, then silence until the end.
@@ -126,15 +128,15 @@ private func residentBytes(_ pid: Int32) -> Int {
             // Meanwhile a well-behaved shell is answered correctly, every time.
             var answered = 0
             while !counters.done.load(ordering: .relaxed) {
-                let reply = try ControlClient(dataDirectory: data).request(.init(cmd: "state", target: "account-3"))
-                #expect(reply.ok && reply.result == #"{"balance":1000}"#, "\(reply)")
+                let reply = try ControlClient(dataDirectory: data).request(.state(of: "account-3", at: nil))
+                #expect(reply == .success(["balance": 1000]), "\(reply)")
                 answered += 1
                 try await Task.sleep(for: .milliseconds(20))
             }
-            let sent = ControlProtocol.Request(cmd: "send", target: "teller", json: #"{"transfer":{"from":3,"to":7,"amount":25}}"#, key: "after-the-flood")
-            #expect(try ControlClient(dataDirectory: data).request(sent).result == "ok")
+            let sent = ControlRequest.send(to: "teller", message: transfer(from: 3, to: 7, amount: 25), key: "after-the-flood")
+            #expect((try ControlClient(dataDirectory: data).request(sent, as: SendAnswer.self).get()).duplicate == false)
             #expect(await eventually {
-                (try? ControlClient(dataDirectory: data).request(.init(cmd: "state", target: "account-3")).result) == #"{"balance":975}"#
+                (try? ControlClient(dataDirectory: data).text(.state(of: "account-3", at: nil))) == #"{"balance":975}"#
             })
             for socket in halfOpen { socket.close() }
 
@@ -215,14 +217,14 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
         try await withDemoNode { data, node in
             let target = "demo/pool/tally-1"
             let stalled = DispatchSemaphore(value: 0)
-            let frames = Locked<[String]>([])
-            let final = Locked<ControlProtocol.Reply?>(nil)
+            let frames = Locked<[TraceUpdate]>([])
+            let final = Locked<ControlReply<TraceUpdate>?>(nil)
             // The reader thread reads; this one only half-closes the socket (shutdown(2)) at the end.
             let tracer = UncheckedSendable(try ControlClient(dataDirectory: data))
             let reader = Thread {
                 var first = true
-                let last = try? tracer.value.stream(.init(cmd: "trace", target: target)) { reply in
-                    frames.withLock { $0.append(reply.result ?? "") }
+                let last = try? tracer.value.stream(.trace(target, limit: nil), as: TraceUpdate.self) { update in
+                    frames.withLock { $0.append(update) }
                     if first {
                         first = false
                         stalled.wait()  // stops reading until the flood is over
@@ -233,20 +235,20 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
             reader.start()
             let sender = try ControlClient(dataDirectory: data)
             // The trace's first frame says it is on; the reader then stops reading.
-            #expect(await eventually { frames.withLock { $0.first } == #"{"following":"\#(target)"}"# })
+            #expect(await eventually { frames.withLock { $0.first } == .following(target) })
             let rssBefore = residentBytes(node.process.processIdentifier)
             let count = 3000
             // On a thread of its own: 3,000 blocking round trips would hold one of the test pool's threads for seconds.
             let flood = UncheckedSendable(sender)
             let accepted = try await offPool {
                 try (0..<count).reduce(0) { total, _ in
-                    try flood.value.request(.init(cmd: "send", target: target, json: #"{"add":{"_0":1}}"#)).ok ? total + 1 : total
+                    try flood.value.succeeds(.send(to: target, message: ["add": ["_0": 1]], key: nil)) ? total + 1 : total
                 }
             }
             #expect(accepted == count)
             // The traced process handles everything meanwhile (each `ok` came once committed; handled soon after); another shell is answered.
             let expected = "{\"total\":\(count)}"
-            #expect(await eventually { (try? sender.request(.init(cmd: "state", target: target)))?.result == expected })
+            #expect(await eventually { (try? sender.text(.state(of: target, at: nil))) == expected })
             let rssAfter = residentBytes(node.process.processIdentifier)
             #expect(rssAfter - rssBefore < 64 << 20, "the node grew by \(rssAfter - rssBefore) bytes")
             // The stalled shell reads again: every event comes (3,000 are well under 4 MiB), then a half-close ends the trace.
@@ -255,12 +257,12 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
             #expect(await eventually { frames.withLock { $0.count } >= count + 1 })
             tracer.value.finishSending()
             #expect(await eventually { final.withLock { $0 } != nil })
-            #expect(final.withLock { $0?.result } == "trace ended: the shell stopped following")
+            #expect(final.withLock { $0 } == .success(.ended("the shell stopped following")))
             let dropped = frames.withLock { $0 }.compactMap { frame -> Int? in
-                guard let data = frame.data(using: .utf8), let value = try? JSONDecoder().decode([String: Int].self, from: data) else { return nil }
-                return value["dropped"]
+                if case .dropped(let count) = frame { return count }
+                return nil
             }.reduce(0, +)
-            let events = frames.withLock { $0 }.filter { $0.contains("\"direction\"") }.count
+            let events = frames.withLock { $0 }.filter { if case .event = $0 { true } else { false } }.count
             #expect(dropped == 0 && events == count, "events \(events), dropped \(dropped)")
         }
     }
@@ -292,11 +294,11 @@ extension RawSocket {
     }
 
     /// Reads one reply frame.
-    func readReply() -> ControlProtocol.Reply? {
+    func readReply() -> ControlReply<JSONValue>? {
         guard let length = read(4) else { return nil }
         let size = Int(length[0]) << 24 | Int(length[1]) << 16 | Int(length[2]) << 8 | Int(length[3])
         guard let body = read(size) else { return nil }
-        return try? JSONDecoder().decode(ControlProtocol.Reply.self, from: Data(body))
+        return try? JSONDecoder().decode(ControlReply<JSONValue>.self, from: Data(body))
     }
 
     /// Whether the node closes the connection within `seconds` (whatever
@@ -381,17 +383,17 @@ private func closedCount(_ sockets: [RawSocket], within seconds: Double) -> Int 
             let count = ControlServer.queuedPerConnection * 6
             var frames: [UInt8] = []
             for n in 0..<count {
-                let request = try JSONEncoder().encode(ControlProtocol.Request(cmd: "state", target: "demo/pool/tally-\(n % 4 + 1)"))
+                let request = try JSONEncoder().encode(ControlRequest.state(of: "demo/pool/tally-\(n % 4 + 1)", at: nil))
                 frames += header(request.count) + Array(request)
             }
             let bytes = frames
-            let replies = await offPool { () -> [ControlProtocol.Reply] in
+            let replies = await offPool { () -> [ControlReply<JSONValue>] in
                 guard socket.write(bytes) else { return [] }
                 return (0..<count).compactMap { _ in socket.readReply() }
             }
             #expect(replies.count == count)
             // In order: each answer is that of its request.
-            #expect(replies.enumerated().allSatisfy { $1.ok && $1.result == "{\"total\":\($0 % 4 + 1)}" }, "\(replies.prefix(5))")
+            #expect(replies.enumerated().allSatisfy { $1 == .success(["total": .integer(Int64($0 % 4 + 1))]) }, "\(replies.prefix(5))")
         }
     }
 
@@ -400,7 +402,7 @@ private func closedCount(_ sockets: [RawSocket], within seconds: Double) -> Int 
             let socket = try #require(RawSocket(data + "/node.sock"))
             defer { socket.close() }
             // `ps` of this node is a few KiB: enough of them fill the backlog, and nothing is read.
-            let request = try JSONEncoder().encode(ControlProtocol.Request(cmd: "ps", target: ""))
+            let request = try JSONEncoder().encode(ControlRequest.ps(order: .pid))
             let frame = header(request.count) + Array(request)
             // The replies stop moving (the socket's buffers full) at some moment while the requests are
             // written, so the node's 30 s run from between `began` and `written`.

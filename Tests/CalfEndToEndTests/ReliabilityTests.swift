@@ -1,4 +1,5 @@
 import Calf
+import CalfControl
 import CalfShell
 import CalfStore
 import Foundation
@@ -129,30 +130,37 @@ import Testing
             let client = try ControlClient(dataDirectory: dir)
             var accepted: [Int] = []
             var failure: String?
+            var firstSeq: UInt64?
             for n in 0..<200_000 {
-                let reply = try client.request(.init(cmd: "send", target: "teller", json: #"{"transfer":{"from":\#(n % 16),"to":\#((n + 1) % 16),"amount":1}}"#, key: "t-\(n)"))
-                if reply.ok { accepted.append(n) } else { failure = reply.error; break }
+                let reply = try client.request(.send(to: "teller", message: transfer(from: n % 16, to: (n + 1) % 16), key: "t-\(n)"), as: SendAnswer.self)
+                switch reply {
+                case .failure(let error): failure = error.message
+                case .success(let answer), .streamed(let answer):
+                    accepted.append(n)
+                    if firstSeq == nil { firstSeq = answer.seq }
+                }
+                if failure != nil { break }
             }
             #expect(failure?.contains("journal commit failed") == true, "\(failure ?? "the file limit was never reached")")
             #expect(accepted.count > 100, "some transfers went in first")
             // Latched: nothing more is taken.
-            let after = try client.request(.init(cmd: "send", target: "teller", json: #"{"transfer":{"from":1,"to":2,"amount":1}}"#, key: "after"))
-            #expect(!after.ok)
+            let after = try client.request(.send(to: "teller", message: transfer(from: 1, to: 2), key: "after"))
+            #expect(after.isFailure(.notAccepted), "\(after)")
             #expect(node.output.withLock { $0 }.contains("the node accepts nothing more until it restarts"))
             await node.killHard()
 
             // Without the limit: every accepted transfer is there, once; the refused ones are not.
             node = try await NodeProcess(data: dir, tree: bank, durability: "process")
             defer { _ = node.stop() }
-            let teller = try ControlClient(dataDirectory: dir).request(.init(cmd: "state", target: "teller"))
-            #expect(await eventually { (try? ControlClient(dataDirectory: dir).request(.init(cmd: "state", target: "teller")))?.result == "{\"transfers\":\(accepted.count)}" },
+            let teller = try ControlClient(dataDirectory: dir).request(.state(of: "teller", at: nil))
+            #expect(await eventually { (try? ControlClient(dataDirectory: dir).text(.state(of: "teller", at: nil))) == "{\"transfers\":\(accepted.count)}" },
                     "\(teller)")
             // The keys of accepted transfers are remembered; a refused one is taken now.
-            let again = try ControlClient(dataDirectory: dir).request(.init(cmd: "send", target: "teller", json: #"{"transfer":{"from":0,"to":1,"amount":1}}"#, key: "t-\(accepted[0])"))
-            #expect(again.result == "ok duplicate")
+            let again = try ControlClient(dataDirectory: dir).request(.send(to: "teller", message: transfer(from: 0, to: 1), key: "t-\(accepted[0])"), as: SendAnswer.self)
+            #expect(again == .success(SendAnswer(seq: try #require(firstSeq), duplicate: true)))
             if let refused = accepted.last.map({ $0 + 1 }) {
-                let fresh = try ControlClient(dataDirectory: dir).request(.init(cmd: "send", target: "teller", json: #"{"transfer":{"from":0,"to":1,"amount":1}}"#, key: "t-\(refused)"))
-                #expect(fresh.result == "ok")
+                let fresh = try ControlClient(dataDirectory: dir).request(.send(to: "teller", message: transfer(from: 0, to: 1), key: "t-\(refused)"), as: SendAnswer.self)
+                #expect((try? fresh.get())?.duplicate == false, "\(fresh)")
             }
         }
     }

@@ -1,3 +1,4 @@
+import CalfControl
 import CalfShell
 import Foundation
 
@@ -17,7 +18,7 @@ final class RetryingClients: Sendable {
     /// Starts `count` clients on the node of `dataDirectory`, request
     /// number n being `request(n)`, at most `limit` of them.
     init(count: Int, dataDirectory: String, limit: Int = .max, deadline: Date,
-         request: @escaping @Sendable (Int) -> ControlProtocol.Request) {
+         request: @escaping @Sendable (Int) -> ControlRequest) {
         self.count = count
         self.deadline = deadline
         for _ in 0..<count {
@@ -33,7 +34,7 @@ final class RetryingClients: Sendable {
                     let sent = request(number)
                     while Date() < deadline {
                         if client == nil { client = try? ControlClient(dataDirectory: dataDirectory) }
-                        if let reply = try? client?.request(sent), reply.ok {
+                        if let reply = try? client?.request(sent), case .success = reply {
                             answeredNumbers.withLock { _ = $0.insert(number) }
                             break
                         }

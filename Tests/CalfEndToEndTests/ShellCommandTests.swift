@@ -118,7 +118,7 @@ import Testing
                 try JSONDecoder().decode([DeadLetterReport].self, from: Data(try await shell(data, "dead demo/pool/tally-3", json: true).utf8))
             }
             let first = try #require(try await letters().first)
-            #expect(first.name == "demo/pool/tally-3" && first.failures == 3 && first.message == "{\"poison\":{}}")
+            #expect(first.name == "demo/pool/tally-3" && first.failures == 3 && first.message == ["poison": [:]])
             #expect(first.error.contains("Tally refuses poison"))
             let rows = try await shell(data, "dead").split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
             #expect(rows.first?.prefix(3) == ["ID", "PID", "NAME"])
@@ -148,7 +148,7 @@ import Testing
             let all = try await entries()
             #expect(all.first?.kind == "spawned")
             let accepted = all.filter { $0.kind == "accepted" }
-            #expect(accepted.map(\.message) == ["{\"add\":{\"_0\":2}}", "{\"add\":{\"_0\":5}}"])
+            #expect(accepted.map(\.message) == [["add": ["_0": 2]], ["add": ["_0": 5]]])
             #expect(accepted.first?.key == "first")
             // Every accepted message is covered by a later handled record.
             let handled = all.filter { $0.kind == "handled" }.flatMap { $0.handled ?? [] }
@@ -194,7 +194,7 @@ import Testing
                 entries = (try? JSONDecoder().decode([JournalEntry].self, from: Data(try await shell(data, "journal account-3", json: true).utf8))) ?? []
                 return entries.filter { $0.kind == "handled" }.count == 3
             })
-            #expect(entries.filter { $0.kind == "accepted" }.map(\.message) == Array(repeating: "{\"debit\":{\"amount\":25}}", count: 3))
+            #expect(entries.filter { $0.kind == "accepted" }.map(\.message) == Array(repeating: ["debit": ["amount": 25]], count: 3))
             let handled = entries.filter { $0.kind == "handled" }.map(\.seq)
             // Each point of the history: the balance after the debits handled by then.
             #expect(try await shell(data, "state account-3 --at \(handled[0] - 1)") == "{\"balance\":1000}\n")
@@ -234,14 +234,14 @@ import Testing
             let beside = try await offline(["account-3"])
             #expect(beside.map(\.seq) == live.map(\.seq))
             #expect(beside.map(\.message) == live.map(\.message))
-            #expect(beside.contains { $0.message == "{\"debit\":{\"amount\":25}}" })
+            #expect(beside.contains { $0.message == ["debit": ["amount": 25]] })
             #expect(await node.stop() == 0)
             // Without it.
             let stopped = try await offline(["account-3"])
             #expect(stopped.map(\.seq).starts(with: beside.map(\.seq)))
             let all = try await offline([])
             #expect(all.contains { $0.pid == beside.first?.pid && $0.kind == "spawned" })
-            #expect(all.contains { $0.message == "{\"transfer\":{\"amount\":25,\"from\":3,\"to\":7}}" && $0.key == "t-1" })
+            #expect(all.contains { $0.message == ["transfer": ["amount": 25, "from": 3, "to": 7]] && $0.key == "t-1" })
             let (status, _, err) = try await runCalf(["journal", "--data", data, "nobody"])
             #expect(status != 0 && err.contains("no durable process nobody"))
         }

@@ -26,13 +26,18 @@ import Testing
             #expect(lines.filter { $0.contains(">> message \(collector) \"value(") }.count == 2, "\(out)")
             #expect(lines.last == "trace ended: limit of 4 reached")
 
-            // --json: one event per line, then nothing more.
+            // --json: one update per line: the trace is on, the events, how it ended.
             let (jsonStatus, json, _) = try await runCalf(["shell", "--data", data, "--json", "-c", "trace collector --limit 2"])
             #expect(jsonStatus == 0)
             let jsonLines = json.split(separator: "\n")
             #expect(jsonLines.first == #"{"following":"collector"}"#, "\(json)")
-            let events = try jsonLines.dropFirst().map { try JSONDecoder().decode(ProcessTrace.Event.self, from: Data($0.utf8)) }
-            #expect(events.count == 2 && events.allSatisfy { $0.direction == "in" && $0.message.hasPrefix("\"value(") })
+            let updates = try jsonLines.dropFirst().map { try JSONDecoder().decode(TraceUpdate.self, from: Data($0.utf8)) }
+            let events = updates.compactMap { update -> TraceEvent? in
+                if case .event(let event) = update { return event }
+                return nil
+            }
+            #expect(events.count == 2 && events.allSatisfy { $0.direction == "in" && $0.message.stringValue?.hasPrefix("value(") == true }, "\(json)")
+            #expect(updates.count == 3 && updates.last == .ended("limit of 2 reached"), "\(json)")
 
             let (missing, _, missingErr) = try await runShell(data, ["trace nobody"])
             #expect(missing == 1 && missingErr.contains("no process nobody"))

@@ -1,4 +1,5 @@
 import Calf
+import CalfControl
 import CalfShell
 import Foundation
 import Testing
@@ -18,7 +19,7 @@ import Testing
             let deadline = Date().addingTimeInterval(180)
             // Called again until answered: a call whose answer was lost to a kill may have been taken.
             let clients = RetryingClients(count: 4, dataDirectory: data, deadline: deadline) { id in
-                ControlProtocol.Request(cmd: "call", target: "orders", json: #"{"place":{"id":\#(id)}}"#, timeoutMilliseconds: 2000)
+                ControlRequest.call(to: "orders", message: ["place": ["id": .integer(Int64(id))]], timeoutMilliseconds: 2000)
             }
             var kills = 0
             var answeredAtLastKill = 0
@@ -46,7 +47,7 @@ import Testing
             // Every order once, every timer fired once (they come 300 ms after their order).
             let client = try ControlClient(dataDirectory: data)
             func state() -> (placed: [Int], fired: [Int])? {
-                guard let text = try? client.request(.init(cmd: "state", target: "orders")).result,
+                guard let text = try? client.text(.state(of: "orders", at: nil)),
                       let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: [Int]] else { return nil }
                 return (object["placed"] ?? [], object["fired"] ?? [])
             }
@@ -56,7 +57,7 @@ import Testing
             #expect(final.placed.count == ids.count && Set(final.placed) == ids, "placed \(final.placed.count) for \(ids.count) orders")
             #expect(final.fired.count == ids.count && Set(final.fired) == ids, "fired \(final.fired.count) for \(ids.count) orders")
             // Each child once, by its name, alive.
-            let reports = try JSONDecoder().decode([ProcessReport].self, from: Data((try client.request(.init(cmd: "ps", target: ""))).result?.utf8 ?? "".utf8))
+            let reports = try client.request(.ps(order: .pid), as: [ProcessReport].self).get()
             let items = reports.compactMap(\.name).filter { $0.hasPrefix("orders/item-") }
             #expect(items.count == ids.count && Set(items) == Set(ids.map { "orders/item-\($0)" }), "\(items.count) children for \(ids.count) orders; missing \(Set(ids.map { "orders/item-\($0)" }).subtracting(items).sorted().prefix(10)); doubled \(items.count - Set(items).count)")
             #expect(reports.filter { $0.name?.hasPrefix("orders/item-") == true }.allSatisfy { $0.durable && $0.status != "quarantined" })

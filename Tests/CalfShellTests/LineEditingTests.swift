@@ -1,4 +1,4 @@
-import Calf
+import CalfControl
 import Foundation
 import Testing
 @testable import CalfShell
@@ -81,29 +81,20 @@ import Testing
         #expect(ShellHistory(path: path + "-missing").entries.isEmpty)
     }
 
-    @Test func topRatesAreTheDifferenceOfTwoSamplesKeptOnTheNode() throws {
-        func report(_ pid: String, scheduler: Int = 0, handled: UInt64, mailbox: Int = 0, memory: Int = 100) throws -> ProcessReport {
-            let json = #"{"pid":"\#(pid)","behavior":"B","scheduler":\#(scheduler),"status":"waiting","mailbox":\#(mailbox),"handled":\#(handled),"restarts":0,"memory":\#(memory),"durable":false,"trapsExits":false,"links":[],"monitoredBy":[]}"#
-            return try JSONDecoder().decode(ProcessReport.self, from: Data(json.utf8))
+    @Test func topDrawsTheRowsInItsOrderCutToTheScreen() throws {
+        func report(_ pid: String, mailbox: Int, handled: UInt64) -> ProcessReport {
+            ProcessReport(pid: pid, name: nil, behavior: "B", scheduler: 0, status: "waiting", mailbox: mailbox, handled: handled, restarts: 0,
+                          memory: 100, durable: false, trapsExits: false, links: [], monitoredBy: [], quarantine: nil)
         }
-        func stats(records: UInt64) throws -> NodeStats {
-            let json = #"{"schedulers":[{"index":0,"processes":2,"runQueue":1,"messagesPerSecond":0},{"index":1,"processes":1,"runQueue":0,"messagesPerSecond":0}],"processesByStatus":{"waiting":3},"windowSeconds":0,"log":{"commits":1,"records":\#(records),"recordsPerSecond":0,"commitP99Milliseconds":1.5,"usedBytes":0,"mapBytes":0,"mapGrowths":0,"restarts":0,"deadLettered":0}}"#
-            return try JSONDecoder().decode(NodeStats.self, from: Data(json.utf8))
-        }
-        var sampler = TopSampler()
-        let start = ContinuousClock.now
-        let first = sampler.answer([try report("<0.1>", handled: 10), try report("<0.2>", handled: 50)], stats: try stats(records: 100), at: start, order: .rate, limit: 10)
-        #expect(first.rows.allSatisfy { $0.rate == 0 } && first.intervalSeconds == 0 && first.recordsPerSecond == 0)
-        let reports = [try report("<0.1>", handled: 310), try report("<0.2>", handled: 150, mailbox: 9, memory: 900), try report("<0.3>", scheduler: 1, handled: 1)]
-        var second = sampler
-        let byRate = second.answer(reports, stats: try stats(records: 300), at: start + .seconds(2), order: .rate, limit: 2)
-        // Only the top rows come back, with the total count; rates over the 2 s between the two answers.
-        #expect(byRate.processes == 3 && byRate.rows.map(\.report.pid) == ["<0.1>", "<0.2>"])
-        #expect(byRate.rows.map(\.rate) == [150, 50])
-        #expect(byRate.messagesPerSecond == [200, 0] && byRate.recordsPerSecond == 100)
-        let byMailbox = sampler.answer(reports, stats: try stats(records: 300), at: start + .seconds(2), order: .mailbox, limit: 1)
-        #expect(byMailbox.rows.map(\.report.pid) == ["<0.2>"])
-
+        let stats = NodeStats(
+            schedulers: [.init(index: 0, processes: 2, runQueue: 1, messagesPerSecond: 0), .init(index: 1, processes: 1, runQueue: 0, messagesPerSecond: 0)],
+            processesByStatus: ["waiting": 3],
+            log: .init(commits: 1, records: 300, recordsPerSecond: 0, commitP50Milliseconds: nil, commitP99Milliseconds: 1.5, usedBytes: 0, mapBytes: 0,
+                       mapGrowths: 0, restarts: 0, deadLettered: 0),
+            windowSeconds: 0)
+        let byRate = TopAnswer(processes: 3, intervalSeconds: 2, rows: [TopRow(report: report("<0.1>", mailbox: 0, handled: 310), rate: 150),
+                                                                      TopRow(report: report("<0.2>", mailbox: 9, handled: 150), rate: 50)],
+                               messagesPerSecond: [200, 0], recordsPerSecond: 100, stats: stats)
         var view = TopView()
         view.order = view.order.next
         #expect(view.order == .mailbox && view.ordered(byRate.rows).first?.report.pid == "<0.2>")
@@ -113,23 +104,25 @@ import Testing
         #expect(screen[0].hasPrefix("calf top — 3 processes, by mailbox"))
         #expect(view.screen(byRate, size: (columns: 200, rows: 10))[1] == "schedulers 2, run queues [1 0], 200 msgs/s, log 100 records/s, commit p99 1.5 ms")
         #expect(TopView.Order.restarts.next == .rate)
-        #expect(TopView.Order(name: "rate") == .rate && TopView.Order(name: nil) == .rate && TopView.Order(name: "msgs/s") == nil)
+        #expect(TopView.Order(name: "rate") == .rate && TopView.Order(name: nil) == .rate && TopView.Order(name: "msgs/s") == nil && TopView.Order.rate.title == "msgs/s")
     }
 
     @Test func traceTopAndNamesParse() throws {
-        #expect(try ShellLine.parse("trace producer --limit 5") == .init(cmd: "trace", target: "producer", limit: 5))
-        #expect(try ShellLine.parse("trace <0.4>") == .init(cmd: "trace", target: "<0.4>"))
+        #expect(try ShellLine.parse("trace producer --limit 5") == .trace("producer", limit: 5))
+        #expect(try ShellLine.parse("trace <0.4>") == .trace("<0.4>", limit: nil))
         #expect(throws: ShellLine.ParseError.self) { try ShellLine.parse("trace") }
         #expect(throws: ShellLine.ParseError.self) { try ShellLine.parse("trace p --limit 0") }
-        #expect(try ShellLine.parse("top") == .init(cmd: "top"))
-        #expect(try ShellLine.parse("names") == .init(cmd: "names"))
+        #expect(try ShellLine.parse("top") == .top(order: .rate, limit: nil))
+        #expect(try ShellLine.parse("names") == .names)
         #expect(throws: ShellLine.ParseError.self) { try ShellLine.parse("top now") }
     }
 
     @Test func traceLinesPrintTimeDirectionKindPeerAndMessage() throws {
-        let event = #"{"direction":"out","kind":"message","peer":"<0.4>","message":"\"value(3)\"","at":3723000456000}"#
-        let text = ShellFormat.traceLine(event)
-        #expect(text == "01:02:03.000456 >> message <0.4> \"value(3)\"")
-        #expect(ShellFormat.traceLine(#"{"dropped":12}"#) == "… 12 events dropped (the shell did not keep up)")
+        let event = TraceEvent(direction: "out", kind: "message", peer: "<0.4>", message: "value(3)", at: 3_723_000_456_000)
+        #expect(ShellFormat.traceLine(.event(event)) == "01:02:03.000456 >> message <0.4> \"value(3)\"")
+        let structured = TraceEvent(direction: "in", kind: "call", peer: nil, message: ["credit": ["amount": 5]], at: 0)
+        #expect(ShellFormat.traceLine(.event(structured)) == #"00:00:00.000000 << call {"credit":{"amount":5}}"#)
+        #expect(ShellFormat.traceLine(.dropped(12)) == "… 12 events dropped (the shell did not keep up)")
+        #expect(ShellFormat.traceLine(.ended("it exited")) == "trace ended: it exited")
     }
 }

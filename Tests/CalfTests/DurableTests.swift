@@ -132,7 +132,7 @@ import Testing
                 Issue.record("accepted after shutdown: \(outcome)")
                 return
             }
-            #expect(reason.contains("stopped"))
+            #expect(reason == .stopped)
             await #expect(throws: DurableError.self) { _ = try await node.spawnDurable(Ledger(), name: "later") }
         }
     }

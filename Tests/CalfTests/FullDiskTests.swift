@@ -46,7 +46,7 @@ private let canMountTmpfs: Bool = {
                 for n in 1...200_000 {
                     switch await node.send(.add(n), to: ledger, key: "k\(n)") {
                     case .accepted: accepted.append(n)
-                    case .failed(let reason): failure = reason
+                    case .failed(let reason): failure = reason.description
                     case .duplicate: Issue.record("k\(n) was new")
                     }
                     if failure != nil { break }

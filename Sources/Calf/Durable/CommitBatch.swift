@@ -8,8 +8,55 @@ public enum IngressResult: Sendable, Equatable {
     /// Its idempotency key was seen before (within the retention window):
     /// the message was not taken again; `seq` is where the first one was.
     case duplicate(seq: UInt64)
-    /// Not accepted (the store failed, or the node is stopping): nothing was written.
-    case failed(String)
+    /// Not accepted: nothing was written.
+    case failed(IngressRefusal)
+}
+
+/// Why a message from outside was not accepted (nothing was written).
+public enum IngressRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The node is stopping or stopped.
+    case stopped
+    /// The journal could not commit it.
+    case storeFailed(String)
+    /// It is not a message the process's behavior takes (or cannot be written): why.
+    case badMessage(String)
+    /// The process is not durable: it takes no messages from outside through the journal.
+    case notDurable(Pid)
+    /// The node has no data directory.
+    case notDurableNode
+    /// No durable process has that name or pid.
+    case noProcess(String)
+    /// The process is quarantined, and why.
+    case quarantined(Pid, String)
+    /// A call's message had an idempotency key accepted before.
+    case duplicateCall(seq: UInt64)
+    /// No dead letter has that id.
+    case noDeadLetter(UInt64)
+
+    public var description: String {
+        switch self {
+        case .stopped: "the node is stopped"
+        case .storeFailed(let reason): reason
+        case .badMessage(let reason): reason
+        case .notDurable(let pid): "\(pid) is not a durable process: it takes no messages through the journal"
+        case .notDurableNode: DurableError.notDurableNode.description
+        case .noProcess(let target): "no durable process \(target)"
+        case .quarantined(let pid, let reason): "\(pid) is quarantined: \(reason)"
+        case .duplicateCall(let seq): "a call with an idempotency key accepted before (at seq \(seq))"
+        case .noDeadLetter(let id): "no dead letter \(id)"
+        }
+    }
+
+    /// The refusal a lookup's `DurableError` stands for.
+    init(_ error: DurableError) {
+        switch error {
+        case .notDurableNode: self = .notDurableNode
+        case .notDurable(let pid): self = .notDurable(pid)
+        case .noSuchProcess(let target): self = .noProcess(target)
+        case .quarantined(let pid, let reason): self = .quarantined(pid, reason)
+        default: self = .storeFailed(error.description)
+        }
+    }
 }
 
 /// What the writer releases after a record commits, told the record's seq

@@ -132,9 +132,12 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             return taken
         }
         let ingress = takeIngress()
-        for batch in batches { refuse(batch, reason: "the node is stopped") }
-        for item in ingress.items { item.ack(.failed("the node is stopped")) }
+        for batch in batches { refuse(batch, reason: Self.stoppedReason) }
+        for item in ingress.items { item.ack(.failed(.stopped)) }
     }
+
+    /// What the writer tells the senders of what it refuses once stopped.
+    static let stoppedReason = IngressRefusal.stopped.description
 
     /// A commit of at least this many records makes the next one linger.
     static let lingerAbove = 64
@@ -358,7 +361,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     private func refuse(_ batch: CommitBatch, reason: String) {
         for entry in batch.entries {
             switch entry {
-            case .ingress(let ingress): ingress.ack(.failed(reason))
+            case .ingress(let ingress): ingress.ack(.failed(reason == Self.stoppedReason ? .stopped : .storeFailed(reason)))
             case .outcome(let tell): tell(reason)
             default: break
             }

@@ -20,7 +20,7 @@ final class DataDirectoryLock: Sendable {
         let path = directory + "/node.lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw .coding("cannot open \(path): \(String(cString: strerror(errno)))")
+            throw .dataDirectory("cannot open \(path): \(String(cString: strerror(errno)))")
         }
         // A second is allowed for a holder that is just going (its last
         // descriptor may live on for a moment in a child another thread forked).
@@ -32,7 +32,7 @@ final class DataDirectoryLock: Sendable {
             guard code == EWOULDBLOCK, attempts < 100 else {
                 let holder = code == EWOULDBLOCK ? Self.recordedPid(fd) : nil
                 close(fd)
-                if code != EWOULDBLOCK { throw .coding("cannot lock \(path): \(String(cString: strerror(code)))") }
+                if code != EWOULDBLOCK { throw .dataDirectory("cannot lock \(path): \(String(cString: strerror(code)))") }
                 throw .dataDirectoryInUse(directory, by: holder)
             }
             usleep(10_000)

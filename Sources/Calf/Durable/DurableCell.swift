@@ -278,7 +278,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
             let records = try durable.journal.records(at: sinceSnapshot.map(\.seq))
             for (entry, record) in zip(sinceSnapshot, records) {
                 guard let record, case .accepted(let accepted) = record else {
-                    throw DurableError.coding("journal record \(entry.seq) that \(pid) handled is missing")
+                    throw DurableError.undecodable("journal record \(entry.seq) that \(pid) handled is missing")
                 }
                 replayed.append(entry, accepted)
             }
@@ -317,7 +317,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
             do {
                 message = try codec.decode(from: payload)
             } catch {
-                throw DurableError.coding("journal record \(entry.seq) for \(pid) does not decode as \(B.Message.self): \(error)")
+                throw DurableError.undecodable("journal record \(entry.seq) for \(pid) does not decode as \(B.Message.self): \(error)")
             }
             var context = DurableContext<B.Message>(cell: self, seq: entry.seq, acceptedAt: item.acceptedAt, slot: nil, batch: nil)
             do {
@@ -359,7 +359,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         do {
             message = try DurableDecoding.with(durable) { try DurableJSON.decode(B.Message.self, from: json) }
         } catch {
-            ack(.failed("not a message of \(B.behaviorName): \(error)"))
+            ack(.failed(.badMessage("not a message of \(B.behaviorName): \(error)")))
             return
         }
         durable.ingress(message, to: self, key: key, slot: slot, ack: ack)

@@ -108,7 +108,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
             try codec.encode(message, appendingTo: &bytes)
         } catch {
             bytes.removeSubrange(start...)
-            return .failure(DurableError.coding("cannot encode a message for \(pid): \(error)"))
+            return .failure(DurableError.unencodable("cannot encode a message for \(pid): \(error)"))
         }
         return .success(JournalOutput(payloadStart: payloadStart, mail: JournaledMail(message, acceptedAt: acceptedAt, slot: nil, for: self)))
     }
@@ -130,7 +130,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
 
     override final func acceptRemoteHook() { dirty = true }
 
-    override final func journaledMessageJSON(_ payload: [UInt8]) -> String? {
+    override final func journaledMessageJSON(_ payload: [UInt8]) -> JSONValue? {
         DurableDecoding.with(durable) { DurableJSON.journaledMessage(codec, payload) }
     }
 
@@ -139,7 +139,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         do {
             message = try DurableDecoding.with(durable) { try codec.decode(from: payload) }
         } catch {
-            ack(.failed("the message does not decode as \(Message.self): \(error)"))
+            ack(.failed(.badMessage("the message does not decode as \(Message.self): \(error)")))
             return
         }
         durable.ingress(message, to: self, key: key, slot: nil, ack: ack)

@@ -26,7 +26,7 @@ extension DurableCore {
         batch.entries.append(.record(LogRecord.lifecycle(pid: pid, event: .deadLettered, detail: detail.bytes).encoded(), deliver: nil))
         batch.entries.append(.write { txn in try txn.put(dead, key: StoreKey(pid, seq), value: stored) })
         if let slot = mail.slot {
-            batch.entries.append(.release { slot.complete(.failure(.exited(.error(DurableError.coding("poison message: \(error)"))))) })
+            batch.entries.append(.release { slot.complete(.failure(.exited(.error(DurableError.poisonMessage("\(error)"))))) })
         }
     }
 

@@ -8,7 +8,7 @@ extension DurableCore {
     /// starts the writer thread.
     static func open(_ options: DurableOptions, schedulerCount: Int, metrics: any MetricsFactory) throws -> DurableCore {
         if mkdir(options.path, 0o700) != 0, errno != EEXIST {
-            throw DurableError.coding("cannot create the data directory \(options.path): \(String(cString: strerror(errno)))")
+            throw DurableError.dataDirectory("cannot create the data directory \(options.path): \(String(cString: strerror(errno)))")
         }
         // Inspecting a copy takes no lock: the copy is its own.
         let lock = options.inspecting ? nil : try DataDirectoryLock(directory: options.path)

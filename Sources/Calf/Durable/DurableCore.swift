@@ -80,8 +80,8 @@ final class DurableCore: @unchecked Sendable {
         ack: @escaping @Sendable (IngressResult) -> Void
     ) {
         guard !closed.load(ordering: .sequentiallyConsistent) else {
-            slot?.complete(.failure(.notAccepted("the node is stopped")))
-            ack(.failed("the node is stopped"))
+            slot?.complete(.failure(.notAccepted(.stopped)))
+            ack(.failed(.stopped))
             return
         }
         let acceptedAt = WallTime.now.nanosecondsSinceEpoch
@@ -89,7 +89,7 @@ final class DurableCore: @unchecked Sendable {
         if let slot {
             tell = { result in
                 if case .failed(let reason) = result { slot.complete(.failure(.notAccepted(reason))) }
-                if case .duplicate = result { slot.complete(.failure(.notAccepted("duplicate idempotency key"))) }
+                if case .duplicate(let seq) = result { slot.complete(.failure(.notAccepted(.duplicateCall(seq: seq)))) }
                 ack(result)
             }
         } else {
@@ -105,9 +105,9 @@ final class DurableCore: @unchecked Sendable {
                 try codec.encode(message, appendingTo: &bytes)
             }
         } catch {
-            let reason = "cannot encode the message: \(error)"
-            slot?.complete(.failure(.notAccepted(reason)))
-            ack(.failed(reason))
+            let refusal = IngressRefusal.badMessage("cannot encode the message: \(error)")
+            slot?.complete(.failure(.notAccepted(refusal)))
+            ack(.failed(refusal))
         }
     }
 
@@ -119,7 +119,7 @@ final class DurableCore: @unchecked Sendable {
         do {
             spec = try BinaryEncoder().encode(behavior)
         } catch {
-            throw DurableError.coding("cannot encode the behavior \(C.behaviorName): \(error)")
+            throw DurableError.unencodable("cannot encode the behavior \(C.behaviorName): \(error)")
         }
         let state = try behavior.initialState()
         return DurableCell(behavior: behavior, spec: spec, state: state, pid: pid, scheduler: scheduler(for: pid), durable: self, name: name)

@@ -18,8 +18,15 @@ public enum DurableError: Error, Sendable, CustomStringConvertible {
     case noSuchProcess(String)
     /// The process is quarantined.
     case quarantined(Pid, String)
-    /// The message or state could not be read or written.
-    case coding(String)
+    /// The data directory cannot be made, opened or locked.
+    case dataDirectory(String)
+    /// A journal record, snapshot or behavior that a process needs is
+    /// missing or does not decode (the process is quarantined).
+    case undecodable(String)
+    /// A message or behavior cannot be encoded for the journal.
+    case unencodable(String)
+    /// A message failed every try and was set aside as a dead letter.
+    case poisonMessage(String)
     /// The journal no longer holds the history asked for.
     case historyGone(Pid, UInt64)
 
@@ -35,7 +42,8 @@ public enum DurableError: Error, Sendable, CustomStringConvertible {
         case .noSuchProcess(let who): "no durable process \(who)"
         case .historyGone(let pid, let seq): "the journal no longer holds the history of \(pid) up to \(seq) (it keeps the history window; the snapshot is newer)"
         case .quarantined(let pid, let reason): "\(pid) is quarantined: \(reason)"
-        case .coding(let reason): reason
+        case .dataDirectory(let reason), .undecodable(let reason), .unencodable(let reason): reason
+        case .poisonMessage(let reason): "poison message: \(reason)"
         }
     }
 }

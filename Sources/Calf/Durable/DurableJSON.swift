@@ -14,10 +14,10 @@ enum DurableJSON {
         try JSONDecoder().decode(type, from: Data(bytes))
     }
 
-    /// A message as the journal keeps it (binary), as JSON text; nil if it does not decode.
-    static func journaledMessage<M: Codable>(_ codec: JournalCodec<M>, _ payload: [UInt8]) -> String? {
+    /// A message as the journal keeps it (binary), as a JSON value; nil if it does not decode.
+    static func journaledMessage<M: Codable>(_ codec: JournalCodec<M>, _ payload: [UInt8]) -> JSONValue? {
         guard let message = try? codec.decode(from: payload), let json = try? encode(message) else { return nil }
-        return String(decoding: json, as: UTF8.self)
+        return try? JSONValue(parsing: json)
     }
 
     /// A reply as JSON if it is `Encodable`, else its description as a JSON string.

@@ -20,7 +20,7 @@ extension Node {
         do throws(DurableError) {
             cell = try durableCell(target)
         } catch {
-            return .failed(error.description)
+            return .failed(IngressRefusal(error))
         }
         return await withCheckedContinuation { continuation in
             cell.ingressJSON(json, key: key, slot: nil) { continuation.resume(returning: $0) }

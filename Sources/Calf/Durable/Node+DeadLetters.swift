@@ -1,23 +1,5 @@
 import CalfStore
 
-/// A dead letter as the shell shows it.
-public struct DeadLetterReport: Codable, Sendable, Equatable {
-    /// Its id: the seq the message had in the journal.
-    public var id: UInt64
-    /// The process that could not handle it.
-    public var pid: String
-    /// That process's registered name, if it is alive and named.
-    public var name: String?
-    /// When it was accepted (ns since the epoch).
-    public var acceptedAt: UInt64
-    /// Failures in a row before it was set aside.
-    public var failures: Int
-    /// The last error.
-    public var error: String
-    /// The message as JSON (nil if its process is gone or it does not decode).
-    public var message: String?
-}
-
 extension Node {
     /// The dead letters (poison messages set aside after `maximumFailures`),
     /// of `target` only if given (a name or a pid).
@@ -32,7 +14,7 @@ extension Node {
         var reports: [DeadLetterReport] = []
         for record in try durable.deadLetterRecords() where only == nil || record.pid == only {
             let cell = durable.cell(record.pid)
-            let described: (name: String?, json: String?)
+            let described: (name: String?, json: JSONValue?)
             if let cell {
                 described = await onLoop(cell.scheduler) { _ in (cell.relations?.name, cell.journaledMessageJSON(record.payload)) }
             } else {
@@ -54,16 +36,16 @@ extension Node {
         do throws(DurableError) {
             durable = try requireDurable()
         } catch {
-            return .failed(error.description)
+            return .failed(IngressRefusal(error))
         }
         let records: [DeadLetterRecord]
         do {
             records = try durable.deadLetterRecords()
         } catch {
-            return .failed("cannot read the dead letters: \(error)")
+            return .failed(.storeFailed("cannot read the dead letters: \(error)"))
         }
-        guard let record = records.first(where: { $0.seq == id }) else { return .failed("no dead letter \(id)") }
-        guard let cell = durable.cell(record.pid) else { return .failed("its process \(record.pid) is gone") }
+        guard let record = records.first(where: { $0.seq == id }) else { return .failed(.noDeadLetter(id)) }
+        guard let cell = durable.cell(record.pid) else { return .failed(.noProcess("\(record.pid) (the process of dead letter \(id))")) }
         let result = await withCheckedContinuation { continuation in
             cell.reingest(record.payload, key: "dead-\(id)") { continuation.resume(returning: $0) }
         }
@@ -78,7 +60,7 @@ extension Node {
                 batch.entries.append(.outcome { continuation.resume(returning: $0) })
                 durable.submit(batch)
             }
-            if let failure { return .failed("retried, but the dead letter stays: \(failure)") }
+            if let failure { return .failed(.storeFailed("retried, but the dead letter stays: \(failure)")) }
         case .failed:
             break
         }

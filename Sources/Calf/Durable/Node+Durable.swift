@@ -76,7 +76,7 @@ extension Node {
     /// message with that key was accepted within the retention window.
     public func send<M: Codable & Sendable>(_ message: M, to address: Address<M>, key: String?) async -> IngressResult {
         guard address.cell.isJournaled, let durable = core.durable else {
-            return .failed("\(address.pid) is not a durable process")
+            return .failed(.notDurable(address.pid))
         }
         // invariant: a journaled cell taking M is a DurableCellBase<M>.
         let cell = unsafeDowncast(address.cell, to: DurableCellBase<M>.self)

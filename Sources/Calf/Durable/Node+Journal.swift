@@ -1,29 +1,5 @@
 import CalfStore
 
-/// One record of a durable process's history, as the shell's `journal` shows it.
-public struct JournalEntry: Codable, Sendable, Equatable {
-    /// Its seq in the global log.
-    public var seq: UInt64
-    /// The process it concerns (filled in when listing every process's records).
-    public var pid: String?
-    /// `accepted` (a message it was sent), `handled` (messages it handled in
-    /// one turn), or a lifecycle event (`spawned`, `exited`, `restarted`,
-    /// `timerSet`, `timerFired`, `deadLettered`, `quarantined`, `timerCancelled`).
-    public var kind: String
-    /// When an accepted message was accepted (ns since the epoch).
-    public var acceptedAt: UInt64?
-    /// An accepted message's idempotency key.
-    public var key: String?
-    /// An accepted message as JSON (nil if its process is gone or it does not decode).
-    public var message: String?
-    /// The seqs of the messages a `handled` record covers.
-    public var handled: [UInt64]?
-    /// Why a `corrupt` record cannot be read (its checksum or its bytes).
-    public var error: String?
-    /// Why it restarted, for a `restarted` record.
-    public var reason: String?
-}
-
 extension JournalEntry {
     /// The entry of `record` at `seq` (an accepted message without its JSON yet).
     init(seq: UInt64, record: LogRecord, pid: String? = nil) {

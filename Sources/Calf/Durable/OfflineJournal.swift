@@ -74,7 +74,7 @@ public enum OfflineJournal {
     }
 
     /// A journaled message of behavior `B` as JSON (nil if it does not decode without a node).
-    static func messageJSON<B: DurableBehavior>(_: B.Type, _ payload: [UInt8]) -> String? {
+    static func messageJSON<B: DurableBehavior>(_: B.Type, _ payload: [UInt8]) -> JSONValue? {
         DurableJSON.journaledMessage(JournalCodec<B.Message>(), payload)
     }
 }

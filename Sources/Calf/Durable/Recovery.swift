@@ -249,7 +249,7 @@ extension DurableCore {
                 let finish = try revive(type, pid: pid, process) { seq, body in
                     if try process.withReceived(seq, body) { return }
                     guard let record = try journal.record(at: seq), case .accepted(let accepted) = record else {
-                        throw DurableError.coding("journal record \(seq) that \(pid) needs is missing")
+                        throw DurableError.undecodable("journal record \(seq) that \(pid) needs is missing")
                     }
                     try accepted.payload.withUnsafeBytes { try body(accepted.acceptedAt, $0) }
                 }
@@ -395,7 +395,7 @@ extension DurableCore {
         do {
             behavior = try DurableDecoding.with(self) { try BinaryDecoder().decode(B.self, from: process.spec) }
         } catch {
-            throw DurableError.coding("its behavior \(B.behaviorName) does not decode: \(error)")
+            throw DurableError.undecodable("its behavior \(B.behaviorName) does not decode: \(error)")
         }
         // The snapshot is decoded once every cell exists (the revival's second
         // step), so addresses in it find their processes; until then the cell
@@ -414,7 +414,7 @@ extension DurableCore {
         enter(cell)
         return { [self] in
             do {
-                if let reason = process.broken { throw DurableError.coding(reason) }
+                if let reason = process.broken { throw DurableError.undecodable(reason) }
                 let start = snapshotDecoded || process.state == nil ? state : try decodeSnapshot(B.self, process)
                 return try finishRevival(cell, process, state: start, payload: payload)
             } catch {
@@ -430,7 +430,7 @@ extension DurableCore {
         do {
             return try DurableDecoding.with(self) { try JournalCodec<B.State>().decode(from: process.state ?? []) }
         } catch {
-            throw DurableError.coding("its snapshot does not decode as \(B.State.self): \(error)")
+            throw DurableError.undecodable("its snapshot does not decode as \(B.State.self): \(error)")
         }
     }
 
@@ -457,7 +457,7 @@ extension DurableCore {
                     do {
                         message = try cell.codec.decode(from: bytes)
                     } catch {
-                        throw DurableError.coding("journal record \(seq) for \(pid) does not decode as \(B.Message.self): \(error)")
+                        throw DurableError.undecodable("journal record \(seq) for \(pid) does not decode as \(B.Message.self): \(error)")
                     }
                     cell.restoreMail(JournaledMail(message, seq: seq, acceptedAt: acceptedAt, slot: nil))
                 }

@@ -129,7 +129,7 @@ final class SupervisorLedger {
             for (id, bytes) in childBytes { children[id] = try BinaryDecoder().decode(Child.self, from: bytes) }
             loaded = try dynamicBytes.map { ($0.0, try BinaryDecoder().decode(DynamicChild.self, from: $0.1)) }
         } catch {
-            throw DurableError.coding("the journal's record of supervisor '\(path)' does not decode: \(error)")
+            throw DurableError.undecodable("the journal's record of supervisor '\(path)' does not decode: \(error)")
         }
         let floor = ledger.windowFloor ?? 0
         loadedWindow = (ledger.window + times).filter { $0 >= floor }.sorted().suffix(Int(slots))

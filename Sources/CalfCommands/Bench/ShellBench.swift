@@ -1,5 +1,6 @@
 import Calf
 import CalfBenchmarks
+import CalfOperator
 import CalfShell
 import Foundation
 
@@ -23,19 +24,25 @@ enum ShellBench {
         let server = try ControlServer(node: node, path: dir + "/node.sock")
         defer { server.stop() }
         let client = try ControlClient(dataDirectory: dir)
-        let top = ControlProtocol.Request(cmd: "top", limit: 40)
-        for (request, label) in [(try ShellLine.parse("ps"), "ps"), (try ShellLine.parse("ps --sort msgs"), "ps_sorted"), (try ShellLine.parse("stats"), "stats"), (top, "top_refresh")] {
+        // Each round trip ends with the answer decoded into the types the shell prints from.
+        func measure<Answer: Codable & Sendable>(_ label: String, _ request: ControlRequest, as type: Answer.Type) throws {
             var times: [Double] = []
             var bytes = 0
             for _ in 0..<5 {
                 let began = Date()
-                let reply = try client.request(request)
+                let body = try client.exchange(request)
+                let reply: ControlReply<Answer> = try client.decoded(body)
+                _ = try reply.get()
                 times.append(Date().timeIntervalSince(began))
-                bytes = reply.result?.utf8.count ?? 0
+                bytes = body.count
             }
             times.sort()
-            report.figure("shell_\(label)", times[times.count / 2] * 1000, "ms", note: "median of 5 round trips, \(processes) processes, \(bytes >> 10) KiB of JSON")
+            report.figure("shell_\(label)", times[times.count / 2] * 1000, "ms", note: "median of 5 round trips to the decoded answer, \(processes) processes, \(bytes >> 10) KiB of JSON")
         }
+        try measure("ps", .ps(order: .pid), as: [ProcessReport].self)
+        try measure("ps_sorted", .ps(order: .messages), as: [ProcessReport].self)
+        try measure("stats", .stats, as: NodeStats.self)
+        try measure("top_refresh", .top(order: .rate, limit: 40), as: TopAnswer.self)
         try await node.shutdown()
     }
 }

@@ -1,9 +1,9 @@
 import Glibc
 
 /// Blocking reads and writes of whole frames on a socket descriptor.
-enum SocketIO {
+package enum SocketIO {
     /// Writes all of `bytes`; false if the peer is gone.
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    package static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { buffer in
@@ -19,7 +19,7 @@ enum SocketIO {
     }
 
     /// Reads exactly `count` bytes; nil at end of stream or on an error.
-    static func readExactly(_ fd: Int32, _ count: Int) -> [UInt8]? {
+    package static func readExactly(_ fd: Int32, _ count: Int) -> [UInt8]? {
         var bytes = [UInt8](repeating: 0, count: count)
         var offset = 0
         while offset < count {
@@ -33,10 +33,10 @@ enum SocketIO {
         return bytes
     }
 
-    enum FrameError: Error { case closed, tooLarge(Int) }
+    package enum FrameError: Error { case closed, tooLarge(Int) }
 
     /// Reads one frame's body, refusing one over `maximum` bytes.
-    static func readFrame(_ fd: Int32, maximum: Int = ControlProtocol.maximumFrame) throws(FrameError) -> [UInt8] {
+    package static func readFrame(_ fd: Int32, maximum: Int = ControlProtocol.maximumFrame) throws(FrameError) -> [UInt8] {
         guard let header = readExactly(fd, 4) else { throw .closed }
         let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
         guard length <= maximum else { throw .tooLarge(length) }
@@ -45,7 +45,7 @@ enum SocketIO {
     }
 
     /// A `sockaddr_un` for `path`, or nil if the path is too long.
-    static func address(_ path: String) -> sockaddr_un? {
+    package static func address(_ path: String) -> sockaddr_un? {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
@@ -58,7 +58,7 @@ enum SocketIO {
     }
 
     /// Connects to the Unix socket at `path`; the descriptor, or errno.
-    static func connect(to path: String) -> Result<Int32, Errno> {
+    package static func connect(to path: String) -> Result<Int32, Errno> {
         guard var address = address(path) else { return .failure(Errno(ENAMETOOLONG)) }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return .failure(Errno(errno)) }
@@ -78,6 +78,6 @@ enum SocketIO {
 public struct Errno: Error, CustomStringConvertible, Sendable {
     /// The value.
     public let code: Int32
-    init(_ code: Int32) { self.code = code }
+    package init(_ code: Int32) { self.code = code }
     public var description: String { String(cString: strerror(code)) }
 }

@@ -1,25 +1,25 @@
 /// Cuts a byte stream into control frames (a 4-byte big-endian length, then
 /// that many bytes), holding no more than the frame being read and the
 /// chunk that brought it.
-struct FrameReader {
+package struct FrameReader {
     /// A declared length over the limit.
-    struct TooLarge: Error {
-        let length: Int
+    package struct TooLarge: Error {
+        package let length: Int
     }
 
-    let maximum: Int
+    package let maximum: Int
     private var buffer: [UInt8] = []
     private var start = 0
 
-    init(maximum: Int) { self.maximum = maximum }
+    package init(maximum: Int) { self.maximum = maximum }
 
     /// Whether part of a frame has arrived and the rest has not.
-    var isMidFrame: Bool { buffer.count > start }
+    package var isMidFrame: Bool { buffer.count > start }
 
     /// Bytes held.
-    var heldBytes: Int { buffer.count - start }
+    package var heldBytes: Int { buffer.count - start }
 
-    mutating func append(_ bytes: [UInt8]) {
+    package mutating func append(_ bytes: [UInt8]) {
         if start > 0, start == buffer.count {
             buffer.removeAll(keepingCapacity: buffer.capacity <= 65_536)
             start = 0
@@ -29,7 +29,7 @@ struct FrameReader {
 
     /// The next whole frame's body, or nil until more bytes come.
     /// - Throws: `TooLarge` when the frame declares more than `maximum` bytes.
-    mutating func next() throws(TooLarge) -> [UInt8]? {
+    package mutating func next() throws(TooLarge) -> [UInt8]? {
         guard buffer.count - start >= 4 else { return nil }
         let length = Int(buffer[start]) << 24 | Int(buffer[start + 1]) << 16 | Int(buffer[start + 2]) << 8 | Int(buffer[start + 3])
         guard length <= maximum else { throw TooLarge(length: length) }

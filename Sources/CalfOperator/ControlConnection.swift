@@ -1,4 +1,5 @@
 import Calf
+import CalfControl
 import CalfLoop
 import FoundationEssentials
 
@@ -12,8 +13,9 @@ final class ControlConnection: @unchecked Sendable {
     private unowned let server: ControlServer
     private let pipe: LoopPipe
     private var reader = FrameReader(maximum: ControlProtocol.maximumFrame)
-    /// Requests waiting behind the one being answered.
-    private var queued: [ControlProtocol.Request] = []
+    /// Requests waiting behind the one being answered (a well-formed frame
+    /// whose request is wrong waits as its refusal, answered in its turn).
+    private var queued: [Result<ControlRequest, ControlError>] = []
     private var answering = false
     /// Reading (not paused for back-pressure, not ended).
     private var reading = false
@@ -68,22 +70,25 @@ final class ControlConnection: @unchecked Sendable {
             do throws(FrameReader.TooLarge) {
                 body = try reader.next()
             } catch {
-                fail("frame of \(error.length) bytes is over the \(ControlProtocol.maximumFrame)-byte limit")
+                fail(ControlError(.badRequest, "frame of \(error.length) bytes is over the \(ControlProtocol.maximumFrame)-byte limit"))
                 return
             }
             guard let body else { break }
-            let request: ControlProtocol.Request
             do {
-                request = try JSONDecoder().decode(ControlProtocol.Request.self, from: Data(body))
+                queued.append(.success(try JSONDecoder().decode(ControlRequest.self, from: Data(body))))
+            } catch let mismatch as ControlRequest.VersionMismatch {
+                fail(ControlError(.unsupportedVersion, mismatch.description))
+                return
             } catch {
-                fail("malformed request: \(error)")
-                return
+                // A frame of this version whose command or arguments are wrong is answered, and the
+                // connection stays; anything else (not JSON, no version) ends it.
+                let refusal = ControlError(.badRequest, "malformed request: \(Self.describe(error))")
+                guard (try? JSONDecoder().decode(VersionOnly.self, from: Data(body)))?.v == ControlProtocol.version else {
+                    fail(refusal)
+                    return
+                }
+                queued.append(.failure(refusal))
             }
-            guard request.v == ControlProtocol.version else {
-                fail("protocol version \(request.v) is not spoken here (this node speaks \(ControlProtocol.version))")
-                return
-            }
-            queued.append(request)
         }
         guard !closed else { return }
         midFrameSince = reader.isMidFrame ? (midFrameSince ?? .now) : nil
@@ -104,24 +109,29 @@ final class ControlConnection: @unchecked Sendable {
             return
         }
         answering = true
-        let request = queued.removeFirst()
+        let request: ControlRequest
+        switch queued.removeFirst() {
+        case .success(let asked): request = asked
+        case .failure(let refusal):
+            replied(.failure(refusal))
+            return
+        }
         let node = server.node
         let loop = server.loop
-        if request.cmd == "trace" {
-            startTrace(request)
-            return
-        }
-        if request.cmd == "top" {
-            answerTop(request)
-            return
-        }
-        Task { [self] in
-            let reply = await ControlServer.handle(request, on: node)
-            loop.execute { [self] in replied(reply) }
+        switch request {
+        case .trace(let target, let limit):
+            startTrace(target, limit: limit)
+        case .top(let order, let limit):
+            answerTop(order: order, limit: limit)
+        default:
+            Task { [self] in
+                let reply = await ControlAnswers.answer(request, on: node)
+                loop.execute { [self] in replied(reply) }
+            }
         }
     }
 
-    private func replied(_ reply: ControlProtocol.Reply) {
+    private func replied(_ reply: EncodedReply) {
         answering = false
         guard !closed else { return }
         if ended, queued.isEmpty {
@@ -136,54 +146,50 @@ final class ControlConnection: @unchecked Sendable {
         answerNext()
     }
 
-    private func startTrace(_ request: ControlProtocol.Request) {
+    private func startTrace(_ target: String, limit: Int?) {
         let node = server.node
         let loop = server.loop
-        let limit = request.limit.map { max(1, $0) }
+        let limit = limit.map { max(1, $0) }
         Task { [self] in
-            do {
-                let trace = try await node.trace(request.target, limit: limit) { [weak self] in
+            do throws(TraceError) {
+                let trace = try await node.trace(target, limit: limit) { [weak self] in
                     guard let connection = self else { return }
                     loop.execute { connection.streamTrace() }
                 }
                 loop.execute { [self] in
                     guard !closed, !ended else {
                         trace.cancel("the shell left")
-                        if !closed { replied(.failure("the shell left")) }
+                        if !closed { replied(.failure(.cancelled, "the shell left")) }
                         return
                     }
                     activeTrace = trace
                     // The trace is on: the shell says so (and a script knows from when events count).
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = .withoutEscapingSlashes
-                    if let following = try? encoder.encode(["following": request.target]) {
-                        send(.streamed(String(decoding: following, as: UTF8.self)))
-                    }
+                    send(.streamed(TraceUpdate.following(target)))
                     streamTrace()
                 }
             } catch {
-                loop.execute { [self] in replied(.failure("\(error)")) }
+                let refusal = switch error {
+                case .noProcess: ControlError(.noProcess, error.description)
+                case .alreadyTraced: ControlError(.alreadyTraced, error.description)
+                }
+                loop.execute { [self] in replied(.failure(refusal)) }
             }
         }
     }
 
     /// `top`: the top rows by the order asked, rates against this
     /// connection's previous `top` (the sampler lives on the loop thread).
-    private func answerTop(_ request: ControlProtocol.Request) {
-        guard let order = TopView.Order(name: request.sort) else {
-            replied(.failure("top orders by rate, mailbox, memory or restarts, not '\(request.sort ?? "")'"))
-            return
-        }
+    private func answerTop(order: TopOrder, limit: Int?) {
         let node = server.node
         let loop = server.loop
-        let limit = min(max(request.limit ?? 50, 1), 10_000)
+        let limit = min(max(limit ?? 50, 1), 10_000)
         Task { [self] in
             let reports = await node.processReports()
             let stats = await node.stats(window: .zero)
             let now = ContinuousClock.now
             loop.execute { [self] in
                 guard !closed else { return }
-                replied(ControlServer.encoded(topSampler.answer(reports, stats: stats, at: now, order: order, limit: limit)))
+                replied(.success(topSampler.answer(reports, stats: stats, at: now, order: order, limit: limit)))
             }
         }
     }
@@ -194,19 +200,20 @@ final class ControlConnection: @unchecked Sendable {
         guard !closed, let trace = activeTrace else { return }
         guard pipe.pendingWriteBytes <= ControlServer.maximumBacklog else { return }
         let batch = trace.take()
-        if batch.dropped > 0 { send(.streamed(#"{"dropped":\#(batch.dropped)}"#)) }
+        if batch.dropped > 0 { send(.streamed(TraceUpdate.dropped(batch.dropped))) }
         for event in batch.events {
-            guard let json = try? JSONEncoder().encode(event) else { continue }
-            send(.streamed(String(decoding: json, as: UTF8.self)))
+            send(.streamed(TraceUpdate.event(TraceEvent(
+                direction: event.direction, kind: event.kind, peer: event.peer,
+                message: (try? JSONValue(parsing: event.message.utf8)) ?? .string(event.message), at: event.at))))
         }
         if let reason = batch.ended {
             activeTrace = nil
-            replied(.success("trace ended: \(reason)"))
+            replied(.success(TraceUpdate.ended(reason)))
         }
     }
 
-    private func send(_ reply: ControlProtocol.Reply, then done: (() -> Void)? = nil) {
-        guard let frame = try? ControlProtocol.frame(reply) else { return }
+    private func send(_ reply: EncodedReply, then done: (() -> Void)? = nil) {
+        let frame = reply.frame
         if pipe.pendingWriteBytes == 0 { lastWriteProgress = .now }
         do {
             try pipe.write(frame) { [self] in
@@ -224,7 +231,7 @@ final class ControlConnection: @unchecked Sendable {
     }
 
     /// Replies with `error`, then closes.
-    func fail(_ error: String) {
+    func fail(_ error: ControlError) {
         guard !closed else { return }
         queued.removeAll()
         if reading {
@@ -232,6 +239,21 @@ final class ControlConnection: @unchecked Sendable {
             reading = false
         }
         send(.failure(error)) { [self] in close() }
+    }
+
+    /// What a frame of any request holds: its version.
+    private struct VersionOnly: Decodable { var v: Int }
+
+    /// A decoding error as a sentence: what is wrong, and where.
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.dataCorrupted(let context), DecodingError.keyNotFound(_, let context),
+             DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? context.debugDescription : "\(path): \(context.debugDescription)"
+        default:
+            return "\(error)"
+        }
     }
 
     /// Mid-frame for too long, or not reading its replies.

@@ -1,0 +1,78 @@
+/// The node's figures, for the shell's `stats`.
+public struct NodeStats: Codable, Sendable, Equatable {
+    /// One scheduler.
+    public struct SchedulerStats: Codable, Sendable, Equatable {
+        /// Its index.
+        public var index: Int
+        /// Processes it hosts.
+        public var processes: Int
+        /// Processes waiting in its run queue.
+        public var runQueue: Int
+        /// Messages its processes handled per second, over the sampling window.
+        public var messagesPerSecond: Double
+
+        /// A scheduler's figures.
+        public init(index: Int, processes: Int, runQueue: Int, messagesPerSecond: Double) {
+            self.index = index
+            self.processes = processes
+            self.runQueue = runQueue
+            self.messagesPerSecond = messagesPerSecond
+        }
+    }
+
+    /// The journal's figures (a node with a data directory).
+    public struct LogStats: Codable, Sendable, Equatable {
+        /// Group commits since the node started.
+        public var commits: UInt64
+        /// Records written since the node started.
+        public var records: UInt64
+        /// Records per second, over the sampling window.
+        public var recordsPerSecond: Double
+        /// Commit latency of the latest commits, median and 99th percentile (ms).
+        public var commitP50Milliseconds: Double?
+        /// See `commitP50Milliseconds`.
+        public var commitP99Milliseconds: Double?
+        /// Bytes of the map in use.
+        public var usedBytes: Int
+        /// The map's size.
+        public var mapBytes: Int
+        /// Times the map grew.
+        public var mapGrowths: Int
+        /// Durable processes restarted in place since the node started.
+        public var restarts: Int
+        /// Messages set aside as dead letters since the node started.
+        public var deadLettered: Int
+
+        /// The journal's figures.
+        public init(commits: UInt64, records: UInt64, recordsPerSecond: Double, commitP50Milliseconds: Double?, commitP99Milliseconds: Double?,
+                    usedBytes: Int, mapBytes: Int, mapGrowths: Int, restarts: Int, deadLettered: Int) {
+            self.commits = commits
+            self.records = records
+            self.recordsPerSecond = recordsPerSecond
+            self.commitP50Milliseconds = commitP50Milliseconds
+            self.commitP99Milliseconds = commitP99Milliseconds
+            self.usedBytes = usedBytes
+            self.mapBytes = mapBytes
+            self.mapGrowths = mapGrowths
+            self.restarts = restarts
+            self.deadLettered = deadLettered
+        }
+    }
+
+    /// The schedulers.
+    public var schedulers: [SchedulerStats]
+    /// Live processes by status (`waiting`, `runnable`, `suspended`, …).
+    public var processesByStatus: [String: Int]
+    /// The journal, if the node has one.
+    public var log: LogStats?
+    /// The sampling window the rates are over, in seconds.
+    public var windowSeconds: Double
+
+    /// The node's figures.
+    public init(schedulers: [SchedulerStats], processesByStatus: [String: Int], log: LogStats?, windowSeconds: Double) {
+        self.schedulers = schedulers
+        self.processesByStatus = processesByStatus
+        self.log = log
+        self.windowSeconds = windowSeconds
+    }
+}

@@ -1,0 +1,36 @@
+/// The answer to `names`: registered names with their pids, and every live pid.
+public struct NameList: Codable, Sendable, Equatable {
+    /// Registered name → pid.
+    public var names: [String: String]
+    /// Every live process's pid, in order.
+    public var pids: [String]
+
+    /// A list of names and pids.
+    public init(names: [String: String], pids: [String]) {
+        self.names = names
+        self.pids = pids
+    }
+}
+
+/// The answer to `send` (and `dead retry`): where the message is in the
+/// journal, and whether its idempotency key had been accepted before (then
+/// `seq` is where the first one was, and nothing was written).
+public struct SendAnswer: Codable, Sendable, Equatable {
+    /// The seq of the accepted message.
+    public var seq: UInt64
+    /// The key was seen before: the message was not taken again.
+    public var duplicate: Bool
+
+    /// An answer.
+    public init(seq: UInt64, duplicate: Bool) {
+        self.seq = seq
+        self.duplicate = duplicate
+    }
+}
+
+/// The answer to a request that only needs doing (`kill`, `restart`,
+/// `suspend`, `resume`): `{}`.
+public struct Done: Codable, Sendable, Equatable {
+    /// Done.
+    public init() {}
+}

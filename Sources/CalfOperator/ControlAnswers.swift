@@ -1,0 +1,128 @@
+import Calf
+import FoundationEssentials
+
+/// Answers the requests of the control protocol from a node, one small
+/// function per command (`trace` and `top` are answered by their
+/// connection: a stream, a sampler of its own). Each answer is encoded once,
+/// typed, straight into its frame.
+enum ControlAnswers {
+    /// The reply to `request`.
+    static func answer(_ request: ControlRequest, on node: Node) async -> EncodedReply {
+        switch request {
+        case .send(let target, let message, let key): return await send(message, to: target, key: key, on: node)
+        case .call(let target, let message, let timeout): return await call(message, to: target, timeoutMilliseconds: timeout, on: node)
+        case .state(let target, let at): return await state(of: target, at: at, on: node)
+        case .ps(let order): return .success(order.sorted(await node.processReports()))
+        case .info(let target):
+            guard let report = await node.processReport(target) else { return noProcess(target) }
+            return .success(report)
+        case .tree: return .success(await node.supervisionTrees())
+        case .mailbox(let target):
+            guard let mail = await node.mailbox(of: target) else { return noProcess(target) }
+            return .success(mail)
+        case .kill(let target, let reason): return done(await node.exit(target, reason: reason.flatMap(exitReason)), target)
+        case .restart(let target): return done(await node.exit(target, reason: nil), target)
+        case .suspend(let target): return done(await node.suspend(target), target)
+        case .resume(let target): return done(await node.resume(target), target)
+        case .stats: return .success(await node.stats())
+        case .journal(let target, let from, let limit): return await journal(of: target, from: from, limit: limit, on: node)
+        case .deadLetters(let target): return await deadLetters(of: target, on: node)
+        case .retryDeadLetter(let id): return ingress(await node.retryDeadLetter(id))
+        case .names:
+            let names = node.registeredNames.mapValues(\.description)
+            return .success(NameList(names: names, pids: await node.livePids().map(\.description)))
+        case .trace, .top:
+            // invariant: a connection answers these itself (ControlConnection: a stream, a sampler of its own).
+            return .failure(.badRequest, "\(request.command) is answered by a connection, not here")
+        }
+    }
+
+    private static func send(_ message: JSONValue, to target: String, key: String?, on node: Node) async -> EncodedReply {
+        ingress(await node.sendJSON(message.bytes, to: target, key: key))
+    }
+
+    private static func ingress(_ result: IngressResult) -> EncodedReply {
+        switch result {
+        case .accepted(let seq): .success(SendAnswer(seq: seq, duplicate: false))
+        case .duplicate(let seq): .success(SendAnswer(seq: seq, duplicate: true))
+        case .failed(let refusal): .failure(ControlError(refusal))
+        }
+    }
+
+    private static func call(_ message: JSONValue, to target: String, timeoutMilliseconds: Int?, on node: Node) async -> EncodedReply {
+        let timeout = Duration.milliseconds(max(1, timeoutMilliseconds ?? 5000))
+        do {
+            return .success(try parsed(try await node.callJSON(message.bytes, to: target, timeout: timeout)))
+        } catch {
+            return .failure(ControlError(error))
+        }
+    }
+
+    private static func state(of target: String, at seq: UInt64?, on node: Node) async -> EncodedReply {
+        do {
+            let json = if let seq { try await node.stateJSON(of: target, at: seq) } else { try await node.stateJSON(of: target) }
+            return .success(try parsed(json))
+        } catch {
+            return .failure(ControlError(error))
+        }
+    }
+
+    private static func journal(of target: String, from: UInt64?, limit: Int?, on node: Node) async -> EncodedReply {
+        do {
+            let limit = min(max(limit ?? 100, 1), 100_000)
+            return .success(try await node.journalEntries(of: target, from: from ?? 0, limit: limit))
+        } catch {
+            return .failure(ControlError(error))
+        }
+    }
+
+    private static func deadLetters(of target: String?, on node: Node) async -> EncodedReply {
+        do {
+            return .success(try await node.deadLetterReports(of: target))
+        } catch {
+            return .failure(ControlError(error))
+        }
+    }
+
+    private static func done(_ found: Bool, _ target: String) -> EncodedReply {
+        found ? .success(Done()) : noProcess(target)
+    }
+
+    private static func noProcess(_ target: String) -> EncodedReply {
+        .failure(.noProcess, "no process \(target)")
+    }
+
+    /// JSON the node wrote (a state, a reply) as a value.
+    private static func parsed(_ json: [UInt8]) throws(ControlError) -> JSONValue {
+        do throws(JSONValue.ParseError) {
+            return try JSONValue(parsing: json)
+        } catch {
+            throw ControlError(.encodingFailed, "the node wrote JSON it cannot read back: \(error)")
+        }
+    }
+
+    /// The reason `kill P REASON` names: `normal`, `shutdown`, `killed`, or the operator's own words.
+    static func exitReason(_ text: String) -> ExitReason? {
+        switch text {
+        case "normal": .normal
+        case "shutdown": .shutdown
+        case "killed", "kill": nil
+        default: .error(OperatorExit(reason: text))
+        }
+    }
+}
+
+extension ProcessOrder {
+    /// `reports` in this order (largest first; by pid among equals).
+    func sorted(_ reports: [ProcessReport]) -> [ProcessReport] {
+        // Each pid parsed once, not in every comparison.
+        let byPid = reports.map { (Pid(parsing: $0.pid) ?? Pid(serial: 0), $0) }.sorted { $0.0 < $1.0 }.map(\.1)
+        switch self {
+        case .pid: return byPid
+        case .mailbox: return byPid.sortedStably { $0.mailbox > $1.mailbox }
+        case .messages: return byPid.sortedStably { $0.handled > $1.handled }
+        case .memory: return byPid.sortedStably { $0.memory > $1.memory }
+        case .restarts: return byPid.sortedStably { $0.restarts > $1.restarts }
+        }
+    }
+}
