@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(
@@ -37,9 +38,13 @@ let package = Package(
             "CalfControl", "CalfLoop", "CalfStore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "CalfShell", dependencies: ["CalfControl"]),
-        .target(name: "CalfOperator", dependencies: ["Calf", "CalfLoop", "CalfStore"]),
+        .target(name: "CalfOperator", dependencies: [
+            "Calf", "CalfLoop", "CalfStore",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .target(name: "Bank", dependencies: ["Calf"], path: "Examples/Bank"),
         .target(name: "Demo", dependencies: ["Calf"], path: "Examples/Demo"),
         .target(name: "CalfBenchmarks", dependencies: ["Calf", "CalfStore"], path: "Benchmarks/CalfBenchmarks"),
@@ -53,6 +58,7 @@ let package = Package(
                 "CalfBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
@@ -65,6 +71,7 @@ let package = Package(
         .testTarget(name: "CalfTests", dependencies: [
             "Calf", "CalfLoop", "CalfStore",
             .product(name: "MetricsTestKit", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "CalfControlTests", dependencies: ["CalfControl"]),
         .testTarget(name: "CalfShellTests", dependencies: ["CalfShell"]),

@@ -68,7 +68,7 @@ extension Node {
     public func mailbox(of target: String) async -> [JSONValue]? {
         guard let cell = await liveCell(target) else { return nil }
         let texts = await onLoop(cell.scheduler) { _ in cell.mailboxJSON() }
-        return texts.map { (try? JSONValue(parsing: $0.utf8)) ?? .string($0) }
+        return texts.map { (try? JSONValue(parsing: $0)) ?? .string($0) }
     }
 }
 

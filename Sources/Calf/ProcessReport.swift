@@ -20,11 +20,18 @@ extension ProcessCell {
 extension Node {
     /// Reports of every live process, by pid.
     public func processReports() async -> [ProcessReport] {
+        var pids: [Pid] = []
         var reports: [ProcessReport] = []
         for scheduler in schedulers {
-            reports += await onLoop(scheduler) { scheduler in scheduler.processes.values.map { $0.report() } }
+            let (somePids, someReports) = await onLoop(scheduler) { scheduler in
+                (Array(scheduler.processes.keys), scheduler.processes.values.map { $0.report() })
+            }
+            pids += somePids
+            reports += someReports
         }
-        return reports
+        // Indices sorted, then each report moved once (they are large to move in every swap).
+        let order = reports.indices.sorted { pids[$0] < pids[$1] }
+        return order.map { reports[$0] }
     }
 
     /// The report of the process with this pid (printed form) or registered name.

@@ -3,14 +3,15 @@ import Calf
 import CalfOperator
 import CalfStore
 import Foundation
-import Synchronization
+import Logging
+import ServiceLifecycle
 
 /// `calf node`: runs a node in the foreground on a data directory.
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
         abstract: "Run a node on a data directory, booting a tree from Supervisors/.",
-        discussion: "Prints 'calf node ready socket=DIR/node.sock' once it accepts connections; SIGTERM or SIGINT stop it in order."
+        discussion: "Prints 'calf node ready socket=DIR/node.sock' once it accepts connections; SIGTERM or SIGINT stop it in order (a swift-service-lifecycle ServiceGroup: the control server, then the node)."
     )
 
     @Option(name: .long, help: "The data directory (created if missing).")
@@ -48,7 +49,7 @@ struct NodeCommand: AsyncParsableCommand {
         let options = DurableOptions(
             path: data, durability: level, behaviors: registry.durable,
             checkpointInterval: .milliseconds(checkpointInterval), history: .seconds(history))
-        let node = try Calf.Node(durable: options)
+        let node = try await Calf.Node.open(durable: options)
         if let report = node.recoveryReport {
             for (pid, reason) in report.quarantined.sorted(by: { $0.key < $1.key }) {
                 FileHandle.standardError.write(Data("calf: \(pid) quarantined: \(reason)\n".utf8))
@@ -65,26 +66,26 @@ struct NodeCommand: AsyncParsableCommand {
             throw ValidationError("the tree \(tree) did not start: \(error)")
         }
         let socketPath = data + "/node.sock"
-        let server = try ControlServer(node: node, path: socketPath)
-
-        try StopSignals.install()
-        // Written straight to the descriptor: a pipe reader sees it at once.
-        FileHandle.standardOutput.write(Data("calf node ready socket=\(socketPath) root=\(root.pid)\n".utf8))
-        // Whichever comes first; the other waiter is left behind (the process ends).
-        let ending: String = await withCheckedContinuation { continuation in
-            let first = Mutex(false)
-            let finish: @Sendable (String) -> Void = { text in
-                if first.withLock({ done in defer { done = true }; return !done }) { continuation.resume(returning: text) }
-            }
-            Task { finish("signal \(await StopSignals.next()): stopping") }
-            Task {
-                let exit = await node.rootExit()
-                finish("the root supervisor '\(exit.id)' exited (\(exit.reason)): stopping the node")
-            }
+        let server: ControlServer
+        do {
+            server = try ControlServer(node: node, path: socketPath)
+        } catch {
+            try await node.shutdown()
+            throw error
         }
-        FileHandle.standardError.write(Data("calf: \(ending)\n".utf8))
-        server.stop()
-        try await node.shutdown()
-        if !ending.hasPrefix("signal") { throw ExitCode(1) }
+        // The group stops its services in the reverse of this order: the watch says why, the
+        // control server stops taking requests, then the node stops in order.
+        let watch = NodeWatch(node: node, readyLine: "calf node ready socket=\(socketPath) root=\(root.pid)")
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: [
+                .init(service: node),
+                .init(service: server),
+                .init(service: watch, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: Logger(label: "calf")))
+        NodeWatch.unblockStopSignals()
+        try await group.run()
+        if watch.rootExit != nil { throw ExitCode(1) }
     }
 }

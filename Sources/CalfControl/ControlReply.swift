@@ -79,6 +79,51 @@ extension ControlReply: Codable {
     }
 }
 
+extension ControlReply {
+    /// The reply `body` (a frame's JSON) holds. A result that reads itself
+    /// (`JSONReadable`: `JSONValue`, the reports of `ps`) is read by
+    /// `JSONParser`, anything else through Foundation's decoder.
+    public static func read(_ body: [UInt8]) throws -> ControlReply<Result> {
+        guard let readable = Result.self as? any JSONReadable.Type else {
+            return try JSONDecoder().decode(ControlReply<Result>.self, from: Data(body))
+        }
+        let read = body.withUnsafeBufferPointer { buffer in
+            Swift.Result { () throws(JSONValue.ParseError) in
+                try JSONParser.read(buffer) { parser throws(JSONValue.ParseError) in try envelope(&parser, result: readable) }
+            }
+        }
+        return try read.get()
+    }
+
+    private static func envelope(_ parser: inout JSONParser, result readable: any JSONReadable.Type) throws(JSONValue.ParseError) -> ControlReply<Result> {
+        var version: Int?
+        var ok: Bool?
+        var more = false
+        var result: Result?
+        var error: ControlError?
+        try parser.beginObject()
+        while let key = try parser.nextKey() {
+            switch key {
+            case "v": version = try parser.readInteger()
+            case "ok": ok = try parser.readBool()
+            case "more": more = try parser.readBool()
+            // invariant: `readable` is `Result.self`, so what it reads is a `Result`.
+            case "result": result = (try readable.init(reading: &parser) as! Result)
+            case "error": error = try ControlError(reading: &parser)
+            default: try parser.skipValue()
+            }
+        }
+        guard version == ControlProtocol.version else {
+            throw parser.failure("a reply of protocol version \(version.map(String.init) ?? "none") (this client speaks \(ControlProtocol.version))")
+        }
+        switch (ok, result, error) {
+        case (true?, let result?, _): return more ? .streamed(result) : .success(result)
+        case (false?, _, let error?): return .failure(error)
+        default: throw parser.failure("a reply without its result or error")
+        }
+    }
+}
+
 /// A reply as the node sends it: the frame, encoded once (off the socket's thread).
 public struct EncodedReply: Sendable {
     /// The frame: length, then JSON.
@@ -86,15 +131,54 @@ public struct EncodedReply: Sendable {
     /// The reply was a stream's last (or only) one.
     public let isLast: Bool
 
-    /// `reply` as a frame; a result that cannot be encoded becomes a failure saying so.
+    /// `reply` as a frame; a result that cannot be encoded becomes a failure
+    /// saying so. A result that writes itself (`JSONWritable`) is written
+    /// by `JSONWriter`, anything else by Foundation's encoder.
     public init<R>(_ reply: ControlReply<R>) {
+        isLast = !reply.isStreamed
+        if let frame = Self.written(reply) {
+            self.frame = frame
+            return
+        }
         do {
             frame = try ControlProtocol.frame(reply)
         } catch {
             // invariant: a reply of a ControlError and a string always encodes.
             frame = (try? ControlProtocol.frame(ControlReply<JSONValue>.failure(ControlError(.encodingFailed, "cannot encode the answer: \(error)")))) ?? []
         }
-        isLast = !reply.isStreamed
+    }
+
+    /// The frame of a success whose result writes itself: the envelope's
+    /// keys in sorted order, as the encoder writes them.
+    private static func written<R>(_ reply: ControlReply<R>) -> [UInt8]? {
+        let result: R
+        let more: Bool
+        switch reply {
+        case .success(let value): (result, more) = (value, false)
+        case .streamed(let value): (result, more) = (value, true)
+        case .failure: return nil
+        }
+        guard let writable = result as? any JSONWritable else { return nil }
+        var writer = JSONWriter(bytes: [0, 0, 0, 0])
+        writer.beginObject()
+        if more {
+            writer.key("more")
+            writer.bool(true)
+        }
+        writer.key("ok")
+        writer.bool(true)
+        writer.key("result")
+        writer.value(writable)
+        writer.key("v")
+        writer.integer(ControlProtocol.version)
+        writer.endObject()
+        var frame = writer.bytes
+        let length = UInt32(frame.count - 4)
+        frame[0] = UInt8(length >> 24)
+        frame[1] = UInt8(length >> 16 & 0xff)
+        frame[2] = UInt8(length >> 8 & 0xff)
+        frame[3] = UInt8(length & 0xff)
+        return frame
     }
 
     /// A success with `result`.

@@ -71,12 +71,16 @@ extension JSONValue {
     }
 
     /// The value `bytes` (UTF-8 JSON text) hold.
-    public init(parsing bytes: some Collection<UInt8>) throws(ParseError) {
-        do {
-            self = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-        } catch {
-            throw ParseError(description: "not JSON: \(error)")
-        }
+    public init(parsing bytes: [UInt8]) throws(ParseError) {
+        let parsed = bytes.withUnsafeBufferPointer { buffer in Result { () throws(ParseError) in try JSONParser.parse(buffer) } }
+        self = try parsed.get()
+    }
+
+    /// The value `text` (JSON) holds.
+    public init(parsing text: String) throws(ParseError) {
+        var text = text
+        let parsed = text.withUTF8 { buffer in Result { () throws(ParseError) in try JSONParser.parse(buffer) } }
+        self = try parsed.get()
     }
 
     /// The value as JSON text, keys sorted, slashes unescaped.
@@ -84,8 +88,9 @@ extension JSONValue {
 
     /// The value as UTF-8 JSON text, keys sorted, slashes unescaped.
     public var bytes: [UInt8] {
-        // invariant: every JSONValue is encodable (non-finite doubles cannot be parsed into one).
-        (try? ControlProtocol.encode(self)) ?? Array("null".utf8)
+        var writer = JSONWriter()
+        write(to: &writer)
+        return writer.bytes
     }
 
     /// The value decoded as `T` (through its JSON text).

@@ -113,16 +113,20 @@ enum ControlAnswers {
 }
 
 extension ProcessOrder {
-    /// `reports` in this order (largest first; by pid among equals).
+    /// `reports`, given by pid, in this order (largest first; by pid among equals).
     func sorted(_ reports: [ProcessReport]) -> [ProcessReport] {
-        // Each pid parsed once, not in every comparison.
-        let byPid = reports.map { (Pid(parsing: $0.pid) ?? Pid(serial: 0), $0) }.sorted { $0.0 < $1.0 }.map(\.1)
+        func largestFirst(_ key: (ProcessReport) -> UInt64) -> [ProcessReport] {
+            // Indices sorted on keys computed once (ties by index: stable), then each report moved once.
+            let keys = reports.map(key)
+            let order = reports.indices.sorted { keys[$0] != keys[$1] ? keys[$0] > keys[$1] : $0 < $1 }
+            return order.map { reports[$0] }
+        }
         switch self {
-        case .pid: return byPid
-        case .mailbox: return byPid.sortedStably { $0.mailbox > $1.mailbox }
-        case .messages: return byPid.sortedStably { $0.handled > $1.handled }
-        case .memory: return byPid.sortedStably { $0.memory > $1.memory }
-        case .restarts: return byPid.sortedStably { $0.restarts > $1.restarts }
+        case .pid: return reports
+        case .mailbox: return largestFirst { UInt64(clamping: $0.mailbox) }
+        case .messages: return largestFirst(\.handled)
+        case .memory: return largestFirst { UInt64(clamping: $0.memory) }
+        case .restarts: return largestFirst(\.restarts)
         }
     }
 }

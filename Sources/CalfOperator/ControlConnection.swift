@@ -204,7 +204,7 @@ final class ControlConnection: @unchecked Sendable {
         for event in batch.events {
             send(.streamed(TraceUpdate.event(TraceEvent(
                 direction: event.direction, kind: event.kind, peer: event.peer,
-                message: (try? JSONValue(parsing: event.message.utf8)) ?? .string(event.message), at: event.at))))
+                message: (try? JSONValue(parsing: event.message)) ?? .string(event.message), at: event.at))))
         }
         if let reason = batch.ended {
             activeTrace = nil

@@ -57,7 +57,7 @@ public final class ControlClient {
     /// `body`, a reply's JSON, decoded.
     public func decoded<Answer: Codable & Sendable>(_ body: [UInt8]) throws(ConnectionError) -> ControlReply<Answer> {
         do {
-            return try JSONDecoder().decode(ControlReply<Answer>.self, from: Data(body))
+            return try ControlReply<Answer>.read(body)
         } catch {
             throw ConnectionError(description: "malformed reply: \(error)")
         }

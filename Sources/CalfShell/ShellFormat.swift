@@ -9,7 +9,7 @@ public enum ShellFormat {
     /// - Throws: a decoding error if the reply is not what `request` is answered with.
     public static func text(for request: ControlRequest, reply body: [UInt8]) throws -> ControlReply<String> {
         func render<Answer: Codable & Sendable>(_ type: Answer.Type, _ draw: (Answer) -> String) throws -> ControlReply<String> {
-            switch try JSONDecoder().decode(ControlReply<Answer>.self, from: Data(body)) {
+            switch try ControlReply<Answer>.read(body) {
             case .success(let answer): .success(draw(answer))
             case .streamed(let answer): .streamed(draw(answer))
             case .failure(let error): .failure(error)

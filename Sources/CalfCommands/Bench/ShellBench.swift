@@ -27,17 +27,22 @@ enum ShellBench {
         // Each round trip ends with the answer decoded into the types the shell prints from.
         func measure<Answer: Codable & Sendable>(_ label: String, _ request: ControlRequest, as type: Answer.Type) throws {
             var times: [Double] = []
+            var transfers: [Double] = []
             var bytes = 0
             for _ in 0..<5 {
                 let began = Date()
                 let body = try client.exchange(request)
+                let received = Date()
                 let reply: ControlReply<Answer> = try client.decoded(body)
                 _ = try reply.get()
                 times.append(Date().timeIntervalSince(began))
+                transfers.append(received.timeIntervalSince(began))
                 bytes = body.count
             }
             times.sort()
+            transfers.sort()
             report.figure("shell_\(label)", times[times.count / 2] * 1000, "ms", note: "median of 5 round trips to the decoded answer, \(processes) processes, \(bytes >> 10) KiB of JSON")
+            report.figure("shell_\(label)_bytes", transfers[transfers.count / 2] * 1000, "ms", note: "the same round trips until the reply's bytes are in (not decoded)")
         }
         try measure("ps", .ps(order: .pid), as: [ProcessReport].self)
         try measure("ps_sorted", .ps(order: .messages), as: [ProcessReport].self)

@@ -49,3 +49,77 @@ public struct ProcessReport: Codable, Sendable, Equatable {
         self.quarantine = quarantine
     }
 }
+
+extension ProcessReport: JSONWritable, JSONReadable {
+    /// Writes the report as its `Codable` form does (keys sorted, nil members left out).
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("behavior")
+        writer.string(behavior)
+        writer.key("durable")
+        writer.bool(durable)
+        writer.key("handled")
+        writer.unsigned(handled)
+        writer.key("links")
+        writer.strings(links)
+        writer.key("mailbox")
+        writer.integer(mailbox)
+        writer.key("memory")
+        writer.integer(memory)
+        writer.key("monitoredBy")
+        writer.strings(monitoredBy)
+        if let name {
+            writer.key("name")
+            writer.string(name)
+        }
+        writer.key("pid")
+        writer.string(pid)
+        if let quarantine {
+            writer.key("quarantine")
+            writer.string(quarantine)
+        }
+        writer.key("restarts")
+        writer.unsigned(restarts)
+        writer.key("scheduler")
+        writer.integer(scheduler)
+        writer.key("status")
+        writer.string(status)
+        writer.key("trapsExits")
+        writer.bool(trapsExits)
+        writer.endObject()
+    }
+
+    /// Reads what `write(to:)` (or the `Codable` form) wrote.
+    public init(reading parser: inout JSONParser) throws(JSONValue.ParseError) {
+        var report = ProcessReport(pid: "", name: nil, behavior: "", scheduler: 0, status: "", mailbox: 0, handled: 0, restarts: 0,
+                                   memory: 0, durable: false, trapsExits: false, links: [], monitoredBy: [], quarantine: nil)
+        // The members read, one bit each in the order of `required`.
+        let required = ["pid", "behavior", "scheduler", "status", "mailbox", "handled", "restarts", "memory", "durable", "trapsExits", "links", "monitoredBy"]
+        var seen: UInt16 = 0
+        try parser.beginObject()
+        while let key = try parser.nextKey() {
+            switch key {
+            case "pid": report.pid = try parser.readString(); seen |= 1 << 0
+            case "behavior": report.behavior = try parser.readString(); seen |= 1 << 1
+            case "scheduler": report.scheduler = try parser.readInteger(); seen |= 1 << 2
+            case "status": report.status = try parser.readString(); seen |= 1 << 3
+            case "mailbox": report.mailbox = try parser.readInteger(); seen |= 1 << 4
+            case "handled": report.handled = try parser.readUnsigned(); seen |= 1 << 5
+            case "restarts": report.restarts = try parser.readUnsigned(); seen |= 1 << 6
+            case "memory": report.memory = try parser.readInteger(); seen |= 1 << 7
+            case "durable": report.durable = try parser.readBool(); seen |= 1 << 8
+            case "trapsExits": report.trapsExits = try parser.readBool(); seen |= 1 << 9
+            case "links": report.links = try parser.readStrings(); seen |= 1 << 10
+            case "monitoredBy": report.monitoredBy = try parser.readStrings(); seen |= 1 << 11
+            case "name": report.name = try parser.readOptionalString()
+            case "quarantine": report.quarantine = try parser.readOptionalString()
+            default: try parser.skipValue()
+            }
+        }
+        guard seen == 1 << required.count - 1 else {
+            let missing = required.indices.filter { seen & 1 << $0 == 0 }.map { required[$0] }
+            throw parser.failure("a process report without \(missing.joined(separator: ", "))")
+        }
+        self = report
+    }
+}
