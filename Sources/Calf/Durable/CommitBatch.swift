@@ -93,13 +93,6 @@ struct Ingress: Sendable {
     }
 }
 
-/// Messages from outside waiting for the writer, their records one after
-/// another in `bytes` (no array per message).
-struct IngressQueue {
-    var items: [Ingress] = []
-    var bytes: [UInt8] = []
-}
-
 /// One thing a commit batch carries, in order.
 @usableFromInline
 enum CommitEntry {

@@ -3,11 +3,14 @@ import CalfStore
 import Glibc
 import Synchronization
 
-/// The one writer of a node's journal: takes the batches schedulers and
-/// senders from outside submit, commits all that are waiting in one LMDB
-/// write transaction (group commit: one fsync for all), then releases their
-/// outputs in commit order. Schedulers keep running while a commit is in
-/// flight (pipelining).
+/// The one writer of a node's journal: takes everything waiting in its
+/// inbox, commits it in one LMDB write transaction (group commit: one fsync
+/// for all), then releases the outputs in commit order. Schedulers keep
+/// running while a commit is in flight (pipelining).
+///
+/// A commit reads top to bottom in `commit(_:)`: gather the inbox into a
+/// `CommitPlan` (records packed, idempotency keys checked), `write` it,
+/// settle the keys, `release` the outputs, count it, finish its rounds.
 ///
 /// Every delivery of a committed message goes from this one thread through
 /// its recipient scheduler's MPSC queue (a commit's mail for one scheduler
@@ -15,17 +18,19 @@ import Synchronization
 /// journaled mail in seq order, and `releasedThrough` tells a scheduler
 /// which accepted records are surely in its mailboxes once it drains its queue.
 ///
-/// Thread ownership: `queue` and the atomics are shared; everything else
+/// Thread ownership: `inbox` and the atomics are shared; everything else
 /// belongs to the writer's loop thread.
 @usableFromInline
 final class CommitWriter: LoopDriver, @unchecked Sendable {
     let journal: Journal
     private let options: DurableOptions
     private let schedulerCount: Int
-    private let queue = Mutex<[CommitBatch]>([])
-    /// Messages from outside, queued on their own (no batch object each).
-    private let ingressQueue = Mutex(IngressQueue())
+    /// What waits for the next commit (any thread).
+    private let inbox = Mutex(WriterInbox())
     private let queued = Atomic<Bool>(false)
+    /// Set when the writer's loop stops: what is submitted afterwards is
+    /// refused at once (its senders would otherwise wait forever).
+    private let stopped = Atomic<Bool>(false)
     /// Every accepted record up to this seq has been handed to its recipient.
     let releasedThrough: Atomic<UInt64>
     /// Set when a commit failed: the journal no longer matches memory, so
@@ -36,39 +41,31 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     private let metrics: NodeMetrics.Writer
 
     // Writer thread only.
-    private var keys: [String: KeyEntry] = [:]
-    private var keysSinceRound: [String] = []
-    private var rounds: [UInt64: RoundProgress] = [:]
+    private var keys: IdempotencyKeys
+    private var rounds: [UInt64: CommitPlan.RoundProgress] = [:]
+    private var history: HistoryWindow
+    private var plan = CommitPlan()
     private var lastCommitEnded: UInt64 = 0
     /// Records in the previous commit: only a busy writer lingers.
     private var lastCommitRecords = 0
     /// How long a commit waits after the previous one (process level only).
     private let lingerNanoseconds: UInt64
-    private var packedScratch: [UInt8] = []
-    private var rangesScratch: [Range<Int>] = []
-    private var afterScratch: [AfterCommit] = []
     /// Each scheduler's mail of the commit under way, and the sink that takes it there.
     private var handOver: [[any CommittedDelivery]]
     private var sinks: [CommittedMailSink?]
-    /// (wall time, first seq kept) of past rounds, oldest first, for the history window.
-    private var roundMarks: [(time: UInt64, scanFrom: UInt64, lowestPending: UInt64)] = []
 
-    struct KeyEntry {
-        var seq: UInt64
-        var acceptedAt: UInt64
-    }
-
-    private struct RoundProgress {
-        var reports = 0
-        var cut = UInt64.max
-        var lowestPending = UInt64.max
-    }
+    /// A commit of at least this many records makes the next one linger.
+    static let lingerAbove = 64
+    /// What the writer tells the senders of what it refuses once stopped.
+    static let stoppedReason = IngressRefusal.stopped.description
 
     init(journal: Journal, options: DurableOptions, schedulerCount: Int, metrics: NodeMetrics.Writer) {
         self.metrics = metrics
         self.journal = journal
         self.options = options
         self.schedulerCount = schedulerCount
+        keys = IdempotencyKeys(retention: options.keyRetention.nanoseconds)
+        history = HistoryWindow(length: options.history.nanoseconds)
         lingerNanoseconds = options.durability == .process ? 300_000 : 0
         handOver = Array(repeating: [], count: schedulerCount)
         sinks = Array(repeating: nil, count: schedulerCount)
@@ -78,69 +75,48 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     /// Loads the idempotency keys recovery found (before any commit); the
     /// next checkpoint round writes them to the `keys` database, since the
     /// log it found some of them in may be dropped after that round.
-    func restoreKeys(_ restored: [String: KeyEntry]) {
-        keys = restored
-        keysSinceRound = Array(restored.keys)
+    func restoreKeys(_ restored: [String: IdempotencyKeys.Entry]) {
+        keys.restore(restored)
     }
 
-    /// Hands `batch` to the writer (any thread).
+    // MARK: Intake (any thread)
+
+    /// Hands `batch` to the writer.
     func submit(_ batch: CommitBatch, wake loop: EventLoop) {
-        queue.withLock { $0.append(batch) }
-        queued.store(true, ordering: .sequentiallyConsistent)
-        if stopped.load(ordering: .sequentiallyConsistent) { refuseQueued() } else { loop.wake() }
+        inbox.withLock { $0.batches.append(batch) }
+        queuedWork(wake: loop)
     }
 
-    /// Hands one message from outside to the writer (any thread): `write`
-    /// appends its record to the queue's bytes; if it throws, nothing is queued.
+    /// Hands one message from outside to the writer: `write` appends its
+    /// record to the inbox's bytes; if it throws, nothing is queued.
     @usableFromInline func submit(
         key: String?, acceptedAt: UInt64, deliver: any CommittedDelivery, ack: @escaping @Sendable (IngressResult) -> Void,
         wake loop: EventLoop, write: (inout [UInt8]) throws -> Void
     ) throws {
-        try ingressQueue.withLock { queue in
-            let start = queue.bytes.count
+        try inbox.withLock { inbox in
+            let start = inbox.ingressBytes.count
             do {
-                try write(&queue.bytes)
+                try write(&inbox.ingressBytes)
             } catch {
-                queue.bytes.removeSubrange(start...)
+                inbox.ingressBytes.removeSubrange(start...)
                 throw error
             }
-            queue.items.append(Ingress(key: key, acceptedAt: acceptedAt, record: start..<queue.bytes.count, deliver: deliver, ack: ack))
+            inbox.ingress.append(Ingress(key: key, acceptedAt: acceptedAt, record: start..<inbox.ingressBytes.count, deliver: deliver, ack: ack))
+            if inbox.ingressSince == nil { inbox.ingressSince = monotonicNanoseconds() }
         }
+        queuedWork(wake: loop)
+    }
+
+    private func queuedWork(wake loop: EventLoop) {
         queued.store(true, ordering: .sequentiallyConsistent)
         if stopped.load(ordering: .sequentiallyConsistent) { refuseQueued() } else { loop.wake() }
     }
 
-    /// Takes every queued message from outside, with their bytes.
-    private func takeIngress() -> IngressQueue {
-        ingressQueue.withLock { queue in
-            var taken = IngressQueue()
-            swap(&taken, &queue)
-            queue.items.reserveCapacity(taken.items.count)
-            queue.bytes.reserveCapacity(taken.bytes.count)
-            return taken
-        }
-    }
-
-    /// Set when the writer's loop stops: what is submitted afterwards is
-    /// refused at once (its senders would otherwise wait forever).
-    private let stopped = Atomic<Bool>(false)
-
     private func refuseQueued() {
-        let batches = queue.withLock { waiting -> [CommitBatch] in
-            let taken = waiting
-            waiting.removeAll()
-            return taken
-        }
-        let ingress = takeIngress()
-        for batch in batches { refuse(batch, reason: Self.stoppedReason) }
-        for item in ingress.items { item.ack(.failed(.stopped)) }
+        refuse(inbox.withLock { $0.take() }, reason: Self.stoppedReason)
     }
 
-    /// What the writer tells the senders of what it refuses once stopped.
-    static let stoppedReason = IngressRefusal.stopped.description
-
-    /// A commit of at least this many records makes the next one linger.
-    static let lingerAbove = 64
+    // MARK: The writer's loop
 
     @usableFromInline func hasPendingWork() -> Bool { queued.load(ordering: .sequentiallyConsistent) }
 
@@ -155,169 +131,78 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             if since < lingerNanoseconds { usleep(UInt32((lingerNanoseconds - since) / 1000)) }
         }
         queued.store(false, ordering: .sequentiallyConsistent)
-        let batches = queue.withLock { waiting -> [CommitBatch] in
-            let taken = waiting
-            waiting.removeAll(keepingCapacity: true)
-            return taken
-        }
-        let ingress = takeIngress()
-        if !batches.isEmpty || !ingress.items.isEmpty {
-            let loose = CommitBatch()
-            loose.bytes = ingress.bytes
-            loose.entries = ingress.items.map { .ingress($0) }
-            commit(ingress.items.isEmpty ? batches : batches + [loose])
+        let work = inbox.withLock { $0.take() }
+        if !work.isEmpty {
+            commit(work)
             lastCommitEnded = monotonicNanoseconds()
         }
         return queued.load(ordering: .sequentiallyConsistent)
     }
 
     @usableFromInline func loopWillStop(_ loop: EventLoop) {
-        // Batches submitted after the last run, or later, are refused: their senders learn it.
+        // What was submitted after the last run, or is later, is refused: its senders learn it.
         stopped.store(true, ordering: .sequentiallyConsistent)
         refuseQueued()
     }
 
-    // MARK: Committing
+    // MARK: One commit
 
-    private enum AfterCommit {
-        case deliver(index: Int, any CommittedDelivery)
-        case accepted(index: Int, @Sendable (IngressResult) -> Void)
-        case duplicate(seq: UInt64, @Sendable (IngressResult) -> Void)
-        case duplicateInCommit(index: Int, @Sendable (IngressResult) -> Void)
-        case release(@Sendable () -> Void)
-    }
-
-    private func commit(_ batches: [CommitBatch]) {
+    private func commit(_ work: WriterInbox) {
         if let reason = failure.withLock({ $0 }) {
-            for batch in batches { refuse(batch, reason: reason) }
+            refuse(work, reason: reason)
             return
         }
-        // Every record of the commit, copied into one buffer (reused).
-        var packed = packedScratch
-        var ranges = rangesScratch
-        var after = afterScratch
-        packed.removeAll(keepingCapacity: true)
-        ranges.removeAll(keepingCapacity: true)
-        after.removeAll(keepingCapacity: true)
-        defer {
-            after.removeAll(keepingCapacity: true)
-            packedScratch = packed
-            rangesScratch = ranges
-            afterScratch = after
-        }
-        func add(_ record: [UInt8]) {
-            ranges.append(packed.count..<(packed.count + record.count))
-            packed.append(contentsOf: record)
-        }
-        var checkpoints: [(pid: UInt64, recordsBefore: Int, body: [UInt8])] = []
-        var writes: [@Sendable (Transaction) throws -> Void] = []
-        var keysInCommit: [String: (index: Int, acceptedAt: UInt64)] = [:]
-        var finishedRounds: [RoundProgress] = []
         let now = WallTime.now.nanosecondsSinceEpoch
-        let retention = options.keyRetention.nanoseconds
-        for batch in batches {
-            let base = packed.count
-            packed.append(contentsOf: batch.bytes)
-            for entry in batch.entries {
-                switch entry {
-                case .packed(let range, let deliver):
-                    if let deliver { after.append(.deliver(index: ranges.count, deliver)) }
-                    ranges.append((range.lowerBound + base)..<(range.upperBound + base))
-                case .record(let bytes, let deliver):
-                    if let deliver { after.append(.deliver(index: ranges.count, deliver)) }
-                    add(bytes)
-                case .ingress(let ingress):
-                    if let key = ingress.key {
-                        if let seen = keys[key], now &- seen.acceptedAt < retention {
-                            after.append(.duplicate(seq: seen.seq, ingress.ack))
-                            continue
-                        }
-                        if let earlier = keysInCommit[key] {
-                            after.append(.duplicateInCommit(index: earlier.index, ingress.ack))
-                            continue
-                        }
-                        keysInCommit[key] = (ranges.count, ingress.acceptedAt)
-                    }
-                    after.append(.deliver(index: ranges.count, ingress.deliver))
-                    after.append(.accepted(index: ranges.count, ingress.ack))
-                    ranges.append((ingress.record.lowerBound + base)..<(ingress.record.upperBound + base))
-                case .checkpoint(let pid, let body):
-                    checkpoints.append((pid, ranges.count, body))
-                case .write(let write):
-                    writes.append(write)
-                case .release(let release):
-                    after.append(.release(release))
-                case .outcome(let tell):
-                    after.append(.release { tell(nil) })
-                case .round(let report):
-                    var progress = rounds[report.round] ?? RoundProgress()
-                    progress.reports += 1
-                    progress.cut = min(progress.cut, report.cut)
-                    progress.lowestPending = min(progress.lowestPending, report.lowestPending)
-                    if progress.reports == schedulerCount {
-                        rounds[report.round] = nil
-                        finishedRounds.append(progress)
-                    } else {
-                        rounds[report.round] = progress
-                    }
-                }
-            }
-        }
+        plan.reset()
+        plan.gather(work, keys: keys, now: now, rounds: &rounds, schedulerCount: schedulerCount)
         let first: UInt64
-        if ranges.isEmpty, checkpoints.isEmpty, writes.isEmpty, finishedRounds.isEmpty {
-            first = journal.lastSeq + 1
-        } else {
-            let newKeys = keysSinceRound + keysInCommit.keys
-            let keySnapshot = finishedRounds.isEmpty ? [:] : keys
-            let checkpointsDB = journal.checkpoints
-            let meta = journal.meta
-            let keysDB = journal.keys
-            do {
-                let range = try journal.append(packed: packed, ranges: ranges) { txn, first in
-                    for checkpoint in checkpoints {
-                        let stateSeq = first &+ UInt64(checkpoint.recordsBefore) &- 1
-                        var value = StoreKey(stateSeq).bytes
-                        value.append(contentsOf: checkpoint.body)
-                        try journal.putChecked(txn, checkpointsDB, key: StoreKey(checkpoint.pid), value: value)
-                    }
-                    for write in writes { try write(txn) }
-                    if let round = finishedRounds.last {
-                        // Everything after the lowest cut must be scanned at the next start.
-                        try txn.put(meta, key: StoreKey(MetaKey.scanFrom), value: StoreKey(round.cut &+ 1).bytes)
-                        for key in newKeys {
-                            let entry: KeyEntry
-                            if let fresh = keysInCommit[key] {
-                                entry = KeyEntry(seq: first &+ UInt64(fresh.index), acceptedAt: fresh.acceptedAt)
-                            } else if let known = keySnapshot[key] {
-                                entry = known
-                            } else {
-                                continue
-                            }
-                            try txn.put(keysDB, key: StoreKey(key), value: StoreKey(entry.seq, entry.acceptedAt).bytes)
-                        }
-                    }
+        do {
+            first = try write(plan)
+        } catch {
+            let reason = "journal commit failed: \(error)"
+            failure.withLock { $0 = reason }
+            reportProblem("\(reason); the node accepts nothing more until it restarts", level: .critical)
+            refuse(work, reason: reason)
+            return
+        }
+        keys.committed(plan.keys, first: first, roundFinished: !plan.finishedRounds.isEmpty)
+        for batch in work.batches { batch.commitToken?.markCommitted() }
+        release(plan.steps, first: first)
+        if !plan.ranges.isEmpty { releasedThrough.store(first &+ UInt64(plan.ranges.count) &- 1, ordering: .releasing) }
+        count(work)
+        for round in plan.finishedRounds { finish(round, now: now) }
+    }
+
+    /// Writes `plan` in one transaction; returns the seq of its first record.
+    private func write(_ plan: CommitPlan) throws -> UInt64 {
+        guard !plan.writesNothing else { return journal.lastSeq + 1 }
+        let checkpointsDB = journal.checkpoints
+        let meta = journal.meta
+        let keysDB = journal.keys
+        let keys = self.keys
+        let range = try journal.append(packed: plan.packed, ranges: plan.ranges) { txn, first in
+            for checkpoint in plan.checkpoints {
+                var value = StoreKey(first &+ UInt64(checkpoint.recordsBefore) &- 1).bytes
+                value.append(contentsOf: checkpoint.body)
+                try journal.putChecked(txn, checkpointsDB, key: StoreKey(checkpoint.pid), value: value)
+            }
+            for write in plan.writes { try write(txn) }
+            if let round = plan.finishedRounds.last {
+                // Everything after the lowest cut must be scanned at the next start.
+                try txn.put(meta, key: StoreKey(MetaKey.scanFrom), value: StoreKey(round.cut &+ 1).bytes)
+                for (key, entry) in keys.toPersist(after: plan.keys, first: first) {
+                    try txn.put(keysDB, key: StoreKey(key), value: StoreKey(entry.seq, entry.acceptedAt).bytes)
                 }
-                first = range.lowerBound
-            } catch {
-                let reason = "journal commit failed: \(error)"
-                failure.withLock { $0 = reason }
-                reportProblem("\(reason); the node accepts nothing more until it restarts", level: .critical)
-                for batch in batches { refuse(batch, reason: reason) }
-                return
             }
         }
-        for (key, fresh) in keysInCommit {
-            keys[key] = KeyEntry(seq: first &+ UInt64(fresh.index), acceptedAt: fresh.acceptedAt)
-        }
-        if finishedRounds.isEmpty {
-            keysSinceRound.append(contentsOf: keysInCommit.keys)
-        } else {
-            keysSinceRound.removeAll()
-        }
-        for batch in batches { batch.commitToken?.markCommitted() }
-        // Mail goes to each scheduler together, in seq order; mail before a
-        // release is handed over before it runs (the order of old).
-        for step in after {
+        return range.lowerBound
+    }
+
+    /// Releases what the commit let go, in order: mail goes to each
+    /// scheduler together, in seq order; mail before a release is handed
+    /// over before it runs.
+    private func release(_ steps: [CommitPlan.Step], first: UInt64) {
+        for step in steps {
             switch step {
             case .deliver(let index, let delivery):
                 if let scheduler = delivery.committed(seq: first &+ UInt64(index)) {
@@ -333,19 +218,6 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             }
         }
         handOverMail()
-        let last = first &+ UInt64(ranges.count) &- 1
-        if !ranges.isEmpty { releasedThrough.store(last, ordering: .releasing) }
-        lastCommitRecords = ranges.count
-        let finished = monotonicNanoseconds()
-        statistics.withLock { stats in
-            stats.commits += 1
-            stats.records += UInt64(ranges.count)
-            for batch in batches { stats.recordLatency(finished &- batch.started) }
-        }
-        metrics.commits.increment()
-        metrics.records.increment(by: Int64(ranges.count))
-        for batch in batches { metrics.commitDuration.recordNanoseconds(Int64(finished &- batch.started)) }
-        for round in finishedRounds { finishRound(round, now: now) }
     }
 
     /// Pushes each scheduler's mail gathered so far as one delivery.
@@ -358,33 +230,45 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         }
     }
 
-    private func refuse(_ batch: CommitBatch, reason: String) {
-        for entry in batch.entries {
-            switch entry {
-            case .ingress(let ingress): ingress.ack(.failed(reason == Self.stoppedReason ? .stopped : .storeFailed(reason)))
-            case .outcome(let tell): tell(reason)
-            default: break
+    /// The commit's figures, for `stats` and the metrics.
+    private func count(_ work: WriterInbox) {
+        let records = plan.ranges.count
+        lastCommitRecords = records
+        let finished = monotonicNanoseconds()
+        // Latency from each batch's first entry, and from the first message from outside.
+        let starts = work.batches.map(\.started) + (work.ingressSince.map { [$0] } ?? [])
+        statistics.withLock { stats in
+            stats.commits += 1
+            stats.records += UInt64(records)
+            for started in starts { stats.recordLatency(finished &- started) }
+        }
+        metrics.commits.increment()
+        metrics.records.increment(by: Int64(records))
+        for started in starts { metrics.commitDuration.recordNanoseconds(Int64(finished &- started)) }
+    }
+
+    /// Tells the senders of `work` that nothing of it was written, and why.
+    private func refuse(_ work: WriterInbox, reason: String) {
+        let refusal: IngressRefusal = reason == Self.stoppedReason ? .stopped : .storeFailed(reason)
+        for batch in work.batches {
+            for entry in batch.entries {
+                switch entry {
+                case .ingress(let ingress): ingress.ack(.failed(refusal))
+                case .outcome(let tell): tell(reason)
+                default: break
+                }
             }
         }
+        for ingress in work.ingress { ingress.ack(.failed(refusal)) }
     }
 
     // MARK: Rounds
 
     /// After a round's commit: forget expired keys, drop log records outside
     /// the history window that no process needs.
-    private func finishRound(_ round: RoundProgress, now: UInt64) {
-        let retention = options.keyRetention.nanoseconds
-        var expired: [String] = []
-        for (key, entry) in keys where now &- entry.acceptedAt >= retention { expired.append(key) }
-        for key in expired { keys[key] = nil }
-        roundMarks.append((now, round.cut &+ 1, round.lowestPending))
-        let history = options.history.nanoseconds
-        // The newest round older than the window bounds what may go.
-        var boundary: UInt64 = 0
-        while let oldest = roundMarks.first, now &- oldest.time >= history {
-            boundary = min(oldest.scanFrom, round.lowestPending, round.cut &+ 1)
-            roundMarks.removeFirst()
-        }
+    private func finish(_ round: CommitPlan.RoundProgress, now: UInt64) {
+        let expired = keys.expire(now: now)
+        let boundary = history.roundFinished(at: now, scanFrom: round.cut &+ 1, lowestPending: round.lowestPending)
         let keysDB = journal.keys
         do {
             if !expired.isEmpty {

@@ -101,13 +101,12 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
     }
 
     override final func journalOutput(_ message: Message, acceptedAt: UInt64, into bytes: inout [UInt8]) -> Result<JournalOutput, any Error>? {
-        let start = bytes.count
-        LogRecord.appendAcceptedHeader(to: pid.serial, key: nil, acceptedAt: acceptedAt, into: &bytes)
-        let payloadStart = bytes.count
+        let payloadStart: Int
         do {
-            try codec.encode(message, appendingTo: &bytes)
+            payloadStart = try AcceptedRecord.append(to: pid.serial, key: nil, acceptedAt: acceptedAt, into: &bytes) { bytes in
+                try codec.encode(message, appendingTo: &bytes)
+            }
         } catch {
-            bytes.removeSubrange(start...)
             return .failure(DurableError.unencodable("cannot encode a message for \(pid): \(error)"))
         }
         return .success(JournalOutput(payloadStart: payloadStart, mail: JournaledMail(message, acceptedAt: acceptedAt, slot: nil, for: self)))
@@ -184,7 +183,8 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         var detail = ByteWriter()
         detail.varint(id)
         detail.varint(nextDue)
-        let record = LogRecord.accepted(.init(to: pid.serial, acceptedAt: now, payload: entry.timer.payload)).encoded()
+        var record: [UInt8] = []
+        _ = AcceptedRecord.append(to: pid.serial, key: nil, acceptedAt: now, into: &record) { $0.append(contentsOf: entry.timer.payload) }
         let batch = scheduler.durableBatch
         batch.entries.append(.record(record, deliver: JournaledMail(message, acceptedAt: now, slot: nil, for: self)))
         batch.entries.append(.record(LogRecord.lifecycle(pid: pid.serial, event: .timerFired, detail: detail.bytes).encoded(), deliver: nil))

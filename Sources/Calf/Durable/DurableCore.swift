@@ -101,8 +101,9 @@ final class DurableCore: @unchecked Sendable {
             // The record is written straight into the writer's queue (no array of its own).
             try writer.submit(key: key, acceptedAt: acceptedAt, deliver: JournaledMail(message, acceptedAt: acceptedAt, slot: slot, for: cell),
                               ack: tell, wake: writerLoop) { bytes in
-                LogRecord.appendAcceptedHeader(to: to, key: key, acceptedAt: acceptedAt, into: &bytes)
-                try codec.encode(message, appendingTo: &bytes)
+                _ = try AcceptedRecord.append(to: to, key: key, acceptedAt: acceptedAt, into: &bytes) { bytes in
+                    try codec.encode(message, appendingTo: &bytes)
+                }
             }
         } catch {
             let refusal = IngressRefusal.badMessage("cannot encode the message: \(error)")

@@ -120,7 +120,7 @@ extension DurableCore {
         var broken: [UInt64: String] = [:]
         /// Processes whose snapshot could not be read (their pid, its key, is sure).
         var unreadableCheckpoints: Set<UInt64> = []
-        var keys: [String: CommitWriter.KeyEntry] = [:]
+        var keys: [String: IdempotencyKeys.Entry] = [:]
         var scanFrom: UInt64 = 1
         let checkpoints = journal.checkpoints
         let meta = journal.meta
@@ -160,7 +160,7 @@ extension DurableCore {
                 while let (key, value) = entry {
                     if let name = String(validating: key, as: UTF8.self), let seq = StoreKey.uint64(in: value),
                        let acceptedAt = StoreKey.uint64(in: value, at: 8) {
-                        keys[name] = CommitWriter.KeyEntry(seq: seq, acceptedAt: acceptedAt)
+                        keys[name] = IdempotencyKeys.Entry(seq: seq, acceptedAt: acceptedAt)
                     }
                     entry = try cursor.next()
                 }
@@ -177,7 +177,7 @@ extension DurableCore {
                 guard let seq = at else { throw LogRecordError.malformedKey(bytes.count) }
                 // Accepted records, most of the log, are read in place.
                 if let accepted = try LogRecord.acceptedFields(in: bytes, seq: seq) {
-                    if let key = accepted.key { keys[key] = CommitWriter.KeyEntry(seq: seq, acceptedAt: accepted.acceptedAt) }
+                    if let key = accepted.key { keys[key] = IdempotencyKeys.Entry(seq: seq, acceptedAt: accepted.acceptedAt) }
                     if let process = processes[accepted.to], !process.exited {
                         process.receive(seq: seq, acceptedAt: accepted.acceptedAt, payload: UnsafeRawBufferPointer(rebasing: bytes[accepted.payloadStart...]))
                     }
