@@ -18,7 +18,7 @@ enum Envelope<Message: Sendable>: Sendable {
 ///
 /// Made before its record commits, it is also what the writer releases
 /// after the commit: it learns its seq, and the commit's mail for each
-/// scheduler goes through that scheduler's queue together (`CommittedMailSink`).
+/// scheduler goes through that scheduler's queue together (`ReleaseChannel`).
 /// Thread ownership: `seq` is written by the writer thread in
 /// `committed(seq:)` before the mail is published through the recipient
 /// scheduler's queue; `recipient` is cleared on that scheduler's thread in

@@ -76,7 +76,7 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
 
     /// The `remoteAcceptor` of a `MailboxCell<Message>`, specialized where `Message` is concrete.
     @inlinable
-    static var remoteAcceptorFunction: (ProcessCell, UnsafeMutableRawPointer, Bool) -> Void {
+    static var remoteAcceptorFunction: (RemoteReceiver, UnsafeMutableRawPointer, Bool) -> Void {
         { cell, node, deliver in
             let typed = unsafeDowncast(cell, to: MailboxCell<Message>.self)
             let envelope = RemoteNode.takeEnvelope(node, as: Message.self)

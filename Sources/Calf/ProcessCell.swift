@@ -4,7 +4,7 @@
 /// other threads reach a process only through `MailboxCell.deliverRemote`
 /// (the scheduler's `RemoteQueue`) or by submitting a job to the scheduler's loop.
 @usableFromInline
-class ProcessCell: @unchecked Sendable {
+class ProcessCell: RemoteReceiver, @unchecked Sendable {
     @usableFromInline
     enum Status: UInt8 { case alive, dead }
 
@@ -14,9 +14,6 @@ class ProcessCell: @unchecked Sendable {
     @usableFromInline let isJournaled: Bool
     /// Runs one turn: handles up to `budget` messages; returns whether messages remain.
     @usableFromInline var turn: (ProcessCell, Int) -> Bool = { _, _ in false }
-    /// Takes in (true) or dead-letters (false) the envelope of a remote
-    /// node addressed to this process; specialized for its message type.
-    @usableFromInline var remoteAcceptor: (ProcessCell, UnsafeMutableRawPointer, Bool) -> Void = { _, _, _ in }
     @usableFromInline @exclusivity(unchecked) var status = Status.alive
     /// In the run queue or running now.
     @usableFromInline @exclusivity(unchecked) var scheduled = false
@@ -36,6 +33,7 @@ class ProcessCell: @unchecked Sendable {
         self.pid = pid
         self.scheduler = scheduler
         self.isJournaled = isJournaled
+        super.init()
     }
 
     @usableFromInline

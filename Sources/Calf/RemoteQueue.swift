@@ -5,7 +5,7 @@ import Synchronization
 /// unspecialized generics on the message path:
 ///
 ///     offset 0   next      Atomic<UnsafeMutableRawPointer?>   written once by the next sender
-///     offset 8   cell      Unmanaged<ProcessCell> (+1)        nil in the queue's placeholder
+///     offset 8   receiver  Unmanaged<RemoteReceiver> (+1)     nil in the queue's placeholder
 ///     offset 16+ envelope  Envelope<M>                        moved out by the receiving cell
 ///
 /// Thread ownership: the sender initializes a node and pushes it; from then
@@ -23,13 +23,26 @@ enum RemoteNode {
     /// A node for `envelope` to `cell` (any thread; specialized where `M` is concrete).
     @inlinable
     static func make<M: Sendable>(cell: MailboxCell<M>, envelope: __owned Envelope<M>) -> UnsafeMutableRawPointer {
-        let offset = payloadOffset(M.self)
-        let node = UnsafeMutableRawPointer.allocate(
-            byteCount: offset + MemoryLayout<Envelope<M>>.size,
-            alignment: max(16, MemoryLayout<Envelope<M>>.alignment))
-        initializeHeader(node, cell: Unmanaged.passRetained(cell as ProcessCell).toOpaque())
-        (node + offset).bindMemory(to: Envelope<M>.self, capacity: 1).initialize(to: consume envelope)
+        make(receiver: cell, payload: consume envelope)
+    }
+
+    /// A node carrying `payload` to `receiver`, whose acceptor knows its type (any thread).
+    @inlinable
+    static func make<Payload>(receiver: RemoteReceiver, payload: __owned Payload) -> UnsafeMutableRawPointer {
+        let alignment = MemoryLayout<Payload>.alignment
+        let offset = (headerSize + alignment - 1) / alignment * alignment
+        let node = UnsafeMutableRawPointer.allocate(byteCount: offset + MemoryLayout<Payload>.size, alignment: max(16, alignment))
+        initializeHeader(node, cell: Unmanaged.passRetained(receiver).toOpaque())
+        (node + offset).bindMemory(to: Payload.self, capacity: 1).initialize(to: consume payload)
         return node
+    }
+
+    /// Moves the payload out of a node made for `Payload`.
+    @inlinable
+    static func takePayload<Payload>(_ node: UnsafeMutableRawPointer, as: Payload.Type) -> Payload {
+        let alignment = MemoryLayout<Payload>.alignment
+        let offset = (headerSize + alignment - 1) / alignment * alignment
+        return (node + offset).assumingMemoryBound(to: Payload.self).move()
     }
 
     /// The placeholder a queue starts with.
@@ -50,11 +63,11 @@ enum RemoteNode {
         node.assumingMemoryBound(to: Atomic<UnsafeMutableRawPointer?>.self)
     }
 
-    /// Takes the node's cell reference (+1) and clears it, or nil for a placeholder.
-    static func takeCell(_ node: UnsafeMutableRawPointer) -> ProcessCell? {
+    /// Takes the node's receiver reference (+1) and clears it, or nil for a placeholder.
+    static func takeReceiver(_ node: UnsafeMutableRawPointer) -> RemoteReceiver? {
         guard let raw = (node + 8).load(as: UnsafeMutableRawPointer?.self) else { return nil }
         (node + 8).storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
-        return Unmanaged<ProcessCell>.fromOpaque(raw).takeRetainedValue()
+        return Unmanaged<RemoteReceiver>.fromOpaque(raw).takeRetainedValue()
     }
 
     /// Moves the envelope out of a node made for `Envelope<M>`.
@@ -68,6 +81,21 @@ enum RemoteNode {
         next(node).deinitialize(count: 1)
         node.deallocate()
     }
+}
+
+/// What a remote node is addressed to: a process, or another receiver on the
+/// scheduler's thread (the journal's release channel). Its acceptor takes
+/// the node's payload, knowing its type.
+///
+/// Thread ownership: `remoteAcceptor` is set before the receiver gets its
+/// first node and only read afterwards, on the scheduler's thread.
+@usableFromInline
+class RemoteReceiver: @unchecked Sendable {
+    /// Takes in (true) or dead-letters (false) the payload of a node
+    /// addressed here; specialized for the payload's type.
+    @usableFromInline var remoteAcceptor: (RemoteReceiver, UnsafeMutableRawPointer, Bool) -> Void = { _, _, _ in }
+
+    @usableFromInline init() {}
 }
 
 /// The mail other threads send to one scheduler's processes: a
@@ -119,7 +147,7 @@ final class RemoteQueue: @unchecked Sendable {
     func hand(deliver: Bool, limit: Int = .max) -> Int {
         var count = 0
         while count < limit, let node = pop() {
-            if let cell = RemoteNode.takeCell(node) { cell.remoteAcceptor(cell, node, deliver) }
+            if let receiver = RemoteNode.takeReceiver(node) { receiver.remoteAcceptor(receiver, node, deliver) }
             count &+= 1
         }
         return count

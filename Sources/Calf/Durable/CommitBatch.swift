@@ -108,8 +108,14 @@ enum CommitEntry {
     case checkpoint(pid: UInt64, body: [UInt8])
     /// Another write in the same transaction (names, dead letters).
     case write(@Sendable (Transaction) throws -> Void)
-    /// Runs after the commit (releases a transient send, a reply, a start).
+    /// Runs after the commit on the writer's thread, after the commit's
+    /// mail before it was handed over (a transient send, a reply, a count):
+    /// work that touches no scheduler's state.
     case release(@Sendable () -> Void)
+    /// Runs after the commit on `scheduler`'s thread, in that scheduler's
+    /// release channel, in order with the commit's mail for it (a timer
+    /// armed, a process started, terminated, rebuilt).
+    case releaseOn(Scheduler, @Sendable () -> Void)
     /// A scheduler's part of a checkpoint round.
     case round(CheckpointRoundReport)
     /// Learns the commit's outcome: nil once committed (with the releases),

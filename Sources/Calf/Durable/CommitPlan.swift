@@ -18,8 +18,10 @@ struct CommitPlan {
         case duplicate(seq: UInt64, @Sendable (IngressResult) -> Void)
         /// A message from outside whose key an earlier message of this commit has (record `index`).
         case duplicateInCommit(index: Int, @Sendable (IngressResult) -> Void)
-        /// Runs after the commit (after the mail before it was handed over).
+        /// Runs after the commit on the writer's thread (after the mail before it was handed over).
         case release(@Sendable () -> Void)
+        /// Runs after the commit on this scheduler's thread, in its release channel.
+        case releaseOn(Scheduler, @Sendable () -> Void)
     }
 
     /// A process's snapshot, stamped with the seq of the last record before it.
@@ -92,6 +94,8 @@ struct CommitPlan {
             writes.append(write)
         case .release(let release):
             steps.append(.release(release))
+        case .releaseOn(let scheduler, let release):
+            steps.append(.releaseOn(scheduler, release))
         case .outcome(let tell):
             steps.append(.release { tell(nil) })
         case .round(let report):

@@ -12,11 +12,13 @@ import Synchronization
 /// `CommitPlan` (records packed, idempotency keys checked), `write` it,
 /// settle the keys, `release` the outputs, count it, finish its rounds.
 ///
-/// Every delivery of a committed message goes from this one thread through
-/// its recipient scheduler's MPSC queue (a commit's mail for one scheduler
-/// as one delivery, `CommittedMailSink`), so a process receives its
-/// journaled mail in seq order, and `releasedThrough` tells a scheduler
-/// which accepted records are surely in its mailboxes once it drains its queue.
+/// What a commit releases on a scheduler — its mail and the work that must
+/// run on that scheduler's thread — goes from this one thread through that
+/// scheduler's `ReleaseChannel`, one hand-over per commit, in commit order:
+/// a process receives its journaled mail in seq order, a timer is armed
+/// after the mail committed before it, and `releasedThrough` tells a
+/// scheduler which accepted records are surely in its mailboxes once it
+/// drains its queue.
 ///
 /// Thread ownership: `inbox` and the atomics are shared; everything else
 /// belongs to the writer's loop thread.
@@ -50,9 +52,9 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     private var lastCommitRecords = 0
     /// How long a commit waits after the previous one (process level only).
     private let lingerNanoseconds: UInt64
-    /// Each scheduler's mail of the commit under way, and the sink that takes it there.
-    private var handOver: [[any CommittedDelivery]]
-    private var sinks: [CommittedMailSink?]
+    /// Each scheduler's releases of the commit under way, and the channel that takes them there.
+    private var handOver: [[CommitRelease]]
+    private var channels: [ReleaseChannel?]
 
     /// A commit of at least this many records makes the next one linger.
     static let lingerAbove = 64
@@ -68,7 +70,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         history = HistoryWindow(length: options.history.nanoseconds)
         lingerNanoseconds = options.durability == .process ? 300_000 : 0
         handOver = Array(repeating: [], count: schedulerCount)
-        sinks = Array(repeating: nil, count: schedulerCount)
+        channels = Array(repeating: nil, count: schedulerCount)
         releasedThrough = Atomic(journal.lastSeq)
     }
 
@@ -198,35 +200,38 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
         return range.lowerBound
     }
 
-    /// Releases what the commit let go, in order: mail goes to each
-    /// scheduler together, in seq order; mail before a release is handed
-    /// over before it runs.
+    /// Releases what the commit let go, in order: each scheduler's mail and
+    /// work go through its release channel together, in commit order; what
+    /// runs on this thread runs after everything before it was handed over.
     private func release(_ steps: [CommitPlan.Step], first: UInt64) {
         for step in steps {
             switch step {
             case .deliver(let index, let delivery):
-                if let scheduler = delivery.committed(seq: first &+ UInt64(index)) {
-                    if sinks[scheduler.index] == nil { sinks[scheduler.index] = CommittedMailSink(scheduler: scheduler) }
-                    handOver[scheduler.index].append(delivery)
-                }
+                if let scheduler = delivery.committed(seq: first &+ UInt64(index)) { gather(.mail(delivery), for: scheduler) }
+            case .releaseOn(let scheduler, let work): gather(.run(work), for: scheduler)
             case .accepted(let index, let ack): ack(.accepted(seq: first &+ UInt64(index)))
             case .duplicate(let seq, let ack): ack(.duplicate(seq: seq))
             case .duplicateInCommit(let index, let ack): ack(.duplicate(seq: first &+ UInt64(index)))
             case .release(let release):
-                handOverMail()
+                handOverReleases()
                 release()
             }
         }
-        handOverMail()
+        handOverReleases()
     }
 
-    /// Pushes each scheduler's mail gathered so far as one delivery.
-    private func handOverMail() {
+    private func gather(_ release: CommitRelease, for scheduler: Scheduler) {
+        if channels[scheduler.index] == nil { channels[scheduler.index] = ReleaseChannel(scheduler: scheduler) }
+        handOver[scheduler.index].append(release)
+    }
+
+    /// Pushes each scheduler's releases gathered so far as one hand-over.
+    private func handOverReleases() {
         for index in handOver.indices where !handOver[index].isEmpty {
-            let mails = handOver[index]
+            let releases = handOver[index]
             handOver[index] = []
-            // invariant: a sink is made for a scheduler before its first mail is gathered.
-            sinks[index]!.hand(mails)
+            // invariant: a channel is made for a scheduler before its first release is gathered.
+            channels[index]!.hand(releases)
         }
     }
 

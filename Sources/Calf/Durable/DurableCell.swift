@@ -228,9 +228,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
             loop.execute { [self] in rebuild(after: delay) }
             return
         }
-        scheduler.durableBatch.entries.append(.release { [self] in
-            loop.execute { [self] in rebuild(after: delay) }
-        })
+        scheduler.durableBatch.entries.append(.releaseOn(scheduler) { [self] in rebuild(after: delay) })
     }
 
     /// How long this restart waits, by its supervisor's backoff: the n-th
@@ -339,10 +337,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         phase = .stopping
         let batch = scheduler.durableBatch
         batch.entries.append(contentsOf: durable.exitEntries(for: self, reason: reason))
-        let loop = scheduler.loop!
-        batch.entries.append(.release { [self] in
-            loop.execute { [self] in scheduler.terminate(self, reason: reason) }
-        })
+        batch.entries.append(.releaseOn(scheduler) { [self] in scheduler.terminate(self, reason: reason) })
     }
 
     // MARK: JSON (control socket)

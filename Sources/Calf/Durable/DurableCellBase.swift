@@ -29,7 +29,7 @@ enum DurablePhase: Equatable {
 /// scheduler's thread, except `ingressFunction` and
 /// `acceptCommittedFunction`, set while the cell is made (before anyone can
 /// reach it) and only read afterwards, from any thread; the writer thread
-/// reaches a cell only through its scheduler's queue (`CommittedMailSink`,
+/// reaches a cell only through its scheduler's queue (`ReleaseChannel`,
 /// `pushToMailbox`) and jobs on the scheduler's loop.
 @usableFromInline
 class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, DurableNamed, @unchecked Sendable {
@@ -191,10 +191,8 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         var rearmed = entry.timer
         rearmed.due = nextDue
         let next = rearmed
-        batch.entries.append(.release { [self] in
-            scheduler.loop.execute { [self] in
-                if nextDue > 0 { addCommittedTimer(next) } else { timers[id] = nil; dirty = true }
-            }
+        batch.entries.append(.releaseOn(scheduler) { [self] in
+            if nextDue > 0 { addCommittedTimer(next) } else { timers[id] = nil; dirty = true }
         })
     }
 

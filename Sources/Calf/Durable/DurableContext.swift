@@ -157,7 +157,7 @@ public struct DurableContext<Message: Codable & Sendable> {
         if let batch {
             let cell = self.cell
             batch.entries.append(.record(LogRecord.lifecycle(pid: cell.pid.serial, event: .timerSet, detail: timer.encoded()).encoded(), deliver: nil))
-            batch.entries.append(.release { cell.scheduler.loop.execute { cell.addCommittedTimer(timer) } })
+            batch.entries.append(.releaseOn(cell.scheduler) { cell.addCommittedTimer(timer) })
         }
         return ref
     }
@@ -171,7 +171,7 @@ public struct DurableContext<Message: Codable & Sendable> {
         var detail = ByteWriter()
         detail.varint(timer.id)
         batch.entries.append(.record(LogRecord.lifecycle(pid: cell.pid.serial, event: .timerCancelled, detail: detail.bytes).encoded(), deliver: nil))
-        batch.entries.append(.release { cell.scheduler.loop.execute { cell.removeCommittedTimer(timer.id) } })
+        batch.entries.append(.releaseOn(cell.scheduler) { cell.removeCommittedTimer(timer.id) })
     }
 
     // MARK: Processes

@@ -135,7 +135,9 @@ final class DurableCore: @unchecked Sendable {
             let pid = cell.pid.serial
             entries.append(.write { txn in try txn.put(names, key: StoreKey(name), value: StoreKey(pid).bytes) })
         }
-        entries.append(.release { [self] in start(cell) })
+        // Entered in the table at once (lookups by name from any thread find it), put to work on its scheduler.
+        entries.append(.release { [self] in enter(cell) })
+        entries.append(.releaseOn(cell.scheduler) { [self] in putToWork(cell) })
         return entries
     }
 
@@ -173,26 +175,30 @@ final class DurableCore: @unchecked Sendable {
         return unsafeDowncast(found.cell, to: MailboxCell<M>.self)
     }
 
-    /// Puts `cell` to work on its scheduler: registered, named, timers armed (any thread).
+    /// Enters `cell` in the table and puts it to work on its scheduler (any thread; recovery).
     func start<M>(_ cell: DurableCellBase<M>, timers: [DurableTimer] = []) {
         enter(cell)
+        cell.scheduler.loop.execute { [self] in putToWork(cell, timers: timers) }
+    }
+
+    /// Puts `cell` to work (its scheduler's thread): in the scheduler's
+    /// table, named, its timers armed, runnable if mail waits.
+    func putToWork<M>(_ cell: DurableCellBase<M>, timers: [DurableTimer] = []) {
         let scheduler = cell.scheduler
-        scheduler.loop.execute { [self] in
-            scheduler.processes[cell.pid] = cell
-            if let name = cell.name {
-                do throws(NameError) {
-                    try scheduler.node.register(name, cell)
-                } catch {
-                    reportProblem("durable process \(cell.pid) could not take its name: \(error)")
-                }
+        scheduler.processes[cell.pid] = cell
+        if let name = cell.name {
+            do throws(NameError) {
+                try scheduler.node.register(name, cell)
+            } catch {
+                reportProblem("durable process \(cell.pid) could not take its name: \(error)")
             }
-            if options.inspecting {
-                cell.suspended = true
-                return
-            }
-            for timer in timers { cell.addCommittedTimer(timer) }
-            if cell.phase == .running, cell.mailboxCount > 0, !cell.scheduled { scheduler.makeRunnable(cell) }
         }
+        if options.inspecting {
+            cell.suspended = true
+            return
+        }
+        for timer in timers { cell.addCommittedTimer(timer) }
+        if cell.phase == .running, cell.mailboxCount > 0, !cell.scheduled { scheduler.makeRunnable(cell) }
     }
 
     /// Spawns a durable process from outside: allocates its pid, journals
@@ -202,16 +208,14 @@ final class DurableCore: @unchecked Sendable {
         let failure: String? = await withCheckedContinuation { continuation in
             let batch = CommitBatch()
             batch.entries.append(contentsOf: spawnEntries(for: cell, parent: nil))
-            batch.entries.append(.outcome { continuation.resume(returning: $0) })
+            // Committed: the answer comes from its scheduler, after it was put to work there.
+            batch.entries.append(.releaseOn(cell.scheduler) { continuation.resume(returning: nil) })
+            batch.entries.append(.outcome { failure in if let failure { continuation.resume(returning: failure) } })
             submit(batch)
         }
         if let failure {
             if let name { _ = table.withLock { $0.names.removeValue(forKey: name) } }
             throw DurableError.notAccepted(failure)
-        }
-        // The start job was queued on its scheduler before the outcome came: wait for it.
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            cell.scheduler.loop.execute { continuation.resume() }
         }
         return Address(cell: cell)
     }

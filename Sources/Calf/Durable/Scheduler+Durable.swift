@@ -18,11 +18,12 @@ extension Scheduler {
     /// This scheduler's part of checkpoint round `round`: takes in all mail
     /// committed so far, snapshots every changed durable process, reports.
     /// `cut` was read when the round began: every commit up to it had
-    /// queued its releases (timers to arm, spawned processes to start) on
-    /// this loop before this job, so its snapshots hold what those records
-    /// say. (Read here instead, it could include a commit whose releases
-    /// come after this job: a timer or a child journaled before the cut but
-    /// in no snapshot, lost at the next start.)
+    /// pushed its releases (mail, timers to arm, spawned processes to start)
+    /// into this scheduler's release channel before this job, and
+    /// `takeAllRemote` runs them first, so its snapshots hold what those
+    /// records say. (Read here instead, it could include a commit whose
+    /// releases come after this job: a timer or a child journaled before the
+    /// cut but in no snapshot, lost at the next start.)
     func checkpointRound(_ round: UInt64, cut: UInt64, durable: DurableCore) {
         takeAllRemote()
         var lowestPending = UInt64.max
