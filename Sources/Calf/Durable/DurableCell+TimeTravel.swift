@@ -69,15 +69,14 @@ extension DurableCell {
         guard seq >= born else { throw DurableError.noSuchProcess("\(pid) at \(seq) (it was spawned at \(born))") }
         let loaded = try durable.loadCheckpoint(pid)
         let history = try durable.history(of: pid, through: seq, snapshotSeq: loaded?.stateSeq)
-        var past: B.State
+        let start: RebuildStart<B.State>
         if history.fromSpawn {
-            past = try behavior.initialState()
+            start = .initial
         } else if let loaded {
-            past = try DurableDecoding.with(durable) { try stateCodec.decode(from: loaded.body.state) }
+            start = .snapshot(loaded.body.state)
         } else {
             throw DurableError.historyGone(pid, seq)
         }
-        try replay(history.handled, onto: &past)
-        return try DurableJSON.encode(past)
+        return try DurableJSON.encode(try rebuiltState(from: start, replaying: history.handled))
     }
 }

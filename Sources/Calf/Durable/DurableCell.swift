@@ -265,23 +265,8 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
             return
         }
         do {
-            let loaded = try durable.loadCheckpoint(pid)
-            var fresh: B.State
-            if let loaded {
-                fresh = try DurableDecoding.with(durable) { try stateCodec.decode(from: loaded.body.state) }
-            } else {
-                fresh = try behavior.initialState()
-            }
-            var replayed = ReplayLog(reservingCapacity: sinceSnapshot.count)
-            let records = try durable.journal.records(at: sinceSnapshot.map(\.seq))
-            for (entry, record) in zip(sinceSnapshot, records) {
-                guard let record, case .accepted(let accepted) = record else {
-                    throw DurableError.undecodable("journal record \(entry.seq) that \(pid) handled is missing")
-                }
-                replayed.append(entry, accepted)
-            }
-            try replay(replayed, onto: &fresh)
-            state = fresh
+            let start: RebuildStart<B.State> = try durable.loadCheckpoint(pid).map { .snapshot($0.body.state) } ?? .initial
+            state = try rebuiltState(from: start, replaying: try ReplayLog(handled: sinceSnapshot, from: durable.journal, pid: pid))
         } catch {
             quarantine("\(error)")
             return

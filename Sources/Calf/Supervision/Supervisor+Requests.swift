@@ -10,6 +10,14 @@ extension Supervisor {
             reply.reply(result)
             return
         }
+        // A durable child is put to work on its scheduler after the commit: the reply comes from there, after that.
+        if case .success(let pid?) = result, pid.isDurable, let durable = context.cell.scheduler.node.durable {
+            batch.entries.append(.releaseOn(durable.scheduler(for: pid)) { reply.reply(result) })
+            batch.entries.append(.outcome { failure in
+                if let failure { reply.reply(Reply<Pid?>.failure(.startFailed(id: id, reason: "not journaled: \(failure)"))) }
+            })
+            return
+        }
         batch.entries.append(.outcome { failure in
             reply.reply(failure.map { Reply<Pid?>.failure(.startFailed(id: id, reason: "not journaled: \($0)")) } ?? result)
         })
