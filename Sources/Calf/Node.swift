@@ -41,8 +41,10 @@ public final class Node: Sendable {
     ///   - metrics: where the node reports its figures (default: the backend
     ///     the program bootstrapped, `MetricsSystem.factory`); a node of its
     ///     own per factory, for several nodes in one process or a test.
-    public init(schedulers: Int = Node.coreCount, budget: Int = 100, metrics: (any MetricsFactory)? = nil) throws(LoopError) {
-        let core = NodeCore(metrics: metrics ?? MetricsSystem.factory)
+    ///   - clock: a clock a test moves by hand (`ManualClock`); nil: timers
+    ///     go by the system's monotonic clock.
+    public init(schedulers: Int = Node.coreCount, budget: Int = 100, metrics: (any MetricsFactory)? = nil, clock: ManualClock? = nil) throws(LoopError) {
+        let core = NodeCore(metrics: metrics ?? MetricsSystem.factory, clock: clock)
         let count = max(1, schedulers)
         let made = (0..<count).map { Scheduler(index: $0, node: core, budget: max(1, budget)) }
         var loops: [EventLoop] = []
@@ -60,6 +62,7 @@ public final class Node: Sendable {
         self.core = core
         self.schedulers = made
         self.loops = loops
+        clock?.drive(made)
         startMetricsSampling()
     }
 

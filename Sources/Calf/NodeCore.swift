@@ -40,7 +40,13 @@ final class NodeCore: Sendable {
     /// Where the node's figures go (`MetricsSystem.factory` unless the node was given one).
     let metrics: any MetricsFactory
 
-    init(metrics: any MetricsFactory) { self.metrics = metrics }
+    /// The clock a test moves by hand (nil: the system's).
+    let clock: ManualClock?
+
+    init(metrics: any MetricsFactory, clock: ManualClock? = nil) {
+        self.metrics = metrics
+        self.clock = clock
+    }
 
     /// Reserves `count` consecutive pid serials; returns the first.
     func reserveSerials(_ count: UInt64) -> UInt64 {

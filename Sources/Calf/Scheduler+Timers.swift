@@ -6,7 +6,7 @@ extension Scheduler {
     @discardableResult
     func addTimer(after delay: Duration, _ action: @escaping (Scheduler) -> Void) -> TimerRef {
         let ref = TimerRef(id: node.makeReference())
-        let (sum, overflow) = monotonicNanoseconds().addingReportingOverflow(delay.nanoseconds)
+        let (sum, overflow) = now.addingReportingOverflow(delay.nanoseconds)
         let deadline = overflow ? .max : sum
         let wasFirst = timers.nextDeadline.map { deadline < $0 } ?? true
         timers.insert(.init(deadline: deadline, id: ref.id, action: action))
@@ -20,11 +20,16 @@ extension Scheduler {
         timers.cancel(ref.id)
     }
 
+    /// The time timers go by: the node's manual clock if it has one, else the system's monotonic clock.
+    @usableFromInline var now: UInt64 { node.clock?.now ?? monotonicNanoseconds() }
+
     private func armTimer() {
         guard let deadline = timers.nextDeadline else {
             timerHandle?.stop()
             return
         }
+        // A manual clock fires the timers itself when it is advanced.
+        guard node.clock == nil else { return }
         let now = monotonicNanoseconds()
         let waitNanoseconds = deadline > now ? deadline - now : 0
         let milliseconds = (waitNanoseconds + 999_999) / 1_000_000
@@ -39,7 +44,7 @@ extension Scheduler {
     }
 
     func fireTimers() {
-        for action in timers.popDue(now: monotonicNanoseconds()) { action(self) }
+        for action in timers.popDue(now: now) { action(self) }
         armTimer()
     }
 }

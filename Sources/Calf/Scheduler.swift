@@ -131,7 +131,7 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
 
     @usableFromInline func runReadyWork(on loop: EventLoop) -> Bool {
         if remote.hasItems { takeRemote() }
-        if let deadline = timers.nextDeadline, deadline <= monotonicNanoseconds() { fireTimers() }
+        if let deadline = timers.nextDeadline, deadline <= now { fireTimers() }
         var count = 0
         while count < 4096, let cell = runQueue.popFirst() {
             count &+= 1

@@ -108,7 +108,7 @@ private func restarts(_ node: Node, _ name: String) async -> UInt64? {
                 for _ in 0..<rounds {
                     let starts = board.starts("w")
                     node.send(.exit(.error(Boom())), to: try #require(board.address("w")))
-                    #expect(await eventually { board.starts("w") == starts + 1 })
+                    #expect(await board.waitForStarts("w", starts + 1) && board.starts("w") == starts + 1)
                 }
                 total += rounds
                 #expect(try await root.whichChildren().first?.restarts == total)

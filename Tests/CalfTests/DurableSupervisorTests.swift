@@ -74,7 +74,7 @@ private func total(_ node: Node, _ address: Address<Tick.Message>) async throws 
             let children = await root.children { $0.first { $0.id == "tally" }?.restarts == 1 && $0.allSatisfy { $0.status == .running } }
             #expect(children.first { $0.id == "tally" }?.pid == address.pid) // restarted in place
             #expect(children.first { $0.id == "tally" }?.lastExit?.contains("crash") == true)
-            #expect(await eventually { board.starts("sibling") == 2 }) // oneForAll: the sibling was restarted
+            #expect(await board.waitForStarts("sibling", 2) && board.starts("sibling") == 2) // oneForAll: the sibling was restarted
             try await node.shutdown()
         }
     }
@@ -212,7 +212,8 @@ private func total(_ node: Node, _ address: Address<Tick.Message>) async throws 
                 #expect(try await total(node, linked) == 3)
                 // The partner ends with `shutdown`: the durable process follows it, for good.
                 node.send(Step { context in context.stop(.shutdown) }, to: partner)
-                #expect(await eventually { node.whereis("linked") == nil })
+                #expect(await node.settled())
+                #expect(node.whereis("linked") == nil)
                 try await node.shutdown()
             }
             // Its exit is in the journal: it does not come back half-way from an old snapshot.

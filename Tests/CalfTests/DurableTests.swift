@@ -73,8 +73,9 @@ import Testing
                 let node = try Node(schedulers: 2, durable: durableOptions(dir))
                 let parent = try await node.spawnDurable(Ledger(), name: "parent")
                 node.send(.spawnChild("child"), to: parent)
-                #expect(await eventually { node.whereis("child") != nil })
-                #expect(await eventually { (try? await ledgerState(node, "child").total) == 105 })
+                #expect(await node.settled())
+                #expect(node.whereis("child") != nil)
+                #expect((try? await ledgerState(node, "child").total) == 105)
                 childPid = try #require(try await ledgerState(node, "parent").children.first)
                 #expect(childPid.isDurable)
                 #expect(node.whereis("child") == childPid)
@@ -98,7 +99,8 @@ import Testing
                 let b = try await node.spawnDurable(Ledger(), name: "b")
                 node.send(.remember(b), to: a)
                 node.send(.poke(1), to: a)
-                #expect(await eventually { (try? await ledgerState(node, "b").total) == 1 })
+                #expect(await node.settled())
+                #expect((try? await ledgerState(node, "b").total) == 1)
                 #expect(try await ledgerState(node, "a").peer == b)
                 try await node.shutdown()
             }
@@ -109,7 +111,8 @@ import Testing
                 let a = try #require(node.address(named: "a", as: Ledger.Message.self))
                 node.send(.poke(10), to: a)
                 let expected = 1 + 10 * (round + 1)
-                #expect(await eventually { (try? await ledgerState(node, "b").total) == expected })
+                #expect(await node.settled())
+                #expect((try? await ledgerState(node, "b").total) == expected)
                 if checkpointAtShutdown { try await node.checkpoint() }
                 try await node.shutdown()
             }
@@ -117,7 +120,8 @@ import Testing
             #expect(node.recoveryReport?.replayed == 0, "the last start came from snapshots")
             let a = try #require(node.address(named: "a", as: Ledger.Message.self))
             node.send(.poke(100), to: a)
-            #expect(await eventually { (try? await ledgerState(node, "b").total) == 121 })
+            #expect(await node.settled())
+            #expect((try? await ledgerState(node, "b").total) == 121)
             try await node.shutdown()
         }
     }
@@ -401,8 +405,9 @@ import Testing
                 node.send(.roll, to: a)
                 node.send(.roll, to: a)
                 node.send(.quit, to: gone)
-                #expect(await eventually { (try? await ledgerState(node, "to").total) == 210 })
-                #expect(await eventually { node.whereis("gone") == nil })
+                #expect(await node.settled())
+                #expect((try? await ledgerState(node, "to").total) == 210)
+                #expect(node.whereis("gone") == nil)
                 before = try await ledgerState(node, "from")
                 try await node.shutdown()
             }

@@ -92,7 +92,8 @@ struct Meter: DurableBehavior {
                 let b = try await node.spawnDurable(Meter(), name: "b")
                 node.send(.link(b), to: a)
                 for n in 1...50 { node.send(.pass(n), to: a) }
-                #expect(await eventually { (try? await total(node, "b")) == 1275 })
+                #expect(await node.settled())
+                #expect((try? await total(node, "b")) == 1275)
                 try await node.shutdown()
             }
             // 50 passes from outside and the 50 adds a sends b, each written by the conformance (a send's
@@ -109,7 +110,8 @@ struct Meter: DurableBehavior {
                 let b = try #require(node.address(named: "b", as: Meter.Message.self))
                 #expect(try await node.state(of: a, as: Meter.self).peer == b)
                 node.send(.pass(1000), to: a)
-                #expect(await eventually { (try? await total(node, "b")) == 2275 })
+                #expect(await node.settled())
+                #expect((try? await total(node, "b")) == 2275)
                 try await node.shutdown()
             }
             // From the snapshots (state written through the conformance, the address in it found again).
@@ -117,7 +119,8 @@ struct Meter: DurableBehavior {
             #expect(node.recoveryReport?.replayed == 0, "the last start came from snapshots")
             let a = try #require(node.address(named: "a", as: Meter.Message.self))
             node.send(.pass(5), to: a)
-            #expect(await eventually { (try? await total(node, "b")) == 2280 })
+            #expect(await node.settled())
+            #expect((try? await total(node, "b")) == 2280)
             try await node.shutdown()
         }
     }
@@ -147,7 +150,8 @@ struct GenericTurnMeter: DurableBehavior {
                 let b = try await node.spawnDurable(GenericTurnMeter(), name: "b")
                 node.send(.link(b), to: a)
                 for n in 1...20 { node.send(.pass(n), to: a) }
-                #expect(await eventually { (try? await node.call(b, .get) as Int) == 210 })
+                #expect(await node.settled())
+                #expect((try? await node.call(b, .get) as Int) == 210)
                 try await node.shutdown()
             }
             // Replayed through the generic turn too (digests checked).

@@ -117,7 +117,7 @@ struct Relay: Behavior {
         let node = try Node(schedulers: 1)
         let tally = try await node.spawn(Tally())
         node.kill(tally)
-        #expect(await eventually { await !node.isAlive(tally) })
+        #expect(await exits(node, tally))
         await #expect(throws: CallError.noProcess(tally.pid.description)) {
             let _: Int = try await node.call(tally, .get)
         }
@@ -159,12 +159,13 @@ struct Relay: Behavior {
         let node = try Node(schedulers: 2)
         let tally = try await node.spawn(Tally())
         node.stop(tally)
-        #expect(await eventually { await !node.isAlive(tally) })
+        #expect(await exits(node, tally))
         let before = node.deadLetters
         node.send(.add(1), to: tally)
         #expect(node.send(Tally.Message.add(1), to: "nobody") == false)
         // The unknown name counts at once; mail to a dead pid once its scheduler sees it.
-        #expect(await eventually { node.deadLetters == before + 2 })
+        #expect(await node.settled())
+        #expect(node.deadLetters == before + 2)
         // From inside a process, too.
         let (p, _) = try await puppet(node)
         let (ack, acks) = try await node.receiver(of: Bool.self)

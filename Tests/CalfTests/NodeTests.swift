@@ -43,7 +43,8 @@ struct FailsToStart: Behavior {
         await #expect(throws: NameError.taken("svc", by: first.pid)) { try await node.register("svc", second) }
         await #expect(throws: NameError.alreadyNamed(first.pid, "svc")) { try await node.register("other", first) }
         node.kill(first)
-        #expect(await eventually { node.whereis("svc") == nil })
+        #expect(await node.settled())
+        #expect(node.whereis("svc") == nil)
         try await node.register("svc", second)
         #expect(node.whereis("svc") == second.pid)
         await #expect(throws: CallError.noProcess("nobody")) {

@@ -100,7 +100,8 @@ import Testing
         #expect(await downReason(stubborn) == .killed)
         #expect(await downReason(deep) == .killed)
         // The tree's four processes are gone (and the reaper that stopped them).
-        #expect(await eventually { await node.processCount() == before - 4 })
+        #expect(await node.settled())
+        #expect(await node.processCount() == before - 4)
         try await node.shutdown()
     }
 

@@ -12,18 +12,75 @@ final class Board: Sendable {
         var failNextStarts = 0
     }
 
+    /// Someone waiting for a child's starts or terminations to reach a count.
+    private struct Waiter {
+        var id: String
+        var starts: Int?
+        var terminations: Int?
+        var continuation: CheckedContinuation<Bool, Never>
+        var token: Int
+    }
+
     private let entries = Mutex<[String: Entry]>([:])
+    private let waiters = Mutex<(next: Int, all: [Waiter])>((0, []))
     /// Every start and termination in order, as "start id" / "stop id".
     private let log = Mutex<[String]>([])
 
     func started(_ id: String, _ address: Address<WorkerMessage>) {
         entries.withLock { $0[id, default: Entry()].starts += 1; $0[id, default: Entry()].address = address }
         log.withLock { $0.append("start \(id)") }
+        wakeWaiters()
     }
 
     func terminated(_ id: String, _ reason: ExitReason) {
         entries.withLock { $0[id, default: Entry()].terminations.append(reason) }
         log.withLock { $0.append("stop \(id)") }
+        wakeWaiters()
+    }
+
+    /// Waits until `id` has started `count` times: true once it has, woken
+    /// by the start itself (no polling); false after `seconds` without it.
+    func waitForStarts(_ id: String, _ count: Int, within seconds: Double = 10) async -> Bool {
+        await wait(id, starts: count, terminations: nil, within: seconds)
+    }
+
+    /// Waits until `id` has terminated `count` times (see `waitForStarts`).
+    func waitForTerminations(_ id: String, _ count: Int, within seconds: Double = 10) async -> Bool {
+        await wait(id, starts: nil, terminations: count, within: seconds)
+    }
+
+    private func satisfied(_ id: String, starts: Int?, terminations: Int?) -> Bool {
+        let entry = entries.withLock { $0[id] } ?? Entry()
+        return (starts.map { entry.starts >= $0 } ?? true) && (terminations.map { entry.terminations.count >= $0 } ?? true)
+    }
+
+    private func wait(_ id: String, starts: Int?, terminations: Int?, within seconds: Double) async -> Bool {
+        let token = waiters.withLock { state -> Int in
+            state.next += 1
+            return state.next
+        }
+        let met = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            waiters.withLock { $0.all.append(Waiter(id: id, starts: starts, terminations: terminations, continuation: continuation, token: token)) }
+            wakeWaiters()
+            Task { [self] in
+                try? await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+                let expired = waiters.withLock { state -> Waiter? in
+                    guard let index = state.all.firstIndex(where: { $0.token == token }) else { return nil }
+                    return state.all.remove(at: index)
+                }
+                expired?.continuation.resume(returning: false)
+            }
+        }
+        return met
+    }
+
+    private func wakeWaiters() {
+        let ready = waiters.withLock { state -> [Waiter] in
+            let ready = state.all.filter { satisfied($0.id, starts: $0.starts, terminations: $0.terminations) }
+            state.all.removeAll { waiter in ready.contains { $0.token == waiter.token } }
+            return ready
+        }
+        for waiter in ready { waiter.continuation.resume(returning: true) }
     }
 
     /// Whether this start must fail (and counts it down).

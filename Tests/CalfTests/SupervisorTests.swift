@@ -36,8 +36,9 @@ import Testing
                 worker("b", board)
             })
         }
-        #expect(await eventually { board.terminations("a") == [.shutdown] })
-        #expect(await eventually { await node.processCount() == 0 })
+        #expect(await board.waitForTerminations("a", 1) && board.terminations("a") == [.shutdown])
+        #expect(await node.settled())
+        #expect(await node.processCount() == 0)
         try await node.shutdown()
     }
 
@@ -186,11 +187,11 @@ import Testing
         let child = try #require(board.address("child1"))
         if reason == .killed { node.kill(child) } else { node.send(.exit(reason), to: child) }
         if restarted {
-            #expect(await eventually { board.starts("child1") == 2 })
+            #expect(await board.waitForStarts("child1", 2) && board.starts("child1") == 2)
             let children = await sup.children { $0.first?.pid != nil && $0.first?.pid != child.pid }
             #expect(children.first?.restarts == 1)
         } else {
-            #expect(await eventually { await !node.isAlive(child) })
+            #expect(await exits(node, child))
             // The child's exit is in the supervisor's mailbox before this call:
             // its answer comes after it handled the exit (and any restart).
             let children = try await sup.whichChildren()
@@ -241,10 +242,10 @@ import Testing
         }
         let supDown = try await watchDown(node, sup.address)
         node.send(.exit(.error(Boom())), to: try #require(board.address("child1")))
-        #expect(await eventually { board.starts("child1") == 2 })
+        #expect(await board.waitForStarts("child1", 2) && board.starts("child1") == 2)
         node.send(.exit(.error(Boom())), to: try #require(board.address("child1")))
         #expect(await downReason(supDown) == .shutdown)
-        #expect(await eventually { board.terminations("child2").contains(.shutdown) })
+        #expect(await board.waitForTerminations("child2", 1) && board.terminations("child2").contains(.shutdown))
         #expect(await node.rootExit().id == "sup")
         try await node.shutdown()
     }
@@ -318,7 +319,7 @@ import Testing
 
         // A crash restarts that child alone, with its own arguments.
         node.send(.exit(.error(Boom())), to: try #require(board.address("w2")))
-        #expect(await eventually { board.starts("w2") == 2 })
+        #expect(await board.waitForStarts("w2", 2) && board.starts("w2") == 2)
         #expect(board.starts("w1") == 1 && board.starts("w3") == 1)
         // A normal exit of a transient child removes it.
         node.send(.exit(.normal), to: try #require(board.address("w3")))
@@ -368,7 +369,7 @@ import Testing
         node.send(.exit(.error(Boom())), to: try #require(board.address("leaf")))
         let after = await root.children { $0[1].pid != nil && $0[1].pid != innerBefore }
         #expect(after[1].restarts == 1)
-        #expect(await eventually { board.starts("leaf") == 2 })
+        #expect(await board.waitForStarts("leaf", 2) && board.starts("leaf") == 2)
         #expect(board.starts("bystander") == 1)
         try await node.shutdown()
     }
@@ -397,7 +398,7 @@ import Testing
         let supDown = try await watchDown(node, sup.address)
         for round in 1...3 {
             node.send(.exit(.error(Boom())), to: try #require(board.address("child1")))
-            #expect(await eventually { board.starts("child1") == round + 1 })
+            #expect(await board.waitForStarts("child1", round + 1) && board.starts("child1") == round + 1)
         }
         #expect(await node.isAlive(sup.address))
         node.send(.exit(.error(Boom())), to: try #require(board.address("child1")))
@@ -406,26 +407,32 @@ import Testing
     }
 
     @Test func restartsOutsideThePeriodDoNotCount() async throws {
-        let node = try Node(schedulers: 1)
+        let clock = ManualClock()
+        let node = try Node(schedulers: 1, clock: clock)
         let board = Board()
         let sup = try await node.startSupervisor(SupervisorSpec("sup", intensity: 1, period: .milliseconds(50)) {
             worker("child1", board)
         })
         for round in 1...4 {
-            try await Task.sleep(for: .milliseconds(70))
+            // Each crash comes 70 ms of the node's time after the one before: outside the 50 ms window.
+            await clock.advance(by: .milliseconds(70))
             node.send(.exit(.error(Boom())), to: try #require(board.address("child1")))
-            #expect(await eventually { board.starts("child1") == round + 1 })
+            #expect(await board.waitForStarts("child1", round + 1) && board.starts("child1") == round + 1)
         }
         #expect(await node.isAlive(sup.address))
+        // A second restart within the window is one too many for intensity 1.
+        let supDown = try await watchDown(node, sup.address)
+        node.send(.exit(.error(Boom())), to: try #require(board.address("child1")))
+        #expect(await downReason(supDown) == .shutdown)
         try await node.shutdown()
     }
 
     // MARK: Beyond OTP
 
     @Test func backoffDelaysRestartsOfACrashLoop() async throws {
-        let node = try Node(schedulers: 1)
+        let clock = ManualClock()
+        let node = try Node(schedulers: 1, clock: clock)
         let board = Board()
-        // Long enough to see the child waiting under a loaded machine (the suite runs beside the others).
         let backoff = Backoff(initial: .seconds(4), maximum: .seconds(5), resetAfter: .seconds(60))
         let sup = try await node.startSupervisor(SupervisorSpec("sup", intensity: 10, period: .seconds(3600)) {
             worker("flaky", board, backoff: backoff)
@@ -436,20 +443,19 @@ import Testing
         for round in 1...2 {
             let child = try #require(board.address("flaky"))
             let down = try await watchDown(node, child)
-            let began = ContinuousClock.now
             node.send(.exit(.error(Boom())), to: child)
             // The child is gone, so its EXIT is in the supervisor's mailbox
             // before this request: the answer comes after the supervisor took it.
-            #expect(await downReason(down, within: 20) == .error(Boom()))
+            #expect(await downReason(down) == .error(Boom()))
             let waiting = try await sup.whichChildren()
-            if board.starts("flaky") == round {
-                #expect(waiting[0].status == .restarting && waiting[0].pid == nil, "\(waiting)")
-            } else {
-                // This task came back only after the backoff (a starved machine): the timing below still holds.
-                print("backoffDelaysRestartsOfACrashLoop: round \(round) answered after the 4 s backoff; its .restarting status was not checked")
-            }
-            #expect(await eventually(within: 20) { board.starts("flaky") == round + 1 })
-            #expect(ContinuousClock.now - began >= backoff.delay(attempt: round))
+            #expect(waiting[0].status == .restarting && waiting[0].pid == nil, "\(waiting)")
+            // Not a moment before its backoff: the node's time stops just short of it ...
+            await clock.advance(by: backoff.delay(attempt: round) - .milliseconds(1))
+            #expect(try await sup.whichChildren()[0].status == .restarting)
+            #expect(board.starts("flaky") == round)
+            // ... and the restart comes when it is reached.
+            await clock.advance(by: .milliseconds(1))
+            #expect(await board.waitForStarts("flaky", round + 1) && board.starts("flaky") == round + 1)
         }
         await #expect(throws: SupervisorError.running("flaky")) { try await sup.deleteChild("flaky") }
         try await node.shutdown()

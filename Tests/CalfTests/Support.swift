@@ -86,6 +86,18 @@ func watchDown<M>(_ node: Node, _ target: Address<M>) async throws -> AsyncStrea
     return events
 }
 
+/// Waits for `target` to exit (a monitor's down signal: at once, `noproc`,
+/// if it is gone already); its exit reason, or nil after `seconds`.
+@discardableResult
+func exitReason<M>(_ node: Node, _ target: Address<M>, within seconds: Double = 5) async throws -> ExitReason? {
+    await downReason(try await watchDown(node, target), within: seconds)
+}
+
+/// Whether `target` exits within `seconds` (woken by its down signal, no polling).
+func exits<M>(_ node: Node, _ target: Address<M>, within seconds: Double = 5) async -> Bool {
+    (try? await exitReason(node, target, within: seconds)) != nil
+}
+
 /// Whether the puppet answers a call: it is alive, and it has handled
 /// everything queued before the call (on one scheduler, everything its
 /// thread did before) — the event that shows a "nothing happened" check

@@ -236,7 +236,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
     /// rebuild waits `backoff.delay(attempt: n)`.
     private func backoffDelay(_ backoff: Backoff?) -> Duration {
         guard let backoff else { return .zero }
-        if monotonicNanoseconds() &- rebuiltAt >= backoff.resetAfter.nanoseconds { quickCrashes = 0 }
+        if scheduler.now &- rebuiltAt >= backoff.resetAfter.nanoseconds { quickCrashes = 0 }
         quickCrashes += 1
         return backoff.delay(attempt: quickCrashes)
     }
@@ -276,7 +276,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
 
     private func restarted() {
         incarnation &+= 1
-        rebuiltAt = monotonicNanoseconds()
+        rebuiltAt = scheduler.now
         phase = .running
         durable.noteRestart(pid)
         if (retry != nil || !mailbox.isEmpty), !scheduled { scheduler.makeRunnable(self) }

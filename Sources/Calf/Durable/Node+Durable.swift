@@ -11,9 +11,10 @@ extension Node {
     ///   the directory, `StoreError` if it cannot be opened, `LoopError` if a
     ///   scheduler cannot start.
     public convenience init(
-        schedulers: Int = Node.coreCount, budget: Int = 100, durable options: DurableOptions, metrics: (any MetricsFactory)? = nil
+        schedulers: Int = Node.coreCount, budget: Int = 100, durable options: DurableOptions, metrics: (any MetricsFactory)? = nil,
+        clock: ManualClock? = nil
     ) throws {
-        try self.init(schedulers: schedulers, budget: budget, metrics: metrics)
+        try self.init(schedulers: schedulers, budget: budget, metrics: metrics, clock: clock)
         do {
             // The directory is this node's (its lock) before anything in it is touched.
             let durable = try DurableCore.open(options, schedulerCount: self.schedulers.count, metrics: core.metrics)

@@ -1,3 +1,4 @@
+import CalfLoop
 import Glibc
 
 /// The OS process groups of a node's running ports, one file each in
@@ -35,7 +36,7 @@ enum PortRecords {
         defer { closedir(dir) }
         var killed = 0
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = DirectoryEntry.name(entry)
             guard let pid = Int32(name), pid > 1 else { continue }
             let path = directory(data) + "/" + name
             if let recorded = readText(path).flatMap({ $0.split(separator: "\n").first }).flatMap({ UInt64($0) }),

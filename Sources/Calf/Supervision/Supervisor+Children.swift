@@ -15,7 +15,7 @@ extension Supervisor {
         case .started(let child):
             record.cell = child.cell
             record.lastPid = child.pid
-            record.startedAt = monotonicNanoseconds()
+            record.startedAt = context.cell.scheduler.now
             core.byPid[child.pid] = record
             if !record.isDynamic, let saved = core.ledger?.children[record.spec.id], saved.stopped || saved.deleted {
                 core.journalStatic(record, stopped: false)

@@ -50,7 +50,7 @@ extension Supervisor {
     /// by the strategy (after its backoff delay, if it has one).
     /// `afterFailedStart`: its last restart did not start (it never ran).
     func restart(_ record: ChildRecord, afterFailedStart: Bool = false, _ core: SupervisorState, _ context: inout Context<Message>) {
-        let now = monotonicNanoseconds()
+        let now = context.cell.scheduler.now
         guard countRestart(of: record, now: now, core, &context) else { return }
         if let backoff = record.spec.backoff {
             // A series starts over only when the child ran for `resetAfter`
@@ -92,7 +92,7 @@ extension Supervisor {
         guard let record = core.byPid[pid] else { return }
         record.lastExit = reason.description
         reportCrash(of: record, pid: pid, reason: reason, context.pid)
-        guard countRestart(of: record, now: monotonicNanoseconds(), core, &context) else { return }
+        guard countRestart(of: record, now: context.cell.scheduler.now, core, &context) else { return }
         switch spec.strategy {
         case .oneForOne, .simpleOneForOne:
             break

@@ -113,10 +113,11 @@ extension Node {
         }
         if let durable = core.durable {
             // Durable children start once their spawns commit: wait for that,
-            // then for their start jobs, so that every child is running on return.
+            // then take in what the commit released on each scheduler (their
+            // starts, in its release channel), so that every child is running on return.
             await onLoop(address.cell.scheduler) { $0.flushDurable() }
             await durable.drain()
-            for scheduler in schedulers { await onLoop(scheduler) { _ in } }
+            for scheduler in schedulers { await onLoop(scheduler) { $0.takeAllRemote() } }
         }
         let ref = SupervisorRef(address)
         report.started(ref, core: core)

@@ -1,0 +1,51 @@
+import CalfLoop
+import Synchronization
+
+/// A clock a test moves by hand, for a node whose timers should fire when
+/// the test says, not when the wall clock does: `sendAfter`, `sendInterval`,
+/// call timeouts, a supervisor's backoff and restart window, a durable
+/// process's restart backoff (the model is swift-nio's `EmbeddedEventLoop`,
+/// whose time moves only by `advanceTime`).
+///
+/// ```swift
+/// let clock = ManualClock()
+/// let node = try Node(schedulers: 1, clock: clock)
+/// // … a child crashes; its backoff is 4 s …
+/// await clock.advance(by: .seconds(4))   // the restart timer has fired
+/// ```
+///
+/// Time starts at the system's monotonic time when the clock is made and
+/// moves only by `advance(by:)`. A clock drives one node.
+public final class ManualClock: Sendable {
+    private let nanoseconds: Atomic<UInt64>
+    private let driven = Mutex<[Scheduler]>([])
+
+    /// A clock at the system's monotonic time now.
+    public init() {
+        nanoseconds = Atomic(monotonicNanoseconds())
+    }
+
+    /// Its time, in nanoseconds on the monotonic scale.
+    var now: UInt64 { nanoseconds.load(ordering: .acquiring) }
+
+    /// The node's schedulers, whose timers it fires (Node.init).
+    func drive(_ schedulers: [Scheduler]) {
+        driven.withLock { $0 = schedulers }
+    }
+
+    /// Moves time forward by `duration` and fires, on each scheduler's
+    /// thread, every timer due by then (in deadline order); returns once
+    /// they have run. What they cause (messages, turns) follows as usual.
+    public func advance(by duration: Duration) async {
+        nanoseconds.wrappingAdd(duration.nanoseconds, ordering: .acquiringAndReleasing)
+        for scheduler in driven.withLock({ $0 }) {
+            guard !scheduler.closed.load(ordering: .sequentiallyConsistent) else { continue }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                scheduler.loop.execute {
+                    scheduler.fireTimers()
+                    continuation.resume()
+                }
+            }
+        }
+    }
+}
