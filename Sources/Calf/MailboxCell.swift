@@ -121,10 +121,23 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         mailbox.destroy()
     }
 
-    override var mailboxCount: Int { mailbox.count }
-    override final var mailboxBytes: Int { (mailbox.mask &+ 1) * MemoryLayout<Envelope<Message>>.stride }
+    // MARK: What the operator asks (InspectableProcess)
 
-    override final func mailboxJSON() -> [String] {
+    /// Messages waiting in the mailbox (loop thread).
+    var mailboxCount: Int { mailbox.count }
+    /// Bytes of its mailbox buffer.
+    final var mailboxBytes: Int { (mailbox.mask &+ 1) * MemoryLayout<Envelope<Message>>.stride }
+    /// The behavior's type name.
+    var behaviorName: String { "" }
+    /// How it stands: `runnable` or `waiting` (durable processes say more).
+    var statusName: String { scheduled ? "runnable" : "waiting" }
+    /// Restarts in place (durable processes count them).
+    var restartCount: UInt64 { 0 }
+    /// Why it is quarantined (durable processes can be).
+    var quarantineReason: String? { nil }
+
+    /// Its pending mail as JSON values (a message that is not `Encodable` as its description).
+    final func mailboxJSON() -> [String] {
         // A durable process's retried message comes first, as it will be handled.
         let retried = retryingJSON().map { [$0] } ?? []
         return retried + (0..<mailbox.count).map { offset in

@@ -67,38 +67,8 @@ class ProcessCell: RemoteReceiver, @unchecked Sendable {
     /// its lowest pending seq and the seq the log scan must keep starting
     /// at or before for it (`UInt64.max`: none).
     func checkpointForRound(into batch: CommitBatch) -> (lowestPending: UInt64, keepFrom: UInt64) { (.max, .max) }
-    /// The state as JSON (durable processes; loop thread).
-    func stateJSON() throws -> [UInt8] { throw DurableError.notDurable(pid) }
-    /// Its state as of log position `seq`, rebuilt by replay without touching it (durable processes).
-    func stateJSON(at seq: UInt64) throws -> [UInt8] { throw DurableError.notDurable(pid) }
-    /// Journals a message given as JSON (durable processes; any thread).
-    func ingressJSON(_ json: [UInt8], key: String?, slot: ReplySlot?, ack: @escaping @Sendable (IngressResult) -> Void) {
-        ack(.failed(.notDurable(pid)))
-    }
     /// Switches to the turn that records a trace, or back (loop thread).
     func setTraced(_ on: Bool) {}
-    /// Messages waiting in the mailbox (loop thread).
-    var mailboxCount: Int { 0 }
-    /// The behavior's type name, for inspection.
-    var behaviorName: String { "" }
-    /// How it stands, for reports: `runnable` or `waiting` (durable processes say more).
-    var statusName: String { scheduled ? "runnable" : "waiting" }
-    /// Its status as reports show it: `suspended` by the operator, else `statusName`.
-    final var reportedStatus: String { suspended ? "suspended" : statusName }
-    /// Restarts in place (durable processes).
-    var restartCount: UInt64 { 0 }
-    /// Bytes of its mailbox buffer.
-    var mailboxBytes: Int { 0 }
-    /// Why it is quarantined (durable processes).
-    var quarantineReason: String? { nil }
-    /// Its pending mail as JSON values (a message that is not `Encodable` as its description).
-    func mailboxJSON() -> [String] { [] }
-    /// A journaled message of this process (its binary payload) as JSON (durable processes).
-    func journaledMessageJSON(_ payload: [UInt8]) -> JSONValue? { nil }
-    /// Takes a journaled message (its binary payload) in again from outside (durable processes).
-    func reingest(_ payload: [UInt8], key: String?, ack: @escaping @Sendable (IngressResult) -> Void) {
-        ack(.failed(.notDurable(pid)))
-    }
 }
 
 /// A process's links, monitors and name: rare, so kept out of the cell itself.

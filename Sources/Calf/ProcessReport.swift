@@ -6,14 +6,15 @@ extension ProcessCell {
     /// Its report (on its scheduler's thread).
     func report() -> ProcessReport {
         let relations = self.relations
+        let view = inspected
         return ProcessReport(
-            pid: pid.description, name: relations?.name, behavior: behaviorName, scheduler: scheduler.index,
-            status: reportedStatus, mailbox: mailboxCount, handled: handled, restarts: restartCount,
-            memory: mallocUsableSize(Unmanaged.passUnretained(self).toOpaque()) + mailboxBytes,
+            pid: pid.description, name: relations?.name, behavior: view.behaviorName, scheduler: scheduler.index,
+            status: reportedStatus, mailbox: view.mailboxCount, handled: handled, restarts: view.restartCount,
+            memory: mallocUsableSize(Unmanaged.passUnretained(self).toOpaque()) + view.mailboxBytes,
             durable: isJournaled, trapsExits: trapExit,
             links: relations?.links.map(\.pid.description) ?? [],
             monitoredBy: relations?.monitoredBy.map(\.1.pid.description) ?? [],
-            quarantine: quarantineReason)
+            quarantine: view.quarantineReason)
     }
 }
 

@@ -153,9 +153,9 @@ import Testing
     }
 
     @Test func aRestartingDynamicChildIsFoundByItsLastPidAndItsLoopEnds() async throws {
-        let node = try Node(schedulers: 1)
+        let clock = ManualClock()
+        let node = try Node(schedulers: 1, clock: clock)
         let board = Board()
-        // Long enough for the test to see the child waiting on a loaded machine.
         let backoff = Backoff(initial: .seconds(2), maximum: .seconds(2))
         let sup = try await node.startSupervisor(SupervisorSpec("pool", strategy: .simpleOneForOne, intensity: 10, period: .seconds(60)) {
             ChildSpec.template("job", backoff: backoff) { (id: String) in TestWorker(id: id, board: board) }
@@ -170,7 +170,8 @@ import Testing
         try await sup.terminateChild(pid: pid)
         #expect(try await sup.whichChildren().isEmpty)
         // Well past its restart time: it was not started again.
-        try await Task.sleep(for: backoff.initial * 1.5)
+        await clock.advance(by: backoff.initial * 1.5)
+        #expect(await node.settled())
         #expect(board.starts("w1") == 1)
         #expect(try await sup.whichChildren().isEmpty)
         try await node.shutdown()
@@ -179,24 +180,29 @@ import Testing
     // MARK: Backoff
 
     @Test func aChildThatKeepsFailingToStartKeepsItsBackoffSeries() async throws {
-        let node = try Node(schedulers: 1)
-        let attempts = Mutex<[ContinuousClock.Instant]>([])
+        let clock = ManualClock()
+        let node = try Node(schedulers: 1, clock: clock)
+        let attempts = Mutex(0)
         let board = Board()
         let backoff = Backoff(initial: .milliseconds(50), maximum: .milliseconds(200), resetAfter: .milliseconds(400))
         let spec = ChildSpec(id: "failing", backoff: backoff, behavior: "TestWorker") { context in
-            let count = attempts.withLock { $0.append(.now); return $0.count }
+            let count = attempts.withLock { $0 += 1; return $0 }
             if count > 1 { throw StartFailure() }
             return .started(ChildProcess(try context.spawn(TestWorker(id: "failing", board: board))))
         }
         _ = try await node.startSupervisor(SupervisorSpec("sup", intensity: 100, period: .seconds(60)) { spec })
         node.send(.exit(.error(Boom())), to: try #require(board.address("failing")))
-        // 50, 100, 200, then 200 each: eight tries take 1.35 s, and past 400 ms of waiting the series must not start over.
-        #expect(await eventually(within: 20) { attempts.withLock { $0.count } >= 9 })
-        let times = attempts.withLock { $0 }
-        let gaps = zip(times.dropFirst(), times.dropFirst(2)).map { $1 - $0 }
-        for (index, gap) in gaps.enumerated() {
-            let expected = backoff.delay(attempt: index + 2)
-            #expect(gap >= expected, "try \(index + 3) came \(gap) after the previous, expected at least \(expected): \(gaps)")
+        #expect(await node.settled())
+        // 50, 100, 200, then 200 each: each try comes exactly its backoff after the one before, and past
+        // 400 ms of waiting the series does not start over (failed starts are no time the child ran).
+        for attempt in 1...8 {
+            let delay = backoff.delay(attempt: attempt)
+            await clock.advance(by: delay - .milliseconds(1))
+            #expect(await node.settled())
+            #expect(attempts.withLock { $0 } == attempt, "try \(attempt + 1) came before its \(delay)")
+            await clock.advance(by: .milliseconds(1))
+            #expect(await node.settled())
+            #expect(attempts.withLock { $0 } == attempt + 1, "try \(attempt + 1) did not come at its \(delay)")
         }
         try await node.shutdown()
     }

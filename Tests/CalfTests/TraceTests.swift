@@ -55,7 +55,9 @@ private final class Follower: Sendable {
         let total: Int = try await node.call(relay, .ask)
         #expect(total == 3)
         node.send(.pass(4), to: relay)
-        #expect(await eventually { follower.drain(trace); return follower.ended.withLock { $0 } != nil })
+        #expect(await node.settled())
+        follower.drain(trace)
+        #expect(follower.ended.withLock { $0 } != nil)
         let events = follower.events.withLock { $0 }
         // in pass(3), out told(3) to the sink, in ask (a call), out its reply, in pass(4): the limit.
         #expect(events.map(\.direction) == ["in", "out", "in", "out", "in"])
@@ -85,7 +87,8 @@ private final class Follower: Sendable {
         #expect(trace.capacity == 1_000)
         for n in 0..<1_050 { node.send(.pass(n), to: relay) }
         node.send(.quit, to: relay)
-        #expect(await eventually { trace.hasEnded })
+        #expect(await node.settled())
+        #expect(trace.hasEnded)
         let batch = trace.take()
         #expect(batch.events.count == 1_000)
         #expect(batch.dropped == 51)
@@ -103,7 +106,9 @@ private final class Follower: Sendable {
             let trace = try await node.trace("traced", limit: 3) {}
             node.send(.forward(7, to: "other"), to: ledger)
             _ = try await ledgerState(node, "traced")
-            #expect(await eventually { follower.drain(trace); return follower.ended.withLock { $0 } != nil })
+            #expect(await node.settled())
+        follower.drain(trace)
+        #expect(follower.ended.withLock { $0 } != nil)
             let events = follower.events.withLock { $0 }
             #expect(events.map(\.direction) == ["in", "out", "in"])
             #expect(events[0].message == #"{"forward":{"_0":7,"to":"other"}}"#)

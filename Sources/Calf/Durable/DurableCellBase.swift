@@ -129,11 +129,20 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
 
     override final func acceptRemoteHook() { dirty = true }
 
-    override final func journaledMessageJSON(_ payload: [UInt8]) -> JSONValue? {
+    /// The state as JSON; a typed cell (`DurableCell`) knows it (a stand-in for a dead process does not).
+    func stateJSON() throws -> [UInt8] { throw DurableError.noSuchProcess(pid.description) }
+    /// Its state at log position `seq` (see `stateJSON()`).
+    func stateJSON(at seq: UInt64) throws -> [UInt8] { throw DurableError.noSuchProcess(pid.description) }
+    /// Journals a message given as JSON (see `stateJSON()`).
+    func ingressJSON(_ json: [UInt8], key: String?, slot: ReplySlot?, ack: @escaping @Sendable (IngressResult) -> Void) {
+        ack(.failed(.noProcess(pid.description)))
+    }
+
+    final func journaledMessageJSON(_ payload: [UInt8]) -> JSONValue? {
         DurableDecoding.with(durable) { DurableJSON.journaledMessage(codec, payload) }
     }
 
-    override final func reingest(_ payload: [UInt8], key: String?, ack: @escaping @Sendable (IngressResult) -> Void) {
+    final func reingest(_ payload: [UInt8], key: String?, ack: @escaping @Sendable (IngressResult) -> Void) {
         let message: Message
         do {
             message = try DurableDecoding.with(durable) { try codec.decode(from: payload) }

@@ -307,6 +307,9 @@ final class DurableCore: @unchecked Sendable {
 
     func cell(_ pid: Pid) -> ProcessCell? { table.withLock { $0.cells[pid] } }
 
+    /// The durable process `pid`, as the operator asks of it.
+    func inspectable(_ pid: Pid) -> (any InspectableDurableProcess)? { cell(pid) as? any InspectableDurableProcess }
+
     func cell(named name: String) -> ProcessCell? {
         table.withLock { table in table.names[name].flatMap { table.cells[$0] } }
     }

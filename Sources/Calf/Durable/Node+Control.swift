@@ -2,10 +2,10 @@ import CalfStore
 
 extension Node {
     /// The durable process named by `target`: a registered name or a printed pid.
-    func durableCell(_ target: String) throws(DurableError) -> ProcessCell {
+    func durableCell(_ target: String) throws(DurableError) -> any InspectableDurableProcess {
         let durable = try requireDurable()
-        if let cell = durable.cell(named: target) { return cell }
-        if let pid = Pid(parsing: target), let cell = durable.cell(pid) { return cell }
+        if let cell = durable.cell(named: target) as? any InspectableDurableProcess { return cell }
+        if let pid = Pid(parsing: target), let cell = durable.inspectable(pid) { return cell }
         if let pid = Pid(parsing: target) ?? core.whereis(target)?.pid, let reason = durable.quarantined[pid] {
             throw .quarantined(pid, reason)
         }
@@ -16,7 +16,7 @@ extension Node {
     /// Sends a message given as JSON to durable process `target` (a name or
     /// a pid), with an optional idempotency key; returns once committed.
     public func sendJSON(_ json: [UInt8], to target: String, key: String?) async -> IngressResult {
-        let cell: ProcessCell
+        let cell: any InspectableDurableProcess
         do throws(DurableError) {
             cell = try durableCell(target)
         } catch {

@@ -13,7 +13,7 @@ extension Node {
         }
         var reports: [DeadLetterReport] = []
         for record in try durable.deadLetterRecords() where only == nil || record.pid == only {
-            let cell = durable.cell(record.pid)
+            let cell = durable.inspectable(record.pid)
             let described: (name: String?, json: JSONValue?)
             if let cell {
                 described = await onLoop(cell.scheduler) { _ in (cell.relations?.name, cell.journaledMessageJSON(record.payload)) }
@@ -45,7 +45,7 @@ extension Node {
             return .failed(.storeFailed("cannot read the dead letters: \(error)"))
         }
         guard let record = records.first(where: { $0.seq == id }) else { return .failed(.noDeadLetter(id)) }
-        guard let cell = durable.cell(record.pid) else { return .failed(.noProcess("\(record.pid) (the process of dead letter \(id))")) }
+        guard let cell = durable.inspectable(record.pid) else { return .failed(.noProcess("\(record.pid) (the process of dead letter \(id))")) }
         let result = await withCheckedContinuation { continuation in
             cell.reingest(record.payload, key: "dead-\(id)") { continuation.resume(returning: $0) }
         }

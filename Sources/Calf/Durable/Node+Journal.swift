@@ -45,7 +45,7 @@ extension Node {
             entries.append(JournalEntry(seq: seq, record: record))
             return entries.count < limit
         }
-        if let cell = durable.cell(pid), !payloads.isEmpty {
+        if let cell = durable.inspectable(pid), !payloads.isEmpty {
             let bytes = payloads.map(\.payload)
             let messages = await onLoop(cell.scheduler) { _ in bytes.map { cell.journaledMessageJSON($0) } }
             for (slot, message) in zip(payloads, messages) { entries[slot.index].message = message }

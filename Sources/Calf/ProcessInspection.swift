@@ -1,0 +1,32 @@
+/// What the operator asks of any process (`ps`, `info`, `mailbox`, `stats`),
+/// behind one protocol: every cell conforms through `MailboxCell`, so the
+/// process itself (`ProcessCell`) carries no operator hooks. Loop thread.
+protocol InspectableProcess: ProcessCell {
+    /// The behavior's type name.
+    var behaviorName: String { get }
+    /// `runnable`, `waiting`, or a durable process's `recovering`, `stopping`, `quarantined`.
+    var statusName: String { get }
+    /// Messages waiting.
+    var mailboxCount: Int { get }
+    /// Bytes of its mailbox buffer.
+    var mailboxBytes: Int { get }
+    /// Restarts in place.
+    var restartCount: UInt64 { get }
+    /// Why it is quarantined, if it is.
+    var quarantineReason: String? { get }
+    /// Its pending mail as JSON texts.
+    func mailboxJSON() -> [String]
+}
+
+extension MailboxCell: InspectableProcess {}
+
+extension ProcessCell {
+    /// This process as the operator sees it.
+    var inspected: any InspectableProcess {
+        // invariant: every cell is a MailboxCell (the only subclass of ProcessCell), which conforms.
+        self as! any InspectableProcess
+    }
+
+    /// Its status as reports show it: `suspended` by the operator, else its own.
+    var reportedStatus: String { suspended ? "suspended" : inspected.statusName }
+}
