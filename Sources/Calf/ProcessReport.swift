@@ -21,6 +21,11 @@ extension ProcessCell {
 extension Node {
     /// Reports of every live process, by pid.
     public func processReports() async -> [ProcessReport] {
+        await processReports(inPidOrder: true)
+    }
+
+    /// Reports of every live process, by pid or (cheaper, for `top`) as the schedulers hold them.
+    package func processReports(inPidOrder: Bool) async -> [ProcessReport] {
         var pids: [Pid] = []
         var reports: [ProcessReport] = []
         for scheduler in schedulers {
@@ -30,6 +35,7 @@ extension Node {
             pids += somePids
             reports += someReports
         }
+        guard inPidOrder else { return reports }
         // Indices sorted, then each report moved once (they are large to move in every swap).
         let order = reports.indices.sorted { pids[$0] < pids[$1] }
         return order.map { reports[$0] }

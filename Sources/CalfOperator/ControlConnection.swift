@@ -184,7 +184,8 @@ final class ControlConnection: @unchecked Sendable {
         let loop = server.loop
         let limit = min(max(limit ?? 50, 1), 10_000)
         Task { [self] in
-            let reports = await node.processReports()
+            // Any order: the sampler orders its rows itself.
+            let reports = await node.processReports(inPidOrder: false)
             let stats = await node.stats(window: .zero)
             let now = ContinuousClock.now
             loop.execute { [self] in
