@@ -26,6 +26,9 @@ public final class Node: Sendable {
     @usableFromInline let core: NodeCore
     @usableFromInline let schedulers: [Scheduler]
     let loops: [EventLoop]
+    /// What the metrics' sampling remembers between samples (each scheduler's on its thread).
+    let metricSamples: UncheckedBox<[NodeMetrics.SchedulerSample]>
+    let metricLogSample: NodeMetrics.LogSample
     private let nextPlacement = Atomic<Int>(0)
     private let state = Mutex<RunState>(.running)
 
@@ -62,6 +65,8 @@ public final class Node: Sendable {
         self.core = core
         self.schedulers = made
         self.loops = loops
+        metricSamples = UncheckedBox(made.map { NodeMetrics.SchedulerSample(index: $0.index, factory: core.metrics) })
+        metricLogSample = NodeMetrics.LogSample(core.metrics)
         clock?.drive(made)
         startMetricsSampling()
     }

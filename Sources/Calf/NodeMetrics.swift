@@ -100,9 +100,8 @@ extension Node {
     /// Samples the schedulers into swift-metrics every `NodeMetrics.interval`
     /// until the node stops (or is gone).
     func startMetricsSampling() {
-        let samples = schedulers.map { NodeMetrics.SchedulerSample(index: $0.index, factory: core.metrics) }
-        let log = NodeMetrics.LogSample(core.metrics)
-        let boxed = UncheckedBox(samples)
+        let boxed = metricSamples
+        let log = metricLogSample
         Task.detached { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: NodeMetrics.interval)
@@ -110,6 +109,11 @@ extension Node {
                 await node.sampleMetrics(boxed, log: log)
             }
         }
+    }
+
+    /// Takes the metrics' sample now rather than at the next second (tests).
+    package func sampleMetricsNow() async {
+        await sampleMetrics(metricSamples, log: metricLogSample)
     }
 
     private func sampleMetrics(_ samples: UncheckedBox<[NodeMetrics.SchedulerSample]>, log: NodeMetrics.LogSample) async {

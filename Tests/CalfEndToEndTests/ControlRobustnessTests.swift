@@ -218,6 +218,8 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
             let target = "demo/pool/tally-1"
             let stalled = DispatchSemaphore(value: 0)
             let frames = Locked<[TraceUpdate]>([])
+            let framesRead = EventCount()
+            let ended = EventCount()
             let final = Locked<ControlReply<TraceUpdate>?>(nil)
             // The reader thread reads; this one only half-closes the socket (shutdown(2)) at the end.
             let tracer = UncheckedSendable(try ControlClient(dataDirectory: data))
@@ -225,17 +227,20 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
                 var first = true
                 let last = try? tracer.value.stream(.trace(target, limit: nil), as: TraceUpdate.self) { update in
                     frames.withLock { $0.append(update) }
+                    framesRead.bump()
                     if first {
                         first = false
                         stalled.wait()  // stops reading until the flood is over
                     }
                 }
                 final.withLock { $0 = last }
+                ended.bump()
             }
             reader.start()
             let sender = try ControlClient(dataDirectory: data)
             // The trace's first frame says it is on; the reader then stops reading.
-            #expect(await eventually { frames.withLock { $0.first } == .following(target) })
+            #expect(await framesRead.reaches(1))
+            #expect(frames.withLock { $0.first } == .following(target))
             let rssBefore = residentBytes(node.process.processIdentifier)
             let count = 3000
             // On a thread of its own: 3,000 blocking round trips would hold one of the test pool's threads for seconds.
@@ -254,9 +259,9 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
             // The stalled shell reads again: every event comes (3,000 are well under 4 MiB), then a half-close ends the trace.
             stalled.signal()
             // Every message of the flood is in it, after its first frame.
-            #expect(await eventually { frames.withLock { $0.count } >= count + 1 })
+            #expect(await framesRead.reaches(count + 1))
             tracer.value.finishSending()
-            #expect(await eventually { final.withLock { $0 } != nil })
+            #expect(await ended.reaches(1))
             #expect(final.withLock { $0 } == .success(.ended("the shell stopped following")))
             let dropped = frames.withLock { $0 }.compactMap { frame -> Int? in
                 if case .dropped(let count) = frame { return count }

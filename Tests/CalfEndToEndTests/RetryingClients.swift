@@ -11,7 +11,7 @@ import Foundation
 final class RetryingClients: Sendable {
     private let taking = Locked((next: 0, stop: false))
     private let answeredNumbers = Locked<Set<Int>>([])
-    private let finished = Locked(0)
+    private let finished = EventCount()
     private let count: Int
     private let deadline: Date
 
@@ -42,7 +42,7 @@ final class RetryingClients: Sendable {
                         usleep(20_000)
                     }
                 }
-                finished.withLock { $0 += 1 }
+                finished.bump()
             }
         }
     }
@@ -61,7 +61,6 @@ final class RetryingClients: Sendable {
     /// Waits until every client has finished what it took (or the deadline passed);
     /// returns whether they all did.
     func finish() async -> Bool {
-        while finished.withLock({ $0 }) < count, Date() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        return finished.withLock { $0 } == count
+        await finished.reaches(count, within: max(0, deadline.timeIntervalSinceNow))
     }
 }

@@ -49,12 +49,13 @@ import Testing
     @Test func aBehaviorCanAskForSnapshotsByTime() async throws {
         try await withDataDirectory { dir in
             do {
-                let node = try Node(schedulers: 1, durable: durableOptions(dir))
+                let clock = ManualClock()
+                let node = try Node(schedulers: 1, durable: durableOptions(dir), clock: clock)
                 let ledger = try await node.spawnDurable(Ledger(every: 1000, intervalMilliseconds: 1), name: "timed")
                 for n in 1...3 {
                     node.send(.add(n), to: ledger)
                     _ = try await ledgerState(node, "timed")
-                    try await Task.sleep(for: .milliseconds(5))
+                    await clock.advance(by: .milliseconds(5))
                 }
                 _ = try await ledgerState(node, "timed")
                 try await node.shutdown()

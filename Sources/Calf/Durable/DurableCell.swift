@@ -144,7 +144,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
 
     @usableFromInline func snapshotIsDue() -> Bool {
         guard snapshotIntervalNanoseconds > 0, !sinceSnapshot.isEmpty else { return false }
-        return monotonicNanoseconds() &- lastSnapshot >= snapshotIntervalNanoseconds
+        return scheduler.now &- lastSnapshot >= snapshotIntervalNanoseconds
     }
 
     /// The process's snapshot as a checkpoint entry (nil, and the process
@@ -167,7 +167,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         dirty = false
         // Every caller appends the entry to the scheduler's batch.
         snapshotToken = scheduler.durableBatch.tokenForCommit()
-        if snapshotIntervalNanoseconds > 0 { lastSnapshot = monotonicNanoseconds() }
+        if snapshotIntervalNanoseconds > 0 { lastSnapshot = scheduler.now }
         return .checkpoint(pid: pid.serial, body: body.encoded())
     }
 
