@@ -14,19 +14,30 @@ import Synchronization
 /// await clock.advance(by: .seconds(4))   // the restart timer has fired
 /// ```
 ///
-/// Time starts at the system's monotonic time when the clock is made and
-/// moves only by `advance(by:)`. A clock drives one node.
+/// Time starts at the system's monotonic and wall times when the clock is
+/// made and moves only by `advance(by:)`; the node's wall time (when mail
+/// is accepted, when a durable timer is due, how old an idempotency key
+/// is) moves with it. A clock drives one node at a time: a node made later
+/// with the same clock takes it over (a test of a node restart advances it
+/// between the two nodes, for the time the node was down).
 public final class ManualClock: Sendable {
     private let nanoseconds: Atomic<UInt64>
+    private let monotonicStart: UInt64
+    private let wallStart: UInt64
     private let driven = Mutex<[Scheduler]>([])
 
-    /// A clock at the system's monotonic time now.
+    /// A clock at the system's monotonic and wall times now.
     public init() {
-        nanoseconds = Atomic(monotonicNanoseconds())
+        monotonicStart = monotonicNanoseconds()
+        wallStart = WallTime.now.nanosecondsSinceEpoch
+        nanoseconds = Atomic(monotonicStart)
     }
 
     /// Its time, in nanoseconds on the monotonic scale.
     var now: UInt64 { nanoseconds.load(ordering: .acquiring) }
+
+    /// Its wall time: the wall time it was made at, plus how far it was advanced.
+    public var wallNow: WallTime { WallTime(nanosecondsSinceEpoch: wallStart &+ (now &- monotonicStart)) }
 
     /// The node's schedulers, whose timers it fires (Node.init).
     func drive(_ schedulers: [Scheduler]) {

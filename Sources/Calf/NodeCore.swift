@@ -43,6 +43,9 @@ final class NodeCore: Sendable {
     /// The clock a test moves by hand (nil: the system's).
     let clock: ManualClock?
 
+    /// The node's wall time: its manual clock's, else the system's.
+    @usableFromInline var wallNow: WallTime { clock?.wallNow ?? .now }
+
     init(metrics: any MetricsFactory, clock: ManualClock? = nil) {
         self.metrics = metrics
         self.clock = clock

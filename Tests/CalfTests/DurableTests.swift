@@ -221,35 +221,43 @@ import Testing
 
     @Test func durableTimersFireAfterARestartAndMissedPeriodsCollapse() async throws {
         try await withDataDirectory { dir in
-            let oneShot = 3000
+            let clock = ManualClock()
+            let period = Duration.milliseconds(300)
             let down: WallTime
             do {
-                let node = try Node(schedulers: 1, durable: durableOptions(dir))
+                let node = try Node(schedulers: 1, durable: durableOptions(dir), clock: clock)
                 let ledger = try await node.spawnDurable(Ledger(), name: "timers")
-                node.send(.after(milliseconds: oneShot, tag: 7), to: ledger)
+                node.send(.after(milliseconds: 3000, tag: 7), to: ledger)
                 node.send(.every(milliseconds: 300), to: ledger)
-                #expect(await eventually { (try? await ledgerState(node, "timers").ticks) ?? 0 >= 1 })
+                #expect(await node.settled())
+                // One period, one tick.
+                await clock.advance(by: period)
+                #expect(await node.settled())
+                #expect(try await ledgerState(node, "timers").ticks == 1)
                 // The one-shot is still pending when the node stops.
                 #expect(try await ledgerState(node, "timers").fired == [])
                 try await node.shutdown()
-                down = WallTime.now
+                down = clock.wallNow
             }
-            // The node is down for about five periods of the 300 ms timer.
-            try await Task.sleep(for: .milliseconds(1500))
-            let node = try Node(schedulers: 1, durable: durableOptions(dir))
-            // The one-shot fires once, after the restart; the interval goes on.
-            #expect(await eventually(within: 10) { (try? await ledgerState(node, "timers").fired) == [7] })
-            let ticksThen = try await ledgerState(node, "timers").ticks
-            #expect(await eventually { (try? await ledgerState(node, "timers").ticks) ?? 0 >= ticksThen + 2 })
+            // The node is down for five periods of the 300 ms timer and past the one-shot's due time.
+            await clock.advance(by: period * 5 + .milliseconds(1500))
+            let node = try Node(schedulers: 1, durable: durableOptions(dir), clock: clock)
+            #expect(await node.settled())
+            // The one-shot fires once, at once after the restart; the missed periods collapse into one catch-up tick.
+            await clock.advance(by: .milliseconds(1))
+            #expect(await node.settled())
+            let caughtUp = try await ledgerState(node, "timers")
+            #expect(caughtUp.fired == [7])
+            #expect(caughtUp.ticks == 2, "the five missed periods were \(caughtUp.ticks - 1) ticks, not one")
+            // Then a tick a period apart, not in a burst.
+            await clock.advance(by: period - .milliseconds(2))
+            #expect(await node.settled())
+            #expect(try await ledgerState(node, "timers").ticks == 2)
+            await clock.advance(by: .milliseconds(2))
+            #expect(await node.settled())
             let state = try await ledgerState(node, "timers")
-            #expect(state.fired == [7])
-            // The five missed periods collapse into one catch-up: the ticks
-            // after the restart come a period apart, not in a burst (at most
-            // the catch-up and a regular one close together).
-            let after = state.tickTimes.filter { $0 > down.nanosecondsSinceEpoch }
-            let first = try #require(after.first)
-            let burst = after.filter { $0 - first < 100_000_000 }
-            #expect(burst.count <= 2, "ticks after the restart, ms after the first: \(after.map { ($0 - first) / 1_000_000 })")
+            #expect(state.ticks == 3 && state.fired == [7])
+            #expect(state.tickTimes.filter { $0 > down.nanosecondsSinceEpoch }.count == 2)
             try await node.shutdown()
         }
     }
@@ -258,12 +266,14 @@ import Testing
         try await withDataDirectory { dir in
             var options = durableOptions(dir)
             options.keyRetention = .milliseconds(300)
-            let node = try Node(schedulers: 1, durable: options)
+            let clock = ManualClock()
+            let node = try Node(schedulers: 1, durable: options, clock: clock)
             let ledger = try await node.spawnDurable(Ledger(), name: "keys")
             let first = try #require(seqOf(await node.send(.add(1), to: ledger, key: "once")))
+            await clock.advance(by: .milliseconds(299))
             #expect(await node.send(.add(1), to: ledger, key: "once") == .duplicate(seq: first))
             // Past its retention the key is forgotten: the same key is a new message.
-            try await Task.sleep(for: .milliseconds(400))
+            await clock.advance(by: .milliseconds(1))
             let again = try #require(seqOf(await node.send(.add(1), to: ledger, key: "once")))
             #expect(again > first)
             #expect(try await ledgerState(node, "keys").total == 2)

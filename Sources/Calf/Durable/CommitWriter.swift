@@ -61,8 +61,12 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     /// What the writer tells the senders of what it refuses once stopped.
     static let stoppedReason = IngressRefusal.stopped.description
 
-    init(journal: Journal, options: DurableOptions, schedulerCount: Int, metrics: NodeMetrics.Writer) {
+    /// The node's manual clock, if a test drives it (wall time for key retention and the history window).
+    private let clock: ManualClock?
+
+    init(journal: Journal, options: DurableOptions, schedulerCount: Int, metrics: NodeMetrics.Writer, clock: ManualClock? = nil) {
         self.metrics = metrics
+        self.clock = clock
         self.journal = journal
         self.options = options
         self.schedulerCount = schedulerCount
@@ -154,7 +158,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
             refuse(work, reason: reason)
             return
         }
-        let now = WallTime.now.nanosecondsSinceEpoch
+        let now = (clock?.wallNow ?? .now).nanosecondsSinceEpoch
         plan.reset()
         plan.gather(work, keys: keys, now: now, rounds: &rounds, schedulerCount: schedulerCount)
         let first: UInt64

@@ -159,7 +159,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
     final func addCommittedTimer(_ timer: DurableTimer) {
         guard status == .alive else { return }
         timers[timer.id]?.ref.map { _ = scheduler.cancelTimer($0) }
-        let now = WallTime.now.nanosecondsSinceEpoch
+        let now = scheduler.node.wallNow.nanosecondsSinceEpoch
         let delay = Duration.clampedNanoseconds(timer.due > now ? timer.due - now : 0)
         let id = timer.id
         let ref = scheduler.addTimer(after: delay) { [self] _ in fireTimer(id) }
@@ -187,7 +187,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
             quarantine("timer \(id) holds a message that does not decode: \(error)")
             return
         }
-        let now = WallTime.now.nanosecondsSinceEpoch
+        let now = scheduler.node.wallNow.nanosecondsSinceEpoch
         let nextDue = entry.timer.nextDue(firedAt: now)
         var detail = ByteWriter()
         detail.varint(id)

@@ -6,7 +6,7 @@ import Glibc
 extension DurableCore {
     /// Opens (creating if needed) the data directory and its journal, and
     /// starts the writer thread.
-    static func open(_ options: DurableOptions, schedulerCount: Int, metrics: any MetricsFactory) throws -> DurableCore {
+    static func open(_ options: DurableOptions, schedulerCount: Int, metrics: any MetricsFactory, clock: ManualClock? = nil) throws -> DurableCore {
         if mkdir(options.path, 0o700) != 0, errno != EEXIST {
             throw DurableError.dataDirectory("cannot create the data directory \(options.path): \(String(cString: strerror(errno)))")
         }
@@ -15,7 +15,7 @@ extension DurableCore {
         do {
             let environment = try StoreEnvironment(path: options.path, mapSize: options.mapSize, durability: options.durability)
             let journal = try Journal(environment: environment)
-            let writer = CommitWriter(journal: journal, options: options, schedulerCount: schedulerCount, metrics: NodeMetrics.Writer(metrics))
+            let writer = CommitWriter(journal: journal, options: options, schedulerCount: schedulerCount, metrics: NodeMetrics.Writer(metrics), clock: clock)
             let loop = try EventLoop(name: "calf-journal", driver: writer, spin: .zero)
             return DurableCore(options: options, journal: journal, writer: writer, writerLoop: loop, lock: lock)
         } catch {

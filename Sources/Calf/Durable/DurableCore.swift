@@ -84,7 +84,7 @@ final class DurableCore: @unchecked Sendable {
             ack(.failed(.stopped))
             return
         }
-        let acceptedAt = WallTime.now.nanosecondsSinceEpoch
+        let acceptedAt = cell.scheduler.node.wallNow.nanosecondsSinceEpoch
         let tell: @Sendable (IngressResult) -> Void
         if let slot {
             tell = { result in

@@ -17,7 +17,7 @@ extension Node {
         try self.init(schedulers: schedulers, budget: budget, metrics: metrics, clock: clock)
         do {
             // The directory is this node's (its lock) before anything in it is touched.
-            let durable = try DurableCore.open(options, schedulerCount: self.schedulers.count, metrics: core.metrics)
+            let durable = try DurableCore.open(options, schedulerCount: self.schedulers.count, metrics: core.metrics, clock: core.clock)
             // Commands a killed predecessor left running on this directory go first.
             if !options.inspecting { PortRecords.stopLeftovers(data: options.path) }
             durable.schedulers = self.schedulers
