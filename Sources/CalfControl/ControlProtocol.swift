@@ -27,12 +27,17 @@ public enum ControlProtocol {
     public static func frame(_ value: some Encodable) throws -> [UInt8] {
         var frame: [UInt8] = [0, 0, 0, 0]
         frame += try encode(value)
+        writeLength(into: &frame)
+        return frame
+    }
+
+    /// Fills a frame's first 4 bytes (left for it) with the length of what follows.
+    static func writeLength(into frame: inout [UInt8]) {
         let length = UInt32(frame.count - 4)
         frame[0] = UInt8(length >> 24)
         frame[1] = UInt8(length >> 16 & 0xff)
         frame[2] = UInt8(length >> 8 & 0xff)
         frame[3] = UInt8(length & 0xff)
-        return frame
     }
 
     /// `value` as the protocol writes JSON: keys sorted (output is stable), slashes as they are.

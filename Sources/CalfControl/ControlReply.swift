@@ -173,11 +173,7 @@ public struct EncodedReply: Sendable {
         writer.integer(ControlProtocol.version)
         writer.endObject()
         var frame = writer.bytes
-        let length = UInt32(frame.count - 4)
-        frame[0] = UInt8(length >> 24)
-        frame[1] = UInt8(length >> 16 & 0xff)
-        frame[2] = UInt8(length >> 8 & 0xff)
-        frame[3] = UInt8(length & 0xff)
+        ControlProtocol.writeLength(into: &frame)
         return frame
     }
 
