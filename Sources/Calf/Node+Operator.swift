@@ -44,7 +44,7 @@ extension Node {
         return await onLoop(cell.scheduler) { scheduler in
             guard cell.status == .alive else { return false }
             cell.suspended = false
-            if cell.inspected.mailboxCount > 0, !cell.scheduled { scheduler.makeRunnable(cell) }
+            if cell.inspected?.mailboxCount ?? 0 > 0, !cell.scheduled { scheduler.makeRunnable(cell) }
             return true
         }
     }
@@ -67,7 +67,7 @@ extension Node {
     /// not `Encodable` as its description); nil if there is no such process.
     public func mailbox(of target: String) async -> [JSONValue]? {
         guard let cell = await liveCell(target) else { return nil }
-        let texts = await onLoop(cell.scheduler) { _ in cell.inspected.mailboxJSON() }
+        let texts = await onLoop(cell.scheduler) { _ in cell.inspected?.mailboxJSON() ?? [] }
         return texts.map { (try? JSONValue(parsing: $0)) ?? .string($0) }
     }
 }

@@ -21,12 +21,10 @@ protocol InspectableProcess: ProcessCell {
 extension MailboxCell: InspectableProcess {}
 
 extension ProcessCell {
-    /// This process as the operator sees it.
-    var inspected: any InspectableProcess {
-        // invariant: every cell is a MailboxCell (the only subclass of ProcessCell), which conforms.
-        self as! any InspectableProcess
-    }
+    /// This process as the operator sees it: every cell is a `MailboxCell`
+    /// (the only subclass of `ProcessCell`), which conforms.
+    var inspected: (any InspectableProcess)? { self as? any InspectableProcess }
 
     /// Its status as reports show it: `suspended` by the operator, else its own.
-    var reportedStatus: String { suspended ? "suspended" : inspected.statusName }
+    var reportedStatus: String { suspended ? "suspended" : inspected?.statusName ?? "unknown" }
 }

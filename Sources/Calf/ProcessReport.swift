@@ -3,10 +3,10 @@
 private func mallocUsableSize(_ pointer: UnsafeMutableRawPointer?) -> Int
 
 extension ProcessCell {
-    /// Its report (on its scheduler's thread).
-    func report() -> ProcessReport {
+    /// Its report (on its scheduler's thread; nil for a cell the operator cannot inspect, which no cell is).
+    func report() -> ProcessReport? {
+        guard let view = inspected else { return nil }
         let relations = self.relations
-        let view = inspected
         return ProcessReport(
             pid: pid.description, name: relations?.name, behavior: view.behaviorName, scheduler: scheduler.index,
             status: reportedStatus, mailbox: view.mailboxCount, handled: handled, restarts: view.restartCount,
@@ -29,11 +29,11 @@ extension Node {
         var pids: [Pid] = []
         var reports: [ProcessReport] = []
         for scheduler in schedulers {
-            let (somePids, someReports) = await onLoop(scheduler) { scheduler in
-                (Array(scheduler.processes.keys), scheduler.processes.values.map { $0.report() })
+            let some = await onLoop(scheduler) { scheduler in
+                scheduler.processes.compactMap { pid, cell in cell.report().map { (pid, $0) } }
             }
-            pids += somePids
-            reports += someReports
+            pids += some.map(\.0)
+            reports += some.map(\.1)
         }
         guard inPidOrder else { return reports }
         // Indices sorted, then each report moved once (they are large to move in every swap).

@@ -42,9 +42,7 @@ struct JournalCommand: ParsableCommand {
             throw ExitCode(1)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(entries), as: UTF8.self))
+            print(String(decoding: try ControlProtocol.encode(entries), as: UTF8.self))
         } else {
             print(ShellFormat.journal(entries, withPid: process == nil))
         }

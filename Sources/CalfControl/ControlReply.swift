@@ -107,8 +107,10 @@ extension ControlReply {
             case "v": version = try parser.readInteger()
             case "ok": ok = try parser.readBool()
             case "more": more = try parser.readBool()
-            // invariant: `readable` is `Result.self`, so what it reads is a `Result`.
-            case "result": result = (try readable.init(reading: &parser) as! Result)
+            case "result":
+                // `readable` is `Result.self`, so what it reads is a `Result`.
+                guard let read = try readable.init(reading: &parser) as? Result else { throw parser.failure("a result of another type") }
+                result = read
             case "error": error = try ControlError(reading: &parser)
             default: try parser.skipValue()
             }

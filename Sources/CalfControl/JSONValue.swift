@@ -133,3 +133,28 @@ extension JSONValue: CustomStringConvertible {
     /// The value as JSON text.
     public var description: String { text }
 }
+
+/// JSON text written already (a state, a reply the node encoded with
+/// `ControlProtocol.encode`), carried into a reply as it is: not parsed into
+/// a `JSONValue` only to be written out again.
+public struct RawJSON: Codable, Sendable, Equatable, JSONWritable {
+    /// The text: one JSON value.
+    public let bytes: [UInt8]
+
+    /// Text the caller wrote as one JSON value itself (an encoder's output);
+    /// text from outside is parsed (`JSONValue(parsing:)`) instead.
+    package init(encoded bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Writes the text as it is.
+    public func write(to writer: inout JSONWriter) { writer.raw(bytes) }
+
+    /// Encodes the value the text holds (the encoder's path; replies take `write(to:)`).
+    public func encode(to encoder: any Encoder) throws {
+        try JSONValue(parsing: bytes).encode(to: encoder)
+    }
+
+    /// Decodes any JSON value, as its text.
+    public init(from decoder: any Decoder) throws {
+        bytes = try JSONValue(from: decoder).bytes
+    }
+}

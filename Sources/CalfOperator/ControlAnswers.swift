@@ -52,7 +52,7 @@ enum ControlAnswers {
     private static func call(_ message: JSONValue, to target: String, timeoutMilliseconds: Int?, on node: Node) async -> EncodedReply {
         let timeout = Duration.milliseconds(max(1, timeoutMilliseconds ?? 5000))
         do {
-            return .success(try parsed(try await node.callJSON(message.bytes, to: target, timeout: timeout)))
+            return .success(RawJSON(encoded: try await node.callJSON(message.bytes, to: target, timeout: timeout)))
         } catch {
             return .failure(ControlError(error))
         }
@@ -61,7 +61,7 @@ enum ControlAnswers {
     private static func state(of target: String, at seq: UInt64?, on node: Node) async -> EncodedReply {
         do {
             let json = if let seq { try await node.stateJSON(of: target, at: seq) } else { try await node.stateJSON(of: target) }
-            return .success(try parsed(json))
+            return .success(RawJSON(encoded: json))
         } catch {
             return .failure(ControlError(error))
         }
@@ -90,15 +90,6 @@ enum ControlAnswers {
 
     private static func noProcess(_ target: String) -> EncodedReply {
         .failure(.noProcess, "no process \(target)")
-    }
-
-    /// JSON the node wrote (a state, a reply) as a value.
-    private static func parsed(_ json: [UInt8]) throws(ControlError) -> JSONValue {
-        do throws(JSONValue.ParseError) {
-            return try JSONValue(parsing: json)
-        } catch {
-            throw ControlError(.encodingFailed, "the node wrote JSON it cannot read back: \(error)")
-        }
     }
 
     /// The reason `kill P REASON` names: `normal`, `shutdown`, `killed`, or the operator's own words.

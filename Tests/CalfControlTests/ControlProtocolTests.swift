@@ -58,6 +58,12 @@ struct ControlProtocolTests {
         #expect(value == .array([["behavior": "Teller", "durable": true, "handled": 3, "links": [], "mailbox": 0, "memory": 512,
                                   "monitoredBy": [], "name": "teller", "pid": "<0.7>", "restarts": 0, "scheduler": 1,
                                   "status": "waiting", "trapsExits": false]]))
+        // JSON the node wrote already goes into the frame as it is, as its value would be written.
+        let state: JSONValue = ["balance": 975, "owner": "a/b \"c\""]
+        let stateBytes = try ControlProtocol.encode(state)
+        #expect(EncodedReply.success(RawJSON(encoded: stateBytes)).frame == EncodedReply.success(state).frame)
+        #expect(try decode(ControlReply<RawJSON>.self, String(decoding: EncodedReply.success(state).frame.dropFirst(4), as: UTF8.self))
+            == .success(RawJSON(encoded: stateBytes)))
         let refusal = String(decoding: EncodedReply.failure(.noProcess, "no process x").frame.dropFirst(4), as: UTF8.self)
         #expect(refusal == #"{"error":{"code":"no_process","message":"no process x"},"ok":false,"v":2}"#)
         #expect(try decode(ControlReply<[ProcessReport]>.self, refusal) == .failure(ControlError(.noProcess, "no process x")))
