@@ -54,7 +54,7 @@ final class BehaviorCell<B: Behavior>: MailboxCell<B.Message>, @unchecked Sendab
                     try handleSignal(signal, context: &context)
                 case .stop(let reason):
                     context.stopReason = reason
-                case .journaled(let mail):
+                case .committed(let mail):
                     // invariant: only durable cells receive journaled mail; handled as plain mail if one strays.
                     try behavior.handle(mail.message, state: &state, context: &context)
                 }

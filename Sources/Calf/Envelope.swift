@@ -6,25 +6,40 @@ enum Envelope<Message: Sendable>: Sendable {
     case signal(Signal)
     /// An orderly stop request, handled in mailbox order (gen_server:stop).
     case stop(ExitReason)
-    /// A message committed to the journal, for a durable process (boxed so
-    /// that transient mail keeps its small envelope).
-    case journaled(JournaledMail<Message>)
+    /// A message handed over once something outside the mailbox committed
+    /// it and gave it a sequence number: a durable process's journal (boxed
+    /// so that transient mail keeps its small envelope).
+    case committed(CommittedMail<Message>)
 }
 
-/// A journaled message in a durable process's mailbox: the message, where
-/// the journal has it, when it was accepted, and the caller waiting for a
-/// reply, if any (in memory only: a restart of the node loses the caller, not
-/// the message).
+/// What a committer hands over once a message is committed, told its
+/// sequence number (a durable process's journal writer: `CommittedMail`).
+@usableFromInline
+protocol CommittedDelivery: AnyObject, Sendable {
+    /// Learns the seq its record committed at (the committer's thread);
+    /// returns the scheduler to hand it to, or nil when there is nobody to hand it to.
+    func committed(seq: UInt64) -> Scheduler?
+    /// Goes into its recipient's mailbox (on that scheduler's thread).
+    func accept()
+    /// Its recipient's scheduler has stopped: a dead letter.
+    func refuse()
+}
+
+/// A committed message in a mailbox: the message, its sequence number,
+/// when it was accepted, and the caller waiting for a reply, if any (in
+/// memory only: a restart of the node loses the caller, not the message).
+/// The runtime only carries it; what commits it (the durable layer's
+/// journal) gives it meaning.
 ///
-/// Made before its record commits, it is also what the writer releases
-/// after the commit: it learns its seq, and the commit's mail for each
-/// scheduler goes through that scheduler's queue together (`ReleaseChannel`).
-/// Thread ownership: `seq` is written by the writer thread in
+/// Made before it commits, it is also what the committer releases
+/// afterwards: it learns its seq, and the commit's mail for each scheduler
+/// goes through that scheduler's queue together (`ReleaseChannel`).
+/// Thread ownership: `seq` is written by the committer's thread in
 /// `committed(seq:)` before the mail is published through the recipient
 /// scheduler's queue; `recipient` is cleared on that scheduler's thread in
 /// `accept()`/`refuse()`; otherwise they are only read.
 @usableFromInline
-final class JournaledMail<Message: Sendable>: CommittedDelivery, @unchecked Sendable {
+final class CommittedMail<Message: Sendable>: CommittedDelivery, @unchecked Sendable {
     @usableFromInline let message: Message
     @usableFromInline private(set) var seq: UInt64
     @usableFromInline let acceptedAt: UInt64
@@ -62,6 +77,6 @@ final class JournaledMail<Message: Sendable>: CommittedDelivery, @unchecked Send
     @usableFromInline func refuse() {
         guard let recipient else { return }
         self.recipient = nil
-        recipient.scheduler.node.deadLetter(Envelope<Message>.journaled(self), to: recipient.pid)
+        recipient.scheduler.node.deadLetter(Envelope<Message>.committed(self), to: recipient.pid)
     }
 }

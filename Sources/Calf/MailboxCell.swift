@@ -13,15 +13,22 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
 
     deinit { mailbox.destroy() }
 
+    /// Where mail from outside the process goes instead of its mailbox,
+    /// for a kind of process whose mail must pass through something first
+    /// (a durable process's journal); nil, as for every transient process:
+    /// straight in. Set while the cell is made, before anyone can reach it,
+    /// and only read afterwards (from any thread).
+    @usableFromInline final var intake: ((MailboxCell<Message>, __owned Envelope<Message>) -> Void)?
+
     /// Delivers from `current`, the scheduler the sender runs on (nil outside any).
     @inlinable @inline(__always)
     final func deliver(_ envelope: __owned Envelope<Message>, from current: Scheduler?) {
-        if _slowPath(isJournaled) {
-            journalFromOutside(envelope)
+        if let intake {
+            intake(self, envelope)
         } else if current === scheduler {
             deliverLocal(envelope)
         } else {
-            deliverRemote(envelope)
+            scheduler.pushRemote(RemoteNode.make(cell: self, envelope: consume envelope))
         }
     }
 
@@ -40,38 +47,24 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     /// Delivers from another thread: through the scheduler's remote queue.
     @inlinable
     final func deliverRemote(_ envelope: __owned Envelope<Message>) {
-        if _slowPath(isJournaled) {
-            journalFromOutside(envelope)
+        if let intake {
+            intake(self, envelope)
         } else {
             scheduler.pushRemote(RemoteNode.make(cell: self, envelope: consume envelope))
         }
     }
 
-    /// Puts `envelope` on the scheduler's remote queue as it is (no journaling).
+    /// Puts `envelope` on the scheduler's remote queue as it is (past the `intake`).
     @inlinable
     final func pushToMailbox(_ envelope: __owned Envelope<Message>) {
         scheduler.pushRemote(RemoteNode.make(cell: self, envelope: consume envelope))
     }
 
-    /// Takes in mail the writer has committed (on the scheduler's thread).
+    /// Takes in mail whose commit finished (on the scheduler's thread); a
+    /// kind of process that counts what it received replaces it.
     @usableFromInline
-    func acceptCommitted(_ mail: JournaledMail<Message>) {
-        acceptRemote(.journaled(mail))
-    }
-
-    /// A durable process journals mail sent by a transient process or from
-    /// outside before it takes it in; a transient one never gets here.
-    @usableFromInline
-    func journalFromOutside(_ envelope: __owned Envelope<Message>) {
-        pushToMailbox(envelope)
-    }
-
-    /// For a durable process: appends `message`'s accepted record to
-    /// `bytes` and returns where its payload starts and the mail to release
-    /// once committed; nil for a transient process (nothing appended).
-    @usableFromInline
-    func journalOutput(_ message: Message, acceptedAt: UInt64, into bytes: inout [UInt8]) -> Result<JournalOutput, any Error>? {
-        nil
+    func acceptCommitted(_ mail: CommittedMail<Message>) {
+        acceptRemote(.committed(mail))
     }
 
     /// The `remoteAcceptor` of a `MailboxCell<Message>`, specialized where `Message` is concrete.
@@ -93,13 +86,8 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     /// slower on fan-in across schedulers).
     @inlinable
     final func acceptRemote(_ envelope: __owned Envelope<Message>) {
-        if _slowPath(isJournaled) { acceptRemoteHook() }
         deliverLocal(consume envelope)
     }
-
-    /// A durable process notes that its mailbox changed (for checkpoints).
-    @usableFromInline
-    func acceptRemoteHook() {}
 
     override final func enqueueSignal(_ signal: Signal) {
         // Mail sent before the signal goes first (Erlang's signal order).
@@ -114,7 +102,7 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
                 slot.complete(.failure(.exited(reason)))
             } else if case .message = envelope {
                 scheduler.node.countDeadLetter()
-            } else if case .journaled(let mail) = envelope {
+            } else if case .committed(let mail) = envelope {
                 mail.slot?.complete(.failure(.exited(reason)))
             }
         }
@@ -133,6 +121,8 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     var statusName: String { scheduled ? "runnable" : "waiting" }
     /// Restarts in place (durable processes count them).
     var restartCount: UInt64 { 0 }
+    /// A durable process (the durable layer's cells say so).
+    var isDurable: Bool { false }
     /// Why it is quarantined (durable processes can be).
     var quarantineReason: String? { nil }
 
@@ -142,11 +132,11 @@ class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         let retried = retryingJSON().map { [$0] } ?? []
         return retried + (0..<mailbox.count).map { offset in
             switch mailbox.peek(at: offset) {
-            case .message(let message): DurableJSON.text(message)
-            case .call(let message, _): #"{"call":\#(DurableJSON.text(message))}"#
-            case .journaled(let mail): DurableJSON.text(mail.message)
-            case .signal(let signal): DurableJSON.text(["signal": String(describing: signal)])
-            case .stop(let reason): DurableJSON.text(["stop": reason.description])
+            case .message(let message): OperatorJSON.text(message)
+            case .call(let message, _): #"{"call":\#(OperatorJSON.text(message))}"#
+            case .committed(let mail): OperatorJSON.text(mail.message)
+            case .signal(let signal): OperatorJSON.text(["signal": String(describing: signal)])
+            case .stop(let reason): OperatorJSON.text(["stop": reason.description])
             }
         }
     }

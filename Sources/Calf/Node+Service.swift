@@ -1,5 +1,3 @@
-import Dispatch
-import Metrics
 import ServiceLifecycle
 
 /// A node is a `Service` (swift-service-lifecycle): in a `ServiceGroup` it
@@ -21,21 +19,5 @@ extension Node: Service {
         // Returns at graceful shutdown, throws CancellationError if cancelled first: the node stops either way.
         try? await gracefulShutdown()
         try await shutdown()
-    }
-}
-
-extension Node {
-    /// Opens a node on a data directory as `init(durable:)` does, without
-    /// holding a thread of Swift's cooperative pool while it recovers (a
-    /// large directory takes seconds): recovery runs on a Dispatch thread.
-    /// - Throws: what `init(durable:)` throws.
-    public static func open(
-        schedulers: Int = Node.coreCount, budget: Int = 100, durable options: DurableOptions, metrics: (any MetricsFactory)? = nil
-    ) async throws -> Node {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try Node(schedulers: schedulers, budget: budget, durable: options, metrics: metrics) })
-            }
-        }
     }
 }

@@ -1,7 +1,7 @@
 extension Node {
     /// Waits until the node has nothing left to do but wait: every
     /// scheduler's run queue and remote queue empty, no commit batch
-    /// waiting, the journal's writer idle — checked again after each round
+    /// waiting, each layer idle (the journal's writer) — checked again after each round
     /// in which anything still moved. Timers not yet due do not count (with
     /// a `ManualClock`, advance it to fire them). For tests: a way to wait
     /// for the consequences of what was sent (mail a process passes on, a
@@ -13,21 +13,17 @@ extension Node {
         for _ in 0..<rounds {
             var idle = true
             var turns: [UInt64] = []
-            let commitsBefore = core.durable?.writer.statistics.withLock { $0.commits }
+            let layerChecks = core.attachedLayers.map { $0.beginSettleRound() }
             for scheduler in schedulers {
                 let (quiet, taken) = await onLoop(scheduler) { scheduler -> (Bool, UInt64) in
                     scheduler.takeAllRemote()
-                    scheduler.flushDurable()
+                    scheduler.runEnded()
                     return (scheduler.runQueue.isEmpty && !scheduler.remote.hasItems, scheduler.turns)
                 }
                 idle = idle && quiet
                 turns.append(taken)
             }
-            if let durable = core.durable {
-                await durable.drain()
-                // Only this round's own (empty) commit: nothing was released meanwhile.
-                if durable.writer.statistics.withLock({ $0.commits }) != commitsBefore.map({ $0 + 1 }) { idle = false }
-            }
+            for check in layerChecks where !(await check()) { idle = false }
             // Quiet everywhere, and no turn taken anywhere since the round before looked.
             if idle, turns == previous { return true }
             previous = turns

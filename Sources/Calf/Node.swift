@@ -28,7 +28,6 @@ public final class Node: Sendable {
     let loops: [EventLoop]
     /// What the metrics' sampling remembers between samples (each scheduler's on its thread).
     let metricSamples: UncheckedBox<[NodeMetrics.SchedulerSample]>
-    let metricLogSample: NodeMetrics.LogSample
     private let nextPlacement = Atomic<Int>(0)
     private let state = Mutex<RunState>(.running)
 
@@ -66,7 +65,6 @@ public final class Node: Sendable {
         self.schedulers = made
         self.loops = loops
         metricSamples = UncheckedBox(made.map { NodeMetrics.SchedulerSample(index: $0.index, factory: core.metrics) })
-        metricLogSample = NodeMetrics.LogSample(core.metrics)
         clock?.drive(made)
         startMetricsSampling()
     }
@@ -80,9 +78,9 @@ public final class Node: Sendable {
     }
 
     deinit {
-        // The durable core and the schedulers refer to each other; nothing
-        // can reach either once the node is gone.
-        core.durable?.schedulers = []
+        // A layer and the schedulers may refer to each other; nothing can
+        // reach either once the node is gone.
+        for layer in core.attachedLayers { layer.nodeDeinit() }
     }
 
     /// The number of schedulers.
@@ -274,8 +272,10 @@ public final class Node: Sendable {
                 try? await Task.sleep(for: .milliseconds(5))
             }
         }
-        await core.stopRoots()
-        if let durable = core.durable, durable.options.checkpointAtShutdown { await durable.checkpoint() }
+        let layers = core.attachedLayers
+        // The layer attached last first: supervision stops its trees, then
+        // the durable layer takes its last checkpoint.
+        for layer in layers.reversed() { await layer.nodeWillStopProcesses() }
         var stopped = 0
         for scheduler in schedulers {
             stopped += await onLoop(scheduler) { scheduler in
@@ -295,7 +295,7 @@ public final class Node: Sendable {
             leaked += try loop.shutdown().handlesClosedAtStop
             scheduler.close()
         }
-        if let durable = core.durable { await durable.close() }
+        for layer in layers.reversed() { await layer.nodeDidStop() }
         let report = ShutdownReport(processesStopped: stopped, leakedHandles: leaked)
         state.withLock { $0 = .stopped(report) }
         return report

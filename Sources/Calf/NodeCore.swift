@@ -28,15 +28,8 @@ final class NodeCore: Sendable {
     private let nextSerial = Atomic<UInt64>(1)
     private let nextRef = Atomic<UInt64>(1)
     private let deadLetters = Atomic<Int>(0)
-    /// The durable machinery, for a node with a data directory.
-    // invariant: set once in Node's init before any process runs, never changed after.
-    nonisolated(unsafe) var durable: DurableCore?
-    /// Root supervisors in start order (stopped in reverse at shutdown).
-    let roots = Mutex<[SupervisorRef]>([])
-    /// Root exits not yet taken by `rootExit()`, and who waits for one.
-    let rootExits = Mutex<RootExits>(RootExits())
-    /// Child reapers at work (supervisors that ended without stopping their children).
-    let reaping = ReaperCount()
+    /// The layers the node carries, in the order they were attached (`NodeLayer`).
+    private let layers = Mutex<[any NodeLayer]>([])
     /// Where the node's figures go (`MetricsSystem.factory` unless the node was given one).
     let metrics: any MetricsFactory
 
@@ -50,6 +43,36 @@ final class NodeCore: Sendable {
         self.metrics = metrics
         self.clock = clock
     }
+
+    // MARK: Layers
+
+    /// Attaches `layer` (once; the durable layer before any process runs).
+    func attach(_ layer: any NodeLayer) {
+        layers.withLock { $0.append(layer) }
+    }
+
+    /// The attached layer of type `L`, if any.
+    func layer<L: NodeLayer>(_ type: L.Type) -> L? {
+        for layer in attachedLayers {
+            if let found = layer as? L { return found }
+        }
+        return nil
+    }
+
+    /// The layer of type `L`, attached by `make` if there was none yet.
+    func layer<L: NodeLayer>(_ type: L.Type, orAttach make: () -> L) -> L {
+        layers.withLock { layers in
+            for layer in layers {
+                if let found = layer as? L { return found }
+            }
+            let made = make()
+            layers.append(made)
+            return made
+        }
+    }
+
+    /// The attached layers, in the order they were attached.
+    var attachedLayers: [any NodeLayer] { layers.withLock { $0 } }
 
     /// Reserves `count` consecutive pid serials; returns the first.
     func reserveSerials(_ count: UInt64) -> UInt64 {
@@ -74,7 +97,7 @@ final class NodeCore: Sendable {
         switch envelope {
         case .call(_, let slot): slot.complete(.failure(.noProcess(pid.description)))
         case .message: countDeadLetter()
-        case .journaled(let mail):
+        case .committed(let mail):
             mail.slot?.complete(.failure(.noProcess(pid.description)))
             countDeadLetter()
         case .signal, .stop: break

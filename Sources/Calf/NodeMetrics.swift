@@ -9,28 +9,11 @@ import Synchronization
 /// - gauges `calf_scheduler_processes`, `calf_scheduler_run_queue` (dimension `scheduler`),
 ///   `calf_processes` (dimensions `scheduler`, `status`);
 /// - counter `calf_messages_handled` (dimension `scheduler`);
-/// - gauges `calf_log_used_bytes`, `calf_log_map_bytes`, counters
-///   `calf_durable_restarts`, `calf_dead_letters` (a node with a data directory).
-///
-/// Recorded by the journal's writer at each group commit: counters
-/// `calf_log_commits` and `calf_log_records`, timer `calf_commit_duration`
-/// (from a batch's first record to its commit, per batch).
+/// - and each layer's own (`NodeLayer.sampleMetrics`; the durable layer's:
+///   `DurableMetrics`).
 enum NodeMetrics {
     /// How often the schedulers are sampled.
     static let interval: Duration = .seconds(1)
-
-    /// The handles the writer records into, made once.
-    struct Writer: Sendable {
-        let commits: Counter
-        let records: Counter
-        let commitDuration: Metrics.Timer
-
-        init(_ factory: any MetricsFactory) {
-            commits = Counter(label: "calf_log_commits", factory: factory)
-            records = Counter(label: "calf_log_records", factory: factory)
-            commitDuration = Metrics.Timer(label: "calf_commit_duration", factory: factory)
-        }
-    }
 
     /// What one scheduler reported last, to turn totals into increments.
     final class SchedulerSample {
@@ -66,34 +49,6 @@ enum NodeMetrics {
             }
         }
     }
-
-    /// The journal's gauges and counters.
-    final class LogSample: Sendable {
-        let used: Gauge
-        let map: Gauge
-        let restarts: Counter
-        let deadLetters: Counter
-        private let last = Mutex((restarts: 0, deadLetters: 0))
-
-        init(_ factory: any MetricsFactory) {
-            used = Gauge(label: "calf_log_used_bytes", factory: factory)
-            map = Gauge(label: "calf_log_map_bytes", factory: factory)
-            restarts = Counter(label: "calf_durable_restarts", factory: factory)
-            deadLetters = Counter(label: "calf_dead_letters", factory: factory)
-        }
-
-        func record(_ durable: DurableCore) {
-            used.record(durable.journal.environment.usedBytes)
-            map.record(durable.journal.environment.mapSize)
-            let (restartsNow, deadNow) = (durable.restarts, durable.deadLettered)
-            let (restartsBefore, deadBefore) = last.withLock { last in
-                defer { last = (restartsNow, deadNow) }
-                return last
-            }
-            if restartsNow > restartsBefore { restarts.increment(by: Int64(restartsNow - restartsBefore)) }
-            if deadNow > deadBefore { deadLetters.increment(by: Int64(deadNow - deadBefore)) }
-        }
-    }
 }
 
 extension Node {
@@ -101,27 +56,26 @@ extension Node {
     /// until the node stops (or is gone).
     func startMetricsSampling() {
         let boxed = metricSamples
-        let log = metricLogSample
         Task.detached { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: NodeMetrics.interval)
                 guard let node = self, node.isRunning else { return }
-                await node.sampleMetrics(boxed, log: log)
+                await node.sampleMetrics(boxed)
             }
         }
     }
 
     /// Takes the metrics' sample now rather than at the next second (tests).
     package func sampleMetricsNow() async {
-        await sampleMetrics(metricSamples, log: metricLogSample)
+        await sampleMetrics(metricSamples)
     }
 
-    private func sampleMetrics(_ samples: UncheckedBox<[NodeMetrics.SchedulerSample]>, log: NodeMetrics.LogSample) async {
+    private func sampleMetrics(_ samples: UncheckedBox<[NodeMetrics.SchedulerSample]>) async {
         for (scheduler, sample) in zip(schedulers, samples.value) {
             // invariant: each sample is touched only on its scheduler's thread (here, one at a time).
             let one = UncheckedBox(sample)
             await onLoop(scheduler) { scheduler in one.value.record(scheduler) }
         }
-        if let durable = core.durable { log.record(durable) }
+        for layer in core.attachedLayers { layer.sampleMetrics() }
     }
 }

@@ -10,33 +10,20 @@ extension Node {
             return samples
         }
         let began = ContinuousClock.now
+        let layerStats = core.attachedLayers.map { $0.beginStats() }
         let first = await sample()
-        let firstLog = commitStatistics
         // A zero window (top keeps its own rates) samples once.
         if window > .zero { try? await Task.sleep(for: window) }
         let second = window > .zero ? await sample() : first
-        let lastLog = commitStatistics
         let elapsed = ContinuousClock.now - began
         let seconds = max(1e-9, elapsed.seconds)
+        let log = layerStats.lazy.compactMap { $0(seconds) }.first
         var statuses: [String: Int] = [:]
         for entry in second { statuses.merge(entry.statuses, uniquingKeysWith: +) }
         let schedulerStats = zip(first, second).enumerated().map { index, pair in
             NodeStats.SchedulerStats(
                 index: index, processes: pair.1.processes, runQueue: pair.1.runQueue,
                 messagesPerSecond: Double(pair.1.handled &- min(pair.1.handled, pair.0.handled)) / seconds)
-        }
-        var log: NodeStats.LogStats?
-        if let durable = core.durable, let firstLog, let lastLog {
-            func milliseconds(_ duration: Duration?) -> Double? {
-                duration.map { $0.seconds * 1000 }
-            }
-            log = NodeStats.LogStats(
-                commits: lastLog.commits, records: lastLog.records,
-                recordsPerSecond: Double(lastLog.records &- min(lastLog.records, firstLog.records)) / seconds,
-                commitP50Milliseconds: milliseconds(lastLog.latency(quantile: 0.5)),
-                commitP99Milliseconds: milliseconds(lastLog.latency(quantile: 0.99)),
-                usedBytes: durable.journal.environment.usedBytes, mapBytes: lastLog.mapSize, mapGrowths: lastLog.mapGrowths,
-                restarts: durable.restarts, deadLettered: durable.deadLettered)
         }
         return NodeStats(schedulers: schedulerStats, processesByStatus: statuses, log: log, windowSeconds: seconds)
     }

@@ -10,8 +10,6 @@ class ProcessCell: RemoteReceiver, @unchecked Sendable {
 
     @usableFromInline let pid: Pid
     @usableFromInline let scheduler: Scheduler
-    /// A durable process: mail to it is committed to the journal first.
-    @usableFromInline let isJournaled: Bool
     /// Runs one turn: handles up to `budget` messages; returns whether messages remain.
     @usableFromInline var turn: (ProcessCell, Int) -> Bool = { _, _ in false }
     @usableFromInline @exclusivity(unchecked) var status = Status.alive
@@ -29,10 +27,9 @@ class ProcessCell: RemoteReceiver, @unchecked Sendable {
     @usableFromInline @exclusivity(unchecked) var trace: ProcessTrace?
 
     @usableFromInline
-    init(pid: Pid, scheduler: Scheduler, isJournaled: Bool = false) {
+    init(pid: Pid, scheduler: Scheduler) {
         self.pid = pid
         self.scheduler = scheduler
-        self.isJournaled = isJournaled
         super.init()
     }
 
@@ -44,7 +41,9 @@ class ProcessCell: RemoteReceiver, @unchecked Sendable {
         return fresh
     }
 
-    // Overridden by the typed subclasses; called off the hot path.
+    // Overridden by the typed subclasses (the mailbox's, the trace's) and
+    // by kinds of process with a lifecycle of their own (a durable process
+    // restarts in place); called off the hot path.
 
     /// Appends a signal to the mailbox (after mail sent before it).
     @usableFromInline func enqueueSignal(_ signal: Signal) {}
@@ -53,20 +52,17 @@ class ProcessCell: RemoteReceiver, @unchecked Sendable {
     @usableFromInline func closeMailbox(reason: ExitReason) {}
     /// Runs the behavior's `terminate` callback.
     @usableFromInline func runTerminate(reason: ExitReason) {}
-    /// A durable process restarts by replay instead of exiting on a crash or
-    /// a kill; returns whether it took the exit over.
+    /// Takes an exit with `reason` over instead of exiting (a durable
+    /// process restarts in place by replay after a crash or a kill);
+    /// returns whether it did. False: it exits.
     func restartsInsteadOfExiting(_ reason: ExitReason) -> Bool { false }
-
-    /// A journaled process hit by an exit signal `shutdown` ends through its
-    /// own turn, its exit journaled (else it would vanish without a record,
-    /// and its accepted mail with it); false for any other process.
-    func endsThroughJournal(_ reason: ExitReason) -> Bool { false }
+    /// Hit by an untrapped exit signal with `reason`, ends in mailbox order
+    /// by its own turn (a durable process, so that its exit is journaled
+    /// after the mail accepted before it); returns whether it queued that
+    /// stop. False: the signal ends it at once.
+    func stopsInMailboxOrder(on reason: ExitReason) -> Bool { false }
     /// Called once the process has exited (loop thread).
     func didExit(reason: ExitReason) {}
-    /// Adds a durable process's snapshot to `batch` if it changed; returns
-    /// its lowest pending seq and the seq the log scan must keep starting
-    /// at or before for it (`UInt64.max`: none).
-    func checkpointForRound(into batch: CommitBatch) -> (lowestPending: UInt64, keepFrom: UInt64) { (.max, .max) }
     /// Switches to the turn that records a trace, or back (loop thread).
     func setTraced(_ on: Bool) {}
 }

@@ -12,6 +12,8 @@ protocol InspectableProcess: ProcessCell {
     var mailboxBytes: Int { get }
     /// Restarts in place.
     var restartCount: UInt64 { get }
+    /// A durable process (journaled; rebuilt after a restart of the node).
+    var isDurable: Bool { get }
     /// Why it is quarantined, if it is.
     var quarantineReason: String? { get }
     /// Its pending mail as JSON texts.

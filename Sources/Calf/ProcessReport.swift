@@ -11,7 +11,7 @@ extension ProcessCell {
             pid: pid.description, name: relations?.name, behavior: view.behaviorName, scheduler: scheduler.index,
             status: reportedStatus, mailbox: view.mailboxCount, handled: handled, restarts: view.restartCount,
             memory: mallocUsableSize(Unmanaged.passUnretained(self).toOpaque()) + view.mailboxBytes,
-            durable: isJournaled, trapsExits: trapExit,
+            durable: view.isDurable, trapsExits: trapExit,
             links: relations?.links.map(\.pid.description) ?? [],
             monitoredBy: relations?.monitoredBy.map(\.1.pid.description) ?? [],
             quarantine: view.quarantineReason)

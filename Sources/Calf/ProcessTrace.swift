@@ -85,7 +85,7 @@ public final class ProcessTrace: Sendable {
     /// Records one event; false once the trace has ended (the process then drops it).
     @discardableResult
     func record(_ direction: String, _ kind: String, peer: Pid?, message: some Sendable) -> Bool {
-        let event = Event(direction: direction, kind: kind, peer: peer?.description, message: DurableJSON.text(message), at: WallTime.now.nanosecondsSinceEpoch)
+        let event = Event(direction: direction, kind: kind, peer: peer?.description, message: OperatorJSON.text(message), at: WallTime.now.nanosecondsSinceEpoch)
         let (wake, open) = buffer.withLock { buffer -> (Bool, Bool) in
             guard buffer.ended == nil else { return (false, false) }
             buffer.recorded += 1
@@ -113,7 +113,7 @@ extension ProcessCell {
         switch envelope {
         case .message(let message): open = trace.record("in", "message", peer: nil, message: message)
         case .call(let message, _): open = trace.record("in", "call", peer: nil, message: message)
-        case .journaled(let mail): open = trace.record("in", mail.slot == nil ? "message" : "call", peer: nil, message: mail.message)
+        case .committed(let mail): open = trace.record("in", mail.slot == nil ? "message" : "call", peer: nil, message: mail.message)
         case .signal(let signal): open = trace.record("in", "signal", peer: nil, message: String(describing: signal))
         case .stop(let reason): open = trace.record("in", "stop", peer: nil, message: reason.description)
         }

@@ -38,8 +38,8 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
     var timerHandle: LoopTimer?
     /// Turns run since the loop started (for `stats`).
     private(set) var turns: UInt64 = 0
-    /// Durable outcomes collected since the last flush to the writer.
-    var pendingBatch: CommitBatch?
+    /// What the layers above keep on this scheduler (`SchedulerAttachment`).
+    var attachments: [any SchedulerAttachment] = []
 
     init(index: Int, node: NodeCore, budget: Int) {
         self.index = index
@@ -143,7 +143,7 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
             if count & 127 == 0, remote.hasItems { takeRemote() }
         }
         turns &+= UInt64(count)
-        if pendingBatch != nil { flushDurable() }
+        if !attachments.isEmpty { runEnded() }
         return !runQueue.isEmpty || remote.hasItems
     }
 
@@ -151,8 +151,23 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
         remote.hasItems
     }
 
+    /// Tells the attachments that a run of ready work ended (loop thread).
+    func runEnded() {
+        for attachment in attachments { attachment.runEnded(self) }
+    }
+
+    /// The attachment of type `A`, made by `make` and attached on first use (loop thread).
+    func attachment<A: SchedulerAttachment>(_ type: A.Type, orMake make: () -> A) -> A {
+        for attachment in attachments {
+            if let found = attachment as? A { return found }
+        }
+        let made = make()
+        attachments.append(made)
+        return made
+    }
+
     @usableFromInline func loopWillStop(_ loop: EventLoop) {
-        flushDurable()
+        for attachment in attachments { attachment.loopWillStop(self) }
         timerHandle?.close()
         timerHandle = nil
         timers.removeAll()
@@ -184,7 +199,7 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
 
     private func finishExit(_ cell: ProcessCell, reason: ExitReason) {
         guard cell.status == .alive else { return }
-        if cell.isJournaled, cell.restartsInsteadOfExiting(reason) { return }
+        if cell.restartsInsteadOfExiting(reason) { return }
         cell.status = .dead
         defer { cell.didExit(reason: reason) }
         if let trace = cell.trace {
@@ -235,7 +250,7 @@ final class Scheduler: LoopDriver, @unchecked Sendable {
         guard target.status == .alive else { return }
         if target.trapExit {
             target.enqueueSignal(.exit(from: source, reason: reason))
-        } else if !reason.isNormal, !target.endsThroughJournal(reason) {
+        } else if !reason.isNormal, !target.stopsInMailboxOrder(on: reason) {
             exit(target, reason: reason)
         }
     }

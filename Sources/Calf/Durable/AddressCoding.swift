@@ -54,7 +54,7 @@ extension Address: Codable where Message: Codable {
 extension DurableCore {
     /// The address of durable process `pid` taking `M`, or a dead one.
     func address<M: Codable & Sendable>(of pid: Pid, taking: M.Type) -> Address<M> {
-        if let cell = cell(pid), cell.isJournaled, (cell as? DurableNamed)?.messageType == ObjectIdentifier(M.self) {
+        if let cell = cell(pid), (cell as? DurableNamed)?.messageType == ObjectIdentifier(M.self) {
             // invariant: a durable cell whose message type is M is a MailboxCell<M>.
             return Address(cell: unsafeDowncast(cell, to: MailboxCell<M>.self))
         }

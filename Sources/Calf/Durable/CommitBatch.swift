@@ -12,41 +12,7 @@ public enum IngressResult: Sendable, Equatable {
     case failed(IngressRefusal)
 }
 
-/// Why a message from outside was not accepted (nothing was written).
-public enum IngressRefusal: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The node is stopping or stopped.
-    case stopped
-    /// The journal could not commit it.
-    case storeFailed(String)
-    /// It is not a message the process's behavior takes (or cannot be written): why.
-    case badMessage(String)
-    /// The process is not durable: it takes no messages from outside through the journal.
-    case notDurable(Pid)
-    /// The node has no data directory.
-    case notDurableNode
-    /// No durable process has that name or pid.
-    case noProcess(String)
-    /// The process is quarantined, and why.
-    case quarantined(Pid, String)
-    /// A call's message had an idempotency key accepted before.
-    case duplicateCall(seq: UInt64)
-    /// No dead letter has that id.
-    case noDeadLetter(UInt64)
-
-    public var description: String {
-        switch self {
-        case .stopped: "the node is stopped"
-        case .storeFailed(let reason): reason
-        case .badMessage(let reason): reason
-        case .notDurable(let pid): "\(pid) is not a durable process: it takes no messages through the journal"
-        case .notDurableNode: DurableError.notDurableNode.description
-        case .noProcess(let target): "no durable process \(target)"
-        case .quarantined(let pid, let reason): "\(pid) is quarantined: \(reason)"
-        case .duplicateCall(let seq): "a call with an idempotency key accepted before (at seq \(seq))"
-        case .noDeadLetter(let id): "no dead letter \(id)"
-        }
-    }
-
+extension IngressRefusal {
     /// The refusal a lookup's `DurableError` stands for.
     init(_ error: DurableError) {
         switch error {
@@ -57,19 +23,6 @@ public enum IngressRefusal: Error, Sendable, Equatable, CustomStringConvertible 
         default: self = .storeFailed(error.description)
         }
     }
-}
-
-/// What the writer releases after a record commits, told the record's seq
-/// (a journaled message going to its recipient).
-@usableFromInline
-protocol CommittedDelivery: AnyObject, Sendable {
-    /// Learns the seq its record committed at (writer thread); returns the
-    /// scheduler to hand it to, or nil when there is nobody to hand it to.
-    func committed(seq: UInt64) -> Scheduler?
-    /// Goes into its recipient's mailbox (on that scheduler's thread).
-    func accept()
-    /// Its recipient's scheduler has stopped: a dead letter.
-    func refuse()
 }
 
 /// A message from outside on its way into the journal.

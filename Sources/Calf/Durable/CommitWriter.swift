@@ -40,7 +40,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     let failure = Mutex<String?>(nil)
     let statistics = Mutex(CommitStatistics())
     /// The same figures, for swift-metrics.
-    private let metrics: NodeMetrics.Writer
+    private let metrics: DurableMetrics.Writer
 
     // Writer thread only.
     private var keys: IdempotencyKeys
@@ -64,7 +64,7 @@ final class CommitWriter: LoopDriver, @unchecked Sendable {
     /// The node's manual clock, if a test drives it (wall time for key retention and the history window).
     private let clock: ManualClock?
 
-    init(journal: Journal, options: DurableOptions, schedulerCount: Int, metrics: NodeMetrics.Writer, clock: ManualClock? = nil) {
+    init(journal: Journal, options: DurableOptions, schedulerCount: Int, metrics: DurableMetrics.Writer, clock: ManualClock? = nil) {
         self.metrics = metrics
         self.clock = clock
         self.journal = journal

@@ -49,8 +49,11 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
     static func installSpecialized(on cell: DurableCell<B>) {
         cell.turn = { cell, budget in unsafeDowncast(cell, to: DurableCell<B>.self).runTurn(budget: budget) }
         cell.remoteAcceptor = MailboxCell<B.Message>.remoteAcceptorFunction
-        cell.ingressFunction = { cell, envelope in cell.journalIngress(envelope) }
-        cell.acceptCommittedFunction = { cell, mail in cell.acceptRemote(.journaled(mail)) }
+        cell.intake = { cell, envelope in unsafeDowncast(cell, to: DurableCellBase<B.Message>.self).journalIngress(envelope) }
+        cell.acceptCommittedFunction = { cell, mail in
+            cell.dirty = true
+            cell.acceptRemote(.committed(mail))
+        }
         cell.replayFunction = { cell, log, state in try cell.replayDecoding(log, onto: &state) }
     }
 
@@ -68,14 +71,14 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         var stopReason: ExitReason?
         defer { self.handled &+= UInt64(count) }
         turn: while count < budget {
-            let mail: JournaledMail<B.Message>
+            let mail: CommittedMail<B.Message>
             if let retried = retry {
                 retry = nil
                 mail = retried
             } else {
                 guard let envelope = mailbox.popFirst() else { break }
                 switch consume envelope {
-                case .journaled(let journaled):
+                case .committed(let journaled):
                     mail = journaled
                 case .stop(let reason):
                     stopReason = reason
@@ -100,7 +103,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
             let batch = scheduler.durableBatch
             let mark = batch.mark
             var context = DurableContext<B.Message>(cell: self, seq: mail.seq, acceptedAt: mail.acceptedAt, slot: mail.slot, batch: batch)
-            if let trace { traceReceived(Envelope<B.Message>.journaled(mail), on: trace) }
+            if let trace { traceReceived(Envelope<B.Message>.committed(mail), on: trace) }
             do {
                 try behavior.handle(mail.message, state: &state, context: &context)
                 if let failure = context.failure { throw failure }
@@ -171,6 +174,9 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         return .checkpoint(pid: pid.serial, body: body.encoded())
     }
 
+    /// Adds its snapshot to `batch` if it changed; returns its lowest
+    /// pending seq and the seq the log scan must keep starting at or before
+    /// for it (`UInt64.max`: none).
     override func checkpointForRound(into batch: CommitBatch) -> (lowestPending: UInt64, keepFrom: UInt64) {
         let pending = pendingSeqs
         let lowest = pending.min() ?? .max
@@ -193,7 +199,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
 
     // MARK: Crashes and restarts
 
-    @usableFromInline func crashed(on mail: JournaledMail<B.Message>, error: any Error) {
+    @usableFromInline func crashed(on mail: CommittedMail<B.Message>, error: any Error) {
         let failures = failing?.seq == mail.seq ? failing!.count + 1 : 1
         failing = (mail.seq, failures)
         if failures >= durable.options.maximumFailures {
@@ -205,7 +211,7 @@ final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>, @unchec
         }
     }
 
-    @usableFromInline override func restartByReplay(retrying failed: JournaledMail<B.Message>?, reason: ExitReason, retry isRetry: Bool = false) {
+    @usableFromInline override func restartByReplay(retrying failed: CommittedMail<B.Message>?, reason: ExitReason, retry isRetry: Bool = false) {
         phase = .recovering
         if let failed { retry = failed }
         let guardian = durable.guardian(of: pid)

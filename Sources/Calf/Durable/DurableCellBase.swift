@@ -7,6 +7,28 @@ protocol DurableNamed: AnyObject {
     var messageType: ObjectIdentifier { get }
 }
 
+/// A process whose mail a durable sender journals in its own commit (a
+/// durable process); found by a cast from the address's cell.
+@usableFromInline
+protocol JournalingTarget<Message>: AnyObject {
+    associatedtype Message
+    /// Appends `message`'s accepted record to `bytes`; returns where its
+    /// payload starts and the mail to release once committed.
+    func journalOutput(_ message: Message, acceptedAt: UInt64, into bytes: inout [UInt8]) -> Result<JournalOutput, any Error>
+}
+
+extension MailboxCell {
+    /// For a message a durable process sends: when this process is durable
+    /// too, appends the message's accepted record to `bytes` and returns
+    /// where its payload starts and the mail to release once committed;
+    /// nil for a transient one (nothing appended).
+    @inlinable
+    func journalOutputIfDurable(_ message: Message, acceptedAt: UInt64, into bytes: inout [UInt8]) -> Result<JournalOutput, any Error>? {
+        guard let durable = self as? any JournalingTarget<Message> else { return nil }
+        return durable.journalOutput(message, acceptedAt: acceptedAt, into: &bytes)
+    }
+}
+
 /// Where a durable process stands.
 @usableFromInline
 enum DurablePhase: Equatable {
@@ -26,13 +48,13 @@ enum DurablePhase: Equatable {
 /// checkpoint needs.
 ///
 /// Thread ownership: as `ProcessCell`, every `var` belongs to the
-/// scheduler's thread, except `ingressFunction` and
+/// scheduler's thread, except `intake` (`MailboxCell`) and
 /// `acceptCommittedFunction`, set while the cell is made (before anyone can
 /// reach it) and only read afterwards, from any thread; the writer thread
 /// reaches a cell only through its scheduler's queue (`ReleaseChannel`,
 /// `pushToMailbox`) and jobs on the scheduler's loop.
 @usableFromInline
-class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, DurableNamed, @unchecked Sendable {
+class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, DurableNamed, RoundCheckpointing, JournalingTarget, @unchecked Sendable {
     // Strong: an address kept after its node is gone still reaches a core that refuses politely.
     @usableFromInline let durable: DurableCore
     let name: String?
@@ -51,14 +73,17 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
     var rebuiltAt: UInt64 = 0
     var timers: [UInt64: (timer: DurableTimer, ref: TimerRef?)] = [:]
     /// The message to handle before the mailbox (retried after a crash).
-    @usableFromInline var retry: JournaledMail<Message>?
+    @usableFromInline var retry: CommittedMail<Message>?
     /// How its messages are written to the journal and read back.
     @usableFromInline let codec = JournalCodec<Message>()
 
     init(pid: Pid, scheduler: Scheduler, durable: DurableCore, name: String?) {
         self.durable = durable
         self.name = name
-        super.init(pid: pid, scheduler: scheduler, isJournaled: true)
+        super.init(pid: pid, scheduler: scheduler)
+        intake = { cell, envelope in
+            unsafeDowncast(cell, to: DurableCellBase<Message>.self).journalIngress(envelope)
+        }
     }
 
     var durableName: String? { name }
@@ -66,23 +91,18 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
 
     // MARK: Mail
 
-    /// Journals mail sent from outside a durable process; replaced by the
-    /// behavior's specialized copy (`DurableRuntime`).
-    @usableFromInline var ingressFunction: (DurableCellBase<Message>, Envelope<Message>) -> Void = { cell, envelope in
-        cell.journalIngress(envelope)
-    }
+    // Mail sent from outside a durable process is journaled first: its
+    // `intake` (set in init, replaced by the behavior's specialized copy,
+    // `DurableRuntime`) is `journalIngress`.
 
     /// Takes in committed mail on the scheduler's thread; replaced by the
     /// behavior's specialized copy (`DurableRuntime`).
-    @usableFromInline var acceptCommittedFunction: (DurableCellBase<Message>, JournaledMail<Message>) -> Void = { cell, mail in
-        cell.acceptRemote(.journaled(mail))
+    @usableFromInline var acceptCommittedFunction: (DurableCellBase<Message>, CommittedMail<Message>) -> Void = { cell, mail in
+        cell.dirty = true
+        cell.acceptRemote(.committed(mail))
     }
 
-    override final func journalFromOutside(_ envelope: __owned Envelope<Message>) {
-        ingressFunction(self, envelope)
-    }
-
-    override final func acceptCommitted(_ mail: JournaledMail<Message>) {
+    override final func acceptCommitted(_ mail: CommittedMail<Message>) {
         acceptCommittedFunction(self, mail)
     }
 
@@ -95,12 +115,14 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
             durable.ingress(message, to: self, key: nil, slot: nil) { _ in }
         case .call(let message, let slot):
             durable.ingress(message, to: self, key: nil, slot: slot) { _ in }
-        case .signal, .stop, .journaled:
+        case .signal, .stop, .committed:
             pushToMailbox(envelope)
         }
     }
 
-    override final func journalOutput(_ message: Message, acceptedAt: UInt64, into bytes: inout [UInt8]) -> Result<JournalOutput, any Error>? {
+
+    @usableFromInline
+    final func journalOutput(_ message: Message, acceptedAt: UInt64, into bytes: inout [UInt8]) -> Result<JournalOutput, any Error> {
         let payloadStart: Int
         do {
             payloadStart = try AcceptedRecord.append(to: pid.serial, key: nil, acceptedAt: acceptedAt, into: &bytes) { bytes in
@@ -109,7 +131,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         } catch {
             return .failure(DurableError.unencodable("cannot encode a message for \(pid): \(error)"))
         }
-        return .success(JournalOutput(payloadStart: payloadStart, mail: JournaledMail(message, acceptedAt: acceptedAt, slot: nil, for: self)))
+        return .success(JournalOutput(payloadStart: payloadStart, mail: CommittedMail(message, acceptedAt: acceptedAt, slot: nil, for: self)))
     }
 
     /// The seqs of journaled mail waiting (the retried message first).
@@ -117,17 +139,15 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         var seqs: [UInt64] = []
         if let retry { seqs.append(retry.seq) }
         for offset in 0..<mailbox.count {
-            if case .journaled(let mail) = mailbox.peek(at: offset) { seqs.append(mail.seq) }
+            if case .committed(let mail) = mailbox.peek(at: offset) { seqs.append(mail.seq) }
         }
         return seqs
     }
 
     /// Puts recovered mail in the mailbox (loop thread, before the process runs).
-    final func restoreMail(_ mail: JournaledMail<Message>) {
-        mailbox.append(.journaled(mail))
+    final func restoreMail(_ mail: CommittedMail<Message>) {
+        mailbox.append(.committed(mail))
     }
-
-    override final func acceptRemoteHook() { dirty = true }
 
     /// The state as JSON; a typed cell (`DurableCell`) knows it (a stand-in for a dead process does not).
     func stateJSON() throws -> [UInt8] { throw DurableError.noSuchProcess(pid.description) }
@@ -195,7 +215,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         var record: [UInt8] = []
         _ = AcceptedRecord.append(to: pid.serial, key: nil, acceptedAt: now, into: &record) { $0.append(contentsOf: entry.timer.payload) }
         let batch = scheduler.durableBatch
-        batch.entries.append(.record(record, deliver: JournaledMail(message, acceptedAt: now, slot: nil, for: self)))
+        batch.entries.append(.record(record, deliver: CommittedMail(message, acceptedAt: now, slot: nil, for: self)))
         batch.entries.append(.record(LogRecord.lifecycle(pid: pid.serial, event: .timerFired, detail: detail.bytes).encoded(), deliver: nil))
         var rearmed = entry.timer
         rearmed.due = nextDue
@@ -206,6 +226,9 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
     }
 
     // MARK: Lifecycle
+
+    /// See `RoundCheckpointing`; a typed cell (`DurableCell`) snapshots, a stand-in has nothing to.
+    func checkpointForRound(into batch: CommitBatch) -> (lowestPending: UInt64, keepFrom: UInt64) { (.max, .max) }
 
     /// Stops the process's work and keeps it visible with `reason`.
     final func quarantine(_ reason: String) {
@@ -223,7 +246,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
         }
     }
 
-    override final func endsThroughJournal(_ reason: ExitReason) -> Bool {
+    override final func stopsInMailboxOrder(on reason: ExitReason) -> Bool {
         guard reason == .shutdown else { return false }
         // After the mail accepted before it: the turn journals the exit, then ends the process.
         pushToMailbox(.stop(reason))
@@ -233,6 +256,8 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
     override final func didExit(reason: ExitReason) {
         for (_, entry) in timers { entry.ref.map { _ = scheduler.cancelTimer($0) } }
         timers.removeAll()
+        let scheduling = scheduler.durableScheduling
+        if scheduling.cells[pid] === self { scheduling.cells[pid] = nil }
         durable.forget(self)
     }
 
@@ -242,7 +267,7 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
     /// any, has passed), then retries `failed` first. Its guardian is told
     /// why, unless `retry` says this is another failure of a message that
     /// failed before (a poison message's tries are one crash to a supervisor).
-    func restartByReplay(retrying failed: JournaledMail<Message>?, reason: ExitReason, retry: Bool = false) {}
+    func restartByReplay(retrying failed: CommittedMail<Message>?, reason: ExitReason, retry: Bool = false) {}
 
     override final var mailboxCount: Int { mailbox.count + (retry == nil ? 0 : 1) }
 
@@ -258,6 +283,8 @@ class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, Durabl
     }
 
     override final var restartCount: UInt64 { restarts }
+
+    override final var isDurable: Bool { true }
 
     override final var quarantineReason: String? {
         if case .quarantined(let reason) = phase { return reason }

@@ -62,7 +62,7 @@ public struct DurableContext<Message: Codable & Sendable> {
         if let batch {
             if let trace = cell.trace { cell.traceSent("message", message, to: target.pid, on: trace) }
             let start = batch.bytes.count
-            guard let journaled = target.journalOutput(message, acceptedAt: acceptedAt, into: &batch.bytes) else {
+            guard let journaled = target.journalOutputIfDurable(message, acceptedAt: acceptedAt, into: &batch.bytes) else {
                 digest.add(byte: 2)
                 batch.entries.append(.release { target.deliverRemote(.message(message)) })
                 return
@@ -78,7 +78,7 @@ public struct DurableContext<Message: Codable & Sendable> {
         } else {
             // Replay: only the digest, from the same bytes.
             var scratch: [UInt8] = []
-            guard let journaled = target.journalOutput(message, acceptedAt: acceptedAt, into: &scratch) else {
+            guard let journaled = target.journalOutputIfDurable(message, acceptedAt: acceptedAt, into: &scratch) else {
                 digest.add(byte: 2)
                 return
             }

@@ -5,7 +5,7 @@ extension DurableCore {
     // MARK: Dead letters and checkpoints
 
     /// Journals `mail` as a dead letter of `cell` (a poison message).
-    func deadLetter<M>(_ mail: JournaledMail<M>, of cell: DurableCellBase<M>, error: String, failures: Int) {
+    func deadLetter<M>(_ mail: CommittedMail<M>, of cell: DurableCellBase<M>, error: String, failures: Int) {
         table.withLock { $0.deadLettered += 1 }
         let pid = cell.pid.serial
         var detail = ByteWriter()

@@ -15,9 +15,9 @@ extension DurableCore {
         do {
             let environment = try StoreEnvironment(path: options.path, mapSize: options.mapSize, durability: options.durability)
             let journal = try Journal(environment: environment)
-            let writer = CommitWriter(journal: journal, options: options, schedulerCount: schedulerCount, metrics: NodeMetrics.Writer(metrics), clock: clock)
+            let writer = CommitWriter(journal: journal, options: options, schedulerCount: schedulerCount, metrics: DurableMetrics.Writer(metrics), clock: clock)
             let loop = try EventLoop(name: "calf-journal", driver: writer, spin: .zero)
-            return DurableCore(options: options, journal: journal, writer: writer, writerLoop: loop, lock: lock)
+            return DurableCore(options: options, journal: journal, writer: writer, writerLoop: loop, lock: lock, metrics: metrics)
         } catch {
             lock?.release()
             throw error

@@ -1,3 +1,4 @@
+import Metrics
 import CalfLoop
 import CalfStore
 import Glibc
@@ -45,9 +46,12 @@ final class DurableCore: @unchecked Sendable {
 
     /// This node's hold on its data directory (nil: a copy being inspected).
     let lock: DataDirectoryLock?
+    /// The journal's gauges and counters in swift-metrics.
+    let logSample: DurableMetrics.LogSample
 
-    init(options: DurableOptions, journal: Journal, writer: CommitWriter, writerLoop: EventLoop, lock: DataDirectoryLock?) {
+    init(options: DurableOptions, journal: Journal, writer: CommitWriter, writerLoop: EventLoop, lock: DataDirectoryLock?, metrics: any MetricsFactory) {
         self.lock = lock
+        logSample = DurableMetrics.LogSample(metrics)
         self.options = options
         self.journal = journal
         self.writer = writer
@@ -99,7 +103,7 @@ final class DurableCore: @unchecked Sendable {
         let codec = cell.codec
         do {
             // The record is written straight into the writer's queue (no array of its own).
-            try writer.submit(key: key, acceptedAt: acceptedAt, deliver: JournaledMail(message, acceptedAt: acceptedAt, slot: slot, for: cell),
+            try writer.submit(key: key, acceptedAt: acceptedAt, deliver: CommittedMail(message, acceptedAt: acceptedAt, slot: slot, for: cell),
                               ack: tell, wake: writerLoop) { bytes in
                 _ = try AcceptedRecord.append(to: to, key: key, acceptedAt: acceptedAt, into: &bytes) { bytes in
                     try codec.encode(message, appendingTo: &bytes)
@@ -186,6 +190,7 @@ final class DurableCore: @unchecked Sendable {
     func putToWork<M>(_ cell: DurableCellBase<M>, timers: [DurableTimer] = []) {
         let scheduler = cell.scheduler
         scheduler.processes[cell.pid] = cell
+        scheduler.durableScheduling.cells[cell.pid] = cell
         if let name = cell.name {
             do throws(NameError) {
                 try scheduler.node.register(name, cell)

@@ -20,13 +20,9 @@ enum DurableJSON {
 
     /// A reply as JSON if it is `Encodable`, else its description as a JSON string.
     static func encodeReply(_ value: any Sendable) throws -> [UInt8] {
-        if let encodable = value as? any Encodable { return try encode(encodable) }
-        return try encode(String(describing: value))
+        try OperatorJSON.encode(value)
     }
 
-    /// Any value as JSON text for the operator (`mailbox`, `trace`): JSON if
-    /// it is `Encodable`, else its description; `null` if encoding fails.
-    static func text(_ value: any Sendable) -> String {
-        String(decoding: (try? encodeReply(value)) ?? Array("null".utf8), as: UTF8.self)
-    }
+    /// Any value as JSON text for the operator (`OperatorJSON.text`).
+    static func text(_ value: any Sendable) -> String { OperatorJSON.text(value) }
 }

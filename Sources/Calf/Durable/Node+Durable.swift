@@ -21,7 +21,7 @@ extension Node {
             // Commands a killed predecessor left running on this directory go first.
             if !options.inspecting { PortRecords.stopLeftovers(data: options.path) }
             durable.schedulers = self.schedulers
-            core.durable = durable
+            core.attach(durable)
             let report = try durable.recover()
             durable.recoveryReport = report
             // Wait until every recovered process has been put to work.
@@ -76,11 +76,9 @@ extension Node {
     /// returns once it is committed: `.accepted`, or `.duplicate` if a
     /// message with that key was accepted within the retention window.
     public func send<M: Codable & Sendable>(_ message: M, to address: Address<M>, key: String?) async -> IngressResult {
-        guard address.cell.isJournaled, let durable = core.durable else {
+        guard let cell = address.cell as? DurableCellBase<M>, let durable = core.durable else {
             return .failed(.notDurable(address.pid))
         }
-        // invariant: a journaled cell taking M is a DurableCellBase<M>.
-        let cell = unsafeDowncast(address.cell, to: DurableCellBase<M>.self)
         return await withCheckedContinuation { continuation in
             durable.ingress(message, to: cell, key: key, slot: nil) { continuation.resume(returning: $0) }
         }
@@ -110,13 +108,7 @@ extension Node {
     public var durableRestarts: Int { core.durable?.restarts ?? 0 }
 
     /// Figures about the journal's group commits.
-    public var commitStatistics: CommitStatistics? {
-        guard let durable = core.durable else { return nil }
-        var statistics = durable.writer.statistics.withLock { $0 }
-        statistics.mapGrowths = durable.journal.environment.mapGrowths
-        statistics.mapSize = durable.journal.environment.mapSize
-        return statistics
-    }
+    public var commitStatistics: CommitStatistics? { core.durable?.commitStatistics }
 
     /// The dead letters kept in the journal (poison messages), oldest first.
     public func durableDeadLetters() throws -> [DeadLetterRecord] {
@@ -165,6 +157,22 @@ extension DurableCore {
                     entry = try cursor.next()
                 }
                 return records
+            }
+        }
+    }
+}
+
+extension Node {
+    /// Opens a node on a data directory as `init(durable:)` does, without
+    /// holding a thread of Swift's cooperative pool while it recovers (a
+    /// large directory takes seconds): recovery runs on a Dispatch thread.
+    /// - Throws: what `init(durable:)` throws.
+    public static func open(
+        schedulers: Int = Node.coreCount, budget: Int = 100, durable options: DurableOptions, metrics: (any MetricsFactory)? = nil
+    ) async throws -> Node {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try Node(schedulers: schedulers, budget: budget, durable: options, metrics: metrics) })
             }
         }
     }

@@ -213,7 +213,7 @@ extension DurableCore {
                     } catch {
                         throw DurableError.undecodable("journal record \(seq) for \(pid) does not decode as \(B.Message.self): \(error)")
                     }
-                    cell.restoreMail(JournaledMail(message, seq: seq, acceptedAt: acceptedAt, slot: nil))
+                    cell.restoreMail(CommittedMail(message, seq: seq, acceptedAt: acceptedAt, slot: nil))
                 }
             }
         }

@@ -1,18 +1,54 @@
+/// What the durable layer keeps on one scheduler: the batch its durable
+/// processes' outcomes go into until the run of ready work ends, and those
+/// processes themselves (for checkpoint rounds).
+///
+/// Thread ownership: the scheduler's thread only.
+final class DurableScheduling: SchedulerAttachment {
+    /// Durable outcomes collected since the last flush to the writer.
+    var pendingBatch: CommitBatch?
+    /// The durable processes at work here, by pid.
+    var cells: [Pid: any RoundCheckpointing] = [:]
+
+    init() {}
+
+    /// Hands the collected outcomes to the writer (the end of every run of ready work).
+    func runEnded(_ scheduler: Scheduler) {
+        guard let batch = pendingBatch else { return }
+        pendingBatch = nil
+        guard !batch.isEmpty, let durable = scheduler.node.durable else { return }
+        durable.submit(batch)
+    }
+}
+
+/// A durable process as a checkpoint round sees it.
+protocol RoundCheckpointing: AnyObject {
+    /// Adds its snapshot to `batch` if it changed; returns its lowest
+    /// pending seq and the seq the log scan must keep starting at or before
+    /// for it (`UInt64.max`: none).
+    func checkpointForRound(into batch: CommitBatch) -> (lowestPending: UInt64, keepFrom: UInt64)
+}
+
 extension Scheduler {
+    /// The durable layer's part of this scheduler (made on first use; loop thread).
+    var durableScheduling: DurableScheduling {
+        attachment(DurableScheduling.self) { DurableScheduling() }
+    }
+
     /// The batch this scheduler's durable outcomes go into (created on first use).
     @usableFromInline var durableBatch: CommitBatch {
-        if let batch = pendingBatch { return batch }
+        let scheduling = durableScheduling
+        if let batch = scheduling.pendingBatch { return batch }
         let batch = CommitBatch()
-        pendingBatch = batch
+        scheduling.pendingBatch = batch
         return batch
     }
 
-    /// Hands the collected outcomes to the writer (end of every run of ready work).
+    /// The batch collected so far, if any (loop thread).
+    var pendingBatch: CommitBatch? { durableScheduling.pendingBatch }
+
+    /// Hands the collected outcomes to the writer now.
     func flushDurable() {
-        guard let batch = pendingBatch else { return }
-        pendingBatch = nil
-        guard !batch.isEmpty, let durable = node.durable else { return }
-        durable.submit(batch)
+        durableScheduling.runEnded(self)
     }
 
     /// This scheduler's part of checkpoint round `round`: takes in all mail
@@ -29,7 +65,7 @@ extension Scheduler {
         var lowestPending = UInt64.max
         var pin = durable.pinnedScanFrom.load(ordering: .relaxed)
         let batch = durableBatch
-        for cell in processes.values where cell.isJournaled {
+        for cell in durableScheduling.cells.values {
             let mark = cell.checkpointForRound(into: batch)
             lowestPending = min(lowestPending, mark.lowestPending)
             pin = min(pin, mark.keepFrom)

@@ -49,7 +49,7 @@ struct ChildReaper: Behavior {
     func initialState() -> State { State() }
 
     func started(state: inout State, context: inout Context<Message>) throws {
-        let reaping = context.cell.scheduler.node.reaping
+        let reaping = context.cell.scheduler.node.supervision.reaping
         reaping.began()
         let waves = self.waves
         let state = state

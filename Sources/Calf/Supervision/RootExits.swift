@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Exits of root supervisors, queued for `Node.rootExit()`.
 struct RootExits: Sendable {
     var queued: [(id: String, reason: ExitReason)] = []
@@ -6,7 +8,22 @@ struct RootExits: Sendable {
     var shuttingDown = false
 }
 
-extension NodeCore {
+/// What supervision keeps for a node: its root supervisors, their exits,
+/// the child reapers at work. Attached on first use; told first when the
+/// node stops (it was attached after the durable layer), it stops the root
+/// supervisors in reverse start order.
+///
+/// Thread-safe: every field is a `Mutex` or thread-safe itself.
+final class SupervisionLayer: NodeLayer {
+    /// Root supervisors in start order (stopped in reverse at shutdown).
+    let roots = Mutex<[SupervisorRef]>([])
+    /// Root exits not yet taken by `rootExit()`, and who waits for one.
+    let rootExits = Mutex<RootExits>(RootExits())
+    /// Child reapers at work (supervisors that ended without stopping their children).
+    let reaping = ReaperCount()
+
+    func nodeWillStopProcesses() async { await stopRoots() }
+
     /// A root supervisor exited (any thread).
     func rootExited(_ id: String, ref: SupervisorRef, reason: ExitReason) {
         roots.withLock { $0.removeAll { $0 == ref } }
@@ -41,4 +58,9 @@ extension NodeCore {
             try? await root.stop()
         }
     }
+}
+
+extension NodeCore {
+    /// Supervision's part of the node (attached on first use).
+    var supervision: SupervisionLayer { layer(SupervisionLayer.self) { SupervisionLayer() } }
 }

@@ -40,7 +40,7 @@ extension Node {
     /// The supervision trees of the root supervisors, in start order.
     public func supervisionTrees() async -> [SupervisionReport] {
         var reports: [SupervisionReport] = []
-        for root in core.roots.withLock({ $0 }) {
+        for root in core.supervision.roots.withLock({ $0 }) {
             if let report = try? await root.report() { reports.append(report) }
         }
         return reports

@@ -108,7 +108,7 @@ extension Node {
         } catch {
             // OTP's init_children: the children already started are stopped
             // (each within its shutdown time) before the start reports failing.
-            await core.reaping.idle()
+            await core.supervision.reaping.idle()
             throw error
         }
         if let durable = core.durable {
@@ -128,7 +128,7 @@ extension Node {
     /// (for a program that stops when its tree gives up). Returns the
     /// supervisor's id and reason.
     public func rootExit() async -> (id: String, reason: ExitReason) {
-        await core.nextRootExit()
+        await core.supervision.nextRootExit()
     }
 
     /// Calls from outside without a `Node` at hand (the reply arrives through
@@ -163,9 +163,9 @@ final class RootReport: Sendable {
             return state.exit
         }
         if let (id, reason) = exited {
-            core.rootExited(id, ref: ref, reason: reason)
+            core.supervision.rootExited(id, ref: ref, reason: reason)
         } else {
-            core.roots.withLock { $0.append(ref) }
+            core.supervision.roots.withLock { $0.append(ref) }
         }
     }
 
@@ -174,6 +174,6 @@ final class RootReport: Sendable {
             state.exit = (id, reason)
             return state.ref
         }
-        if let ref { core.rootExited(id, ref: ref, reason: reason) }
+        if let ref { core.supervision.rootExited(id, ref: ref, reason: reason) }
     }
 }

@@ -135,7 +135,7 @@ final class SupervisorState {
         record.cell = nil
         byPid[cell.pid] = nil
         supervisor.scheduler.unlink(supervisor, cell)
-        if cell.isJournaled {
+        if cell is any DurableNamed {
             supervisor.scheduler.node.durable?.clearGuardian(of: cell.pid, owner: supervisor.pid)
             return nil
         }
