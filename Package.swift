@@ -34,11 +34,30 @@ let package = Package(
         .target(name: "CCRC32C"),
         .target(name: "CalfStore", dependencies: ["CLMDB", "CCRC32C"]),
         .target(name: "CalfControl"),
-        .target(name: "Calf", dependencies: [
-            "CalfControl", "CalfLoop", "CalfStore",
+        // The process runtime: node, schedulers, processes, links, monitors,
+        // timers, names. Knows nothing of durability or supervision.
+        .target(name: "CalfRuntime", dependencies: [
+            "CalfControl", "CalfLoop",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // Durable processes on the runtime: the commit writer, recovery,
+        // durable timers, dead letters.
+        .target(name: "CalfDurable", dependencies: [
+            "CalfRuntime", "CalfControl", "CalfLoop", "CalfStore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
+        // Supervision on both: supervisors, child specs, ports, trees.
+        .target(name: "CalfSupervision", dependencies: [
+            "CalfRuntime", "CalfDurable", "CalfControl", "CalfLoop", "CalfStore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // What a user imports: the layers above, re-exported.
+        .target(name: "Calf", dependencies: [
+            "CalfRuntime", "CalfDurable", "CalfSupervision", "CalfControl",
+            .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .target(name: "CalfShell", dependencies: ["CalfControl"]),
         .target(name: "CalfOperator", dependencies: [
@@ -69,7 +88,7 @@ let package = Package(
         .testTarget(name: "CalfLoopTests", dependencies: ["CalfLoop", "CLibUV"]),
         .testTarget(name: "CalfStoreTests", dependencies: ["CalfStore"]),
         .testTarget(name: "CalfTests", dependencies: [
-            "Calf", "CalfLoop", "CalfStore",
+            "Calf", "CalfRuntime", "CalfDurable", "CalfSupervision", "CalfLoop", "CalfStore",
             .product(name: "MetricsTestKit", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

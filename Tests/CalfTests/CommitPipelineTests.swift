@@ -1,4 +1,6 @@
-@testable import Calf
+import Calf
+@testable import CalfDurable
+@testable import CalfRuntime
 import Testing
 
 /// The commit pipeline's pure parts: idempotency keys and their retention,

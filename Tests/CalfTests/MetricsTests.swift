@@ -1,4 +1,6 @@
-@testable import Calf
+import Calf
+@testable import CalfDurable
+@testable import CalfRuntime
 import CalfStore
 import Foundation
 import Metrics

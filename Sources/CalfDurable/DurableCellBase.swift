@@ -1,0 +1,295 @@
+import CalfStore
+import CalfControl
+import CalfRuntime
+
+/// A durable process's registered name, as the durable table keeps it.
+package protocol DurableNamed: AnyObject {
+    var durableName: String? { get }
+    /// The type of the messages it takes.
+    var messageType: ObjectIdentifier { get }
+}
+
+/// A process whose mail a durable sender journals in its own commit (a
+/// durable process); found by a cast from the address's cell.
+@usableFromInline
+package protocol JournalingTarget<Message>: AnyObject {
+    associatedtype Message
+    /// Appends `message`'s accepted record to `bytes`; returns where its
+    /// payload starts and the mail to release once committed.
+    func journalOutput(_ message: Message, acceptedAt: UInt64, into bytes: inout [UInt8]) -> Result<JournalOutput, any Error>
+}
+
+extension MailboxCell {
+    /// For a message a durable process sends: when this process is durable
+    /// too, appends the message's accepted record to `bytes` and returns
+    /// where its payload starts and the mail to release once committed;
+    /// nil for a transient one (nothing appended).
+    @inlinable
+    package func journalOutputIfDurable(_ message: Message, acceptedAt: UInt64, into bytes: inout [UInt8]) -> Result<JournalOutput, any Error>? {
+        guard let durable = self as? any JournalingTarget<Message> else { return nil }
+        return durable.journalOutput(message, acceptedAt: acceptedAt, into: &bytes)
+    }
+}
+
+/// Where a durable process stands.
+@usableFromInline
+package enum DurablePhase: Equatable {
+    /// Handling its mail.
+    case running
+    /// Being rebuilt from its snapshot and journal (mail waits).
+    case recovering
+    /// Stopping for good once its exit record commits.
+    case stopping
+    /// Stopped by a problem replay or the journal revealed; mail waits, the
+    /// operator sees why.
+    case quarantined(String)
+}
+
+/// The part of a durable process that depends only on its message type:
+/// journaling mail sent to it, durable timers, and the bookkeeping a
+/// checkpoint needs.
+///
+/// Thread ownership: as `ProcessCell`, every `var` belongs to the
+/// scheduler's thread, except `intake` (`MailboxCell`) and
+/// `acceptCommittedFunction`, set while the cell is made (before anyone can
+/// reach it) and only read afterwards, from any thread; the writer thread
+/// reaches a cell only through its scheduler's queue (`ReleaseChannel`,
+/// `pushToMailbox`) and jobs on the scheduler's loop.
+@usableFromInline
+package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, DurableNamed, RoundCheckpointing, JournalingTarget, @unchecked Sendable {
+    // Strong: an address kept after its node is gone still reaches a core that refuses politely.
+    @usableFromInline package let durable: DurableCore
+    package let name: String?
+    @usableFromInline package var phase = DurablePhase.running
+    /// Handled or received anything since its last snapshot.
+    @usableFromInline package var dirty = true
+    /// Bumped at every start: each node start and each restart in place.
+    package var incarnation: UInt64 = 0
+    /// Restarts in place after a crash or a kill (node starts do not count,
+    /// nor the further tries of a message that failed before), over its
+    /// life (kept in its snapshots and `restarted` records).
+    package var restarts: UInt64 = 0
+    /// Restarts in a row that came sooner than its backoff's `resetAfter`
+    /// after the previous rebuild, and when that was (monotonic).
+    package var quickCrashes = 0
+    package var rebuiltAt: UInt64 = 0
+    package var timers: [UInt64: (timer: DurableTimer, ref: TimerRef?)] = [:]
+    /// The message to handle before the mailbox (retried after a crash).
+    @usableFromInline package var retry: CommittedMail<Message>?
+    /// How its messages are written to the journal and read back.
+    @usableFromInline package let codec = JournalCodec<Message>()
+
+    package init(pid: Pid, scheduler: Scheduler, durable: DurableCore, name: String?) {
+        self.durable = durable
+        self.name = name
+        super.init(pid: pid, scheduler: scheduler)
+        intake = { cell, envelope in
+            unsafeDowncast(cell, to: DurableCellBase<Message>.self).journalIngress(envelope)
+        }
+    }
+
+    package var durableName: String? { name }
+    package var messageType: ObjectIdentifier { ObjectIdentifier(Message.self) }
+
+    // MARK: Mail
+
+    // Mail sent from outside a durable process is journaled first: its
+    // `intake` (set in init, replaced by the behavior's specialized copy,
+    // `DurableRuntime`) is `journalIngress`.
+
+    /// Takes in committed mail on the scheduler's thread; replaced by the
+    /// behavior's specialized copy (`DurableRuntime`).
+    @usableFromInline package var acceptCommittedFunction: (DurableCellBase<Message>, CommittedMail<Message>) -> Void = { cell, mail in
+        cell.dirty = true
+        cell.acceptRemote(.committed(mail))
+    }
+
+    package override final func acceptCommitted(_ mail: CommittedMail<Message>) {
+        acceptCommittedFunction(self, mail)
+    }
+
+    /// Journals mail from outside: messages and calls through the writer,
+    /// signals and stops straight to the mailbox.
+    @inlinable
+    package final func journalIngress(_ envelope: __owned Envelope<Message>) {
+        switch envelope {
+        case .message(let message):
+            durable.ingress(message, to: self, key: nil, slot: nil) { _ in }
+        case .call(let message, let slot):
+            durable.ingress(message, to: self, key: nil, slot: slot) { _ in }
+        case .signal, .stop, .committed:
+            pushToMailbox(envelope)
+        }
+    }
+
+
+    @usableFromInline
+    package final func journalOutput(_ message: Message, acceptedAt: UInt64, into bytes: inout [UInt8]) -> Result<JournalOutput, any Error> {
+        let payloadStart: Int
+        do {
+            payloadStart = try AcceptedRecord.append(to: pid.serial, key: nil, acceptedAt: acceptedAt, into: &bytes) { bytes in
+                try codec.encode(message, appendingTo: &bytes)
+            }
+        } catch {
+            return .failure(DurableError.unencodable("cannot encode a message for \(pid): \(error)"))
+        }
+        return .success(JournalOutput(payloadStart: payloadStart, mail: CommittedMail(message, acceptedAt: acceptedAt, slot: nil, for: self)))
+    }
+
+    /// The seqs of journaled mail waiting (the retried message first).
+    package final var pendingSeqs: [UInt64] {
+        var seqs: [UInt64] = []
+        if let retry { seqs.append(retry.seq) }
+        for offset in 0..<mailbox.count {
+            if case .committed(let mail) = mailbox.peek(at: offset) { seqs.append(mail.seq) }
+        }
+        return seqs
+    }
+
+    /// Puts recovered mail in the mailbox (loop thread, before the process runs).
+    package final func restoreMail(_ mail: CommittedMail<Message>) {
+        mailbox.append(.committed(mail))
+    }
+
+    /// The state as JSON; a typed cell (`DurableCell`) knows it (a stand-in for a dead process does not).
+    package func stateJSON() throws -> [UInt8] { throw DurableError.noSuchProcess(pid.description) }
+    /// Its state at log position `seq` (see `stateJSON()`).
+    package func stateJSON(at seq: UInt64) throws -> [UInt8] { throw DurableError.noSuchProcess(pid.description) }
+    /// Journals a message given as JSON (see `stateJSON()`).
+    package func ingressJSON(_ json: [UInt8], key: String?, slot: ReplySlot?, ack: @escaping @Sendable (IngressResult) -> Void) {
+        ack(.failed(.noProcess(pid.description)))
+    }
+
+    package final func journaledMessageJSON(_ payload: [UInt8]) -> JSONValue? {
+        DurableDecoding.with(durable) { DurableJSON.journaledMessage(codec, payload) }
+    }
+
+    package final func reingest(_ payload: [UInt8], key: String?, ack: @escaping @Sendable (IngressResult) -> Void) {
+        let message: Message
+        do {
+            message = try DurableDecoding.with(durable) { try codec.decode(from: payload) }
+        } catch {
+            ack(.failed(.badMessage("the message does not decode as \(Message.self): \(error)")))
+            return
+        }
+        durable.ingress(message, to: self, key: key, slot: nil, ack: ack)
+    }
+
+    // MARK: Timers
+
+    /// Arms a committed timer (loop thread).
+    package final func addCommittedTimer(_ timer: DurableTimer) {
+        guard status == .alive else { return }
+        timers[timer.id]?.ref.map { _ = scheduler.cancelTimer($0) }
+        let now = scheduler.node.wallNow.nanosecondsSinceEpoch
+        let delay = Duration.clampedNanoseconds(timer.due > now ? timer.due - now : 0)
+        let id = timer.id
+        let ref = scheduler.addTimer(after: delay) { [self] _ in fireTimer(id) }
+        timers[id] = (timer, ref)
+        dirty = true
+    }
+
+    /// Forgets a cancelled timer (loop thread).
+    package final func removeCommittedTimer(_ id: UInt64) {
+        guard let entry = timers.removeValue(forKey: id) else { return }
+        entry.ref.map { _ = scheduler.cancelTimer($0) }
+        dirty = true
+    }
+
+    /// A timer came due: its message and the firing commit together; a
+    /// periodic timer is re-armed for its next period after now.
+    private func fireTimer(_ id: UInt64) {
+        guard status == .alive, var entry = timers[id] else { return }
+        entry.ref = nil
+        timers[id] = entry
+        let message: Message
+        do {
+            message = try DurableDecoding.with(durable) { try codec.decode(from: entry.timer.payload) }
+        } catch {
+            quarantine("timer \(id) holds a message that does not decode: \(error)")
+            return
+        }
+        let now = scheduler.node.wallNow.nanosecondsSinceEpoch
+        let nextDue = entry.timer.nextDue(firedAt: now)
+        var detail = ByteWriter()
+        detail.varint(id)
+        detail.varint(nextDue)
+        var record: [UInt8] = []
+        _ = AcceptedRecord.append(to: pid.serial, key: nil, acceptedAt: now, into: &record) { $0.append(contentsOf: entry.timer.payload) }
+        let batch = scheduler.durableBatch
+        batch.entries.append(.record(record, deliver: CommittedMail(message, acceptedAt: now, slot: nil, for: self)))
+        batch.entries.append(.record(LogRecord.lifecycle(pid: pid.serial, event: .timerFired, detail: detail.bytes).encoded(), deliver: nil))
+        var rearmed = entry.timer
+        rearmed.due = nextDue
+        let next = rearmed
+        batch.entries.append(.releaseOn(scheduler) { [self] in
+            if nextDue > 0 { addCommittedTimer(next) } else { timers[id] = nil; dirty = true }
+        })
+    }
+
+    // MARK: Lifecycle
+
+    /// See `RoundCheckpointing`; a typed cell (`DurableCell`) snapshots, a stand-in has nothing to.
+    package func checkpointForRound(into batch: CommitBatch) -> (lowestPending: UInt64, keepFrom: UInt64) { (.max, .max) }
+
+    /// Stops the process's work and keeps it visible with `reason`.
+    package final func quarantine(_ reason: String) {
+        phase = .quarantined(reason)
+        durable.noteQuarantine(pid, reason: reason)
+    }
+
+    package override final func restartsInsteadOfExiting(_ reason: ExitReason) -> Bool {
+        switch reason {
+        case .normal, .shutdown: return false
+        case .killed, .noProcess, .error:
+            guard phase == .running else { return true }
+            restartByReplay(retrying: nil, reason: reason)
+            return true
+        }
+    }
+
+    package override final func stopsInMailboxOrder(on reason: ExitReason) -> Bool {
+        guard reason == .shutdown else { return false }
+        // After the mail accepted before it: the turn journals the exit, then ends the process.
+        pushToMailbox(.stop(reason))
+        return true
+    }
+
+    package override final func didExit(reason: ExitReason) {
+        for (_, entry) in timers { entry.ref.map { _ = scheduler.cancelTimer($0) } }
+        timers.removeAll()
+        let scheduling = scheduler.durableScheduling
+        if scheduling.cells[pid] === self { scheduling.cells[pid] = nil }
+        durable.forget(self)
+    }
+
+    /// Rebuilds the state from the snapshot and journal (or from the initial
+    /// state, if its guardian asks for `fresh`) once everything this
+    /// scheduler submitted has committed (and its guardian's backoff, if
+    /// any, has passed), then retries `failed` first. Its guardian is told
+    /// why, unless `retry` says this is another failure of a message that
+    /// failed before (a poison message's tries are one crash to a supervisor).
+    package func restartByReplay(retrying failed: CommittedMail<Message>?, reason: ExitReason, retry: Bool = false) {}
+
+    package override final var mailboxCount: Int { mailbox.count + (retry == nil ? 0 : 1) }
+
+    package override final func retryingJSON() -> String? { retry.map { DurableJSON.text($0.message) } }
+
+    package override final var statusName: String {
+        switch phase {
+        case .running: scheduled ? "runnable" : "waiting"
+        case .recovering: "recovering"
+        case .stopping: "stopping"
+        case .quarantined: "quarantined"
+        }
+    }
+
+    package override final var restartCount: UInt64 { restarts }
+
+    package override final var isDurable: Bool { true }
+
+    package override final var quarantineReason: String? {
+        if case .quarantined(let reason) = phase { return reason }
+        return nil
+    }
+}

@@ -1,0 +1,338 @@
+import Metrics
+import CalfLoop
+import CalfStore
+import Glibc
+import Synchronization
+import CalfControl
+import CalfRuntime
+
+/// A node's durable machinery: the journal, its writer, the behaviors the
+/// node can rebuild, and the table of durable processes.
+///
+/// Thread-safe: `table` is a `Mutex`; `schedulers` is set once before any
+/// process runs; the writer owns its own state (see `CommitWriter`).
+@usableFromInline
+package final class DurableCore: @unchecked Sendable {
+    package let options: DurableOptions
+    package let journal: Journal
+    @usableFromInline package let writer: CommitWriter
+    @usableFromInline package let writerLoop: EventLoop
+    package let registry: [String: any DurableBehavior.Type]
+    // invariant: set once in Node's init, before any durable process exists.
+    package nonisolated(unsafe) var schedulers: [Scheduler] = []
+    package let table = Mutex(Table())
+    /// Top-level spawns take pid numbers above the log's end at start.
+    private let nextTopLevel: Atomic<UInt64>
+    /// While a process quarantined at start has no cell, the log scan must
+    /// keep starting at or before this seq (its mail is only in the log).
+    package let pinnedScanFrom: Atomic<UInt64>
+    package let nextRound = Atomic<UInt64>(1)
+    /// Set once the node has stopped: spawns and messages from outside are refused at once.
+    @usableFromInline package let closed = Atomic<Bool>(false)
+    // invariant: touched on the writer's loop thread, and by close() after that loop stopped.
+    package nonisolated(unsafe) var checkpointTimer: LoopTimer?
+    // invariant: set once by Node's init after recovery, read afterwards.
+    package nonisolated(unsafe) var recoveryReport: RecoveryReport?
+
+    package struct Table {
+        package var cells: [Pid: ProcessCell] = [:]
+        package var names: [String: Pid] = [:]
+        /// Named processes with their message type, for typed lookups without a dynamic cast.
+        package var named: [String: (cell: ProcessCell, messageType: ObjectIdentifier)] = [:]
+        package var quarantined: [Pid: String] = [:]
+        /// Supervisors told of restarts in place.
+        package var guardians: [Pid: DurableGuardian] = [:]
+        package var restarts = 0
+        package var deadLettered = 0
+    }
+
+    /// This node's hold on its data directory (nil: a copy being inspected).
+    package let lock: DataDirectoryLock?
+    /// The journal's gauges and counters in swift-metrics.
+    package let logSample: DurableMetrics.LogSample
+
+    package init(options: DurableOptions, journal: Journal, writer: CommitWriter, writerLoop: EventLoop, lock: DataDirectoryLock?, metrics: any MetricsFactory) {
+        self.lock = lock
+        logSample = DurableMetrics.LogSample(metrics)
+        self.options = options
+        self.journal = journal
+        self.writer = writer
+        self.writerLoop = writerLoop
+        var registry: [String: any DurableBehavior.Type] = [:]
+        for type in options.behaviors { registry[type.behaviorName] = type }
+        self.registry = registry
+        nextTopLevel = Atomic(journal.lastSeq + 1)
+        pinnedScanFrom = Atomic(.max)
+    }
+
+    /// The scheduler a durable pid lives on (the same after every restart).
+    package func scheduler(for pid: Pid) -> Scheduler {
+        var mixed = pid.serial &* 0x9E37_79B9_7F4A_7C15
+        mixed ^= mixed >> 29
+        return schedulers[Int(mixed % UInt64(schedulers.count))]
+    }
+
+    package func submit(_ batch: CommitBatch) {
+        writer.submit(batch, wake: writerLoop)
+    }
+
+    // MARK: Ingress
+
+    /// Journals `message` for `cell` from outside any durable process; once
+    /// committed it is delivered, then `ack` learns the outcome.
+    @inlinable
+    package func ingress<M: Codable & Sendable>(
+        _ message: M, to cell: DurableCellBase<M>, key: String?, slot: ReplySlot?,
+        ack: @escaping @Sendable (IngressResult) -> Void
+    ) {
+        guard !closed.load(ordering: .sequentiallyConsistent) else {
+            slot?.complete(.failure(.notAccepted(.stopped)))
+            ack(.failed(.stopped))
+            return
+        }
+        let acceptedAt = cell.scheduler.node.wallNow.nanosecondsSinceEpoch
+        let tell: @Sendable (IngressResult) -> Void
+        if let slot {
+            tell = { result in
+                if case .failed(let reason) = result { slot.complete(.failure(.notAccepted(reason))) }
+                if case .duplicate(let seq) = result { slot.complete(.failure(.notAccepted(.duplicateCall(seq: seq)))) }
+                ack(result)
+            }
+        } else {
+            tell = ack
+        }
+        let to = cell.pid.serial
+        let codec = cell.codec
+        do {
+            // The record is written straight into the writer's queue (no array of its own).
+            try writer.submit(key: key, acceptedAt: acceptedAt, deliver: CommittedMail(message, acceptedAt: acceptedAt, slot: slot, for: cell),
+                              ack: tell, wake: writerLoop) { bytes in
+                _ = try AcceptedRecord.append(to: to, key: key, acceptedAt: acceptedAt, into: &bytes) { bytes in
+                    try codec.encode(message, appendingTo: &bytes)
+                }
+            }
+        } catch {
+            let refusal = IngressRefusal.badMessage("cannot encode the message: \(error)")
+            slot?.complete(.failure(.notAccepted(refusal)))
+            ack(.failed(refusal))
+        }
+    }
+
+    // MARK: Spawning
+
+    /// A cell for `behavior` with its initial state, not yet started.
+    package func makeCell<C: DurableBehavior>(_ behavior: C, pid: Pid, name: String?) throws -> DurableCell<C> {
+        let spec: [UInt8]
+        do {
+            spec = try BinaryEncoder().encode(behavior)
+        } catch {
+            throw DurableError.unencodable("cannot encode the behavior \(C.behaviorName): \(error)")
+        }
+        let state = try behavior.initialState()
+        return DurableCell(behavior: behavior, spec: spec, state: state, pid: pid, scheduler: scheduler(for: pid), durable: self, name: name)
+    }
+
+    /// The commit entries of a spawn: its record, its name, its start after the commit.
+    package func spawnEntries<C: DurableBehavior>(for cell: DurableCell<C>, parent: Pid?) -> [CommitEntry] {
+        let detail = SpawnDetail(behavior: C.behaviorName, spec: cell.spec, name: cell.name, parent: parent?.serial ?? 0)
+        var entries: [CommitEntry] = [.record(LogRecord.lifecycle(pid: cell.pid.serial, event: .spawned, detail: detail.encoded()).encoded(), deliver: nil)]
+        if let name = cell.name {
+            let names = journal.names
+            let pid = cell.pid.serial
+            entries.append(.write { txn in try txn.put(names, key: StoreKey(name), value: StoreKey(pid).bytes) })
+        }
+        // Entered in the table at once (lookups by name from any thread find it), put to work on its scheduler.
+        entries.append(.release { [self] in enter(cell) })
+        entries.append(.releaseOn(cell.scheduler) { [self] in putToWork(cell) })
+        return entries
+    }
+
+    /// The commit entries of a process's exit for good.
+    package func exitEntries(for cell: ProcessCell, reason: ExitReason) -> [CommitEntry] {
+        let pid = cell.pid.serial
+        let checkpoints = journal.checkpoints
+        let names = journal.names
+        let name = cell.relations?.name
+        return [
+            .record(LogRecord.lifecycle(pid: pid, event: .exited, detail: Array(reason.description.utf8)).encoded(), deliver: nil),
+            .write { txn in
+                _ = try txn.delete(checkpoints, key: StoreKey(pid))
+                if let name { _ = try txn.delete(names, key: StoreKey(name)) }
+            },
+        ]
+    }
+
+    /// Enters `cell` in the table of durable processes (and its name).
+    package func enter(_ cell: ProcessCell & DurableNamed) {
+        table.withLock { table in
+            table.cells[cell.pid] = cell
+            if let name = cell.durableName {
+                table.names[name] = cell.pid
+                table.named[name] = (cell, cell.messageType)
+            }
+        }
+    }
+
+    /// The durable process registered as `name` if it takes messages of type `M`.
+    @usableFromInline package func cell<M>(named name: String, taking: M.Type) -> MailboxCell<M>? {
+        let found = table.withLock { $0.named[name] }
+        guard let found, found.messageType == ObjectIdentifier(M.self) else { return nil }
+        // invariant: a durable cell entered with message type M is a MailboxCell<M>.
+        return unsafeDowncast(found.cell, to: MailboxCell<M>.self)
+    }
+
+    /// Enters `cell` in the table and puts it to work on its scheduler (any thread; recovery).
+    package func start<M>(_ cell: DurableCellBase<M>, timers: [DurableTimer] = []) {
+        enter(cell)
+        cell.scheduler.loop.execute { [self] in putToWork(cell, timers: timers) }
+    }
+
+    /// Puts `cell` to work (its scheduler's thread): in the scheduler's
+    /// table, named, its timers armed, runnable if mail waits.
+    package func putToWork<M>(_ cell: DurableCellBase<M>, timers: [DurableTimer] = []) {
+        let scheduler = cell.scheduler
+        scheduler.processes[cell.pid] = cell
+        scheduler.durableScheduling.cells[cell.pid] = cell
+        if let name = cell.name {
+            do throws(NameError) {
+                try scheduler.node.register(name, cell)
+            } catch {
+                reportProblem("durable process \(cell.pid) could not take its name: \(error)")
+            }
+        }
+        if options.inspecting {
+            cell.suspended = true
+            return
+        }
+        for timer in timers { cell.addCommittedTimer(timer) }
+        if cell.phase == .running, cell.mailboxCount > 0, !cell.scheduled { scheduler.makeRunnable(cell) }
+    }
+
+    /// Spawns a durable process from outside: allocates its pid, journals
+    /// the spawn, starts it once committed.
+    package func spawn<B: DurableBehavior>(_ behavior: B, name: String?) async throws -> Address<B.Message> {
+        let cell = try makeTopLevelCell(behavior, name: name)
+        let failure: String? = await withCheckedContinuation { continuation in
+            let batch = CommitBatch()
+            batch.entries.append(contentsOf: spawnEntries(for: cell, parent: nil))
+            // Committed: the answer comes from its scheduler, after it was put to work there.
+            batch.entries.append(.releaseOn(cell.scheduler) { continuation.resume(returning: nil) })
+            batch.entries.append(.outcome { failure in if let failure { continuation.resume(returning: failure) } })
+            submit(batch)
+        }
+        if let failure {
+            if let name { _ = table.withLock { $0.names.removeValue(forKey: name) } }
+            throw DurableError.notAccepted(failure)
+        }
+        return Address(cell: cell)
+    }
+
+    /// A cell for a spawn from outside any durable process: the node is
+    /// running, `name` is held for it, its pid comes after the log's end.
+    /// - Throws: `DurableError` (stopped, name taken), or `initialState()`'s error.
+    package func makeTopLevelCell<B: DurableBehavior>(_ behavior: B, name: String?) throws -> DurableCell<B> {
+        guard !closed.load(ordering: .sequentiallyConsistent) else { throw DurableError.notAccepted("the node is stopped") }
+        if let name {
+            let holder: Pid? = table.withLock { table in
+                if let existing = table.names[name] { return existing }
+                table.names[name] = Pid(serial: 0)
+                return nil
+            }
+            if let holder { throw DurableError.nameTaken(name, by: holder) }
+        }
+        do {
+            return try makeCell(behavior, pid: Pid(durableSeq: nextTopLevel.wrappingAdd(1, ordering: .relaxed).oldValue, index: 0), name: name)
+        } catch {
+            if let name { _ = table.withLock { $0.names.removeValue(forKey: name) } }
+            throw error
+        }
+    }
+
+    /// Spawns a durable process from a scheduler's thread without waiting:
+    /// its spawn joins the scheduler's commit batch and it starts once that
+    /// commits (what a supervisor does for a durable child).
+    package func spawnFromLoop<B: DurableBehavior>(_ behavior: B, name: String?, on scheduler: Scheduler) throws -> DurableCell<B> {
+        let cell = try makeTopLevelCell(behavior, name: name)
+        scheduler.durableBatch.entries.append(contentsOf: spawnEntries(for: cell, parent: nil))
+        return cell
+    }
+
+    /// The address of durable process `pid` for replay of a spawn, or of a
+    /// dead stand-in when it has exited since.
+    package func existingOrDeadAddress<C: DurableBehavior>(_ pid: Pid, behavior: C) -> Address<C.Message> {
+        if let cell = table.withLock({ $0.cells[pid] }) as? MailboxCell<C.Message> { return Address(cell: cell) }
+        let placeholder = DurableCellBase<C.Message>(pid: pid, scheduler: scheduler(for: pid), durable: self, name: nil)
+        placeholder.status = .dead
+        return Address(cell: placeholder)
+    }
+
+    // MARK: Bookkeeping
+
+    package func forget(_ cell: ProcessCell & DurableNamed) {
+        table.withLock { table in
+            guard table.cells[cell.pid] === cell else { return }
+            table.cells[cell.pid] = nil
+            table.guardians[cell.pid] = nil
+            if let name = cell.durableName, table.names[name] == cell.pid {
+                table.names[name] = nil
+                table.named[name] = nil
+            }
+        }
+    }
+
+    /// Forgets a process that could not be revived.
+    package func forget(_ pid: Pid) {
+        table.withLock { table in
+            guard let cell = table.cells.removeValue(forKey: pid) else { return }
+            if let name = (cell as? DurableNamed)?.durableName, table.names[name] == pid {
+                table.names[name] = nil
+                table.named[name] = nil
+            }
+        }
+    }
+
+    package func noteQuarantine(_ pid: Pid, reason: String) {
+        table.withLock { $0.quarantined[pid] = reason }
+        reportProblem("durable process \(pid) is quarantined: \(reason)", level: .error, ["pid": "\(pid)"])
+    }
+
+    package func noteRestart(_ pid: Pid) {
+        table.withLock { $0.restarts += 1 }
+    }
+
+    package var quarantined: [Pid: String] { table.withLock { $0.quarantined } }
+
+    /// The quarantined process that holds `name` without a cell, and why.
+    package func quarantinedHolder(of name: String) -> (pid: Pid, reason: String)? {
+        table.withLock { table in
+            guard table.named[name] == nil, let pid = table.names[name], let reason = table.quarantined[pid] else { return nil }
+            return (pid, reason)
+        }
+    }
+    package var restarts: Int { table.withLock { $0.restarts } }
+    package var deadLettered: Int { table.withLock { $0.deadLettered } }
+
+    package func cell(_ pid: Pid) -> ProcessCell? { table.withLock { $0.cells[pid] } }
+
+    /// The durable process `pid`, as the operator asks of it.
+    package func inspectable(_ pid: Pid) -> (any InspectableDurableProcess)? { cell(pid) as? any InspectableDurableProcess }
+
+    package func cell(named name: String) -> ProcessCell? {
+        table.withLock { table in table.names[name].flatMap { table.cells[$0] } }
+    }
+}
+
+/// Runs `done` after `count` ticks (any thread).
+package final class Countdown: Sendable {
+    private let left: Atomic<Int>
+    private let done: (@Sendable () -> Void)?
+
+    package init(count: Int, done: (@Sendable () -> Void)?) {
+        left = Atomic(count)
+        self.done = done
+    }
+
+    package func tick() {
+        if left.wrappingSubtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done?() }
+    }
+}

@@ -1,0 +1,79 @@
+import CalfControl
+import CalfRuntime
+
+/// What the durable layer keeps on one scheduler: the batch its durable
+/// processes' outcomes go into until the run of ready work ends, and those
+/// processes themselves (for checkpoint rounds).
+///
+/// Thread ownership: the scheduler's thread only.
+package final class DurableScheduling: SchedulerAttachment {
+    /// Durable outcomes collected since the last flush to the writer.
+    package var pendingBatch: CommitBatch?
+    /// The durable processes at work here, by pid.
+    package var cells: [Pid: any RoundCheckpointing] = [:]
+
+    package init() {}
+
+    /// Hands the collected outcomes to the writer (the end of every run of ready work).
+    package func runEnded(_ scheduler: Scheduler) {
+        guard let batch = pendingBatch else { return }
+        pendingBatch = nil
+        guard !batch.isEmpty, let durable = scheduler.node.durable else { return }
+        durable.submit(batch)
+    }
+}
+
+/// A durable process as a checkpoint round sees it.
+package protocol RoundCheckpointing: AnyObject {
+    /// Adds its snapshot to `batch` if it changed; returns its lowest
+    /// pending seq and the seq the log scan must keep starting at or before
+    /// for it (`UInt64.max`: none).
+    func checkpointForRound(into batch: CommitBatch) -> (lowestPending: UInt64, keepFrom: UInt64)
+}
+
+extension Scheduler {
+    /// The durable layer's part of this scheduler (made on first use; loop thread).
+    package var durableScheduling: DurableScheduling {
+        attachment(DurableScheduling.self) { DurableScheduling() }
+    }
+
+    /// The batch this scheduler's durable outcomes go into (created on first use).
+    @usableFromInline package var durableBatch: CommitBatch {
+        let scheduling = durableScheduling
+        if let batch = scheduling.pendingBatch { return batch }
+        let batch = CommitBatch()
+        scheduling.pendingBatch = batch
+        return batch
+    }
+
+    /// The batch collected so far, if any (loop thread).
+    package var pendingBatch: CommitBatch? { durableScheduling.pendingBatch }
+
+    /// Hands the collected outcomes to the writer now.
+    package func flushDurable() {
+        durableScheduling.runEnded(self)
+    }
+
+    /// This scheduler's part of checkpoint round `round`: takes in all mail
+    /// committed so far, snapshots every changed durable process, reports.
+    /// `cut` was read when the round began: every commit up to it had
+    /// pushed its releases (mail, timers to arm, spawned processes to start)
+    /// into this scheduler's release channel before this job, and
+    /// `takeAllRemote` runs them first, so its snapshots hold what those
+    /// records say. (Read here instead, it could include a commit whose
+    /// releases come after this job: a timer or a child journaled before the
+    /// cut but in no snapshot, lost at the next start.)
+    package func checkpointRound(_ round: UInt64, cut: UInt64, durable: DurableCore) {
+        takeAllRemote()
+        var lowestPending = UInt64.max
+        var pin = durable.pinnedScanFrom.load(ordering: .relaxed)
+        let batch = durableBatch
+        for cell in durableScheduling.cells.values {
+            let mark = cell.checkpointForRound(into: batch)
+            lowestPending = min(lowestPending, mark.lowestPending)
+            pin = min(pin, mark.keepFrom)
+        }
+        let reported = pin == .max ? cut : min(cut, pin &- 1)
+        batch.entries.append(.round(CheckpointRoundReport(round: round, cut: reported, lowestPending: lowestPending)))
+    }
+}

@@ -1,0 +1,147 @@
+import Metrics
+import Synchronization
+import CalfControl
+
+/// Errors about registered names.
+public enum NameError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Another live process holds the name.
+    case taken(String, by: Pid)
+    /// The process already has a name (Erlang allows one per process).
+    case alreadyNamed(Pid, String)
+    /// The process is not alive.
+    case notAlive(Pid)
+
+    public var description: String {
+        switch self {
+        case .taken(let name, let pid): "name '\(name)' is taken by \(pid)"
+        case .alreadyNamed(let pid, let name): "\(pid) is already registered as '\(name)'"
+        case .notAlive(let pid): "\(pid) is not alive"
+        }
+    }
+}
+
+/// Node-wide state shared by the schedulers: names, counters, id allocation.
+///
+/// Thread-safe: every field is a `Mutex` or an atomic.
+@usableFromInline
+package final class NodeCore: Sendable {
+    private let names = Mutex<[String: ProcessCell]>([:])
+    private let nextSerial = Atomic<UInt64>(1)
+    private let nextRef = Atomic<UInt64>(1)
+    private let deadLetters = Atomic<Int>(0)
+    /// The layers the node carries, in the order they were attached (`NodeLayer`).
+    private let layers = Mutex<[any NodeLayer]>([])
+    /// Where the node's figures go (`MetricsSystem.factory` unless the node was given one).
+    package let metrics: any MetricsFactory
+
+    /// The clock a test moves by hand (nil: the system's).
+    package let clock: ManualClock?
+
+    /// The node's wall time: its manual clock's, else the system's.
+    @usableFromInline package var wallNow: WallTime { clock?.wallNow ?? .now }
+
+    package init(metrics: any MetricsFactory, clock: ManualClock? = nil) {
+        self.metrics = metrics
+        self.clock = clock
+    }
+
+    // MARK: Layers
+
+    /// Attaches `layer` (once; the durable layer before any process runs).
+    package func attach(_ layer: any NodeLayer) {
+        layers.withLock { $0.append(layer) }
+    }
+
+    /// The attached layer of type `L`, if any.
+    package func layer<L: NodeLayer>(_ type: L.Type) -> L? {
+        for layer in attachedLayers {
+            if let found = layer as? L { return found }
+        }
+        return nil
+    }
+
+    /// The layer of type `L`, attached by `make` if there was none yet.
+    package func layer<L: NodeLayer>(_ type: L.Type, orAttach make: () -> L) -> L {
+        layers.withLock { layers in
+            for layer in layers {
+                if let found = layer as? L { return found }
+            }
+            let made = make()
+            layers.append(made)
+            return made
+        }
+    }
+
+    /// The attached layers, in the order they were attached.
+    package var attachedLayers: [any NodeLayer] { layers.withLock { $0 } }
+
+    /// Reserves `count` consecutive pid serials; returns the first.
+    package func reserveSerials(_ count: UInt64) -> UInt64 {
+        nextSerial.wrappingAdd(count, ordering: .relaxed).oldValue
+    }
+
+    /// A fresh node-unique number for monitor and timer references.
+    package func makeReference() -> UInt64 {
+        nextRef.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
+
+    package var deadLetterCount: Int { deadLetters.load(ordering: .relaxed) }
+
+    @usableFromInline
+    package func countDeadLetter() {
+        deadLetters.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    /// Counts an undeliverable envelope; a call in it fails with `noProcess`.
+    @usableFromInline
+    package func deadLetter<M>(_ envelope: Envelope<M>, to pid: Pid) {
+        switch envelope {
+        case .call(_, let slot): slot.complete(.failure(.noProcess(pid.description)))
+        case .message: countDeadLetter()
+        case .committed(let mail):
+            mail.slot?.complete(.failure(.noProcess(pid.description)))
+            countDeadLetter()
+        case .signal, .stop: break
+        }
+    }
+
+    // MARK: Names
+
+    package func register(_ name: String, _ cell: ProcessCell) throws(NameError) {
+        // invariant: names change on the owner's thread, where its relations live.
+        let relations = cell.relationsForUpdate
+        if let existing = relations.name { throw .alreadyNamed(cell.pid, existing) }
+        guard cell.status == .alive else { throw .notAlive(cell.pid) }
+        let holder: Pid? = names.withLock { table in
+            // A process frees its name under this lock as it exits, so an entry is a live holder.
+            if let other = table[name] { return other.pid }
+            table[name] = cell
+            return nil
+        }
+        if let holder { throw .taken(name, by: holder) }
+        relations.name = name
+    }
+
+    package func unregister(_ cell: ProcessCell) {
+        guard let name = cell.relations?.name else { return }
+        cell.relations?.name = nil
+        names.withLock { table in
+            if table[name] === cell { table[name] = nil }
+        }
+    }
+
+    package func whereis(_ name: String) -> ProcessCell? {
+        names.withLock { $0[name] }
+    }
+
+    /// The address registered as `name` if its messages are of type `M`.
+    @usableFromInline
+    package func lookup<M>(_ name: String) -> Address<M>? {
+        guard let cell = whereis(name) as? MailboxCell<M> else { return nil }
+        return Address(cell: cell)
+    }
+
+    package var registeredNames: [String: Pid] {
+        names.withLock { $0.mapValues(\.pid) }
+    }
+}

@@ -1,0 +1,165 @@
+import Synchronization
+import CalfControl
+
+/// A message in flight from another thread to a process of one scheduler,
+/// laid out by hand so that neither side pays for reference counting or
+/// unspecialized generics on the message path:
+///
+///     offset 0   next      Atomic<UnsafeMutableRawPointer?>   written once by the next sender
+///     offset 8   receiver  Unmanaged<RemoteReceiver> (+1)     nil in the queue's placeholder
+///     offset 16+ envelope  Envelope<M>                        moved out by the receiving cell
+///
+/// Thread ownership: the sender initializes a node and pushes it; from then
+/// on only the scheduler's thread touches it, except `next`.
+@usableFromInline
+package enum RemoteNode {
+    @usableFromInline package static let headerSize = 16
+
+    @inlinable
+    package static func payloadOffset<M: Sendable>(_: M.Type) -> Int {
+        let alignment = MemoryLayout<Envelope<M>>.alignment
+        return (headerSize + alignment - 1) / alignment * alignment
+    }
+
+    /// A node for `envelope` to `cell` (any thread; specialized where `M` is concrete).
+    @inlinable
+    package static func make<M: Sendable>(cell: MailboxCell<M>, envelope: __owned Envelope<M>) -> UnsafeMutableRawPointer {
+        make(receiver: cell, payload: consume envelope)
+    }
+
+    /// A node carrying `payload` to `receiver`, whose acceptor knows its type (any thread).
+    @inlinable
+    package static func make<Payload>(receiver: RemoteReceiver, payload: __owned Payload) -> UnsafeMutableRawPointer {
+        let alignment = MemoryLayout<Payload>.alignment
+        let offset = (headerSize + alignment - 1) / alignment * alignment
+        let node = UnsafeMutableRawPointer.allocate(byteCount: offset + MemoryLayout<Payload>.size, alignment: max(16, alignment))
+        initializeHeader(node, cell: Unmanaged.passRetained(receiver).toOpaque())
+        (node + offset).bindMemory(to: Payload.self, capacity: 1).initialize(to: consume payload)
+        return node
+    }
+
+    /// Moves the payload out of a node made for `Payload`.
+    @inlinable
+    package static func takePayload<Payload>(_ node: UnsafeMutableRawPointer, as: Payload.Type) -> Payload {
+        let alignment = MemoryLayout<Payload>.alignment
+        let offset = (headerSize + alignment - 1) / alignment * alignment
+        return (node + offset).assumingMemoryBound(to: Payload.self).move()
+    }
+
+    /// The placeholder a queue starts with.
+    package static func makePlaceholder() -> UnsafeMutableRawPointer {
+        let node = UnsafeMutableRawPointer.allocate(byteCount: headerSize, alignment: 16)
+        initializeHeader(node, cell: nil)
+        return node
+    }
+
+    @usableFromInline
+    package static func initializeHeader(_ node: UnsafeMutableRawPointer, cell: UnsafeMutableRawPointer?) {
+        node.bindMemory(to: Atomic<UnsafeMutableRawPointer?>.self, capacity: 1).initialize(to: Atomic(nil))
+        (node + 8).storeBytes(of: cell, as: UnsafeMutableRawPointer?.self)
+    }
+
+    @inlinable
+    package static func next(_ node: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UnsafeMutableRawPointer?>> {
+        node.assumingMemoryBound(to: Atomic<UnsafeMutableRawPointer?>.self)
+    }
+
+    /// Takes the node's receiver reference (+1) and clears it, or nil for a placeholder.
+    package static func takeReceiver(_ node: UnsafeMutableRawPointer) -> RemoteReceiver? {
+        guard let raw = (node + 8).load(as: UnsafeMutableRawPointer?.self) else { return nil }
+        (node + 8).storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
+        return Unmanaged<RemoteReceiver>.fromOpaque(raw).takeRetainedValue()
+    }
+
+    /// Moves the envelope out of a node made for `Envelope<M>`.
+    @inlinable
+    package static func takeEnvelope<M: Sendable>(_ node: UnsafeMutableRawPointer, as: M.Type) -> Envelope<M> {
+        (node + payloadOffset(M.self)).assumingMemoryBound(to: Envelope<M>.self).move()
+    }
+
+    /// Frees a node whose envelope has been moved out.
+    package static func free(_ node: UnsafeMutableRawPointer) {
+        next(node).deinitialize(count: 1)
+        node.deallocate()
+    }
+}
+
+/// What a remote node is addressed to: a process, or another receiver on the
+/// scheduler's thread (the journal's release channel). Its acceptor takes
+/// the node's payload, knowing its type.
+///
+/// Thread ownership: `remoteAcceptor` is set before the receiver gets its
+/// first node and only read afterwards, on the scheduler's thread.
+open class RemoteReceiver: @unchecked Sendable {
+    /// Takes in (true) or dead-letters (false) the payload of a node
+    /// addressed here; specialized for the payload's type.
+    @usableFromInline package var remoteAcceptor: (RemoteReceiver, UnsafeMutableRawPointer, Bool) -> Void = { _, _, _ in }
+
+    @usableFromInline package init() {}
+}
+
+/// The mail other threads send to one scheduler's processes: a
+/// multi-producer, single-consumer queue (Vyukov's intrusive design), FIFO
+/// across all senders. One queue per scheduler, rather than one inbox per
+/// process, keeps a message's cross-thread cost to one exchange and one
+/// store, and keeps causal order: mail sent to a process from outside
+/// reaches its mailbox before anything that mail's successors cause.
+///
+/// Thread ownership: `tail` is shared (exchanged by producers); `head`
+/// belongs to the consumer, the scheduler's thread.
+@usableFromInline
+package final class RemoteQueue: @unchecked Sendable {
+    /// The last node pushed.
+    @usableFromInline package let tail: Atomic<UnsafeMutableRawPointer>
+    /// Padding so producers' writes to `tail` do not share a line with `head`.
+    private let padding: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    /// The placeholder before the first undelivered node (consumer only).
+    @exclusivity(unchecked) private var head: UnsafeMutableRawPointer
+
+    package init() {
+        let placeholder = RemoteNode.makePlaceholder()
+        tail = Atomic(placeholder)
+        head = placeholder
+    }
+
+    deinit {
+        // invariant: the scheduler is closed and drained before it goes away; whatever is left is freed.
+        hand(deliver: false)
+        RemoteNode.free(head)
+    }
+
+    /// Pushes `node` (any thread). Sequentially consistent, so a consumer
+    /// about to sleep either sees it or is seen asleep by `wake()`.
+    @inlinable
+    package func push(_ node: UnsafeMutableRawPointer) {
+        let previous = tail.exchange(node, ordering: .acquiringAndReleasing)
+        RemoteNode.next(previous).pointee.store(node, ordering: .sequentiallyConsistent)
+    }
+
+    /// Whether a pushed node is ready to pop (consumer only).
+    package var hasItems: Bool {
+        RemoteNode.next(head).pointee.load(ordering: .sequentiallyConsistent) != nil
+    }
+
+    /// Hands up to `limit` queued messages to their processes (`deliver`) or
+    /// to the dead letters; returns how many (consumer only).
+    @discardableResult
+    package func hand(deliver: Bool, limit: Int = .max) -> Int {
+        var count = 0
+        while count < limit, let node = pop() {
+            if let receiver = RemoteNode.takeReceiver(node) { receiver.remoteAcceptor(receiver, node, deliver) }
+            count &+= 1
+        }
+        return count
+    }
+
+    /// The oldest node, or nil when none is linked yet (consumer only). It
+    /// becomes the queue's placeholder: take its cell and envelope, do not free it.
+    private func pop() -> UnsafeMutableRawPointer? {
+        let current = head
+        guard let next = RemoteNode.next(current).pointee.load(ordering: .acquiring) else { return nil }
+        head = next
+        RemoteNode.free(current)
+        return next
+    }
+}

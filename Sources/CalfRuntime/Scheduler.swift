@@ -1,0 +1,338 @@
+import CalfLoop
+import Synchronization
+import CalfControl
+
+/// One scheduler: a loop thread, its run queue and the processes pinned to it.
+///
+/// Thread ownership: everything but `remote` and the `loop` handle belongs
+/// to the loop thread. Other threads hand work over by
+/// `pushRemote` (mail for a process) or `loop.execute`.
+@usableFromInline
+package final class Scheduler: LoopDriver, @unchecked Sendable {
+    @usableFromInline package let index: Int
+    @usableFromInline package let node: NodeCore
+    /// Messages one process may handle per turn before the next runs.
+    @usableFromInline package let budget: Int
+    /// Keeps the loop alive as long as the scheduler (the loop drops its
+    /// reference to this driver when its thread ends, so there is no cycle).
+    // invariant: set once in Node.init right after the loop starts, before any process exists.
+    package var loopOwner: EventLoop!
+    /// The loop, read without reference counting on the message path (other
+    /// threads' retains of a shared object bounce its cache line); `loopOwner` keeps it alive.
+    @usableFromInline package unowned(unsafe) var loop: EventLoop! = nil
+
+    @usableFromInline @exclusivity(unchecked) package var runQueue = Ring<ProcessCell>()
+    /// Mail from other threads.
+    @usableFromInline package let remote = RemoteQueue()
+    /// Set once the loop thread has ended: senders then discard their mail themselves.
+    @usableFromInline package let closed = Atomic<Bool>(false)
+    private let closedDrain = Mutex<Void>(())
+
+    /// Live processes on this scheduler, by pid.
+    @usableFromInline package var processes: [Pid: ProcessCell] = [:]
+    private var serialNext: UInt64 = 0
+    private var serialEnd: UInt64 = 0
+    /// Exits waiting to be carried out (a worklist, so long link chains do not recurse).
+    private var pendingExits: [(ProcessCell, ExitReason)] = []
+    private var exiting = false
+    package var timers = TimerQueue()
+    package var timerHandle: LoopTimer?
+    /// Turns run since the loop started (for `stats`).
+    package private(set) var turns: UInt64 = 0
+    /// What the layers above keep on this scheduler (`SchedulerAttachment`).
+    package var attachments: [any SchedulerAttachment] = []
+
+    package init(index: Int, node: NodeCore, budget: Int) {
+        self.index = index
+        self.node = node
+        self.budget = budget
+    }
+
+    // MARK: Spawning
+
+    @usableFromInline
+    package func allocatePid() -> Pid {
+        if serialNext == serialEnd {
+            serialNext = node.reserveSerials(1024)
+            serialEnd = serialNext + 1024
+        }
+        defer { serialNext += 1 }
+        return Pid(serial: serialNext)
+    }
+
+    /// Starts a process of behavior `B` here (loop thread), running its start callbacks.
+    @inlinable
+    package func start<B: Behavior>(_ behavior: B, linkedTo parent: ProcessCell?) throws -> Address<B.Message> {
+        let pid = allocatePid()
+        let state: B.State
+        do {
+            state = try behavior.initialState()
+        } catch {
+            throw SpawnError.startFailed(pid: pid, behavior: String(describing: B.self), reason: .error(error))
+        }
+        let cell = BehaviorCell(behavior: behavior, state: state, pid: pid, scheduler: self)
+        cell.turn = BehaviorCell<B>.turnFunction
+        cell.remoteAcceptor = MailboxCell<B.Message>.remoteAcceptorFunction
+        processes[pid] = cell
+        do {
+            try cell.runStarted()
+        } catch {
+            let reason = (error as? Exit)?.reason ?? .error(error)
+            exit(cell, reason: reason)
+            throw SpawnError.startFailed(pid: pid, behavior: String(describing: B.self), reason: reason)
+        }
+        if let parent { link(parent, cell) }
+        return Address(cell: cell)
+    }
+
+    // MARK: Running
+
+    @usableFromInline
+    package func makeRunnable(_ cell: ProcessCell) {
+        cell.scheduled = true
+        runQueue.append(cell)
+    }
+
+    /// Hands `delivery` to this scheduler (any thread but its own).
+    @inlinable
+    package func pushRemote(_ node: UnsafeMutableRawPointer) {
+        remote.push(node)
+        if closed.load(ordering: .sequentiallyConsistent) {
+            discardRemote()
+        } else {
+            loop.wake()
+        }
+    }
+
+    /// Moves up to `limit` remote deliveries into their mailboxes; returns
+    /// whether more are waiting.
+    @discardableResult
+    package func takeRemote(limit: Int = 4096) -> Bool {
+        remote.hand(deliver: true, limit: limit) == limit
+    }
+
+    /// Moves every remote delivery pushed so far into its mailbox.
+    @usableFromInline
+    package func takeAllRemote() {
+        while takeRemote() {}
+    }
+
+    /// Marks the scheduler stopped (its thread has ended): mail still queued
+    /// or sent later counts as dead letters, and calls in it fail.
+    package func close() {
+        closed.store(true, ordering: .sequentiallyConsistent)
+        discardRemote()
+    }
+
+    @usableFromInline
+    package func discardRemote() {
+        // After close, senders and close may race to drain; the lock makes them one consumer at a time.
+        closedDrain.withLock { _ in _ = remote.hand(deliver: false) }
+    }
+
+    @usableFromInline package func runReadyWork(on loop: EventLoop) -> Bool {
+        if remote.hasItems { takeRemote() }
+        if let deadline = timers.nextDeadline, deadline <= now { fireTimers() }
+        var count = 0
+        while count < 4096, let cell = runQueue.popFirst() {
+            count &+= 1
+            if cell.status == .alive, !cell.suspended, cell.turn(cell, budget), cell.status == .alive {
+                runQueue.append(cell)
+            } else {
+                cell.scheduled = false
+            }
+            if count & 127 == 0, remote.hasItems { takeRemote() }
+        }
+        turns &+= UInt64(count)
+        if !attachments.isEmpty { runEnded() }
+        return !runQueue.isEmpty || remote.hasItems
+    }
+
+    @usableFromInline package func hasPendingWork() -> Bool {
+        remote.hasItems
+    }
+
+    /// Tells the attachments that a run of ready work ended (loop thread).
+    package func runEnded() {
+        for attachment in attachments { attachment.runEnded(self) }
+    }
+
+    /// The attachment of type `A`, made by `make` and attached on first use (loop thread).
+    package func attachment<A: SchedulerAttachment>(_ type: A.Type, orMake make: () -> A) -> A {
+        for attachment in attachments {
+            if let found = attachment as? A { return found }
+        }
+        let made = make()
+        attachments.append(made)
+        return made
+    }
+
+    @usableFromInline package func loopWillStop(_ loop: EventLoop) {
+        for attachment in attachments { attachment.loopWillStop(self) }
+        timerHandle?.close()
+        timerHandle = nil
+        timers.removeAll()
+        remote.hand(deliver: false)
+        runQueue.destroy()
+    }
+
+    // MARK: Exits
+
+    /// Ends `cell` by its own doing: runs `terminate`, then the exit.
+    @usableFromInline
+    package func terminate(_ cell: ProcessCell, reason: ExitReason) {
+        guard cell.status == .alive else { return }
+        cell.runTerminate(reason: reason)
+        exit(cell, reason: reason)
+    }
+
+    /// Ends `cell` with `reason` and tells its links and monitors (loop thread).
+    @usableFromInline
+    package func exit(_ cell: ProcessCell, reason: ExitReason) {
+        pendingExits.append((cell, reason))
+        guard !exiting else { return }
+        exiting = true
+        defer { exiting = false }
+        while let (next, why) = pendingExits.popLast() {
+            finishExit(next, reason: why)
+        }
+    }
+
+    private func finishExit(_ cell: ProcessCell, reason: ExitReason) {
+        guard cell.status == .alive else { return }
+        if cell.restartsInsteadOfExiting(reason) { return }
+        cell.status = .dead
+        defer { cell.didExit(reason: reason) }
+        if let trace = cell.trace {
+            cell.stopTracing()
+            trace.end("\(cell.pid) exited: \(reason)")
+        }
+        processes[cell.pid] = nil
+        node.unregister(cell)
+        cell.closeMailbox(reason: reason)
+        guard let relations = cell.relations else { return }
+        cell.relations = nil
+        relations.exitHook?(reason, relations)
+        tellExit(of: cell, reason: reason, links: relations.links, watchers: relations.monitoredBy)
+        for (ref, target) in relations.monitoring {
+            on(target.scheduler) { $0.removeMonitor(ref, from: target) }
+        }
+    }
+
+    /// Tells the processes linked to `cell` and those monitoring it that it
+    /// exited with `reason` (at its exit, or later for a hook that held
+    /// them back).
+    package func tellExit(of cell: ProcessCell, reason: ExitReason, links: [ProcessCell], watchers: [(MonitorRef, ProcessCell)]) {
+        for linked in links {
+            on(linked.scheduler) { $0.exitSignal(from: cell, reason: reason, to: linked) }
+        }
+        for (ref, watcher) in watchers {
+            on(watcher.scheduler) { $0.down(ref, of: cell.pid, reason: reason, to: watcher) }
+        }
+    }
+
+    /// Runs `work` on `scheduler`'s thread: now if that is this thread, else as a job.
+    package func on(_ scheduler: Scheduler, _ work: @escaping @Sendable (Scheduler) -> Void) {
+        if scheduler === self {
+            work(self)
+        } else {
+            scheduler.loop.execute { work(scheduler) }
+        }
+    }
+
+    /// An exit signal from a linked process arrives at `target` (its thread).
+    package func exitSignal(from source: ProcessCell, reason: ExitReason, to target: ProcessCell) {
+        guard target.status == .alive else { return }
+        target.relations?.links.removeAll { $0 === source }
+        deliverExitSignal(from: source.pid, reason: reason, to: target)
+    }
+
+    private func deliverExitSignal(from source: Pid, reason: ExitReason, to target: ProcessCell) {
+        guard target.status == .alive else { return }
+        if target.trapExit {
+            target.enqueueSignal(.exit(from: source, reason: reason))
+        } else if !reason.isNormal, !target.stopsInMailboxOrder(on: reason) {
+            exit(target, reason: reason)
+        }
+    }
+
+    /// Sends a trappable exit signal without a link (Erlang's `exit/2`).
+    package func sendExitSignal(from source: Pid, reason: ExitReason, to target: ProcessCell) {
+        on(target.scheduler) { $0.deliverExitSignal(from: source, reason: reason, to: target) }
+    }
+
+    /// Kills `target`: it ends with `killed`, trapping or not.
+    @usableFromInline
+    package func kill(_ target: ProcessCell) {
+        on(target.scheduler) { $0.exit(target, reason: .killed) }
+    }
+
+    /// A monitored process's down signal arrives at `watcher` (its thread).
+    package func down(_ ref: MonitorRef, of pid: Pid, reason: ExitReason, to watcher: ProcessCell) {
+        guard watcher.status == .alive, watcher.relations?.monitoring.removeValue(forKey: ref) != nil else { return }
+        watcher.enqueueSignal(.down(ref, pid: pid, reason: reason))
+    }
+
+    private func removeMonitor(_ ref: MonitorRef, from target: ProcessCell) {
+        target.relations?.monitoredBy.removeAll { $0.0 == ref }
+    }
+
+    // MARK: Links and monitors
+
+    @usableFromInline package func link(_ a: ProcessCell, _ b: ProcessCell) {
+        guard a !== b, a.status == .alive else { return }
+        let relations = a.relationsForUpdate
+        guard !relations.links.contains(where: { $0 === b }) else { return }
+        relations.links.append(b)
+        on(b.scheduler) { scheduler in
+            if b.status == .alive {
+                let other = b.relationsForUpdate
+                if !other.links.contains(where: { $0 === a }) { other.links.append(a) }
+            } else {
+                scheduler.on(a.scheduler) { $0.exitSignal(from: b, reason: .noProcess, to: a) }
+            }
+        }
+    }
+
+    package func unlink(_ a: ProcessCell, _ b: ProcessCell) {
+        a.relations?.links.removeAll { $0 === b }
+        on(b.scheduler) { _ in b.relations?.links.removeAll { $0 === a } }
+    }
+
+    package func monitor(watcher: ProcessCell, target: ProcessCell) -> MonitorRef {
+        let ref = MonitorRef(id: node.makeReference())
+        watcher.relationsForUpdate.monitoring[ref] = target
+        on(target.scheduler) { scheduler in
+            if target.status == .alive {
+                target.relationsForUpdate.monitoredBy.append((ref, watcher))
+            } else {
+                let pid = target.pid
+                scheduler.on(watcher.scheduler) { $0.down(ref, of: pid, reason: .noProcess, to: watcher) }
+            }
+        }
+        return ref
+    }
+
+    package func demonitor(watcher: ProcessCell, ref: MonitorRef) {
+        guard let target = watcher.relations?.monitoring.removeValue(forKey: ref) else { return }
+        on(target.scheduler) { $0.removeMonitor(ref, from: target) }
+    }
+}
+
+/// Why a spawn failed.
+public enum SpawnError: Error, Sendable, CustomStringConvertible {
+    /// The behavior's `initialState()` or `started` threw, or it stopped at once.
+    case startFailed(pid: Pid, behavior: String, reason: ExitReason)
+    /// The node is shutting down or stopped.
+    case nodeStopped
+    /// The requested scheduler does not exist.
+    case noSuchScheduler(Int, count: Int)
+
+    public var description: String {
+        switch self {
+        case .startFailed(let pid, let behavior, let reason): "\(behavior) \(pid) failed to start: \(reason)"
+        case .nodeStopped: "the node is stopped"
+        case .noSuchScheduler(let index, let count): "no scheduler \(index) (the node has \(count))"
+        }
+    }
+}
