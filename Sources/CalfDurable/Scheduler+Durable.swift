@@ -11,6 +11,8 @@ package final class DurableScheduling: SchedulerAttachment {
     package var pendingBatch: CommitBatch?
     /// The durable processes at work here, by pid.
     package var cells: [Pid: any RoundCheckpointing] = [:]
+    /// The node's durable layer, found at the first flush.
+    private var durable: DurableCore?
 
     package init() {}
 
@@ -18,8 +20,10 @@ package final class DurableScheduling: SchedulerAttachment {
     package func runEnded(_ scheduler: Scheduler) {
         guard let batch = pendingBatch else { return }
         pendingBatch = nil
-        guard !batch.isEmpty, let durable = scheduler.node.durable else { return }
-        durable.submit(batch)
+        guard !batch.isEmpty else { return }
+        // Looked up once: the durable layer is attached before any process runs.
+        if durable == nil { durable = scheduler.node.durable }
+        durable?.submit(batch)
     }
 }
 

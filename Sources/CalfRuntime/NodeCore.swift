@@ -54,22 +54,24 @@ package final class NodeCore: Sendable {
 
     /// The attached layer of type `L`, if any.
     package func layer<L: NodeLayer>(_ type: L.Type) -> L? {
-        for layer in attachedLayers {
-            if let found = layer as? L { return found }
-        }
-        return nil
+        layers.withLock { Self.first(L.self, in: $0) }
     }
 
     /// The layer of type `L`, attached by `make` if there was none yet.
     package func layer<L: NodeLayer>(_ type: L.Type, orAttach make: () -> L) -> L {
         layers.withLock { layers in
-            for layer in layers {
-                if let found = layer as? L { return found }
-            }
+            if let found = Self.first(L.self, in: layers) { return found }
             let made = make()
             layers.append(made)
             return made
         }
+    }
+
+    private static func first<L: NodeLayer>(_ type: L.Type, in layers: [any NodeLayer]) -> L? {
+        for layer in layers {
+            if let found = layer as? L { return found }
+        }
+        return nil
     }
 
     /// The attached layers, in the order they were attached.
