@@ -12,25 +12,25 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
     @usableFromInline package let behavior: B
     /// The behavior as the journal keeps it.
     package let spec: [UInt8]
-    @usableFromInline package var state: B.State
+    @usableFromInline @exclusivity(unchecked) package var state: B.State
     /// Messages handled since the last snapshot, with their output digests
     /// (what a rebuild replays).
-    @usableFromInline package var sinceSnapshot: [LogRecord.Handled] = []
+    @usableFromInline @exclusivity(unchecked) package var sinceSnapshot: [LogRecord.Handled] = []
     /// The message failing in a row, and how many times.
-    @usableFromInline package var failing: (seq: UInt64, count: Int)?
+    @usableFromInline @exclusivity(unchecked) package var failing: (seq: UInt64, count: Int)?
     @usableFromInline package let snapshotEvery: Int
     /// The behavior's snapshot interval in nanoseconds (0: none), and when the last snapshot was taken (monotonic).
     package let snapshotIntervalNanoseconds: UInt64
-    package var lastSnapshot: UInt64 = 0
+    @exclusivity(unchecked) package var lastSnapshot: UInt64 = 0
     /// The rebuild under way starts from the initial state.
-    package var freshRestart = false
+    @exclusivity(unchecked) package var freshRestart = false
     /// The commit of its last snapshot (nil: none taken in this run).
-    package var snapshotToken: CommitToken?
+    @exclusivity(unchecked) package var snapshotToken: CommitToken?
     /// How its state is written to snapshots and read back.
     package let stateCodec = JournalCodec<B.State>()
     /// Runs the handler over journaled messages; replaced by the behavior's
     /// specialized copy (`DurableRuntime`).
-    @usableFromInline package var replayFunction: (DurableCell<B>, ReplayLog, inout B.State) throws -> Void = { cell, log, state in
+    @usableFromInline @exclusivity(unchecked) package var replayFunction: (DurableCell<B>, ReplayLog, inout B.State) throws -> Void = { cell, log, state in
         try cell.replayDecoding(log, onto: &state)
     }
 
@@ -51,7 +51,11 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
     package static func installSpecialized(on cell: DurableCell<B>) {
         cell.turn = { cell, budget in unsafeDowncast(cell, to: DurableCell<B>.self).runTurn(budget: budget) }
         cell.remoteAcceptor = MailboxCell<B.Message>.remoteAcceptorFunction
-        cell.intake = { cell, envelope in unsafeDowncast(cell, to: DurableCellBase<B.Message>.self).journalIngress(envelope) }
+        cell.intake = MailIntake(take: { cell, envelope in
+            unsafeDowncast(cell, to: DurableCellBase<B.Message>.self).journalIngress(envelope)
+        }, forLayer: JournalingTarget<B.Message> { cell, message, acceptedAt, bytes in
+            unsafeDowncast(cell, to: DurableCellBase<B.Message>.self).journalOutput(message, acceptedAt: acceptedAt, into: &bytes)
+        })
         cell.acceptCommittedFunction = { cell, mail in
             cell.dirty = true
             cell.acceptRemote(.committed(mail))

@@ -9,14 +9,23 @@ package protocol DurableNamed: AnyObject {
     var messageType: ObjectIdentifier { get }
 }
 
-/// A process whose mail a durable sender journals in its own commit (a
-/// durable process); found by a cast from the address's cell.
+/// How a durable sender journals mail to a durable process in its own
+/// commit: what its `intake` gives durable senders (`MailIntake.forLayer`).
+/// A box of the message type alone (no `Codable` needed to name it),
+/// because a sender knows only that: a cast to it is a class check, where a cast to a protocol with a primary associated
+/// type demangled the type at every send (measured: a third of the durable
+/// flood's time).
+///
+/// Thread ownership: immutable after init.
 @usableFromInline
-package protocol JournalingTarget<Message>: AnyObject {
-    associatedtype Message
-    /// Appends `message`'s accepted record to `bytes`; returns where its
-    /// payload starts and the mail to release once committed.
-    func journalOutput(_ message: Message, acceptedAt: UInt64, into bytes: inout [UInt8]) -> Result<JournalOutput, any Error>
+package final class JournalingTarget<Message: Sendable>: @unchecked Sendable {
+    /// Appends the message's accepted record for `cell` to `bytes`; returns
+    /// where its payload starts and the mail to release once committed.
+    @usableFromInline package let journalOutput: (MailboxCell<Message>, Message, UInt64, inout [UInt8]) -> Result<JournalOutput, any Error>
+
+    @usableFromInline package init(journalOutput: @escaping (MailboxCell<Message>, Message, UInt64, inout [UInt8]) -> Result<JournalOutput, any Error>) {
+        self.journalOutput = journalOutput
+    }
 }
 
 extension MailboxCell {
@@ -26,8 +35,8 @@ extension MailboxCell {
     /// nil for a transient one (nothing appended).
     @inlinable
     package func journalOutputIfDurable(_ message: Message, acceptedAt: UInt64, into bytes: inout [UInt8]) -> Result<JournalOutput, any Error>? {
-        guard let durable = self as? any JournalingTarget<Message> else { return nil }
-        return durable.journalOutput(message, acceptedAt: acceptedAt, into: &bytes)
+        guard let target = intake?.forLayer as? JournalingTarget<Message> else { return nil }
+        return target.journalOutput(self, message, acceptedAt, &bytes)
     }
 }
 
@@ -56,26 +65,26 @@ package enum DurablePhase: Equatable {
 /// reaches a cell only through its scheduler's queue (`ReleaseChannel`,
 /// `pushToMailbox`) and jobs on the scheduler's loop.
 @usableFromInline
-package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, DurableNamed, RoundCheckpointing, JournalingTarget, @unchecked Sendable {
+package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>, DurableNamed, RoundCheckpointing, @unchecked Sendable {
     // Strong: an address kept after its node is gone still reaches a core that refuses politely.
     @usableFromInline package let durable: DurableCore
     package let name: String?
-    @usableFromInline package var phase = DurablePhase.running
+    @usableFromInline @exclusivity(unchecked) package final var phase = DurablePhase.running
     /// Handled or received anything since its last snapshot.
-    @usableFromInline package var dirty = true
+    @usableFromInline @exclusivity(unchecked) package final var dirty = true
     /// Bumped at every start: each node start and each restart in place.
-    package var incarnation: UInt64 = 0
+    @exclusivity(unchecked) package final var incarnation: UInt64 = 0
     /// Restarts in place after a crash or a kill (node starts do not count,
     /// nor the further tries of a message that failed before), over its
     /// life (kept in its snapshots and `restarted` records).
-    package var restarts: UInt64 = 0
+    @exclusivity(unchecked) package final var restarts: UInt64 = 0
     /// Restarts in a row that came sooner than its backoff's `resetAfter`
     /// after the previous rebuild, and when that was (monotonic).
-    package var quickCrashes = 0
-    package var rebuiltAt: UInt64 = 0
-    package var timers: [UInt64: (timer: DurableTimer, ref: TimerRef?)] = [:]
+    @exclusivity(unchecked) package final var quickCrashes = 0
+    @exclusivity(unchecked) package final var rebuiltAt: UInt64 = 0
+    @exclusivity(unchecked) package final var timers: [UInt64: (timer: DurableTimer, ref: TimerRef?)] = [:]
     /// The message to handle before the mailbox (retried after a crash).
-    @usableFromInline package var retry: CommittedMail<Message>?
+    @usableFromInline @exclusivity(unchecked) package final var retry: CommittedMail<Message>?
     /// How its messages are written to the journal and read back.
     @usableFromInline package let codec = JournalCodec<Message>()
 
@@ -83,13 +92,15 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
         self.durable = durable
         self.name = name
         super.init(pid: pid, scheduler: scheduler)
-        intake = { cell, envelope in
+        intake = MailIntake(take: { cell, envelope in
             unsafeDowncast(cell, to: DurableCellBase<Message>.self).journalIngress(envelope)
-        }
+        }, forLayer: JournalingTarget<Message> { cell, message, acceptedAt, bytes in
+            unsafeDowncast(cell, to: DurableCellBase<Message>.self).journalOutput(message, acceptedAt: acceptedAt, into: &bytes)
+        })
     }
 
-    package var durableName: String? { name }
-    package var messageType: ObjectIdentifier { ObjectIdentifier(Message.self) }
+    package final var durableName: String? { name }
+    package final var messageType: ObjectIdentifier { ObjectIdentifier(Message.self) }
 
     // MARK: Mail
 
@@ -99,7 +110,7 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
 
     /// Takes in committed mail on the scheduler's thread; replaced by the
     /// behavior's specialized copy (`DurableRuntime`).
-    @usableFromInline package var acceptCommittedFunction: (DurableCellBase<Message>, CommittedMail<Message>) -> Void = { cell, mail in
+    @usableFromInline @exclusivity(unchecked) package final var acceptCommittedFunction: (DurableCellBase<Message>, CommittedMail<Message>) -> Void = { cell, mail in
         cell.dirty = true
         cell.acceptRemote(.committed(mail))
     }

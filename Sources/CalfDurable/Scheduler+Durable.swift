@@ -8,9 +8,9 @@ import CalfRuntime
 /// Thread ownership: the scheduler's thread only.
 package final class DurableScheduling: SchedulerAttachment {
     /// Durable outcomes collected since the last flush to the writer.
-    package var pendingBatch: CommitBatch?
+    @exclusivity(unchecked) package var pendingBatch: CommitBatch?
     /// The durable processes at work here, by pid.
-    package var cells: [Pid: any RoundCheckpointing] = [:]
+    @exclusivity(unchecked) package var cells: [Pid: any RoundCheckpointing] = [:]
     /// The node's durable layer, found at the first flush.
     private var durable: DurableCore?
 

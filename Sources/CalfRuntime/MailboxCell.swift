@@ -9,7 +9,7 @@ import CalfControl
 /// sender is always one or the other for a given process, so each pair of
 /// processes keeps its order.
 open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
-    @usableFromInline @exclusivity(unchecked) package var mailbox = Ring<Envelope<Message>>()
+    @usableFromInline @exclusivity(unchecked) package final var mailbox = Ring<Envelope<Message>>()
 
     deinit { mailbox.destroy() }
 
@@ -17,14 +17,15 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     /// for a kind of process whose mail must pass through something first
     /// (a durable process's journal); nil, as for every transient process:
     /// straight in. Set while the cell is made, before anyone can reach it,
-    /// and only read afterwards (from any thread).
-    @usableFromInline package final var intake: ((MailboxCell<Message>, __owned Envelope<Message>) -> Void)?
+    /// and only read afterwards (from any thread). One reference, so that a
+    /// transient process pays 8 bytes for it.
+    @usableFromInline @exclusivity(unchecked) package final var intake: MailIntake<Message>?
 
     /// Delivers from `current`, the scheduler the sender runs on (nil outside any).
     @inlinable @inline(__always)
     package final func deliver(_ envelope: __owned Envelope<Message>, from current: Scheduler?) {
         if let intake {
-            intake(self, envelope)
+            intake.take(self, envelope)
         } else if current === scheduler {
             deliverLocal(envelope)
         } else {
@@ -48,7 +49,7 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     @inlinable
     package final func deliverRemote(_ envelope: __owned Envelope<Message>) {
         if let intake {
-            intake(self, envelope)
+            intake.take(self, envelope)
         } else {
             scheduler.pushRemote(RemoteNode.make(cell: self, envelope: consume envelope))
         }
@@ -142,4 +143,24 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
 
     /// The message a durable process retries before its mailbox, as JSON (nil: none).
     open func retryingJSON() -> String? { nil }
+}
+
+/// What a process's `intake` is: where its mail from outside goes first,
+/// and what the layer behind it gives its own senders.
+///
+/// Thread ownership: immutable; made with the cell, read from any thread.
+@usableFromInline
+package final class MailIntake<Message: Sendable>: @unchecked Sendable {
+    /// Takes mail sent to the cell from outside it.
+    @usableFromInline package let take: (MailboxCell<Message>, __owned Envelope<Message>) -> Void
+    /// What the layer behind the intake gives its own senders, to reach the
+    /// process past it (the durable layer: how a durable sender journals
+    /// mail to it in its own commit).
+    @usableFromInline package let forLayer: AnyObject?
+
+    @usableFromInline
+    package init(take: @escaping (MailboxCell<Message>, __owned Envelope<Message>) -> Void, forLayer: AnyObject?) {
+        self.take = take
+        self.forLayer = forLayer
+    }
 }

@@ -93,7 +93,7 @@ package enum RemoteNode {
 open class RemoteReceiver: @unchecked Sendable {
     /// Takes in (true) or dead-letters (false) the payload of a node
     /// addressed here; specialized for the payload's type.
-    @usableFromInline package var remoteAcceptor: (RemoteReceiver, UnsafeMutableRawPointer, Bool) -> Void = { _, _, _ in }
+    @usableFromInline @exclusivity(unchecked) package final var remoteAcceptor: (RemoteReceiver, UnsafeMutableRawPointer, Bool) -> Void = { _, _, _ in }
 
     @usableFromInline package init() {}
 }

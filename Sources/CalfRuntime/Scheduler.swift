@@ -16,10 +16,10 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     /// Keeps the loop alive as long as the scheduler (the loop drops its
     /// reference to this driver when its thread ends, so there is no cycle).
     // invariant: set once in Node.init right after the loop starts, before any process exists.
-    package var loopOwner: EventLoop!
+    @exclusivity(unchecked) package var loopOwner: EventLoop!
     /// The loop, read without reference counting on the message path (other
     /// threads' retains of a shared object bounce its cache line); `loopOwner` keeps it alive.
-    @usableFromInline package unowned(unsafe) var loop: EventLoop! = nil
+    @usableFromInline @exclusivity(unchecked) package unowned(unsafe) var loop: EventLoop! = nil
 
     @usableFromInline @exclusivity(unchecked) package var runQueue = Ring<ProcessCell>()
     /// Mail from other threads.
@@ -29,18 +29,18 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     private let closedDrain = Mutex<Void>(())
 
     /// Live processes on this scheduler, by pid.
-    @usableFromInline package var processes: [Pid: ProcessCell] = [:]
+    @usableFromInline @exclusivity(unchecked) package var processes: [Pid: ProcessCell] = [:]
     private var serialNext: UInt64 = 0
     private var serialEnd: UInt64 = 0
     /// Exits waiting to be carried out (a worklist, so long link chains do not recurse).
     private var pendingExits: [(ProcessCell, ExitReason)] = []
     private var exiting = false
-    package var timers = TimerQueue()
-    package var timerHandle: LoopTimer?
+    @exclusivity(unchecked) package var timers = TimerQueue()
+    @exclusivity(unchecked) package var timerHandle: LoopTimer?
     /// Turns run since the loop started (for `stats`).
-    package private(set) var turns: UInt64 = 0
+    @exclusivity(unchecked) package private(set) var turns: UInt64 = 0
     /// What the layers above keep on this scheduler (`SchedulerAttachment`).
-    package var attachments: [any SchedulerAttachment] = []
+    @exclusivity(unchecked) package var attachments: [any SchedulerAttachment] = []
 
     package init(index: Int, node: NodeCore, budget: Int) {
         self.index = index
