@@ -47,6 +47,11 @@ public final class EventLoop: @unchecked Sendable {
     /// How long an idle loop looks for work before it sleeps in the kernel.
     private let spinNanoseconds: UInt64
 
+    /// A write to a pipe or socket whose reader is gone (a client that hung
+    /// up, a port whose command exited) fails with `EPIPE` instead of
+    /// killing the whole process with SIGPIPE, as libuv expects. Set once,
+    /// when the first loop is made.
+    private static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
 
     /// Starts a loop thread.
     /// - Parameters:
@@ -54,12 +59,6 @@ public final class EventLoop: @unchecked Sendable {
     ///   - driver: work to run on the thread between libuv polls.
     ///   - spin: how long an idle loop keeps looking for work before it
     ///     sleeps in the kernel; spinning keeps cross-thread latency low.
-    /// A write to a pipe or socket whose reader is gone (a client that hung
-    /// up, a port whose command exited) fails with `EPIPE` instead of
-    /// killing the whole process with SIGPIPE, as libuv expects. Set once,
-    /// when the first loop is made.
-    private static let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()
-
     public init(name: String, driver: (any LoopDriver)? = nil, spin: Duration = .microseconds(50)) throws(LoopError) {
         self.name = name
         self.driver = driver

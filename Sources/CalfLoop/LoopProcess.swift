@@ -10,9 +10,11 @@ import Glibc
 public final class LoopProcess: LoopHandle, @unchecked Sendable {
     /// The child's OS process id.
     public let pid: Int32
-    /// Its stdin (write), stdout and stderr (read).
+    /// Its stdin (written to).
     public let stdin: LoopPipe
+    /// Its stdout (read from).
     public let stdout: LoopPipe
+    /// Its stderr (read from).
     public let stderr: LoopPipe
     private var onExit: ((_ status: Int64, _ signal: Int32) -> Void)?
     /// Whether the child has exited (and been reaped by libuv).
