@@ -51,9 +51,9 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
     package static func installSpecialized(on cell: DurableCell<B>) {
         cell.turn = { cell, budget in unsafeDowncast(cell, to: DurableCell<B>.self).runTurn(budget: budget) }
         cell.remoteAcceptor = MailboxCell<B.Message>.remoteAcceptorFunction
-        cell.intake = MailIntake(take: { cell, envelope in
+        cell.intake = JournalingTarget<B.Message>(take: { cell, envelope in
             unsafeDowncast(cell, to: DurableCellBase<B.Message>.self).journalIngress(envelope)
-        }, forLayer: JournalingTarget<B.Message> { cell, message, acceptedAt, bytes in
+        }, journalOutput: { cell, message, acceptedAt, bytes in
             unsafeDowncast(cell, to: DurableCellBase<B.Message>.self).journalOutput(message, acceptedAt: acceptedAt, into: &bytes)
         })
         cell.acceptCommittedFunction = { cell, mail in

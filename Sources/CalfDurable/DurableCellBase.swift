@@ -9,22 +9,28 @@ package protocol DurableNamed: AnyObject {
     var messageType: ObjectIdentifier { get }
 }
 
-/// How a durable sender journals mail to a durable process in its own
-/// commit: what its `intake` gives durable senders (`MailIntake.forLayer`).
-/// A box of the message type alone (no `Codable` needed to name it),
-/// because a sender knows only that: a cast to it is a class check, where a cast to a protocol with a primary associated
-/// type demangled the type at every send (measured: a third of the durable
+/// A durable process's intake: mail from outside goes to its journal
+/// (`journalIngress`), and a durable sender journals mail to it in its own
+/// commit (`journalOutput`). Of the message type alone (no `Codable` needed
+/// to name it), because a sender knows only that: a cast to it is a class
+/// check, where a cast to a protocol with a primary associated type
+/// demangled the type at every send (measured: a third of the durable
 /// flood's time).
 ///
 /// Thread ownership: immutable after init.
 @usableFromInline
-package final class JournalingTarget<Message: Sendable>: @unchecked Sendable {
+package final class JournalingTarget<Message: Sendable>: MailIntake<Message>, @unchecked Sendable {
     /// Appends the message's accepted record for `cell` to `bytes`; returns
     /// where its payload starts and the mail to release once committed.
     @usableFromInline package let journalOutput: (MailboxCell<Message>, Message, UInt64, inout [UInt8]) -> Result<JournalOutput, any Error>
 
-    @usableFromInline package init(journalOutput: @escaping (MailboxCell<Message>, Message, UInt64, inout [UInt8]) -> Result<JournalOutput, any Error>) {
+    @usableFromInline
+    package init(
+        take: @escaping (MailboxCell<Message>, __owned Envelope<Message>) -> Void,
+        journalOutput: @escaping (MailboxCell<Message>, Message, UInt64, inout [UInt8]) -> Result<JournalOutput, any Error>
+    ) {
         self.journalOutput = journalOutput
+        super.init(take: take)
     }
 }
 
@@ -35,7 +41,7 @@ extension MailboxCell {
     /// nil for a transient one (nothing appended).
     @inlinable
     package func journalOutputIfDurable(_ message: Message, acceptedAt: UInt64, into bytes: inout [UInt8]) -> Result<JournalOutput, any Error>? {
-        guard let target = intake?.forLayer as? JournalingTarget<Message> else { return nil }
+        guard let target = intake as? JournalingTarget<Message> else { return nil }
         return target.journalOutput(self, message, acceptedAt, &bytes)
     }
 }
@@ -92,11 +98,7 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
         self.durable = durable
         self.name = name
         super.init(pid: pid, scheduler: scheduler)
-        intake = MailIntake(take: { cell, envelope in
-            unsafeDowncast(cell, to: DurableCellBase<Message>.self).journalIngress(envelope)
-        }, forLayer: JournalingTarget<Message> { cell, message, acceptedAt, bytes in
-            unsafeDowncast(cell, to: DurableCellBase<Message>.self).journalOutput(message, acceptedAt: acceptedAt, into: &bytes)
-        })
+        // Its intake, a JournalingTarget, comes with the specialized turn (DurableCell.installSpecialized).
     }
 
     package final var durableName: String? { name }
@@ -105,8 +107,9 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
     // MARK: Mail
 
     // Mail sent from outside a durable process is journaled first: its
-    // `intake` (set in init, replaced by the behavior's specialized copy,
-    // `DurableRuntime`) is `journalIngress`.
+    // `intake`, a `JournalingTarget` installed with the behavior's
+    // specialized turn (`DurableCell.installSpecialized`, before anyone can
+    // reach the cell), takes it to `journalIngress`.
 
     /// Takes in committed mail on the scheduler's thread; replaced by the
     /// behavior's specialized copy (`DurableRuntime`).

@@ -145,22 +145,18 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     open func retryingJSON() -> String? { nil }
 }
 
-/// What a process's `intake` is: where its mail from outside goes first,
-/// and what the layer behind it gives its own senders.
+/// What a process's `intake` is: where its mail from outside goes first. A
+/// layer subclasses it to give its own senders a way past it (the durable
+/// layer's `JournalingTarget`: how a durable sender journals mail to the
+/// process in its own commit), so a cell carries one object for both.
 ///
 /// Thread ownership: immutable; made with the cell, read from any thread.
-@usableFromInline
-package final class MailIntake<Message: Sendable>: @unchecked Sendable {
+open class MailIntake<Message: Sendable>: @unchecked Sendable {
     /// Takes mail sent to the cell from outside it.
-    @usableFromInline package let take: (MailboxCell<Message>, __owned Envelope<Message>) -> Void
-    /// What the layer behind the intake gives its own senders, to reach the
-    /// process past it (the durable layer: how a durable sender journals
-    /// mail to it in its own commit).
-    @usableFromInline package let forLayer: AnyObject?
+    @usableFromInline package final let take: (MailboxCell<Message>, __owned Envelope<Message>) -> Void
 
     @usableFromInline
-    package init(take: @escaping (MailboxCell<Message>, __owned Envelope<Message>) -> Void, forLayer: AnyObject?) {
+    package init(take: @escaping (MailboxCell<Message>, __owned Envelope<Message>) -> Void) {
         self.take = take
-        self.forLayer = forLayer
     }
 }
