@@ -1,3 +1,7 @@
+// What a hostile or broken client can do to the control socket (bad frames,
+// floods, unread replies, early hang-ups) and what the node answers; over
+// 400 lines because each case needs its raw-socket set-up, and they share
+// RawSocket and one node harness that would otherwise be copied.
 import CalfControl
 import CalfOperator
 @testable import CalfShell

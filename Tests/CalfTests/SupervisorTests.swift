@@ -1,3 +1,5 @@
+// Over 400 lines on purpose: one suite follows OTP's supervisor_SUITE.erl
+// group by group, so a reader can put the two side by side.
 import Calf
 import Testing
 
