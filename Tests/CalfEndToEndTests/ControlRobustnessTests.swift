@@ -1,7 +1,8 @@
 // What a hostile or broken client can do to the control socket (bad frames,
 // floods, unread replies, early hang-ups) and what the node answers; over
-// 400 lines because each case needs its raw-socket set-up, and they share
-// RawSocket and one node harness that would otherwise be copied.
+// 400 lines because the cases share their private helpers (RawSocket,
+// frame builders, resident-memory and closed-socket counters), which would
+// otherwise be copied or exposed to the whole test target.
 import CalfControl
 import CalfOperator
 @testable import CalfShell

@@ -1,7 +1,7 @@
 // A durable process's promises end to end on one node: state back by
 // snapshot plus replay, calls, keys, stops and restarts in place; over 400
-// lines because the cases share the Ledger behaviors and withDataDirectory,
-// and splitting them would scatter one subject over files.
+// lines because they are one subject; their shared behaviors and helpers
+// are already apart, in DurableSupport.swift.
 import Calf
 import CalfStore
 import Foundation
