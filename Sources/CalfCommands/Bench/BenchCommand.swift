@@ -11,7 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell
+        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell, idle
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -69,6 +69,8 @@ struct BenchCommand: AsyncParsableCommand {
             try await DurableRestartBench.run(rounds: durableRestarts / 4, durability: .fsync, report: report)
         case .shell:
             try await ShellBench.run(processes: 100_000, report: report)
+        case .idle:
+            try await IdleBench.run(seconds: 3, report: report)
         }
     }
 }
