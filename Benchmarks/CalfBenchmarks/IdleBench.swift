@@ -1,13 +1,6 @@
 import Calf
 import Foundation
 
-/// A process that only waits.
-struct Sleeper: Behavior {
-    typealias State = Void
-
-    func handle(_ message: Int, state: inout Void, context: inout Context<Int>) {}
-}
-
 /// The `idle` benchmark of `calf bench`: how much CPU a node burns with
 /// nothing to do (its schedulers' spin before they sleep in the kernel,
 /// timers, the durable writer, the metrics sampler), as a share of one core.
@@ -18,7 +11,7 @@ public enum IdleBench {
     public static func run(seconds: Double, report: Report) async throws {
         do {
             let node = try Node(schedulers: Node.coreCount)
-            for index in 0..<10_000 { _ = try await node.spawn(Sleeper(), on: index % Node.coreCount) }
+            for index in 0..<10_000 { _ = try await node.spawn(Idle(), on: index % Node.coreCount) }
             let share = try await cpuShare(over: seconds)
             report.figure("idle_cpu_transient", share * 100, "% of a core", note: "10000 waiting processes on \(Node.coreCount) schedulers, \(seconds) s")
             try await node.shutdown()

@@ -44,6 +44,8 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
         // The behavior's own module's copy, specialized for its types; else
         // (a runtime of another behavior) this module's generic one.
         if !B._durableRuntime.install(self) { Self.installSpecialized(on: self) }
+        // invariant: without its journaling intake a durable cell would take mail from outside past the journal.
+        precondition(intake is JournalingTarget<B.Message>, "a durable cell without its journaling intake")
     }
 
     /// Sets the turn, the mail functions and the replay of `cell`, specialized where `B` is concrete.
