@@ -26,6 +26,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds of journal history kept after no process needs it.")
     var history: Int = 3600
 
+    @Option(name: .long, help: "Seconds an idempotency key is remembered after its message was accepted (a resend within it is a duplicate).")
+    var keyRetention: Int = 24 * 3600
+
     @Argument(help: "The tree file to boot, e.g. Supervisors/bank.yaml.")
     var tree: String
 
@@ -43,12 +46,13 @@ struct NodeCommand: AsyncParsableCommand {
         let registry = registeredBehaviors.withLock { $0 }
         let file = try TreeFile(path: tree, text: text, behaviors: registry)
 
-        guard checkpointInterval > 0, history >= 0 else {
-            throw ValidationError("--checkpoint-interval must be positive and --history not negative")
+        guard checkpointInterval > 0, history >= 0, keyRetention > 0 else {
+            throw ValidationError("--checkpoint-interval and --key-retention must be positive and --history not negative")
         }
         let options = DurableOptions(
             path: data, durability: level, behaviors: registry.durable,
-            checkpointInterval: .milliseconds(checkpointInterval), history: .seconds(history))
+            checkpointInterval: .milliseconds(checkpointInterval), history: .seconds(history),
+            keyRetention: .seconds(keyRetention))
         let node = try await Calf.Node.open(durable: options)
         if let report = node.recoveryReport {
             for (pid, reason) in report.quarantined.sorted(by: { $0.key < $1.key }) {

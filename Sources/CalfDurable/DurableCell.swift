@@ -258,7 +258,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
     /// Rebuilds now, or after `delay` on this scheduler's clock.
     private func rebuild(after delay: Duration) {
         guard delay > .zero else { return rebuild() }
-        scheduler.addTimer(after: delay) { [self] _ in rebuild() }
+        scheduler.addTimer(after: delay, owner: self) { [self] _ in rebuild() }
     }
 
     /// Reloads the last committed snapshot and replays the messages handled

@@ -101,6 +101,11 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
         // Its intake, a JournalingTarget, comes with the specialized turn (DurableCell.installSpecialized).
     }
 
+    /// A durable process stays on its scheduler for now: its mail and
+    /// results travel through that scheduler's commit batch and release
+    /// channel, which do not yet follow a process that moves.
+    package override var canMove: Bool { false }
+
     package final var durableName: String? { name }
     package final var messageType: ObjectIdentifier { ObjectIdentifier(Message.self) }
 
@@ -198,7 +203,7 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
         let now = scheduler.node.wallNow.nanosecondsSinceEpoch
         let delay = Duration.clampedNanoseconds(timer.due > now ? timer.due - now : 0)
         let id = timer.id
-        let ref = scheduler.addTimer(after: delay) { [self] _ in fireTimer(id) }
+        let ref = scheduler.addTimer(after: delay, owner: self) { [self] _ in fireTimer(id) }
         timers[id] = (timer, ref)
         dirty = true
     }

@@ -51,7 +51,7 @@ extension Node {
     /// The state of durable process `target` as JSON.
     public func stateJSON(of target: String) async throws -> [UInt8] {
         let cell = try durableCell(target)
-        let result: Result<[UInt8], any Error> = await onLoop(cell.scheduler) { _ in
+        let result: Result<[UInt8], any Error> = await onOwner(of: cell) { _ in
             Result { try cell.stateJSON() }
         }
         return try result.get()
@@ -61,7 +61,7 @@ extension Node {
     /// JSON, rebuilt by replay without touching the live process.
     public func stateJSON(of target: String, at seq: UInt64) async throws -> [UInt8] {
         let cell = try durableCell(target)
-        let result: Result<[UInt8], any Error> = await onLoop(cell.scheduler) { _ in
+        let result: Result<[UInt8], any Error> = await onOwner(of: cell) { _ in
             Result { try cell.stateJSON(at: seq) }
         }
         return try result.get()

@@ -18,7 +18,7 @@ extension Node {
             let cell = durable.inspectable(record.pid)
             let described: (name: String?, json: JSONValue?)
             if let cell {
-                described = await onLoop(cell.scheduler) { _ in (cell.relations?.name, cell.journaledMessageJSON(record.payload)) }
+                described = await onOwner(of: cell) { _ in (cell.relations?.name, cell.journaledMessageJSON(record.payload)) }
             } else {
                 described = (nil, nil)
             }

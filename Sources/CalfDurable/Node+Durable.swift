@@ -92,7 +92,7 @@ extension Node {
     /// The state of durable process `address` running `B` (a copy, read on its thread).
     public func state<B: DurableBehavior>(of address: Address<B.Message>, as behavior: B.Type) async throws -> B.State {
         guard let cell = address.cell as? DurableCell<B> else { throw DurableError.notDurable(address.pid) }
-        let box: Result<UncheckedBox<B.State>, DurableError> = await onLoop(cell.scheduler) { _ in
+        let box: Result<UncheckedBox<B.State>, DurableError> = await onOwner(of: cell) { _ in
             if case .quarantined(let reason) = cell.phase { return .failure(.quarantined(cell.pid, reason)) }
             // The copy is made on the process's thread and not touched there afterwards.
             return .success(UncheckedBox(cell.state))

@@ -49,7 +49,7 @@ extension Node {
         }
         if let cell = durable.inspectable(pid), !payloads.isEmpty {
             let bytes = payloads.map(\.payload)
-            let messages = await onLoop(cell.scheduler) { _ in bytes.map { cell.journaledMessageJSON($0) } }
+            let messages = await onOwner(of: cell) { _ in bytes.map { cell.journaledMessageJSON($0) } }
             for (slot, message) in zip(payloads, messages) { entries[slot.index].message = message }
         }
         return entries

@@ -26,7 +26,8 @@ package final class ReleaseChannel: RemoteReceiver, @unchecked Sendable {
     package init(scheduler: Scheduler) {
         self.scheduler = scheduler
         super.init()
-        remoteAcceptor = { _, node, deliver in
+        remoteAcceptor = { _, node, handling in
+            let deliver = handling.delivers
             let releases = RemoteNode.takePayload(node, as: [CommitRelease].self)
             for release in releases {
                 switch release {

@@ -74,20 +74,26 @@ public struct Context<Message: Sendable> {
         let slot = ReplySlot { result in
             me.cell.deliverRemote(.message(transform(Node.cast(result))))
         }
-        cell.scheduler.addTimer(after: timeout) { _ in slot.complete(.failure(.timeout(timeout))) }
+        cell.scheduler.addTimer(after: timeout, owner: cell) { _ in slot.complete(.failure(.timeout(timeout))) }
         if _slowPath(traced), let trace = cell.trace { cell.traceSent("call", message, to: address.cell.pid, on: trace) }
         address.cell.deliver(.call(message, slot), from: cell.scheduler)
     }
 
     // MARK: Processes
 
-    /// Spawns a process on this process's scheduler and runs its start
-    /// callbacks before returning. With `link`, the two are linked.
-    /// - Throws: `SpawnError` when the new process fails to start.
+    /// Spawns a process and runs its start callbacks (on this process's
+    /// scheduler) before returning; then it goes where `placement` says, at
+    /// the end of this turn. With `link`, the two are linked.
+    /// - Throws: `SpawnError` when the new process fails to start, or
+    ///   `placement` names a scheduler the node lacks.
     @inlinable
     @discardableResult
-    public func spawn<B: Behavior>(_ behavior: B, link: Bool = false) throws -> Address<B.Message> {
-        try cell.scheduler.start(behavior, linkedTo: link ? cell : nil)
+    public func spawn<B: Behavior>(_ behavior: B, link: Bool = false, placement: Placement = .local) throws -> Address<B.Message> {
+        let scheduler = cell.scheduler
+        let target = try scheduler.target(of: placement)
+        let child = try scheduler.start(behavior, linkedTo: link ? cell : nil)
+        if placement != .local { scheduler.place(child.cell, placement, target: target) }
+        return child
     }
 
     /// Stops this process with `reason` once the current callback returns.
@@ -142,7 +148,7 @@ public struct Context<Message: Sendable> {
     /// Sends `message` to `address` after `delay`.
     @discardableResult
     public func sendAfter<M>(_ message: M, to address: Address<M>, after delay: Duration) -> TimerRef {
-        cell.scheduler.addTimer(after: delay) { scheduler in
+        cell.scheduler.addTimer(after: delay, owner: cell) { scheduler in
             address.cell.deliver(.message(message), from: scheduler)
         }
     }

@@ -28,9 +28,21 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
             intake.take(self, envelope)
         } else if current === scheduler {
             deliverLocal(envelope)
-        } else {
+        } else if current != nil {
             scheduler.pushRemote(RemoteNode.make(cell: self, envelope: consume envelope))
+        } else {
+            pushFromOutside(consume envelope)
         }
+    }
+
+    /// Pushes mail from a thread outside every scheduler onto the remote
+    /// queue of the scheduler that owns the process, under the lock a move
+    /// takes to know that no such sender still holds the old scheduler
+    /// (`Scheduler+Migration`).
+    @inlinable
+    package final func pushFromOutside(_ envelope: __owned Envelope<Message>) {
+        let node = RemoteNode.make(cell: self, envelope: consume envelope)
+        scheduler.node.outsideSends.withLock { _ in scheduler.pushRemote(node) }
     }
 
     /// Delivers on the scheduler's thread (a local sender, or mail taken in
@@ -51,11 +63,13 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         if let intake {
             intake.take(self, envelope)
         } else {
-            scheduler.pushRemote(RemoteNode.make(cell: self, envelope: consume envelope))
+            pushFromOutside(consume envelope)
         }
     }
 
-    /// Puts `envelope` on the scheduler's remote queue as it is (past the `intake`).
+    /// Puts `envelope` on the scheduler's remote queue as it is (past the
+    /// `intake`). Without the outside senders' lock: the processes that
+    /// have an intake (durable ones) do not move (`canMove`).
     @inlinable
     package final func pushToMailbox(_ envelope: __owned Envelope<Message>) {
         scheduler.pushRemote(RemoteNode.make(cell: self, envelope: consume envelope))
@@ -69,14 +83,24 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
 
     /// The `remoteAcceptor` of a `MailboxCell<Message>`, specialized where `Message` is concrete.
     @inlinable
-    package static var remoteAcceptorFunction: (RemoteReceiver, UnsafeMutableRawPointer, Bool) -> Void {
-        { cell, node, deliver in
+    package static var remoteAcceptorFunction: (RemoteReceiver, UnsafeMutableRawPointer, RemoteHandling) -> Void {
+        { cell, node, handling in
             let typed = unsafeDowncast(cell, to: MailboxCell<Message>.self)
             let envelope = RemoteNode.takeEnvelope(node, as: Message.self)
-            if deliver {
-                typed.acceptRemote(consume envelope)
-            } else {
+            guard let taker = handling.scheduler else {
                 typed.scheduler.node.deadLetter(envelope, to: typed.pid)
+                return
+            }
+            if _fastPath(typed.scheduler === taker) {
+                if _slowPath(handling.forwarded), let arrival = typed.arrival {
+                    // invariant: a mailbox cell's arrivals are made by its own `makeArrival`.
+                    unsafeDowncast(arrival, to: TypedArrival<Message>.self).forwarded.append(consume envelope)
+                } else {
+                    typed.acceptRemote(consume envelope)
+                }
+            } else {
+                // The process moved after the sender read its scheduler: on to the new one.
+                typed.scheduler.pushRemote(RemoteNode.make(cell: typed, envelope: consume envelope, forwarded: true))
             }
         }
     }
@@ -94,6 +118,36 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         scheduler.takeAllRemote()
         mailbox.append(.signal(signal))
         if !scheduled { scheduler.makeRunnable(self) }
+    }
+
+    package override final func makeArrival(batch: MigrationBatch) -> Arrival {
+        TypedArrival<Message>(mailboxMark: mailbox.count, batch: batch)
+    }
+
+    package override final func finishArrival() {
+        guard let arrival else { return }
+        self.arrival = nil
+        holds &= ~Hold.arriving
+        // invariant: made by `makeArrival` above.
+        let forwarded = unsafeDowncast(arrival, to: TypedArrival<Message>.self).forwarded
+        guard status == .alive else {
+            for envelope in forwarded { scheduler.node.deadLetter(envelope, to: pid) }
+            return
+        }
+        if !forwarded.isEmpty {
+            // What it brought, then what was forwarded, then what came straight here.
+            var ordered = Ring<Envelope<Message>>()
+            var brought = 0
+            while brought < arrival.mailboxMark, let envelope = mailbox.popFirst() {
+                ordered.append(envelope)
+                brought += 1
+            }
+            for envelope in forwarded { ordered.append(envelope) }
+            while let envelope = mailbox.popFirst() { ordered.append(envelope) }
+            mailbox.destroy()
+            mailbox = ordered
+        }
+        if !mailbox.isEmpty, holds == 0, !scheduled { scheduler.makeRunnable(self) }
     }
 
     package override final func closeMailbox(reason: ExitReason) {

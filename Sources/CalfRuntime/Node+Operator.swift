@@ -24,16 +24,13 @@ extension Node {
     package func liveCell(_ target: String) async -> ProcessCell? {
         if let cell = core.whereis(target) { return cell }
         guard let pid = Pid(parsing: target) else { return nil }
-        for scheduler in schedulers {
-            if let cell = await onLoop(scheduler, { $0.processes[pid] }) { return cell }
-        }
-        return nil
+        return await findProcess { $0.processes[pid] }
     }
 
     /// Stops `target` from taking turns (its mail waits); false if there is no such process.
     public func suspend(_ target: String) async -> Bool {
         guard let cell = await liveCell(target) else { return false }
-        return await onLoop(cell.scheduler) { _ in
+        return await onOwner(of: cell) { _ in
             guard cell.status == .alive else { return false }
             cell.suspended = true
             return true
@@ -43,7 +40,7 @@ extension Node {
     /// Lets a suspended `target` take turns again; false if there is no such process.
     public func resume(_ target: String) async -> Bool {
         guard let cell = await liveCell(target) else { return false }
-        return await onLoop(cell.scheduler) { scheduler in
+        return await onOwner(of: cell) { scheduler in
             guard cell.status == .alive else { return false }
             cell.suspended = false
             if cell.inspected?.mailboxCount ?? 0 > 0, !cell.scheduled { scheduler.makeRunnable(cell) }
@@ -69,7 +66,7 @@ extension Node {
     /// not `Encodable` as its description); nil if there is no such process.
     public func mailbox(of target: String) async -> [JSONValue]? {
         guard let cell = await liveCell(target) else { return nil }
-        let texts = await onLoop(cell.scheduler) { _ in cell.inspected?.mailboxJSON() ?? [] }
+        let texts = await onOwner(of: cell) { _ in cell.inspected?.mailboxJSON() ?? [] }
         return texts.map { (try? JSONValue(parsing: $0)) ?? .string($0) }
     }
 }
@@ -96,7 +93,7 @@ extension Node {
     public func trace(_ target: String, limit: Int?, ready: @escaping @Sendable () -> Void) async throws(TraceError) -> ProcessTrace {
         guard let cell = await liveCell(target) else { throw .noProcess(target) }
         let trace = ProcessTrace(limit: limit, ready: ready)
-        let attached = await onLoop(cell.scheduler) { _ -> Bool? in
+        let attached = await onOwner(of: cell) { _ -> Bool? in
             guard cell.status == .alive else { return nil }
             if let existing = cell.trace, !existing.hasEnded { return false }
             cell.trace = trace

@@ -2,8 +2,8 @@ import CalfControl
 
 extension Node {
     /// Waits until the node has nothing left to do but wait: every
-    /// scheduler's run queue and remote queue empty, no commit batch
-    /// waiting, each layer idle (the journal's writer) — checked again after each round
+    /// scheduler's run queue and remote queue empty, no process moving
+    /// between schedulers, no commit batch waiting, each layer idle (the journal's writer) — checked again after each round
     /// in which anything still moved. Timers not yet due do not count (with
     /// a `ManualClock`, advance it to fire them). For tests: a way to wait
     /// for the consequences of what was sent (mail a process passes on, a
@@ -26,6 +26,7 @@ extension Node {
                 turns.append(taken)
             }
             for check in layerChecks where !(await check()) { idle = false }
+            if core.movesInFlight.load(ordering: .relaxed) != 0 { idle = false }
             // Quiet everywhere, and no turn taken anywhere since the round before looked.
             if idle, turns == previous { return true }
             previous = turns

@@ -29,7 +29,6 @@ public final class Node: Sendable {
     package let loops: [EventLoop]
     /// What the metrics' sampling remembers between samples (each scheduler's on its thread).
     package let metricSamples: UncheckedBox<[NodeMetrics.SchedulerSample]>
-    private let nextPlacement = Atomic<Int>(0)
     private let state = Mutex<RunState>(.running)
 
     private enum RunState: Sendable { case running, stopping, stopped(ShutdownReport) }
@@ -50,6 +49,8 @@ public final class Node: Sendable {
         let core = NodeCore(metrics: metrics ?? MetricsSystem.factory, clock: clock)
         let count = max(1, schedulers)
         let made = (0..<count).map { Scheduler(index: $0, node: core, budget: max(1, budget)) }
+        let peers = made.map(PeerScheduler.init(scheduler:))
+        for scheduler in made { scheduler.peers = peers }
         var loops: [EventLoop] = []
         for scheduler in made {
             do {
@@ -95,16 +96,26 @@ public final class Node: Sendable {
 
     /// Spawns a process running `behavior` and waits until its start
     /// callbacks ran.
-    /// - Parameter scheduler: the scheduler to pin it to; by default the
-    ///   schedulers take turns.
+    /// - Parameter scheduler: the scheduler to pin it to (`.pinned`); by
+    ///   default it is spread out (`.spread`) and may move.
     /// - Throws: `SpawnError`.
     @inlinable
     public func spawn<B: Behavior>(_ behavior: B, on scheduler: Int? = nil) async throws -> Address<B.Message> {
-        let target = try pickScheduler(scheduler)
+        try await spawn(behavior, placement: scheduler.map(Placement.pinned) ?? .spread)
+    }
+
+    /// Spawns a process running `behavior` where `placement` says and waits
+    /// until its start callbacks ran (on that scheduler).
+    /// - Throws: `SpawnError`.
+    @inlinable
+    public func spawn<B: Behavior>(_ behavior: B, placement: Placement) async throws -> Address<B.Message> {
+        let target = try pickScheduler(placement)
         return try await withCheckedThrowingContinuation { continuation in
             target.loop.execute {
                 do {
-                    continuation.resume(returning: try target.start(behavior, linkedTo: nil))
+                    let address = try target.start(behavior, linkedTo: nil)
+                    if case .pinned = placement { address.cell.pinned = true }
+                    continuation.resume(returning: address)
                 } catch {
                     continuation.resume(throwing: error)
                 }
@@ -113,16 +124,31 @@ public final class Node: Sendable {
     }
 
     @usableFromInline
-    package func pickScheduler(_ requested: Int?) throws(SpawnError) -> Scheduler {
+    package func pickScheduler(_ placement: Placement) throws(SpawnError) -> Scheduler {
         guard case .running = state.withLock({ $0 }) else { throw .nodeStopped }
-        if let requested {
+        if let requested = placement.requestedIndex {
             guard schedulers.indices.contains(requested) else {
                 throw .noSuchScheduler(requested, count: schedulers.count)
             }
             return schedulers[requested]
         }
-        let turn = nextPlacement.wrappingAdd(1, ordering: .relaxed).oldValue
-        return schedulers[turn % schedulers.count]
+        return core.spreadTarget(among: schedulers[0].peers)
+    }
+
+    /// Moves the process behind `address` to scheduler `index` between its
+    /// turns (as the balancer does); false if it is gone, pinned, a kind
+    /// that stays put (durable, a port, a supervisor), moving already, or
+    /// there already. `settled()` waits until the move has ended.
+    /// - Throws: `SpawnError.noSuchScheduler` for an index the node lacks.
+    public func move<M>(_ address: Address<M>, to index: Int) async throws(SpawnError) -> Bool {
+        guard schedulers.indices.contains(index) else { throw .noSuchScheduler(index, count: schedulers.count) }
+        let target = schedulers[index]
+        let cell = address.cell
+        return await onOwner(of: cell) { scheduler in
+            guard scheduler !== target, cell.status == .alive, cell.arrival == nil, !cell.pinned, cell.canMove else { return false }
+            scheduler.move(cell, to: target)
+            return true
+        }
     }
 
     // MARK: Messages
@@ -197,9 +223,8 @@ public final class Node: Sendable {
 
     /// Kills the process at once with reason `killed`; it cannot trap this.
     public func kill<M>(_ address: Address<M>) {
-        let scheduler = address.cell.scheduler
         let cell = address.cell
-        scheduler.loop.execute { scheduler.exit(cell, reason: .killed) }
+        Scheduler.post({ $0.exit(cell, reason: .killed) }, toOwnerOf: cell)
     }
 
     // MARK: Names
@@ -210,14 +235,14 @@ public final class Node: Sendable {
         let cell = address.cell
         let core = self.core
         let result: Result<Void, NameError> = await withCheckedContinuation { continuation in
-            cell.scheduler.loop.execute {
+            Scheduler.post({ _ in
                 do throws(NameError) {
                     try core.register(name, cell)
                     continuation.resume(returning: .success(()))
                 } catch {
                     continuation.resume(returning: .failure(error))
                 }
-            }
+            }, toOwnerOf: cell)
         }
         try result.get()
     }
@@ -246,11 +271,19 @@ public final class Node: Sendable {
 
     /// The address of live process `pid`, if it takes messages of type `M`.
     public func address<M: Sendable>(of pid: Pid, as: M.Type = M.self) async -> Address<M>? {
-        for scheduler in schedulers {
-            let found: Address<M>? = await onLoop(scheduler) { scheduler in
-                (scheduler.processes[pid] as? MailboxCell<M>).map(Address.init(cell:))
+        await findProcess { ($0.processes[pid] as? MailboxCell<M>).map(Address.init(cell:)) }
+    }
+
+    /// What `probe` finds on some scheduler (asked in turn on each one's
+    /// thread). A process moving between schedulers is in neither table for
+    /// a moment: while moves are under way, a miss asks again.
+    package func findProcess<T: Sendable>(_ probe: @escaping @Sendable (Scheduler) -> T?) async -> T? {
+        for _ in 0..<1_000 {
+            for scheduler in schedulers {
+                if let found = await onLoop(scheduler, probe) { return found }
             }
-            if let found { return found }
+            guard core.movesInFlight.load(ordering: .relaxed) != 0 else { return nil }
+            await Task.yield()
         }
         return nil
     }
@@ -258,18 +291,25 @@ public final class Node: Sendable {
     /// Whether the process behind `address` is alive.
     public func isAlive<M>(_ address: Address<M>) async -> Bool {
         let cell = address.cell
-        return await onLoop(cell.scheduler) { _ in cell.status == .alive }
+        return await onOwner(of: cell) { _ in cell.status == .alive }
     }
 
     /// Messages handled so far by the process behind `address`.
     public func messagesHandled<M>(_ address: Address<M>) async -> UInt64 {
         let cell = address.cell
-        return await onLoop(cell.scheduler) { _ in cell.handled }
+        return await onOwner(of: cell) { _ in cell.handled }
     }
 
     package func onLoop<T: Sendable>(_ scheduler: Scheduler, _ body: @escaping @Sendable (Scheduler) -> T) async -> T {
         await withCheckedContinuation { continuation in
             scheduler.loop.execute { continuation.resume(returning: body(scheduler)) }
+        }
+    }
+
+    /// Runs `body` on the thread of the scheduler that owns `cell` (following it if it moves).
+    package func onOwner<T: Sendable>(of cell: ProcessCell, _ body: @escaping @Sendable (Scheduler) -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Scheduler.post({ continuation.resume(returning: body($0)) }, toOwnerOf: cell)
         }
     }
 

@@ -28,7 +28,15 @@ package final class NodeCore: Sendable {
     private let names = Mutex<[String: ProcessCell]>([:])
     private let nextSerial = Atomic<UInt64>(1)
     private let nextRef = Atomic<UInt64>(1)
+    private let nextSpread = Atomic<Int>(0)
     private let deadLetters = Atomic<Int>(0)
+    /// Batches of processes moving between schedulers whose move has not
+    /// ended yet (`Scheduler+Migration`).
+    package let movesInFlight = Atomic<Int>(0)
+    /// Held by a thread outside every scheduler while it reads a process's
+    /// scheduler and pushes mail there, so that a move can tell when no
+    /// such sender still holds the old address (`Scheduler+Migration`).
+    @usableFromInline package let outsideSends = Mutex<Void>(())
     /// The layers the node carries, in the order they were attached (`NodeLayer`).
     private let layers = Mutex<[any NodeLayer]>([])
     /// Where the node's figures go (`MetricsSystem.factory` unless the node was given one).
@@ -76,6 +84,17 @@ package final class NodeCore: Sendable {
 
     /// The attached layers, in the order they were attached.
     package var attachedLayers: [any NodeLayer] { layers.withLock { $0 } }
+
+    /// The scheduler whose turn it is to take a spread-out process: the
+    /// schedulers take turns, skipping those the balancer parked.
+    package func spreadTarget(among peers: [PeerScheduler]) -> Scheduler {
+        let turn = nextSpread.wrappingAdd(1, ordering: .relaxed).oldValue
+        for step in 0..<peers.count {
+            let candidate = peers[(turn &+ step) % peers.count].scheduler
+            if !candidate.parked.load(ordering: .relaxed) { return candidate }
+        }
+        return peers[turn % peers.count].scheduler
+    }
 
     /// Reserves `count` consecutive pid serials; returns the first.
     package func reserveSerials(_ count: UInt64) -> UInt64 {

@@ -2,9 +2,14 @@ import CalfControl
 
 /// The untyped part of a process: identity, scheduling flags, relations.
 ///
-/// Thread ownership: every `var` here belongs to the thread of `scheduler`;
-/// other threads reach a process only through `MailboxCell.deliverRemote`
-/// (the scheduler's `RemoteQueue`) or by submitting a job to the scheduler's loop.
+/// Thread ownership: every `var` here belongs to the thread of `scheduler`,
+/// the scheduler that owns the process now; other threads reach a process
+/// only through `MailboxCell.deliverRemote` (the scheduler's `RemoteQueue`)
+/// or by a job on the owner's loop (`Scheduler.onOwner(of:)`, which follows
+/// a process that moves). `scheduler` itself changes only on the owner's
+/// thread, between turns, when the process moves (`Scheduler+Migration`):
+/// the old owner writes it last, and from then on the new one owns the
+/// process. Other threads read it without a lock, to know where to send.
 ///
 /// Its stored properties are `final` and `@exclusivity(unchecked)`: the hot
 /// paths are inlined into other modules (the durable layer's, the user's),
@@ -17,7 +22,14 @@ open class ProcessCell: RemoteReceiver, @unchecked Sendable {
     package enum Status: UInt8 { case alive, dead }
 
     @usableFromInline package let pid: Pid
-    @usableFromInline package let scheduler: Scheduler
+    /// The scheduler that owns the process now. Not reference counted (a
+    /// shared object's count is a cache line every sender would write);
+    /// `home` and the node keep every scheduler alive, and a process that
+    /// exits points back at `home`.
+    @usableFromInline @exclusivity(unchecked) package final unowned(unsafe) var scheduler: Scheduler
+    /// The scheduler the process started on (held strongly, so that mail to
+    /// an address kept after its node is gone still finds a scheduler).
+    package let home: Scheduler
     /// Runs one turn: handles up to `budget` messages; returns whether messages remain.
     @usableFromInline @exclusivity(unchecked) package final var turn: (ProcessCell, Int) -> Bool = { _, _ in false }
     @usableFromInline @exclusivity(unchecked) package final var status = Status.alive
@@ -27,8 +39,19 @@ open class ProcessCell: RemoteReceiver, @unchecked Sendable {
     @usableFromInline @exclusivity(unchecked) package final var trapExit = false
     /// Messages handled so far.
     @usableFromInline @exclusivity(unchecked) package final var handled: UInt64 = 0
-    /// Suspended by the operator: it keeps its mail but takes no turn until resumed.
-    @usableFromInline @exclusivity(unchecked) package final var suspended = false
+    /// Why the process takes no turn now, as bits (zero: it may run): the
+    /// operator suspended it (`Hold.operator`), or it is arriving from
+    /// another scheduler (`Hold.arriving`). It keeps its mail meanwhile.
+    @usableFromInline @exclusivity(unchecked) package final var holds: UInt8 = 0
+    /// Never moved by the balancer (placed with `.pinned`, or a kind of
+    /// process tied to its loop: a port's OS handles, a supervisor's, a
+    /// durable process's commit pipeline).
+    @usableFromInline @exclusivity(unchecked) package final var pinned = false
+    /// Its move from another scheduler while it is under way (nil otherwise).
+    @usableFromInline @exclusivity(unchecked) package final var arrival: Arrival?
+    /// When it last moved (the scheduler clock's nanoseconds; 0: never),
+    /// so that the balancer does not move it back and forth.
+    @usableFromInline @exclusivity(unchecked) package final var movedAt: UInt64 = 0
     /// Links, monitors and the registered name; allocated on first use.
     @usableFromInline @exclusivity(unchecked) package final var relations: Relations?
     /// The operator's trace of its messages (`trace P`), if one is on.
@@ -38,7 +61,14 @@ open class ProcessCell: RemoteReceiver, @unchecked Sendable {
     package init(pid: Pid, scheduler: Scheduler) {
         self.pid = pid
         self.scheduler = scheduler
+        self.home = scheduler
         super.init()
+    }
+
+    /// Suspended by the operator: it keeps its mail but takes no turn until resumed.
+    package final var suspended: Bool {
+        get { holds & Hold.operator != 0 }
+        set { holds = newValue ? holds | Hold.operator : holds & ~Hold.operator }
     }
 
     @usableFromInline
@@ -73,6 +103,28 @@ open class ProcessCell: RemoteReceiver, @unchecked Sendable {
     open func didExit(reason: ExitReason) {}
     /// Switches to the turn that records a trace, or back (loop thread).
     package func setTraced(_ on: Bool) {}
+    /// Whether the balancer may move it now (a kind of process with work
+    /// in flight on its scheduler says no).
+    open var canMove: Bool { true }
+    /// Makes the record of a move under way, typed for its mail (the
+    /// mailbox's subclass does).
+    package func makeArrival(batch: MigrationBatch) -> Arrival {
+        Arrival(mailboxMark: 0, batch: batch)
+    }
+    /// Ends a move: the mail forwarded from the old scheduler goes in
+    /// before the mail that came straight here, and the process may run
+    /// (on its new scheduler's thread).
+    package func finishArrival() {}
+}
+
+/// The bits of `ProcessCell.holds`.
+@usableFromInline
+package enum Hold {
+    /// Suspended by the operator.
+    @usableFromInline package static let `operator`: UInt8 = 1
+    /// Arriving from another scheduler: waits until no mail sent before the
+    /// move can still come through the old one.
+    @usableFromInline package static let arriving: UInt8 = 2
 }
 
 /// A process's links, monitors and name: rare, so kept out of the cell itself.

@@ -6,7 +6,8 @@ import CalfControl
 /// unspecialized generics on the message path:
 ///
 ///     offset 0   next      Atomic<UnsafeMutableRawPointer?>   written once by the next sender
-///     offset 8   receiver  Unmanaged<RemoteReceiver> (+1)     nil in the queue's placeholder
+///     offset 8   receiver  Unmanaged<RemoteReceiver> (+1)     nil in the queue's placeholder;
+///                                                         bit 0 set: forwarded by a process's old scheduler
 ///     offset 16+ envelope  Envelope<M>                        moved out by the receiving cell
 ///
 /// Thread ownership: the sender initializes a node and pushes it; from then
@@ -21,19 +22,21 @@ package enum RemoteNode {
         return (headerSize + alignment - 1) / alignment * alignment
     }
 
-    /// A node for `envelope` to `cell` (any thread; specialized where `M` is concrete).
+    /// A node for `envelope` to `cell` (any thread; specialized where `M`
+    /// is concrete); `forwarded`: by the process's old scheduler after it moved.
     @inlinable
-    package static func make<M: Sendable>(cell: MailboxCell<M>, envelope: __owned Envelope<M>) -> UnsafeMutableRawPointer {
-        make(receiver: cell, payload: consume envelope)
+    package static func make<M: Sendable>(cell: MailboxCell<M>, envelope: __owned Envelope<M>, forwarded: Bool = false) -> UnsafeMutableRawPointer {
+        make(receiver: cell, payload: consume envelope, forwarded: forwarded)
     }
 
     /// A node carrying `payload` to `receiver`, whose acceptor knows its type (any thread).
     @inlinable
-    package static func make<Payload>(receiver: RemoteReceiver, payload: __owned Payload) -> UnsafeMutableRawPointer {
+    package static func make<Payload>(receiver: RemoteReceiver, payload: __owned Payload, forwarded: Bool = false) -> UnsafeMutableRawPointer {
         let alignment = MemoryLayout<Payload>.alignment
         let offset = (headerSize + alignment - 1) / alignment * alignment
         let node = UnsafeMutableRawPointer.allocate(byteCount: offset + MemoryLayout<Payload>.size, alignment: max(16, alignment))
-        initializeHeader(node, cell: Unmanaged.passRetained(receiver).toOpaque())
+        let receiverBits = Unmanaged.passRetained(receiver).toOpaque()
+        initializeHeader(node, cell: forwarded ? receiverBits + 1 : receiverBits)
         (node + offset).bindMemory(to: Payload.self, capacity: 1).initialize(to: consume payload)
         return node
     }
@@ -64,11 +67,14 @@ package enum RemoteNode {
         node.assumingMemoryBound(to: Atomic<UnsafeMutableRawPointer?>.self)
     }
 
-    /// Takes the node's receiver reference (+1) and clears it, or nil for a placeholder.
-    package static func takeReceiver(_ node: UnsafeMutableRawPointer) -> RemoteReceiver? {
+    /// Takes the node's receiver reference (+1) and clears it, with whether
+    /// the node was forwarded; nil for a placeholder.
+    package static func takeReceiver(_ node: UnsafeMutableRawPointer) -> (RemoteReceiver, forwarded: Bool)? {
         guard let raw = (node + 8).load(as: UnsafeMutableRawPointer?.self) else { return nil }
         (node + 8).storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
-        return Unmanaged<RemoteReceiver>.fromOpaque(raw).takeRetainedValue()
+        let forwarded = UInt(bitPattern: raw) & 1 != 0
+        let pointer = forwarded ? raw - 1 : raw
+        return (Unmanaged<RemoteReceiver>.fromOpaque(pointer).takeRetainedValue(), forwarded)
     }
 
     /// Moves the envelope out of a node made for `Envelope<M>`.
@@ -84,16 +90,34 @@ package enum RemoteNode {
     }
 }
 
+/// How a remote node is being taken: by which scheduler (nil: it is
+/// discarded, the scheduler has stopped), and whether a process's old
+/// scheduler forwarded it after the process moved.
+@usableFromInline
+package struct RemoteHandling {
+    @usableFromInline package unowned(unsafe) let scheduler: Scheduler?
+    @usableFromInline package let forwarded: Bool
+
+    @usableFromInline
+    package init(scheduler: Scheduler?, forwarded: Bool) {
+        self.scheduler = scheduler
+        self.forwarded = forwarded
+    }
+
+    /// Whether the payload is taken in (false: dead-lettered).
+    @inlinable package var delivers: Bool { scheduler != nil }
+}
+
 /// What a remote node is addressed to: a process, or another receiver on the
-/// scheduler's thread (the journal's release channel). Its acceptor takes
-/// the node's payload, knowing its type.
+/// scheduler's thread (the journal's release channel, a move's
+/// acknowledgement). Its acceptor takes the node's payload, knowing its type.
 ///
 /// Thread ownership: `remoteAcceptor` is set before the receiver gets its
 /// first node and only read afterwards, on the scheduler's thread.
 open class RemoteReceiver: @unchecked Sendable {
-    /// Takes in (true) or dead-letters (false) the payload of a node
-    /// addressed here; specialized for the payload's type.
-    @usableFromInline @exclusivity(unchecked) package final var remoteAcceptor: (RemoteReceiver, UnsafeMutableRawPointer, Bool) -> Void = { _, _, _ in }
+    /// Takes in or dead-letters the payload of a node addressed here, as
+    /// `RemoteHandling` says; specialized for the payload's type.
+    @usableFromInline @exclusivity(unchecked) package final var remoteAcceptor: (RemoteReceiver, UnsafeMutableRawPointer, RemoteHandling) -> Void = { _, _, _ in }
 
     @usableFromInline package init() {}
 }
@@ -124,7 +148,7 @@ package final class RemoteQueue: @unchecked Sendable {
 
     deinit {
         // invariant: the scheduler is closed and drained before it goes away; whatever is left is freed.
-        hand(deliver: false)
+        hand(to: nil)
         RemoteNode.free(head)
     }
 
@@ -141,13 +165,32 @@ package final class RemoteQueue: @unchecked Sendable {
         RemoteNode.next(head).pointee.load(ordering: .sequentiallyConsistent) != nil
     }
 
-    /// Hands up to `limit` queued messages to their processes (`deliver`) or
-    /// to the dead letters; returns how many (consumer only).
+    /// Hands up to `limit` queued messages to their processes on
+    /// `scheduler` (the consumer's), or to the dead letters when it is nil;
+    /// returns how many (consumer only).
     @discardableResult
-    package func hand(deliver: Bool, limit: Int = .max) -> Int {
+    package func hand(to scheduler: Scheduler?, limit: Int = .max) -> Int {
         var count = 0
         while count < limit, let node = pop() {
-            if let receiver = RemoteNode.takeReceiver(node) { receiver.remoteAcceptor(receiver, node, deliver) }
+            if let (receiver, forwarded) = RemoteNode.takeReceiver(node) {
+                receiver.remoteAcceptor(receiver, node, RemoteHandling(scheduler: scheduler, forwarded: forwarded))
+            }
+            count &+= 1
+        }
+        return count
+    }
+
+    /// Hands the messages pushed before this call (not those pushed while
+    /// it runs, so a flood from other threads cannot keep it going) to their
+    /// processes on `scheduler`; returns how many (consumer only).
+    @discardableResult
+    package func handPushed(to scheduler: Scheduler?) -> Int {
+        let last = tail.load(ordering: .acquiring)
+        var count = 0
+        while head != last, let node = pop() {
+            if let (receiver, forwarded) = RemoteNode.takeReceiver(node) {
+                receiver.remoteAcceptor(receiver, node, RemoteHandling(scheduler: scheduler, forwarded: forwarded))
+            }
             count &+= 1
         }
         return count

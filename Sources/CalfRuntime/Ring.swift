@@ -56,6 +56,16 @@ package struct Ring<Element> {
         head = 0
     }
 
+    /// Removes the elements `shouldRemove` picks, keeping the others in order.
+    package mutating func removeAll(where shouldRemove: (Element) -> Bool) {
+        var kept = Ring()
+        while let element = popFirst() {
+            if !shouldRemove(element) { kept.append(element) }
+        }
+        destroy()
+        self = kept
+    }
+
     /// Deinitializes the elements left and frees the buffer.
     @usableFromInline
     package mutating func destroy() {

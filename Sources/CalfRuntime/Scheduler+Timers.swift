@@ -2,17 +2,26 @@ import CalfLoop
 import CalfControl
 
 extension Scheduler {
-    /// Runs `action` on this scheduler's thread after `delay` (loop thread).
+    /// Runs `action` on this scheduler's thread after `delay` (loop
+    /// thread); a timer of process `owner` moves with it to another
+    /// scheduler and runs there.
     @usableFromInline
     @discardableResult
-    package func addTimer(after delay: Duration, _ action: @escaping (Scheduler) -> Void) -> TimerRef {
+    package func addTimer(after delay: Duration, owner: ProcessCell? = nil, _ action: @escaping (Scheduler) -> Void) -> TimerRef {
         let ref = TimerRef(id: node.makeReference())
         let (sum, overflow) = now.addingReportingOverflow(delay.nanoseconds)
         let deadline = overflow ? .max : sum
         let wasFirst = timers.nextDeadline.map { deadline < $0 } ?? true
-        timers.insert(.init(deadline: deadline, id: ref.id, action: action))
+        timers.insert(.init(deadline: deadline, id: ref.id, owner: owner, action: action))
         if wasFirst { armTimer() }
         return ref
+    }
+
+    /// Takes in the timers of processes that moved here (loop thread).
+    package func adoptTimers(_ entries: [TimerQueue.Entry]) {
+        guard !entries.isEmpty else { return }
+        for entry in entries { timers.insert(entry) }
+        armTimer()
     }
 
     /// Cancels a pending timer set on this scheduler; returns whether it was pending.
@@ -24,7 +33,7 @@ extension Scheduler {
     /// The time timers go by: the node's manual clock if it has one, else the system's monotonic clock.
     @usableFromInline package var now: UInt64 { node.clock?.now ?? monotonicNanoseconds() }
 
-    private func armTimer() {
+    package func armTimer() {
         guard let deadline = timers.nextDeadline else {
             timerHandle?.stop()
             return

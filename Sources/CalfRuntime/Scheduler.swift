@@ -26,6 +26,9 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     @usableFromInline package let remote = RemoteQueue()
     /// Set once the loop thread has ended: senders then discard their mail themselves.
     @usableFromInline package let closed = Atomic<Bool>(false)
+    /// Parked by the balancer while the node's load is low: it gives its
+    /// processes to the others, takes no new spread-out ones, steals nothing.
+    package let parked = Atomic<Bool>(false)
     private let closedDrain = Mutex<Void>(())
 
     /// Live processes on this scheduler, by pid.
@@ -41,6 +44,14 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     @exclusivity(unchecked) package private(set) var turns: UInt64 = 0
     /// What the layers above keep on this scheduler (`SchedulerAttachment`).
     @exclusivity(unchecked) package var attachments: [any SchedulerAttachment] = []
+    /// Every scheduler of the node, this one included, by index.
+    // invariant: set once in Node.init before any process exists.
+    @exclusivity(unchecked) package var peers: [PeerScheduler] = []
+    /// Moves asked for during this run of ready work (`Scheduler+Migration`).
+    @exclusivity(unchecked) package var departing: [Departure] = []
+    /// Processes that moved away from here, and here from elsewhere (for `stats`).
+    @exclusivity(unchecked) package var movedOut: UInt64 = 0
+    @exclusivity(unchecked) package var movedIn: UInt64 = 0
 
     package init(index: Int, node: NodeCore, budget: Int) {
         self.index = index
@@ -108,13 +119,14 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     /// whether more are waiting.
     @discardableResult
     package func takeRemote(limit: Int = 4096) -> Bool {
-        remote.hand(deliver: true, limit: limit) == limit
+        remote.hand(to: self, limit: limit) == limit
     }
 
-    /// Moves every remote delivery pushed so far into its mailbox.
+    /// Moves every remote delivery pushed so far into its mailbox (not
+    /// what other threads push meanwhile).
     @usableFromInline
     package func takeAllRemote() {
-        while takeRemote() {}
+        remote.handPushed(to: self)
     }
 
     /// Marks the scheduler stopped (its thread has ended): mail still queued
@@ -127,7 +139,7 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     @usableFromInline
     package func discardRemote() {
         // After close, senders and close may race to drain; the lock makes them one consumer at a time.
-        closedDrain.withLock { _ in _ = remote.hand(deliver: false) }
+        closedDrain.withLock { _ in _ = remote.hand(to: nil) }
     }
 
     @usableFromInline package func runReadyWork(on loop: EventLoop) -> Bool {
@@ -136,7 +148,7 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         var count = 0
         while count < 4096, let cell = runQueue.popFirst() {
             count &+= 1
-            if cell.status == .alive, !cell.suspended, cell.turn(cell, budget), cell.status == .alive {
+            if cell.status == .alive, cell.holds == 0, cell.turn(cell, budget), cell.status == .alive {
                 runQueue.append(cell)
             } else {
                 cell.scheduled = false
@@ -144,6 +156,7 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
             if count & 127 == 0, remote.hasItems { takeRemote() }
         }
         turns &+= UInt64(count)
+        if !departing.isEmpty { flushDepartures() }
         if !attachments.isEmpty { runEnded() }
         return !runQueue.isEmpty || remote.hasItems
     }
@@ -172,7 +185,7 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         timerHandle?.close()
         timerHandle = nil
         timers.removeAll()
-        remote.hand(deliver: false)
+        remote.hand(to: nil)
         runQueue.destroy()
     }
 
@@ -202,6 +215,9 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         guard cell.status == .alive else { return }
         if cell.restartsInsteadOfExiting(reason) { return }
         cell.status = .dead
+        // Last: a dead process's mail goes to its first scheduler (which
+        // the cell keeps alive), whichever it ended on.
+        defer { cell.scheduler = cell.home }
         defer { cell.didExit(reason: reason) }
         if let trace = cell.trace {
             cell.stopTracing()
@@ -215,7 +231,7 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         relations.exitHook?(reason, relations)
         tellExit(of: cell, reason: reason, links: relations.links, watchers: relations.monitoredBy)
         for (ref, target) in relations.monitoring {
-            on(target.scheduler) { $0.removeMonitor(ref, from: target) }
+            onOwner(of: target) { $0.removeMonitor(ref, from: target) }
         }
     }
 
@@ -223,20 +239,12 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     /// exited with `reason` (at its exit, or later for a hook that held
     /// them back).
     package func tellExit(of cell: ProcessCell, reason: ExitReason, links: [ProcessCell], watchers: [(MonitorRef, ProcessCell)]) {
+        let pid = cell.pid
         for linked in links {
-            on(linked.scheduler) { $0.exitSignal(from: cell, reason: reason, to: linked) }
+            onOwner(of: linked) { $0.exitSignal(from: cell, reason: reason, to: linked) }
         }
         for (ref, watcher) in watchers {
-            on(watcher.scheduler) { $0.down(ref, of: cell.pid, reason: reason, to: watcher) }
-        }
-    }
-
-    /// Runs `work` on `scheduler`'s thread: now if that is this thread, else as a job.
-    package func on(_ scheduler: Scheduler, _ work: @escaping @Sendable (Scheduler) -> Void) {
-        if scheduler === self {
-            work(self)
-        } else {
-            scheduler.loop.execute { work(scheduler) }
+            onOwner(of: watcher) { $0.down(ref, of: pid, reason: reason, to: watcher) }
         }
     }
 
@@ -258,13 +266,13 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
 
     /// Sends a trappable exit signal without a link (Erlang's `exit/2`).
     package func sendExitSignal(from source: Pid, reason: ExitReason, to target: ProcessCell) {
-        on(target.scheduler) { $0.deliverExitSignal(from: source, reason: reason, to: target) }
+        onOwner(of: target) { $0.deliverExitSignal(from: source, reason: reason, to: target) }
     }
 
     /// Kills `target`: it ends with `killed`, trapping or not.
     @usableFromInline
     package func kill(_ target: ProcessCell) {
-        on(target.scheduler) { $0.exit(target, reason: .killed) }
+        onOwner(of: target) { $0.exit(target, reason: .killed) }
     }
 
     /// A monitored process's down signal arrives at `watcher` (its thread).
@@ -284,30 +292,30 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         let relations = a.relationsForUpdate
         guard !relations.links.contains(where: { $0 === b }) else { return }
         relations.links.append(b)
-        on(b.scheduler) { scheduler in
+        onOwner(of: b) { scheduler in
             if b.status == .alive {
                 let other = b.relationsForUpdate
                 if !other.links.contains(where: { $0 === a }) { other.links.append(a) }
             } else {
-                scheduler.on(a.scheduler) { $0.exitSignal(from: b, reason: .noProcess, to: a) }
+                scheduler.onOwner(of: a) { $0.exitSignal(from: b, reason: .noProcess, to: a) }
             }
         }
     }
 
     package func unlink(_ a: ProcessCell, _ b: ProcessCell) {
         a.relations?.links.removeAll { $0 === b }
-        on(b.scheduler) { _ in b.relations?.links.removeAll { $0 === a } }
+        onOwner(of: b) { _ in b.relations?.links.removeAll { $0 === a } }
     }
 
     package func monitor(watcher: ProcessCell, target: ProcessCell) -> MonitorRef {
         let ref = MonitorRef(id: node.makeReference())
         watcher.relationsForUpdate.monitoring[ref] = target
-        on(target.scheduler) { scheduler in
+        onOwner(of: target) { scheduler in
             if target.status == .alive {
                 target.relationsForUpdate.monitoredBy.append((ref, watcher))
             } else {
                 let pid = target.pid
-                scheduler.on(watcher.scheduler) { $0.down(ref, of: pid, reason: .noProcess, to: watcher) }
+                scheduler.onOwner(of: watcher) { $0.down(ref, of: pid, reason: .noProcess, to: watcher) }
             }
         }
         return ref
@@ -315,7 +323,7 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
 
     package func demonitor(watcher: ProcessCell, ref: MonitorRef) {
         guard let target = watcher.relations?.monitoring.removeValue(forKey: ref) else { return }
-        on(target.scheduler) { $0.removeMonitor(ref, from: target) }
+        onOwner(of: target) { $0.removeMonitor(ref, from: target) }
     }
 }
 

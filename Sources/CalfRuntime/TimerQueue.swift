@@ -46,6 +46,9 @@ package struct TimerQueue {
     package struct Entry {
         package let deadline: UInt64
         package let id: UInt64
+        /// The process the timer belongs to, which it follows when the
+        /// process moves to another scheduler (nil: the scheduler's own).
+        package let owner: ProcessCell?
         package let action: (Scheduler) -> Void
     }
 
@@ -59,6 +62,10 @@ package struct TimerQueue {
 
     package mutating func insert(_ entry: Entry) {
         pending.insert(entry.id)
+        insertIntoHeap(entry)
+    }
+
+    private mutating func insertIntoHeap(_ entry: Entry) {
         heap.append(entry)
         var child = heap.count - 1
         while child > 0 {
@@ -82,6 +89,27 @@ package struct TimerQueue {
             if pending.remove(entry.id) != nil { due.append(entry.action) }
         }
         return due
+    }
+
+    /// Removes and returns the pending timers whose owners are in `owners`
+    /// (processes moving away), which keep their ids and deadlines.
+    package mutating func remove(ownedBy owners: Set<ObjectIdentifier>) -> [Entry] {
+        var taken: [Entry] = []
+        var kept: [Entry] = []
+        kept.reserveCapacity(heap.count)
+        for entry in heap {
+            guard pending.contains(entry.id) else { continue }
+            if let owner = entry.owner, owners.contains(ObjectIdentifier(owner)) {
+                pending.remove(entry.id)
+                taken.append(entry)
+            } else {
+                kept.append(entry)
+            }
+        }
+        guard !taken.isEmpty else { return [] }
+        heap = []
+        for entry in kept { insertIntoHeap(entry) }
+        return taken
     }
 
     package mutating func removeAll() {

@@ -52,6 +52,8 @@ package struct ChildReaper: Behavior {
     package func initialState() -> State { State() }
 
     package func started(state: inout State, context: inout Context<Message>) throws {
+        // Its kill timer and waves refer to the scheduler it started on.
+        context.cell.pinned = true
         let reaping = context.cell.scheduler.node.supervision.reaping
         reaping.began()
         let waves = self.waves

@@ -119,6 +119,18 @@ public struct ChildSpec: Sendable {
     /// For a template: how its arguments are journaled (a durable
     /// `simpleOneForOne` supervisor needs it).
     public var argumentCoding: ArgumentCoding?
+    /// Where the child runs (for a template: every child of the pool).
+    /// Spread out by default, so a big pool does not sit on its
+    /// supervisor's scheduler. A durable child, a port and a supervisor
+    /// stay on their supervisor's scheduler whatever this says.
+    public var placement: Placement = .spread
+
+    /// This spec with its children placed by `placement`.
+    public func placed(_ placement: Placement) -> ChildSpec {
+        var copy = self
+        copy.placement = placement
+        return copy
+    }
 
     /// A child started by `start`.
     public init(
@@ -209,13 +221,16 @@ public struct ChildStartContext {
     public let key: UInt64
     /// The child spec's backoff (a durable child's restarts in place wait by it).
     public let backoff: Backoff?
+    /// Where the child spec places the child.
+    public let placement: Placement
 
-    package init(supervisor: ProcessCell, path: String, key: UInt64, arguments: (any Sendable)?, backoff: Backoff? = nil) {
+    package init(supervisor: ProcessCell, path: String, key: UInt64, arguments: (any Sendable)?, backoff: Backoff? = nil, placement: Placement = .local) {
         supervisorCell = supervisor
         supervisorPath = path
         self.key = key
         self.arguments = arguments
         self.backoff = backoff
+        self.placement = placement
     }
 
     /// The supervisor's pid.
@@ -230,12 +245,17 @@ public struct ChildStartContext {
         return typed
     }
 
-    /// Spawns `behavior` on the supervisor's scheduler, linked to it, and
-    /// runs its start callbacks.
+    /// Spawns `behavior` linked to the supervisor and runs its start
+    /// callbacks (on the supervisor's scheduler); then it goes where the
+    /// child spec's `placement` says.
     /// - Throws: `SpawnError` when it fails to start.
     @inlinable
     public func spawn<B: Behavior>(_ behavior: B) throws -> Address<B.Message> {
-        try supervisorCell.scheduler.start(behavior, linkedTo: supervisorCell)
+        let scheduler = supervisorCell.scheduler
+        let target = try scheduler.target(of: placement)
+        let child = try scheduler.start(behavior, linkedTo: supervisorCell)
+        if placement != .local { scheduler.place(child.cell, placement, target: target) }
+        return child
     }
 
     /// Spawns `behavior` as `spawn` does and registers it as `name`.

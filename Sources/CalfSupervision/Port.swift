@@ -131,6 +131,8 @@ public struct Port: Behavior {
 
     public func started(state: inout State, context: inout Context<PortMessage>) throws {
         context.trapExit = true
+        // Its OS process and pipes are handles of this scheduler's loop.
+        context.cell.pinned = true
         let me = context.address
         let scheduler = context.cell.scheduler
         var environment = ProcessEnvironment.current

@@ -6,7 +6,7 @@ extension Supervisor {
     /// Starts `record`'s process: `.success(pid)`, `.success(nil)` when the
     /// start function chose `ignore`.
     package func startProcess(_ record: ChildRecord, _ core: SupervisorState, _ context: inout Context<Message>) -> Result<Pid?, SupervisorError> {
-        var startContext = ChildStartContext(supervisor: context.cell, path: path, key: record.key, arguments: record.arguments, backoff: record.spec.backoff)
+        var startContext = ChildStartContext(supervisor: context.cell, path: path, key: record.key, arguments: record.arguments, backoff: record.spec.backoff, placement: record.spec.placement)
         let result: ChildStartResult
         do {
             result = try record.spec.start(&startContext)

@@ -102,7 +102,8 @@ extension Supervisor {
                     core.remove(waiting)
                     reply?.reply(Reply<Void>.success(()))
                 } else if context.cell.scheduler.processes[pid] != nil {
-                    // A live process that is not a child (every child runs on the supervisor's scheduler).
+                    // A live process that is not a child. Only this scheduler's table is asked (a
+                    // live non-child on another scheduler is taken as gone): the answer cannot wait.
                     reply?.reply(Reply<Void>.failure(.notFound(pid.description)))
                 } else {
                     // OTP: terminating a pid that is already gone is ok.

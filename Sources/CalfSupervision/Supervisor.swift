@@ -68,6 +68,8 @@ public struct Supervisor: Behavior {
     /// started are stopped and the supervisor fails to start.
     public func started(state: inout State, context: inout Context<Message>) throws {
         context.trapExit = true
+        // Its state (ledger, reaping, timers) refers to the scheduler it started on.
+        context.cell.pinned = true
         let core = state.core
         let rootExit = self.rootExit
         // However it ends (killed or stopped by Node.stop included, where it

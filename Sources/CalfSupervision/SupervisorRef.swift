@@ -118,7 +118,7 @@ extension Node {
             // Durable children start once their spawns commit: wait for that,
             // then take in what the commit released on each scheduler (their
             // starts, in its release channel), so that every child is running on return.
-            await onLoop(address.cell.scheduler) { $0.flushDurable() }
+            await onOwner(of: address.cell) { $0.flushDurable() }
             await durable.drain()
             for scheduler in schedulers { await onLoop(scheduler) { $0.takeAllRemote() } }
         }

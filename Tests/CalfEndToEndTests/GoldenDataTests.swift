@@ -25,7 +25,9 @@ import Testing
             #expect(status == 0, "\(err)")
             #expect(try journalValues(out) == journalValues(expectedJournal), "\(out)")
 
-            var node = try await NodeProcess(data: data, tree: tree, durability: "process")
+            // The fixtures' keys were accepted when they were made: remembered for longer than their age.
+            let keepKeys = ["--key-retention", "\(100 * 365 * 24 * 3600)"]
+            var node = try await NodeProcess(data: data, tree: tree, durability: "process", extra: keepKeys)
             #expect(!node.output.withLock { $0 }.contains("quarantined"), "\(node.output.withLock { $0 })")
             (status, out, err) = try await runShell(data, [
                 "state account-1", "state account-2", "state golden/pool/tally-1", "state golden/pool/tally-2",
@@ -59,7 +61,7 @@ import Testing
             }
 
             // And again from what today's build wrote (its snapshots, with checksums).
-            node = try await NodeProcess(data: data, tree: tree, durability: "process")
+            node = try await NodeProcess(data: data, tree: tree, durability: "process", extra: keepKeys)
             defer { _ = node.stop() }
             (status, out, err) = try await runShell(data, ["state account-1", "state golden/pool/tally-2"])
             #expect(out == "{\"balance\":1116}\n{\"total\":7}\n", "\(out)\(err)")
