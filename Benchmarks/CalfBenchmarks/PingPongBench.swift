@@ -43,10 +43,17 @@ public enum PingPongBench {
     /// Runs the benchmark and prints its figures to `report`.
     public static func run(messages: Int, report: Report) async throws {
         var sameRate = 0.0
-        for (label, schedulers) in [("pingpong", [0, 0]), ("pingpong_cross_scheduler", [0, 1])] {
+        // Placed on different schedulers at start, the balancer may bring the
+        // two together (compaction); pinned, every ball crosses between threads.
+        let runs: [(String, Placement, Placement)] = [
+            ("pingpong", .pinned(0), .pinned(0)),
+            ("pingpong_cross_scheduler", .scheduler(0), .scheduler(1)),
+            ("pingpong_cross_scheduler_pinned", .pinned(0), .pinned(1)),
+        ]
+        for (label, first, second) in runs {
             let node = try Node(schedulers: 2)
-            let a = try await node.spawn(Player(), on: schedulers[0])
-            let b = try await node.spawn(Player(), on: schedulers[1])
+            let a = try await node.spawn(Player(), placement: first)
+            let b = try await node.spawn(Player(), placement: second)
             let (done, stream) = try await node.receiver(of: Double.self)
             let start = now()
             node.send(.serve(peer: b, count: messages, done: done), to: a)

@@ -46,6 +46,24 @@ public final class EventLoop: @unchecked Sendable {
     private let joined = Mutex<Bool>(false)
     /// How long an idle loop looks for work before it sleeps in the kernel.
     private let spinNanoseconds: UInt64
+    /// Time the loop spent out of work (spinning or asleep) before its
+    /// latest idle spell, in nanoseconds (loop thread only).
+    private var idleNanoseconds: UInt64 = 0
+    /// Set by the driver after a long slice: poll libuv (timers, I/O) before the next.
+    private var pollRequested = false
+    /// When the loop last ran out of work, while it is out of work; else 0.
+    private var idleSince: UInt64 = 0
+
+    /// Asks for a libuv poll (timers, I/O) after the current slice rather
+    /// than after the usual number of slices: the slice ran long (loop thread only).
+    public func pollSoon() { pollRequested = true }
+
+    /// Time the loop spent out of work (spinning or asleep) since it
+    /// started, up to `now` (loop thread only: a timer that fires while it
+    /// sleeps sees the sleep so far counted).
+    public func idleNanoseconds(at now: UInt64) -> UInt64 {
+        idleSince == 0 || now < idleSince ? idleNanoseconds : idleNanoseconds &+ (now &- idleSince)
+    }
 
     /// A write to a pipe or socket whose reader is gone (a client that hung
     /// up, a port whose command exited) fails with `EPIPE` instead of
@@ -112,6 +130,17 @@ public final class EventLoop: @unchecked Sendable {
     static func owner(of handle: UnsafeMutablePointer<uv_async_t>) -> EventLoop? {
         guard let raw = handle.pointee.loop?.pointee.data else { return nil }
         return Unmanaged<EventLoop>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    /// The CPU time the loop's thread has used so far (any thread; nil once
+    /// the thread has ended or if the system cannot tell).
+    public func threadCPUTime() -> Duration? {
+        guard !joined.withLock({ $0 }) else { return nil }
+        var clock = clockid_t()
+        guard pthread_getcpuclockid(thread, &clock) == 0 else { return nil }
+        var time = timespec()
+        guard clock_gettime(clock, &time) == 0 else { return nil }
+        return .seconds(time.tv_sec) + .nanoseconds(time.tv_nsec)
     }
 
     /// The loop whose thread is calling, if the caller is a loop thread.
@@ -199,12 +228,22 @@ public final class EventLoop: @unchecked Sendable {
             if hasSubmissions.load(ordering: .relaxed) { drainSubmissions() }
             let busy = driver?.runReadyWork(on: self) ?? false
             slicesSincePoll += 1
-            if slicesSincePoll >= pollInterval {
+            if slicesSincePoll >= pollInterval || pollRequested {
                 slicesSincePoll = 0
+                pollRequested = false
                 uv_run(uvLoop, UV_RUN_NOWAIT)
             }
             if busy { continue }
-            if spinUntilWork(driver) { continue }
+            // Out of work: from here to the next slice is idle time (one clock
+            // read each way, only when the loop runs dry).
+            let idleStart = Self.monotonicNanoseconds()
+            idleSince = idleStart
+            driver?.willIdle(at: idleStart)
+            defer {
+                idleNanoseconds &+= Self.monotonicNanoseconds() &- idleStart
+                idleSince = 0
+            }
+            if spinUntilWork(driver, from: idleStart) { continue }
             sleeping.store(true, ordering: .sequentiallyConsistent)
             if pendingWork(driver) || stopRequested.load(ordering: .sequentiallyConsistent) {
                 sleeping.store(false, ordering: .relaxed)
@@ -215,10 +254,10 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// Looks for work for up to `spinNanoseconds` before sleeping; returns whether some arrived.
-    private func spinUntilWork(_ driver: (any LoopDriver)?) -> Bool {
+    /// Looks for work for up to `spinNanoseconds` from `start` before
+    /// sleeping; returns whether some arrived.
+    private func spinUntilWork(_ driver: (any LoopDriver)?, from start: UInt64) -> Bool {
         guard spinNanoseconds > 0 else { return false }
-        let start = Self.monotonicNanoseconds()
         while true {
             for _ in 0..<64 where pendingWork(driver) || stopRequested.load(ordering: .relaxed) {
                 return true
@@ -227,7 +266,8 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
-    static func monotonicNanoseconds() -> UInt64 {
+    /// The monotonic clock, in nanoseconds (what the idle figures are measured on).
+    public static func monotonicNanoseconds() -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)

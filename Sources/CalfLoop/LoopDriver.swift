@@ -13,7 +13,16 @@ public protocol LoopDriver: AnyObject, Sendable {
     /// `EventLoop.wake()` is therefore never missed.
     func hasPendingWork() -> Bool
 
+    /// Called on the loop thread when it runs out of work, before it spins
+    /// and sleeps; `nanoseconds` is the monotonic clock then. Default: nothing.
+    func willIdle(at nanoseconds: UInt64)
+
     /// Called once on the loop thread when the loop stops, before libuv
     /// handles are closed: the driver closes its own handles here.
     func loopWillStop(_ loop: EventLoop)
+}
+
+extension LoopDriver {
+    /// Does nothing.
+    public func willIdle(at nanoseconds: UInt64) {}
 }

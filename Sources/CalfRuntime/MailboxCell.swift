@@ -28,8 +28,9 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
             intake.take(self, envelope)
         } else if current === scheduler {
             deliverLocal(envelope)
-        } else if current != nil {
-            scheduler.pushRemote(RemoteNode.make(cell: self, envelope: consume envelope))
+        } else if let current {
+            let node = RemoteNode.make(cell: self, envelope: consume envelope)
+            if current.inRun { current.buffer(node, for: scheduler) } else { scheduler.pushRemote(node) }
         } else {
             pushFromOutside(consume envelope)
         }

@@ -45,10 +45,17 @@ public final class Node: Sendable {
     ///     own per factory, for several nodes in one process or a test.
     ///   - clock: a clock a test moves by hand (`ManualClock`); nil: timers
     ///     go by the system's monotonic clock.
-    public init(schedulers: Int = Node.coreCount, budget: Int = 100, metrics: (any MetricsFactory)? = nil, clock: ManualClock? = nil) throws(LoopError) {
-        let core = NodeCore(metrics: metrics ?? MetricsSystem.factory, clock: clock)
+    ///   - balancing: how the schedulers share out the processes (default:
+    ///     on, except with a `ManualClock`, whose tests follow each step).
+    public init(
+        schedulers: Int = Node.coreCount, budget: Int = 100, metrics: (any MetricsFactory)? = nil,
+        clock: ManualClock? = nil, balancing: Balancing? = nil
+    ) throws(LoopError) {
         let count = max(1, schedulers)
-        let made = (0..<count).map { Scheduler(index: $0, node: core, budget: max(1, budget)) }
+        let core = NodeCore(
+            metrics: metrics ?? MetricsSystem.factory, clock: clock,
+            balancing: balancing ?? (clock == nil ? .automatic : .off), schedulers: count)
+        let made = (0..<count).map { Scheduler(index: $0, node: core, budget: max(1, budget), schedulers: count) }
         let peers = made.map(PeerScheduler.init(scheduler:))
         for scheduler in made { scheduler.peers = peers }
         var loops: [EventLoop] = []
@@ -87,6 +94,15 @@ public final class Node: Sendable {
 
     /// The number of schedulers.
     public var schedulerCount: Int { schedulers.count }
+
+    /// The schedulers the balancer has parked while the load is low (`Balancing`).
+    public var parkedSchedulers: [Int] {
+        schedulers.filter { $0.parked.load(ordering: .relaxed) }.map(\.index)
+    }
+
+    /// The CPU time each scheduler's thread has used so far, by index (nil
+    /// for one whose thread has ended).
+    public var schedulerCPUTimes: [Duration?] { loops.map { $0.threadCPUTime() } }
 
     /// Messages that could not be delivered (dead pid, unknown name, or left
     /// in a mailbox when its process ended) since the node started.
@@ -260,11 +276,19 @@ public final class Node: Sendable {
 
     // MARK: Inspection
 
-    /// The number of live processes (asks every scheduler).
+    /// The number of live processes (asks every scheduler). A process
+    /// moving between schedulers is in neither table for a moment: the
+    /// count is taken again until no move began or was under way meanwhile.
     public func processCount() async -> Int {
         var total = 0
-        for scheduler in schedulers {
-            total += await onLoop(scheduler) { $0.processes.count }
+        for _ in 0..<1_000 {
+            let before = core.movesBegun.load(ordering: .acquiring)
+            total = 0
+            for scheduler in schedulers {
+                total += await onLoop(scheduler) { $0.processes.count }
+            }
+            if core.movesInFlight.load(ordering: .acquiring) == 0, core.movesBegun.load(ordering: .acquiring) == before { break }
+            await Task.yield()
         }
         return total
     }
@@ -330,6 +354,11 @@ public final class Node: Sendable {
                 if case .stopped(let report) = state.withLock({ $0 }) { return report }
                 try? await Task.sleep(for: .milliseconds(5))
             }
+        }
+        // No process moves from here on: each is in its scheduler's table when they are stopped.
+        core.acceptsMoves.store(false, ordering: .relaxed)
+        for _ in 0..<10_000 where core.movesInFlight.load(ordering: .relaxed) != 0 {
+            try? await Task.sleep(for: .milliseconds(1))
         }
         let layers = core.attachedLayers
         // The layer attached last first: supervision stops its trees, then

@@ -33,6 +33,17 @@ package final class NodeCore: Sendable {
     /// Batches of processes moving between schedulers whose move has not
     /// ended yet (`Scheduler+Migration`).
     package let movesInFlight = Atomic<Int>(0)
+    /// Batches of moves begun since the node started.
+    package let movesBegun = Atomic<Int>(0)
+    /// False once the node stops: no move starts after that.
+    package let acceptsMoves = Atomic<Bool>(true)
+    /// How the schedulers balance, and whether they do (on, with more than one scheduler).
+    package let balancing: Balancing
+    package let balances: Bool
+    /// When a tick last considered parking or unparking a scheduler, and
+    /// when one was last parked or unparked (monotonic nanoseconds).
+    package let balanceDecidedAt = Atomic<UInt64>(0)
+    package let parkingChangedAt = Atomic<UInt64>(0)
     /// Held by a thread outside every scheduler while it reads a process's
     /// scheduler and pushes mail there, so that a move can tell when no
     /// such sender still holds the old address (`Scheduler+Migration`).
@@ -48,9 +59,11 @@ package final class NodeCore: Sendable {
     /// The node's wall time: its manual clock's, else the system's.
     @usableFromInline package var wallNow: WallTime { clock?.wallNow ?? .now }
 
-    package init(metrics: any MetricsFactory, clock: ManualClock? = nil) {
+    package init(metrics: any MetricsFactory, clock: ManualClock? = nil, balancing: Balancing = .off, schedulers: Int = 1) {
         self.metrics = metrics
         self.clock = clock
+        self.balancing = balancing
+        self.balances = balancing.enabled && schedulers > 1
     }
 
     // MARK: Layers

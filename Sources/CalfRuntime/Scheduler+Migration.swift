@@ -39,6 +39,7 @@ extension Scheduler {
     package func flushDepartures() {
         let requests = departing
         departing = []
+        guard node.acceptsMoves.load(ordering: .relaxed) else { return }
         // Mail still in this scheduler's remote queue for the cells that
         // move is forwarded when taken (in its order, ahead of what comes
         // straight to the new owner): no need to drain the queue here, which
@@ -83,6 +84,7 @@ extension Scheduler {
             }
         }
         node.movesInFlight.wrappingAdd(sent.count, ordering: .relaxed)
+        node.movesBegun.wrappingAdd(sent.count, ordering: .relaxed)
         movedOut &+= UInt64(moving.count)
         for batch in sent {
             let destination = batch.destination
@@ -115,6 +117,8 @@ extension Scheduler {
         if cell.scheduler === self {
             work(self)
         } else {
+            // Mail sent before goes first (a signal after a message keeps its place).
+            if outbox.pending > 0 { flushOutbox() }
             Scheduler.post(work, toOwnerOf: cell)
         }
     }

@@ -52,11 +52,20 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     /// Processes that moved away from here, and here from elsewhere (for `stats`).
     @exclusivity(unchecked) package var movedOut: UInt64 = 0
     @exclusivity(unchecked) package var movedIn: UInt64 = 0
+    /// What this scheduler publishes for the balancer, and its own balancing state (`Scheduler+Balance`).
+    package let figures = BalanceFigures()
+    @exclusivity(unchecked) package var balance = BalanceState()
+    /// Mail for other schedulers sent during the current run (`Outbox`).
+    @usableFromInline package let outbox: Outbox
+    /// Whether a run of ready work is under way: sends to other schedulers then go through the outbox.
+    @usableFromInline @exclusivity(unchecked) package var inRun = false
+    private var boundToThread = false
 
-    package init(index: Int, node: NodeCore, budget: Int) {
+    package init(index: Int, node: NodeCore, budget: Int, schedulers: Int) {
         self.index = index
         self.node = node
         self.budget = budget
+        self.outbox = Outbox(schedulers: schedulers)
     }
 
     // MARK: Spawning
@@ -115,6 +124,30 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         }
     }
 
+    /// Hands a chain of deliveries to this scheduler (any thread but its own; `Outbox`).
+    package func pushRemote(first: UnsafeMutableRawPointer, last: UnsafeMutableRawPointer) {
+        remote.push(first: first, last: last)
+        if closed.load(ordering: .sequentiallyConsistent) {
+            discardRemote()
+        } else {
+            loop.wake()
+        }
+    }
+
+    /// Links `node` into the outbox for `destination`, pushed at the end of
+    /// this run (loop thread, during a run).
+    @inlinable
+    package func buffer(_ node: UnsafeMutableRawPointer, for destination: Scheduler) {
+        outbox.append(node, to: destination.index)
+        if _slowPath(outbox.pending >= 256) { flushOutbox() }
+    }
+
+    /// Pushes what the outbox holds (loop thread).
+    @usableFromInline
+    package func flushOutbox() {
+        outbox.flush(to: peers)
+    }
+
     /// Moves up to `limit` remote deliveries into their mailboxes; returns
     /// whether more are waiting.
     @discardableResult
@@ -146,6 +179,14 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         if remote.hasItems { takeRemote() }
         if let deadline = timers.nextDeadline, deadline <= now { fireTimers() }
         var count = 0
+        // A run ends after 4096 turns or about a millisecond (the clock read
+        // every 16 turns), so that jobs, steal requests and I/O wait no longer.
+        var runStart: UInt64 = 0
+        if _slowPath(!boundToThread) {
+            CurrentScheduler.bind(self)
+            boundToThread = true
+        }
+        inRun = true
         while count < 4096, let cell = runQueue.popFirst() {
             count &+= 1
             if cell.status == .alive, cell.holds == 0, cell.turn(cell, budget), cell.status == .alive {
@@ -153,9 +194,21 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
             } else {
                 cell.scheduled = false
             }
-            if count & 127 == 0, remote.hasItems { takeRemote() }
+            if count & 15 == 0 {
+                if count & 127 == 0, remote.hasItems { takeRemote() }
+                let time = monotonicNanoseconds()
+                if runStart == 0 {
+                    runStart = time
+                } else if time &- runStart > 1_000_000 {
+                    loop.pollSoon()
+                    break
+                }
+            }
         }
+        inRun = false
+        if outbox.pending > 0 { flushOutbox() }
         turns &+= UInt64(count)
+        if node.balances { balanceAfterRun(ranTurns: count > 0) }
         if !departing.isEmpty { flushDepartures() }
         if !attachments.isEmpty { runEnded() }
         return !runQueue.isEmpty || remote.hasItems
@@ -182,6 +235,7 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
 
     @usableFromInline package func loopWillStop(_ loop: EventLoop) {
         for attachment in attachments { attachment.loopWillStop(self) }
+        stopBalancing()
         timerHandle?.close()
         timerHandle = nil
         timers.removeAll()

@@ -264,7 +264,7 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
             // The stalled shell reads again: every event comes (3,000 are well under 4 MiB), then a half-close ends the trace.
             stalled.signal()
             // Every message of the flood is in it, after its first frame.
-            #expect(await framesRead.reaches(count + 1))
+            #expect(await framesRead.reaches(count + 1, within: 30))
             tracer.value.finishSending()
             #expect(await ended.reaches(1))
             #expect(final.withLock { $0 } == .success(.ended("the shell stopped following")))

@@ -76,13 +76,13 @@ private final class Flag: Sendable {
 
 @Suite(.serialized, .timeLimit(.minutes(2))) struct MigrationTests {
     @Test func aProcessThatKeepsMovingGetsEveryMessageOfEachSenderInOrder() async throws {
-        let node = try Node(schedulers: 3)
+        let node = try Node(schedulers: 3, balancing: .off)
         let checker = try await node.spawn(SequenceChecker(), placement: .scheduler(0))
         let (done, finished) = try await node.receiver(of: [Int].self)
         let stop = Flag()
         // A sender pinned to each scheduler, and one outside every scheduler (a task).
         for id in 0..<3 {
-            let blaster = try await node.spawn(Blaster(id: id, burst: 200, stop: stop, target: checker, done: done), on: id)
+            let blaster = try await node.spawn(Blaster(id: id, burst: 20, stop: stop, target: checker, done: done), on: id)
             node.send(.go(from: 0), to: blaster)
         }
         let outside = Task { () -> Int in
@@ -90,14 +90,14 @@ private final class Flag: Sendable {
             while !stop.isSet {
                 node.send(.item(sender: 99, seq: seq), to: checker)
                 seq += 1
-                if seq % 200 == 0 { try? await Task.sleep(for: .milliseconds(1)) }
+                if seq % 20 == 0 { try? await Task.sleep(for: .milliseconds(1)) }
             }
             return seq
         }
-        // Moves while the mail flows: 40 of them, or as many as fit in 20 s.
+        // Moves while the mail flows: 40 of them, or as many as fit in 60 s.
         var moves = 0
         var index = 0
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(60)
         while moves < 40, ContinuousClock.now < deadline {
             index = (index + 1) % 3
             if try await node.move(checker, to: index) { moves += 1 }
@@ -120,7 +120,7 @@ private final class Flag: Sendable {
     }
 
     @Test func timersFollowAMovedProcessAndStillCancel() async throws {
-        let node = try Node(schedulers: 3)
+        let node = try Node(schedulers: 3, balancing: .off)
         let (process, _) = try await puppet(node)
         try #require(try await node.move(process, to: 0) || process.schedulerIndex == 0)
         #expect(await node.settled())
@@ -149,7 +149,7 @@ private final class Flag: Sendable {
     }
 
     @Test func linksAndMonitorsHoldAcrossMovesOfBothEnds() async throws {
-        let node = try Node(schedulers: 3)
+        let node = try Node(schedulers: 3, balancing: .off)
         let (watcher, watcherEvents) = try await puppet(node, trapExit: true)
         let (victim, _) = try await puppet(node)
         let (ack, acks) = try await node.receiver(of: Bool.self)
@@ -178,7 +178,7 @@ private final class Flag: Sendable {
     }
 
     @Test func aCallPendingAcrossAMoveGetsItsReplyOnTheNewScheduler() async throws {
-        let node = try Node(schedulers: 3)
+        let node = try Node(schedulers: 3, balancing: .off)
         let callee = try await node.spawn(Puppet(), placement: .scheduler(1))
         let (caller, _) = try await puppet(node)
         _ = try await node.move(caller, to: 0)
@@ -213,7 +213,7 @@ private final class Flag: Sendable {
     }
 
     @Test func aTraceKeepsRecordingAfterTheProcessMoves() async throws {
-        let node = try Node(schedulers: 3)
+        let node = try Node(schedulers: 3, balancing: .off)
         let (process, _) = try await puppet(node)
         let trace = try await node.trace(process.pid.description, limit: nil) {}
         #expect(await answers(node, process))
@@ -251,7 +251,7 @@ private final class Flag: Sendable {
     }
 
     @Test func aPoolOfAThousandChildrenIsSpreadAcrossTheSchedulers() async throws {
-        let node = try Node(schedulers: 3)
+        let node = try Node(schedulers: 3, balancing: .off)
         let pool = try await node.startSupervisor(SupervisorSpec("pool", strategy: .simpleOneForOne) {
             ChildSpec.template("worker") { (_: Int) in Puppet() }
         })

@@ -11,7 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell, idle
+        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell, idle, savina
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -47,6 +47,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Durability level to measure (durable; default: both).")
     var durability: StoreEnvironment.Durability?
 
+    @Option(help: "Runs of each benchmark, of which the median is shown (savina).")
+    var rounds = 3
+
+    @Flag(help: "Also run beside one CPU-bound process, yes > /dev/null (savina).")
+    var hog = false
+
     @Option(help: "Schedulers (default: one per core).")
     var schedulers = Node.coreCount
 
@@ -71,6 +77,8 @@ struct BenchCommand: AsyncParsableCommand {
             try await ShellBench.run(processes: 100_000, report: report)
         case .idle:
             try await IdleBench.run(seconds: 3, report: report)
+        case .savina:
+            try await SavinaBench.run(rounds: rounds, hog: hog, report: report)
         }
     }
 }
