@@ -19,4 +19,4 @@ test: deps
 # Prints the figures of every benchmark (release build).
 bench: deps
 	$(SWIFT) build -c release --product calf
-	for name in spawn pingpong ring fanin codec journal durable replay recover restart shell idle; do .build/release/calf bench $$name; done
+	for name in spawn pingpong ring fanin codec journal durable replay recover restart shell idle savina; do .build/release/calf bench $$name; done

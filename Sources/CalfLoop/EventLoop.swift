@@ -54,6 +54,9 @@ public final class EventLoop: @unchecked Sendable {
     /// When the loop last ran out of work, while it is out of work; else 0.
     private var idleSince: UInt64 = 0
 
+    /// Whether jobs submitted from other threads wait to run (any thread).
+    public var hasPendingJobs: Bool { hasSubmissions.load(ordering: .relaxed) }
+
     /// Asks for a libuv poll (timers, I/O) after the current slice rather
     /// than after the usual number of slices: the slice ran long (loop thread only).
     public func pollSoon() { pollRequested = true }

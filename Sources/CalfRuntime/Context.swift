@@ -34,7 +34,7 @@ public struct Context<Message: Sendable> {
     @inlinable
     public func send<M>(_ message: M, to address: Address<M>) {
         if _slowPath(traced), let trace = cell.trace { cell.traceSent("message", message, to: address.cell.pid, on: trace) }
-        address.cell.deliver(.message(message), from: cell.scheduler)
+        cell.schedulerRef._withUnsafeGuaranteedRef { address.cell.deliver(.message(message), from: $0) }
     }
 
     /// Sends `message` to the process registered as `name`.

@@ -26,7 +26,7 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     package final func deliver(_ envelope: __owned Envelope<Message>, from current: Scheduler?) {
         if let intake {
             intake.take(self, envelope)
-        } else if current === scheduler {
+        } else if let current, Unmanaged.passUnretained(current).toOpaque() == schedulerRef.toOpaque() {
             deliverLocal(envelope)
         } else if let current {
             let node = RemoteNode.make(cell: self, envelope: consume envelope)
@@ -55,7 +55,7 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
             return
         }
         mailbox.append(consume envelope)
-        if !scheduled { scheduler.makeRunnable(self) }
+        if !scheduled { schedulerRef._withUnsafeGuaranteedRef { $0.makeRunnable(self) } }
     }
 
     /// Delivers from another thread: through the scheduler's remote queue.

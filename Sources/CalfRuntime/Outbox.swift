@@ -21,9 +21,9 @@ package final class Outbox {
     @usableFromInline let lasts: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     /// The destinations with a chain, in the order they got one.
     @usableFromInline let used: UnsafeMutablePointer<Int>
-    @usableFromInline var usedCount = 0
+    @usableFromInline @exclusivity(unchecked) var usedCount = 0
     /// Nodes linked and not yet pushed.
-    @usableFromInline package var pending = 0
+    @usableFromInline @exclusivity(unchecked) package var pending = 0
     @usableFromInline let capacity: Int
 
     /// An outbox for a node of `schedulers` schedulers.

@@ -88,7 +88,7 @@ extension Scheduler {
         guard thiefIndex >= 0, thiefIndex < peers.count, thiefIndex != index else { return }
         let thief = peers[thiefIndex].scheduler
         guard !thief.parked.load(ordering: .relaxed) else { return }
-        share(upTo: runQueue.count / 2, to: { _ in thief }, honouringSettle: true)
+        share(upTo: min(runQueue.count / 2, 64), to: { _ in thief }, honouringSettle: true)
     }
 
     /// Moves up to `limit` movable processes from the back of the run queue

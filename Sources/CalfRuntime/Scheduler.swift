@@ -179,8 +179,11 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         if remote.hasItems { takeRemote() }
         if let deadline = timers.nextDeadline, deadline <= now { fireTimers() }
         var count = 0
-        // A run ends after 4096 turns or about a millisecond (the clock read
-        // every 16 turns), so that jobs, steal requests and I/O wait no longer.
+        // A run ends after 4096 turns; or after about a millisecond (the
+        // clock read every 64 turns) if a job, a steal request or a due timer
+        // waits; or after 20 ms for I/O. Ending runs sooner when nothing
+        // waits only splits the durable processes' commit batches (a
+        // flood's commit p99 went from 4 ms to 165 ms with a plain 1 ms cap).
         var runStart: UInt64 = 0
         if _slowPath(!boundToThread) {
             CurrentScheduler.bind(self)
@@ -194,12 +197,12 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
             } else {
                 cell.scheduled = false
             }
-            if count & 15 == 0 {
+            if count & 63 == 0 {
                 if count & 127 == 0, remote.hasItems { takeRemote() }
                 let time = monotonicNanoseconds()
                 if runStart == 0 {
                     runStart = time
-                } else if time &- runStart > 1_000_000 {
+                } else if time &- runStart > 1_000_000, runMustYield(at: time, started: runStart) {
                     loop.pollSoon()
                     break
                 }
@@ -212,6 +215,15 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         if !departing.isEmpty { flushDepartures() }
         if !attachments.isEmpty { runEnded() }
         return !runQueue.isEmpty || remote.hasItems
+    }
+
+    /// Whether a run that began at `started` must end now, at `time`, past
+    /// its first millisecond: something waits for this thread, or 20 ms passed.
+    private func runMustYield(at time: UInt64, started: UInt64) -> Bool {
+        if time &- started > 20_000_000 || loop.hasPendingJobs { return true }
+        if figures.stealRequest.load(ordering: .relaxed) >= 0 { return true }
+        if let deadline = timers.nextDeadline, deadline <= now { return true }
+        return false
     }
 
     @usableFromInline package func hasPendingWork() -> Bool {

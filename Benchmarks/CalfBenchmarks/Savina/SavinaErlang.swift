@@ -13,13 +13,18 @@ enum SavinaErlang {
 %% as the Calf ones are: one process for one process, the same messages.
 %% Prints "name rate" lines, each the median of Rounds runs.
 
-main([RoundsText | Sizes]) ->
+main([RoundsText, Only | Sizes]) ->
     Rounds = list_to_integer(RoundsText),
+    Chosen = case Only of "all" -> all; _ -> string:tokens(Only, ",") end,
     [Hops, RingSize, RingHops, Count, BigWorkers, BigPings, FjWorkers, FjPer, FjCount, Creatures, Meetings] =
         [list_to_integer(S) || S <- Sizes],
     Run = fun(Name, F) ->
-        Rates = [F() || _ <- lists:seq(1, Rounds)],
-        io:format("~s ~.1f~n", [Name, median(Rates)])
+        case Chosen == all orelse lists:member(Name, Chosen) of
+            true ->
+                Rates = [F() || _ <- lists:seq(1, Rounds)],
+                io:format("~s ~.1f~n", [Name, median(Rates)]);
+            false -> skipped
+        end
     end,
     Run("pingpong", fun() -> pingpong(Hops) end),
     Run("threadring", fun() -> threadring(RingSize, RingHops) end),
@@ -190,7 +195,7 @@ big(Workers, Pings) ->
 
     /// Runs every benchmark `rounds` times under `erl` with `flags`; the
     /// median rate of each, by name (empty when the run failed, with why on standard error).
-    static func run(flags: [String], rounds: Int, sizes: SavinaSizes) -> [String: Double] {
+    static func run(flags: [String], rounds: Int, sizes: SavinaSizes, only: Set<String>?) -> [String: Double] {
         guard let erl = executable("erl"), let erlc = executable("erlc") else { return [:] }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calf-savina-\(getpid())")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -202,7 +207,8 @@ big(Workers, Pings) ->
             return [:]
         }
         guard runProcess(erlc, ["-o", directory.path, directory.appendingPathComponent("savina.erl").path]) != nil else { return [:] }
-        let arguments = flags + ["-noshell", "-pa", directory.path, "-run", "savina", "main", String(rounds)]
+        let chosen = only.map { $0.sorted().joined(separator: ",") } ?? "all"
+        let arguments = flags + ["-noshell", "-pa", directory.path, "-run", "savina", "main", String(rounds), chosen]
             + sizes.erlangArguments + ["-s", "init", "stop"]
         guard let output = runProcess(erl, arguments) else { return [:] }
         var rates: [String: Double] = [:]

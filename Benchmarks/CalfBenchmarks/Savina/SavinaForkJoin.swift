@@ -127,8 +127,8 @@ struct SavinaMall: Behavior {
 
 extension SavinaBench {
     /// Fork-join throughput: `perWorker` messages to each of `workers` processes.
-    static func forkJoinThroughput(workers: Int, perWorker: Int) async throws -> Double {
-        try await onFreshNode { node, done in
+    static func forkJoinThroughput(workers: Int, perWorker: Int, schedulers: Int) async throws -> Double {
+        try await onFreshNode(schedulers: schedulers) { node, done in
             let sink = try await node.spawn(SavinaSink(total: workers, done: done))
             var all: [Address<Int>] = []
             for _ in 0..<workers { all.append(try await node.spawn(SavinaForkJoinWorker(expected: perWorker, done: sink))) }
@@ -141,8 +141,8 @@ extension SavinaBench {
     }
 
     /// Fork-join creation: `count` processes made, each for one message.
-    static func forkJoinCreation(count: Int) async throws -> Double {
-        try await onFreshNode { node, done in
+    static func forkJoinCreation(count: Int, schedulers: Int) async throws -> Double {
+        try await onFreshNode(schedulers: schedulers) { node, done in
             let sink = try await node.spawn(SavinaSink(total: count, done: done))
             let creator = try await node.spawn(SavinaForkJoinCreator(count: count, done: sink))
             await node.settled()
@@ -153,8 +153,8 @@ extension SavinaBench {
     }
 
     /// Chameneos: `creatures` meeting `meetings` times at one mall.
-    static func chameneos(creatures: Int, meetings: Int) async throws -> Double {
-        try await onFreshNode { node, done in
+    static func chameneos(creatures: Int, meetings: Int, schedulers: Int) async throws -> Double {
+        try await onFreshNode(schedulers: schedulers) { node, done in
             let mall = try await node.spawn(SavinaMall(meetings: meetings, creatures: creatures, done: done))
             var all: [Address<SavinaChameneo.Message>] = []
             for index in 0..<creatures { all.append(try await node.spawn(SavinaChameneo(colour: index % 3))) }

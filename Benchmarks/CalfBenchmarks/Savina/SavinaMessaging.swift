@@ -142,8 +142,8 @@ struct SavinaBigWorker: Behavior {
 
 extension SavinaBench {
     /// Ping-pong: `hops` passes between two processes placed on different schedulers.
-    static func pingPong(hops: Int) async throws -> Double {
-        try await onFreshNode { node, done in
+    static func pingPong(hops: Int, schedulers: Int) async throws -> Double {
+        try await onFreshNode(schedulers: schedulers) { node, done in
             let a = try await node.spawn(SavinaPlayer(done: done), placement: .scheduler(0))
             let b = try await node.spawn(SavinaPlayer(done: done), placement: .scheduler(1 % node.schedulerCount))
             node.send(.peer(b), to: a)
@@ -156,8 +156,8 @@ extension SavinaBench {
     }
 
     /// Thread ring: a token passed `hops` times around `size` processes.
-    static func threadRing(size: Int, hops: Int) async throws -> Double {
-        try await onFreshNode { node, done in
+    static func threadRing(size: Int, hops: Int, schedulers: Int) async throws -> Double {
+        try await onFreshNode(schedulers: schedulers) { node, done in
             var members: [Address<SavinaRingMember.Message>] = []
             for _ in 0..<size { members.append(try await node.spawn(SavinaRingMember(done: done))) }
             for (index, member) in members.enumerated() { node.send(.next(members[(index + 1) % size]), to: member) }
@@ -169,8 +169,8 @@ extension SavinaBench {
     }
 
     /// Counting: `count` increments from one process to another, then the total asked for.
-    static func counting(count: Int) async throws -> Double {
-        try await onFreshNode { node, done in
+    static func counting(count: Int, schedulers: Int) async throws -> Double {
+        try await onFreshNode(schedulers: schedulers) { node, done in
             let sink = try await node.spawn(SavinaSink(total: count, done: done))
             let counter = try await node.spawn(SavinaCounter(), placement: .scheduler(0))
             let producer = try await node.spawn(SavinaProducer(counter: counter, count: count, answer: sink), placement: .scheduler(1 % node.schedulerCount))
@@ -182,8 +182,8 @@ extension SavinaBench {
     }
 
     /// Big: `workers` processes each pinging random ones `pings` times (messages: pings and pongs).
-    static func big(workers: Int, pings: Int) async throws -> Double {
-        try await onFreshNode { node, done in
+    static func big(workers: Int, pings: Int, schedulers: Int) async throws -> Double {
+        try await onFreshNode(schedulers: schedulers) { node, done in
             let sink = try await node.spawn(SavinaSink(total: workers, done: done))
             var all: [Address<SavinaBigWorker.Message>] = []
             for index in 0..<workers {

@@ -53,6 +53,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Also run beside one CPU-bound process, yes > /dev/null (savina).")
     var hog = false
 
+    @Option(help: "Only these benchmarks, comma-separated (savina; default: all).")
+    var only: String?
+
     @Option(help: "Schedulers (default: one per core).")
     var schedulers = Node.coreCount
 
@@ -78,7 +81,7 @@ struct BenchCommand: AsyncParsableCommand {
         case .idle:
             try await IdleBench.run(seconds: 3, report: report)
         case .savina:
-            try await SavinaBench.run(rounds: rounds, hog: hog, report: report)
+            try await SavinaBench.run(rounds: rounds, hog: hog, only: only.map { Set($0.split(separator: ",").map(String.init)) }, report: report)
         }
     }
 }
