@@ -28,9 +28,8 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
             intake.take(self, envelope)
         } else if let current, Unmanaged.passUnretained(current).toOpaque() == schedulerRef.toOpaque() {
             deliverLocal(envelope)
-        } else if let current {
-            let node = RemoteNode.make(cell: self, envelope: consume envelope)
-            if current.inRun { current.buffer(node, for: scheduler) } else { scheduler.pushRemote(node) }
+        } else if current != nil {
+            scheduler.pushRemote(RemoteNode.make(cell: self, envelope: consume envelope))
         } else {
             pushFromOutside(consume envelope)
         }

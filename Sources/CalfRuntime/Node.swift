@@ -55,7 +55,7 @@ public final class Node: Sendable {
         let core = NodeCore(
             metrics: metrics ?? MetricsSystem.factory, clock: clock,
             balancing: balancing ?? (clock == nil ? .automatic : .off), schedulers: count)
-        let made = (0..<count).map { Scheduler(index: $0, node: core, budget: max(1, budget), schedulers: count) }
+        let made = (0..<count).map { Scheduler(index: $0, node: core, budget: max(1, budget)) }
         let peers = made.map(PeerScheduler.init(scheduler:))
         for scheduler in made { scheduler.peers = peers }
         var loops: [EventLoop] = []

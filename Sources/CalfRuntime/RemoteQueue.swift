@@ -160,14 +160,6 @@ package final class RemoteQueue: @unchecked Sendable {
         RemoteNode.next(previous).pointee.store(node, ordering: .sequentiallyConsistent)
     }
 
-    /// Pushes the chain from `first` to `last`, linked through their next
-    /// pointers (any thread): one exchange for all of them.
-    @inlinable
-    package func push(first: UnsafeMutableRawPointer, last: UnsafeMutableRawPointer) {
-        let previous = tail.exchange(last, ordering: .acquiringAndReleasing)
-        RemoteNode.next(previous).pointee.store(first, ordering: .sequentiallyConsistent)
-    }
-
     /// Whether a pushed node is ready to pop (consumer only).
     package var hasItems: Bool {
         RemoteNode.next(head).pointee.load(ordering: .sequentiallyConsistent) != nil

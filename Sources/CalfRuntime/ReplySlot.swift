@@ -45,8 +45,6 @@ package final class ReplySlot: Sendable {
         guard done.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             return false
         }
-        // Mail the replier sent before replying reaches its processes before the caller can act on the reply.
-        if let scheduler = CurrentScheduler.scheduler, scheduler.outbox.pending > 0 { scheduler.flushOutbox() }
         completion(result)
         return true
     }

@@ -117,8 +117,6 @@ extension Scheduler {
         if cell.scheduler === self {
             work(self)
         } else {
-            // Mail sent before goes first (a signal after a message keeps its place).
-            if outbox.pending > 0 { flushOutbox() }
             Scheduler.post(work, toOwnerOf: cell)
         }
     }

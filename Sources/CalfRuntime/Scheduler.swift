@@ -55,17 +55,11 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     /// What this scheduler publishes for the balancer, and its own balancing state (`Scheduler+Balance`).
     package let figures = BalanceFigures()
     @exclusivity(unchecked) package var balance = BalanceState()
-    /// Mail for other schedulers sent during the current run (`Outbox`).
-    @usableFromInline package let outbox: Outbox
-    /// Whether a run of ready work is under way: sends to other schedulers then go through the outbox.
-    @usableFromInline @exclusivity(unchecked) package var inRun = false
-    private var boundToThread = false
 
-    package init(index: Int, node: NodeCore, budget: Int, schedulers: Int) {
+    package init(index: Int, node: NodeCore, budget: Int) {
         self.index = index
         self.node = node
         self.budget = budget
-        self.outbox = Outbox(schedulers: schedulers)
     }
 
     // MARK: Spawning
@@ -124,30 +118,6 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         }
     }
 
-    /// Hands a chain of deliveries to this scheduler (any thread but its own; `Outbox`).
-    package func pushRemote(first: UnsafeMutableRawPointer, last: UnsafeMutableRawPointer) {
-        remote.push(first: first, last: last)
-        if closed.load(ordering: .sequentiallyConsistent) {
-            discardRemote()
-        } else {
-            loop.wake()
-        }
-    }
-
-    /// Links `node` into the outbox for `destination`, pushed at the end of
-    /// this run (loop thread, during a run).
-    @inlinable
-    package func buffer(_ node: UnsafeMutableRawPointer, for destination: Scheduler) {
-        outbox.append(node, to: destination.index)
-        if _slowPath(outbox.pending >= 256) { flushOutbox() }
-    }
-
-    /// Pushes what the outbox holds (loop thread).
-    @usableFromInline
-    package func flushOutbox() {
-        outbox.flush(to: peers)
-    }
-
     /// Moves up to `limit` remote deliveries into their mailboxes; returns
     /// whether more are waiting.
     @discardableResult
@@ -185,11 +155,6 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         // waits only splits the durable processes' commit batches (a
         // flood's commit p99 went from 4 ms to 165 ms with a plain 1 ms cap).
         var runStart: UInt64 = 0
-        if _slowPath(!boundToThread) {
-            CurrentScheduler.bind(self)
-            boundToThread = true
-        }
-        inRun = true
         while count < 4096, let cell = runQueue.popFirst() {
             count &+= 1
             if cell.status == .alive, cell.holds == 0, cell.turn(cell, budget), cell.status == .alive {
@@ -208,8 +173,6 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
                 }
             }
         }
-        inRun = false
-        if outbox.pending > 0 { flushOutbox() }
         turns &+= UInt64(count)
         if node.balances { balanceAfterRun(ranTurns: count > 0) }
         if !departing.isEmpty { flushDepartures() }
@@ -220,7 +183,7 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     /// Whether a run that began at `started` must end now, at `time`, past
     /// its first millisecond: something waits for this thread, or 20 ms passed.
     private func runMustYield(at time: UInt64, started: UInt64) -> Bool {
-        if time &- started > 20_000_000 || loop.hasPendingJobs { return true }
+        if time &- started > 100_000_000 || loop.hasPendingJobs { return true }
         if figures.stealRequest.load(ordering: .relaxed) >= 0 { return true }
         if let deadline = timers.nextDeadline, deadline <= now { return true }
         return false
