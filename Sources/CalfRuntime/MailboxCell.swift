@@ -29,7 +29,9 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         } else if let current, Unmanaged.passUnretained(current).toOpaque() == schedulerRef.toOpaque() {
             deliverLocal(envelope)
         } else if current != nil {
-            scheduler.pushRemote(RemoteNode.make(cell: self, envelope: consume envelope))
+            let node = RemoteNode.make(cell: self, envelope: consume envelope)
+            // Not through a strong copy of `scheduler`: its reference count is a line the owner writes too.
+            schedulerRef._withUnsafeGuaranteedRef { $0.pushRemote(node) }
         } else {
             pushFromOutside(consume envelope)
         }
@@ -91,7 +93,7 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
                 typed.scheduler.node.deadLetter(envelope, to: typed.pid)
                 return
             }
-            if _fastPath(typed.scheduler === taker) {
+            if _fastPath(typed.schedulerRef.toOpaque() == Unmanaged.passUnretained(taker).toOpaque()) {
                 if _slowPath(handling.forwarded), let arrival = typed.arrival {
                     // invariant: a mailbox cell's arrivals are made by its own `makeArrival`.
                     unsafeDowncast(arrival, to: TypedArrival<Message>.self).forwarded.append(consume envelope)

@@ -34,6 +34,14 @@ package struct Ring<Element> {
         return element
     }
 
+    /// Removes and returns the newest element.
+    @inlinable
+    package mutating func popLast() -> Element? {
+        guard count > 0 else { return nil }
+        count &-= 1
+        return (storage.unsafelyUnwrapped + ((head &+ count) & mask)).move()
+    }
+
     /// The element at `offset` from the front (0 is the next to pop).
     @inlinable
     package func peek(at offset: Int) -> Element {

@@ -39,7 +39,10 @@ extension Scheduler {
     package func flushDepartures() {
         let requests = departing
         departing = []
-        guard node.acceptsMoves.load(ordering: .relaxed) else { return }
+        guard node.acceptsMoves.load(ordering: .relaxed) else {
+            for request in requests { stayHere(request.cell) }
+            return
+        }
         // Mail still in this scheduler's remote queue for the cells that
         // move is forwarded when taken (in its order, ahead of what comes
         // straight to the new owner): no need to drain the queue here, which
@@ -50,7 +53,10 @@ extension Scheduler {
             let cell = request.cell
             guard cell.scheduler === self, cell.status == .alive, cell.arrival == nil,
                   request.force || (!cell.pinned && cell.canMove),
-                  !request.target.closed.load(ordering: .relaxed) else { continue }
+                  !request.target.closed.load(ordering: .relaxed) else {
+                stayHere(cell)
+                continue
+            }
             let index = request.target.index
             let batch = batches[index] ?? MigrationBatch(source: self, destination: request.target)
             batches[index] = batch
@@ -61,10 +67,13 @@ extension Scheduler {
             processes[cell.pid] = nil
         }
         guard !moving.isEmpty else { return }
-        runQueue.removeAll { (cell: ProcessCell) -> Bool in
-            guard moving.contains(ObjectIdentifier(cell)) else { return false }
-            cell.scheduled = false
-            return true
+        // Cells the balancer took off the run queue are not scheduled: search it only for the others.
+        if requests.contains(where: { $0.cell.scheduled }) {
+            runQueue.removeAll { (cell: ProcessCell) -> Bool in
+                guard moving.contains(ObjectIdentifier(cell)) else { return false }
+                cell.scheduled = false
+                return true
+            }
         }
         for entry in timers.remove(ownedBy: moving) {
             // invariant: an entry taken for `moving` has an owner among the batched cells.
@@ -98,6 +107,13 @@ extension Scheduler {
         // once taken, none of them still holds the old address.
         node.outsideSends.withLock { _ in }
         for batch in sent { pushRemote(batch.makeAcknowledgement()) }
+    }
+
+    /// A move that does not happen: a process the balancer took off the run
+    /// queue for it goes back on (it may have mail).
+    private func stayHere(_ cell: ProcessCell) {
+        guard cell.scheduler === self, cell.arrival == nil, cell.status == .alive, !cell.scheduled else { return }
+        makeRunnable(cell)
     }
 
     /// Takes in a batch of processes moving here (loop thread of the destination).
