@@ -24,14 +24,19 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     /// Delivers from `current`, the scheduler the sender runs on (nil outside any).
     @inlinable @inline(__always)
     package final func deliver(_ envelope: __owned Envelope<Message>, from current: Scheduler?) {
+        // The owner is read once: read again, it could name this very
+        // scheduler (the process moving here meanwhile), and mail pushed onto
+        // this scheduler's own queue would come after the sender's next
+        // messages, delivered straight into the mailbox.
+        let owner = schedulerRef
         if let intake {
             intake.take(self, envelope)
-        } else if let current, Unmanaged.passUnretained(current).toOpaque() == schedulerRef.toOpaque() {
+        } else if let current, Unmanaged.passUnretained(current).toOpaque() == owner.toOpaque() {
             deliverLocal(envelope)
         } else if current != nil {
             let node = RemoteNode.make(cell: self, envelope: consume envelope)
-            // Not through a strong copy of `scheduler`: its reference count is a line the owner writes too.
-            schedulerRef._withUnsafeGuaranteedRef { $0.pushRemote(node) }
+            // Not through a strong copy of the scheduler: its reference count is a line the owner writes too.
+            owner._withUnsafeGuaranteedRef { $0.pushRemote(node) }
         } else {
             pushFromOutside(consume envelope)
         }
