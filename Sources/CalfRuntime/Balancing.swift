@@ -6,7 +6,8 @@
 ///
 /// - **Stealing.** A scheduler that runs out of work while another has at
 ///   least `stealAtQueued` runnable processes asks it for half of them;
-///   a busy scheduler whose queue stays long gives half to one that idles.
+///   a busy scheduler whose queue stays long gives half to one that idles
+///   (at most 64 at a time: small batches, often).
 /// - **Compaction.** When the load of the active schedulers would fit in
 ///   one fewer, each under `compactBelow`, the least loaded one is parked:
 ///   its movable processes go to the others and spreading skips it. The

@@ -89,11 +89,7 @@ public struct Context<Message: Sendable> {
     @inlinable
     @discardableResult
     public func spawn<B: Behavior>(_ behavior: B, link: Bool = false, placement: Placement = .local) throws -> Address<B.Message> {
-        let scheduler = cell.scheduler
-        let target = try scheduler.target(of: placement)
-        let child = try scheduler.start(behavior, linkedTo: link ? cell : nil)
-        if placement != .local { scheduler.place(child.cell, placement, target: target) }
-        return child
+        try cell.scheduler.start(behavior, linkedTo: link ? cell : nil, placement: placement)
     }
 
     /// Stops this process with `reason` once the current callback returns.

@@ -52,9 +52,21 @@ extension Scheduler {
         return chosen === self ? nil : chosen
     }
 
-    /// Places `cell`, just started here, as `placement` says (loop thread):
-    /// pins it, and asks for its move to `target`. A process that pinned
-    /// itself as it started (a port, a supervisor) stays where it started.
+    /// Starts a process of behavior `B` here (loop thread), linked to
+    /// `parent` if given, then places it as `placement` says: pins it, or
+    /// asks for its move, at the end of this run, to the scheduler it names.
+    /// A process that pinned itself as it started (a port, a supervisor)
+    /// stays here.
+    /// - Throws: `SpawnError`: it failed to start, or `placement` names a
+    ///   scheduler the node lacks.
+    @inlinable
+    package func start<B: Behavior>(_ behavior: B, linkedTo parent: ProcessCell?, placement: Placement) throws -> Address<B.Message> {
+        let target = try self.target(of: placement)
+        let child = try start(behavior, linkedTo: parent)
+        if placement != .local { place(child.cell, placement, target: target) }
+        return child
+    }
+
     @usableFromInline
     package func place(_ cell: ProcessCell, _ placement: Placement, target: Scheduler?) {
         guard !cell.pinned else { return }

@@ -172,9 +172,7 @@ package final class RemoteQueue: @unchecked Sendable {
     package func hand(to scheduler: Scheduler?, limit: Int = .max) -> Int {
         var count = 0
         while count < limit, let node = pop() {
-            if let (receiver, forwarded) = RemoteNode.takeReceiver(node) {
-                receiver.remoteAcceptor(receiver, node, RemoteHandling(scheduler: scheduler, forwarded: forwarded))
-            }
+            accept(node, on: scheduler)
             count &+= 1
         }
         return count
@@ -188,12 +186,16 @@ package final class RemoteQueue: @unchecked Sendable {
         let last = tail.load(ordering: .acquiring)
         var count = 0
         while head != last, let node = pop() {
-            if let (receiver, forwarded) = RemoteNode.takeReceiver(node) {
-                receiver.remoteAcceptor(receiver, node, RemoteHandling(scheduler: scheduler, forwarded: forwarded))
-            }
+            accept(node, on: scheduler)
             count &+= 1
         }
         return count
+    }
+
+    /// Hands `node`'s payload to its receiver's acceptor (nothing for the placeholder).
+    private func accept(_ node: UnsafeMutableRawPointer, on scheduler: Scheduler?) {
+        guard let (receiver, forwarded) = RemoteNode.takeReceiver(node) else { return }
+        receiver.remoteAcceptor(receiver, node, RemoteHandling(scheduler: scheduler, forwarded: forwarded))
     }
 
     /// The oldest node, or nil when none is linked yet (consumer only). It

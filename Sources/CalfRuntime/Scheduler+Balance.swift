@@ -28,8 +28,6 @@ package struct BalanceState {
     package var lastIdle: UInt64 = 0
     package var lastTurns: UInt64 = 0
     package var quietTicks = 0
-    /// The smoothed load, per mille.
-    package var load = 0
     /// When it last looked for work to steal (at most once a millisecond).
     package var lastStealLook: UInt64 = 0
 
@@ -154,10 +152,11 @@ extension Scheduler {
         let idle = loop.idleNanoseconds(at: now)
         let wall = now &- balance.lastTickAt
         let idleShare = wall == 0 ? 1000 : Int(min(1000, (idle &- balance.lastIdle) &* 1000 / wall))
-        balance.load = (balance.load + (1000 - idleShare)) / 2
+        // Smoothed: half the last figure, half this tick's.
+        let smoothed = (figures.load.load(ordering: .relaxed) + (1000 - idleShare)) / 2
         balance.lastTickAt = now
         balance.lastIdle = idle
-        figures.load.store(balance.load, ordering: .relaxed)
+        figures.load.store(smoothed, ordering: .relaxed)
         figures.stamp.store(now, ordering: .relaxed)
         if turns == balance.lastTurns, runQueue.isEmpty { balance.quietTicks += 1 } else { balance.quietTicks = 0 }
         balance.lastTurns = turns
@@ -165,14 +164,13 @@ extension Scheduler {
             // Quiet: no ticks until it runs work again (an idle node does not wake for them).
             balance.timer?.stop()
             balance.ticking = false
-            balance.load = 0
             figures.load.store(0, ordering: .relaxed)
             return
         }
         if parked.load(ordering: .relaxed) {
             // Parked with work queued (mail kept coming): it goes to the active ones.
             share(upTo: runQueue.count, to: { [node, peers] _ in node.activeTarget(among: peers) }, honouringSettle: false)
-        } else if runQueue.count >= balancing.stealAtQueued, balance.load >= perMille(balancing.spreadAbove) {
+        } else if runQueue.count >= balancing.stealAtQueued, smoothed >= perMille(balancing.spreadAbove) {
             // Busy with work waiting: half of it to the idlest active peer, if one idles.
             if let idlest = idlestPeer(at: now), load(of: idlest, at: now) < 300 {
                 share(upTo: min(runQueue.count / 2, Self.stealBatch), to: { _ in idlest }, honouringSettle: true)

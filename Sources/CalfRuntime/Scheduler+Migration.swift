@@ -94,7 +94,6 @@ extension Scheduler {
         }
         node.movesInFlight.wrappingAdd(sent.count, ordering: .relaxed)
         node.movesBegun.wrappingAdd(sent.count, ordering: .relaxed)
-        movedOut &+= UInt64(moving.count)
         for batch in sent {
             let destination = batch.destination
             destination.loop.execute { destination.arrive(batch) }
@@ -119,7 +118,6 @@ extension Scheduler {
     /// Takes in a batch of processes moving here (loop thread of the destination).
     package func arrive(_ batch: MigrationBatch) {
         for cell in batch.cells where cell.status == .alive { processes[cell.pid] = cell }
-        movedIn &+= UInt64(batch.cells.count)
         adoptTimers(batch.timers)
         batch.timers = []
         // This thread's own sends to the old address are all pushed by now.

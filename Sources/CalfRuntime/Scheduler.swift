@@ -49,9 +49,6 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     @exclusivity(unchecked) package var peers: [PeerScheduler] = []
     /// Moves asked for during this run of ready work (`Scheduler+Migration`).
     @exclusivity(unchecked) package var departing: [Departure] = []
-    /// Processes that moved away from here, and here from elsewhere (for `stats`).
-    @exclusivity(unchecked) package var movedOut: UInt64 = 0
-    @exclusivity(unchecked) package var movedIn: UInt64 = 0
     /// What this scheduler publishes for the balancer, and its own balancing state (`Scheduler+Balance`).
     package let figures = BalanceFigures()
     @exclusivity(unchecked) package var balance = BalanceState()
@@ -151,7 +148,7 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         var count = 0
         // A run ends after 4096 turns; or after about a millisecond (the
         // clock read every 64 turns) if a job, a steal request or a due timer
-        // waits; or after 20 ms for I/O. Ending runs sooner when nothing
+        // waits; or after 100 ms for I/O. Ending runs sooner when nothing
         // waits only splits the durable processes' commit batches (a
         // flood's commit p99 went from 4 ms to 165 ms with a plain 1 ms cap).
         var runStart: UInt64 = 0
@@ -181,7 +178,7 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     }
 
     /// Whether a run that began at `started` must end now, at `time`, past
-    /// its first millisecond: something waits for this thread, or 20 ms passed.
+    /// its first millisecond: something waits for this thread, or 100 ms passed.
     private func runMustYield(at time: UInt64, started: UInt64) -> Bool {
         if time &- started > 100_000_000 || loop.hasPendingJobs { return true }
         if figures.stealRequest.load(ordering: .relaxed) >= 0 { return true }

@@ -251,11 +251,7 @@ public struct ChildStartContext {
     /// - Throws: `SpawnError` when it fails to start.
     @inlinable
     public func spawn<B: Behavior>(_ behavior: B) throws -> Address<B.Message> {
-        let scheduler = supervisorCell.scheduler
-        let target = try scheduler.target(of: placement)
-        let child = try scheduler.start(behavior, linkedTo: supervisorCell)
-        if placement != .local { scheduler.place(child.cell, placement, target: target) }
-        return child
+        try supervisorCell.scheduler.start(behavior, linkedTo: supervisorCell, placement: placement)
     }
 
     /// Spawns `behavior` as `spawn` does and registers it as `name`.

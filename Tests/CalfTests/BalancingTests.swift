@@ -66,6 +66,15 @@ private final class Stopper: Sendable {
     func set() { value.store(true, ordering: .relaxed) }
 }
 
+/// Two slow players placed on schedulers 0 and 1, passing their ball.
+private func slowPair(_ node: Node, stop: Stopper) async throws -> (Address<SlowPlayer.Message>, Address<SlowPlayer.Message>) {
+    let a = try await node.spawn(SlowPlayer(stop: stop), placement: .scheduler(0))
+    let b = try await node.spawn(SlowPlayer(stop: stop), placement: .scheduler(1))
+    node.send(.meet(a, serve: false), to: b)
+    node.send(.meet(b, serve: true), to: a)
+    return (a, b)
+}
+
 /// Polls `condition` every 20 ms until it holds or `seconds` pass; returns whether it held.
 private func eventually(within seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
@@ -94,10 +103,7 @@ private func eventually(within seconds: Double, _ condition: () async throws -> 
     @Test func aPairThatTalksAtALowLoadEndsUpOnOneSchedulerAndTheOtherIsParked() async throws {
         let node = try Node(schedulers: 2)
         let stop = Stopper()
-        let a = try await node.spawn(SlowPlayer(stop: stop), placement: .scheduler(0))
-        let b = try await node.spawn(SlowPlayer(stop: stop), placement: .scheduler(1))
-        node.send(.meet(a, serve: false), to: b)
-        node.send(.meet(b, serve: true), to: a)
+        let (a, b) = try await slowPair(node, stop: stop)
         let together = try await eventually(within: 20) {
             let first: Int = try await node.call(a, .whereAreYou)
             let second: Int = try await node.call(b, .whereAreYou)
@@ -120,10 +126,7 @@ private func eventually(within seconds: Double, _ condition: () async throws -> 
     @Test func aParkedSchedulerComesBackWhenTheLoadRises() async throws {
         let node = try Node(schedulers: 2)
         let stop = Stopper()
-        let a = try await node.spawn(SlowPlayer(stop: stop), placement: .scheduler(0))
-        let b = try await node.spawn(SlowPlayer(stop: stop), placement: .scheduler(1))
-        node.send(.meet(a, serve: false), to: b)
-        node.send(.meet(b, serve: true), to: a)
+        _ = try await slowPair(node, stop: stop)
         let parkedOne = await eventually(within: 20) { node.parkedSchedulers.count == 1 }
         try #require(parkedOne, "no scheduler parked at a low load")
         let active = node.parkedSchedulers == [0] ? 1 : 0
