@@ -29,6 +29,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds an idempotency key is remembered after its message was accepted (a resend within it is a duplicate).")
     var keyRetention: Int = 24 * 3600
 
+    @Option(name: .long, help: "Scheduler threads (default: one per core).")
+    var schedulers: Int = Calf.Node.coreCount
+
     @Argument(help: "The tree file to boot, e.g. Supervisors/bank.yaml.")
     var tree: String
 
@@ -49,11 +52,14 @@ struct NodeCommand: AsyncParsableCommand {
         guard checkpointInterval > 0, history >= 0, keyRetention > 0 else {
             throw ValidationError("--checkpoint-interval and --key-retention must be positive and --history not negative")
         }
+        guard (1...1024).contains(schedulers) else {
+            throw ValidationError("--schedulers must be between 1 and 1024, not \(schedulers)")
+        }
         let options = DurableOptions(
             path: data, durability: level, behaviors: registry.durable,
             checkpointInterval: .milliseconds(checkpointInterval), history: .seconds(history),
             keyRetention: .seconds(keyRetention))
-        let node = try await Calf.Node.open(durable: options)
+        let node = try await Calf.Node.open(schedulers: schedulers, durable: options)
         if let report = node.recoveryReport {
             for (pid, reason) in report.quarantined.sorted(by: { $0.key < $1.key }) {
                 FileHandle.standardError.write(Data("calf: \(pid) quarantined: \(reason)\n".utf8))

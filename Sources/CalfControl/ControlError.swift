@@ -26,6 +26,9 @@ public struct ControlError: Error, Codable, Sendable, Equatable, CustomStringCon
         public static let badMessage = Code(rawValue: "bad_message")
         /// The journal did not take the message: nothing was written (a failed commit, a stopping node).
         public static let notAccepted = Code(rawValue: "not_accepted")
+        /// The process stays where it is (`move`): pinned, a kind that does
+        /// not move, busy with something that keeps it there, or there already.
+        public static let notMoved = Code(rawValue: "not_moved")
         /// No reply came in time.
         public static let timeout = Code(rawValue: "timeout")
         /// The process exited before it replied.

@@ -28,6 +28,8 @@ public enum ControlRequest: Sendable, Equatable {
     case suspend(String)
     /// Lets a suspended process take turns again.
     case resume(String)
+    /// Moves a process to scheduler `toScheduler` between its turns (the balancer may move it on later).
+    case move(String, toScheduler: Int)
     /// The dead letters, of one process if given.
     case deadLetters(of: String?)
     /// Hands a dead letter to its process again.
@@ -57,6 +59,7 @@ public enum ControlRequest: Sendable, Equatable {
         case .restart: "restart"
         case .suspend: "suspend"
         case .resume: "resume"
+        case .move: "move"
         case .deadLetters: "dead"
         case .retryDeadLetter: "dead-retry"
         case .journal: "journal"
@@ -68,7 +71,7 @@ public enum ControlRequest: Sendable, Equatable {
     }
 
     /// Every command's name, as the node lists them for an unknown one.
-    public static let commands = ["send", "call", "state", "ps", "info", "tree", "mailbox", "kill", "restart", "suspend", "resume", "dead", "dead-retry", "journal", "stats", "names", "trace", "top"]
+    public static let commands = ["send", "call", "state", "ps", "info", "tree", "mailbox", "kill", "restart", "suspend", "resume", "move", "dead", "dead-retry", "journal", "stats", "names", "trace", "top"]
 }
 
 /// The orders of `ps`: by pid, or largest first by mailbox, messages handled, memory or restarts.
@@ -126,7 +129,7 @@ public enum TopOrder: String, Codable, Sendable, CaseIterable {
 }
 
 extension ControlRequest: Codable {
-    private enum Key: String, CodingKey { case v, cmd, target, message, key, timeoutMilliseconds, sort, reason, from, limit, at, id }
+    private enum Key: String, CodingKey { case v, cmd, target, message, key, timeoutMilliseconds, sort, reason, from, limit, at, id, scheduler }
 
     /// Decodes a request of this protocol version; a wrong version, an
     /// unknown command or a missing argument is a decoding error that says so.
@@ -159,6 +162,7 @@ extension ControlRequest: Codable {
         case "restart": self = .restart(try target())
         case "suspend": self = .suspend(try target())
         case "resume": self = .resume(try target())
+        case "move": self = .move(try target(), toScheduler: try container.decode(Int.self, forKey: .scheduler))
         case "dead": self = .deadLetters(of: try optional(String.self, .target).flatMap { $0.isEmpty ? nil : $0 })
         case "dead-retry": self = .retryDeadLetter(id: try container.decode(UInt64.self, forKey: .id))
         case "journal": self = .journal(of: try target(), from: try optional(UInt64.self, .from), limit: try optional(Int.self, .limit))
@@ -195,6 +199,9 @@ extension ControlRequest: Codable {
         case .kill(let target, let reason):
             try container.encode(target, forKey: .target)
             try container.encodeIfPresent(reason, forKey: .reason)
+        case .move(let target, let scheduler):
+            try container.encode(target, forKey: .target)
+            try container.encode(scheduler, forKey: .scheduler)
         case .deadLetters(let target):
             try container.encodeIfPresent(target, forKey: .target)
         case .retryDeadLetter(let id):

@@ -24,6 +24,12 @@ package struct CommitPlan {
         case release(@Sendable () -> Void)
         /// Runs after the commit on this scheduler's thread, in its release channel.
         case releaseOn(Scheduler, @Sendable () -> Void)
+
+        /// Work on the writer's thread, which runs after what came before it was handed over.
+        package var runsOnWriter: Bool {
+            if case .release = self { return true }
+            return false
+        }
     }
 
     /// A process's snapshot, stamped with the seq of the last record before it.
@@ -63,13 +69,15 @@ package struct CommitPlan {
     }
 
     /// Gathers `inbox`: its batches in order, then its messages from outside.
-    /// `rounds` holds the rounds not yet reported by every scheduler.
+    /// `rounds` holds the rounds not yet reported by every scheduler;
+    /// `takesRounds` false: rounds' reports are ignored (the node is stopping).
     package mutating func gather(_ inbox: WriterInbox, keys known: IdempotencyKeys, now: UInt64,
-                         rounds: inout [UInt64: RoundProgress], schedulerCount: Int) {
+                         rounds: inout [UInt64: RoundProgress], schedulerCount: Int, takesRounds: Bool = true) {
         for batch in inbox.batches {
             let base = packed.count
             packed.append(contentsOf: batch.bytes)
             for entry in batch.entries {
+                if !takesRounds, case .round = entry { continue }
                 add(entry, base: base, keys: known, now: now, rounds: &rounds, schedulerCount: schedulerCount)
             }
         }

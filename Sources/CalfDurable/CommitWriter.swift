@@ -35,6 +35,8 @@ package final class CommitWriter: LoopDriver, @unchecked Sendable {
     /// Set when the writer's loop stops: what is submitted afterwards is
     /// refused at once (its senders would otherwise wait forever).
     private let stopped = Atomic<Bool>(false)
+    /// Set once the node stops its processes: no checkpoint round finishes after that.
+    private let roundsClosed = Atomic<Bool>(false)
     /// Every accepted record up to this seq has been handed to its recipient.
     package let releasedThrough: Atomic<UInt64>
     /// Set when a commit failed: the journal no longer matches memory, so
@@ -65,6 +67,9 @@ package final class CommitWriter: LoopDriver, @unchecked Sendable {
 
     /// The node's manual clock, if a test drives it (wall time for key retention and the history window).
     private let clock: ManualClock?
+    /// The node whose schedulers the releases go to (for its outside senders' lock).
+    // invariant: set once in Node's init, before the first commit; weak: the node owns this writer.
+    package nonisolated(unsafe) weak var node: NodeCore?
 
     package init(journal: Journal, options: DurableOptions, schedulerCount: Int, metrics: DurableMetrics.Writer, clock: ManualClock? = nil) {
         self.metrics = metrics
@@ -88,6 +93,12 @@ package final class CommitWriter: LoopDriver, @unchecked Sendable {
     }
 
     // MARK: Intake (any thread)
+
+    /// No checkpoint round finishes from now on: reports gathered after this are ignored.
+    package func closeRounds() { roundsClosed.store(true, ordering: .sequentiallyConsistent) }
+
+    /// Whether rounds were closed (`closeRounds`).
+    package var roundsAreClosed: Bool { roundsClosed.load(ordering: .sequentiallyConsistent) }
 
     /// Hands `batch` to the writer.
     package func submit(_ batch: CommitBatch, wake loop: EventLoop) {
@@ -162,7 +173,8 @@ package final class CommitWriter: LoopDriver, @unchecked Sendable {
         }
         let now = (clock?.wallNow ?? .now).nanosecondsSinceEpoch
         plan.reset()
-        plan.gather(work, keys: keys, now: now, rounds: &rounds, schedulerCount: schedulerCount)
+        plan.gather(work, keys: keys, now: now, rounds: &rounds, schedulerCount: schedulerCount,
+                    takesRounds: !roundsClosed.load(ordering: .sequentiallyConsistent))
         let first: UInt64
         do {
             first = try write(plan)
@@ -208,19 +220,48 @@ package final class CommitWriter: LoopDriver, @unchecked Sendable {
 
     /// Releases what the commit let go, in order: each scheduler's mail and
     /// work go through its release channel together, in commit order; what
-    /// runs on this thread runs after everything before it was handed over.
+    /// runs on this thread (the senders' answers, `.release` work) runs
+    /// after everything before it was handed over.
+    ///
+    /// The writer sends from outside every scheduler, so it reads each
+    /// recipient's scheduler and pushes there under the lock such senders
+    /// hold (`NodeCore.outsideSends`): a process that moves meanwhile gets
+    /// its mail forwarded in order (`Scheduler+Migration`). Nothing that
+    /// could take that lock again (an answer, a `.release`) runs under it.
     private func release(_ steps: [CommitPlan.Step], first: UInt64) {
-        for step in steps {
+        var start = steps.startIndex
+        while start < steps.endIndex {
+            var end = start
+            while end < steps.endIndex, !steps[end].runsOnWriter { end += 1 }
+            let segment = steps[start..<end]
+            if segment.isEmpty {
+                // Nothing to hand over before this `.release`.
+            } else if let node {
+                node.outsideSends.withLock { _ in handOver(segment, first: first) }
+            } else {
+                handOver(segment, first: first)
+            }
+            for step in segment {
+                switch step {
+                case .accepted(let index, let ack): ack(.accepted(seq: first &+ UInt64(index)))
+                case .duplicate(let seq, let ack): ack(.duplicate(seq: seq))
+                case .duplicateInCommit(let index, let ack): ack(.duplicate(seq: first &+ UInt64(index)))
+                case .deliver, .releaseOn, .release: break
+                }
+            }
+            if end < steps.endIndex, case .release(let release) = steps[end] { release() }
+            start = end + 1
+        }
+    }
+
+    /// Gathers the mail and scheduler work of `segment` by scheduler and hands each scheduler its part.
+    private func handOver(_ segment: ArraySlice<CommitPlan.Step>, first: UInt64) {
+        for step in segment {
             switch step {
             case .deliver(let index, let delivery):
                 if let scheduler = delivery.committed(seq: first &+ UInt64(index)) { gather(.mail(delivery), for: scheduler) }
             case .releaseOn(let scheduler, let work): gather(.run(work), for: scheduler)
-            case .accepted(let index, let ack): ack(.accepted(seq: first &+ UInt64(index)))
-            case .duplicate(let seq, let ack): ack(.duplicate(seq: seq))
-            case .duplicateInCommit(let index, let ack): ack(.duplicate(seq: first &+ UInt64(index)))
-            case .release(let release):
-                handOverReleases()
-                release()
+            case .accepted, .duplicate, .duplicateInCommit, .release: break
             }
         }
         handOverReleases()

@@ -110,6 +110,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
             count &+= 1
             let batch = scheduler.durableBatch
             let mark = batch.mark
+            let timerReleasesBefore = timerReleasesAwaited
             var context = DurableContext<B.Message>(cell: self, seq: mail.seq, acceptedAt: mail.acceptedAt, slot: mail.slot, batch: batch)
             if let trace { traceReceived(Envelope<B.Message>.committed(mail), on: trace) }
             do {
@@ -118,8 +119,9 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
             } catch let exit as Exit where exit.reason == .normal || exit.reason == .shutdown {
                 context.stopReason = exit.reason
             } catch {
-                // Its outputs are discarded with it.
+                // Its outputs are discarded with it (its timer work too).
                 batch.cut(to: mark)
+                timerReleasesAwaited = timerReleasesBefore
                 commitProgress(handled)
                 crashed(on: mail, error: error)
                 return false

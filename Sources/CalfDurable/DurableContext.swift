@@ -159,7 +159,11 @@ public struct DurableContext<Message: Codable & Sendable> {
         if let batch {
             let cell = self.cell
             batch.entries.append(.record(LogRecord.lifecycle(pid: cell.pid.serial, event: .timerSet, detail: timer.encoded()).encoded(), deliver: nil))
-            batch.entries.append(.releaseOn(cell.scheduler) { cell.addCommittedTimer(timer) })
+            cell.timerReleasesAwaited += 1
+            batch.entries.append(.releaseOn(cell.scheduler) {
+                cell.timerReleasesAwaited -= 1
+                cell.addCommittedTimer(timer)
+            })
         }
         return ref
     }
@@ -173,7 +177,11 @@ public struct DurableContext<Message: Codable & Sendable> {
         var detail = ByteWriter()
         detail.varint(timer.id)
         batch.entries.append(.record(LogRecord.lifecycle(pid: cell.pid.serial, event: .timerCancelled, detail: detail.bytes).encoded(), deliver: nil))
-        batch.entries.append(.releaseOn(cell.scheduler) { cell.removeCommittedTimer(timer.id) })
+        cell.timerReleasesAwaited += 1
+        batch.entries.append(.releaseOn(cell.scheduler) {
+            cell.timerReleasesAwaited -= 1
+            cell.removeCommittedTimer(timer.id)
+        })
     }
 
     // MARK: Processes

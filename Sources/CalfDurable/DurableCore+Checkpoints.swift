@@ -47,16 +47,27 @@ extension DurableCore {
 
     /// Runs a checkpoint round: every scheduler snapshots its changed
     /// processes; `done` runs once all of that has committed.
+    /// No durable process moves between schedulers from the round's start
+    /// until every scheduler has done its part (`DurableMoveGate`).
     package func checkpointRound(done: (@Sendable () -> Void)? = nil) {
-        let round = nextRound.wrappingAdd(1, ordering: .relaxed).oldValue
-        let finished = Countdown(count: schedulers.count, done: done)
-        // Before the jobs are queued: see Scheduler.checkpointRound.
-        let cut = writer.releasedThrough.load(ordering: .acquiring)
-        for scheduler in schedulers {
-            scheduler.loop.execute { [self] in
-                scheduler.checkpointRound(round, cut: cut, durable: self)
-                scheduler.durableBatch.entries.append(.release { finished.tick() })
-                scheduler.flushDurable()
+        // The node is stopping its processes: a round would miss them (`nodeWillStopProcesses`).
+        guard !writer.roundsAreClosed else {
+            done?()
+            return
+        }
+        moveGate.beginRound { [self] in
+            let round = nextRound.wrappingAdd(1, ordering: .relaxed).oldValue
+            let finished = Countdown(count: schedulers.count, done: done)
+            let parts = Countdown(count: schedulers.count) { [moveGate] in moveGate.endRound() }
+            // Before the jobs are queued: see Scheduler.checkpointRound.
+            let cut = writer.releasedThrough.load(ordering: .acquiring)
+            for scheduler in schedulers {
+                scheduler.loop.execute { [self] in
+                    scheduler.checkpointRound(round, cut: cut, durable: self)
+                    scheduler.durableBatch.entries.append(.release { finished.tick() })
+                    scheduler.flushDurable()
+                    parts.tick()
+                }
             }
         }
     }

@@ -10,9 +10,15 @@ extension NodeCore {
 /// The durable layer as the runtime sees it (`NodeLayer`): what it does as
 /// the node settles, samples its figures and stops.
 extension DurableCore: NodeLayer {
-    /// The last checkpoint, when the options ask for one.
+    /// The last checkpoint, when the options ask for one; then no round
+    /// finishes any more. The processes about to stop leave their
+    /// schedulers' tables: a round after that would report none of them,
+    /// move the log scan's start past what they handled since their last
+    /// snapshot and drop those records (measured: the last ticks of a
+    /// periodic timer lost at the next start).
     package func nodeWillStopProcesses() async {
         if options.checkpointAtShutdown { await checkpoint() }
+        writer.closeRounds()
     }
 
     /// Commits what is left, stops the writer, closes the store.

@@ -27,6 +27,8 @@ package final class DurableCore: @unchecked Sendable {
     /// keep starting at or before this seq (its mail is only in the log).
     package let pinnedScanFrom: Atomic<UInt64>
     package let nextRound = Atomic<UInt64>(1)
+    /// Keeps moves of durable processes and checkpoint rounds apart.
+    package let moveGate = DurableMoveGate()
     /// Set once the node has stopped: spawns and messages from outside are refused at once.
     @usableFromInline package let closed = Atomic<Bool>(false)
     // invariant: touched on the writer's loop thread, and by close() after that loop stopped.

@@ -20,6 +20,7 @@ extension Node {
             let durable = try DurableCore.open(options, schedulerCount: self.schedulers.count, metrics: core.metrics, clock: core.clock)
             if !options.inspecting { beforeRecovery(options.path) }
             durable.schedulers = self.schedulers
+            durable.writer.node = core
             core.attach(durable)
             let report = try durable.recover()
             durable.recoveryReport = report

@@ -27,13 +27,13 @@ package final class ReleaseChannel: RemoteReceiver, @unchecked Sendable {
         self.scheduler = scheduler
         super.init()
         remoteAcceptor = { _, node, handling in
-            let deliver = handling.delivers
+            let taker = handling.scheduler
             let releases = RemoteNode.takePayload(node, as: [CommitRelease].self)
             for release in releases {
                 switch release {
-                case .mail(let mail): if deliver { mail.accept() } else { mail.refuse() }
+                case .mail(let mail): if let taker { mail.accept(on: taker) } else { mail.refuse() }
                 // A stopped scheduler runs nothing more (as a job submitted to a stopped loop).
-                case .run(let work): if deliver { work() }
+                case .run(let work): if taker != nil { work() }
                 }
             }
         }

@@ -24,6 +24,7 @@ enum ControlAnswers {
         case .restart(let target): return done(await node.exit(target, reason: nil), target)
         case .suspend(let target): return done(await node.suspend(target), target)
         case .resume(let target): return done(await node.resume(target), target)
+        case .move(let target, let scheduler): return await move(target, to: scheduler, on: node)
         case .stats: return .success(await node.stats())
         case .journal(let target, let from, let limit): return await journal(of: target, from: from, limit: limit, on: node)
         case .deadLetters(let target): return await deadLetters(of: target, on: node)
@@ -81,6 +82,19 @@ enum ControlAnswers {
             return .success(try await node.deadLetterReports(of: target))
         } catch {
             return .failure(ControlError(error))
+        }
+    }
+
+    private static func move(_ target: String, to scheduler: Int, on node: Node) async -> EncodedReply {
+        do {
+            switch try await node.move(target, to: scheduler) {
+            case nil: return noProcess(target)
+            case true?: return .success(Done())
+            case false?:
+                return .failure(.notMoved, "\(target) stays where it is: pinned, a supervisor or a port, being rebuilt or stopping, in a checkpoint round, moving already, or on scheduler \(scheduler) already")
+            }
+        } catch {
+            return .failure(.badRequest, "\(error)")
         }
     }
 

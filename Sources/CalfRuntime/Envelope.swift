@@ -21,8 +21,10 @@ package protocol CommittedDelivery: AnyObject, Sendable {
     /// Learns the seq its record committed at (the committer's thread);
     /// returns the scheduler to hand it to, or nil when there is nobody to hand it to.
     func committed(seq: UInt64) -> Scheduler?
-    /// Goes into its recipient's mailbox (on that scheduler's thread).
-    func accept()
+    /// Goes into its recipient's mailbox, on the thread of `taker`, the
+    /// scheduler whose queue brought it; forwarded to the new owner if the
+    /// recipient moved since the committer read its scheduler.
+    func accept(on taker: Scheduler)
     /// Its recipient's scheduler has stopped: a dead letter.
     func refuse()
 }
@@ -69,10 +71,17 @@ public final class CommittedMail<Message: Sendable>: CommittedDelivery, @uncheck
         return recipient?.scheduler
     }
 
-    @usableFromInline package func accept() {
+    @usableFromInline package func accept(on taker: Scheduler) {
         guard let recipient else { return }
         self.recipient = nil
-        recipient.acceptCommitted(self)
+        if recipient.schedulerRef.toOpaque() == Unmanaged.passUnretained(taker).toOpaque() {
+            recipient.acceptCommitted(self)
+        } else {
+            // Moved after the committer read its scheduler: on to the new
+            // owner as forwarded mail, which the move orders before what
+            // comes straight there (`Scheduler+Migration`).
+            recipient.scheduler.pushRemote(RemoteNode.make(cell: recipient, envelope: .committed(self), forwarded: true))
+        }
     }
 
     @usableFromInline package func refuse() {

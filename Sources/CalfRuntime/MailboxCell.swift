@@ -74,12 +74,15 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         }
     }
 
-    /// Puts `envelope` on the scheduler's remote queue as it is (past the
-    /// `intake`). Without the outside senders' lock: the processes that
-    /// have an intake (durable ones) do not move (`canMove`).
+    /// Puts `envelope` on the owner's remote queue as it is (past the
+    /// `intake`: a durable process's signals and stops), from any thread,
+    /// under the outside senders' lock, since the sender may be outside
+    /// every scheduler and the process may move (these are rare: the
+    /// lock costs a scheduler thread nothing it would notice).
     @inlinable
     package final func pushToMailbox(_ envelope: __owned Envelope<Message>) {
-        scheduler.pushRemote(RemoteNode.make(cell: self, envelope: consume envelope))
+        let node = RemoteNode.make(cell: self, envelope: consume envelope)
+        scheduler.node.outsideSends.withLock { _ in scheduler.pushRemote(node) }
     }
 
     /// Takes in mail whose commit finished (on the scheduler's thread); a
@@ -137,6 +140,7 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         holds &= ~Hold.arriving
         // invariant: made by `makeArrival` above.
         let forwarded = unsafeDowncast(arrival, to: TypedArrival<Message>.self).forwarded
+        defer { arrived() }
         guard status == .alive else {
             for envelope in forwarded { scheduler.node.deadLetter(envelope, to: pid) }
             return
@@ -154,7 +158,8 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
             mailbox.destroy()
             mailbox = ordered
         }
-        if !mailbox.isEmpty, holds == 0, !scheduled { scheduler.makeRunnable(self) }
+        // (`mailboxCount`: a durable process's message to retry counts too.)
+        if mailboxCount > 0, holds == 0, !scheduled { scheduler.makeRunnable(self) }
     }
 
     package override final func closeMailbox(reason: ExitReason) {

@@ -37,6 +37,14 @@ extension Node {
         }
     }
 
+    /// Moves `target` to scheduler `index` between its turns (`move(_:to:)`):
+    /// nil if there is no such process, false if it stays where it is.
+    /// - Throws: `SpawnError.noSuchScheduler` for an index the node lacks.
+    public func move(_ target: String, to index: Int) async throws(SpawnError) -> Bool? {
+        guard let cell = await liveCell(target) else { return nil }
+        return try await move(cell, to: index)
+    }
+
     /// Lets a suspended `target` take turns again; false if there is no such process.
     public func resume(_ target: String) async -> Bool {
         guard let cell = await liveCell(target) else { return false }

@@ -153,17 +153,24 @@ public final class Node: Sendable {
 
     /// Moves the process behind `address` to scheduler `index` between its
     /// turns (as the balancer does); false if it is gone, pinned, a kind
-    /// that stays put (durable, a port, a supervisor), moving already, or
-    /// there already. `settled()` waits until the move has ended.
+    /// that stays put (a port, a supervisor), busy with something that
+    /// keeps it where it is now (a durable process being rebuilt, or during
+    /// a checkpoint round), moving already, or there already. The move has
+    /// begun when this returns true; `settled()` waits until it has ended.
     /// - Throws: `SpawnError.noSuchScheduler` for an index the node lacks.
     public func move<M>(_ address: Address<M>, to index: Int) async throws(SpawnError) -> Bool {
+        try await move(address.cell, to: index)
+    }
+
+    /// `move(_:to:)` for a process found by name or pid (the operator's `move`).
+    package func move(_ cell: ProcessCell, to index: Int) async throws(SpawnError) -> Bool {
         guard schedulers.indices.contains(index) else { throw .noSuchScheduler(index, count: schedulers.count) }
         let target = schedulers[index]
-        let cell = address.cell
         return await onOwner(of: cell) { scheduler in
             guard scheduler !== target, cell.status == .alive, cell.arrival == nil, !cell.pinned, cell.canMove else { return false }
             scheduler.move(cell, to: target)
-            return true
+            scheduler.flushDepartures()
+            return cell.scheduler === target
         }
     }
 

@@ -113,6 +113,16 @@ open class ProcessCell: RemoteReceiver, @unchecked Sendable {
     /// Whether the balancer may move it now (a kind of process with work
     /// in flight on its scheduler says no).
     open var canMove: Bool { true }
+    /// Whether the balancer moves it on its own (steals, shares,
+    /// compaction); false: it moves only when asked (`Node.move`, a placement).
+    open var movesWithTheBalancer: Bool { true }
+    /// Its move is about to happen (the old owner's thread, between
+    /// turns): last word on it, and the time to hand over what the layer
+    /// above keeps of it on this scheduler. False: it stays.
+    open func departs() -> Bool { true }
+    /// Its move has ended: it is in the new owner's tables with all its
+    /// mail (the new owner's thread; also when it exited meanwhile).
+    open func arrived() {}
     /// Makes the record of a move under way, typed for its mail (the
     /// mailbox's subclass does).
     package func makeArrival(batch: MigrationBatch) -> Arrival {

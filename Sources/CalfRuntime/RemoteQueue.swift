@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 import CalfControl
 
@@ -181,11 +182,22 @@ package final class RemoteQueue: @unchecked Sendable {
     /// Hands the messages pushed before this call (not those pushed while
     /// it runs, so a flood from other threads cannot keep it going) to their
     /// processes on `scheduler`; returns how many (consumer only).
+    ///
+    /// Every one of them: a producer that has swapped itself into the tail
+    /// but not yet linked its node from the one before (it was preempted
+    /// between the two) hides what others pushed after it, so this waits
+    /// for that link instead of stopping there. A checkpoint round counts on
+    /// it: the mail committed before the round must be in the mailboxes.
     @discardableResult
     package func handPushed(to scheduler: Scheduler?) -> Int {
         let last = tail.load(ordering: .acquiring)
         var count = 0
-        while head != last, let node = pop() {
+        while head != last {
+            guard let node = pop() else {
+                // A push under way ahead of `last`: its link comes in a moment.
+                sched_yield()
+                continue
+            }
             accept(node, on: scheduler)
             count &+= 1
         }

@@ -30,6 +30,8 @@ package struct BalanceState {
     package var quietTicks = 0
     /// When it last looked for work to steal (at most once a millisecond).
     package var lastStealLook: UInt64 = 0
+    /// When it last considered sharing in the middle of a run (at most once a millisecond).
+    package var lastShareDuringRun: UInt64 = 0
 
     package init() {}
 }
@@ -108,6 +110,7 @@ extension Scheduler {
         while looked < available, taken < limit, let cell = runQueue.popLast() {
             looked += 1
             guard cell.status == .alive, cell.holds == 0, cell.arrival == nil, !cell.pinned, cell.canMove,
+                  cell.movesWithTheBalancer,
                   !honouringSettle || cell.movedAt == 0 || now &- cell.movedAt >= settle,
                   let destination = target(cell), destination !== self else {
                 staying.append(cell)
@@ -180,6 +183,23 @@ extension Scheduler {
         decideParking(at: now)
     }
 
+    /// Mid-run, past its first millisecond (loop thread, between turns):
+    /// publishes the run queue's length, and at most once a millisecond
+    /// gives part of a long queue to an idle peer. An idle scheduler
+    /// sleeps in the kernel and asks for nothing, and this one's ticks
+    /// fire only between runs: without this, a burst of slow turns (a
+    /// handler computing for milliseconds) stays on one core for the
+    /// whole of a 100 ms run.
+    package func shareDuringRun(at now: UInt64) {
+        figures.queued.store(runQueue.count, ordering: .relaxed)
+        guard now &- balance.lastShareDuringRun >= 1_000_000, runQueue.count >= balancing.stealAtQueued,
+              !parked.load(ordering: .relaxed) else { return }
+        balance.lastShareDuringRun = now
+        guard let idlest = idlestPeer(at: now), load(of: idlest, at: now) < 300 else { return }
+        share(upTo: min(runQueue.count / 2, Self.stealBatch), to: { _ in idlest }, honouringSettle: true)
+        if !departing.isEmpty { flushDepartures() }
+    }
+
     /// A peer's published load, or 0 if it has not measured for three ticks (it went quiet).
     private func load(of scheduler: Scheduler, at now: UInt64) -> Int {
         let stale = 3 &* balancing.tick.nanoseconds
@@ -208,7 +228,10 @@ extension Scheduler {
         let open = peers.map(\.scheduler).filter { !$0.closed.load(ordering: .relaxed) }
         let active = open.filter { !$0.parked.load(ordering: .relaxed) }
         let loads = active.map { load(of: $0, at: now) }
-        if active.count > 1, Double(loads.reduce(0, +)) < Double(active.count - 1) * Double(perMille(balancing.compactBelow)) {
+        // Work waiting in a run queue is not a low load, whatever the figures
+        // say (a scheduler that just became busy has a smoothed load of half).
+        let waiting = active.contains { $0.figures.queued.load(ordering: .relaxed) >= balancing.stealAtQueued }
+        if active.count > 1, !waiting, Double(loads.reduce(0, +)) < Double(active.count - 1) * Double(perMille(balancing.compactBelow)) {
             // invariant: active has at least two members here, so it has a minimum.
             let quietest = zip(active, loads).min { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0.index > $1.0.index) }!.0
             quietest.parked.store(true, ordering: .relaxed)
@@ -228,7 +251,7 @@ extension Scheduler {
     /// Just parked (loop thread): every movable process goes to the active schedulers.
     private func evacuate() {
         guard parked.load(ordering: .relaxed) else { return }
-        for cell in processes.values where cell.status == .alive && cell.arrival == nil && !cell.pinned && cell.canMove {
+        for cell in processes.values where cell.status == .alive && cell.arrival == nil && !cell.pinned && cell.canMove && cell.movesWithTheBalancer {
             let target = node.activeTarget(among: peers)
             guard let target, target !== self else { break }
             move(cell, to: target)

@@ -53,7 +53,8 @@ extension Scheduler {
             let cell = request.cell
             guard cell.scheduler === self, cell.status == .alive, cell.arrival == nil,
                   request.force || (!cell.pinned && cell.canMove),
-                  !request.target.closed.load(ordering: .relaxed) else {
+                  !request.target.closed.load(ordering: .relaxed),
+                  cell.departs() else {
                 stayHere(cell)
                 continue
             }

@@ -146,12 +146,19 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         if remote.hasItems { takeRemote() }
         if let deadline = timers.nextDeadline, deadline <= now { fireTimers() }
         var count = 0
-        // A run ends after 4096 turns; or after about a millisecond (the
-        // clock read every 64 turns) if a job, a steal request or a due timer
-        // waits; or after 100 ms for I/O. Ending runs sooner when nothing
-        // waits only splits the durable processes' commit batches (a
-        // flood's commit p99 went from 4 ms to 165 ms with a plain 1 ms cap).
+        // A run ends after 4096 turns; or after about a millisecond if a
+        // job, a steal request or a due timer waits; or after 100 ms for
+        // I/O. Past its first millisecond a run may also give work to an
+        // idle scheduler (`shareDuringRun`). Ending runs
+        // sooner when nothing waits only splits the durable processes'
+        // commit batches (a flood's commit p99 went from 4 ms to 165 ms with
+        // a plain 1 ms cap). The clock is read after the second turn, then
+        // about every 100 µs of turns (every 64 turns at most): fast turns
+        // pay for few reads, and slow ones (a handler that computes for
+        // milliseconds) do not keep the thread for 64 of them.
         var runStart: UInt64 = 0
+        var startCount = 0
+        var checkAt = 2
         while count < 4096, let cell = runQueue.popFirst() {
             count &+= 1
             if cell.status == .alive, cell.holds == 0, cell.turn(cell, budget), cell.status == .alive {
@@ -159,15 +166,25 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
             } else {
                 cell.scheduled = false
             }
-            if count & 63 == 0 {
-                if count & 127 == 0, remote.hasItems { takeRemote() }
+            if count & 127 == 0, remote.hasItems { takeRemote() }
+            if count == checkAt {
                 let time = monotonicNanoseconds()
                 if runStart == 0 {
                     runStart = time
-                } else if time &- runStart > 1_000_000, runMustYield(at: time, started: runStart) {
-                    loop.pollSoon()
-                    break
+                    startCount = count
+                    checkAt = count &+ 2
+                    continue
                 }
+                let elapsed = time &- runStart
+                if elapsed > 1_000_000 {
+                    if runMustYield(at: time, started: runStart) {
+                        loop.pollSoon()
+                        break
+                    }
+                    if node.balances { shareDuringRun(at: time) }
+                }
+                let perTurn = elapsed / UInt64(count &- startCount)
+                checkAt = count &+ (perTurn == 0 ? 64 : Int(min(64, max(1, 100_000 / perTurn))))
             }
         }
         turns &+= UInt64(count)

@@ -24,7 +24,7 @@ public enum ShellFormat {
         case .names: return try render(NameList.self, names)
         case .tree: return try render([SupervisionReport].self) { $0.map(tree).joined(separator: "\n") }
         case .send, .retryDeadLetter: return try render(SendAnswer.self) { $0.duplicate ? "ok duplicate" : "ok" }
-        case .kill, .restart, .suspend, .resume: return try render(Done.self) { _ in "ok" }
+        case .kill, .restart, .suspend, .resume, .move: return try render(Done.self) { _ in "ok" }
         case .trace: return try render(TraceUpdate.self, traceLine)
         case .call, .state, .mailbox, .top: return try render(JSONValue.self, \.text)
         }

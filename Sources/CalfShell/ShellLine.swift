@@ -3,7 +3,7 @@ import CalfControl
 /// Parses a shell command line into a control request:
 /// `send NAME JSON [--key KEY]`, `call NAME JSON [--timeout MS]`, `state NAME [--at SEQ]`,
 /// `ps [--sort mailbox|msgs|memory|restarts]`, `info P`, `tree`, `mailbox P`,
-/// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`, `dead [P]`, `dead retry ID`,
+/// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`, `move P N`, `dead [P]`, `dead retry ID`,
 /// `journal P [--from SEQ] [--limit N]`, `stats`, `trace P [--limit N]`,
 /// `top` (drawn by the shell from `ps` and `stats`), `names` (what completion offers).
 /// JSON is taken whole, brackets balanced and strings respected, so it may
@@ -92,6 +92,12 @@ public enum ShellLine {
             case "suspend": return .request(.suspend(target))
             default: return .request(.resume(target))
             }
+        case "move":
+            let target = word(&rest)
+            guard !target.isEmpty else { throw ParseError(description: "move needs a process name or pid") }
+            guard let scheduler = Int(word(&rest)), scheduler >= 0 else { throw ParseError(description: "move needs a scheduler number (0, 1, …)") }
+            guard word(&rest).isEmpty else { throw ParseError(description: "move takes two arguments") }
+            return .request(.move(target, toScheduler: scheduler))
         case "kill":
             let target = word(&rest)
             guard !target.isEmpty else { throw ParseError(description: "kill needs a process name or pid") }

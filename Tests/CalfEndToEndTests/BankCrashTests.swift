@@ -41,7 +41,20 @@ import Testing
     /// Both durability levels survive `kill -9` of the node.
     @Test(arguments: ["fsync", "process"])
     func everyAcknowledgedTransferIsAppliedExactlyOnceAcrossKill9(durability: String) async throws {
-        let options = ["--checkpoint-interval", "30", "--history", "0"]
+        try await bankUnderKill9(durability: durability, schedulers: nil, moving: false)
+    }
+
+    /// The same while an operator keeps moving the teller and the accounts
+    /// between three schedulers (`move P N`, as the balancer does on its
+    /// own): their mail follows them through the journal's release
+    /// channels, their outcomes commit in order, checkpoint rounds see
+    /// every one of them, and twenty kills lose and repeat nothing.
+    @Test func everyTransferIsAppliedOnceWhileTheProcessesKeepMoving() async throws {
+        try await bankUnderKill9(durability: "process", schedulers: 3, moving: true)
+    }
+
+    private func bankUnderKill9(durability: String, schedulers: Int?, moving: Bool) async throws {
+        let options = ["--checkpoint-interval", "30", "--history", "0"] + (schedulers.map { ["--schedulers", "\($0)"] } ?? [])
         try await withTemporaryDataDirectory { dir in
             var generator = SystemRandomNumberGenerator()
             // More than the clients can send: they take transfers until the twenty kills are done.
@@ -59,20 +72,27 @@ import Testing
                                                                   "amount": .integer(Int64(transfer.amount))]],
                              key: "transfer-\(index)")
             }
+            let mover = moving ? MovingClient(dataDirectory: dir, targets: ["teller"] + (0..<16).map { "account-\($0)" }, schedulers: schedulers ?? 1) : nil
             var kills = 0
             // Kills that interrupted live traffic: transfers were acknowledged since the previous kill.
             var killsMidway = 0
+            // Kills that interrupted moves: processes were moved since the previous kill.
+            var killsWhileMoving = 0
             var doneAtLastKill = 0
+            var movedAtLastKill = 0
             while kills < 20, Date() < deadline {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 50...350)))
                 do {
                     let done = clients.answered.count
+                    let moved = mover?.moved ?? 0
                     guard let running = node.withLock({ $0 }) else { continue }
                     await running.killHard()
                     #expect(!running.process.isRunning)
                     kills += 1
                     if done > doneAtLastKill { killsMidway += 1 }
+                    if moved > movedAtLastKill { killsWhileMoving += 1 }
                     doneAtLastKill = done
+                    movedAtLastKill = moved
                     node.withLock { $0 = nil }
                     let restarted = try await NodeProcess(data: dir, tree: tree, durability: durability, extra: options)
                     node.withLock { $0 = restarted }
@@ -80,10 +100,15 @@ import Testing
             }
             // A little more traffic after the last restart, then the clients finish what they took.
             try await Task.sleep(for: .milliseconds(200))
+            await mover?.stop()
             let sent = clients.stop()
             let finished = await clients.finish()
             #expect(kills == 20, "only \(kills) kills within the deadline")
             #expect(killsMidway >= 15, "only \(killsMidway) of the kills landed while transfers were acknowledged")
+            if let mover {
+                #expect(mover.moved >= 200, "only \(mover.moved) moves (\(mover.refused) refused)")
+                #expect(killsWhileMoving >= 15, "only \(killsWhileMoving) of the kills landed while processes moved (\(mover.moved) moves, \(mover.refused) refused)")
+            }
             #expect(finished, "the clients did not finish within the deadline")
             #expect(clients.answered == Set(0..<sent), "transfers never acknowledged")
             var expected = Array(repeating: 1000, count: 16)

@@ -68,6 +68,39 @@ import Testing
         }
     }
 
+    /// `move P N` moves a durable process to another scheduler, where it
+    /// keeps its state and takes its mail; a supervisor stays put, and an
+    /// unknown process or scheduler is a clear error.
+    @Test func moveSendsAProcessToAnotherScheduler() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let data = dir + "/data"
+            let node = try await NodeProcess(data: data, tree: packageRoot.appendingPathComponent("Tests/Fixtures/steady-demo.yaml").path,
+                                             durability: "process", extra: ["--schedulers", "2"])
+            defer { _ = node.stop() }
+            func info(_ target: String) async throws -> ProcessReport {
+                try JSONDecoder().decode(ProcessReport.self, from: Data(try await shell(data, "info \(target)", json: true).utf8))
+            }
+            _ = try await shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":4}}")
+            let other = 1 - (try await info("demo/pool/tally-1")).scheduler
+            #expect(try await shell(data, "move demo/pool/tally-1 \(other)") == "ok\n")
+            #expect(try await info("demo/pool/tally-1").scheduler == other)
+            _ = try await shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":5}}")
+            #expect(try await shell(data, "state demo/pool/tally-1") == "{\"total\":9}\n")
+            #expect(try await info("demo/pool/tally-1").scheduler == other)
+
+            let reports = try JSONDecoder().decode([ProcessReport].self, from: Data(try await shell(data, "ps", json: true).utf8))
+            let supervisor = try #require(reports.first { $0.behavior.lowercased().contains("supervisor") })
+            var (status, _, err) = try await runCalf(["shell", "--data", data, "-c", "move \(supervisor.pid) \(1 - supervisor.scheduler)"])
+            #expect(status != 0 && err.contains("\(supervisor.pid) stays where it is"), "\(supervisor.behavior): \(err)")
+            (status, _, err) = try await runCalf(["shell", "--data", data, "-c", "move nobody 1"])
+            #expect(status != 0 && err.contains("no process nobody"), "\(err)")
+            (status, _, err) = try await runCalf(["shell", "--data", data, "-c", "move demo/pool/tally-1 7"])
+            #expect(status != 0 && err.contains("no scheduler 7 (the node has 2)"), "\(err)")
+            (status, _, err) = try await runCalf(["shell", "--data", data, "-c", "move demo/pool/tally-1"])
+            #expect(status != 0 && err.contains("move needs a scheduler number"), "\(err)")
+        }
+    }
+
     @Test func mailboxKillRestartSuspendAndResumeSteerTheLiveNode() async throws {
         try await withDemoNode { data, node in
             // Suspended, a process keeps its mail and handles none of it.
@@ -336,7 +369,7 @@ import Testing
             #expect(await node.stop() == 0)
             let commands = [
                 #"send demo/pool/tally-1 {"add":{"_0":1}}"#, #"call demo/pool/tally-1 {"get":{}}"#, "kill demo/pool/tally-1",
-                "restart demo/pool/tally-1", "suspend demo/pool/tally-1", "resume demo/pool/tally-1", "dead retry 1",
+                "restart demo/pool/tally-1", "suspend demo/pool/tally-1", "resume demo/pool/tally-1", "move demo/pool/tally-1 1", "dead retry 1",
                 "trace demo/pool/tally-1", "top", "tree",
             ]
             for command in commands {

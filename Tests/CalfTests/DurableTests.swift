@@ -446,6 +446,38 @@ func seqOf(_ result: IngressResult) -> UInt64? {
 }
 
 @Suite(.serialized, .timeLimit(.minutes(2))) struct DurableHistoryTests {
+    /// A node that stops its processes takes no more checkpoint rounds: a
+    /// round then would find none of them in their schedulers' tables, move
+    /// the log scan's start past what they handled since their last
+    /// snapshot and drop those records (the last ticks of a periodic timer
+    /// were lost at the next start). Rounds every millisecond, no history
+    /// kept, no checkpoint at shutdown: eight stops, nothing lost.
+    @Test func noRoundDuringAShutdownDropsWhatTheStoppingProcessesHandled() async throws {
+        try await withDataDirectory { dir in
+            var options = durableOptions(dir)
+            options.history = .zero
+            options.checkpointInterval = .milliseconds(1)
+            var expected = 0
+            for run in 0..<8 {
+                let node = try Node(schedulers: 2, durable: options)
+                let ledger = run == 0
+                    ? try await node.spawnDurable(Ledger(), name: "tally")
+                    : try #require(node.address(named: "tally", as: Ledger.Message.self))
+                #expect(try await ledgerState(node, "tally").total == expected, "after stop \(run)")
+                for n in 1...40 {
+                    node.send(.add(n), to: ledger)
+                    expected += n
+                }
+                // Handled (the call comes after the adds), then stopped at once.
+                let _: Int = try await node.call(ledger, .get)
+                try await node.shutdown()
+            }
+            let node = try Node(schedulers: 2, durable: options)
+            #expect(try await ledgerState(node, "tally").total == expected)
+            try await node.shutdown()
+        }
+    }
+
     @Test func recordsOutsideTheHistoryWindowAreDroppedAndRecoveryStillHolds() async throws {
         try await withDataDirectory { dir in
             var options = durableOptions(dir)
