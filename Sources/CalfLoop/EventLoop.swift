@@ -51,6 +51,8 @@ public final class EventLoop: @unchecked Sendable {
     private var idleNanoseconds: UInt64 = 0
     /// Set by the driver after a long slice: poll libuv (timers, I/O) before the next.
     private var pollRequested = false
+    /// The loop runs slices (false once it closes): a timer's callback ends the libuv iteration.
+    private var runningSlices = false
     /// When the loop last ran out of work, while it is out of work; else 0.
     private var idleSince: UInt64 = 0
 
@@ -149,6 +151,19 @@ public final class EventLoop: @unchecked Sendable {
     /// The loop whose thread is calling, if the caller is a loop thread.
     public static var current: EventLoop? { CurrentLoop.loop }
 
+    /// The driver of the loop whose thread is calling, if the caller is a loop thread.
+    public static var currentDriver: (any LoopDriver)? { CurrentLoop.loop?.driver }
+
+    /// A timer's callback ran (loop thread): what it did may have made work
+    /// for the driver, so the libuv iteration under way must not block.
+    /// libuv (1.44) runs due timers at the start of an iteration and then
+    /// polls with a timeout that knows nothing of the driver's work: a timer
+    /// already due when the loop went to sleep fired, and its process then
+    /// waited for the next wakeup (the next I/O, job or timer, possibly never).
+    func timerFired() {
+        if runningSlices { uv_stop(uvLoop) }
+    }
+
     /// Whether the caller runs on this loop's thread.
     public var inEventLoop: Bool { CurrentLoop.loop === self }
 
@@ -206,7 +221,9 @@ public final class EventLoop: @unchecked Sendable {
         let threadName = String(decoding: name.utf8.prefix(15), as: UTF8.self)
         _ = pthread_setname_np(pthread_self(), threadName)
         CurrentLoop.set(self)
+        runningSlices = true
         runUntilStopped()
+        runningSlices = false
         let outcome = close()
         driver = nil
         CurrentLoop.set(nil)

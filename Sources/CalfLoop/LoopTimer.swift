@@ -35,6 +35,7 @@ public final class LoopTimer: LoopHandle, @unchecked Sendable {
             guard let data = handle?.pointee.data else { return }
             let timer = Unmanaged<LoopHandle>.fromOpaque(data).takeUnretainedValue()
             (timer as? LoopTimer)?.callback?()
+            timer.loop.timerFired()
         }, milliseconds, repeatMilliseconds), "uv_timer_start")
     }
 

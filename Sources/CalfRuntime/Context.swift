@@ -54,7 +54,10 @@ public struct Context<Message: Sendable> {
     /// replying while handling a plain message does nothing.
     public func reply(_ value: some Sendable) {
         if traced, let trace = cell.trace, replySlot != nil { cell.traceSent("reply", value, to: nil, on: trace) }
-        replySlot?.complete(.success(value))
+        guard let replySlot else { return }
+        // The caller may act on the reply at once, on another thread: what this turn sent goes first.
+        cell.scheduler.flushOutgoing()
+        replySlot.complete(.success(value))
     }
 
     /// Takes the reply owed to the current caller so it can be answered later

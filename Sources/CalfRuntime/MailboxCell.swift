@@ -11,7 +11,10 @@ import CalfControl
 open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     @usableFromInline @exclusivity(unchecked) package final var mailbox = Ring<Envelope<Message>>()
 
-    deinit { mailbox.destroy() }
+    deinit {
+        // Unspecialized code: the empty ring's test and free need no type metadata, the general case does.
+        if mailbox.storage != nil { mailbox.destroy() }
+    }
 
     /// Where mail from outside the process goes instead of its mailbox,
     /// for a kind of process whose mail must pass through something first
@@ -30,13 +33,13 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         // messages, delivered straight into the mailbox.
         let owner = schedulerRef
         if let intake {
+            // The journal's writer is another thread: what this one gathered goes first.
+            current?.flushOutgoing()
             intake.take(self, envelope)
         } else if let current, Unmanaged.passUnretained(current).toOpaque() == owner.toOpaque() {
             deliverLocal(envelope)
-        } else if current != nil {
-            let node = RemoteNode.make(cell: self, envelope: consume envelope)
-            // Not through a strong copy of the scheduler: its reference count is a line the owner writes too.
-            owner._withUnsafeGuaranteedRef { $0.pushRemote(node) }
+        } else if let current {
+            current.sendAcross(consume envelope, to: self, ownedBy: owner)
         } else {
             pushFromOutside(consume envelope)
         }
@@ -96,21 +99,27 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     package static var remoteAcceptorFunction: (RemoteReceiver, UnsafeMutableRawPointer, RemoteHandling) -> Void {
         { cell, node, handling in
             let typed = unsafeDowncast(cell, to: MailboxCell<Message>.self)
-            let envelope = RemoteNode.takeEnvelope(node, as: Message.self)
+            let count = RemoteNode.mailCount(node)
             guard let taker = handling.scheduler else {
-                typed.scheduler.node.deadLetter(envelope, to: typed.pid)
+                for index in 0..<count {
+                    typed.scheduler.node.deadLetter(RemoteNode.takeEnvelope(node, at: index, as: Message.self), to: typed.pid)
+                }
                 return
             }
             if _fastPath(typed.schedulerRef.toOpaque() == Unmanaged.passUnretained(taker).toOpaque()) {
                 if _slowPath(handling.forwarded), let arrival = typed.arrival {
                     // invariant: a mailbox cell's arrivals are made by its own `makeArrival`.
-                    unsafeDowncast(arrival, to: TypedArrival<Message>.self).forwarded.append(consume envelope)
+                    let held = unsafeDowncast(arrival, to: TypedArrival<Message>.self)
+                    for index in 0..<count { held.forwarded.append(RemoteNode.takeEnvelope(node, at: index, as: Message.self)) }
                 } else {
-                    typed.acceptRemote(consume envelope)
+                    for index in 0..<count { typed.acceptRemote(RemoteNode.takeEnvelope(node, at: index, as: Message.self)) }
                 }
             } else {
                 // The process moved after the sender read its scheduler: on to the new one.
-                typed.scheduler.pushRemote(RemoteNode.make(cell: typed, envelope: consume envelope, forwarded: true))
+                let onward = RemoteNode.makeMail(cell: typed, capacity: count, forwarded: true)
+                RemoteNode.envelopes(of: onward, as: Message.self).moveInitialize(from: RemoteNode.envelopes(of: node, as: Message.self), count: count)
+                RemoteNode.setMailCount(count, of: onward)
+                typed.scheduler.pushRemote(onward)
             }
         }
     }
@@ -163,7 +172,7 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     }
 
     package override final func closeMailbox(reason: ExitReason) {
-        while let envelope = mailbox.popFirst() {
+        while mailbox.count > 0, let envelope = mailbox.popFirst() {
             if case .call(_, let slot) = envelope {
                 slot.complete(.failure(.exited(reason)))
             } else if case .message = envelope {
@@ -172,7 +181,7 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
                 mail.slot?.complete(.failure(.exited(reason)))
             }
         }
-        mailbox.destroy()
+        if mailbox.storage != nil { mailbox.destroy() }
     }
 
     // MARK: What the operator asks (InspectableProcess)

@@ -50,6 +50,21 @@ public struct Pid: Hashable, Comparable, Sendable, Codable, CustomStringConverti
         return "<0.\((serial & ~Pid.durableFlag) >> 8).\(serial & 0xff)>"
     }
 
+    /// The hash `Dictionary` and `Set` use, without SipHash: a scheduler's
+    /// process table and the durable tables are keyed by pid, and hashing
+    /// took a fifth of a scheduler's time spawning short-lived processes.
+    /// Serials are made by the node (counters and journal seqs), not chosen
+    /// by anyone who could aim at collisions, so a multiplicative mix of the
+    /// serial and the seed does. It must scatter: serials made one after
+    /// another in neighbouring buckets form long runs, and a dictionary's
+    /// removal shifts back through the rest of the run (measured: fork-join
+    /// creation on two schedulers fell to a third). (`hash(into:)`,
+    /// synthesized, still combines the serial for every other hasher.)
+    public func _rawHashValue(seed: Int) -> Int {
+        let mixed = (serial ^ UInt64(UInt(bitPattern: seed))) &* 0x9E37_79B9_7F4A_7C15
+        return Int(truncatingIfNeeded: mixed ^ (mixed >> 29))
+    }
+
     /// Orders pids by serial (durable pids after transient ones).
     public static func < (lhs: Pid, rhs: Pid) -> Bool { lhs.serial < rhs.serial }
 }

@@ -9,7 +9,7 @@ import CalfControl
 ///     offset 0   next      Atomic<UnsafeMutableRawPointer?>   written once by the next sender
 ///     offset 8   receiver  Unmanaged<RemoteReceiver> (+1)     nil in the queue's placeholder;
 ///                                                         bit 0 set: forwarded by a process's old scheduler
-///     offset 16+ envelope  Envelope<M>                        moved out by the receiving cell
+///     offset 16+ payload                                      moved out by the receiver's acceptor
 ///
 /// Thread ownership: the sender initializes a node and pushes it; from then
 /// on only the scheduler's thread touches it, except `next`.
@@ -17,17 +17,60 @@ import CalfControl
 package enum RemoteNode {
     @usableFromInline package static let headerSize = 16
 
-    @inlinable
-    package static func payloadOffset<M: Sendable>(_: M.Type) -> Int {
-        let alignment = MemoryLayout<Envelope<M>>.alignment
-        return (headerSize + alignment - 1) / alignment * alignment
-    }
-
     /// A node for `envelope` to `cell` (any thread; specialized where `M`
     /// is concrete); `forwarded`: by the process's old scheduler after it moved.
     @inlinable
     package static func make<M: Sendable>(cell: MailboxCell<M>, envelope: __owned Envelope<M>, forwarded: Bool = false) -> UnsafeMutableRawPointer {
-        make(receiver: cell, payload: consume envelope, forwarded: forwarded)
+        let node = makeMail(cell: cell, capacity: 1, forwarded: forwarded)
+        storeEnvelope(consume envelope, at: 0, in: node)
+        setMailCount(1, of: node)
+        return node
+    }
+
+    // Mail to a process is a run of envelopes in one node (one, or a batch
+    // a sender gathered in a turn, `OutgoingMail`):
+    //
+    //     offset 16  count      Int            envelopes in the node
+    //     offset 24+ envelopes  Envelope<M> × capacity
+
+    @usableFromInline package static let mailCountOffset = 16
+
+    /// Where the envelopes of a mail node for `M` start.
+    @inlinable
+    package static func mailOffset<M: Sendable>(_: M.Type) -> Int {
+        let alignment = MemoryLayout<Envelope<M>>.alignment
+        return (mailCountOffset + 8 + alignment - 1) / alignment * alignment
+    }
+
+    /// An empty mail node to `cell` with room for `capacity` envelopes (count unset).
+    @inlinable
+    package static func makeMail<M: Sendable>(cell: MailboxCell<M>, capacity: Int, forwarded: Bool = false) -> UnsafeMutableRawPointer {
+        let byteCount = mailOffset(M.self) + capacity * MemoryLayout<Envelope<M>>.stride
+        let node = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: max(16, MemoryLayout<Envelope<M>>.alignment))
+        let receiverBits = Unmanaged.passRetained(cell as RemoteReceiver).toOpaque()
+        initializeHeader(node, cell: forwarded ? receiverBits + 1 : receiverBits)
+        return node
+    }
+
+    @inlinable
+    package static func envelopes<M: Sendable>(of node: UnsafeMutableRawPointer, as: M.Type) -> UnsafeMutablePointer<Envelope<M>> {
+        (node + mailOffset(M.self)).assumingMemoryBound(to: Envelope<M>.self)
+    }
+
+    /// Puts `envelope` in slot `index` of a mail node (uninitialized before).
+    @inlinable @inline(__always)
+    package static func storeEnvelope<M: Sendable>(_ envelope: __owned Envelope<M>, at index: Int, in node: UnsafeMutableRawPointer) {
+        (envelopes(of: node, as: M.self) + index).initialize(to: consume envelope)
+    }
+
+    @inlinable
+    package static func setMailCount(_ count: Int, of node: UnsafeMutableRawPointer) {
+        (node + mailCountOffset).storeBytes(of: count, as: Int.self)
+    }
+
+    @inlinable
+    package static func mailCount(_ node: UnsafeMutableRawPointer) -> Int {
+        (node + mailCountOffset).load(as: Int.self)
     }
 
     /// A node carrying `payload` to `receiver`, whose acceptor knows its type (any thread).
@@ -78,13 +121,14 @@ package enum RemoteNode {
         return (Unmanaged<RemoteReceiver>.fromOpaque(pointer).takeRetainedValue(), forwarded)
     }
 
-    /// Moves the envelope out of a node made for `Envelope<M>`.
+    /// Moves envelope `index` out of a mail node for `M`.
     @inlinable
-    package static func takeEnvelope<M: Sendable>(_ node: UnsafeMutableRawPointer, as: M.Type) -> Envelope<M> {
-        (node + payloadOffset(M.self)).assumingMemoryBound(to: Envelope<M>.self).move()
+    package static func takeEnvelope<M: Sendable>(_ node: UnsafeMutableRawPointer, at index: Int, as: M.Type) -> Envelope<M> {
+        (envelopes(of: node, as: M.self) + index).move()
     }
 
     /// Frees a node whose envelope has been moved out.
+    @usableFromInline
     package static func free(_ node: UnsafeMutableRawPointer) {
         next(node).deinitialize(count: 1)
         node.deallocate()

@@ -1,3 +1,4 @@
+import CalfLoop
 import Synchronization
 import CalfControl
 
@@ -57,5 +58,9 @@ public struct PendingReply: Sendable {
     package let slot: ReplySlot
 
     /// Sends `value` as the reply; later replies to the same call are ignored.
-    public func reply(_ value: some Sendable) { slot.complete(.success(value)) }
+    public func reply(_ value: some Sendable) {
+        // Answered in a turn: what the turn sent goes first (the caller may act on the reply at once).
+        (EventLoop.currentDriver as? Scheduler)?.flushOutgoing()
+        slot.complete(.success(value))
+    }
 }

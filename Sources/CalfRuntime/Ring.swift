@@ -74,11 +74,16 @@ package struct Ring<Element> {
         self = kept
     }
 
-    /// Deinitializes the elements left and frees the buffer.
-    @usableFromInline
+    /// Deinitializes the elements left and frees the buffer. An empty ring
+    /// frees it as raw memory: a mailbox is mostly empty when its process
+    /// ends, and its cell's `deinit` runs unspecialized, where each generic
+    /// element operation looks up type metadata.
+    @inlinable @inline(__always)
     package mutating func destroy() {
-        while popFirst() != nil {}
-        storage?.deallocate()
+        if count > 0 {
+            while popFirst() != nil {}
+        }
+        if let storage { UnsafeMutableRawPointer(storage).deallocate() }
         storage = nil
         mask = -1
         head = 0

@@ -132,6 +132,8 @@ extension Scheduler {
         if cell.scheduler === self {
             work(self)
         } else {
+            // The job may act on what this thread gathered to send: that goes first.
+            flushOutgoing()
             Scheduler.post(work, toOwnerOf: cell)
         }
     }

@@ -52,6 +52,8 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     /// What this scheduler publishes for the balancer, and its own balancing state (`Scheduler+Balance`).
     package let figures = BalanceFigures()
     @exclusivity(unchecked) package var balance = BalanceState()
+    /// Mail the running turn gathers for a process on another scheduler (`OutgoingMail`).
+    @usableFromInline @exclusivity(unchecked) package var outgoing = OutgoingMail()
 
     package init(index: Int, node: NodeCore, budget: Int) {
         self.index = index
@@ -161,7 +163,7 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         var checkAt = 2
         while count < 4096, let cell = runQueue.popFirst() {
             count &+= 1
-            if cell.status == .alive, cell.holds == 0, cell.turn(cell, budget), cell.status == .alive {
+            if cell.status == .alive, cell.holds == 0, runTurn(of: cell), cell.status == .alive {
                 runQueue.append(cell)
             } else {
                 cell.scheduled = false
@@ -245,6 +247,8 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     /// Ends `cell` with `reason` and tells its links and monitors (loop thread).
     @usableFromInline
     package func exit(_ cell: ProcessCell, reason: ExitReason) {
+        // What the process sent before it ended goes ahead of what its end tells others.
+        flushOutgoing()
         pendingExits.append((cell, reason))
         guard !exiting else { return }
         exiting = true
