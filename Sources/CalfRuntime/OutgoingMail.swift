@@ -49,19 +49,19 @@ extension Scheduler {
             return
         }
         if outgoing.node != nil { pushOutgoing() }
-        let node = RemoteNode.makeMail(cell: cell, capacity: 1)
-        RemoteNode.storeEnvelope(consume envelope, at: 0, in: node)
-        if outgoing.gathering {
-            outgoing.node = node
-            outgoing.cell = target
-            outgoing.owner = owner.toOpaque()
-            outgoing.count = 1
-            outgoing.capacity = 1
-        } else {
-            RemoteNode.setMailCount(1, of: node)
+        guard outgoing.gathering else {
+            let node = RemoteNode.make(cell: cell, envelope: consume envelope)
             // Not through a strong copy of the scheduler: its reference count is a line the owner writes too.
             owner._withUnsafeGuaranteedRef { $0.pushRemote(node) }
+            return
         }
+        let node = RemoteNode.makeMail(cell: cell, capacity: 1)
+        RemoteNode.storeEnvelope(consume envelope, at: 0, in: node)
+        outgoing.node = node
+        outgoing.cell = target
+        outgoing.owner = owner.toOpaque()
+        outgoing.count = 1
+        outgoing.capacity = 1
     }
 
     /// A full batch: grows it (1, then 8, then 64 messages), or pushes it
@@ -123,8 +123,7 @@ extension RemoteNode {
     /// larger one for the same receiver (whose reference it takes over) and frees the old.
     @inlinable
     package static func regrowMail<M: Sendable>(_ node: UnsafeMutableRawPointer, count: Int, capacity: Int, as: M.Type) -> UnsafeMutableRawPointer {
-        let byteCount = mailOffset(M.self) + capacity * MemoryLayout<Envelope<M>>.stride
-        let grown = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: max(16, MemoryLayout<Envelope<M>>.alignment))
+        let grown = allocateMail(capacity: capacity, as: M.self)
         initializeHeader(grown, cell: (node + 8).load(as: UnsafeMutableRawPointer?.self))
         envelopes(of: grown, as: M.self).moveInitialize(from: envelopes(of: node, as: M.self), count: count)
         free(node)

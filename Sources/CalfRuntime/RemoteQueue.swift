@@ -45,11 +45,17 @@ package enum RemoteNode {
     /// An empty mail node to `cell` with room for `capacity` envelopes (count unset).
     @inlinable
     package static func makeMail<M: Sendable>(cell: MailboxCell<M>, capacity: Int, forwarded: Bool = false) -> UnsafeMutableRawPointer {
-        let byteCount = mailOffset(M.self) + capacity * MemoryLayout<Envelope<M>>.stride
-        let node = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: max(16, MemoryLayout<Envelope<M>>.alignment))
+        let node = allocateMail(capacity: capacity, as: M.self)
         let receiverBits = Unmanaged.passRetained(cell as RemoteReceiver).toOpaque()
         initializeHeader(node, cell: forwarded ? receiverBits + 1 : receiverBits)
         return node
+    }
+
+    /// Uninitialized memory for a mail node of `capacity` envelopes.
+    @inlinable
+    package static func allocateMail<M: Sendable>(capacity: Int, as: M.Type) -> UnsafeMutableRawPointer {
+        let byteCount = mailOffset(M.self) + capacity * MemoryLayout<Envelope<M>>.stride
+        return UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: max(16, MemoryLayout<Envelope<M>>.alignment))
     }
 
     @inlinable
