@@ -114,6 +114,10 @@ package final class CommitBatch: @unchecked Sendable {
     @usableFromInline @exclusivity(unchecked) package var bytes: [UInt8] = []
     /// Monotonic time of the first entry (commit latency is measured from it).
     package let started: UInt64
+    /// Unique among the node's batches: a durable process notes the
+    /// batch it last put outcomes in (`DurableCellBase.outcomesBatch`).
+    @usableFromInline package let serial: UInt64
+    private static let serials = Atomic<UInt64>(1)
     /// Marked by the writer once the batch committed (made on first use).
     package private(set) var commitToken: CommitToken?
 
@@ -127,6 +131,7 @@ package final class CommitBatch: @unchecked Sendable {
 
     package init() {
         started = monotonicNanoseconds()
+        serial = Self.serials.wrappingAdd(1, ordering: .relaxed).oldValue
         entries.reserveCapacity(64)
     }
 

@@ -108,7 +108,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
                 }
             }
             count &+= 1
-            let batch = scheduler.durableBatch
+            let batch = outcomesBatch
             let mark = batch.mark
             let timerReleasesBefore = timerReleasesAwaited
             var context = DurableContext<B.Message>(cell: self, seq: mail.seq, acceptedAt: mail.acceptedAt, slot: mail.slot, batch: batch)
@@ -142,7 +142,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
             return false
         }
         if sinceSnapshot.count >= snapshotEvery || snapshotIsDue(), let entry = snapshotEntry() {
-            scheduler.durableBatch.entries.append(entry)
+            outcomesBatch.entries.append(entry)
         }
         return retry != nil || !mailbox.isEmpty
     }
@@ -150,7 +150,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
     @usableFromInline package func commitProgress(_ handled: [LogRecord.Handled]) {
         guard !handled.isEmpty else { return }
         let record = LogRecord.progress(pid: pid.serial, handled: handled)
-        scheduler.durableBatch.appendRecord { record.encode(into: &$0) }
+        outcomesBatch.appendRecord { record.encode(into: &$0) }
     }
 
     // MARK: Snapshots
@@ -179,7 +179,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
         sinceSnapshot.removeAll(keepingCapacity: true)
         dirty = false
         // Every caller appends the entry to the scheduler's batch.
-        snapshotToken = scheduler.durableBatch.tokenForCommit()
+        snapshotToken = outcomesBatch.tokenForCommit()
         if snapshotIntervalNanoseconds > 0 { lastSnapshot = scheduler.now }
         return .checkpoint(pid: pid.serial, body: body.encoded())
     }
@@ -195,6 +195,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
             guard dirty else { return (lowest, .max) }
             if let entry = snapshotEntry() {
                 batch.entries.append(entry)
+                lastBatchSerial = batch.serial
                 return (lowest, .max)
             }
         case .recovering, .quarantined, .stopping:
@@ -231,7 +232,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
             // journaled (the count survives node starts; `journal P` shows
             // it) and told to the supervisor once.
             restarts &+= 1
-            scheduler.durableBatch.entries.append(.record(
+            outcomesBatch.entries.append(.record(
                 LogRecord.lifecycle(pid: pid.serial, event: .restarted, detail: Array(reason.description.utf8)).encoded(), deliver: nil))
             guardian?.restarted(pid, reason)
         }
@@ -244,7 +245,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
             loop.execute { [self] in rebuild(after: delay) }
             return
         }
-        scheduler.durableBatch.entries.append(.releaseOn(scheduler) { [self] in rebuild(after: delay) })
+        outcomesBatch.entries.append(.releaseOn(scheduler) { [self] in rebuild(after: delay) })
     }
 
     /// How long this restart waits, by its supervisor's backoff: the n-th
@@ -276,7 +277,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
                 return
             }
             sinceSnapshot.removeAll()
-            if let entry = snapshotEntry() { scheduler.durableBatch.entries.append(entry) }
+            if let entry = snapshotEntry() { outcomesBatch.entries.append(entry) }
             restarted()
             return
         }
@@ -336,7 +337,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
     /// name removed, then it exits.
     @usableFromInline package func stopForGood(reason: ExitReason) {
         phase = .stopping
-        let batch = scheduler.durableBatch
+        let batch = outcomesBatch
         batch.entries.append(contentsOf: durable.exitEntries(for: self, reason: reason))
         batch.entries.append(.releaseOn(scheduler) { [self] in scheduler.terminate(self, reason: reason) })
     }

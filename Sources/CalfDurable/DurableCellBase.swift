@@ -113,12 +113,46 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
         phase == .running && timerReleasesAwaited == 0
     }
 
-    /// The balancer leaves durable processes where they are: they move when
-    /// asked. Stolen and shared under a flood of mail from outside, each
-    /// move submitting its batch early and holding its mail until the move
-    /// ends, they took the flood's commit p99 from 3–7 ms to 37–169 ms
-    /// (`calf bench durable`, interleaved runs).
-    package override final var movesWithTheBalancer: Bool { false }
+    /// The `CommitBatch.serial` of the batch it last put outcomes in.
+    @usableFromInline @exclusivity(unchecked) package final var lastBatchSerial: UInt64 = 0
+
+    /// The batch of its scheduler that its outcomes go into, noted as
+    /// holding some (every outcome it journals goes through here, or notes
+    /// the batch itself, as a checkpoint round's snapshot does).
+    @inlinable package final var outcomesBatch: CommitBatch {
+        let batch = scheduler.durableBatch
+        lastBatchSerial = batch.serial
+        return batch
+    }
+
+    /// Whether its scheduler's batch, not yet handed to the writer, holds
+    /// outcomes of it: a move must submit that batch first.
+    package final var hasOutcomesWaiting: Bool {
+        guard let batch = scheduler.pendingBatch else { return false }
+        return batch.serial == lastBatchSerial && !batch.isEmpty
+    }
+
+    /// The balancer moves a durable process off a scheduler that stays
+    /// busy (`Scheduler.staysBusy`) to an idle one, whether the idle one
+    /// asked (`.steal`) or was found (`.share`), and never from the middle
+    /// of a run while this scheduler's batch holds outcomes of it: that move
+    /// would submit the batch early, and under a flood of mail from outside
+    /// the split group commits took the commit p99 from 4–6 ms to 40–184 ms.
+    /// Not off a scheduler that only idles between bursts (waiting for
+    /// commits), nor to even out two busy run queues, nor when a parked
+    /// one is evacuated. `calf bench durable` (10,000 processes, 2
+    /// schedulers, interleaved runs with and without each kind of move):
+    /// those moves came to 2,000–20,000 a run, and took the steady
+    /// senders' accept p99 from 3.4 ms to 6.4 ms (steals and evacuations)
+    /// or from 2.7–2.9 ms to 3.6 ms (evening out); as it is, 200–6,000
+    /// moves a run and no change beyond noise.
+    package override final func movesWithTheBalancer(_ kind: BalancerMove) -> Bool {
+        switch kind {
+        case .share: return scheduler.staysBusy && !hasOutcomesWaiting
+        case .steal: return scheduler.staysBusy && !hasOutcomesWaiting
+        case .evenOut, .evacuation: return false
+        }
+    }
 
     /// Its move starts unless a checkpoint round is under way
     /// (`DurableMoveGate`); what it did here goes to the writer before it
@@ -126,7 +160,7 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
     /// and it leaves this scheduler's checkpoint table.
     package override final func departs() -> Bool {
         guard canMove, durable.moveGate.beginMove() else { return false }
-        scheduler.flushDurable()
+        if hasOutcomesWaiting { scheduler.flushDurable() }
         let scheduling = scheduler.durableScheduling
         if scheduling.cells[pid] === self { scheduling.cells[pid] = nil }
         return true
@@ -271,7 +305,7 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
         detail.varint(nextDue)
         var record: [UInt8] = []
         _ = AcceptedRecord.append(to: pid.serial, key: nil, acceptedAt: now, into: &record) { $0.append(contentsOf: entry.timer.payload) }
-        let batch = scheduler.durableBatch
+        let batch = outcomesBatch
         batch.entries.append(.record(record, deliver: CommittedMail(message, acceptedAt: now, slot: nil, for: self)))
         batch.entries.append(.record(LogRecord.lifecycle(pid: pid.serial, event: .timerFired, detail: detail.bytes).encoded(), deliver: nil))
         var rearmed = entry.timer
@@ -350,3 +384,4 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
         return nil
     }
 }
+

@@ -24,7 +24,7 @@ extension DurableCore {
         value.string(error)
         value.rest(payload)
         let stored = value.bytes
-        let batch = cell.scheduler.durableBatch
+        let batch = cell.outcomesBatch
         batch.entries.append(.record(LogRecord.lifecycle(pid: pid, event: .deadLettered, detail: detail.bytes).encoded(), deliver: nil))
         batch.entries.append(.write { txn in try txn.put(dead, key: StoreKey(pid, seq), value: stored) })
         if let slot = mail.slot {

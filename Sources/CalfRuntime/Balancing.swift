@@ -7,7 +7,8 @@
 /// - **Stealing.** A scheduler that runs out of work while another has at
 ///   least `stealAtQueued` runnable processes asks it for half of them;
 ///   a busy scheduler whose queue stays long gives half to one that idles
-///   (at most 64 at a time: small batches, often).
+///   (at most 64 at a time: small batches, often), or, when both are
+///   busy, half the difference to one with less than half its queue.
 /// - **Compaction.** When the load of the active schedulers would fit in
 ///   one fewer, each under `compactBelow`, the least loaded one is parked:
 ///   its movable processes go to the others and spreading skips it. The
@@ -50,4 +51,18 @@ public struct Balancing: Sendable, Equatable {
     /// No balancing: processes stay where they were placed unless moved by
     /// hand (`Node.move`), as tests that follow a process's scheduler want.
     public static let off = Balancing(enabled: false)
+}
+
+/// Why the balancer moves a process.
+public enum BalancerMove: Sendable {
+    /// A scheduler that ran out of work asked for some.
+    case steal
+    /// A busy scheduler whose queue stays long gives some to an idle one
+    /// (at its tick, or in the middle of a long run).
+    case share
+    /// A busy scheduler gives some of its queue to a busy one with far
+    /// less waiting (run queues evened out, as the BEAM does).
+    case evenOut
+    /// Its scheduler was parked (compaction): everything movable leaves.
+    case evacuation
 }

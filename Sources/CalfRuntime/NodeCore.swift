@@ -35,6 +35,9 @@ package final class NodeCore: Sendable {
     package let movesInFlight = Atomic<Int>(0)
     /// Batches of moves begun since the node started.
     package let movesBegun = Atomic<Int>(0)
+    /// Processes moved since the node started (by the balancer, a
+    /// placement or an operator), for `stats`.
+    package let processesMoved = Atomic<Int>(0)
     /// False once the node stops: no move starts after that.
     package let acceptsMoves = Atomic<Bool>(true)
     /// How the schedulers balance, and whether they do (on, with more than one scheduler).

@@ -25,9 +25,11 @@ extension Node {
         let schedulerStats = zip(first, second).enumerated().map { index, pair in
             NodeStats.SchedulerStats(
                 index: index, processes: pair.1.processes, runQueue: pair.1.runQueue,
-                messagesPerSecond: Double(pair.1.handled &- min(pair.1.handled, pair.0.handled)) / seconds)
+                messagesPerSecond: Double(pair.1.handled &- min(pair.1.handled, pair.0.handled)) / seconds,
+                parked: schedulers[index].parked.load(ordering: .relaxed))
         }
-        return NodeStats(schedulers: schedulerStats, processesByStatus: statuses, log: log, windowSeconds: seconds)
+        return NodeStats(schedulers: schedulerStats, processesByStatus: statuses, log: log, windowSeconds: seconds,
+                         processesMoved: core.processesMoved.load(ordering: .relaxed))
     }
 }
 

@@ -113,9 +113,10 @@ open class ProcessCell: RemoteReceiver, @unchecked Sendable {
     /// Whether the balancer may move it now (a kind of process with work
     /// in flight on its scheduler says no).
     open var canMove: Bool { true }
-    /// Whether the balancer moves it on its own (steals, shares,
-    /// compaction); false: it moves only when asked (`Node.move`, a placement).
-    open var movesWithTheBalancer: Bool { true }
+    /// Whether the balancer may move it on its own now, for a move of this
+    /// kind (asked again each time); false: it stays for now, or moves when
+    /// asked (`Node.move`, a placement).
+    open func movesWithTheBalancer(_ kind: BalancerMove) -> Bool { true }
     /// Its move is about to happen (the old owner's thread, between
     /// turns): last word on it, and the time to hand over what the layer
     /// above keeps of it on this scheduler. False: it stays.

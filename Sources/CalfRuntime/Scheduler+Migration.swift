@@ -95,6 +95,7 @@ extension Scheduler {
         }
         node.movesInFlight.wrappingAdd(sent.count, ordering: .relaxed)
         node.movesBegun.wrappingAdd(sent.count, ordering: .relaxed)
+        node.processesMoved.wrappingAdd(moving.count, ordering: .relaxed)
         for batch in sent {
             let destination = batch.destination
             destination.loop.execute { destination.arrive(batch) }

@@ -173,6 +173,7 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
                 let time = monotonicNanoseconds()
                 if runStart == 0 {
                     runStart = time
+                    balance.runStartedAt = time
                     startCount = count
                     checkAt = count &+ 2
                     continue
@@ -190,9 +191,12 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
             }
         }
         turns &+= UInt64(count)
+        balance.runStartedAt = 0
+        // The layers above first (the durable batch goes to the writer):
+        // what moves now leaves nothing of this run behind it.
+        if !attachments.isEmpty { runEnded() }
         if node.balances { balanceAfterRun(ranTurns: count > 0) }
         if !departing.isEmpty { flushDepartures() }
-        if !attachments.isEmpty { runEnded() }
         return !runQueue.isEmpty || remote.hasItems
     }
 

@@ -91,10 +91,12 @@ public enum ShellFormat {
 
     /// `stats`: schedulers, processes by status, the journal.
     static func statistics(_ stats: NodeStats) -> String {
-        var lines = [columns(["SCHEDULER", "PROCESSES", "RUN QUEUE", "MSGS/S"], stats.schedulers.map { scheduler in
-            [String(scheduler.index), String(scheduler.processes), String(scheduler.runQueue), whole(scheduler.messagesPerSecond)]
+        var lines = [columns(["SCHEDULER", "PROCESSES", "RUN QUEUE", "MSGS/S", "STATE"], stats.schedulers.map { scheduler in
+            [String(scheduler.index), String(scheduler.processes), String(scheduler.runQueue), whole(scheduler.messagesPerSecond),
+             scheduler.parked ? "parked" : "active"]
         })]
         lines.append("processes: " + stats.processesByStatus.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))
+        lines.append("moves: \(stats.processesMoved) processes moved between schedulers since start")
         if let log = stats.log {
             let p50 = log.commitP50Milliseconds.map { "\(($0 * 100).rounded() / 100)" } ?? "-"
             let p99 = log.commitP99Milliseconds.map { "\(($0 * 100).rounded() / 100)" } ?? "-"

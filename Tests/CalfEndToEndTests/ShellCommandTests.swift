@@ -199,6 +199,8 @@ import Testing
         try await withDemoNode { data, _ in
             _ = try await shell(data, "send demo/pool/tally-1 {\"add\":{\"_0\":1}}")
             _ = try await shell(data, "suspend clock-log")
+            // One of the two is a move (the other finds it there already).
+            for scheduler in 0..<2 { _ = try await runCalf(["shell", "--data", data, "-c", "move demo/pool/tally-1 \(scheduler)"]) }
             let processes = try JSONDecoder().decode([ProcessReport].self, from: Data(try await shell(data, "ps", json: true).utf8))
             let stats = try JSONDecoder().decode(NodeStats.self, from: Data(try await shell(data, "stats", json: true).utf8))
             #expect(stats.schedulers.map(\.processes).reduce(0, +) == processes.count)
@@ -211,6 +213,8 @@ import Testing
             #expect(text.hasPrefix("SCHEDULER"))
             #expect(text.contains("processes: 1 suspended"))
             #expect(text.contains("\nlog: ") && text.contains("records/s, commit p50"))
+            #expect(stats.processesMoved >= 1)
+            #expect(text.contains("STATE") && text.contains("\nmoves: ") && text.contains(" processes moved between schedulers since start"))
         }
     }
 

@@ -10,7 +10,7 @@ import Testing
             return try JSONDecoder().decode(ProcessReport.self, from: Data(json.utf8))
         }
         func stats(records: UInt64) throws -> NodeStats {
-            let json = #"{"schedulers":[{"index":0,"processes":2,"runQueue":1,"messagesPerSecond":0},{"index":1,"processes":1,"runQueue":0,"messagesPerSecond":0}],"processesByStatus":{"waiting":3},"windowSeconds":0,"log":{"commits":1,"records":\#(records),"recordsPerSecond":0,"commitP99Milliseconds":1.5,"usedBytes":0,"mapBytes":0,"mapGrowths":0,"restarts":0,"deadLettered":0}}"#
+            let json = #"{"schedulers":[{"index":0,"processes":2,"runQueue":1,"messagesPerSecond":0,"parked":false},{"index":1,"processes":1,"runQueue":0,"messagesPerSecond":0,"parked":true}],"processesByStatus":{"waiting":3},"windowSeconds":0,"processesMoved":7,"log":{"commits":1,"records":\#(records),"recordsPerSecond":0,"commitP99Milliseconds":1.5,"usedBytes":0,"mapBytes":0,"mapGrowths":0,"restarts":0,"deadLettered":0}}"#
             return try JSONDecoder().decode(NodeStats.self, from: Data(json.utf8))
         }
         var sampler = TopSampler()

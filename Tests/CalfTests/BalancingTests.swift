@@ -100,6 +100,39 @@ private func eventually(within seconds: Double, _ condition: () async throws -> 
         try await node.shutdown()
     }
 
+    /// Two schedulers each busy with a queue of its own, in runs longer
+    /// than the balancer's figures stay fresh (ticks fire between runs):
+    /// once the start has settled (the spawns at a low load may park one
+    /// and bring it back), neither takes the other for idle, so nothing
+    /// moves back and forth.
+    @Test func twoBusySchedulersDoNotTradeTheirWork() async throws {
+        let node = try Node(schedulers: 2)
+        let seen = Seen(), stop = Stopper()
+        for id in 0..<16 {
+            let spinner = try await node.spawn(Spinner(id: id, seen: seen, stop: stop), placement: .scheduler(id % 2))
+            node.send(.spin, to: spinner)
+        }
+        func moves() async -> Int { await node.stats(window: .zero).processesMoved }
+        try await Task.sleep(for: .milliseconds(300))
+        var last = await moves()
+        var quiet = 0
+        for _ in 0..<50 where quiet < 2 {
+            try await Task.sleep(for: .milliseconds(100))
+            let now = await moves()
+            quiet = now == last && node.parkedSchedulers.isEmpty ? quiet + 1 : 0
+            last = now
+        }
+        let settled = quiet >= 2
+        try await Task.sleep(for: .milliseconds(500))
+        let moved = await moves() - last
+        stop.set()
+        // Taken for idle (a figure older than three ticks read as 0), they traded about 60 in 500 ms, and never settled.
+        #expect(settled, "processes kept moving for 5 s between two busy schedulers")
+        #expect(moved <= 4, "\(moved) processes moved in 500 ms between two busy schedulers")
+        #expect(await node.settled())
+        try await node.shutdown()
+    }
+
     @Test func aPairThatTalksAtALowLoadEndsUpOnOneSchedulerAndTheOtherIsParked() async throws {
         let node = try Node(schedulers: 2)
         let stop = Stopper()

@@ -85,4 +85,51 @@ import Testing
             try await node.shutdown()
         }
     }
+
+    /// A pool of durable processes on one busy scheduler (slow turns,
+    /// mail waiting), the other idle: the balancer gives some of them to
+    /// the idle one, between runs once the busy one's batch went to the
+    /// writer, and each still handles its mail once, in order; a restart
+    /// brings back the same.
+    @Test func theBalancerSpreadsABusyDurablePoolAndEachKeepsItsMailInOrder() async throws {
+        try await withDataDirectory { dir in
+            let options = durableOptions(dir, snapshotEvery: 50, mapSize: 1 << 24)
+            let poolSize = 16
+            let rounds = 150
+            var expected: [Ledger.State] = []
+            do {
+                let node = try Node(schedulers: 2, durable: options)
+                var pool: [Address<Ledger.Message>] = []
+                for k in 0..<poolSize {
+                    let member = try await node.spawnDurable(Ledger(), name: "pool-\(k)")
+                    if member.schedulerIndex != 0 { #expect(try await node.move(member, to: 0)) }
+                    pool.append(member)
+                }
+                #expect(pool.allSatisfy { $0.schedulerIndex == 0 })
+                let movedBefore = await node.stats(window: .zero).processesMoved
+                // About 0.7 s of turns of 300 µs, all queued on scheduler 0 at once.
+                for round in 0..<rounds {
+                    for member in pool { node.send(.slowAdd(round), to: member) }
+                }
+                var seenOnOne = Set<Int>()
+                let deadline = ContinuousClock.now + .seconds(30)
+                while seenOnOne.count < poolSize / 4, ContinuousClock.now < deadline {
+                    for (k, member) in pool.enumerated() where member.schedulerIndex == 1 { seenOnOne.insert(k) }
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                #expect(seenOnOne.count >= poolSize / 4, "the balancer gave \(seenOnOne.count) of \(poolSize) to the idle scheduler")
+                for k in 0..<poolSize { expected.append(try await ledgerState(node, "pool-\(k)")) }
+                #expect(await node.stats(window: .zero).processesMoved > movedBefore)
+                try await node.shutdown()
+            }
+            for state in expected {
+                #expect(state.seen == Array(0..<rounds), "each message once, in order")
+            }
+            let node = try Node(schedulers: 2, durable: options)
+            for k in 0..<poolSize {
+                #expect(try await ledgerState(node, "pool-\(k)") == expected[k])
+            }
+            try await node.shutdown()
+        }
+    }
 }

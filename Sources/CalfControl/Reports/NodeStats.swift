@@ -10,13 +10,17 @@ public struct NodeStats: Codable, Sendable, Equatable {
         public var runQueue: Int
         /// Messages its processes handled per second, over the sampling window.
         public var messagesPerSecond: Double
+        /// Whether the balancer parked it (compaction): it runs what
+        /// is left on it, and nothing moves or spreads to it.
+        public var parked: Bool
 
         /// A scheduler's figures.
-        public init(index: Int, processes: Int, runQueue: Int, messagesPerSecond: Double) {
+        public init(index: Int, processes: Int, runQueue: Int, messagesPerSecond: Double, parked: Bool = false) {
             self.index = index
             self.processes = processes
             self.runQueue = runQueue
             self.messagesPerSecond = messagesPerSecond
+            self.parked = parked
         }
     }
 
@@ -67,12 +71,16 @@ public struct NodeStats: Codable, Sendable, Equatable {
     public var log: LogStats?
     /// The sampling window the rates are over, in seconds.
     public var windowSeconds: Double
+    /// Processes moved between schedulers since the node started (by the
+    /// balancer, a placement or an operator's `move`).
+    public var processesMoved: Int
 
     /// The node's figures.
-    public init(schedulers: [SchedulerStats], processesByStatus: [String: Int], log: LogStats?, windowSeconds: Double) {
+    public init(schedulers: [SchedulerStats], processesByStatus: [String: Int], log: LogStats?, windowSeconds: Double, processesMoved: Int = 0) {
         self.schedulers = schedulers
         self.processesByStatus = processesByStatus
         self.log = log
         self.windowSeconds = windowSeconds
+        self.processesMoved = processesMoved
     }
 }
