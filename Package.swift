@@ -18,6 +18,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .systemLibrary(
@@ -64,6 +67,15 @@ let package = Package(
             "Calf", "CalfLoop", "CalfStore",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The node's HTTP API: the only module that imports SwiftNIO (through Hummingbird).
+        .target(name: "CalfHTTP", dependencies: [
+            "Calf", "CalfControl", "CalfOperator",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .target(name: "Bank", dependencies: ["Calf"], path: "Examples/Bank"),
         .target(name: "Demo", dependencies: ["Calf"], path: "Examples/Demo"),
         .target(name: "CalfBenchmarks", dependencies: ["Calf", "CalfStore"], path: "Benchmarks/CalfBenchmarks"),
@@ -71,6 +83,7 @@ let package = Package(
             name: "CalfCommands",
             dependencies: [
                 "Calf",
+                "CalfHTTP",
                 "CalfOperator",
                 "CalfShell",
                 "CalfStore",

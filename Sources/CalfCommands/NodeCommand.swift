@@ -1,5 +1,6 @@
 import ArgumentParser
 import Calf
+import CalfHTTP
 import CalfOperator
 import CalfStore
 import Foundation
@@ -11,7 +12,7 @@ struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
         abstract: "Run a node on a data directory, booting a tree from Supervisors/.",
-        discussion: "Prints 'calf node ready socket=DIR/node.sock' once it accepts connections; SIGTERM or SIGINT stop it in order (a swift-service-lifecycle ServiceGroup: the control server, then the node)."
+        discussion: "Prints 'calf node ready socket=DIR/node.sock root=PID' (and ' http=http://HOST:PORT' with --http) once it accepts connections; SIGTERM or SIGINT stop it in order (a swift-service-lifecycle ServiceGroup: the HTTP API and the control server, then the node)."
     )
 
     @Option(name: .long, help: "The data directory (created if missing).")
@@ -31,6 +32,12 @@ struct NodeCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Scheduler threads (default: one per core).")
     var schedulers: Int = Calf.Node.coreCount
+
+    @Option(name: .long, help: "Serve the HTTP API on HOST:PORT (off by default; 127.0.0.1:0 picks a port).")
+    var http: String?
+
+    @Option(name: .long, help: "The file of the HTTP API's bearer token (default DIR/http.token, made at first start, mode 0600).")
+    var tokenFile: String?
 
     @Argument(help: "The tree file to boot, e.g. Supervisors/bank.yaml.")
     var tree: String
@@ -54,6 +61,12 @@ struct NodeCommand: AsyncParsableCommand {
         }
         guard (1...1024).contains(schedulers) else {
             throw ValidationError("--schedulers must be between 1 and 1024, not \(schedulers)")
+        }
+        let httpAddress: (host: String, port: Int)?
+        do {
+            httpAddress = try http.map(HTTPAPI.address)
+        } catch {
+            throw ValidationError(error.description)
         }
         let options = DurableOptions(
             path: data, durability: level, behaviors: registry.durable,
@@ -83,15 +96,37 @@ struct NodeCommand: AsyncParsableCommand {
             try await node.shutdown()
             throw error
         }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: node), .init(service: server)]
+        let readyLine = "calf node ready socket=\(socketPath) root=\(root.pid)"
+        let ready: @Sendable () async -> String
+        if let httpAddress {
+            let token: BearerToken
+            do {
+                token = try BearerToken.loadOrCreate(at: tokenFile ?? data + "/http.token")
+            } catch {
+                try await node.shutdown()
+                throw ValidationError(error.description)
+            }
+            let (ports, listening) = AsyncStream.makeStream(of: Int.self)
+            services.append(.init(service: HTTPAPI.service(
+                node: node, host: httpAddress.host, port: httpAddress.port, token: token, logger: Logger(label: "calf.http"),
+                onListening: { listening.yield($0) })))
+            let host = httpAddress.host.contains(":") ? "[\(httpAddress.host)]" : httpAddress.host
+            ready = {
+                // Ends without a port if the group is cancelled (the API could not listen).
+                var bound = ports.makeAsyncIterator()
+                guard let port = await bound.next() else { return readyLine }
+                return readyLine + " http=http://\(host):\(port)"
+            }
+        } else {
+            ready = { readyLine }
+        }
         // The group stops its services in the reverse of this order: the watch says why, the
-        // control server stops taking requests, then the node stops in order.
-        let watch = NodeWatch(node: node, readyLine: "calf node ready socket=\(socketPath) root=\(root.pid)")
+        // HTTP API and the control server stop taking requests, then the node stops in order.
+        let watch = NodeWatch(node: node, readyLine: ready)
+        services.append(.init(service: watch, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: [
-                .init(service: node),
-                .init(service: server),
-                .init(service: watch, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: Logger(label: "calf")))
         NodeWatch.unblockStopSignals()

@@ -11,10 +11,10 @@ import Synchronization
 /// reverse of their order in the group.
 final class NodeWatch: Service, Sendable {
     private let node: Node
-    private let readyLine: String
+    private let readyLine: @Sendable () async -> String
     private let first = FirstAnswer<(id: String, reason: ExitReason)?>()
 
-    init(node: Node, readyLine: String) {
+    init(node: Node, readyLine: @escaping @Sendable () async -> String) {
         self.node = node
         self.readyLine = readyLine
     }
@@ -24,7 +24,7 @@ final class NodeWatch: Service, Sendable {
 
     func run() async throws {
         // Written straight to the descriptor: a pipe reader sees it at once.
-        FileHandle.standardOutput.write(Data((readyLine + "\n").utf8))
+        FileHandle.standardOutput.write(Data((await readyLine() + "\n").utf8))
         let node = self.node
         let first = self.first
         // Whichever comes first; a root-exit waiter left behind ends with the process.

@@ -5,9 +5,9 @@ import FoundationEssentials
 /// function per command (`trace` and `top` are answered by their
 /// connection: a stream, a sampler of its own). Each answer is encoded once,
 /// typed, straight into its frame.
-enum ControlAnswers {
+package enum ControlAnswers {
     /// The reply to `request`.
-    static func answer(_ request: ControlRequest, on node: Node) async -> EncodedReply {
+    package static func answer(_ request: ControlRequest, on node: Node) async -> EncodedReply {
         switch request {
         case .send(let target, let message, let key): return await send(message, to: target, key: key, on: node)
         case .call(let target, let message, let timeout): return await call(message, to: target, timeoutMilliseconds: timeout, on: node)

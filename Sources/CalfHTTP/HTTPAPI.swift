@@ -1,0 +1,58 @@
+import Calf
+import CalfControl
+import CalfOperator
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// A node's HTTP API (`calf node --http HOST:PORT`): the requests of
+/// `calf shell` as JSON over HTTP/1.1, each answered exactly as the
+/// control socket answers it (`ControlAnswers`), with the same message and
+/// state JSON. Every route but `/healthz` wants the node's bearer token.
+/// Built on Hummingbird (SwiftNIO): this module is the only one that
+/// imports them, so the runtime does not.
+public enum HTTPAPI {
+    /// The largest request body taken (a larger one is answered 413).
+    public static let bodyLimit = 1 << 20
+
+    /// `HOST:PORT` as given to `--http` (`127.0.0.1:0` picks a port).
+    public static func address(_ text: String) throws(HTTPAPIError) -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), colon != text.startIndex,
+              let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { throw .badAddress(text) }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+
+    /// The API of `node` as a service of its group: it listens on
+    /// `host:port` once the group runs, calls `onListening` with the port it
+    /// bound, and stops taking requests when the group shuts down.
+    public static func service(
+        node: Node, host: String, port: Int, token: BearerToken, logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void
+    ) -> some Service {
+        let router = Router()
+        router.middlewares.add(BearerTokenMiddleware(token: token))
+        HTTPRoutes(node: node).add(to: router)
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "calf"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
+            logger: logger)
+    }
+}
+
+/// Turns away every request without the token but `GET /healthz`, with a 401.
+struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: BearerToken
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.uri.path == "/healthz" || token.admits(request.headers[.authorization]) {
+            return try await next(request, context)
+        }
+        var response = HTTPReply.error(.unauthorized, code: "unauthorized", "this API wants the header Authorization: Bearer TOKEN, with the token of the node's http.token file")
+        response.headers[.wwwAuthenticate] = "Bearer"
+        return response
+    }
+}

@@ -1,0 +1,77 @@
+import Calf
+import CalfControl
+import CalfOperator
+import HTTPTypes
+import Hummingbird
+
+/// The routes of the API, each a request of the control protocol.
+struct HTTPRoutes: Sendable {
+    let node: Node
+
+    func add(to router: Router<BasicRequestContext>) {
+        router.get("/healthz") { _, _ in
+            HTTPReply.json(.ok, ["status": "serving"])
+        }
+        router.get("/v1/processes") { request, _ in
+            let orderName = request.uri.queryParameters.get("order") ?? "pid"
+            guard let order = ProcessOrder(rawValue: orderName) else {
+                return HTTPReply.error(.badRequest, code: "bad_request", "order must be one of \(ProcessOrder.allCases.map(\.rawValue).joined(separator: ", ")), not '\(orderName)'")
+            }
+            return await answer(.ps(order: order))
+        }
+        router.get("/v1/processes/:name") { _, context in
+            await answer(.info(try context.parameters.require("name")))
+        }
+        router.get("/v1/processes/:name/state") { request, context in
+            let name = try context.parameters.require("name")
+            guard let at = try Query(request).unsigned("at") else { return await answer(.state(of: name, at: nil)) }
+            return await answer(.state(of: name, at: at))
+        }
+        router.get("/v1/processes/:name/journal") { request, context in
+            let query = try Query(request)
+            let limit = try query.unsigned("limit").map { Int(min($0, UInt64(Int.max))) }
+            return await answer(.journal(of: try context.parameters.require("name"), from: try query.unsigned("from"), limit: limit))
+        }
+        router.post("/v1/processes/:name/messages") { request, context in
+            let name = try context.parameters.require("name")
+            let message: JSONValue
+            switch await HTTPReply.body(of: request) {
+            case .success(let value): message = value
+            case .failure(let refusal): return refusal.response
+            }
+            let key = request.headers[HTTPReply.idempotencyKey]
+            return HTTPReply.sent(await ControlAnswers.answer(.send(to: name, message: message, key: key), on: node))
+        }
+        router.post("/v1/processes/:name/calls") { request, context in
+            let name = try context.parameters.require("name")
+            let timeout = try Query(request).unsigned("timeoutMs").map { Int(min($0, 3_600_000)) }
+            let message: JSONValue
+            switch await HTTPReply.body(of: request) {
+            case .success(let value): message = value
+            case .failure(let refusal): return refusal.response
+            }
+            return await answer(.call(to: name, message: message, timeoutMilliseconds: timeout))
+        }
+    }
+
+    private func answer(_ request: ControlRequest) async -> Response {
+        HTTPReply.answer(await ControlAnswers.answer(request, on: node))
+    }
+}
+
+/// A request's query, read strictly: a parameter given is well formed or the request is refused.
+struct Query {
+    let request: Request
+
+    init(_ request: Request) throws { self.request = request }
+
+    /// The parameter `name` as a whole number, nil if absent.
+    /// - Throws: `HTTPError` 400 naming it if it is not one.
+    func unsigned(_ name: String) throws -> UInt64? {
+        guard let text = request.uri.queryParameters.get(name) else { return nil }
+        guard let value = UInt64(text) else {
+            throw HTTPReply.Refusal(status: .badRequest, code: "bad_request", message: "the query parameter \(name) must be a whole number, not '\(text)'")
+        }
+        return value
+    }
+}

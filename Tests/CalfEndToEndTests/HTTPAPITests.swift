@@ -1,0 +1,112 @@
+import CalfControl
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// The node's HTTP API through the real binary, over a real socket on
+/// loopback: the bearer token, each route's answer and its errors, and a
+/// message answered 202 that is kept across `kill -9` and taken once.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct HTTPAPITests {
+    let tree = packageRoot.appendingPathComponent("Supervisors/bank.yaml").path
+
+    /// One answer: status, body, headers.
+    struct Answer {
+        var status: Int
+        var body: String
+        var headers: [String: String]
+        var json: JSONValue? { try? JSONValue(parsing: body) }
+    }
+
+    static func request(_ method: String, _ url: String, token: String?, body: String? = nil, headers: [String: String] = [:]) async throws -> Answer {
+        var request = URLRequest(url: try #require(URL(string: url)))
+        request.httpMethod = method
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        if let body { request.httpBody = Data(body.utf8) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = try #require(response as? HTTPURLResponse)
+        var fields: [String: String] = [:]
+        for (name, value) in http.allHeaderFields { fields[String(describing: name).lowercased()] = String(describing: value) }
+        return Answer(status: http.statusCode, body: String(decoding: data, as: UTF8.self), headers: fields)
+    }
+
+    /// The API's base URL from the node's ready line.
+    static func baseURL(of node: NodeProcess) throws -> String {
+        let output = node.output.withLock { $0 }
+        let start = try #require(output.range(of: " http=")).upperBound
+        return String(output[start...].prefix { !$0.isWhitespace })
+    }
+
+    @Test func theAPIAnswersAsTheShellDoesAndAnAcceptedMessageSurvivesKill9() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let options = ["--http", "127.0.0.1:0"]
+            var node = try await NodeProcess(data: dir, tree: tree, durability: "process", extra: options)
+            var base = try Self.baseURL(of: node)
+            #expect(base.hasPrefix("http://127.0.0.1:") && !base.hasSuffix(":0"))
+            // The token: made at first start, 32 random bytes as hex, owner only.
+            let token = try String(contentsOfFile: dir + "/http.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(token.count == 64 && token.allSatisfy(\.isHexDigit))
+            let mode = try FileManager.default.attributesOfItem(atPath: dir + "/http.token")[.posixPermissions] as? NSNumber
+            #expect(mode?.intValue == 0o600)
+
+            #expect(try await Self.request("GET", base + "/healthz", token: nil).status == 200)
+            let refused = try await Self.request("GET", base + "/v1/processes", token: nil)
+            #expect(refused.status == 401 && refused.json?["error"]?["code"] == "unauthorized")
+            #expect(try await Self.request("GET", base + "/v1/processes", token: String(repeating: "0", count: 64)).status == 401)
+
+            let transfer = #"{"transfer":{"from":3,"to":7,"amount":25}}"#
+            let sent = try await Self.request("POST", base + "/v1/processes/teller/messages", token: token, body: transfer, headers: ["Idempotency-Key": "t-1"])
+            #expect(sent.status == 202, "\(sent.body)")
+            let seq = try #require(sent.json?["seq"])
+            let again = try await Self.request("POST", base + "/v1/processes/teller/messages", token: token, body: transfer, headers: ["Idempotency-Key": "t-1"])
+            #expect(again.status == 200 && again.json == ["duplicate": true, "seq": seq])
+            #expect(await eventually { (try? await Self.request("GET", base + "/v1/processes/account-7/state", token: token).body) == #"{"balance":1025}"# })
+            let call = try await Self.request("POST", base + "/v1/processes/account-3/calls?timeoutMs=2000", token: token, body: #"{"balance":{}}"#)
+            #expect(call.status == 200 && call.body == "975")
+
+            let ps = try await Self.request("GET", base + "/v1/processes", token: token)
+            let reports = try JSONDecoder().decode([ProcessReport].self, from: Data(ps.body.utf8))
+            #expect(ps.status == 200 && reports.contains { $0.name == "teller" })
+            let info = try await Self.request("GET", base + "/v1/processes/teller", token: token)
+            #expect(info.status == 200 && info.json?["name"] == "teller")
+            let journal = try await Self.request("GET", base + "/v1/processes/teller/journal?limit=50", token: token)
+            let kinds = (try JSONDecoder().decode([JournalEntry].self, from: Data(journal.body.utf8))).map(\.kind)
+            #expect(journal.status == 200 && kinds.contains("accepted") && kinds.contains("handled"))
+
+            // Bad input: clear errors, never a 500.
+            let badMessage = try await Self.request("POST", base + "/v1/processes/teller/messages", token: token, body: #"{"transfer":{"from":3}}"#)
+            #expect(badMessage.status == 400 && badMessage.json?["error"]?["code"] == "bad_message" && badMessage.body.contains("not a message of Teller"))
+            let notJSON = try await Self.request("POST", base + "/v1/processes/teller/messages", token: token, body: "{transfer")
+            #expect(notJSON.status == 400 && notJSON.json?["error"]?["code"] == "bad_json")
+            let unknown = try await Self.request("GET", base + "/v1/processes/nobody/state", token: token)
+            #expect(unknown.status == 404 && unknown.json?["error"]?["code"] == "no_process")
+            let badQuery = try await Self.request("GET", base + "/v1/processes/teller/journal?limit=many", token: token)
+            #expect(badQuery.status == 400 && badQuery.body.contains("limit"))
+            let tooLarge = try await Self.request("POST", base + "/v1/processes/teller/messages", token: token, body: String(repeating: " ", count: (1 << 20) + 1))
+            #expect(tooLarge.status == 413 && tooLarge.json?["error"]?["code"] == "too_large")
+
+            // Answered 202, then kill -9: the restarted node (same token) has it, once.
+            let second = try await Self.request("POST", base + "/v1/processes/teller/messages", token: token, body: transfer, headers: ["Idempotency-Key": "t-2"])
+            #expect(second.status == 202)
+            await node.killHard()
+            node = try await NodeProcess(data: dir, tree: tree, durability: "process", extra: options)
+            defer { _ = node.stop() }
+            base = try Self.baseURL(of: node)
+            let resent = try await Self.request("POST", base + "/v1/processes/teller/messages", token: token, body: transfer, headers: ["Idempotency-Key": "t-2"])
+            #expect(resent.status == 200 && resent.json?["duplicate"] == true)
+            #expect(await eventually { (try? await Self.request("GET", base + "/v1/processes/teller/state", token: token).body) == #"{"transfers":2}"# })
+            #expect(try await Self.request("GET", base + "/v1/processes/account-7/state", token: token).body == #"{"balance":1050}"#)
+        }
+    }
+
+    @Test func aBadAddressOrTokenFileIsAClearError() async throws {
+        try await withTemporaryDataDirectory { dir in
+            var (status, _, err) = try await runCalf(["node", "--data", dir, "--http", "localhost", tree])
+            #expect(status != 0 && err.contains("--http wants HOST:PORT"))
+            (status, _, err) = try await runCalf(["node", "--data", dir, "--http", "127.0.0.1:0", "--token-file", dir + "/missing/dir/token", tree])
+            #expect(status != 0 && err.contains("the HTTP token file"))
+        }
+    }
+}
