@@ -15,6 +15,10 @@ extension Node {
         throw .noSuchProcess(target)
     }
 
+    /// Why the node takes no more mail from outside (a commit failed: it
+    /// refuses until it restarts), or nil while it takes mail.
+    public var intakeRefusal: String? { core.durable?.writer.failure.withLock { $0 } }
+
     /// Sends a message given as JSON to durable process `target` (a name or
     /// a pid), with an optional idempotency key; returns once committed.
     public func sendJSON(_ json: [UInt8], to target: String, key: String?) async -> IngressResult {

@@ -10,7 +10,9 @@ struct HTTPRoutes: Sendable {
 
     func add(to router: Router<BasicRequestContext>) {
         router.get("/healthz") { _, _ in
-            HTTPReply.json(.ok, ["status": "serving"])
+            // A node that refuses intake (a failed commit) does so until it restarts.
+            if let reason = node.intakeRefusal { return HTTPReply.json(.serviceUnavailable, ["status": "refusing", "reason": .string(reason)]) }
+            return HTTPReply.json(.ok, ["status": "serving"])
         }
         router.get("/v1/processes") { request, _ in
             let orderName = request.uri.queryParameters.get("order") ?? "pid"

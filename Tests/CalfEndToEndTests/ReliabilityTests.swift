@@ -126,7 +126,10 @@ import Testing
         let bank = packageRoot.appendingPathComponent("Supervisors/bank.yaml").path
         try await withTemporaryDataDirectory { dir in
             // 2 MiB of file: the tree's start fits, a few thousand transfers do not.
-            var node = try await NodeProcess(data: dir, tree: bank, durability: "process", extra: ["--checkpoint-interval", "3600000"], fileSizeLimit: 4096)
+            var node = try await NodeProcess(data: dir, tree: bank, durability: "process",
+                                             extra: ["--checkpoint-interval", "3600000", "--http", "127.0.0.1:0"], fileSizeLimit: 4096)
+            let base = try HTTPAPITests.baseURL(of: node)
+            #expect(try await HTTPAPITests.request("GET", base + "/healthz", token: nil).status == 200)
             let client = try ControlClient(dataDirectory: dir)
             var accepted: [Int] = []
             var failure: String?
@@ -148,6 +151,13 @@ import Testing
             #expect(after.isFailure(.notAccepted), "\(after)")
             // Logged by the writer as it latches, which may come just after the refusal's answer.
             #expect(await eventually { node.output.withLock { $0 }.contains("the node accepts nothing more until it restarts") })
+            // Over HTTP: not healthy, and mail is refused with 503 and Retry-After.
+            let health = try await HTTPAPITests.request("GET", base + "/healthz", token: nil)
+            #expect(health.status == 503 && health.json?["status"] == "refusing" && health.body.contains("journal commit failed"))
+            let token = try String(contentsOfFile: dir + "/http.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let refused = try await HTTPAPITests.request("POST", base + "/v1/processes/teller/messages", token: token,
+                                                         body: #"{"transfer":{"from":1,"to":2,"amount":1}}"#)
+            #expect(refused.status == 503 && refused.headers["retry-after"] != nil, "\(refused.status) \(refused.body)")
             await node.killHard()
 
             // Without the limit: every accepted transfer is there, once; the refused ones are not.
