@@ -72,7 +72,9 @@ struct NodeCommand: AsyncParsableCommand {
             path: data, durability: level, behaviors: registry.durable,
             checkpointInterval: .milliseconds(checkpointInterval), history: .seconds(history),
             keyRetention: .seconds(keyRetention))
-        let node = try await Calf.Node.open(schedulers: schedulers, durable: options)
+        // With the HTTP API, the node's figures go to the registry /metrics reads.
+        let metrics = httpAddress.map { _ in HTTPAPI.makeMetrics() }
+        let node = try await Calf.Node.open(schedulers: schedulers, durable: options, metrics: metrics?.metricsFactory)
         if let report = node.recoveryReport {
             for (pid, reason) in report.quarantined.sorted(by: { $0.key < $1.key }) {
                 FileHandle.standardError.write(Data("calf: \(pid) quarantined: \(reason)\n".utf8))
@@ -99,7 +101,7 @@ struct NodeCommand: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: node), .init(service: server)]
         let readyLine = "calf node ready socket=\(socketPath) root=\(root.pid)"
         let ready: @Sendable () async -> String
-        if let httpAddress {
+        if let httpAddress, let metrics {
             let token: BearerToken
             do {
                 token = try BearerToken.loadOrCreate(at: tokenFile ?? data + "/http.token")
@@ -109,7 +111,7 @@ struct NodeCommand: AsyncParsableCommand {
             }
             let (ports, listening) = AsyncStream.makeStream(of: Int.self)
             services.append(.init(service: HTTPAPI.service(
-                node: node, host: httpAddress.host, port: httpAddress.port, token: token, logger: Logger(label: "calf.http"),
+                node: node, host: httpAddress.host, port: httpAddress.port, token: token, metrics: metrics.registry, logger: Logger(label: "calf.http"),
                 onListening: { listening.yield($0) })))
             let host = httpAddress.host.contains(":") ? "[\(httpAddress.host)]" : httpAddress.host
             ready = {

@@ -4,6 +4,7 @@ import CalfOperator
 import Hummingbird
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 
 /// A node's HTTP API (`calf node --http HOST:PORT`): the requests of
@@ -25,16 +26,30 @@ public enum HTTPAPI {
         return (host, port)
     }
 
+    /// What `GET /metrics` reports: give `metricsFactory` to the node
+    /// (`Node.open(metrics:)`), and `registry` to `service`.
+    public static func makeMetrics() -> (registry: PrometheusCollectorRegistry, metricsFactory: PrometheusMetricsFactory) {
+        let registry = PrometheusCollectorRegistry()
+        return (registry, PrometheusMetricsFactory(registry: registry))
+    }
+
     /// The API of `node` as a service of its group: it listens on
     /// `host:port` once the group runs, calls `onListening` with the port it
     /// bound, and stops taking requests when the group shuts down.
+    /// `GET /metrics` gives `registry` in Prometheus's text format.
     public static func service(
-        node: Node, host: String, port: Int, token: BearerToken, logger: Logger,
+        node: Node, host: String, port: Int, token: BearerToken, metrics registry: PrometheusCollectorRegistry, logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void
     ) -> some Service {
         let router = Router()
         router.middlewares.add(BearerTokenMiddleware(token: token))
         HTTPRoutes(node: node).add(to: router)
+        router.get("/metrics") { _, _ in
+            var text: [UInt8] = []
+            registry.emit(into: &text)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))
+        }
         return Application(
             router: router,
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "calf"),

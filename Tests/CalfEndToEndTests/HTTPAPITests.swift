@@ -71,6 +71,12 @@ import Testing
             #expect(ps.status == 200 && reports.contains { $0.name == "teller" })
             let info = try await Self.request("GET", base + "/v1/processes/teller", token: token)
             #expect(info.status == 200 && info.json?["name"] == "teller")
+            // The node's figures in Prometheus's text format, behind the token.
+            #expect(try await Self.request("GET", base + "/metrics", token: nil).status == 401)
+            #expect(await eventually {
+                let metrics = try? await Self.request("GET", base + "/metrics", token: token)
+                return metrics?.status == 200 && metrics!.body.contains("calf_log_commits") && metrics!.body.contains("calf_scheduler_processes")
+            })
             let journal = try await Self.request("GET", base + "/v1/processes/teller/journal?limit=50", token: token)
             let kinds = (try JSONDecoder().decode([JournalEntry].self, from: Data(journal.body.utf8))).map(\.kind)
             #expect(journal.status == 200 && kinds.contains("accepted") && kinds.contains("handled"))
