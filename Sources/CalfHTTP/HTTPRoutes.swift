@@ -22,20 +22,20 @@ struct HTTPRoutes: Sendable {
             return await answer(.ps(order: order))
         }
         router.get("/v1/processes/:name") { _, context in
-            await answer(.info(try context.parameters.require("name")))
+            await answer(.info(try processName(context)))
         }
         router.get("/v1/processes/:name/state") { request, context in
-            let name = try context.parameters.require("name")
+            let name = try processName(context)
             guard let at = try Query(request).unsigned("at") else { return await answer(.state(of: name, at: nil)) }
             return await answer(.state(of: name, at: at))
         }
         router.get("/v1/processes/:name/journal") { request, context in
             let query = try Query(request)
             let limit = try query.unsigned("limit").map { Int(min($0, UInt64(Int.max))) }
-            return await answer(.journal(of: try context.parameters.require("name"), from: try query.unsigned("from"), limit: limit))
+            return await answer(.journal(of: try processName(context), from: try query.unsigned("from"), limit: limit))
         }
         router.post("/v1/processes/:name/messages") { request, context in
-            let name = try context.parameters.require("name")
+            let name = try processName(context)
             let message: JSONValue
             switch await HTTPReply.body(of: request) {
             case .success(let value): message = value
@@ -45,7 +45,7 @@ struct HTTPRoutes: Sendable {
             return HTTPReply.sent(await ControlAnswers.answer(.send(to: name, message: message, key: key), on: node))
         }
         router.post("/v1/processes/:name/calls") { request, context in
-            let name = try context.parameters.require("name")
+            let name = try processName(context)
             let timeout = try Query(request).unsigned("timeoutMs").map { Int(min($0, 3_600_000)) }
             let message: JSONValue
             switch await HTTPReply.body(of: request) {
@@ -59,6 +59,46 @@ struct HTTPRoutes: Sendable {
     private func answer(_ request: ControlRequest) async -> Response {
         HTTPReply.answer(await ControlAnswers.answer(request, on: node))
     }
+}
+
+/// The process a route names: `{name}` percent-decoded, so that a name
+/// with a `/` (`demo/pool/tally-1`) is sent as `demo%2Fpool%2Ftally-1`.
+/// - Throws: a 400 refusal for a malformed escape.
+func processName(_ context: BasicRequestContext) throws -> String {
+    let raw = try context.parameters.require("name")
+    guard let name = percentDecoded(raw) else {
+        throw HTTPReply.Refusal(status: .badRequest, code: "bad_request", message: "the process name '\(raw)' has a malformed %-escape")
+    }
+    return name
+}
+
+/// `text` with each `%XX` made the byte it stands for; nil for a `%` not
+/// followed by two hexadecimal digits or bytes that are not UTF-8 (written
+/// here: Foundation's decoding lets a broken escape through as it is).
+func percentDecoded(_ text: String) -> String? {
+    func hex(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+    let bytes = Array(text.utf8)
+    var decoded: [UInt8] = []
+    decoded.reserveCapacity(bytes.count)
+    var index = 0
+    while index < bytes.count {
+        if bytes[index] == UInt8(ascii: "%") {
+            guard index + 2 < bytes.count, let high = hex(bytes[index + 1]), let low = hex(bytes[index + 2]) else { return nil }
+            decoded.append(high << 4 | low)
+            index += 3
+        } else {
+            decoded.append(bytes[index])
+            index += 1
+        }
+    }
+    return String(validating: decoded, as: UTF8.self)
 }
 
 /// A request's query, read strictly: a parameter given is well formed or the request is refused.

@@ -32,6 +32,30 @@ import Testing
         return Answer(status: http.statusCode, body: String(decoding: data, as: UTF8.self), headers: fields)
     }
 
+    /// Sends `text` as it is on a new connection to the loopback `port`; returns all the answer.
+    static func rawRequest(port: Int, _ text: String) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw NodeProcess.Failure(description: "cannot connect to port \(port)") }
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { break }
+            answer += buffer[..<count]
+        }
+        return String(decoding: answer, as: UTF8.self)
+    }
+
     /// The API's base URL from the node's ready line.
     static func baseURL(of node: NodeProcess) throws -> String {
         let output = node.output.withLock { $0 }
@@ -104,6 +128,22 @@ import Testing
             #expect(resent.status == 200 && resent.json?["duplicate"] == true)
             #expect(await eventually { (try? await Self.request("GET", base + "/v1/processes/teller/state", token: token).body) == #"{"transfers":2}"# })
             #expect(try await Self.request("GET", base + "/v1/processes/account-7/state", token: token).body == #"{"balance":1050}"#)
+        }
+    }
+
+    /// A name with a `/` goes in a path percent-encoded.
+    @Test func aNameWithASlashIsSentPercentEncoded() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let node = try await NodeProcess(data: dir, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, extra: ["--http", "127.0.0.1:0"])
+            defer { _ = node.stop() }
+            let base = try Self.baseURL(of: node)
+            let token = try String(contentsOfFile: dir + "/http.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let info = try await Self.request("GET", base + "/v1/processes/demo%2Fpool%2Ftally-1", token: token)
+            #expect(info.status == 200 && info.json?["name"] == "demo/pool/tally-1", "\(info.body)")
+            // URLSession mends a broken escape; a raw request keeps it.
+            let port = try #require(Int(base.split(separator: ":").last ?? ""))
+            let malformed = try Self.rawRequest(port: port, "GET /v1/processes/demo%2 HTTP/1.1\r\nHost: calf\r\nAuthorization: Bearer \(token)\r\nConnection: close\r\n\r\n")
+            #expect(malformed.hasPrefix("HTTP/1.1 400") && malformed.contains("%-escape"), "\(malformed)")
         }
     }
 
