@@ -72,6 +72,7 @@ let package = Package(
         .target(name: "CalfHTTP", dependencies: [
             "Calf", "CalfControl", "CalfOperator",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),

@@ -39,6 +39,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The file of the HTTP API's bearer token (default DIR/http.token, made at first start, mode 0600).")
     var tokenFile: String?
 
+    @Option(name: .long, help: "Seconds an HTTP connection may send nothing before it is closed (a stalled or idle client).")
+    var httpIdleTimeout: Double = 30
+
     @Argument(help: "The tree file to boot, e.g. Supervisors/bank.yaml.")
     var tree: String
 
@@ -61,6 +64,9 @@ struct NodeCommand: AsyncParsableCommand {
         }
         guard (1...1024).contains(schedulers) else {
             throw ValidationError("--schedulers must be between 1 and 1024, not \(schedulers)")
+        }
+        guard httpIdleTimeout > 0, httpIdleTimeout <= 86_400 else {
+            throw ValidationError("--http-idle-timeout must be between 0 and 86400 seconds, not \(httpIdleTimeout)")
         }
         let httpAddress: (host: String, port: Int)?
         do {
@@ -111,7 +117,8 @@ struct NodeCommand: AsyncParsableCommand {
             }
             let (ports, listening) = AsyncStream.makeStream(of: Int.self)
             services.append(.init(service: HTTPAPI.service(
-                node: node, host: httpAddress.host, port: httpAddress.port, token: token, metrics: metrics.registry, logger: Logger(label: "calf.http"),
+                node: node, host: httpAddress.host, port: httpAddress.port, token: token, metrics: metrics.registry,
+                idleTimeout: .milliseconds(Int64(httpIdleTimeout * 1000)), logger: Logger(label: "calf.http"),
                 onListening: { listening.yield($0) })))
             let host = httpAddress.host.contains(":") ? "[\(httpAddress.host)]" : httpAddress.host
             ready = {

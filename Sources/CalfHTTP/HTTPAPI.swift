@@ -2,6 +2,7 @@ import Calf
 import CalfControl
 import CalfOperator
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import Prometheus
@@ -16,6 +17,10 @@ import ServiceLifecycle
 public enum HTTPAPI {
     /// The largest request body taken (a larger one is answered 413).
     public static let bodyLimit = 1 << 20
+
+    /// Connections served at once; the next ones wait in the listen backlog
+    /// until one closes (as the control socket's 512).
+    public static let connectionLimit = 512
 
     /// `HOST:PORT` as given to `--http` (`127.0.0.1:0` picks a port).
     public static func address(_ text: String) throws(HTTPAPIError) -> (host: String, port: Int) {
@@ -37,10 +42,15 @@ public enum HTTPAPI {
     /// `host:port` once the group runs, calls `onListening` with the port it
     /// bound, and stops taking requests when the group shuts down.
     /// `GET /metrics` gives `registry` in Prometheus's text format.
+    /// A connection that sends nothing for `idleTimeout` (a client stalled
+    /// in the middle of a request, or one that keeps it open and idle) is
+    /// closed, so that slow clients cannot hold connections for good.
     public static func service(
-        node: Node, host: String, port: Int, token: BearerToken, metrics registry: PrometheusCollectorRegistry, logger: Logger,
+        node: Node, host: String, port: Int, token: BearerToken, metrics registry: PrometheusCollectorRegistry,
+        idleTimeout: Duration = .seconds(30), logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void
     ) -> some Service {
+        let idle = idleTimeout.components.seconds &* 1_000_000_000 &+ idleTimeout.components.attoseconds / 1_000_000_000
         let router = Router()
         router.middlewares.add(BearerTokenMiddleware(token: token))
         HTTPRoutes(node: node).add(to: router)
@@ -52,7 +62,10 @@ public enum HTTPAPI {
         }
         return Application(
             router: router,
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "calf"),
+            server: .http1(configuration: HTTP1Channel.Configuration(idleTimeout: TimeAmount.nanoseconds(idle))),
+            configuration: ApplicationConfiguration(
+                address: .hostname(host, port: port), serverName: "calf",
+                availableConnectionsDelegate: MaximumAvailableConnections(connectionLimit, logger: logger)),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger)
     }

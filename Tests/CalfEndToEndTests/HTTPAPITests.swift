@@ -147,6 +147,27 @@ import Testing
         }
     }
 
+    /// A client stalled in the middle of a request is cut off after the idle
+    /// timeout, and holds up no other client meanwhile.
+    @Test func aStalledClientIsClosedAndOthersAreServed() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let node = try await NodeProcess(data: dir, tree: tree, durability: "process", extra: ["--http", "127.0.0.1:0", "--http-idle-timeout", "1"])
+            defer { _ = node.stop() }
+            let base = try Self.baseURL(of: node)
+            let port = try #require(Int(base.split(separator: ":").last ?? ""))
+            let started = ContinuousClock.now
+            async let stalled = Task.detached {
+                // Half a request's headers, then nothing: the server closes it (recv sees the end).
+                try Self.rawRequest(port: port, "POST /v1/processes/teller/messages HTTP/1.1\r\nHost: calf\r\nContent-Len")
+            }.value
+            #expect(try await Self.request("GET", base + "/healthz", token: nil).status == 200)
+            let answer = try await stalled
+            let waited = ContinuousClock.now - started
+            #expect(!answer.hasPrefix("HTTP/1.1 2"), "\(answer)")
+            #expect(waited >= .milliseconds(900) && waited < .seconds(20), "closed after \(waited)")
+        }
+    }
+
     @Test func aBadAddressOrTokenFileIsAClearError() async throws {
         try await withTemporaryDataDirectory { dir in
             var (status, _, err) = try await runCalf(["node", "--data", dir, "--http", "localhost", tree])
