@@ -60,6 +60,7 @@ public enum HTTPAPIError: Error, CustomStringConvertible, Equatable {
     /// `--http` is not HOST:PORT.
     case badAddress(String)
 
+    /// What went wrong, naming the file or the option.
     public var description: String {
         switch self {
         case .tokenFile(let path, let why): "the HTTP token file \(path): \(why)"

@@ -10,15 +10,16 @@ enum HTTPReply {
     // invariant: the name is a valid token.
     static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
 
-    /// A request refused before it reached the node.
+    /// A request refused before it reached the node (thrown by a route:
+    /// Hummingbird answers with the response it makes).
     struct Refusal: Error, HTTPResponseError {
         let status: HTTPResponse.Status
         let code: String
         let message: String
 
-        var response: Response { HTTPReply.error(status, code: code, message) }
-
-        func response(from request: Request, context: some RequestContext) throws -> Response { response }
+        func response(from request: Request, context: some RequestContext) throws -> Response {
+            HTTPReply.error(status, code: code, message)
+        }
     }
 
     static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
@@ -33,20 +34,20 @@ enum HTTPReply {
         json(status, ["error": ["code": .string(code), "message": .string(message)]])
     }
 
-    /// The body of `request` as one JSON value, or the refusal to send: 413
-    /// past `HTTPAPI.bodyLimit`, 400 naming what is wrong where.
-    static func body(of request: Request) async -> Result<JSONValue, Refusal> {
+    /// The body of `request` as one JSON value.
+    /// - Throws: a `Refusal`: 413 past `HTTPAPI.bodyLimit`, 400 naming what is wrong where.
+    static func body(of request: Request) async throws(Refusal) -> JSONValue {
         var request = request
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: HTTPAPI.bodyLimit)
         } catch {
-            return .failure(Refusal(status: .contentTooLarge, code: "too_large", message: "the body is over \(HTTPAPI.bodyLimit) bytes"))
+            throw Refusal(status: .contentTooLarge, code: "too_large", message: "the body is over \(HTTPAPI.bodyLimit) bytes")
         }
         do {
-            return .success(try JSONValue(parsing: Array(buffer.readableBytesView)))
+            return try JSONValue(parsing: Array(buffer.readableBytesView))
         } catch {
-            return .failure(Refusal(status: .badRequest, code: "bad_json", message: "the body is not JSON: \(error)"))
+            throw Refusal(status: .badRequest, code: "bad_json", message: "the body is not JSON: \(error)")
         }
     }
 

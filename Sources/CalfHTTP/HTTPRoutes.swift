@@ -26,32 +26,23 @@ struct HTTPRoutes: Sendable {
         }
         router.get("/v1/processes/:name/state") { request, context in
             let name = try processName(context)
-            guard let at = try Query(request).unsigned("at") else { return await answer(.state(of: name, at: nil)) }
-            return await answer(.state(of: name, at: at))
+            return await answer(.state(of: name, at: try Query(request).unsigned("at")))
         }
         router.get("/v1/processes/:name/journal") { request, context in
-            let query = try Query(request)
+            let query = Query(request)
             let limit = try query.unsigned("limit").map { Int(min($0, UInt64(Int.max))) }
             return await answer(.journal(of: try processName(context), from: try query.unsigned("from"), limit: limit))
         }
         router.post("/v1/processes/:name/messages") { request, context in
             let name = try processName(context)
-            let message: JSONValue
-            switch await HTTPReply.body(of: request) {
-            case .success(let value): message = value
-            case .failure(let refusal): return refusal.response
-            }
+            let message = try await HTTPReply.body(of: request)
             let key = request.headers[HTTPReply.idempotencyKey]
             return HTTPReply.sent(await ControlAnswers.answer(.send(to: name, message: message, key: key), on: node))
         }
         router.post("/v1/processes/:name/calls") { request, context in
             let name = try processName(context)
             let timeout = try Query(request).unsigned("timeoutMs").map { Int(min($0, 3_600_000)) }
-            let message: JSONValue
-            switch await HTTPReply.body(of: request) {
-            case .success(let value): message = value
-            case .failure(let refusal): return refusal.response
-            }
+            let message = try await HTTPReply.body(of: request)
             return await answer(.call(to: name, message: message, timeoutMilliseconds: timeout))
         }
     }
@@ -105,7 +96,7 @@ func percentDecoded(_ text: String) -> String? {
 struct Query {
     let request: Request
 
-    init(_ request: Request) throws { self.request = request }
+    init(_ request: Request) { self.request = request }
 
     /// The parameter `name` as a whole number, nil if absent.
     /// - Throws: `HTTPError` 400 naming it if it is not one.

@@ -114,9 +114,10 @@ open class ProcessCell: RemoteReceiver, @unchecked Sendable {
     /// in flight on its scheduler says no).
     open var canMove: Bool { true }
     /// Whether the balancer may move it on its own now, for a move of this
-    /// kind (asked again each time); false: it stays for now, or moves when
+    /// kind off a scheduler that stays busy or not (`Scheduler.staysBusy`;
+    /// asked again each time); false: it stays for now, or moves when
     /// asked (`Node.move`, a placement).
-    open func movesWithTheBalancer(_ kind: BalancerMove) -> Bool { true }
+    open func movesWithTheBalancer(_ kind: BalancerMove, fromBusyScheduler busy: Bool) -> Bool { true }
     /// Its move is about to happen (the old owner's thread, between
     /// turns): last word on it, and the time to hand over what the layer
     /// above keeps of it on this scheduler. False: it stays.

@@ -105,6 +105,7 @@ extension Scheduler {
         guard limit > 0, !runQueue.isEmpty else { return }
         let now = self.now
         let settle = balancing.settle.nanoseconds
+        let busy = staysBusy
         var taken = 0
         var staying: [ProcessCell] = []
         var looked = 0
@@ -112,7 +113,7 @@ extension Scheduler {
         while looked < available, taken < limit, let cell = runQueue.popLast() {
             looked += 1
             guard cell.status == .alive, cell.holds == 0, cell.arrival == nil, !cell.pinned, cell.canMove,
-                  cell.movesWithTheBalancer(kind),
+                  cell.movesWithTheBalancer(kind, fromBusyScheduler: busy),
                   !honouringSettle || cell.movedAt == 0 || now &- cell.movedAt >= settle,
                   let destination = target(cell), destination !== self else {
                 staying.append(cell)
@@ -283,7 +284,7 @@ extension Scheduler {
     /// Just parked (loop thread): every movable process goes to the active schedulers.
     private func evacuate() {
         guard parked.load(ordering: .relaxed) else { return }
-        for cell in processes.values where cell.status == .alive && cell.arrival == nil && !cell.pinned && cell.canMove && cell.movesWithTheBalancer(.evacuation) {
+        for cell in processes.values where cell.status == .alive && cell.arrival == nil && !cell.pinned && cell.canMove && cell.movesWithTheBalancer(.evacuation, fromBusyScheduler: false) {
             let target = node.activeTarget(among: peers)
             guard let target, target !== self else { break }
             move(cell, to: target)
