@@ -54,8 +54,8 @@ public struct Tally: DurableBehavior {
 
 /// The pipeline's second stage: sums what the producer sends and answers `total`.
 public struct Collector: ConfiguredBehavior {
-    /// What it takes.
-    public enum Message: Sendable {
+    /// What it takes (also as JSON from outside: `{"value":{"_0":5}}`, `{"total":{}}`).
+    public enum Message: Codable, Sendable {
         /// A number from the producer.
         case value(Int)
         /// Replies with the sum so far.

@@ -33,23 +33,84 @@ extension Node {
         }
     }
 
-    /// Calls durable process `target` with a message given as JSON; returns
-    /// the reply as JSON.
-    /// - Throws: `DurableError` if there is no such process or the message
-    ///   is not accepted, `CallError` if no reply comes.
+    /// Calls process `target` (durable or transient) with a message given
+    /// as JSON; returns the reply as JSON.
+    /// - Throws: `DurableError` if there is no such process,
+    ///   `IngressRefusal` if the message is not one it takes, `CallError`
+    ///   if it is not accepted or no reply comes.
     public func callJSON(_ json: [UInt8], to target: String, timeout: Duration = .seconds(5)) async throws -> [UInt8] {
-        let cell = try durableCell(target)
+        let recipient = try await outsideRecipient(target)
         let result: Result<any Sendable, CallError> = await withCheckedContinuation { continuation in
             let slot = ReplySlot { continuation.resume(returning: $0) }
-            let scheduler = cell.scheduler
+            let scheduler: Scheduler
+            switch recipient {
+            case .durable(let cell):
+                scheduler = cell.scheduler
+                cell.ingressJSON(json, key: nil, slot: slot) { outcome in
+                    if case .failed(let reason) = outcome { slot.complete(.failure(.notAccepted(reason))) }
+                }
+            case .transient(let cell):
+                scheduler = cell.scheduler
+                do throws(IngressRefusal) {
+                    try deliverTransient(json, to: cell, slot: slot)
+                } catch {
+                    slot.complete(.failure(.notAccepted(error)))
+                    return
+                }
+            }
             scheduler.loop.execute {
                 scheduler.addTimer(after: timeout) { _ in slot.complete(.failure(.timeout(timeout))) }
             }
-            cell.ingressJSON(json, key: nil, slot: slot) { outcome in
-                if case .failed(let reason) = outcome { slot.complete(.failure(.notAccepted(reason))) }
-            }
         }
         return try DurableJSON.encodeReply(try result.get())
+    }
+
+    /// Sends a message given as JSON to transient process `target` (a
+    /// name or a pid): decoded as its message type and put into its mailbox.
+    /// - Returns: nil if no transient process has that name or pid.
+    /// - Throws: `IngressRefusal.badMessage` if the JSON is not one of its
+    ///   messages (or its messages are not `Decodable`); `.notDurable` if
+    ///   `key` is given (a key needs a journal to be kept in), and nothing is sent.
+    public func sendTransientJSON(_ json: [UInt8], to target: String, key: String? = nil) async throws(IngressRefusal) -> Pid? {
+        guard let cell = await transientCell(target) else { return nil }
+        if key != nil { throw .notDurable(cell.pid) }
+        try deliverTransient(json, to: cell, slot: nil)
+        return cell.pid
+    }
+
+    /// Who mail from outside for `target` goes to.
+    private enum OutsideRecipient {
+        /// Through the journal.
+        case durable(any InspectableDurableProcess)
+        /// Straight into the mailbox.
+        case transient(ProcessCell)
+    }
+
+    private func outsideRecipient(_ target: String) async throws(DurableError) -> OutsideRecipient {
+        do throws(DurableError) {
+            return .durable(try durableCell(target))
+        } catch .noSuchProcess, .notDurableNode {
+            guard let cell = await transientCell(target) else { throw .noSuchProcess(target) }
+            return .transient(cell)
+        }
+    }
+
+    /// The live process `target` names if it is transient (its mail does
+    /// not pass through the journal).
+    private func transientCell(_ target: String) async -> ProcessCell? {
+        guard let cell = await liveCell(target), cell.status == .alive, !(cell is any InspectableDurableProcess) else { return nil }
+        return cell
+    }
+
+    /// `json` read as a message of `cell`'s type, into its mailbox.
+    private func deliverTransient(_ json: [UInt8], to cell: ProcessCell, slot: ReplySlot?) throws(IngressRefusal) {
+        let taken: Bool
+        do {
+            taken = try cell.takeFromOutside(decode: { type in try DurableJSON.decode(type, from: json) }, slot: slot)
+        } catch {
+            throw .badMessage("not a message of \(cell.pid): \(error)")
+        }
+        if !taken { throw .badMessage("\(cell.pid) takes messages that are not Decodable: it cannot be sent JSON") }
     }
 
     /// The state of durable process `target` as JSON.

@@ -60,11 +60,13 @@ enum HTTPReply {
     }
 
     /// The reply to a message sent: `202 {"seq": N}` once committed, or
-    /// `200 {"duplicate": true, "seq": N}` for a key already taken.
+    /// `200 {"duplicate": true, "seq": N}` for a key already taken; `202 {}`
+    /// once in a transient process's mailbox.
     static func sent(_ reply: EncodedReply) -> Response {
         switch envelope(reply) {
         case .result(let result):
-            let seq = result["seq"] ?? .null
+            // A transient process's mailbox took it: no seq.
+            guard let seq = result["seq"] else { return json(.accepted, [:]) }
             if case .bool(true)? = result["duplicate"] { return json(.ok, ["duplicate": true, "seq": seq]) }
             return json(.accepted, ["seq": seq])
         case .refused(let response): return response

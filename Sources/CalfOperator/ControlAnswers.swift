@@ -38,8 +38,21 @@ package enum ControlAnswers {
         }
     }
 
+    /// Through the journal to a durable process; else straight into a
+    /// transient one's mailbox (no seq, and no idempotency key: that needs a journal).
     private static func send(_ message: JSONValue, to target: String, key: String?, on node: Node) async -> EncodedReply {
-        ingress(await node.sendJSON(message.bytes, to: target, key: key))
+        let result = await node.sendJSON(message.bytes, to: target, key: key)
+        switch result {
+        case .failed(.noProcess), .failed(.notDurableNode):
+            do throws(IngressRefusal) {
+                guard try await node.sendTransientJSON(message.bytes, to: target, key: key) != nil else { return ingress(result) }
+                return .success(SendAnswer(seq: nil, duplicate: false))
+            } catch {
+                return .failure(ControlError(error))
+            }
+        default:
+            return ingress(result)
+        }
     }
 
     private static func ingress(_ result: IngressResult) -> EncodedReply {

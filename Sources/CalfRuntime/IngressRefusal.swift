@@ -28,7 +28,7 @@ public enum IngressRefusal: Error, Sendable, Equatable, CustomStringConvertible 
         case .stopped: "the node is stopped"
         case .storeFailed(let reason): reason
         case .badMessage(let reason): reason
-        case .notDurable(let pid): "\(pid) is not a durable process: it takes no messages through the journal"
+        case .notDurable(let pid): "\(pid) is not a durable process: it takes no messages through the journal (nor idempotency keys)"
         case .notDurableNode: "this node has no data directory (start it with DurableOptions)"
         case .noProcess(let target): "no durable process \(target)"
         case .quarantined(let pid, let reason): "\(pid) is quarantined: \(reason)"

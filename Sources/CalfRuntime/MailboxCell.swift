@@ -139,6 +139,14 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         if !scheduled { scheduler.makeRunnable(self) }
     }
 
+    package override final func takeFromOutside(decode: (any Decodable.Type) throws -> any Decodable, slot: ReplySlot?) throws -> Bool {
+        guard let type = Message.self as? any Decodable.Type else { return false }
+        // invariant: `decode` gives a value of the type it is asked for.
+        guard let message = try decode(type) as? Message else { return false }
+        if let slot { deliverRemote(.call(message, slot)) } else { deliverRemote(.message(message)) }
+        return true
+    }
+
     package override final func makeArrival(batch: MigrationBatch) -> Arrival {
         TypedArrival<Message>(mailboxMark: mailbox.count, batch: batch)
     }

@@ -125,6 +125,12 @@ open class ProcessCell: RemoteReceiver, @unchecked Sendable {
     /// Its move has ended: it is in the new owner's tables with all its
     /// mail (the new owner's thread; also when it exited meanwhile).
     open func arrived() {}
+    /// Takes a message from outside (a request over the control socket or
+    /// HTTP) straight into its mailbox, a call if `slot` is given: `decode`
+    /// reads it as the type asked for, its message type. False if its
+    /// messages are not `Decodable` (the mailbox's subclass says).
+    /// - Throws: what `decode` throws.
+    package func takeFromOutside(decode: (any Decodable.Type) throws -> any Decodable, slot: ReplySlot?) throws -> Bool { false }
     /// Makes the record of a move under way, typed for its mail (the
     /// mailbox's subclass does).
     package func makeArrival(batch: MigrationBatch) -> Arrival {

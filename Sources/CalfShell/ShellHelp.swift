@@ -12,8 +12,8 @@ public enum ShellHelp {
 
     /// Every command, in the order `help` lists them.
     public static let commands: [Entry] = [
-        Entry(name: "send", usage: "send P JSON [--key KEY]", summary: "Sends a message to a durable process; prints ok (or ok duplicate for a key seen before) once committed."),
-        Entry(name: "call", usage: "call P JSON [--timeout MS]", summary: "Calls a durable process; prints its reply as JSON."),
+        Entry(name: "send", usage: "send P JSON [--key KEY]", summary: "Sends a message; to a durable process, prints ok (or ok duplicate for a key seen before) once committed; to a transient one, ok once in its mailbox."),
+        Entry(name: "call", usage: "call P JSON [--timeout MS]", summary: "Calls a process (durable or transient); prints its reply as JSON."),
         Entry(name: "state", usage: "state P [--at SEQ]", summary: "Its state as JSON; with --at, as it was at that point of the journal, rebuilt by replay without touching it."),
         Entry(name: "ps", usage: "ps [--sort mailbox|msgs|memory|restarts]", summary: "Every process: pid, name, behavior, scheduler, status, mailbox, messages handled, restarts, memory."),
         Entry(name: "info", usage: "info P", summary: "One process, with its links and monitors."),

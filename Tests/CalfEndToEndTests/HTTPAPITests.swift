@@ -131,8 +131,10 @@ import Testing
         }
     }
 
-    /// A name with a `/` goes in a path percent-encoded.
-    @Test func aNameWithASlashIsSentPercentEncoded() async throws {
+    /// A transient process takes JSON mail straight into its mailbox
+    /// (`202 {}`, no seq, no key), and calls; a name with a `/` goes in a
+    /// path percent-encoded.
+    @Test func aTransientProcessTakesMailAndCallsAndANameWithASlashIsPercentEncoded() async throws {
         try await withTemporaryDataDirectory { dir in
             let node = try await NodeProcess(data: dir, tree: packageRoot.appendingPathComponent("Supervisors/demo.yaml").path, extra: ["--http", "127.0.0.1:0"])
             defer { _ = node.stop() }
@@ -140,6 +142,22 @@ import Testing
             let token = try String(contentsOfFile: dir + "/http.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             let info = try await Self.request("GET", base + "/v1/processes/demo%2Fpool%2Ftally-1", token: token)
             #expect(info.status == 200 && info.json?["name"] == "demo/pool/tally-1", "\(info.body)")
+
+            // The collector (transient) sums what it is sent; the producer adds 1, 2, 3… each second.
+            let collector = base + "/v1/processes/collector"
+            let sent = try await Self.request("POST", collector + "/messages", token: token, body: #"{"value":{"_0":1000000}}"#)
+            #expect(sent.status == 202 && sent.body == "{}", "\(sent.body)")
+            let total = try await Self.request("POST", collector + "/calls?timeoutMs=2000", token: token, body: #"{"total":{}}"#)
+            #expect(total.status == 200 && (Int(total.body) ?? 0) >= 1_000_000, "\(total.body)")
+            // A key needs a journal; a wrong message names the process; a behavior whose messages are not Decodable cannot be sent JSON.
+            let keyed = try await Self.request("POST", collector + "/messages", token: token, body: #"{"value":{"_0":1}}"#, headers: ["Idempotency-Key": "k"])
+            #expect(keyed.status == 400 && keyed.json?["error"]?["code"] == "not_durable", "\(keyed.body)")
+            let wrong = try await Self.request("POST", collector + "/messages", token: token, body: #"{"value":{"_0":"one"}}"#)
+            #expect(wrong.status == 400 && wrong.json?["error"]?["code"] == "bad_message" && wrong.body.contains("not a message of"), "\(wrong.body)")
+            let flaky = try await Self.request("POST", base + "/v1/processes/flaky/messages", token: token, body: #"{"crash":{}}"#)
+            #expect(flaky.status == 400 && flaky.body.contains("not Decodable"), "\(flaky.body)")
+            let after = try await Self.request("POST", collector + "/calls?timeoutMs=2000", token: token, body: #"{"total":{}}"#)
+            #expect(after.status == 200 && (Int(after.body) ?? 0) < 1_000_000 + 1000, "the keyed or wrong message was taken: \(after.body)")
             // URLSession mends a broken escape; a raw request keeps it.
             let port = try #require(Int(base.split(separator: ":").last ?? ""))
             let malformed = try Self.rawRequest(port: port, "GET /v1/processes/demo%2 HTTP/1.1\r\nHost: calf\r\nAuthorization: Bearer \(token)\r\nConnection: close\r\n\r\n")

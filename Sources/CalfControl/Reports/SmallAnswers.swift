@@ -14,15 +14,16 @@ public struct NameList: Codable, Sendable, Equatable {
 
 /// The answer to `send` (and `dead retry`): where the message is in the
 /// journal, and whether its idempotency key had been accepted before (then
-/// `seq` is where the first one was, and nothing was written).
+/// `seq` is where the first one was, and nothing was written). A message
+/// to a transient process has no seq: it went straight into the mailbox.
 public struct SendAnswer: Codable, Sendable, Equatable {
-    /// The seq of the accepted message.
-    public var seq: UInt64
+    /// The seq of the accepted message; nil for a transient process.
+    public var seq: UInt64?
     /// The key was seen before: the message was not taken again.
     public var duplicate: Bool
 
     /// An answer.
-    public init(seq: UInt64, duplicate: Bool) {
+    public init(seq: UInt64?, duplicate: Bool) {
         self.seq = seq
         self.duplicate = duplicate
     }
