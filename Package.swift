@@ -111,7 +111,10 @@ let package = Package(
         .testTarget(name: "CalfControlTests", dependencies: ["CalfControl"]),
         .testTarget(name: "CalfShellTests", dependencies: ["CalfShell"]),
         .testTarget(name: "CalfOperatorTests", dependencies: ["CalfOperator"]),
-        .testTarget(name: "CalfEndToEndTests", dependencies: ["calf", "Calf", "CalfOperator", "CalfShell", "CalfStore"]),
+        .testTarget(name: "CalfEndToEndTests", dependencies: [
+            "calf", "Calf", "CalfOperator", "CalfShell", "CalfStore",
+            .product(name: "Yams", package: "Yams"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
