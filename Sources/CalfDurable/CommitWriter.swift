@@ -210,7 +210,9 @@ package final class CommitWriter: LoopDriver, @unchecked Sendable {
             if let round = plan.finishedRounds.last {
                 // Everything after the lowest cut must be scanned at the next start.
                 try txn.put(meta, key: StoreKey(MetaKey.scanFrom), value: StoreKey(round.cut &+ 1).bytes)
-                for (key, entry) in keys.toPersist(after: plan.keys, first: first) {
+                // A longer key (journaled by a version that took them) cannot be an
+                // LMDB key: it is remembered only while its record is in the log.
+                for (key, entry) in keys.toPersist(after: plan.keys, first: first) where IdempotencyKeys.fits(key) {
                     try txn.put(keysDB, key: StoreKey(key), value: StoreKey(entry.seq, entry.acceptedAt).bytes)
                 }
             }

@@ -64,7 +64,9 @@ extension DurableCore {
             for scheduler in schedulers {
                 scheduler.loop.execute { [self] in
                     scheduler.checkpointRound(round, cut: cut, durable: self)
-                    scheduler.durableBatch.entries.append(.release { finished.tick() })
+                    // An outcome, not a release: a writer that refuses the batch (a
+                    // failed commit latched) still ends the round, so a stop does not wait for it.
+                    scheduler.durableBatch.entries.append(.outcome { _ in finished.tick() })
                     scheduler.flushDurable()
                     parts.tick()
                 }

@@ -92,6 +92,11 @@ package final class DurableCore: @unchecked Sendable {
             ack(.failed(.stopped))
             return
         }
+        if let key, let refusal = Self.refusal(ofKey: key) {
+            slot?.complete(.failure(.notAccepted(refusal)))
+            ack(.failed(refusal))
+            return
+        }
         let acceptedAt = cell.scheduler.node.wallNow.nanosecondsSinceEpoch
         let tell: @Sendable (IngressResult) -> Void
         if let slot {
@@ -118,6 +123,13 @@ package final class DurableCore: @unchecked Sendable {
             slot?.complete(.failure(.notAccepted(refusal)))
             ack(.failed(refusal))
         }
+    }
+
+    /// Why `key` cannot be taken (too long to keep), or nil.
+    @usableFromInline
+    package static func refusal(ofKey key: String) -> IngressRefusal? {
+        guard !IdempotencyKeys.fits(key) else { return nil }
+        return .badMessage("an idempotency key is at most \(IdempotencyKeys.maximumLength) bytes; this one has \(key.utf8.count)")
     }
 
     // MARK: Spawning

@@ -33,6 +33,13 @@ package struct IdempotencyKeys {
         case duplicateInCommit(index: Int)
     }
 
+    /// The longest key taken, in bytes of UTF-8 (as Stripe's 255): the
+    /// `keys` database is LMDB's, whose keys are at most 511 bytes.
+    package static let maximumLength = 255
+
+    /// Whether `key` can be kept in the `keys` database.
+    package static func fits(_ key: String) -> Bool { key.utf8.count <= maximumLength }
+
     /// How long a key is remembered, in nanoseconds.
     package let retention: UInt64
     /// The keys within the window.

@@ -35,14 +35,17 @@ enum HTTPReply {
     }
 
     /// The body of `request` as one JSON value.
-    /// - Throws: a `Refusal`: 413 past `HTTPAPI.bodyLimit`, 400 naming what is wrong where.
+    /// - Throws: a `Refusal`: 413 past `HTTPAPI.bodyLimit`, 400 for a body cut
+    ///   short or naming what is wrong where.
     static func body(of request: Request) async throws(Refusal) -> JSONValue {
         var request = request
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: HTTPAPI.bodyLimit)
-        } catch {
+        } catch is NIOTooManyBytesError {
             throw Refusal(status: .contentTooLarge, code: "too_large", message: "the body is over \(HTTPAPI.bodyLimit) bytes")
+        } catch {
+            throw Refusal(status: .badRequest, code: "bad_request", message: "the body did not arrive whole: \(error)")
         }
         do {
             return try JSONValue(parsing: Array(buffer.readableBytesView))

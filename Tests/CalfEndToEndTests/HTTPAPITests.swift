@@ -114,6 +114,11 @@ import Testing
             #expect(unknown.status == 404 && unknown.json?["error"]?["code"] == "no_process")
             let badQuery = try await Self.request("GET", base + "/v1/processes/teller/journal?limit=many", token: token)
             #expect(badQuery.status == 400 && badQuery.body.contains("limit"))
+            // A key too long to keep is refused before anything is written (a longer one once broke the next checkpoint round).
+            let longKey = try await Self.request("POST", base + "/v1/processes/teller/messages", token: token, body: transfer, headers: ["Idempotency-Key": String(repeating: "k", count: 256)])
+            #expect(longKey.status == 400 && longKey.body.contains("at most 255 bytes"), "\(longKey.body)")
+            let longestKey = try await Self.request("POST", base + "/v1/processes/teller/messages", token: token, body: transfer, headers: ["Idempotency-Key": String(repeating: "k", count: 255)])
+            #expect(longestKey.status == 202, "\(longestKey.body)")
             let tooLarge = try await Self.request("POST", base + "/v1/processes/teller/messages", token: token, body: String(repeating: " ", count: (1 << 20) + 1))
             #expect(tooLarge.status == 413 && tooLarge.json?["error"]?["code"] == "too_large")
 
@@ -126,8 +131,10 @@ import Testing
             base = try Self.baseURL(of: node)
             let resent = try await Self.request("POST", base + "/v1/processes/teller/messages", token: token, body: transfer, headers: ["Idempotency-Key": "t-2"])
             #expect(resent.status == 200 && resent.json?["duplicate"] == true)
-            #expect(await eventually { (try? await Self.request("GET", base + "/v1/processes/teller/state", token: token).body) == #"{"transfers":2}"# })
-            #expect(try await Self.request("GET", base + "/v1/processes/account-7/state", token: token).body == #"{"balance":1050}"#)
+            #expect(await eventually { (try? await Self.request("GET", base + "/v1/processes/teller/state", token: token).body) == #"{"transfers":3}"# })
+            #expect(try await Self.request("GET", base + "/v1/processes/account-7/state", token: token).body == #"{"balance":1075}"#)
+            let longestAgain = try await Self.request("POST", base + "/v1/processes/teller/messages", token: token, body: transfer, headers: ["Idempotency-Key": String(repeating: "k", count: 255)])
+            #expect(longestAgain.status == 200 && longestAgain.json?["duplicate"] == true, "\(longestAgain.body)")
         }
     }
 

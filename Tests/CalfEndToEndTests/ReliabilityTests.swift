@@ -158,6 +158,10 @@ import Testing
             let refused = try await HTTPAPITests.request("POST", base + "/v1/processes/teller/messages", token: token,
                                                          body: #"{"transfer":{"from":1,"to":2,"amount":1}}"#)
             #expect(refused.status == 503 && refused.headers["retry-after"] != nil, "\(refused.status) \(refused.body)")
+            // A node that refuses intake still stops in order when asked (its last checkpoint round refused, not awaited forever).
+            kill(node.process.processIdentifier, SIGTERM)
+            let stopped = await eventually(within: 20) { !node.process.isRunning }
+            #expect(stopped, "a node with a failed commit did not stop on SIGTERM")
             await node.killHard()
 
             // Without the limit: every accepted transfer is there, once; the refused ones are not.
