@@ -17,9 +17,11 @@ package struct CheckpointBody: Sendable {
     package var timers: [DurableTimer]
     /// Restarts in place after crashes (not node starts), over its life.
     package var restarts: UInt64 = 0
+    /// Its durable effects under way.
+    package var effects: [EffectRecord] = []
 
-    /// Version 2 adds `restarts`; version 1 snapshots read with none.
-    package static let version: UInt64 = 2
+    /// Version 2 adds `restarts`, 3 `effects`; older snapshots read with none.
+    package static let version: UInt64 = 3
 
     package func encoded() -> [UInt8] {
         var writer = ByteWriter()
@@ -40,11 +42,14 @@ package struct CheckpointBody: Sendable {
             writer.field(timer.payload)
         }
         writer.varint(restarts)
+        writer.varint(UInt64(effects.count))
+        for effect in effects { effect.write(to: &writer) }
         return writer.bytes
     }
 
-    package init(behavior: String, spec: [UInt8], name: String?, state: [UInt8], incarnation: UInt64, handled: UInt64, pending: [UInt64], timers: [DurableTimer], restarts: UInt64) {
+    package init(behavior: String, spec: [UInt8], name: String?, state: [UInt8], incarnation: UInt64, handled: UInt64, pending: [UInt64], timers: [DurableTimer], restarts: UInt64, effects: [EffectRecord] = []) {
         self.restarts = restarts
+        self.effects = effects
         self.behavior = behavior
         self.spec = spec
         self.name = name
@@ -58,7 +63,7 @@ package struct CheckpointBody: Sendable {
     package init(decoding bytes: UnsafeRawBufferPointer, pid: UInt64) throws(LogRecordError) {
         var reader = ByteReader(bytes, what: "checkpoint of process \(pid)")
         let version = try reader.varint("version")
-        guard version == 1 || version == Self.version else {
+        guard (1...Self.version).contains(version) else {
             throw LogRecordError(seq: nil, reason: "checkpoint of process \(pid) has format \(version), this build reads 1 to \(Self.version)")
         }
         behavior = try reader.string("behavior")
@@ -80,6 +85,11 @@ package struct CheckpointBody: Sendable {
             timers.append(DurableTimer(id: id, due: due, period: period, payload: payload))
         }
         restarts = version >= 2 ? try reader.varint("restarts") : 0
+        effects = []
+        if version >= 3 {
+            let effectCount = try reader.varint("effect count")
+            for _ in 0..<min(effectCount, 1 << 32) { effects.append(try EffectRecord(reading: &reader)) }
+        }
     }
 }
 

@@ -53,6 +53,10 @@ public protocol DurableBehavior: Codable, Sendable {
     /// messages were handled since (nil: only the node's checkpoint rounds).
     var snapshotInterval: Duration? { get }
 
+    /// The effect types its handler asks for (`DurableContext.perform`):
+    /// the node must know them to run one again after a restart. Default: none.
+    static var effects: [any DurableEffect.Type] { get }
+
     /// The state a new process starts with.
     func initialState() throws -> State
 
@@ -68,6 +72,8 @@ public protocol DurableBehavior: Codable, Sendable {
 extension DurableBehavior {
     /// The type's name.
     public static var behaviorName: String { String(describing: Self.self) }
+    /// None.
+    public static var effects: [any DurableEffect.Type] { [] }
     /// The node's default.
     public var snapshotEvery: Int? { nil }
     /// Only the node's checkpoint rounds.

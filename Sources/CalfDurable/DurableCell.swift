@@ -174,7 +174,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
             behavior: B.behaviorName, spec: spec, name: name, state: stateBytes,
             incarnation: incarnation, handled: handled, pending: pendingSeqs,
             timers: timers.values.map(\.timer).sorted { $0.id < $1.id },
-            restarts: restarts
+            restarts: restarts, effects: durable.effects.pending(of: pid.serial)
         )
         sinceSnapshot.removeAll(keepingCapacity: true)
         dirty = false

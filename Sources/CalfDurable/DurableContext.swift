@@ -36,6 +36,8 @@ public struct DurableContext<Message: Codable & Sendable> {
     @usableFromInline package var failure: (any Error)?
     private var spawns: UInt8 = 0
     private var timerCount: UInt8 = 0
+    /// Effects asked for in this handling (`perform`).
+    package var effectCount: UInt8 = 0
 
     @inlinable package init(cell: DurableCellBase<Message>, seq: UInt64, acceptedAt: UInt64, slot: ReplySlot?, batch: CommitBatch?) {
         self.cell = cell

@@ -10,13 +10,16 @@ extension NodeCore {
 /// The durable layer as the runtime sees it (`NodeLayer`): what it does as
 /// the node settles, samples its figures and stops.
 extension DurableCore: NodeLayer {
-    /// The last checkpoint, when the options ask for one; then no round
+    /// The effects under way are cancelled (not ended: they run again at
+    /// the next start); the last checkpoint, when the options ask for one; then no round
     /// finishes any more. The processes about to stop leave their
     /// schedulers' tables: a round after that would report none of them,
     /// move the log scan's start past what they handled since their last
     /// snapshot and drop those records (measured: the last ticks of a
     /// periodic timer lost at the next start).
     package func nodeWillStopProcesses() async {
+        // Effects under way stay in the journal: they run again at the next start.
+        effects.stop()
         if options.checkpointAtShutdown { await checkpoint() }
         writer.closeRounds()
     }

@@ -18,6 +18,12 @@ package final class DurableCore: @unchecked Sendable {
     @usableFromInline package let writer: CommitWriter
     @usableFromInline package let writerLoop: EventLoop
     package let registry: [String: any DurableBehavior.Type]
+    /// Effect types this node can run again after a restart, by `effectName`.
+    package let effectTypes: [String: any DurableEffect.Type]
+    /// The same types' names, by type (what `perform` looks up: no name to make).
+    package let effectNames: [ObjectIdentifier: String]
+    /// The durable effects under way.
+    package let effects: EffectRunner
     // invariant: set once in Node's init, before any durable process exists.
     package nonisolated(unsafe) var schedulers: [Scheduler] = []
     package let table = Mutex(Table())
@@ -63,6 +69,13 @@ package final class DurableCore: @unchecked Sendable {
         var registry: [String: any DurableBehavior.Type] = [:]
         for type in options.behaviors { registry[type.behaviorName] = type }
         self.registry = registry
+        var effectTypes: [String: any DurableEffect.Type] = [:]
+        for type in options.effects + options.behaviors.flatMap({ $0.effects }) where effectTypes[type.effectName] == nil {
+            effectTypes[type.effectName] = type
+        }
+        self.effectTypes = effectTypes
+        effectNames = Dictionary(effectTypes.map { (ObjectIdentifier($0.value), $0.key) }) { first, _ in first }
+        effects = EffectRunner(running: !options.inspecting)
         nextTopLevel = Atomic(journal.lastSeq + 1)
         pinnedScanFrom = Atomic(.max)
     }
@@ -167,12 +180,15 @@ package final class DurableCore: @unchecked Sendable {
         let checkpoints = journal.checkpoints
         let names = journal.names
         let name = cell.relations?.name
+        let effects = self.effects
         return [
             .record(LogRecord.lifecycle(pid: pid, event: .exited, detail: Array(reason.description.utf8)).encoded(), deliver: nil),
             .write { txn in
                 _ = try txn.delete(checkpoints, key: StoreKey(pid))
                 if let name { _ = try txn.delete(names, key: StoreKey(name)) }
             },
+            // Its effects under way end with it.
+            .release { effects.endAll(of: pid) },
         ]
     }
 

@@ -25,6 +25,9 @@ public struct DurableOptions: Sendable {
     public var maximumFailures: Int
     /// Behaviors this node can run (to rebuild processes from the journal).
     public var behaviors: [any DurableBehavior.Type]
+    /// Effect types this node can run again after a restart, besides those
+    /// the behaviors list (`DurableBehavior.effects`).
+    public var effects: [any DurableEffect.Type] = []
     /// The LMDB map's first size, in bytes (it grows by itself).
     public var mapSize: Int
     /// Whether an orderly shutdown snapshots every changed process (a

@@ -220,6 +220,8 @@ extension DurableCore {
             }
         }
         start(cell, timers: process.timers.values.sorted { $0.id < $1.id })
+        // Its effects under way run again, with their keys (or are listed, when inspecting).
+        for effect in process.effects.values.sorted(by: { $0.id < $1.id }) { effects.resume(effect, pid: pid.serial, of: cell, core: self) }
         return (process.replay.count, pending.count)
     }
 }

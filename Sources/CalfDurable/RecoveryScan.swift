@@ -27,6 +27,8 @@ package final class Recovered {
     @exclusivity(unchecked) package var done: [UInt64] = []
     @exclusivity(unchecked) package var replay: [LogRecord.Handled] = []
     package var timers: [UInt64: DurableTimer] = [:]
+    /// Its durable effects under way, by id.
+    package var effects: [UInt64: EffectRecord] = [:]
     package var exited = false
     package var broken: String?
 
@@ -161,6 +163,7 @@ package enum RecoveryScan {
         process.handled = body.handled
         process.pending = body.pending
         for timer in body.timers { process.timers[timer.id] = timer }
+        for effect in body.effects { process.effects[effect.id] = effect }
         return process
     }
 
@@ -282,6 +285,15 @@ package enum RecoveryScan {
         case .timerCancelled:
             try read(detail, what: "timer cancel record") { reader throws(LogRecordError) in
                 processes[pid]?.timers[try reader.varint("timer id")] = nil
+            }
+        case .effectStarted:
+            try read(detail, what: "effect record") { reader throws(LogRecordError) in
+                let effect = try EffectRecord(reading: &reader)
+                processes[pid]?.effects[effect.id] = effect
+            }
+        case .effectFinished:
+            try read(detail, what: "effect end record") { reader throws(LogRecordError) in
+                processes[pid]?.effects[try reader.varint("effect id")] = nil
             }
         case .restarted:
             if let process = processes[pid], seq > process.stateSeq { process.restarts &+= 1 }

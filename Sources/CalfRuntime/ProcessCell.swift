@@ -166,5 +166,7 @@ package final class Relations {
     /// links and monitors out of the relations it is given to tell them
     /// itself later (a supervisor does, once its children are gone).
     package var exitHook: ((ExitReason, Relations) -> Void)?
+    /// Its effects under way (a transient process's `Context.run`), cancelled at its exit.
+    package var effects: TransientEffects?
     @usableFromInline package init() {}
 }

@@ -279,6 +279,7 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         cell.closeMailbox(reason: reason)
         guard let relations = cell.relations else { return }
         cell.relations = nil
+        relations.effects?.close()
         relations.exitHook?(reason, relations)
         tellExit(of: cell, reason: reason, links: relations.links, watchers: relations.monitoredBy)
         for (ref, target) in relations.monitoring {

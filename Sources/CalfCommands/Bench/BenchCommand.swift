@@ -11,7 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell, idle, savina
+        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell, idle, savina, effects
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -80,6 +80,8 @@ struct BenchCommand: AsyncParsableCommand {
             try await ShellBench.run(processes: 100_000, report: report)
         case .idle:
             try await IdleBench.run(seconds: 3, report: report)
+        case .effects:
+            try await EffectBench.run(chains: 1_000, perChain: max(1, messages / 10_000), report: report)
         case .savina:
             try await SavinaBench.run(rounds: rounds, hog: hog, only: only.map { Set($0.split(separator: ",").map(String.init)) }, report: report)
         }

@@ -7,7 +7,7 @@ public struct JournalEntry: Codable, Sendable, Equatable {
     /// `accepted` (a message it was sent), `handled` (messages it handled in
     /// one turn), a lifecycle event (`spawned`, `exited`, `restarted`,
     /// `timerSet`, `timerFired`, `deadLettered`, `quarantined`,
-    /// `timerCancelled`), or `corrupt` (a record that cannot be read).
+    /// `timerCancelled`, `effectStarted`, `effectFinished`), or `corrupt` (a record that cannot be read).
     public var kind: String
     /// When an accepted message was accepted (ns since the epoch).
     public var acceptedAt: UInt64?

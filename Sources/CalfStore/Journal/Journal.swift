@@ -51,12 +51,18 @@ public final class Journal: Sendable {
     public let checksumsFrom: UInt64
     /// Snapshots and ledger records carry a checksum.
     public let checksummedValues: Bool
+    /// This journal's own name: 16 hex digits drawn at random when it was
+    /// created (in `meta`), different for every data directory ("unnamed"
+    /// for a read-only one from before identities). Effects' idempotency
+    /// keys carry it, so that two nodes never hand a service the same key.
+    public let identity: String
 
     /// The format this build writes: 2, checksums on log records, snapshots
     /// and ledgers. Format 1 (no `format` key in `meta`) had none.
     public static let format: UInt64 = 2
     static let formatKey = StoreKey("format")
     static let checksumsFromKey = StoreKey("checksumsFrom")
+    static let identityKey = StoreKey("identity")
 
     /// Opens (creating if needed) the journal's databases and finds the end of the log.
     public init(environment: StoreEnvironment) throws(StoreError) {
@@ -84,6 +90,26 @@ public final class Journal: Sendable {
         }
         nextSeq = Mutex(last + 1)
         (checksumsFrom, checksummedValues) = try Self.openFormat(environment, meta: meta, log: log, upgrading: [checkpoints, ledgers], next: last + 1)
+        identity = try Self.openIdentity(environment, meta: meta)
+    }
+
+    /// Reads the journal's identity; a journal opened read-write without one gets one.
+    private static func openIdentity(_ environment: StoreEnvironment, meta: Database) throws(StoreError) -> String {
+        do {
+            if let stored = try environment.read({ txn in try txn.get(meta, key: identityKey).map { Array($0) } }) {
+                return String(decoding: stored, as: UTF8.self)
+            }
+            guard !environment.isReadOnly else { return "unnamed" }
+            let drawn = String(UInt64.random(in: .min ... .max), radix: 16)
+            let identity = String(repeating: "0", count: 16 - drawn.count) + drawn
+            try environment.write { txn in try txn.put(meta, key: identityKey, value: Array(identity.utf8)) }
+            return identity
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            // invariant: the bodies above throw only StoreError.
+            throw StoreError(code: -1, operation: "reading the journal's identity: \(error)")
+        }
     }
 
     /// Reads the data's format; a new data directory gets this build's, one

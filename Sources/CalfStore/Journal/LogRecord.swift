@@ -67,6 +67,10 @@ public enum LifecycleEvent: UInt8, Sendable, CaseIterable {
     case deadLettered = 6
     case quarantined = 7
     case timerCancelled = 8
+    /// A durable effect was asked for (its record: what to run, its key and policy).
+    case effectStarted = 9
+    /// A durable effect ended: its completion was journaled, or its process cancelled it.
+    case effectFinished = 10
 }
 
 /// Why a stored record could not be read.

@@ -1,0 +1,176 @@
+import CalfStore
+import Synchronization
+import CalfControl
+import CalfRuntime
+
+/// The durable effects of a node's processes that are under way: what each
+/// is (its record, for the snapshots and the shell) and the task running it.
+/// An effect enters once its `effectStarted` record has committed, and leaves
+/// when its completion (with an `effectFinished` record) commits, when its
+/// process cancels it or exits for good. A node that stops cancels the tasks
+/// and keeps the records: the effects are still under way as far as the
+/// journal knows, and run again after the next start.
+///
+/// Thread-safe: the table is a `Mutex`; tasks run on Swift's concurrency pool.
+package final class EffectRunner: Sendable {
+    private struct Running {
+        var record: EffectRecord
+        var task: Task<Void, Never>?
+        /// Its completion is on its way to the journal: no other is taken.
+        var completing = false
+    }
+    private typealias Table = [UInt64: [UInt64: Running]]
+    /// By pid, in shards (each effect takes its shard's lock twice: at its start and its end).
+    private final class Shard: Sendable {
+        let table = Mutex(Table())
+    }
+    private let shards: [Shard] = (0..<EffectRunner.shardCount).map { _ in Shard() }
+    private static let shardCount = 32
+    private let count = Atomic<Int>(0)
+    private let stopped = Atomic<Bool>(false)
+
+    package init(running: Bool) {
+        stopped.store(!running, ordering: .relaxed)
+    }
+
+    /// Effects under way, over all processes.
+    package var underWay: Int { count.load(ordering: .relaxed) }
+
+    /// The effects of process `pid` under way, in id order (a snapshot keeps them).
+    package func pending(of pid: UInt64) -> [EffectRecord] {
+        guard count.load(ordering: .relaxed) > 0 else { return [] }
+        return shard(pid).table.withLock { table in
+            (table[pid]?.values.map(\.record) ?? []).sorted { $0.id < $1.id }
+        }
+    }
+
+    /// Starts `effect` of process `pid`, whose record has committed; its
+    /// outcome goes to `core` to be journaled for the process.
+    package func start<E: DurableEffect>(_ effect: E, record: EffectRecord, pid: UInt64, for cell: any EffectCompletionTaking) {
+        let running = !stopped.load(ordering: .sequentiallyConsistent)
+        shard(pid).table.withLock { table in
+            if table[pid]?[record.id] == nil { count.wrappingAdd(1, ordering: .relaxed) }
+            // Made under the lock: a cancel (which takes it) finds the task.
+            let task = running ? task(running: effect, record: record, pid: pid, for: cell) : nil
+            table[pid, default: [:]][record.id] = Running(record: record, task: task)
+        }
+    }
+
+    private func task<E: DurableEffect>(running effect: E, record: EffectRecord, pid: UInt64, for cell: any EffectCompletionTaking) -> Task<Void, Never> {
+        Task.detached { [self] in
+            let outcome = await EffectRetries.run(policy: record.policy, key: record.key, startedAt: WallTime(nanosecondsSinceEpoch: record.startedAt)) { attempt in
+                try await effect.run(attempt)
+            }
+            // Cancelled: the node stops (it runs again after the start), or
+            // the process cancelled it or exited for good.
+            guard !Task.isCancelled else { return }
+            let completion: EffectCompletion
+            switch outcome.result {
+            case .success(let output):
+                do {
+                    let json = try DurableJSON.encode(output)
+                    completion = EffectCompletion(effect: EffectRef(id: record.id), name: record.name, key: record.key, attempts: outcome.attempts,
+                                                  output: String(decoding: json, as: UTF8.self), failure: nil)
+                } catch {
+                    completion = Self.failed(record, EffectFailure(kind: "unencodable", message: "its output does not encode as JSON: \(error)", terminal: true, attempts: outcome.attempts))
+                }
+            case .failure(let failure):
+                completion = Self.failed(record, failure)
+            }
+            complete(completion, of: pid, to: cell)
+        }
+    }
+
+    /// Starts again, after a node start, an effect the journal says is under
+    /// way; one of a type the node does not know (or that no longer decodes)
+    /// completes at once with that failure.
+    package func resume(_ record: EffectRecord, pid: UInt64, of cell: any EffectCompletionTaking, core: DurableCore) {
+        guard let type = core.effectTypes[record.name] else {
+            enter(record, pid: pid)
+            let failure = EffectFailure(kind: "unknown effect", message: "no effect named '\(record.name)' is registered with this node", terminal: true, attempts: 0)
+            if !stopped.load(ordering: .sequentiallyConsistent) { complete(Self.failed(record, failure), of: pid, to: cell) }
+            return
+        }
+        do {
+            try resume(type, record, pid: pid, of: cell, core: core)
+        } catch {
+            let failure = EffectFailure(kind: "undecodable", message: "the journaled effect does not decode as \(type): \(error)", terminal: true, attempts: 0)
+            enter(record, pid: pid)
+            if !stopped.load(ordering: .sequentiallyConsistent) { complete(Self.failed(record, failure), of: pid, to: cell) }
+        }
+    }
+
+    private func resume<E: DurableEffect>(_ type: E.Type, _ record: EffectRecord, pid: UInt64, of cell: any EffectCompletionTaking, core: DurableCore) throws {
+        let effect = try DurableDecoding.with(core) { try JournalCodec<E>().decode(from: record.payload) }
+        start(effect, record: record, pid: pid, for: cell)
+    }
+
+    /// Hands `completion` to its process to be journaled; one whose
+    /// messages cannot carry it is told of, and the effect forgotten.
+    ///
+    /// Deduplicated: a completion is taken only while the effect is under
+    /// way and no other completion of it is on its way, and its
+    /// `effectFinished` record commits with it; a node start brings back
+    /// only effects with no completion in the journal. So however often an
+    /// effect ran around crashes, its process takes one completion.
+    private func complete(_ completion: EffectCompletion, of pid: UInt64, to cell: any EffectCompletionTaking) {
+        let claimed = shard(pid).table.withLock { table -> Bool in
+            guard let running = table[pid]?[completion.effect.id], !running.completing else { return false }
+            table[pid]?[completion.effect.id]?.completing = true
+            return true
+        }
+        guard claimed, !cell.takeEffectCompletion(completion) else { return }
+        reportProblem("durable process \(Pid(serial: pid)) asked for an effect but its messages cannot carry the completion", level: .error)
+        ended(pid, completion.effect.id)
+    }
+
+    private func shard(_ pid: UInt64) -> Shard {
+        shards[Int(truncatingIfNeeded: (pid &* 0x9E37_79B9_7F4A_7C15) >> 59) & (Self.shardCount - 1)]
+    }
+
+    /// Notes `record` of `pid` as under way (no task).
+    private func enter(_ record: EffectRecord, pid: UInt64) {
+        shard(pid).table.withLock { table in
+            if table[pid]?[record.id] == nil { count.wrappingAdd(1, ordering: .relaxed) }
+            table[pid, default: [:]][record.id] = Running(record: record, task: nil)
+        }
+    }
+
+    private static func failed(_ record: EffectRecord, _ failure: EffectFailure) -> EffectCompletion {
+        EffectCompletion(effect: EffectRef(id: record.id), name: record.name, key: record.key, attempts: failure.attempts, output: nil, failure: failure)
+    }
+
+    /// Effect `id` of `pid` ended (its completion committed, or it was cancelled): forgotten, its task cancelled.
+    package func ended(_ pid: UInt64, _ id: UInt64) {
+        let task = shard(pid).table.withLock { table -> Task<Void, Never>?? in
+            guard let running = table[pid]?.removeValue(forKey: id) else { return nil }
+            if table[pid]?.isEmpty == true { table[pid] = nil }
+            count.wrappingSubtract(1, ordering: .relaxed)
+            return .some(running.task)
+        }
+        if let task { task?.cancel() }
+    }
+
+    /// Process `pid` exited for good: its effects are cancelled and forgotten.
+    package func endAll(of pid: UInt64) {
+        let tasks = shard(pid).table.withLock { table -> [Task<Void, Never>] in
+            guard let running = table.removeValue(forKey: pid) else { return [] }
+            count.wrappingSubtract(running.count, ordering: .relaxed)
+            return running.values.compactMap(\.task)
+        }
+        for task in tasks { task.cancel() }
+    }
+
+    /// The node stops: every task is cancelled, the records stay (the
+    /// journal still has these effects under way), nothing more starts.
+    package func stop() {
+        stopped.store(true, ordering: .sequentiallyConsistent)
+        var tasks: [Task<Void, Never>] = []
+        for shard in shards {
+            shard.table.withLock { table in
+                for running in table.values { tasks.append(contentsOf: running.values.compactMap { $0.task }) }
+            }
+        }
+        for task in tasks { task.cancel() }
+    }
+}
