@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -79,6 +80,13 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
+        // Connectors: effects that reach other services (the HTTP request connector, AsyncHTTPClient).
+        .target(name: "CalfConnectors", dependencies: [
+            "Calf",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .target(name: "Bank", dependencies: ["Calf"], path: "Examples/Bank"),
         .target(name: "Demo", dependencies: ["Calf"], path: "Examples/Demo"),
         .target(name: "CalfBenchmarks", dependencies: ["Calf", "CalfStore"], path: "Benchmarks/CalfBenchmarks"),
@@ -109,6 +117,11 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "CalfControlTests", dependencies: ["CalfControl"]),
+        .testTarget(name: "CalfConnectorsTests", dependencies: [
+            "Calf", "CalfConnectors",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ]),
         .testTarget(name: "CalfShellTests", dependencies: ["CalfShell"]),
         .testTarget(name: "CalfOperatorTests", dependencies: ["CalfOperator"]),
         .testTarget(name: "CalfEndToEndTests", dependencies: [

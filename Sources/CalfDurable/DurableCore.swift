@@ -75,7 +75,7 @@ package final class DurableCore: @unchecked Sendable {
         }
         self.effectTypes = effectTypes
         effectNames = Dictionary(effectTypes.map { (ObjectIdentifier($0.value), $0.key) }) { first, _ in first }
-        effects = EffectRunner(running: !options.inspecting)
+        effects = EffectRunner(running: !options.inspecting, services: options.services)
         nextTopLevel = Atomic(journal.lastSeq + 1)
         pinnedScanFrom = Atomic(.max)
     }

@@ -28,6 +28,8 @@ public struct DurableOptions: Sendable {
     /// Effect types this node can run again after a restart, besides those
     /// the behaviors list (`DurableBehavior.effects`).
     public var effects: [any DurableEffect.Type] = []
+    /// What the node's effects work with (`EffectAttempt.services`): a connector.
+    public var services = EffectServices()
     /// The LMDB map's first size, in bytes (it grows by itself).
     public var mapSize: Int
     /// Whether an orderly shutdown snapshots every changed process (a

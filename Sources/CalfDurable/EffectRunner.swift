@@ -29,7 +29,11 @@ package final class EffectRunner: Sendable {
     private let count = Atomic<Int>(0)
     private let stopped = Atomic<Bool>(false)
 
-    package init(running: Bool) {
+    /// What the effects work with.
+    private let services: EffectServices
+
+    package init(running: Bool, services: EffectServices) {
+        self.services = services
         stopped.store(!running, ordering: .relaxed)
     }
 
@@ -58,7 +62,7 @@ package final class EffectRunner: Sendable {
 
     private func task<E: DurableEffect>(running effect: E, record: EffectRecord, pid: UInt64, for cell: any EffectCompletionTaking) -> Task<Void, Never> {
         Task.detached { [self] in
-            let outcome = await EffectRetries.run(policy: record.policy, key: record.key, startedAt: WallTime(nanosecondsSinceEpoch: record.startedAt)) { attempt in
+            let outcome = await EffectRetries.run(policy: record.policy, key: record.key, startedAt: WallTime(nanosecondsSinceEpoch: record.startedAt), services: services) { attempt in
                 try await effect.run(attempt)
             }
             // Cancelled: the node stops (it runs again after the start), or

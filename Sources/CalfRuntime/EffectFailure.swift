@@ -79,10 +79,36 @@ public struct EffectAttempt: Sendable {
     public let key: String
     /// The attempt's number, from 1 (counted afresh after a restart of the node).
     public let number: Int
+    /// What the node gives its effects to work with (an HTTP connector).
+    public let services: EffectServices
+    /// When the effect's policy gives up (its journaled start plus
+    /// `maximumDuration`): an attempt that would wait (a host's open circuit)
+    /// waits no longer than this.
+    public let deadline: WallTime
 
     /// An attempt.
-    public init(key: String, number: Int) {
+    public init(key: String, number: Int, services: EffectServices = EffectServices(), deadline: WallTime = WallTime(nanosecondsSinceEpoch: .max)) {
         self.key = key
         self.number = number
+        self.services = services
+        self.deadline = deadline
+    }
+}
+
+/// What a node gives its effects to work with, by type: a connector (its
+/// HTTP client, allow-list and limits) set once when the node is made
+/// (`DurableOptions.services`), read by an effect's code at each attempt.
+/// An effect value itself is journaled, so it names what it needs; this is
+/// how it finds it.
+public struct EffectServices: Sendable {
+    private var values: [ObjectIdentifier: any Sendable] = [:]
+
+    /// None.
+    public init() {}
+
+    /// The service of type `T`, if the node has one.
+    public subscript<T: Sendable>(_ type: T.Type) -> T? {
+        get { values[ObjectIdentifier(type)] as? T }
+        set { values[ObjectIdentifier(type)] = newValue }
     }
 }

@@ -22,7 +22,7 @@ public enum EffectRetries {
     /// The effect's code must honor cancellation (an attempt past its
     /// timeout is cancelled, and its end awaited).
     public static func run<Value: Sendable>(
-        policy: RetryPolicy, key: String, startedAt: WallTime,
+        policy: RetryPolicy, key: String, startedAt: WallTime, services: EffectServices = EffectServices(),
         _ body: @escaping @Sendable (EffectAttempt) async throws -> Value
     ) async -> Outcome<Value> {
         let deadline = startedAt + policy.maximumDuration
@@ -37,7 +37,7 @@ public enum EffectRetries {
             let failure: EffectFailure
             var retryAfter: Duration?
             do {
-                let value = try await attemptBounded(by: policy.attemptTimeout) { try await body(EffectAttempt(key: key, number: number)) }
+                let value = try await attemptBounded(by: policy.attemptTimeout) { try await body(EffectAttempt(key: key, number: number, services: services, deadline: deadline)) }
                 return Outcome(result: .success(value), attempts: attempt)
             } catch {
                 if Task.isCancelled { return Outcome(result: .failure(cancelled(attempts: attempt)), attempts: attempt) }
