@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         .systemLibrary(
@@ -53,6 +54,8 @@ let package = Package(
             "CalfRuntime", "CalfControl", "CalfLoop", "CalfStore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
+            // HMAC and SHA-256 for callback tokens.
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Supervision on both: supervisors, child specs, ports, trees.
         .target(name: "CalfSupervision", dependencies: [
@@ -94,6 +97,7 @@ let package = Package(
             name: "CalfCommands",
             dependencies: [
                 "Calf",
+                "CalfConnectors",
                 "CalfHTTP",
                 "CalfOperator",
                 "CalfShell",

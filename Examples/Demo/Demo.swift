@@ -6,7 +6,7 @@ import Calf
 public enum Demo {
     /// The behaviors `demo.yaml` names, for `CalfMain.run`.
     public static let registry = BehaviorRegistry(
-        durable: [Tally.self, Orders.self, Stamper.self],
+        durable: [Tally.self, Orders.self, Stamper.self, Waiter.self],
         transient: [Collector.self, Producer.self, PortLog.self, Flaky.self, Stubborn.self])
 }
 

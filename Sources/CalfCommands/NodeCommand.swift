@@ -1,5 +1,6 @@
 import ArgumentParser
 import Calf
+import CalfConnectors
 import CalfHTTP
 import CalfOperator
 import CalfStore
@@ -42,6 +43,12 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seconds an HTTP connection may send nothing before it is closed (a stalled or idle client).")
     var httpIdleTimeout: Double = 30
 
+    @Option(name: .long, help: "What callback URLs start with, as the services that call back reach this node (default: the --http address).")
+    var publicURL: String?
+
+    @Option(name: .long, help: "A host HTTP requests from handlers may go to (HOST, HOST:PORT, *.DOMAIN or *); repeat it for more. None: no requests leave.")
+    var allowHost: [String] = []
+
     @Argument(help: "The tree file to boot, e.g. Supervisors/bank.yaml.")
     var tree: String
 
@@ -74,10 +81,21 @@ struct NodeCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
-        let options = DurableOptions(
+        if let publicURL {
+            guard publicURL.hasPrefix("http://") || publicURL.hasPrefix("https://"), !publicURL.hasSuffix("/") else {
+                throw ValidationError("--public-url wants http://HOST[:PORT][/PATH] or https://…, without a trailing '/', not '\(publicURL)'")
+            }
+        }
+        var options = DurableOptions(
             path: data, durability: level, behaviors: registry.durable,
             checkpointInterval: .milliseconds(checkpointInterval), history: .seconds(history),
             keyRetention: .seconds(keyRetention))
+        // The request connector: HTTP requests from handlers (HTTPCall effects) go through it.
+        let connector = HTTPConnector(configuration: HTTPConnector.Configuration(allowedHosts: HostAllowList(allowHost)))
+        defer { Task.detached { try? await connector.shutdown() } }
+        options.services[HTTPConnector.self] = connector
+        options.effects.append(HTTPCall.self)
+        options.callbackBase = publicURL ?? ""
         // With the HTTP API, the node's figures go to the registry /metrics reads.
         let metrics = httpAddress.map { _ in HTTPAPI.makeMetrics() }
         let node = try await Calf.Node.open(schedulers: schedulers, durable: options, metrics: metrics?.metricsFactory)
@@ -121,10 +139,12 @@ struct NodeCommand: AsyncParsableCommand {
                 idleTimeout: .milliseconds(Int64(httpIdleTimeout * 1000)), logger: Logger(label: "calf.http"),
                 onListening: { listening.yield($0) })))
             let host = httpAddress.host.contains(":") ? "[\(httpAddress.host)]" : httpAddress.host
+            let publicURL = self.publicURL
             ready = {
                 // Ends without a port if the group is cancelled (the API could not listen).
                 var bound = ports.makeAsyncIterator()
                 guard let port = await bound.next() else { return readyLine }
+                if publicURL == nil { node.setCallbackBase("http://\(host):\(port)") }
                 return readyLine + " http=http://\(host):\(port)"
             }
         } else {

@@ -38,6 +38,8 @@ public struct DurableContext<Message: Codable & Sendable> {
     private var timerCount: UInt8 = 0
     /// Effects asked for in this handling (`perform`).
     package var effectCount: UInt8 = 0
+    /// Callbacks minted in this handling (`callback(expiresIn:)`).
+    package var callbackCount: UInt8 = 0
 
     @inlinable package init(cell: DurableCellBase<Message>, seq: UInt64, acceptedAt: UInt64, slot: ReplySlot?, batch: CommitBatch?) {
         self.cell = cell

@@ -24,6 +24,12 @@ package final class DurableCore: @unchecked Sendable {
     package let effectNames: [ObjectIdentifier: String]
     /// The durable effects under way.
     package let effects: EffectRunner
+    /// Callbacks whose delivery is on its way to the journal, by ledger key
+    /// (a second POST of one waits for the first's commit).
+    package let callbackClaims = Mutex(Set<StoreKey>())
+    /// What callback URLs start with (`DurableOptions.callbackBase`, or
+    /// what `Node.setCallbackBase` set once the HTTP API listened).
+    package let callbackBase = Mutex("")
     // invariant: set once in Node's init, before any durable process exists.
     package nonisolated(unsafe) var schedulers: [Scheduler] = []
     package let table = Mutex(Table())
@@ -76,6 +82,7 @@ package final class DurableCore: @unchecked Sendable {
         self.effectTypes = effectTypes
         effectNames = Dictionary(effectTypes.map { (ObjectIdentifier($0.value), $0.key) }) { first, _ in first }
         effects = EffectRunner(running: !options.inspecting, services: options.services)
+        callbackBase.withLock { $0 = options.callbackBase }
         nextTopLevel = Atomic(journal.lastSeq + 1)
         pinnedScanFrom = Atomic(.max)
     }

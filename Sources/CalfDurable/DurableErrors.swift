@@ -34,6 +34,8 @@ public enum DurableError: Error, Sendable, CustomStringConvertible {
     case historyGone(Pid, UInt64)
     /// More than 255 effects asked for in one handling.
     case tooManyEffects(Pid)
+    /// A handler minted more than 255 callbacks in one handling.
+    case tooManyCallbacks(Pid)
     /// An effect of a type the node could not run again after a restart.
     case unknownEffect(String)
 
@@ -41,6 +43,7 @@ public enum DurableError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .tooManySpawns(let pid): "\(pid) spawned more than 255 processes in one handling"
         case .tooManyEffects(let pid): "\(pid) asked for more than 255 effects in one handling"
+        case .tooManyCallbacks(let pid): "\(pid) minted more than 255 callbacks in one handling"
         case .unknownEffect(let name): "the effect '\(name)' is not registered with this node (list it in the behavior's `effects`): it could not run again after a restart"
         case .notDurableNode: "this node has no data directory (start it with DurableOptions)"
         case .notDurable(let pid): "\(pid) is not a durable process"

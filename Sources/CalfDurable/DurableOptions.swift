@@ -30,6 +30,10 @@ public struct DurableOptions: Sendable {
     public var effects: [any DurableEffect.Type] = []
     /// What the node's effects work with (`EffectAttempt.services`): a connector.
     public var services = EffectServices()
+    /// What callback URLs start with (`{callbackBase}/v1/callbacks/{token}`):
+    /// the node's public HTTP address, as the services that call back reach
+    /// it. Empty: the URLs are paths only.
+    public var callbackBase = ""
     /// The LMDB map's first size, in bytes (it grows by itself).
     public var mapSize: Int
     /// Whether an orderly shutdown snapshots every changed process (a

@@ -161,3 +161,18 @@ extension DurableCore {
         }
     }
 }
+
+extension Node {
+    /// Delivers a POST to the callback URL whose token is `token` (what the
+    /// HTTP API's `POST /v1/callbacks/{token}` does): see `CallbackAnswer`.
+    public func deliverCallback(token: String, body: [UInt8], contentType: String?) async -> CallbackAnswer {
+        guard let durable = core.durable else { return .unknown }
+        return await durable.deliverCallback(token: token, body: body, contentType: contentType)
+    }
+
+    /// Sets what callback URLs minted from now on start with (the HTTP
+    /// API's public address, once it is known: `--http 127.0.0.1:0`).
+    public func setCallbackBase(_ base: String) {
+        core.durable?.callbackBase.withLock { $0 = base }
+    }
+}

@@ -52,8 +52,10 @@ public enum HTTPAPI {
     ) -> some Service {
         let idle = idleTimeout.components.seconds &* 1_000_000_000 &+ idleTimeout.components.attoseconds / 1_000_000_000
         let router = Router()
+        router.middlewares.add(RedactingRequestLog())
         router.middlewares.add(BearerTokenMiddleware(token: token))
         HTTPRoutes(node: node).add(to: router)
+        CallbackRoute.add(to: router, node: node)
         router.get("/metrics") { _, _ in
             var text: [UInt8] = []
             registry.emit(into: &text)
@@ -71,12 +73,14 @@ public enum HTTPAPI {
     }
 }
 
-/// Turns away every request without the token but `GET /healthz`, with a 401.
+/// Turns away every request without the token but `GET /healthz` and
+/// callbacks (whose URL is their credential), with a 401.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: BearerToken
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.uri.path == "/healthz" || token.admits(request.headers[.authorization]) {
+        let path = request.uri.path
+        if path == "/healthz" || path.hasPrefix(CallbackRoute.prefix) || token.admits(request.headers[.authorization]) {
             return try await next(request, context)
         }
         var response = HTTPReply.error(.unauthorized, code: "unauthorized", "this API wants the header Authorization: Bearer TOKEN, with the token of the node's http.token file")

@@ -41,7 +41,7 @@ extension ControlError {
         case .notAccepted: .notAccepted
         case .historyGone: .historyGone
         case .undecodable, .unencodable, .poisonMessage: .badMessage
-        case .tooManySpawns, .tooManyEffects, .unknownEffect, .unknownBehavior, .nameTaken, .dataDirectoryInUse, .dataDirectory: .badRequest
+        case .tooManySpawns, .tooManyEffects, .tooManyCallbacks, .unknownEffect, .unknownBehavior, .nameTaken, .dataDirectoryInUse, .dataDirectory: .badRequest
         }
     }
 

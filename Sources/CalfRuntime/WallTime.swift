@@ -84,3 +84,16 @@ package struct OutputDigest {
         for byte in bytes { add(byte: byte) }
     }
 }
+
+extension WallTime: Codable {
+    /// Reads nanoseconds since the epoch.
+    public init(from decoder: any Decoder) throws {
+        nanosecondsSinceEpoch = try decoder.singleValueContainer().decode(UInt64.self)
+    }
+
+    /// Writes nanoseconds since the epoch.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(nanosecondsSinceEpoch)
+    }
+}

@@ -119,7 +119,9 @@ final class NodeProcess: @unchecked Sendable {
     /// With `fileSizeLimit`, the node runs under `ulimit -f` (that many
     /// 512-byte blocks) with SIGXFSZ ignored: a write past it fails with
     /// EFBIG, as on a full disk, without root.
-    init(data: String, tree: String, durability: String = "fsync", extra: [String] = [], fileSizeLimit: Int? = nil, readyWithin seconds: Double = 30) async throws {
+    /// `environment` adds variables to the node's (`CALF_LOG_LEVEL=debug`).
+    init(data: String, tree: String, durability: String = "fsync", extra: [String] = [], fileSizeLimit: Int? = nil,
+         environment: [String: String] = [:], readyWithin seconds: Double = 30) async throws {
         dataDirectory = data
         let arguments = ["node", "--data", data, "--durability", durability] + extra + [tree]
         var ends: [Int32] = [0, 0]
@@ -129,6 +131,9 @@ final class NodeProcess: @unchecked Sendable {
         do {
             if let blocks = fileSizeLimit {
                 process = try ChildProcess("/bin/sh", ["-c", "trap '' XFSZ; ulimit -f \(blocks); exec \"$0\" \"$@\"", try calfBinary().path] + arguments, output: ends[1])
+            } else if !environment.isEmpty {
+                let variables = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                process = try ChildProcess("/usr/bin/env", variables + [try calfBinary().path] + arguments, output: ends[1])
             } else {
                 process = try ChildProcess(try calfBinary().path, arguments, output: ends[1])
             }

@@ -56,6 +56,11 @@ public final class Journal: Sendable {
     /// for a read-only one from before identities). Effects' idempotency
     /// keys carry it, so that two nodes never hand a service the same key.
     public let identity: String
+    /// 32 random bytes drawn when the journal was created (in `meta`,
+    /// which only the data directory's owner can read): the key the layer
+    /// above signs what it hands out with (callback tokens). All zeros for
+    /// a read-only journal from before secrets.
+    public let secret: [UInt8]
 
     /// The format this build writes: 2, checksums on log records, snapshots
     /// and ledgers. Format 1 (no `format` key in `meta`) had none.
@@ -63,6 +68,7 @@ public final class Journal: Sendable {
     static let formatKey = StoreKey("format")
     static let checksumsFromKey = StoreKey("checksumsFrom")
     static let identityKey = StoreKey("identity")
+    static let secretKey = StoreKey("secret")
 
     /// Opens (creating if needed) the journal's databases and finds the end of the log.
     public init(environment: StoreEnvironment) throws(StoreError) {
@@ -91,6 +97,26 @@ public final class Journal: Sendable {
         nextSeq = Mutex(last + 1)
         (checksumsFrom, checksummedValues) = try Self.openFormat(environment, meta: meta, log: log, upgrading: [checkpoints, ledgers], next: last + 1)
         identity = try Self.openIdentity(environment, meta: meta)
+        secret = try Self.openSecret(environment, meta: meta)
+    }
+
+    /// Reads the journal's secret; a journal opened read-write without one gets one.
+    private static func openSecret(_ environment: StoreEnvironment, meta: Database) throws(StoreError) -> [UInt8] {
+        do {
+            if let stored = try environment.read({ txn in try txn.get(meta, key: secretKey).map { Array($0) } }), stored.count == 32 {
+                return stored
+            }
+            guard !environment.isReadOnly else { return [UInt8](repeating: 0, count: 32) }
+            var generator = SystemRandomNumberGenerator()
+            let drawn = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+            try environment.write { txn in try txn.put(meta, key: secretKey, value: drawn) }
+            return drawn
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            // invariant: the bodies above throw only StoreError.
+            throw StoreError(code: -1, operation: "reading the journal's secret: \(error)")
+        }
     }
 
     /// Reads the journal's identity; a journal opened read-write without one gets one.
