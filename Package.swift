@@ -92,6 +92,14 @@ let package = Package(
         ]),
         .target(name: "Bank", dependencies: ["Calf"], path: "Examples/Bank"),
         .target(name: "Demo", dependencies: ["Calf"], path: "Examples/Demo"),
+        .target(name: "RemoteJob", dependencies: ["Calf", "CalfConnectors"], path: "Examples/RemoteJob/RemoteJob"),
+        // The RemoteJob example's remote job service (for its README section and tests).
+        .executableTarget(name: "fake-jobs", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Examples/RemoteJob/FakeJobService"),
         .target(name: "CalfBenchmarks", dependencies: ["Calf", "CalfStore"], path: "Benchmarks/CalfBenchmarks"),
         .target(
             name: "CalfCommands",
@@ -109,7 +117,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        .executableTarget(name: "calf", dependencies: ["CalfCommands", "Bank", "Demo"]),
+        .executableTarget(name: "calf", dependencies: ["CalfCommands", "Bank", "Demo", "RemoteJob"]),
         .executableTarget(name: "JobRunner", dependencies: ["Calf"], path: "Examples/JobRunner"),
         .executableTarget(name: "PingPong", dependencies: ["Calf"], path: "Examples/PingPong"),
         .executableTarget(name: "Ring", dependencies: ["Calf"], path: "Examples/Ring"),

@@ -95,7 +95,13 @@ struct NodeCommand: AsyncParsableCommand {
         defer { Task.detached { try? await connector.shutdown() } }
         options.services[HTTPConnector.self] = connector
         options.effects.append(HTTPCall.self)
-        options.callbackBase = publicURL ?? ""
+        // Callback URLs start with --public-url, else the --http address (once bound, for port 0).
+        if let publicURL {
+            options.callbackBase = publicURL
+        } else if let httpAddress, httpAddress.port != 0 {
+            let host = httpAddress.host.contains(":") ? "[\(httpAddress.host)]" : httpAddress.host
+            options.callbackBase = "http://\(host):\(httpAddress.port)"
+        }
         // With the HTTP API, the node's figures go to the registry /metrics reads.
         let metrics = httpAddress.map { _ in HTTPAPI.makeMetrics() }
         let node = try await Calf.Node.open(schedulers: schedulers, durable: options, metrics: metrics?.metricsFactory)

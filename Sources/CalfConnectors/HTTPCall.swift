@@ -44,9 +44,12 @@ public struct HTTPCall: DurableEffect, Hashable {
         HTTPCall(method: "GET", url: url, headers: headers)
     }
 
-    /// A POST of `body` as JSON to `url`.
+    /// A POST of `body` as JSON to `url` (its keys sorted, so that the request is the same in replay).
     public static func post<Body: Encodable>(_ url: String, json body: Body, headers: [HTTPHeader] = []) throws -> HTTPCall {
-        let text = String(decoding: try JSONEncoder().encode(body), as: UTF8.self)
+        // Sorted keys: the same bytes in every process (a replayed handler asks for the same request).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let text = String(decoding: try encoder.encode(body), as: UTF8.self)
         return HTTPCall(method: "POST", url: url, headers: [HTTPHeader("Content-Type", "application/json")] + headers, body: text)
     }
 

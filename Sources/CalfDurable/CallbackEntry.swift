@@ -17,6 +17,8 @@ package struct CallbackEntry: Sendable, Equatable {
     package var id: UInt64
     package var expiresAt: UInt64
     package var status: Status
+    /// What its URL started with when it was minted (replay mints the same URL).
+    package var base: String
 
     /// The ledger key of the callback with `token`: "callback/" and the token's SHA-256 in hex.
     package static func key(token: String) -> StoreKey {
@@ -61,11 +63,12 @@ package struct CallbackEntry: Sendable, Equatable {
         bytes.map { String($0 >> 4, radix: 16) + String($0 & 0xf, radix: 16) }.joined()
     }
 
-    package init(pid: UInt64, id: UInt64, expiresAt: UInt64, status: Status) {
+    package init(pid: UInt64, id: UInt64, expiresAt: UInt64, status: Status, base: String) {
         self.pid = pid
         self.id = id
         self.expiresAt = expiresAt
         self.status = status
+        self.base = base
     }
 
     package func encoded() -> [UInt8] {
@@ -80,6 +83,7 @@ package struct CallbackEntry: Sendable, Equatable {
             writer.field(digest)
         case .cancelled: writer.varint(2)
         }
+        writer.string(base)
         return writer.bytes
     }
 
@@ -94,5 +98,6 @@ package struct CallbackEntry: Sendable, Equatable {
         case 2: status = .cancelled
         case let other: throw LogRecordError(seq: nil, reason: "callback entry has status \(other), this build reads 0 to 2")
         }
+        base = try reader.string("base")
     }
 }

@@ -23,10 +23,13 @@ extension DurableContext where Message: CallbackMessage {
         digest.add(id)
         let pid = cell.pid.serial
         let token = core.callbackToken(pid: pid, id: id)
-        let callback = DurableCallback(id: id, url: core.callbackBase.withLock { $0 } + "/v1/callbacks/" + token, expiresAt: expiresAt)
-        guard let batch else { return callback }
         let key = CallbackEntry.key(token: token)
-        let entry = CallbackEntry(pid: pid, id: id, expiresAt: expiresAt.nanosecondsSinceEpoch, status: .pending).encoded()
+        // Replay mints the URL the handling minted live: its base is in the entry
+        // (the node's public address may have changed since, or be known only later).
+        let base = batch == nil ? (core.callbackEntry(key)?.base ?? core.callbackBase.withLock { $0 }) : core.callbackBase.withLock { $0 }
+        let callback = DurableCallback(id: id, url: base + "/v1/callbacks/" + token, expiresAt: expiresAt)
+        guard let batch else { return callback }
+        let entry = CallbackEntry(pid: pid, id: id, expiresAt: expiresAt.nanosecondsSinceEpoch, status: .pending, base: base).encoded()
         let journal = core.journal
         batch.entries.append(.write { txn in
             // A handling run again (a restart in place) finds its callback: what it knows stays.

@@ -16,6 +16,14 @@ extension DurableCore {
         CallbackEntry.token(secret: journal.secret, identity: journal.identity, pid: pid, id: id)
     }
 
+    /// The entry under `key`, if it can be read.
+    package func callbackEntry(_ key: StoreKey) -> CallbackEntry? {
+        let journal = self.journal
+        return try? journal.environment.read { txn in
+            try journal.checkedValue(txn, journal.ledgers, key: key).map { stored in try CallbackEntry(decoding: stored) }
+        }
+    }
+
     /// Delivers a POST to the callback of `token`, exactly once: answered
     /// `.delivered` only after the message and the entry's new status have
     /// committed together; the same body again is `.duplicate`, another is
