@@ -18,6 +18,8 @@ package final class EffectRunner: Sendable {
         var task: Task<Void, Never>?
         /// Its completion is on its way to the journal: no other is taken.
         var completing = false
+        /// How far its retries are.
+        var progress = EffectProgress(attempts: 0, lastFailure: nil, nextAttemptAt: nil)
     }
     private typealias Table = [UInt64: [UInt64: Running]]
     /// By pid, in shards (each effect takes its shard's lock twice: at its start and its end).
@@ -48,6 +50,20 @@ package final class EffectRunner: Sendable {
         }
     }
 
+    /// Every effect under way (of `pid` only, if given), with how far it is, in (pid, id) order.
+    package func underWay(of pid: UInt64? = nil) -> [(pid: UInt64, record: EffectRecord, progress: EffectProgress)] {
+        guard count.load(ordering: .relaxed) > 0 else { return [] }
+        var found: [(pid: UInt64, record: EffectRecord, progress: EffectProgress)] = []
+        for shard in pid.map({ [self.shard($0)] }) ?? shards {
+            shard.table.withLock { table in
+                for (owner, running) in table where pid == nil || owner == pid {
+                    for entry in running.values { found.append((owner, entry.record, entry.progress)) }
+                }
+            }
+        }
+        return found.sorted { ($0.pid, $0.record.id) < ($1.pid, $1.record.id) }
+    }
+
     /// Starts `effect` of process `pid`, whose record has committed; its
     /// outcome goes to `core` to be journaled for the process.
     package func start<E: DurableEffect>(_ effect: E, record: EffectRecord, pid: UInt64, for cell: any EffectCompletionTaking) {
@@ -62,7 +78,10 @@ package final class EffectRunner: Sendable {
 
     private func task<E: DurableEffect>(running effect: E, record: EffectRecord, pid: UInt64, for cell: any EffectCompletionTaking) -> Task<Void, Never> {
         Task.detached { [self] in
-            let outcome = await EffectRetries.run(policy: record.policy, key: record.key, startedAt: WallTime(nanosecondsSinceEpoch: record.startedAt), services: services) { attempt in
+            let outcome = await EffectRetries.run(
+                policy: record.policy, key: record.key, startedAt: WallTime(nanosecondsSinceEpoch: record.startedAt), services: services,
+                progress: { [self] progress in shard(pid).table.withLock { $0[pid]?[record.id]?.progress = progress } }
+            ) { attempt in
                 try await effect.run(attempt)
             }
             // Cancelled: the node stops (it runs again after the start), or

@@ -132,3 +132,19 @@ extension Node {
         return try result.get()
     }
 }
+
+extension Node {
+    /// The durable effects under way (of `target` only, a name or a pid, if given).
+    /// - Throws: `DurableError` for a target that is no durable process.
+    public func effectReports(of target: String? = nil) throws(DurableError) -> [EffectReport] {
+        let durable = try requireDurable()
+        let pid = try target.map { target throws(DurableError) in try durableCell(target).pid.serial }
+        return durable.effects.underWay(of: pid).map { entry in
+            let name = (durable.cell(Pid(serial: entry.pid)) as? DurableNamed)?.durableName
+            return EffectReport(
+                pid: Pid(serial: entry.pid).description, name: name, id: entry.record.id, effect: entry.record.name, key: entry.record.key,
+                startedAt: entry.record.startedAt, attempts: entry.progress.attempts,
+                lastError: entry.progress.lastFailure?.description, nextAttemptAt: entry.progress.nextAttemptAt?.nanosecondsSinceEpoch)
+        }
+    }
+}

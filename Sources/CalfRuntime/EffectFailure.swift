@@ -112,3 +112,20 @@ public struct EffectServices: Sendable {
         set { values[ObjectIdentifier(type)] = newValue }
     }
 }
+
+/// How far an effect's retries are (what `effects` in the shell shows).
+public struct EffectProgress: Sendable, Equatable {
+    /// Attempts started.
+    public var attempts: Int
+    /// Why the last attempt failed, while another is to come.
+    public var lastFailure: EffectFailure?
+    /// When the next attempt starts, while it waits for it.
+    public var nextAttemptAt: WallTime?
+
+    /// Progress.
+    public init(attempts: Int, lastFailure: EffectFailure?, nextAttemptAt: WallTime?) {
+        self.attempts = attempts
+        self.lastFailure = lastFailure
+        self.nextAttemptAt = nextAttemptAt
+    }
+}

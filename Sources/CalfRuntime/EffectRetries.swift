@@ -23,6 +23,7 @@ public enum EffectRetries {
     /// timeout is cancelled, and its end awaited).
     public static func run<Value: Sendable>(
         policy: RetryPolicy, key: String, startedAt: WallTime, services: EffectServices = EffectServices(),
+        progress: (@Sendable (EffectProgress) -> Void)? = nil,
         _ body: @escaping @Sendable (EffectAttempt) async throws -> Value
     ) async -> Outcome<Value> {
         let deadline = startedAt + policy.maximumDuration
@@ -34,6 +35,7 @@ public enum EffectRetries {
             }
             attempt += 1
             let number = attempt
+            progress?(EffectProgress(attempts: number, lastFailure: nil, nextAttemptAt: nil))
             let failure: EffectFailure
             var retryAfter: Duration?
             do {
@@ -54,6 +56,7 @@ public enum EffectRetries {
                 late.terminal = true
                 return Outcome(result: .failure(late), attempts: attempt)
             }
+            progress?(EffectProgress(attempts: attempt, lastFailure: failure, nextAttemptAt: WallTime.now + wait))
             do {
                 try await Task.sleep(for: wait)
             } catch {

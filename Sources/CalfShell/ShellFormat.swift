@@ -1,5 +1,8 @@
 import CalfControl
 import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How the shell prints a reply: the structured answers (`ps`, `info`,
 /// `tree`, …) as tables and drawings, the rest as JSON.
@@ -21,6 +24,7 @@ public enum ShellFormat {
         case .stats: return try render(NodeStats.self, statistics)
         case .journal: return try render([JournalEntry].self) { journal($0) }
         case .deadLetters: return try render([DeadLetterReport].self, deadLetters)
+        case .effects: return try render([EffectReport].self, effects)
         case .names: return try render(NameList.self, names)
         case .tree: return try render([SupervisionReport].self) { $0.map(tree).joined(separator: "\n") }
         case .send, .retryDeadLetter: return try render(SendAnswer.self) { $0.duplicate ? "ok duplicate" : "ok" }
@@ -86,6 +90,23 @@ public enum ShellFormat {
         guard !letters.isEmpty else { return "no dead letters" }
         return columns(["ID", "PID", "NAME", "FAILURES", "MESSAGE", "ERROR"], letters.map { letter in
             [String(letter.id), letter.pid, letter.name ?? "-", String(letter.failures), letter.message?.text ?? "?", letter.error]
+        })
+    }
+
+    /// `effects`: one row per effect under way.
+    static func effects(_ effects: [EffectReport]) -> String {
+        guard !effects.isEmpty else { return "no effects under way" }
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        let now = Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+        return columns(["PID", "NAME", "ID", "EFFECT", "ATTEMPTS", "NEXT", "LAST ERROR", "KEY"], effects.map { effect in
+            let next = effect.nextAttemptAt.map { at in
+                let seconds = Double(at) / 1e9 - now
+                guard seconds < 1e9 else { return "later" }
+                let tenths = Int((max(0, seconds) * 10).rounded())
+                return "in \(tenths / 10).\(tenths % 10) s"
+            } ?? "-"
+            return [effect.pid, effect.name ?? "-", String(effect.id), effect.effect, String(effect.attempts), next, effect.lastError ?? "-", effect.key]
         })
     }
 

@@ -27,6 +27,9 @@ import Testing
         #expect(try ShellLine.parse("dead") == .deadLetters(of: nil))
         #expect(try ShellLine.parse("dead <0.5.0>") == .deadLetters(of: "<0.5.0>"))
         #expect(try ShellLine.parse("dead retry 17") == .retryDeadLetter(id: 17))
+        #expect(try ShellLine.parse("effects") == .effects(of: nil))
+        #expect(try ShellLine.parse("effects stamper") == .effects(of: "stamper"))
+        #expect(throws: ShellLine.ParseError.self) { try ShellLine.parse("effects a b") }
         #expect(try ShellLine.parse("journal a --from 3 --limit 2") == .journal(of: "a", from: 3, limit: 2))
         #expect(try ShellLine.parse("stats") == .stats)
         #expect(try ShellLine.parse("top") == .top(order: .rate, limit: nil))

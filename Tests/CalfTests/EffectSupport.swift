@@ -72,6 +72,8 @@ struct Shouter: DurableBehavior {
 
     enum Message: Codable, Sendable, EffectCompletionMessage {
         case shout(Shout)
+        /// A shout whose retries wait a minute.
+        case shoutSlowly(Shout)
         case cancelLast
         case unlisted
         case get
@@ -91,6 +93,9 @@ struct Shouter: DurableBehavior {
         switch message {
         case .shout(let shout):
             let retry = RetryPolicy(maximumAttempts: 3, initialBackoff: .milliseconds(1), maximumBackoff: .milliseconds(5))
+            state.asked.append(try context.perform(shout, retry: retry).id)
+        case .shoutSlowly(let shout):
+            let retry = RetryPolicy(maximumAttempts: 3, initialBackoff: .seconds(60), jitter: 0)
             state.asked.append(try context.perform(shout, retry: retry).id)
         case .cancelLast:
             if let last = state.asked.last { context.cancelEffect(EffectRef(id: last)) }

@@ -42,6 +42,30 @@ import Testing
         }
     }
 
+    @Test func effectsUnderWayAreListedWithTheirAttemptsNextRetryAndLastError() async throws {
+        try await withDataDirectory { dir in
+            let waiting = "eta-\(UUID().uuidString.prefix(8).lowercased())"
+            let failing = "theta-\(UUID().uuidString.prefix(8).lowercased())"
+            let node = try Node(schedulers: 2, durable: shouterOptions(dir))
+            let shouter = try await node.spawnDurable(Shouter(), name: "shouter")
+            node.send(.shout(Shout(word: waiting, waits: true)), to: shouter)
+            node.send(.shoutSlowly(Shout(word: failing, failingAttempts: 5)), to: shouter)
+            #expect(await eventually { (try? node.effectReports())?.first { $0.lastError != nil } != nil })
+            let reports = try node.effectReports(of: "shouter")
+            #expect(reports.count == 2)
+            #expect(reports.allSatisfy { $0.name == "shouter" && $0.effect == "Shout" && $0.key.hasPrefix("calf-") && $0.attempts == 1 })
+            let retrying = try #require(reports.first { $0.lastError != nil })
+            #expect(retrying.lastError == "flaky: not this time")
+            let wait = Double(try #require(retrying.nextAttemptAt)) / 1e9 - WallTime.now.secondsSinceEpoch
+            #expect(wait > 50 && wait <= 60, "the next attempt in about a minute: \(wait)")
+            #expect(reports.contains { $0.lastError == nil && $0.nextAttemptAt == nil }, "the waiting one")
+            EffectLog.openGate(for: waiting)
+            #expect(await eventually { (try? node.effectReports())?.count == 1 })
+            #expect(throws: DurableError.self) { try node.effectReports(of: "nobody") }
+            try await node.shutdown()
+        }
+    }
+
     @Test(arguments: [false, true])
     func anEffectUnderWayRunsAgainAfterARestartOfTheNodeWithTheSameKey(snapshotAtShutdown: Bool) async throws {
         try await withDataDirectory { dir in
