@@ -34,6 +34,8 @@ public enum ControlRequest: Sendable, Equatable {
     case deadLetters(of: String?)
     /// The durable effects under way (of one process, if named).
     case effects(of: String?)
+    /// The callbacks minted (of one process, if named).
+    case callbacks(of: String?)
     /// Hands a dead letter to its process again.
     case retryDeadLetter(id: UInt64)
     /// A durable process's history: records from `from`, at most `limit`.
@@ -64,6 +66,7 @@ public enum ControlRequest: Sendable, Equatable {
         case .move: "move"
         case .deadLetters: "dead"
         case .effects: "effects"
+        case .callbacks: "callbacks"
         case .retryDeadLetter: "dead-retry"
         case .journal: "journal"
         case .stats: "stats"
@@ -168,6 +171,7 @@ extension ControlRequest: Codable {
         case "move": self = .move(try target(), toScheduler: try container.decode(Int.self, forKey: .scheduler))
         case "dead": self = .deadLetters(of: try optional(String.self, .target).flatMap { $0.isEmpty ? nil : $0 })
         case "effects": self = .effects(of: try optional(String.self, .target).flatMap { $0.isEmpty ? nil : $0 })
+        case "callbacks": self = .callbacks(of: try optional(String.self, .target).flatMap { $0.isEmpty ? nil : $0 })
         case "dead-retry": self = .retryDeadLetter(id: try container.decode(UInt64.self, forKey: .id))
         case "journal": self = .journal(of: try target(), from: try optional(UInt64.self, .from), limit: try optional(Int.self, .limit))
         case "stats": self = .stats
@@ -206,7 +210,7 @@ extension ControlRequest: Codable {
         case .move(let target, let scheduler):
             try container.encode(target, forKey: .target)
             try container.encode(scheduler, forKey: .scheduler)
-        case .deadLetters(let target), .effects(let target):
+        case .deadLetters(let target), .effects(let target), .callbacks(let target):
             try container.encodeIfPresent(target, forKey: .target)
         case .retryDeadLetter(let id):
             try container.encode(id, forKey: .id)

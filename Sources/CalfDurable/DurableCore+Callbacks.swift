@@ -16,6 +16,24 @@ extension DurableCore {
         CallbackEntry.token(secret: journal.secret, identity: journal.identity, pid: pid, id: id)
     }
 
+    /// Every callback's entry (of `pid` only, if given), with its ledger key, in key order.
+    package func callbackEntries(of pid: UInt64?) throws -> [(key: StoreKey, entry: CallbackEntry)] {
+        let journal = self.journal
+        let prefix = Array("callback/".utf8)
+        return try journal.environment.read { txn in
+            try txn.withCursor(journal.ledgers) { cursor in
+                var found: [(key: StoreKey, entry: CallbackEntry)] = []
+                var current = try cursor.seek(atLeast: StoreKey(bytes: prefix))
+                while let (key, value) = current, key.starts(with: prefix) {
+                    let entry = try CallbackEntry(decoding: try journal.checkedValue(value, key: key, in: journal.ledgers))
+                    if pid == nil || entry.pid == pid { found.append((StoreKey(bytes: Array(key)), entry)) }
+                    current = try cursor.next()
+                }
+                return found
+            }
+        }
+    }
+
     /// The entry under `key`, if it can be read.
     package func callbackEntry(_ key: StoreKey) -> CallbackEntry? {
         let journal = self.journal
@@ -47,11 +65,17 @@ extension DurableCore {
             // The hash matched; the token must also be the one this node minted for that entry.
             guard let entry, CallbackEntry.same(callbackToken(pid: entry.pid, id: entry.id), token) else { return .unknown }
             switch entry.status {
-            case .delivered(let delivered): return delivered == digest ? .duplicate : .conflict
-            case .cancelled: return .gone("the callback was cancelled")
+            case .delivered(let delivered):
+                if delivered == digest { return .duplicate }
+                callbackRefusals.withLock { $0[key, default: (0, 0)].conflicting += 1 }
+                return .conflict
+            case .cancelled:
+                callbackRefusals.withLock { $0[key, default: (0, 0)].late += 1 }
+                return .gone("the callback was cancelled")
             case .pending: break
             }
             if WallTime.now.nanosecondsSinceEpoch >= entry.expiresAt {
+                callbackRefusals.withLock { $0[key, default: (0, 0)].late += 1 }
                 return .gone("the callback expired at \(WallTime(nanosecondsSinceEpoch: entry.expiresAt))")
             }
             // One delivery at a time per callback: a second waits for the first's commit, then reads again.
@@ -61,7 +85,10 @@ extension DurableCore {
             }
             defer { _ = callbackClaims.withLock { $0.remove(key) } }
             let cell = table.withLock { $0.cells[Pid(serial: entry.pid)] } as? any CallbackTaking
-            guard let cell else { return .gone("its process \(Pid(serial: entry.pid)) has exited") }
+            guard let cell else {
+                callbackRefusals.withLock { $0[key, default: (0, 0)].late += 1 }
+                return .gone("its process \(Pid(serial: entry.pid)) has exited")
+            }
             let arrival = CallbackArrival(callback: entry.id, body: body, contentType: contentType, receivedAt: WallTime.now)
             var delivered = entry
             delivered.status = .delivered(digest: digest)

@@ -27,6 +27,8 @@ package final class DurableCore: @unchecked Sendable {
     /// Callbacks whose delivery is on its way to the journal, by ledger key
     /// (a second POST of one waits for the first's commit).
     package let callbackClaims = Mutex(Set<StoreKey>())
+    /// POSTs to callbacks answered 410 and 409, by ledger key, since the node started.
+    package let callbackRefusals = Mutex([StoreKey: (late: Int, conflicting: Int)]())
     /// What callback URLs start with (`DurableOptions.callbackBase`, or
     /// what `Node.setCallbackBase` set once the HTTP API listened).
     package let callbackBase = Mutex("")

@@ -148,3 +148,28 @@ extension Node {
         }
     }
 }
+
+extension Node {
+    /// The callbacks this node minted (of `target` only, a name or a pid,
+    /// if given): their status, expiry, and the POSTs refused since the node started.
+    /// - Throws: `DurableError` for a target that is no durable process; a store error reading them.
+    public func callbackReports(of target: String? = nil) throws -> [CallbackReport] {
+        let durable = try requireDurable()
+        let pid = try target.map { target throws(DurableError) in try durableCell(target).pid.serial }
+        let now = WallTime.now.nanosecondsSinceEpoch
+        let refusals = durable.callbackRefusals.withLock { $0 }
+        return try durable.callbackEntries(of: pid).map { key, entry in
+            let status: String
+            switch entry.status {
+            case .delivered: status = "delivered"
+            case .cancelled: status = "cancelled"
+            case .pending: status = now >= entry.expiresAt ? "expired" : "pending"
+            }
+            let hash = String(decoding: key.bytes.dropFirst("callback/".utf8.count).prefix(12), as: UTF8.self)
+            let counts = refusals[key] ?? (0, 0)
+            return CallbackReport(
+                hash: hash, pid: Pid(serial: entry.pid).description, name: (durable.cell(Pid(serial: entry.pid)) as? DurableNamed)?.durableName,
+                id: entry.id, status: status, expiresAt: entry.expiresAt, late: counts.late, conflicting: counts.conflicting)
+        }
+    }
+}

@@ -29,6 +29,12 @@ package enum ControlAnswers {
         case .journal(let target, let from, let limit): return await journal(of: target, from: from, limit: limit, on: node)
         case .deadLetters(let target): return await deadLetters(of: target, on: node)
         case .retryDeadLetter(let id): return ingress(await node.retryDeadLetter(id))
+        case .callbacks(let target):
+            do {
+                return .success(try node.callbackReports(of: target))
+            } catch {
+                return .failure(ControlError(error))
+            }
         case .effects(let target):
             do throws(DurableError) {
                 return .success(try node.effectReports(of: target))

@@ -25,6 +25,7 @@ public enum ShellFormat {
         case .journal: return try render([JournalEntry].self) { journal($0) }
         case .deadLetters: return try render([DeadLetterReport].self, deadLetters)
         case .effects: return try render([EffectReport].self, effects)
+        case .callbacks: return try render([CallbackReport].self, callbacks)
         case .names: return try render(NameList.self, names)
         case .tree: return try render([SupervisionReport].self) { $0.map(tree).joined(separator: "\n") }
         case .send, .retryDeadLetter: return try render(SendAnswer.self) { $0.duplicate ? "ok duplicate" : "ok" }
@@ -107,6 +108,14 @@ public enum ShellFormat {
                 return "in \(tenths / 10).\(tenths % 10) s"
             } ?? "-"
             return [effect.pid, effect.name ?? "-", String(effect.id), effect.effect, String(effect.attempts), next, effect.lastError ?? "-", effect.key]
+        })
+    }
+
+    /// `callbacks`: one row per callback minted (its hash, never its token).
+    static func callbacks(_ callbacks: [CallbackReport]) -> String {
+        guard !callbacks.isEmpty else { return "no callbacks" }
+        return columns(["HASH", "PID", "NAME", "ID", "STATUS", "LATE", "CONFLICTING"], callbacks.map { callback in
+            [callback.hash, callback.pid, callback.name ?? "-", String(callback.id), callback.status, String(callback.late), String(callback.conflicting)]
         })
     }
 

@@ -3,7 +3,7 @@ import CalfControl
 /// Parses a shell command line into a control request:
 /// `send NAME JSON [--key KEY]`, `call NAME JSON [--timeout MS]`, `state NAME [--at SEQ]`,
 /// `ps [--sort mailbox|msgs|memory|restarts]`, `info P`, `tree`, `mailbox P`,
-/// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`, `move P N`, `dead [P]`, `dead retry ID`, `effects [P]`,
+/// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`, `move P N`, `dead [P]`, `dead retry ID`, `effects [P]`, `callbacks [P]`,
 /// `journal P [--from SEQ] [--limit N]`, `stats`, `trace P [--limit N]`,
 /// `top` (drawn by the shell from `ps` and `stats`), `names` (what completion offers).
 /// JSON is taken whole, brackets balanced and strings respected, so it may
@@ -141,10 +141,10 @@ public enum ShellLine {
             }
             guard word(&rest).isEmpty else { throw ParseError(description: "dead takes at most a process name or pid") }
             return .request(.deadLetters(of: first.isEmpty ? nil : first))
-        case "effects":
+        case "effects", "callbacks":
             let first = word(&rest)
-            guard word(&rest).isEmpty else { throw ParseError(description: "effects takes at most a process name or pid") }
-            return .request(.effects(of: first.isEmpty ? nil : first))
+            guard word(&rest).isEmpty else { throw ParseError(description: "\(command) takes at most a process name or pid") }
+            return .request(command == "effects" ? .effects(of: first.isEmpty ? nil : first) : .callbacks(of: first.isEmpty ? nil : first))
         case "quit", "exit":
             // The shell ends there; nothing is asked of the node.
             guard word(&rest).isEmpty else { throw ParseError(description: "\(command) takes no argument") }

@@ -84,6 +84,20 @@ import Testing
             #expect(try await API.request("POST", base + cancelled, token: nil, body: "x").status == 410)
             #expect(try await Self.arrivals(base, token: token).count == 2)
 
+            // The shell lists them by hash, never a token: two delivered (the
+            // first with its 409), one expired (a 410), one cancelled (a 410).
+            let (status, listing, errors) = try await runShell(data, ["callbacks waiter"])
+            #expect(status == 0, "\(errors)")
+            let rows = listing.split(separator: "\n").dropFirst().map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+            #expect(rows.count == 4, "\(listing)")
+            #expect(rows.allSatisfy { $0.count == 7 && $0[2] == "waiter" && $0[0].count == 12 }, "\(listing)")
+            #expect(rows.map { $0[4] }.sorted() == ["cancelled", "delivered", "delivered", "expired"], "\(listing)")
+            #expect(rows.filter { $0[4] == "delivered" }.map { $0[6] }.sorted() == ["0", "1"], "\(listing)")
+            #expect(rows.filter { $0[4] != "delivered" }.allSatisfy { $0[5] == "1" }, "\(listing)")
+            for minted in [path, racing, short, cancelled] {
+                #expect(!listing.contains(String(minted.dropFirst("/v1/callbacks/c1-".count).prefix(12))))
+            }
+
             // The request log (debug) shows callbacks cut short, never a token.
             let log = node.output.withLock { $0 }
             #expect(log.contains("POST /v1/callbacks/c1-"), "the debug request log is on")

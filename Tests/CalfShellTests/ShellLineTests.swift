@@ -29,6 +29,8 @@ import Testing
         #expect(try ShellLine.parse("dead retry 17") == .retryDeadLetter(id: 17))
         #expect(try ShellLine.parse("effects") == .effects(of: nil))
         #expect(try ShellLine.parse("effects stamper") == .effects(of: "stamper"))
+        #expect(try ShellLine.parse("callbacks") == .callbacks(of: nil))
+        #expect(try ShellLine.parse("callbacks waiter") == .callbacks(of: "waiter"))
         #expect(throws: ShellLine.ParseError.self) { try ShellLine.parse("effects a b") }
         #expect(try ShellLine.parse("journal a --from 3 --limit 2") == .journal(of: "a", from: 3, limit: 2))
         #expect(try ShellLine.parse("stats") == .stats)
