@@ -52,6 +52,7 @@ public enum HTTPAPI {
     ) -> some Service {
         let idle = idleTimeout.components.seconds &* 1_000_000_000 &+ idleTimeout.components.attoseconds / 1_000_000_000
         let router = Router()
+        router.middlewares.add(CountingMiddleware(counters: node.httpCounters))
         router.middlewares.add(RedactingRequestLog())
         router.middlewares.add(BearerTokenMiddleware(token: token))
         HTTPRoutes(node: node).add(to: router)
@@ -68,7 +69,11 @@ public enum HTTPAPI {
             configuration: ApplicationConfiguration(
                 address: .hostname(host, port: port), serverName: "calf",
                 availableConnectionsDelegate: MaximumAvailableConnections(connectionLimit, logger: logger)),
-            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                node.httpCounters.listening(at: "http://\(host.contains(":") ? "[\(host)]" : host):\(bound)")
+                await onListening(bound)
+            },
             logger: logger)
     }
 }

@@ -38,6 +38,8 @@ package final class NodeCore: Sendable {
     /// Processes moved since the node started (by the balancer, a
     /// placement or an operator), for `stats`.
     package let processesMoved = Atomic<Int>(0)
+    /// What the node's HTTP API served, if it has one (`HTTPCounters`).
+    package let httpCounters = HTTPCounters()
     /// False once the node stops: no move starts after that.
     package let acceptsMoves = Atomic<Bool>(true)
     /// How the schedulers balance, and whether they do (on, with more than one scheduler).

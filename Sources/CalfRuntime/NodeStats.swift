@@ -29,7 +29,7 @@ extension Node {
                 parked: schedulers[index].parked.load(ordering: .relaxed))
         }
         return NodeStats(schedulers: schedulerStats, processesByStatus: statuses, log: log, windowSeconds: seconds,
-                         processesMoved: core.processesMoved.load(ordering: .relaxed))
+                         processesMoved: core.processesMoved.load(ordering: .relaxed), http: core.httpCounters.report)
     }
 }
 

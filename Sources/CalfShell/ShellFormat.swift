@@ -133,6 +133,9 @@ public enum ShellFormat {
             lines.append("log: \(log.commits) commits, \(log.records) records, \(whole(log.recordsPerSecond)) records/s, commit p50 \(p50) ms, p99 \(p99) ms")
             lines.append("map: \(bytes(log.usedBytes)) used of \(bytes(log.mapBytes)) (grew \(log.mapGrowths) times); \(log.restarts) restarts in place, \(log.deadLettered) dead letters since start")
         }
+        if let http = stats.http {
+            lines.append("http: \(http.address), \(http.requests) requests (\(http.clientErrors) 4xx, \(http.serverErrors) 5xx), \(http.inFlight) in flight")
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -122,6 +122,16 @@ import Testing
             let tooLarge = try await Self.request("POST", base + "/v1/processes/teller/messages", token: token, body: String(repeating: " ", count: (1 << 20) + 1))
             #expect(tooLarge.status == 413 && tooLarge.json?["error"]?["code"] == "too_large")
 
+            // The shell's stats show where the API listens and what it answered
+            // (nineteen or more requests; three 401s, four 400s, a 404 and a 413; no 5xx).
+            let (status, stats, errors) = try await runShell(dir, ["stats"])
+            #expect(status == 0, "\(errors)")
+            let line = try #require(stats.split(separator: "\n").first { $0.hasPrefix("http: ") }, "\(stats)")
+            #expect(line.hasPrefix("http: \(base), "), "\(line)")
+            let match = try #require(line.firstMatch(of: /(\d+) requests \((\d+) 4xx, (\d+) 5xx\), (\d+) in flight/), "\(line)")
+            // This stats request is no HTTP one: nothing in flight.
+            #expect(Int(match.1)! >= 19 && match.2 == "9" && match.3 == "0" && match.4 == "0", "\(line)")
+
             // Answered 202, then kill -9: the restarted node (same token) has it, once.
             let second = try await Self.request("POST", base + "/v1/processes/teller/messages", token: token, body: transfer, headers: ["Idempotency-Key": "t-2"])
             #expect(second.status == 202)

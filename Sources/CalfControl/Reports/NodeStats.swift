@@ -63,6 +63,29 @@ public struct NodeStats: Codable, Sendable, Equatable {
         }
     }
 
+    /// The HTTP API's figures (a node serving one).
+    public struct HTTPStats: Codable, Sendable, Equatable {
+        /// Where it listens: `http://HOST:PORT`.
+        public var address: String
+        /// Requests answered since the node started.
+        public var requests: UInt64
+        /// Of those, answered with a 4xx.
+        public var clientErrors: UInt64
+        /// Of those, answered with a 5xx (a refusal under load, a failed commit).
+        public var serverErrors: UInt64
+        /// Requests being served now.
+        public var inFlight: Int
+
+        /// The API's figures.
+        public init(address: String, requests: UInt64, clientErrors: UInt64, serverErrors: UInt64, inFlight: Int) {
+            self.address = address
+            self.requests = requests
+            self.clientErrors = clientErrors
+            self.serverErrors = serverErrors
+            self.inFlight = inFlight
+        }
+    }
+
     /// The schedulers.
     public var schedulers: [SchedulerStats]
     /// Live processes by status (`waiting`, `runnable`, `suspended`, …).
@@ -74,13 +97,17 @@ public struct NodeStats: Codable, Sendable, Equatable {
     /// Processes moved between schedulers since the node started (by the
     /// balancer, a placement or an operator's `move`).
     public var processesMoved: Int
+    /// The HTTP API, if the node serves one.
+    public var http: HTTPStats?
 
     /// The node's figures.
-    public init(schedulers: [SchedulerStats], processesByStatus: [String: Int], log: LogStats?, windowSeconds: Double, processesMoved: Int = 0) {
+    public init(schedulers: [SchedulerStats], processesByStatus: [String: Int], log: LogStats?, windowSeconds: Double, processesMoved: Int = 0,
+                http: HTTPStats? = nil) {
         self.schedulers = schedulers
         self.processesByStatus = processesByStatus
         self.log = log
         self.windowSeconds = windowSeconds
         self.processesMoved = processesMoved
+        self.http = http
     }
 }
