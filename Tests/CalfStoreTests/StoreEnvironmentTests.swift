@@ -129,19 +129,23 @@ func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
             try env.write { txn in try txn.put(log, key: StoreKey(0), value: [0]) }
             let written = CommitCount()
             let reads = CommitCount()
-            let writer = Task.detached {
+            // Both loops block (usleep, LMDB's lock) so each runs on a thread of
+            // its own: on Swift's cooperative pool (as many threads as cores)
+            // the reader could wait behind other suites' tests for longer than
+            // the writer waits for it (a CI run failed so).
+            let writer = onOwnThread {
                 for batch in 0..<40 {
                     try env.write { txn in
                         for i in 0..<500 { try txn.put(log, key: StoreKey(UInt64(batch * 500 + i + 1)), value: [UInt8](repeating: 1, count: 100)) }
                     }
                     written.value.store(batch + 1, ordering: .releasing)
                     // Lets the reader in between commits (it reads on its own thread meanwhile).
-                    let deadline = ContinuousClock.now + .seconds(5)
+                    let deadline = ContinuousClock.now + .seconds(30)
                     while reads.value.load(ordering: .acquiring) <= batch, ContinuousClock.now < deadline { usleep(100) }
                 }
             }
             // Reads from the writer's first commit to its last, each of a whole commit.
-            let reader = Task.detached {
+            let reader = onOwnThread {
                 var counts: [Int] = []
                 while written.value.load(ordering: .acquiring) < 40 {
                     guard written.value.load(ordering: .acquiring) > 0 else { usleep(100); continue }
@@ -188,6 +192,19 @@ func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
             #expect(try env.write { try $0.delete(db, key: StoreKey("k")) } == false)
             try env.sync()
         }
+    }
+}
+
+/// Starts blocking `work` on a thread of its own (never one of Swift's
+/// cooperative threads) and hands back a task that awaits its result.
+func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) -> Task<T, any Error> {
+    let result = AsyncThrowingStream<T, any Error>.makeStream()
+    Thread.detachNewThread {
+        do { result.continuation.yield(try work()); result.continuation.finish() } catch { result.continuation.finish(throwing: error) }
+    }
+    return Task {
+        for try await value in result.stream { return value }
+        throw CancellationError() // not reached: the thread yields a value or throws before it finishes
     }
 }
 
