@@ -86,7 +86,8 @@ enum HopCoding: String, CaseIterable {
 
 /// The durable benchmarks of the durability issue: `durable`, `replay`, `recover`.
 public enum DurableBench {
-    static func directory() throws -> String {
+    /// A fresh temporary directory for a benchmark's data (the caller removes it).
+    public static func directory() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("calf-bench-durable-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir.path

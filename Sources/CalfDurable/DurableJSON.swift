@@ -7,7 +7,17 @@ import CalfRuntime
 /// (sorted keys, so output is stable).
 package enum DurableJSON {
     package static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-        try ControlProtocol.encode(value)
+        // The values that write themselves, and the plain scalars an effect
+        // often returns, without an encoder (the same bytes it would write).
+        var writer = JSONWriter()
+        switch value {
+        case let writable as any JSONWritable: writer.value(writable)
+        case let number as Int: writer.integer(number)
+        case let text as String: writer.string(text)
+        case let flag as Bool: writer.bool(flag)
+        default: return try ControlProtocol.encode(value)
+        }
+        return writer.bytes
     }
 
     package static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {

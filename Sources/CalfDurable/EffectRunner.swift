@@ -13,13 +13,21 @@ import CalfRuntime
 ///
 /// Thread-safe: the table is a `Mutex`; tasks run on Swift's concurrency pool.
 package final class EffectRunner: Sendable {
-    private struct Running {
-        var record: EffectRecord
-        var task: Task<Void, Never>?
+    /// A class, changed in place under its shard's lock (a struct this
+    /// size would be moved in and out of the table on every change).
+    private final class Running {
+        let record: EffectRecord
+        let task: Task<Void, Never>?
         /// Its completion is on its way to the journal: no other is taken.
         var completing = false
-        /// How far its retries are.
-        var progress = EffectProgress(attempts: 0, lastFailure: nil, nextAttemptAt: nil)
+        /// How far its retries are (on its first attempt once its task runs).
+        var progress: EffectProgress
+
+        init(record: EffectRecord, task: Task<Void, Never>?) {
+            self.record = record
+            self.task = task
+            progress = EffectProgress(attempts: task == nil ? 0 : 1, lastFailure: nil, nextAttemptAt: nil)
+        }
     }
     private typealias Table = [UInt64: [UInt64: Running]]
     /// By pid, in shards (each effect takes its shard's lock twice: at its start and its end).
@@ -139,7 +147,7 @@ package final class EffectRunner: Sendable {
     private func complete(_ completion: EffectCompletion, of pid: UInt64, to cell: any EffectCompletionTaking) {
         let claimed = shard(pid).table.withLock { table -> Bool in
             guard let running = table[pid]?[completion.effect.id], !running.completing else { return false }
-            table[pid]?[completion.effect.id]?.completing = true
+            running.completing = true
             return true
         }
         guard claimed, !cell.takeEffectCompletion(completion) else { return }

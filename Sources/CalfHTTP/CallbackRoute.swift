@@ -55,6 +55,7 @@ enum CallbackRoute {
 /// writes the whole path, which for a callback URL is its secret.
 struct RedactingRequestLog<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard context.logger.logLevel <= .debug else { return try await next(request, context) }
         let start = ContinuousClock.now
         let path = CallbackRoute.redacted(request.uri.path)
         do {

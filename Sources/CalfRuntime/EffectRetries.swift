@@ -35,7 +35,8 @@ public enum EffectRetries {
             }
             attempt += 1
             let number = attempt
-            progress?(EffectProgress(attempts: number, lastFailure: nil, nextAttemptAt: nil))
+            // The first attempt's start is no news (an effect under way is on its first until told otherwise).
+            if number > 1 { progress?(EffectProgress(attempts: number, lastFailure: nil, nextAttemptAt: nil)) }
             let failure: EffectFailure
             var retryAfter: Duration?
             do {

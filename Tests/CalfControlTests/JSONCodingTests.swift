@@ -34,6 +34,17 @@ struct JSONCodingTests {
         #expect(try ControlReply<[ProcessReport]>.read(Array(frame.dropFirst(4))) == .success(reports))
     }
 
+    @Test("a send's answer written by hand is what the encoder writes, with and without its seq")
+    func sendAnswersMatchTheEncoder() throws {
+        for answer in [SendAnswer(seq: 7, duplicate: false), SendAnswer(seq: .max, duplicate: true), SendAnswer(seq: nil, duplicate: false)] {
+            var writer = JSONWriter()
+            answer.write(to: &writer)
+            struct Coded: Encodable { var seq: UInt64?; var duplicate: Bool }
+            #expect(writer.bytes == (try ControlProtocol.encode(Coded(seq: answer.seq, duplicate: answer.duplicate))), "\(answer)")
+            #expect(try ControlReply<SendAnswer>.read(Array(EncodedReply.success(answer).frame.dropFirst(4))) == .success(answer))
+        }
+    }
+
     @Test("values written by hand are what the encoder writes")
     func valuesMatchTheEncoder() throws {
         let values: [JSONValue] = [

@@ -11,7 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell, idle, savina, effects
+        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell, idle, savina, effects, http
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -47,7 +47,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Durability level to measure (durable; default: both).")
     var durability: StoreEnvironment.Durability?
 
-    @Option(help: "Runs of each benchmark, of which the median is shown (savina).")
+    @Option(help: "Runs of each benchmark, of which the median is shown (savina, http).")
     var rounds = 3
 
     @Flag(help: "Also run beside one CPU-bound process, yes > /dev/null (savina).")
@@ -55,6 +55,12 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Option(help: "Only these benchmarks, comma-separated (savina; default: all).")
     var only: String?
+
+    @Option(help: "Seconds of each load run (http).")
+    var seconds = 5
+
+    @Option(help: "GETs through the request connector and through plain AsyncHTTPClient (http).")
+    var calls = 20_000
 
     @Option(help: "Schedulers (default: one per core).")
     var schedulers = Node.coreCount
@@ -82,6 +88,8 @@ struct BenchCommand: AsyncParsableCommand {
             try await IdleBench.run(seconds: 3, report: report)
         case .effects:
             try await EffectBench.run(chains: 1_000, perChain: max(1, messages / 10_000), report: report)
+        case .http:
+            try await HTTPBench.run(seconds: seconds, rounds: rounds, calls: calls, durability: durability ?? .process, report: report)
         case .savina:
             try await SavinaBench.run(rounds: rounds, hog: hog, only: only.map { Set($0.split(separator: ",").map(String.init)) }, report: report)
         }

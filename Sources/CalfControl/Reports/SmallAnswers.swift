@@ -29,6 +29,21 @@ public struct SendAnswer: Codable, Sendable, Equatable {
     }
 }
 
+extension SendAnswer: JSONWritable {
+    /// Writes `{"duplicate":…,"seq":…}` as the encoder would (the answer of
+    /// every message sent, through the socket or HTTP: written without one).
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("duplicate")
+        writer.bool(duplicate)
+        if let seq {
+            writer.key("seq")
+            writer.unsigned(seq)
+        }
+        writer.endObject()
+    }
+}
+
 /// The answer to a request that only needs doing (`kill`, `restart`,
 /// `suspend`, `resume`): `{}`.
 public struct Done: Codable, Sendable, Equatable {
