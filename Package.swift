@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "CalfLoop", targets: ["CalfLoop"]),
         .library(name: "CalfStore", targets: ["CalfStore"]),
         .library(name: "CalfCommands", targets: ["CalfCommands"]),
+        .library(name: "CalfFlows", targets: ["CalfFlows"]),
         .executable(name: "calf", targets: ["calf"]),
     ],
     dependencies: [
@@ -83,6 +84,12 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
+        // Durable async flows: straight-line async code run by a deterministic
+        // executor inside a durable process's turns (no NIO).
+        .target(name: "CalfFlows", dependencies: [
+            "Calf",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Connectors: effects that reach other services (the HTTP request connector, AsyncHTTPClient).
         .target(name: "CalfConnectors", dependencies: [
             "Calf",
@@ -126,7 +133,7 @@ let package = Package(
         .testTarget(name: "CalfLoopTests", dependencies: ["CalfLoop", "CLibUV"]),
         .testTarget(name: "CalfStoreTests", dependencies: ["CalfStore"]),
         .testTarget(name: "CalfTests", dependencies: [
-            "Calf", "CalfRuntime", "CalfDurable", "CalfSupervision", "CalfLoop", "CalfStore",
+            "Calf", "CalfFlows", "CalfRuntime", "CalfDurable", "CalfSupervision", "CalfLoop", "CalfStore",
             .product(name: "MetricsTestKit", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

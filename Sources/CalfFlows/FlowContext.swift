@@ -1,0 +1,172 @@
+import Calf
+import Logging
+
+/// What a flow's code works with: its clock, its randomness, its logger and
+/// its steps. Every step is journaled as it runs; a rebuild of the flow (a
+/// node restart, `replayEveryTurn`) answers the steps from the journal.
+///
+/// Each step records where the code asked for it (`#fileID:#line`), shown
+/// by the shell and in divergence reports.
+public struct FlowContext: Sendable {
+    let run: FlowRun
+
+    init(run: FlowRun) { self.run = run }
+
+    /// The time of the turn the code runs in (the accepted-at time of the
+    /// event that resumed it): the same in every rebuild.
+    public var now: WallTime { run.now }
+
+    /// Random numbers that every rebuild draws again: `Int.random(in: 1...6, using: &rng)`
+    /// with `var rng = flow.random`.
+    public var random: FlowRandom { FlowRandom(run: run) }
+
+    /// Whether the code is running again over its log (its steps answered
+    /// from the journal; nothing it does reaches the world).
+    public var isReplaying: Bool { run.isReplaying }
+
+    /// A logger that is silent while the code runs again over its log.
+    public var logger: Logger {
+        if run.isReplaying { return Logger(label: "calf.flow.\(run.type)", factory: { _ in SwiftLogNoOpLogHandler() }) }
+        return Logger(label: "calf.flow.\(run.type)")
+    }
+
+    /// Sleeps on a durable timer: survives node restarts (a node that was
+    /// down when it came due wakes the flow at its start).
+    /// - Throws: `FlowError.cancelled` when the flow is cancelled meanwhile.
+    public func sleep(for duration: Duration, file: StaticString = #fileID, line: UInt = #line) async throws {
+        let result = try await run.step(.sleep, what: "\(duration)", arguments: "", site: "\(file):\(line)") { step, _, context in
+            step.timer = context.sendAfter(.timerFired(step: step.id), after: duration)
+            return nil
+        }
+        try result.throwIfFailed()
+    }
+
+    /// Sleeps until `time` (wall time) on a durable timer.
+    public func sleep(until time: WallTime, file: StaticString = #fileID, line: UInt = #line) async throws {
+        let result = try await run.step(.sleep, what: "until \(time.secondsSinceEpoch)", arguments: "", site: "\(file):\(line)") { step, _, context in
+            let delay = time > context.now ? time - context.now : .zero
+            step.timer = context.sendAfter(.timerFired(step: step.id), after: delay)
+            return nil
+        }
+        try result.throwIfFailed()
+    }
+
+    /// Runs `effect` (once this turn commits, at least once, with one
+    /// idempotency key on every attempt, retried by `retry` or its own
+    /// policy) and returns its output; its completion is journaled, so a
+    /// rebuild reads it and never runs the effect again.
+    /// - Throws: the effect's `EffectFailure` once it failed for good;
+    ///   `FlowError.cancelled`.
+    public func perform<E: DurableEffect>(
+        _ effect: E, retry: RetryPolicy? = nil, file: StaticString = #fileID, line: UInt = #line
+    ) async throws -> E.Output {
+        let arguments = try FlowJSON.encode(effect)
+        let result = try await run.step(.effect, what: "\(E.effectName) \(arguments.prefix(120))", arguments: E.effectName + arguments, site: "\(file):\(line)") { step, log, context in
+            let ref = try context.perform(effect, retry: retry)
+            step.effect = ref.id
+            log.byEffect[ref.id] = step.id
+            return nil
+        }
+        switch result {
+        case .value(let json): return try FlowJSON.value(E.Output.self, json, step: "\(E.effectName) at \(file):\(line)")
+        case .failure(let failure): throw failure.kind == FlowError.cancelledFailure.kind ? FlowError.cancelled : failure
+        case .none: throw FlowError.undecodable("the effect \(E.effectName) ended without an output")
+        }
+    }
+
+    /// Mints a callback URL that takes one POST until `expiresIn` from now;
+    /// `value(timeout:)` awaits what was POSTed. The node knows the URL once
+    /// this turn commits, before anything this flow sends carrying it leaves.
+    public func callback(expiresIn: Duration, file: StaticString = #fileID, line: UInt = #line) async throws -> FlowCallback {
+        let result = try await run.step(.callback, what: "expires in \(expiresIn)", arguments: "", site: "\(file):\(line)") { step, log, context in
+            let callback = try context.callback(expiresIn: expiresIn)
+            step.callback = callback.id
+            log.byCallback[callback.id] = step.id
+            return .value(try FlowJSON.encode(callback))
+        }
+        guard case .value(let json) = result else { throw FlowError.undecodable("a callback step without its URL") }
+        return FlowCallback(run: run, callback: try FlowJSON.value(DurableCallback.self, json, step: "callback at \(file):\(line)"))
+    }
+
+    /// Takes the oldest signal `name` sent to this flow (`Node.signal`),
+    /// waiting for one if none is kept; nil when `timeout` passes first.
+    /// Signals are kept until taken, never dropped.
+    public func receive<T: Decodable>(
+        _ name: String, as type: T.Type = T.self, timeout: Duration? = nil, file: StaticString = #fileID, line: UInt = #line
+    ) async throws -> T? {
+        let result = try await run.step(.signal, what: "\(name)\(timeout.map { ", timeout \($0)" } ?? "")", arguments: name, site: "\(file):\(line)") { step, log, context in
+            step.signal = name
+            if var kept = log.signals[name], !kept.isEmpty {
+                let payload = kept.removeFirst()
+                log.signals[name] = kept.isEmpty ? nil : kept
+                return .value(payload)
+            }
+            if let timeout { step.timer = context.sendAfter(.timerFired(step: step.id), after: timeout) }
+            return nil
+        }
+        switch result {
+        case .value(let json): return try FlowJSON.value(T.self, json, step: "signal \(name) at \(file):\(line)")
+        case .none: return nil
+        case .failure(let failure): throw failure.kind == FlowError.cancelledFailure.kind ? FlowError.cancelled : failure
+        }
+    }
+
+    /// Whether the code may take the patched path `id`: true for a flow
+    /// that reaches this point running this code (the marker is journaled),
+    /// false for one whose history was written before the patch. Deploy
+    /// `if try flow.patched("fix") { new } else { old }`, then, once no flow
+    /// older than the patch runs, `deprecatePatch`, then delete the old branch.
+    public func patched(_ id: String, file: StaticString = #fileID, line: UInt = #line) throws -> Bool {
+        try run.patched(id, site: "\(file):\(line)")
+    }
+
+    /// Takes the marker of patch `id` where the history has one (for code
+    /// whose old branch was deleted while flows with the marker still run).
+    public func deprecatePatch(_ id: String, file: StaticString = #fileID, line: UInt = #line) throws {
+        try run.deprecatePatch(id, site: "\(file):\(line)")
+    }
+}
+
+/// A callback URL a flow minted.
+public struct FlowCallback: Sendable {
+    let run: FlowRun
+    /// The callback (its URL and when it expires).
+    public let callback: DurableCallback
+
+    /// Where the other service POSTs.
+    public var url: String { callback.url }
+
+    /// What was POSTed to the URL, waiting up to `timeout` (nil: until it
+    /// expires); nil when the time passed first. The same delivery again on
+    /// a later call (a POST is taken once).
+    public func value(timeout: Duration? = nil, file: StaticString = #fileID, line: UInt = #line) async throws -> CallbackArrival? {
+        let callback = self.callback
+        let result = try await run.step(.wait, what: "callback \(callback.id)\(timeout.map { " or \($0)" } ?? "")", arguments: String(callback.id), site: "\(file):\(line)") { step, log, context in
+            step.callback = callback.id
+            if let arrival = log.arrivals[callback.id] { return .value(try FlowJSON.encode(arrival)) }
+            let wait = timeout ?? (callback.expiresAt > context.now ? callback.expiresAt - context.now : .zero)
+            step.timer = context.sendAfter(.timerFired(step: step.id), after: wait)
+            return nil
+        }
+        switch result {
+        case .value(let json): return try FlowJSON.value(CallbackArrival.self, json, step: "callback value at \(file):\(line)")
+        case .none: return nil
+        case .failure(let failure): throw failure.kind == FlowError.cancelledFailure.kind ? FlowError.cancelled : failure
+        }
+    }
+}
+
+/// A flow's random numbers: drawn again, the same, in every rebuild.
+public struct FlowRandom: RandomNumberGenerator, Sendable {
+    let run: FlowRun
+    /// The next 64 random bits.
+    public mutating func next() -> UInt64 { run.nextRandom() }
+}
+
+extension FlowStepResult {
+    func throwIfFailed() throws {
+        if case .failure(let failure) = self {
+            throw failure.kind == FlowError.cancelledFailure.kind ? FlowError.cancelled : failure
+        }
+    }
+}

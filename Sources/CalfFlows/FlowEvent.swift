@@ -1,0 +1,20 @@
+import Calf
+
+/// What a flow's process handles: the events that move its code on, each a
+/// journaled message.
+public enum FlowEvent: Codable, Sendable, EffectCompletionMessage, CallbackMessage {
+    /// Runs the code from the top (once: a second start is nothing).
+    case start
+    /// The timer of step `step` fired (a sleep ended, a wait timed out).
+    case timerFired(step: String)
+    /// An effect a step asked for ended.
+    case effectCompleted(EffectCompletion)
+    /// A callback the flow minted was POSTed to.
+    case callbackArrived(CallbackArrival)
+    /// A signal: taken by the first `receive(name)` waiting, else kept until one asks.
+    case signal(name: String, payload: String)
+    /// Ends the flow: every step under way fails with `FlowError.cancelled`.
+    case cancel
+    /// Runs a diverged flow again over its log (after a fix was deployed).
+    case resume
+}

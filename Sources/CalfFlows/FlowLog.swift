@@ -1,0 +1,216 @@
+import Calf
+
+/// Where a flow stands.
+public enum FlowStatus: String, Codable, Sendable, CaseIterable {
+    /// Started, not yet run (its start is committed; its first turn comes next).
+    case starting
+    /// Its code is running (inside a turn).
+    case running
+    /// Suspended on its steps: a timer, an effect, a callback, a signal.
+    case waiting
+    /// It returned; its output is kept.
+    case completed
+    /// It threw; its error is kept.
+    case failed
+    /// It was cancelled (`Node.cancelFlow`).
+    case cancelled
+    /// Parked: its code asked for a step its log does not have (a code
+    /// change), or awaited something Calf does not journal. Its events are
+    /// kept; `Node.resumeFlow` runs it again over its log.
+    case diverged
+
+    /// Whether the flow is over.
+    public var isFinal: Bool { self == .completed || self == .failed || self == .cancelled }
+}
+
+/// What a step is.
+public enum FlowStepKind: String, Codable, Sendable {
+    /// `sleep(for:)`, `sleep(until:)`: a durable timer.
+    case sleep
+    /// `perform(_:)`: a durable effect (an HTTP request through the connector, say).
+    case effect
+    /// `callback(expiresIn:)`: a callback URL minted.
+    case callback
+    /// `FlowCallback.value(timeout:)`: waiting for a callback's POST.
+    case wait
+    /// `receive(_:)`: a signal taken.
+    case signal
+    /// `patched(_:)`: a patch marker.
+    case patch
+}
+
+/// How a step ended, as its log keeps it.
+public enum FlowStepResult: Codable, Sendable, Equatable {
+    /// Its value, as JSON.
+    case value(String)
+    /// Nothing: a wait that timed out, a sleep that ended.
+    case none
+    /// Why it failed (an effect that failed for good, a cancellation).
+    case failure(EffectFailure)
+}
+
+/// One step of a flow, as its log keeps it: what the code asked for, where,
+/// when, and how it ended.
+public struct FlowStep: Codable, Sendable, Equatable {
+    /// Its identity: branch and number (`0/3` is the fourth step of the main branch).
+    public var id: String
+    /// What kind of step.
+    public var kind: FlowStepKind
+    /// What it asked for, for people (`http POST …`, `sleep 5s`).
+    public var what: String
+    /// The digest of its kind and arguments (matched on replay).
+    public var digest: UInt64
+    /// Where the code asked for it (`#fileID:#line`; never matched).
+    public var site: String
+    /// When it was asked for.
+    public var at: WallTime
+    /// When it ended.
+    public var resolvedAt: WallTime?
+    /// How it ended (nil: under way).
+    public var result: FlowStepResult?
+    /// The attempts it took (effects).
+    public var attempts: Int?
+    /// The timer that ends its wait, if any.
+    public var timer: DurableTimerRef?
+    /// The effect it waits for (`effect`).
+    public var effect: UInt64?
+    /// The callback it waits for (`wait`) or minted (`callback`).
+    public var callback: UInt64?
+    /// The signal it takes (`signal`).
+    public var signal: String?
+}
+
+/// Why a flow was parked as diverged: the step the journal has beside the
+/// step the code asks for now.
+public struct FlowDivergence: Codable, Sendable, Equatable, CustomStringConvertible {
+    /// The step's identity.
+    public var step: String
+    /// What the log has there (nil: nothing).
+    public var journal: String?
+    /// What the code asks for (or what it awaited).
+    public var code: String
+    /// `diverged` (the code asks for a different step) or `foreignAwait`
+    /// (it awaited something Calf does not journal).
+    public var reason: String
+
+    /// One line: both sides.
+    public var description: String {
+        if reason == "foreignAwait" { return "after step \(step): \(code)" }
+        return "step \(step): the journal has \(journal ?? "nothing"); the code now asks for \(code)"
+    }
+}
+
+/// A flow's log: its state as a durable process (snapshotted; a replay
+/// re-runs the code over it).
+public struct FlowLog: Codable, Sendable {
+    /// The flow type's name.
+    public var type: String
+    /// The version of the code it started on.
+    public var version: Int
+    /// Its input, as JSON.
+    public var input: String
+    /// Where it stands.
+    public var status: FlowStatus = .starting
+    /// When its first turn ran.
+    public var startedAt: WallTime?
+    /// When it ended.
+    public var endedAt: WallTime?
+    /// Its steps, in the order the code asked for them.
+    public var steps: [FlowStep] = []
+    /// Its output as JSON, once completed.
+    public var output: String?
+    /// Its error, once failed or cancelled.
+    public var error: EffectFailure?
+    /// Why it is parked, when diverged.
+    public var divergence: FlowDivergence?
+    /// Signals sent that no step has taken yet, by name, oldest first (JSON).
+    public var signals: [String: [String]] = [:]
+    /// Callbacks' deliveries, by callback id (a `value` after the POST reads it).
+    public var arrivals: [UInt64: CallbackArrival] = [:]
+    /// Whether a cancel was asked for.
+    public var cancelRequested = false
+    /// Turns handled (the live run is in step with the log after as many).
+    public var turns = 0
+
+    /// Steps by id (derived from `steps`).
+    var index: [String: Int] = [:]
+    /// Timers, effects and callbacks under way, by id → the step they end.
+    var byTimer: [UInt64: String] = [:]
+    var byEffect: [UInt64: String] = [:]
+    var byCallback: [UInt64: String] = [:]
+    /// The code running over this log (not journaled: rebuilt from the log
+    /// when missing or out of step).
+    var run: FlowRun?
+
+    init(type: String, version: Int, input: String) {
+        self.type = type
+        self.version = version
+        self.input = input
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case type, version, input, status, startedAt, endedAt, steps, output, error, divergence, signals, arrivals
+        case cancelRequested, turns, byTimer, byEffect, byCallback
+    }
+
+    /// Decodes a log (its index rebuilt, no run).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        type = try c.decode(String.self, forKey: .type)
+        version = try c.decode(Int.self, forKey: .version)
+        input = try c.decode(String.self, forKey: .input)
+        status = try c.decode(FlowStatus.self, forKey: .status)
+        startedAt = try c.decodeIfPresent(WallTime.self, forKey: .startedAt)
+        endedAt = try c.decodeIfPresent(WallTime.self, forKey: .endedAt)
+        steps = try c.decode([FlowStep].self, forKey: .steps)
+        output = try c.decodeIfPresent(String.self, forKey: .output)
+        error = try c.decodeIfPresent(EffectFailure.self, forKey: .error)
+        divergence = try c.decodeIfPresent(FlowDivergence.self, forKey: .divergence)
+        signals = try c.decode([String: [String]].self, forKey: .signals)
+        arrivals = try c.decode([UInt64: CallbackArrival].self, forKey: .arrivals)
+        cancelRequested = try c.decode(Bool.self, forKey: .cancelRequested)
+        turns = try c.decode(Int.self, forKey: .turns)
+        byTimer = try c.decode([UInt64: String].self, forKey: .byTimer)
+        byEffect = try c.decode([UInt64: String].self, forKey: .byEffect)
+        byCallback = try c.decode([UInt64: String].self, forKey: .byCallback)
+        for (position, step) in steps.enumerated() { index[step.id] = position }
+    }
+
+    /// Encodes a log (not its run).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(type, forKey: .type)
+        try c.encode(version, forKey: .version)
+        try c.encode(input, forKey: .input)
+        try c.encode(status, forKey: .status)
+        try c.encodeIfPresent(startedAt, forKey: .startedAt)
+        try c.encodeIfPresent(endedAt, forKey: .endedAt)
+        try c.encode(steps, forKey: .steps)
+        try c.encodeIfPresent(output, forKey: .output)
+        try c.encodeIfPresent(error, forKey: .error)
+        try c.encodeIfPresent(divergence, forKey: .divergence)
+        try c.encode(signals, forKey: .signals)
+        try c.encode(arrivals, forKey: .arrivals)
+        try c.encode(cancelRequested, forKey: .cancelRequested)
+        try c.encode(turns, forKey: .turns)
+        try c.encode(byTimer, forKey: .byTimer)
+        try c.encode(byEffect, forKey: .byEffect)
+        try c.encode(byCallback, forKey: .byCallback)
+    }
+
+    /// The step `id`, if the log has it.
+    public func step(_ id: String) -> FlowStep? { index[id].map { steps[$0] } }
+
+    mutating func append(_ step: FlowStep) {
+        index[step.id] = steps.count
+        steps.append(step)
+    }
+
+    mutating func resolve(_ id: String, _ result: FlowStepResult, at time: WallTime, attempts: Int? = nil) -> Bool {
+        guard let position = index[id], steps[position].result == nil else { return false }
+        steps[position].result = result
+        steps[position].resolvedAt = time
+        if let attempts { steps[position].attempts = attempts }
+        return true
+    }
+}

@@ -1,0 +1,338 @@
+import Calf
+import Foundation
+
+/// The code of one flow running over its log: its task, the steps it is
+/// suspended on, and, during a turn, the log and the context it works with.
+///
+/// A run is rebuilt from the log whenever it is missing or out of step
+/// (after a node start, a handler that threw, `replayEveryTurn`): its code
+/// runs again from the top, each step it asks for matched by position
+/// against the log and answered from it, silently, until it waits on the
+/// steps the log has under way. A step the log does not have during that
+/// rebuild, or one of another kind or arguments, parks the flow as diverged.
+final class FlowRun: @unchecked Sendable {
+    // Owned by the flow's process: touched only inside its turns (one thread
+    // at a time runs a process's turn), by the turn itself and by the flow's
+    // task, whose jobs run only inside those turns on the turn's thread
+    // (FlowExecutor). `log` and `context` point into the turn's frame and are
+    // nil outside it.
+    let executor = FlowExecutor()
+    private var counters: [String: Int] = [:]
+    private var waiting: [String: UnsafeContinuation<FlowStepResult, any Error>] = [:]
+    private var log: UnsafeMutablePointer<FlowLog>?
+    private var context: UnsafeMutablePointer<DurableContext<FlowEvent>>?
+    /// True while the code runs again over the log (nothing new may be asked for).
+    private(set) var rebuilding = false
+    /// The flow's clock: the time of the turn the code runs in (in a
+    /// rebuild, of the turn it first ran in).
+    private(set) var now: WallTime
+    private var seed: UInt64
+    private var draws: UInt64 = 0
+    /// How the code ended: its output as JSON, or its error.
+    private var finished: Result<String, EffectFailure>?
+    /// Why the flow is parked, once it is.
+    private(set) var stopped: FlowDivergence?
+    /// The log's `turns` this run is in step with.
+    var syncedTurns = -1
+    private var lastStep = "start"
+    private var lastSite = "the start"
+    /// The flow type's name (for its logger).
+    let type: String
+
+    init(type: String, seed: UInt64, startedAt: WallTime) {
+        self.type = type
+        self.seed = seed
+        now = startedAt
+    }
+
+    /// Whether the flow's output may be acted on (not replaying, not rebuilding).
+    var isReplaying: Bool { rebuilding || (context?.pointee.isReplaying ?? true) }
+
+    // MARK: Turns
+
+    /// Runs `body` as part of a turn of the flow's process, with `log` and
+    /// `context` reachable by the flow's steps.
+    func withTurn(_ log: inout FlowLog, _ context: inout DurableContext<FlowEvent>, _ body: () -> Void) {
+        withUnsafeMutablePointer(to: &log) { log in
+            withUnsafeMutablePointer(to: &context) { context in
+                self.log = log
+                self.context = context
+                executor.openTurn()
+                defer {
+                    executor.closeTurn()
+                    self.log = nil
+                    self.context = nil
+                }
+                body()
+            }
+        }
+    }
+
+    /// Runs the code again over the log, from the top (`start` starts its task).
+    func rebuild(start: (FlowRun) -> Void) {
+        rebuilding = true
+        start(self)
+        executor.drain()
+        rebuilding = false
+    }
+
+    /// Starts the code live (a flow's first turn).
+    func startLive(start: (FlowRun) -> Void) {
+        if let context { now = context.pointee.now }
+        start(self)
+        executor.drain()
+    }
+
+    /// Applies `event` to the log and resumes the step it ends, then runs
+    /// the code until it waits again.
+    func handle(_ event: FlowEvent) {
+        guard let log, let context else { return } // invariant: called inside withTurn
+        now = context.pointee.now
+        record(event, log: &log.pointee, context: &context.pointee)
+        executor.drain()
+    }
+
+    /// Records `event` in the log without running the code (a parked flow
+    /// keeps its events for when it is resumed).
+    func keep(_ event: FlowEvent) {
+        guard let log, let context else { return } // invariant: called inside withTurn
+        record(event, log: &log.pointee, context: &context.pointee)
+    }
+
+    /// Sets the log's status from where the code stands after a turn.
+    func settle() {
+        guard let log, let context else { return } // invariant: called inside withTurn
+        if let stopped {
+            log.pointee.status = .diverged
+            log.pointee.divergence = stopped
+            return
+        }
+        if let finished {
+            finish(finished, log: &log.pointee, context: &context.pointee)
+            return
+        }
+        if executor.foreignWakeUps > 0 || waiting.isEmpty {
+            let divergence = FlowDivergence(
+                step: lastStep, journal: nil,
+                code: "an await on something Calf does not journal (Task.sleep, an actor with its own executor, a callback API, I/O) after step \(lastStep) at \(lastSite): await only the flow's steps",
+                reason: "foreignAwait")
+            stopped = divergence
+            log.pointee.status = .diverged
+            log.pointee.divergence = divergence
+            return
+        }
+        log.pointee.status = .waiting
+    }
+
+    /// The code ended (called by its task, inside a turn).
+    func end(_ outcome: Result<String, EffectFailure>) {
+        finished = outcome
+    }
+
+    // MARK: Events
+
+    private func record(_ event: FlowEvent, log: inout FlowLog, context: inout DurableContext<FlowEvent>) {
+        let time = context.now
+        switch event {
+        case .start, .resume:
+            break
+        case .timerFired(let id):
+            if log.resolve(id, .none, at: time) { resume(id, log: log) }
+        case .effectCompleted(let completion):
+            guard let id = log.byEffect.removeValue(forKey: completion.effect.id) else { return }
+            let result: FlowStepResult = completion.failure.map { .failure($0) } ?? .value(completion.output ?? "null")
+            if log.resolve(id, result, at: time, attempts: completion.attempts) { resume(id, log: log) }
+        case .callbackArrived(let arrival):
+            log.arrivals[arrival.callback] = arrival
+            let json = FlowJSON.string(arrival) ?? "null"
+            for step in log.steps where step.kind == .wait && step.callback == arrival.callback && step.result == nil {
+                ended(step, .value(json), log: &log, context: &context)
+            }
+        case .signal(let name, let payload):
+            if let step = log.steps.first(where: { $0.kind == .signal && $0.signal == name && $0.result == nil }) {
+                ended(step, .value(payload), log: &log, context: &context)
+            } else {
+                log.signals[name, default: []].append(payload)
+            }
+        case .cancel:
+            log.cancelRequested = true
+            for step in log.steps where step.result == nil {
+                ended(step, .failure(FlowError.cancelledFailure), log: &log, context: &context)
+            }
+        }
+    }
+
+    /// Ends `step` with `result` (its timer cancelled, its effect too) and resumes it.
+    private func ended(_ step: FlowStep, _ result: FlowStepResult, log: inout FlowLog, context: inout DurableContext<FlowEvent>) {
+        guard log.resolve(step.id, result, at: context.now) else { return }
+        if let timer = step.timer { context.cancelTimer(timer) }
+        if let effect = step.effect, log.byEffect.removeValue(forKey: effect) != nil { context.cancelEffect(EffectRef(id: effect)) }
+        resume(step.id, log: log)
+    }
+
+    private func resume(_ id: String, log: FlowLog) {
+        guard let continuation = waiting.removeValue(forKey: id), let result = log.step(id)?.result else { return }
+        continuation.resume(returning: result)
+    }
+
+    private func finish(_ outcome: Result<String, EffectFailure>, log: inout FlowLog, context: inout DurableContext<FlowEvent>) {
+        log.endedAt = context.now
+        switch outcome {
+        case .success(let output):
+            log.status = .completed
+            log.output = output
+        case .failure(let failure):
+            log.status = log.cancelRequested && failure.kind == FlowError.cancelledFailure.kind ? .cancelled : .failed
+            log.error = failure
+        }
+        // What is still under way ends with the flow: its timers, effects and callbacks.
+        for step in log.steps where step.result == nil {
+            if let timer = step.timer { context.cancelTimer(timer) }
+            if let effect = step.effect { context.cancelEffect(EffectRef(id: effect)) }
+        }
+        log.byEffect.removeAll()
+        for step in log.steps where step.kind == .callback {
+            if case .value(let json) = step.result, let callback = FlowJSON.decode(DurableCallback.self, json) {
+                context.cancelCallback(callback)
+            }
+        }
+    }
+
+    // MARK: Steps
+
+    /// Asks for a step: answered from the log when it has it (its kind and
+    /// arguments checked), else issued through `issue` (which may answer at
+    /// once) and awaited.
+    func step(
+        _ kind: FlowStepKind, what: String, arguments: String, site: String,
+        issue: (inout FlowStep, inout FlowLog, inout DurableContext<FlowEvent>) throws -> FlowStepResult?
+    ) async throws -> FlowStepResult {
+        let id = try nextPosition(site: site)
+        guard let log, let context else { throw FlowError.misuse("a step outside the flow's turn") } // checked by nextPosition
+        let digest = FlowDigest.of(kind.rawValue, arguments)
+        if let position = log.pointee.index[id] {
+            let recorded = log.pointee.steps[position]
+            guard recorded.kind == kind, recorded.digest == digest else {
+                throw park(FlowDivergence(
+                    step: id, journal: "\(recorded.kind.rawValue) \(recorded.what) at \(recorded.site)",
+                    code: "\(kind.rawValue) \(what) at \(site)", reason: "diverged"))
+            }
+            if let result = recorded.result {
+                if let resolved = recorded.resolvedAt, resolved > now { now = resolved }
+                return result
+            }
+            return try await suspend(id)
+        }
+        if rebuilding {
+            throw park(FlowDivergence(step: id, journal: nil, code: "\(kind.rawValue) \(what) at \(site)", reason: "diverged"))
+        }
+        if log.pointee.cancelRequested { throw FlowError.cancelled }
+        var step = FlowStep(id: id, kind: kind, what: what, digest: digest, site: site, at: context.pointee.now)
+        let immediate = try issue(&step, &log.pointee, &context.pointee)
+        if let immediate {
+            step.result = immediate
+            step.resolvedAt = context.pointee.now
+        }
+        log.pointee.append(step)
+        if let immediate { return immediate }
+        return try await suspend(id)
+    }
+
+    /// `patched(id)`: true where the log has the marker, or where the code
+    /// runs past the log (the marker is recorded); false where the log has
+    /// another step (a history from before the patch).
+    func patched(_ id: String, site: String) throws -> Bool {
+        let position = try peekPosition()
+        guard let log, let context else { throw FlowError.misuse("patched outside the flow's turn") }
+        if let recorded = log.pointee.step(position) {
+            guard recorded.kind == .patch, recorded.what == id else { return false }
+            _ = try nextPosition(site: site)
+            return true
+        }
+        _ = try nextPosition(site: site)
+        var step = FlowStep(id: position, kind: .patch, what: id, digest: FlowDigest.of("patch", id), site: site, at: context.pointee.now)
+        step.result = .value("true")
+        step.resolvedAt = context.pointee.now
+        log.pointee.append(step)
+        return true
+    }
+
+    /// `deprecatePatch(id)`: takes the marker where the log has it, else nothing.
+    func deprecatePatch(_ id: String, site: String) throws {
+        let position = try peekPosition()
+        guard let recorded = log?.pointee.step(position), recorded.kind == .patch, recorded.what == id else { return }
+        _ = try nextPosition(site: site)
+    }
+
+    /// The next random bits (the same sequence in every rebuild).
+    func nextRandom() -> UInt64 {
+        draws &+= 1
+        var z = seed &+ draws &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    private func peekPosition() throws -> String {
+        guard executor.isOnTurn, log != nil else {
+            throw FlowError.misuse("a flow step was asked for outside the flow's own task (a Task {} or Task.detached {} inside a flow?)")
+        }
+        if let stopped { throw FlowError.diverged(stopped) }
+        return "0/\(counters["0", default: 0])"
+    }
+
+    private func nextPosition(site: String) throws -> String {
+        let id = try peekPosition()
+        counters["0", default: 0] += 1
+        lastStep = id
+        lastSite = site
+        return id
+    }
+
+    private func park(_ divergence: FlowDivergence) -> FlowError {
+        stopped = divergence
+        return .diverged(divergence)
+    }
+
+    private func suspend(_ id: String) async throws -> FlowStepResult {
+        try await withUnsafeThrowingContinuation { waiting[id] = $0 }
+    }
+}
+
+/// The JSON of steps' values: sorted keys, so the same value is the same text.
+enum FlowJSON {
+    static func string<T: Encodable>(_ value: T) -> String? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) }
+    }
+
+    static func encode<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ json: String) -> T? {
+        try? JSONDecoder().decode(T.self, from: Data(json.utf8))
+    }
+
+    static func value<T: Decodable>(_ type: T.Type, _ json: String, step: String) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(json.utf8))
+        } catch {
+            throw FlowError.undecodable("the value of \(step) is not a \(T.self): \(error)")
+        }
+    }
+}
+
+/// FNV-1a over a step's kind and arguments: what replay matches.
+enum FlowDigest {
+    static func of(_ kind: String, _ arguments: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in kind.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        hash = (hash ^ 0) &* 0x100_0000_01b3
+        for byte in arguments.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return hash
+    }
+}

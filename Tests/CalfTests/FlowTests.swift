@@ -1,0 +1,296 @@
+// Flows: straight-line async code whose steps are journaled as it runs, so
+// that it sleeps for days across restarts, takes signals and effects once,
+// and is parked (never looped) when its code no longer matches its history.
+import Calf
+import CalfFlows
+import Foundation
+import Synchronization
+import Testing
+
+/// What the test flows did live (never in a rebuild), and the "deployed" code variant.
+enum FlowProbe {
+    static let wakes = Mutex<[String: Int]>([:])
+    static let runs = Atomic<Int>(0)
+    /// 0: the code as first deployed; 1: changed without a patch; 2: changed behind `patched`.
+    static let variant = Atomic<Int>(0)
+
+    static func woke(_ tag: String) { wakes.withLock { $0[tag, default: 0] += 1 } }
+    static func wakes(of tag: String) -> Int { wakes.withLock { $0[tag] ?? 0 } }
+}
+
+/// Sleeps `days` on a durable timer and answers how long it slept, in seconds of the flow's clock.
+struct Napper: Flow {
+    static let version = 1
+    struct Input: Codable, Sendable { var days: Int; var tag: String }
+
+    func run(_ input: Input, flow: FlowContext) async throws -> Int {
+        let before = flow.now
+        try await flow.sleep(for: .seconds(input.days * 86_400))
+        if !flow.isReplaying { FlowProbe.woke(input.tag) }
+        return Int((flow.now - before) / .seconds(1))
+    }
+}
+
+/// Takes two signals, shouts a word through an effect, waits a callback or a timeout.
+struct Errand: Flow {
+    static let version = 1
+    static var effects: [any DurableEffect.Type] { [Shout.self] }
+
+    struct Output: Codable, Sendable, Equatable {
+        var signals: [Int]
+        var shouted: String
+        var callback: String?
+        var dice: [Int]
+    }
+
+    func run(_ word: String, flow: FlowContext) async throws -> Output {
+        var rng = flow.random
+        let dice = (0..<3).map { _ in Int.random(in: 1...6, using: &rng) }
+        let first = try await flow.receive("number", as: Int.self) ?? -1
+        let second = try await flow.receive("number", as: Int.self) ?? -1
+        let shouted = try await flow.perform(Shout(word: word))
+        let callback = try await flow.callback(expiresIn: .seconds(3600))
+        let body = try await callback.value(timeout: .milliseconds(50))
+        return Output(signals: [first, second], shouted: shouted, callback: body?.text, dice: dice)
+    }
+}
+
+/// Its code changes between deployments (`FlowProbe.variant`).
+struct Evolving: Flow {
+    static let version = 1
+
+    func run(_ input: Int, flow: FlowContext) async throws -> String {
+        switch FlowProbe.variant.load(ordering: .relaxed) {
+        case 0:
+            try await flow.sleep(for: .seconds(3600))
+        case 1:
+            _ = try await flow.receive("go", as: Int.self)
+        default:
+            if try flow.patched("wait-for-go") {
+                _ = try await flow.receive("go", as: Int.self)
+            } else {
+                try await flow.sleep(for: .seconds(3600))
+            }
+        }
+        return "done"
+    }
+}
+
+/// Awaits `Task.sleep`, which Calf does not journal.
+struct Impatient: Flow {
+    static let version = 1
+    func run(_ input: Int, flow: FlowContext) async throws -> Int {
+        try await flow.sleep(for: .milliseconds(1))
+        try await Task.sleep(for: .milliseconds(1))
+        return input
+    }
+}
+
+/// Nondeterministic: the step it asks for depends on how often its code ran.
+struct Forgetful: Flow {
+    static let version = 1
+    func run(_ input: Int, flow: FlowContext) async throws -> Int {
+        if FlowProbe.runs.wrappingAdd(1, ordering: .relaxed).oldValue == 0 {
+            try await flow.sleep(for: .milliseconds(1))
+        } else {
+            _ = try await flow.receive("never", as: Int.self, timeout: .milliseconds(1))
+        }
+        try await flow.sleep(for: .milliseconds(1))
+        return input
+    }
+}
+
+/// Waits for a signal forever, noting whether its `catch` ran.
+struct Patient: Flow {
+    static let version = 1
+    func run(_ input: Int, flow: FlowContext) async throws -> Int {
+        do {
+            return try await flow.receive("never", as: Int.self) ?? 0
+        } catch FlowError.cancelled {
+            if !flow.isReplaying { FlowProbe.woke("patient-cancelled") }
+            throw FlowError.cancelled
+        }
+    }
+}
+
+private func flowOptions(_ dir: String, snapshotAtShutdown: Bool = true) -> DurableOptions {
+    var options = DurableOptions(path: dir, durability: .process, behaviors: [], checkpointInterval: .seconds(3600), mapSize: 1 << 20)
+    options.checkpointAtShutdown = snapshotAtShutdown
+    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self] {
+        options.add(flow)
+    }
+    return options
+}
+
+extension DurableOptions {
+    fileprivate mutating func add<F: Flow>(_ type: F.Type) { addFlow(type) }
+}
+
+@Suite(.serialized, .timeLimit(.minutes(2))) struct FlowTests {
+    @Test func aFlowSleepsTenSimulatedDaysAcrossTwoRestartsAndWakesOnce() async throws {
+        try await withDataDirectory { dir in
+            let clock = ManualClock()
+            let tag = "nap-\(UUID().uuidString.prefix(8))"
+            do {
+                let node = try Node(schedulers: 1, durable: flowOptions(dir), clock: clock)
+                let nap = try await node.startFlow(Napper(), .init(days: 10, tag: tag), name: "napper")
+                #expect(await node.settled())
+                let log = try await node.log(of: nap)
+                #expect(log.status == .waiting)
+                #expect(log.steps.map(\.kind) == [.sleep])
+                #expect(log.steps.first?.site.hasPrefix("CalfTests/FlowTests.swift:") == true)
+                try await node.shutdown()
+            }
+            await clock.advance(by: .seconds(5 * 86_400))
+            do {
+                let node = try Node(schedulers: 1, durable: flowOptions(dir), clock: clock)
+                #expect(await node.settled())
+                let nap = try #require(node.flow(named: "napper", as: Napper.self))
+                #expect(try await node.log(of: nap).status == .waiting, "five days in, still asleep")
+                #expect(FlowProbe.wakes(of: tag) == 0)
+                try await node.shutdown()
+            }
+            await clock.advance(by: .seconds(5 * 86_400 + 1))
+            let node = try Node(schedulers: 1, durable: flowOptions(dir), clock: clock)
+            await clock.advance(by: .milliseconds(1))
+            #expect(await node.settled())
+            let nap = try #require(node.flow(named: "napper", as: Napper.self))
+            let slept = try await node.result(of: nap, timeout: .seconds(10))
+            #expect(slept >= 10 * 86_400 && slept < 10 * 86_400 + 60, "\(slept) s")
+            #expect(FlowProbe.wakes(of: tag) == 1, "woke once")
+            let log = try await node.log(of: nap)
+            #expect(log.status == .completed && log.steps.count == 1)
+            // The same name again is the same flow: nothing runs again.
+            let again = try await node.startFlow(Napper(), .init(days: 1, tag: tag), name: "napper")
+            #expect(again.pid == nap.pid)
+            #expect(try await node.result(of: again, timeout: .seconds(5)) == slept)
+            try await node.shutdown()
+        }
+    }
+
+    /// With a snapshot at shutdown the flow comes back from its log; without,
+    /// as after a crash, by replaying its journaled events through its code.
+    @Test(arguments: [true, false])
+    func signalsAreKeptUntilTakenAndEachStepIsTakenOnceAcrossARestart(snapshotAtShutdown: Bool) async throws {
+        try await withDataDirectory { dir in
+            func flowOptions(_ dir: String) -> DurableOptions { CalfTests.flowOptions(dir, snapshotAtShutdown: snapshotAtShutdown) }
+            let word = "flow-\(UUID().uuidString.prefix(8).lowercased())"
+            let first: Errand.Output
+            do {
+                let node = try Node(schedulers: 2, durable: flowOptions(dir))
+                let errand = try await node.startFlow(Errand(), word, name: "errand")
+                // One signal before the flow asks (kept), one after.
+                try await node.signal(errand, "number", 7)
+                #expect(await eventually { (try? await node.log(of: errand))?.steps.count == 2 })
+                try await node.signal(errand, "number", 8)
+                #expect(await eventually { (try? await node.log(of: errand))?.steps.contains { $0.kind == .wait } == true })
+                // The callback is waited for; the node goes down meanwhile.
+                try await node.shutdown()
+            }
+            do {
+                let node = try Node(schedulers: 2, durable: flowOptions(dir))
+                let errand = try #require(node.flow(named: "errand", as: Errand.self))
+                if !snapshotAtShutdown { #expect(try #require(node.recoveryReport).replayed >= 4) }
+                first = try await node.result(of: errand, timeout: .seconds(10))
+                #expect(first.signals == [7, 8])
+                #expect(first.shouted == word.uppercased())
+                #expect(first.callback == nil, "the callback timed out")
+                #expect(first.dice.count == 3 && first.dice.allSatisfy { (1...6).contains($0) })
+                let log = try await node.log(of: errand)
+                #expect(log.steps.map(\.kind) == [.signal, .signal, .effect, .callback, .wait])
+                #expect(log.steps.allSatisfy { $0.result != nil })
+                try await node.shutdown()
+            }
+            #expect(EffectLog.attempts(of: word).count == 1, "the effect ran once")
+            // A third start rebuilds nothing new: the same output, from the log.
+            let node = try Node(schedulers: 2, durable: flowOptions(dir))
+            let errand = try #require(node.flow(named: "errand", as: Errand.self))
+            #expect(try await node.result(of: errand, timeout: .seconds(5)) == first)
+            try await node.shutdown()
+        }
+    }
+
+    @Test func aCodeChangeParksTheFlowAsDivergedAndAPatchedBranchResumesIt() async throws {
+        try await withDataDirectory { dir in
+            let clock = ManualClock()
+            FlowProbe.variant.store(0, ordering: .relaxed)
+            do {
+                let node = try Node(schedulers: 1, durable: flowOptions(dir), clock: clock)
+                _ = try await node.startFlow(Evolving(), 1, name: "evolving")
+                #expect(await node.settled())
+                try await node.shutdown()
+            }
+            // Deployed: the code now waits for a signal where it slept.
+            FlowProbe.variant.store(1, ordering: .relaxed)
+            let node = try Node(schedulers: 1, durable: flowOptions(dir), clock: clock)
+            let evolving = try #require(node.flow(named: "evolving", as: Evolving.self))
+            await clock.advance(by: .seconds(3600))
+            #expect(await node.settled())
+            var log = try await node.log(of: evolving)
+            #expect(log.status == .diverged)
+            let divergence = try #require(log.divergence)
+            #expect(divergence.step == "0/0")
+            #expect(divergence.journal?.hasPrefix("sleep") == true, "\(divergence)")
+            #expect(divergence.code.hasPrefix("signal go") && divergence.code.contains("FlowTests.swift:"), "\(divergence)")
+            await #expect(throws: FlowError.diverged(divergence)) { try await node.result(of: evolving, timeout: .seconds(1)) }
+            // Parked, not retried: the timer's firing was kept, nothing else ran.
+            #expect(log.steps.first?.result == FlowStepResult.none)
+            // The fix behind a patch, then resume: the old history takes the old branch.
+            FlowProbe.variant.store(2, ordering: .relaxed)
+            try await node.resumeFlow(evolving)
+            #expect(try await node.result(of: evolving, timeout: .seconds(5)) == "done")
+            log = try await node.log(of: evolving)
+            #expect(log.status == .completed && log.divergence == nil)
+            // A new flow takes the patched branch and records its marker.
+            let fresh = try await node.startFlow(Evolving(), 2, name: "evolving-2")
+            try await node.signal(fresh, "go", 1)
+            #expect(try await node.result(of: fresh, timeout: .seconds(5)) == "done")
+            #expect(try await node.log(of: fresh).steps.map(\.kind) == [.patch, .signal])
+            try await node.shutdown()
+        }
+    }
+
+    @Test func anAwaitOnSomethingCalfDoesNotJournalParksTheFlowNamingTheStepBefore() async throws {
+        try await withDataDirectory { dir in
+            let node = try Node(schedulers: 2, durable: flowOptions(dir))
+            let impatient = try await node.startFlow(Impatient(), 5)
+            #expect(await eventually { (try? await node.log(of: impatient))?.status == .diverged })
+            let divergence = try #require(try await node.log(of: impatient).divergence)
+            #expect(divergence.reason == "foreignAwait")
+            #expect(divergence.step == "0/0")
+            #expect(divergence.code.contains("Task.sleep") && divergence.code.contains("FlowTests.swift:"), "\(divergence)")
+            try await node.shutdown()
+        }
+    }
+
+    @Test func replayEveryTurnCatchesANondeterministicFlowOnItsFirstRun() async throws {
+        try await withDataDirectory { dir in
+            let node = try Node(schedulers: 2, durable: flowOptions(dir))
+            FlowProbe.runs.store(0, ordering: .relaxed)
+            // Kept in memory, the nondeterminism goes unseen...
+            let cached = try await node.startFlow(Forgetful(), 1)
+            #expect(try await node.result(of: cached, timeout: .seconds(5)) == 1)
+            // ...rebuilt after every turn, it diverges at once.
+            FlowProbe.runs.store(0, ordering: .relaxed)
+            let checked = try await node.startFlow(Forgetful(), 2, options: FlowOptions(replayEveryTurn: true))
+            #expect(await eventually { (try? await node.log(of: checked))?.status == .diverged })
+            let divergence = try #require(try await node.log(of: checked).divergence)
+            #expect(divergence.journal?.hasPrefix("sleep") == true && divergence.code.hasPrefix("signal never"), "\(divergence)")
+            try await node.shutdown()
+        }
+    }
+
+    @Test func cancellingAFlowFailsTheStepItWaitsOnAndItsCatchRuns() async throws {
+        try await withDataDirectory { dir in
+            let node = try Node(schedulers: 2, durable: flowOptions(dir))
+            let before = FlowProbe.wakes(of: "patient-cancelled")
+            let patient = try await node.startFlow(Patient(), 1)
+            #expect(await eventually { (try? await node.log(of: patient))?.status == .waiting })
+            try await node.cancelFlow(patient)
+            await #expect(throws: FlowError.cancelled) { try await node.result(of: patient, timeout: .seconds(5)) }
+            #expect(FlowProbe.wakes(of: "patient-cancelled") == before + 1)
+            #expect(try await node.log(of: patient).status == .cancelled)
+            try await node.shutdown()
+        }
+    }
+}
