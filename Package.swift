@@ -75,7 +75,7 @@ let package = Package(
         ]),
         // The node's HTTP API: the only module that imports SwiftNIO (through Hummingbird).
         .target(name: "CalfHTTP", dependencies: [
-            "Calf", "CalfControl", "CalfOperator",
+            "Calf", "CalfControl", "CalfFlows", "CalfOperator",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -92,14 +92,14 @@ let package = Package(
         ]),
         // Connectors: effects that reach other services (the HTTP request connector, AsyncHTTPClient).
         .target(name: "CalfConnectors", dependencies: [
-            "Calf",
+            "Calf", "CalfFlows",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .target(name: "Bank", dependencies: ["Calf"], path: "Examples/Bank"),
         .target(name: "Demo", dependencies: ["Calf"], path: "Examples/Demo"),
-        .target(name: "RemoteJob", dependencies: ["Calf", "CalfConnectors"], path: "Examples/RemoteJob/RemoteJob"),
+        .target(name: "RemoteJob", dependencies: ["Calf", "CalfConnectors", "CalfFlows"], path: "Examples/RemoteJob/RemoteJob"),
         // The RemoteJob example's remote job service (for its README section and tests).
         .executableTarget(name: "fake-jobs", dependencies: [
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -113,6 +113,7 @@ let package = Package(
             dependencies: [
                 "Calf",
                 "CalfConnectors",
+                "CalfFlows",
                 "CalfHTTP",
                 "CalfOperator",
                 "CalfShell",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Calf
+import CalfFlows
 import CalfConnectors
 import CalfHTTP
 import CalfOperator
@@ -142,6 +143,7 @@ struct NodeCommand: AsyncParsableCommand {
             let (ports, listening) = AsyncStream.makeStream(of: Int.self)
             services.append(.init(service: HTTPAPI.service(
                 node: node, host: httpAddress.host, port: httpAddress.port, token: token, metrics: metrics.registry,
+                flows: FlowCatalog(registry.durable),
                 idleTimeout: .milliseconds(Int64(httpIdleTimeout * 1000)), logger: Logger(label: "calf.http"),
                 onListening: { listening.yield($0) })))
             let host = httpAddress.host.contains(":") ? "[\(httpAddress.host)]" : httpAddress.host

@@ -1,5 +1,6 @@
 import Calf
 import CalfControl
+import CalfFlows
 import CalfOperator
 import Hummingbird
 import HummingbirdCore
@@ -41,13 +42,14 @@ public enum HTTPAPI {
     /// The API of `node` as a service of its group: it listens on
     /// `host:port` once the group runs, calls `onListening` with the port it
     /// bound, and stops taking requests when the group shuts down.
-    /// `GET /metrics` gives `registry` in Prometheus's text format.
+    /// `GET /metrics` gives `registry` in Prometheus's text format;
+    /// `/v1/flows` starts and reads the flows of the types in `flows`.
     /// A connection that sends nothing for `idleTimeout` (a client stalled
     /// in the middle of a request, or one that keeps it open and idle) is
     /// closed, so that slow clients cannot hold connections for good.
     public static func service(
         node: Node, host: String, port: Int, token: BearerToken, metrics registry: PrometheusCollectorRegistry,
-        idleTimeout: Duration = .seconds(30), logger: Logger,
+        flows: FlowCatalog = FlowCatalog(), idleTimeout: Duration = .seconds(30), logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void
     ) -> some Service {
         let idle = idleTimeout.components.seconds &* 1_000_000_000 &+ idleTimeout.components.attoseconds / 1_000_000_000
@@ -56,6 +58,7 @@ public enum HTTPAPI {
         router.middlewares.add(RedactingRequestLog())
         router.middlewares.add(BearerTokenMiddleware(token: token))
         HTTPRoutes(node: node).add(to: router)
+        FlowRoutes(node: node, catalog: flows).add(to: router)
         CallbackRoute.add(to: router, node: node)
         router.get("/metrics") { _, _ in
             var text: [UInt8] = []

@@ -10,7 +10,9 @@
 // until a 2xx or 4xx, for a minute). With probability --fail-rate a request
 // is answered 503 (Retry-After: 0) before anything happens, and with
 // --lose-rate a creation happens but its answer is a 503 (a lost answer:
-// the client's retry with the same key gets the same job).
+// the client's retry with the same key gets the same job). --fail-creates N
+// answers each host's first N creations 503; --callback-times N sends each
+// callback N times (the same body).
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
@@ -26,6 +28,8 @@ struct Options {
     var callbackRate = 0.5
     var failRate = 0.0
     var loseRate = 0.0
+    var failCreates = 0
+    var callbackTimes = 1
 
     init(_ arguments: [String]) throws {
         var rest = arguments.dropFirst()
@@ -38,6 +42,8 @@ struct Options {
             case "--callback-rate": callbackRate = try Self.number(flag, value, Double.init)
             case "--fail-rate": failRate = try Self.number(flag, value, Double.init)
             case "--lose-rate": loseRate = try Self.number(flag, value, Double.init)
+            case "--fail-creates": failCreates = try Self.number(flag, value, Int.init)
+            case "--callback-times": callbackTimes = try Self.number(flag, value, Int.init)
             default: throw Usage(text: "unknown option \(flag)")
             }
         }
@@ -52,7 +58,7 @@ struct Options {
 struct Usage: Error, CustomStringConvertible {
     var text: String
     var description: String {
-        "\(text)\nusage: fake-jobs [--host H] [--port N (0 picks one)] [--job-seconds S] [--callback-rate P] [--fail-rate P] [--lose-rate P]"
+        "\(text)\nusage: fake-jobs [--host H] [--port N (0 picks one)] [--job-seconds S] [--callback-rate P] [--fail-rate P] [--lose-rate P] [--fail-creates N] [--callback-times N]"
     }
 }
 
@@ -78,6 +84,9 @@ final class Jobs: Sendable {
         var byHost: [String: [String]] = [:]
         var requests = 0
         var callbacksSent = 0
+        var createAttempts: [String: Int] = [:]
+        var statusPolls = 0
+        var callbackStatuses: [Int] = []
     }
     let books = Mutex(Books())
 }
@@ -113,7 +122,7 @@ func run(_ id: String) {
         }
         guard let job, roll(options.callbackRate) || options.callbackRate >= 1 else { return }
         let body = "{\"job_id\":\"\(job.id)\",\"status\":\"SUCCESS\"}"
-        for url in job.callbacks {
+        for url in Array(repeating: job.callbacks, count: max(1, options.callbackTimes)).joined() {
             let deadline = ContinuousClock.now + .seconds(60)
             while ContinuousClock.now < deadline {
                 var request = HTTPClientRequest(url: url)
@@ -122,7 +131,10 @@ func run(_ id: String) {
                 request.body = .bytes(ByteBuffer(string: body))
                 if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(5)), response.status.code < 500 {
                     _ = try? await response.body.collect(upTo: 1 << 16)
-                    jobs.books.withLock { $0.callbacksSent += 1 }
+                    jobs.books.withLock {
+                        $0.callbacksSent += 1
+                        $0.callbackStatuses.append(Int(response.status.code))
+                    }
                     break
                 }
                 try? await Task.sleep(for: .milliseconds(100))
@@ -134,8 +146,12 @@ func run(_ id: String) {
 let router = Router()
 router.post("/api/v3/host/:host") { request, context -> Response in
     let host = try context.parameters.require("host")
-    jobs.books.withLock { $0.requests += 1 }
-    if roll(options.failRate) { return unavailable() }
+    let attempt = jobs.books.withLock { books -> Int in
+        books.requests += 1
+        books.createAttempts[host, default: 0] += 1
+        return books.createAttempts[host] ?? 0
+    }
+    if attempt <= options.failCreates || roll(options.failRate) { return unavailable() }
     guard let key = request.headers[HTTPField.Name("Idempotency-Key")!], !key.isEmpty else {
         return json(.badRequest, ["error": "an Idempotency-Key header is required"])
     }
@@ -160,7 +176,10 @@ router.post("/api/v3/host/:host") { request, context -> Response in
 }
 router.get("/api/v3/job/:id/status") { _, context -> Response in
     let id = try context.parameters.require("id")
-    jobs.books.withLock { $0.requests += 1 }
+    jobs.books.withLock {
+        $0.requests += 1
+        $0.statusPolls += 1
+    }
     if roll(options.failRate) { return unavailable() }
     guard let job = jobs.books.withLock({ $0.jobs[id] }) else { return json(.notFound, ["error": "no job \(id)"]) }
     return json(.ok, ["status": job.status])
@@ -178,8 +197,14 @@ router.get("/stats") { _, _ -> Response in
         var keys: Int
         var requests: Int
         var callbacksSent: Int
+        var statusPolls: Int
+        var callbackStatuses: [Int]
+        var createAttempts: [String: Int]
     }
-    let stats = jobs.books.withLock { Stats(jobsByHost: $0.byHost, keys: $0.byKey.count, requests: $0.requests, callbacksSent: $0.callbacksSent) }
+    let stats = jobs.books.withLock {
+        Stats(jobsByHost: $0.byHost, keys: $0.byKey.count, requests: $0.requests, callbacksSent: $0.callbacksSent,
+              statusPolls: $0.statusPolls, callbackStatuses: $0.callbackStatuses, createAttempts: $0.createAttempts)
+    }
     return json(.ok, stats)
 }
 

@@ -1,5 +1,6 @@
 import Calf
 import CalfConnectors
+import CalfFlows
 
 /// Flowmetal's `reliable_remote_job` as a durable state machine: for each
 /// host it is asked to reboot, it creates a job on a remote job service
@@ -279,5 +280,5 @@ struct CreateJob: Codable {
 /// The behaviors of this example, for `CalfMain.run`.
 public enum RemoteJobExample {
     /// `RemoteJob`.
-    public static let registry = BehaviorRegistry(durable: [RemoteJob.self], transient: [])
+    public static let registry = BehaviorRegistry(durable: [RemoteJob.self, FlowProcess<Reboot>.self], transient: [])
 }
