@@ -18,6 +18,6 @@ extension FlowContext {
     ) async throws -> HTTPCallResponse {
         var request = request
         if let timeout { request.attemptTimeout = timeout }
-        return try await perform(request, retry: retry, file: file, line: line)
+        return try await perform(request, retry: retry, what: "\(request.method) \(request.url)", file: file, line: line)
     }
 }

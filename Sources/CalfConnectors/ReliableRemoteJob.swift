@@ -49,15 +49,14 @@ extension FlowContext {
         callbackTimeout: Duration = .seconds(3600),
         pollSleep: Backoff = Backoff(initial: .seconds(5), maximum: .seconds(300), multiplier: 1.5),
         pollTimeout: Duration = .seconds(24 * 3600),
-        retry: RetryPolicy? = nil,
-        file: StaticString = #fileID, line: UInt = #line
+        retry: RetryPolicy? = nil
     ) async throws -> HTTPCallResponse {
-        let callback = try await self.callback(expiresIn: callbackTimeout + pollTimeout + .seconds(60), file: file, line: line)
-        let created = try await http(try makeRequest(callback.url), retry: retry, file: file, line: line)
+        let callback = try await self.callback(expiresIn: callbackTimeout + pollTimeout + .seconds(60))
+        let created = try await http(try makeRequest(callback.url), retry: retry)
         guard created.succeeded else { throw RemoteJobError.notCreated(status: created.status, body: created.text ?? "") }
         let id: String
         do { id = try jobID(created) } catch { throw RemoteJobError.noJobID("\(error)") }
-        if try await callback.value(timeout: callbackTimeout, file: file, line: line) == nil {
+        if try await callback.value(timeout: callbackTimeout) == nil {
             guard let isCompleted else { throw RemoteJobError.timedOut(seconds: 0) }
             let deadline = now + pollTimeout
             var polls = 0
@@ -66,10 +65,10 @@ extension FlowContext {
                 polls += 1
                 // Sleeps until the next poll, unless the callback comes first.
                 let pause = min(pollSleep.delay(attempt: polls), deadline - now)
-                if try await callback.value(timeout: pause, file: file, line: line) != nil { break }
+                if try await callback.value(timeout: pause) != nil { break }
             }
         }
-        let job = try await http(getJob(id), retry: retry, file: file, line: line)
+        let job = try await http(getJob(id), retry: retry)
         guard job.succeeded else { throw RemoteJobError.notFetched(status: job.status, body: job.text ?? "") }
         return job
     }

@@ -48,6 +48,11 @@ public enum ControlRequest: Sendable, Equatable {
     case trace(String, limit: Int?)
     /// The busiest processes (`limit` rows), rates since this connection's previous `top`.
     case top(order: TopOrder, limit: Int?)
+    /// Every flow: its type, version, status, what it waits on, steps, age.
+    case flows
+    /// One flow's steps (up to step number `upTo`, if given; -1: none, the
+    /// divergence only) and where it stands.
+    case flow(String, upTo: Int?)
 
     /// The command's name on the wire.
     public var command: String {
@@ -73,11 +78,13 @@ public enum ControlRequest: Sendable, Equatable {
         case .names: "names"
         case .trace: "trace"
         case .top: "top"
+        case .flows: "flows"
+        case .flow: "flow"
         }
     }
 
     /// Every command's name, as the node lists them for an unknown one.
-    public static let commands = ["send", "call", "state", "ps", "info", "tree", "mailbox", "kill", "restart", "suspend", "resume", "move", "dead", "dead-retry", "journal", "stats", "names", "trace", "top"]
+    public static let commands = ["send", "call", "state", "ps", "info", "tree", "mailbox", "kill", "restart", "suspend", "resume", "move", "dead", "dead-retry", "journal", "stats", "names", "trace", "top", "flows", "flow"]
 }
 
 /// The orders of `ps`: by pid, or largest first by mailbox, messages handled, memory or restarts.
@@ -135,7 +142,7 @@ public enum TopOrder: String, Codable, Sendable, CaseIterable {
 }
 
 extension ControlRequest: Codable {
-    private enum Key: String, CodingKey { case v, cmd, target, message, key, timeoutMilliseconds, sort, reason, from, limit, at, id, scheduler }
+    private enum Key: String, CodingKey { case v, cmd, target, message, key, timeoutMilliseconds, sort, reason, from, limit, at, id, scheduler, upTo }
 
     /// Decodes a request of this protocol version; a wrong version, an
     /// unknown command or a missing argument is a decoding error that says so.
@@ -178,6 +185,8 @@ extension ControlRequest: Codable {
         case "names": self = .names
         case "trace": self = .trace(try target(), limit: try optional(Int.self, .limit))
         case "top": self = .top(order: try optional(TopOrder.self, .sort) ?? .rate, limit: try optional(Int.self, .limit))
+        case "flows": self = .flows
+        case "flow": self = .flow(try target(), upTo: try optional(Int.self, .upTo))
         default:
             throw DecodingError.dataCorruptedError(forKey: .cmd, in: container, debugDescription: "unknown command '\(command)' (\(Self.commands.joined(separator: ", ")))")
         }
@@ -224,7 +233,10 @@ extension ControlRequest: Codable {
         case .top(let order, let limit):
             try container.encode(order, forKey: .sort)
             try container.encodeIfPresent(limit, forKey: .limit)
-        case .tree, .stats, .names:
+        case .flow(let target, let upTo):
+            try container.encode(target, forKey: .target)
+            try container.encodeIfPresent(upTo, forKey: .upTo)
+        case .tree, .stats, .names, .flows:
             break
         }
     }

@@ -60,8 +60,15 @@ public struct FlowContext: Sendable {
     public func perform<E: DurableEffect>(
         _ effect: E, retry: RetryPolicy? = nil, file: StaticString = #fileID, line: UInt = #line
     ) async throws -> E.Output {
+        try await perform(effect, retry: retry, what: nil, file: file, line: line)
+    }
+
+    /// `perform(_:retry:)`, described as `what` in the flow's history (nil: the effect's name and JSON).
+    public func perform<E: DurableEffect>(
+        _ effect: E, retry: RetryPolicy?, what: String?, file: StaticString = #fileID, line: UInt = #line
+    ) async throws -> E.Output {
         let arguments = try FlowJSON.encode(effect)
-        let result = try await run.step(.effect, what: "\(E.effectName) \(arguments.prefix(120))", arguments: E.effectName + arguments, site: "\(file):\(line)") { step, log, context in
+        let result = try await run.step(.effect, what: what ?? "\(E.effectName) \(arguments.prefix(120))", arguments: E.effectName + arguments, site: "\(file):\(line)") { step, log, context in
             let ref = try context.perform(effect, retry: retry)
             step.effect = ref.id
             log.byEffect[ref.id] = step.id

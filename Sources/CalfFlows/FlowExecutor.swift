@@ -12,6 +12,10 @@ import Darwin
 /// actor with an executor of its own, a callback API, direct I/O): it is
 /// held and never run, and the flow is parked (`foreignWakeUps`).
 ///
+/// What it cannot see: an await that completes before its task has
+/// suspended (a foreign API that resumes its continuation at once, or a
+/// 1 ms `Task.sleep` on a loaded machine) goes on inline, like any call.
+///
 /// Jobs run in the order they were enqueued (FIFO): steps are matched by
 /// their position in the code, never by which task's job ran first.
 final class FlowExecutor: TaskExecutor, @unchecked Sendable {

@@ -44,6 +44,8 @@ package enum ControlAnswers {
         case .names:
             let names = node.registeredNames.mapValues(\.description)
             return .success(NameList(names: names, pids: await node.livePids().map(\.description)))
+        case .flows: return await FlowAnswers.flows(on: node)
+        case .flow(let target, let upTo): return await FlowAnswers.flow(target, upTo: upTo, on: node)
         case .trace, .top:
             // invariant: a connection answers these itself (ControlConnection: a stream, a sampler of its own).
             return .failure(.badRequest, "\(request.command) is answered by a connection, not here")

@@ -27,6 +27,8 @@ public enum ShellFormat {
         case .effects: return try render([EffectReport].self, effects)
         case .callbacks: return try render([CallbackReport].self, callbacks)
         case .names: return try render(NameList.self, names)
+        case .flows: return try render([FlowReport].self) { flows($0) }
+        case .flow(_, let upTo): return try render(FlowHistory.self) { upTo == -1 ? divergence($0) : flow($0) }
         case .tree: return try render([SupervisionReport].self) { $0.map(tree).joined(separator: "\n") }
         case .send, .retryDeadLetter: return try render(SendAnswer.self) { $0.duplicate ? "ok duplicate" : "ok" }
         case .kill, .restart, .suspend, .resume, .move: return try render(Done.self) { _ in "ok" }
@@ -109,6 +111,56 @@ public enum ShellFormat {
             } ?? "-"
             return [effect.pid, effect.name ?? "-", String(effect.id), effect.effect, String(effect.attempts), next, effect.lastError ?? "-", effect.key]
         })
+    }
+
+    /// `flows`: one row per flow.
+    static func flows(_ flows: [FlowReport], now: UInt64 = UInt64(max(0, time(nil))) * 1_000_000_000) -> String {
+        guard !flows.isEmpty else { return "no flows" }
+        return columns(["PID", "NAME", "FLOW", "VER", "STATUS", "WAITING ON", "STEPS", "AGE"], flows.map { flow in
+            let age = flow.startedAt.map { now > $0 ? duration(seconds: Double(now - $0) / 1e9) : "0s" } ?? "-"
+            let waiting = flow.waitingOn.count > 60 ? String(flow.waitingOn.prefix(59)) + "…" : flow.waitingOn
+            return [flow.pid, flow.name ?? "-", flow.type, String(flow.version), flow.status, waiting, String(flow.steps), age]
+        })
+    }
+
+    /// `flow P`: where it stands, then one row per step.
+    static func flow(_ history: FlowHistory) -> String {
+        let flow = history.flow
+        var lines = ["\(flow.name ?? flow.pid) \(flow.pid): \(flow.type) v\(flow.version), \(flow.status); input \(history.input)"]
+        if history.steps.isEmpty {
+            lines.append("no steps")
+        } else {
+            lines.append(columns(["STEP", "AT", "KIND", "WHAT", "RESULT", "ATTEMPTS", "SITE"], history.steps.map { step in
+                let what = step.what.count > 50 ? String(step.what.prefix(49)) + "…" : step.what
+                return [step.id, clock(step.at), step.kind, what, step.result ?? "…", step.attempts.map(String.init) ?? "-", step.site]
+            }))
+        }
+        if let output = history.output { lines.append("output: \(output)") }
+        if let error = history.error { lines.append("error: \(error)") }
+        if history.divergence != nil { lines.append(divergence(history)) }
+        return lines.joined(separator: "\n")
+    }
+
+    /// `flow P --diff`: both sides of the step where the code left its history.
+    static func divergence(_ history: FlowHistory) -> String {
+        guard let divergence = history.divergence else { return "\(history.flow.name ?? history.flow.pid) has not diverged (\(history.flow.status))" }
+        if divergence.reason == "foreignAwait" { return "parked after step \(divergence.step): \(divergence.code)" }
+        return "diverged at step \(divergence.step):\n  journal: \(divergence.journal ?? "nothing")\n  code:    \(divergence.code)"
+    }
+
+    private static func clock(_ nanoseconds: UInt64) -> String {
+        let seconds = Int(nanoseconds / 1_000_000_000)
+        let millis = Int(nanoseconds / 1_000_000 % 1000)
+        return "\(padded(seconds / 3600 % 24, 2)):\(padded(seconds / 60 % 60, 2)):\(padded(seconds % 60, 2)).\(padded(millis, 3))"
+    }
+
+    private static func duration(seconds: Double) -> String {
+        switch seconds {
+        case ..<60: "\(Int(seconds))s"
+        case ..<3600: "\(Int(seconds / 60))m"
+        case ..<86_400: "\(Int(seconds / 3600))h"
+        default: "\(Int(seconds / 86_400))d"
+        }
     }
 
     /// `callbacks`: one row per callback minted (its hash, never its token).

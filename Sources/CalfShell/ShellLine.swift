@@ -5,7 +5,8 @@ import CalfControl
 /// `ps [--sort mailbox|msgs|memory|restarts]`, `info P`, `tree`, `mailbox P`,
 /// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`, `move P N`, `dead [P]`, `dead retry ID`, `effects [P]`, `callbacks [P]`,
 /// `journal P [--from SEQ] [--limit N]`, `stats`, `trace P [--limit N]`,
-/// `top` (drawn by the shell from `ps` and `stats`), `names` (what completion offers).
+/// `top` (drawn by the shell from `ps` and `stats`), `names` (what completion offers),
+/// `flows`, `flow P [--at STEP | --diff]`, `flow signal P NAME [JSON]`, `flow cancel P`, `flow resume P`.
 /// JSON is taken whole, brackets balanced and strings respected, so it may
 /// contain spaces; it must parse as JSON (a string is written in quotes).
 public enum ShellLine {
@@ -145,6 +146,11 @@ public enum ShellLine {
             let first = word(&rest)
             guard word(&rest).isEmpty else { throw ParseError(description: "\(command) takes at most a process name or pid") }
             return .request(command == "effects" ? .effects(of: first.isEmpty ? nil : first) : .callbacks(of: first.isEmpty ? nil : first))
+        case "flows":
+            guard word(&rest).isEmpty else { throw ParseError(description: "flows takes no argument") }
+            return .request(.flows)
+        case "flow":
+            return .request(try flow(&rest))
         case "quit", "exit":
             // The shell ends there; nothing is asked of the node.
             guard word(&rest).isEmpty else { throw ParseError(description: "\(command) takes no argument") }
@@ -161,6 +167,41 @@ public enum ShellLine {
             throw ParseError(description: "empty command")
         default:
             throw ParseError(description: "unknown command '\(command)' (\(ShellHelp.commandNames.joined(separator: ", ")))")
+        }
+    }
+
+    /// `flow P [--at STEP | --diff]`, `flow signal P NAME [JSON]`, `flow cancel P`, `flow resume P`
+    /// (the last three are messages to the flow's process).
+    private static func flow(_ rest: inout Substring) throws(ParseError) -> ControlRequest {
+        let first = word(&rest)
+        switch first {
+        case "":
+            throw ParseError(description: "flow needs a flow's name or pid (or signal, cancel, resume)")
+        case "signal":
+            let target = word(&rest)
+            let name = word(&rest)
+            guard !target.isEmpty, !name.isEmpty else { throw ParseError(description: "flow signal needs a flow and a signal name: flow signal P NAME [JSON]") }
+            let payload: JSONValue = rest.trimmingWhitespace().isEmpty ? .null : try jsonValue(&rest)
+            guard word(&rest).isEmpty else { throw ParseError(description: "flow signal takes one JSON payload") }
+            return .send(to: target, message: ["signal": ["name": .string(name), "payload": .string(payload.text)]], key: nil)
+        case "cancel", "resume":
+            let target = word(&rest)
+            guard !target.isEmpty, word(&rest).isEmpty else { throw ParseError(description: "flow \(first) needs one flow's name or pid") }
+            return .send(to: target, message: .object([first: [:]]), key: nil)
+        default:
+            var upTo: Int?
+            while case let flag = word(&rest), !flag.isEmpty {
+                switch flag {
+                case "--at":
+                    guard let step = Int(word(&rest)), step >= 0 else { throw ParseError(description: "--at needs a step number") }
+                    upTo = step
+                case "--diff":
+                    upTo = -1
+                default:
+                    throw ParseError(description: "unknown option '\(flag)' for flow (--at STEP, --diff)")
+                }
+            }
+            return .flow(first, upTo: upTo)
         }
     }
 

@@ -113,6 +113,16 @@ import Testing
             let reportD = try await Self.finished(base, token, d)
             #expect(reportD["status"] == "failed", "\(reportD)")
             #expect(reportD["error"]?["message"]?.stringValue?.contains("still not completed after 1") == true, "\(reportD)")
+
+            // The shell lists the flows and shows one's steps with their call sites.
+            let (status, listing, problem) = try await runShell(dir + "/data", ["flows"])
+            #expect(status == 0, "\(problem)")
+            for id in [a, b, c, d] { #expect(listing.contains(id), "\(listing)") }
+            #expect(listing.contains("reboot") && listing.contains("completed") && listing.contains("failed"), "\(listing)")
+            let (_, history, _) = try await runShell(dir + "/data", ["flow \(d)"])
+            #expect(history.contains("callback") && history.contains("effect") && history.contains("wait"), "\(history)")
+            #expect(history.contains("RemoteJob/Reboot.swift:"), "call sites: \(history)")
+            #expect(history.contains("error: RemoteJobError") || history.contains("still not completed"), "\(history)")
             _ = await node.stop()
         }
     }

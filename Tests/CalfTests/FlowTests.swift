@@ -76,12 +76,14 @@ struct Evolving: Flow {
     }
 }
 
-/// Awaits `Task.sleep`, which Calf does not journal.
+/// Awaits `Task.sleep`, which Calf does not journal. (Long enough that it
+/// surely suspends: one that completes before its task has suspended, as a
+/// 1 ms sleep on a loaded machine can, is an await the executor never sees.)
 struct Impatient: Flow {
     static let version = 1
     func run(_ input: Int, flow: FlowContext) async throws -> Int {
         try await flow.sleep(for: .milliseconds(1))
-        try await Task.sleep(for: .milliseconds(1))
+        try await Task.sleep(for: .milliseconds(200))
         return input
     }
 }
@@ -254,8 +256,10 @@ extension DurableOptions {
         try await withDataDirectory { dir in
             let node = try Node(schedulers: 2, durable: flowOptions(dir))
             let impatient = try await node.startFlow(Impatient(), 5)
-            #expect(await eventually { (try? await node.log(of: impatient))?.status == .diverged })
-            let divergence = try #require(try await node.log(of: impatient).divergence)
+            let parked = await eventually { (try? await node.log(of: impatient))?.status == .diverged }
+            let log = try await node.log(of: impatient)
+            #expect(parked, "\(log.status) \(log.steps) turns \(log.turns)")
+            let divergence = try #require(log.divergence)
             #expect(divergence.reason == "foreignAwait")
             #expect(divergence.step == "0/0")
             #expect(divergence.code.contains("Task.sleep") && divergence.code.contains("FlowTests.swift:"), "\(divergence)")
