@@ -96,8 +96,8 @@ struct FlowRoutes: Sendable {
 
     private static func accepted(_ result: IngressResult) -> Response {
         switch result {
-        case .accepted: HTTPReply.json(.accepted, [:])
-        case .duplicate: HTTPReply.json(.ok, ["duplicate": true])
+        case .accepted(let seq): HTTPReply.json(.accepted, ["seq": .unsigned(seq)])
+        case .duplicate(let seq): HTTPReply.json(.ok, ["duplicate": true, "seq": .unsigned(seq)])
         case .failed(let error): HTTPReply.error(.serviceUnavailable, code: "not_accepted", "\(error)")
         }
     }

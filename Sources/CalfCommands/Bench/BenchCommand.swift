@@ -11,7 +11,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell, idle, savina, effects, http
+        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell, idle, savina, effects, http, flows
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -88,6 +88,8 @@ struct BenchCommand: AsyncParsableCommand {
             try await IdleBench.run(seconds: 3, report: report)
         case .effects:
             try await EffectBench.run(chains: 1_000, perChain: max(1, messages / 10_000), report: report)
+        case .flows:
+            try await FlowBench.run(flows: 10_000, steps: max(1, messages / 100_000), report: report)
         case .http:
             try await HTTPBench.run(seconds: seconds, rounds: rounds, calls: calls, durability: durability ?? .process, report: report)
         case .savina:

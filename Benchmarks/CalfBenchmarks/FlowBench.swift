@@ -1,0 +1,147 @@
+import Calf
+import CalfFlows
+import Foundation
+import Synchronization
+
+/// Flows of the benchmark that finished, outside replay.
+let flowsFinished = Atomic<Int>(0)
+
+/// Waits for a signal, then takes `steps` no-op steps (a durable timer due at once, each its own turn).
+struct StepperFlow: Flow {
+    static let version = 1
+    func run(_ steps: Int, flow: FlowContext) async throws -> Int {
+        _ = try await flow.receive("go", as: Int.self)
+        for _ in 0..<steps { try await flow.sleep(for: .zero) }
+        if !flow.isReplaying { flowsFinished.wrappingAdd(1, ordering: .relaxed) }
+        return steps
+    }
+}
+
+/// Takes `steps` no-op steps, then waits for a signal.
+struct LongFlow: Flow {
+    static let version = 1
+    func run(_ steps: Int, flow: FlowContext) async throws -> Int {
+        for _ in 0..<steps { try await flow.sleep(for: .zero) }
+        _ = try await flow.receive("go", as: Int.self)
+        return steps
+    }
+}
+
+/// When each `StampEffect` first ran, by its number (seconds on the monotonic clock).
+let stamps = Mutex<[Int: Double]>([:])
+
+/// An effect that notes when it ran.
+struct StampEffect: DurableEffect {
+    var n: Int
+    var retryPolicy: RetryPolicy { .never }
+    func run(_ attempt: EffectAttempt) async throws -> Int {
+        let at = now()
+        stamps.withLock { if $0[n] == nil { $0[n] = at } }
+        return n
+    }
+}
+
+/// Its first step is a `StampEffect`: how soon after its start a flow's first step runs.
+struct FirstStepFlow: Flow {
+    static let version = 1
+    static var effects: [any DurableEffect.Type] { [StampEffect.self] }
+    func run(_ n: Int, flow: FlowContext) async throws -> Int {
+        try await flow.perform(StampEffect(n: n))
+    }
+}
+
+/// `calf bench flows`: no-op steps per second with `flows` concurrent
+/// flows, the memory of a waiting flow, the rebuild of a 1,000-step flow
+/// over its log after a restart, and the latency from a flow's start to its
+/// first step running.
+public enum FlowBench {
+    public static func run(flows: Int, steps: Int, longSteps: Int = 1_000, starts: Int = 1_000, report: Report) async throws {
+        let dir = try DurableBench.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var options = DurableOptions(path: dir, durability: .process, behaviors: [], checkpointInterval: .seconds(5), mapSize: 1 << 30)
+        options.addFlow(StepperFlow.self)
+        options.addFlow(LongFlow.self)
+        options.addFlow(FirstStepFlow.self)
+        let node = try Node(durable: options)
+
+        // Waiting flows: what each costs, waiting on a signal.
+        let rssBefore = residentBytes()
+        let handles = try await startAll(flows) { _ in try await node.startFlow(StepperFlow(), steps) }
+        while try await node.log(of: handles[handles.count - 1]).status != .waiting { try await Task.sleep(for: .milliseconds(5)) }
+        _ = await node.settled()
+        let perFlow = Double(residentBytes() - rssBefore) / Double(flows)
+        report.figure("flows_waiting_bytes", perFlow, "bytes per waiting flow",
+                      note: "\(flows) flows waiting on a signal: RSS growth / flows (process, log, task, executor)")
+
+        // No-op steps: the signal, then the steps, each its own turn and commit.
+        flowsFinished.store(0, ordering: .relaxed)
+        let start = now()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for slice in 0..<8 {
+                group.addTask {
+                    for index in stride(from: slice, to: handles.count, by: 8) { try await node.signal(handles[index], "go", 1) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        while flowsFinished.load(ordering: .relaxed) < flows { try await Task.sleep(for: .milliseconds(1)) }
+        let elapsed = now() - start
+        let total = Double(flows * (steps + 1))
+        let schedulers = node.schedulers.count
+        report.figure("flows_steps", total / elapsed, "steps/s",
+                      note: "\(flows) concurrent flows × \(steps + 1) steps (a signal, then no-op sleeps), each a turn; \(schedulers) schedulers: \(Int(total / elapsed / Double(schedulers))) per scheduler")
+
+        // Start to first step: one flow at a time.
+        stamps.withLock { $0 = [:] }
+        var latencies: [Double] = []
+        for n in 0..<starts {
+            let begun = now()
+            _ = try await node.startFlow(FirstStepFlow(), n)
+            while true {
+                if let at = stamps.withLock({ $0[n] }) {
+                    latencies.append(at - begun)
+                    break
+                }
+                try await Task.sleep(for: .microseconds(50))
+            }
+        }
+        latencies.sort()
+        report.figure("flows_first_step_p50", latencies[latencies.count / 2] * 1e3, "ms",
+                      note: "from startFlow to its first step's effect running, one flow at a time, \(starts) flows")
+        report.figure("flows_first_step_p99", latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1e3, "ms")
+
+        // A long flow rebuilt over its log after a restart.
+        let long = try await node.startFlow(LongFlow(), longSteps, name: "long")
+        while true {
+            let log = try await node.log(of: long)
+            if log.status == .waiting, log.steps.count == longSteps + 1 { break }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        try await node.shutdown()
+        let opened = now()
+        let again = try Node(durable: options)
+        let openTime = now() - opened
+        guard let handle = again.flow(named: "long", as: LongFlow.self) else { throw FlowError.notAFlow("long") }
+        let signalled = now()
+        try await again.signal(handle, "go", 1)
+        _ = try await again.result(of: handle, timeout: .seconds(60))
+        report.figure("flows_rebuild_\(longSteps)_steps", (now() - signalled) * 1e3, "ms",
+                      note: "after a restart (node start \(Int(openTime * 1e3)) ms), a signal to a flow of \(longSteps) steps: its code re-run over its log, then the turn; to the result")
+        try await again.shutdown()
+    }
+
+    private static func startAll<T: Sendable>(_ count: Int, _ start: @escaping @Sendable (Int) async throws -> T) async throws -> [T] {
+        try await withThrowingTaskGroup(of: [T].self) { group in
+            for slice in 0..<8 {
+                group.addTask {
+                    var made: [T] = []
+                    for index in stride(from: slice, to: count, by: 8) { made.append(try await start(index)) }
+                    return made
+                }
+            }
+            var all: [T] = []
+            for try await made in group { all.append(contentsOf: made) }
+            return all
+        }
+    }
+}
