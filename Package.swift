@@ -87,7 +87,7 @@ let package = Package(
         // Durable async flows: straight-line async code run by a deterministic
         // executor inside a durable process's turns (no NIO).
         .target(name: "CalfFlows", dependencies: [
-            "Calf",
+            "Calf", "CalfStore",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Connectors: effects that reach other services (the HTTP request connector, AsyncHTTPClient).

@@ -221,4 +221,7 @@ public struct DurableContext<Message: Codable & Sendable> {
 public struct DurableTimerRef: Hashable, Sendable, Codable {
     /// The timer's id within its process.
     public let id: UInt64
+
+    /// The timer numbered `id` (as a journal or a log kept it).
+    package init(id: UInt64) { self.id = id }
 }
