@@ -58,7 +58,7 @@ public enum FlowBench {
     public static func run(flows: Int, steps: Int, longSteps: Int = 1_000, starts: Int = 1_000, report: Report) async throws {
         let dir = try DurableBench.directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var options = DurableOptions(path: dir, durability: .process, behaviors: [], checkpointInterval: .seconds(5), mapSize: 1 << 30)
+        var options = DurableOptions(path: dir, durability: .process, behaviors: [EffectChain.self], checkpointInterval: .seconds(5), mapSize: 1 << 30)
         options.addFlow(StepperFlow.self)
         options.addFlow(LongFlow.self)
         options.addFlow(FirstStepFlow.self)
@@ -70,8 +70,13 @@ public enum FlowBench {
         while try await node.log(of: handles[handles.count - 1]).status != .waiting { try await Task.sleep(for: .milliseconds(5)) }
         _ = await node.settled()
         let perFlow = Double(residentBytes() - rssBefore) / Double(flows)
+        // The same number of plain durable processes, idle: what a flow costs beyond its process.
+        let plainBefore = residentBytes()
+        for _ in 0..<flows { _ = try await node.spawnDurable(EffectChain()) }
+        _ = await node.settled()
+        let perProcess = Double(residentBytes() - plainBefore) / Double(flows)
         report.figure("flows_waiting_bytes", perFlow, "bytes per waiting flow",
-                      note: "\(flows) flows waiting on a signal: RSS growth / flows (process, log, task, executor)")
+                      note: "\(flows) flows waiting on a signal: RSS growth / flows; an idle plain durable process: \(Int(perProcess)) bytes")
 
         // No-op steps: the signal, then the steps, each its own turn and commit.
         flowsFinished.store(0, ordering: .relaxed)

@@ -164,6 +164,7 @@ extension FlowStep {
         }
         writer.int(attempts ?? -1)
         writer.optionalVarint(timer?.id)
+        writer.time(due)
         writer.optionalVarint(effect)
         writer.optionalVarint(callback)
         writer.optionalString(signal)
@@ -186,6 +187,7 @@ extension FlowStep {
         let attempts = try reader.int("attempts")
         self.attempts = attempts < 0 ? nil : attempts
         timer = try reader.optionalVarint("timer").map(DurableTimerRef.init(id:))
+        due = try reader.time("due")
         effect = try reader.optionalVarint("effect")
         callback = try reader.optionalVarint("callback")
         signal = try reader.optionalString("signal")

@@ -36,6 +36,7 @@ public struct FlowContext: Sendable {
     public func sleep(for duration: Duration, file: StaticString = #fileID, line: UInt = #line) async throws {
         let result = try await run.step(.sleep, what: "\(duration)", arguments: "", site: "\(file):\(line)") { step, _, context in
             step.timer = context.sendAfter(.timerFired(step: step.id), after: duration)
+            step.due = context.now + duration
             return nil
         }
         try result.throwIfFailed()
@@ -46,6 +47,7 @@ public struct FlowContext: Sendable {
         let result = try await run.step(.sleep, what: "until \(time.secondsSinceEpoch)", arguments: "", site: "\(file):\(line)") { step, _, context in
             let delay = time > context.now ? time - context.now : .zero
             step.timer = context.sendAfter(.timerFired(step: step.id), after: delay)
+            step.due = context.now + delay
             return nil
         }
         try result.throwIfFailed()
@@ -108,7 +110,10 @@ public struct FlowContext: Sendable {
                 log.signals[name] = kept.isEmpty ? nil : kept
                 return .value(payload)
             }
-            if let timeout { step.timer = context.sendAfter(.timerFired(step: step.id), after: timeout) }
+            if let timeout {
+                step.timer = context.sendAfter(.timerFired(step: step.id), after: timeout)
+                step.due = context.now + timeout
+            }
             return nil
         }
         switch result {
@@ -153,6 +158,7 @@ public struct FlowCallback: Sendable {
             if let arrival = log.arrivals[callback.id] { return .value(try FlowJSON.encode(arrival)) }
             let wait = timeout ?? (callback.expiresAt > context.now ? callback.expiresAt - context.now : .zero)
             step.timer = context.sendAfter(.timerFired(step: step.id), after: wait)
+            step.due = context.now + wait
             return nil
         }
         switch result {

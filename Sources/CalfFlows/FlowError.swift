@@ -18,6 +18,10 @@ public enum FlowError: Error, Sendable, Equatable, CustomStringConvertible {
     case undecodable(String)
     /// The process is not a flow of that type.
     case notAFlow(String)
+    /// The flow's task is being unwound to leave memory while it waits
+    /// (`FlowOptions.evictAfter`): its steps throw this, and the code must
+    /// let it pass (a `catch` that goes on asking for steps gets it again).
+    case evicted
 
     /// One line.
     public var description: String {
@@ -29,6 +33,7 @@ public enum FlowError: Error, Sendable, Equatable, CustomStringConvertible {
         case .timedOut(let what): "timed out: \(what)"
         case .undecodable(let what): "undecodable: \(what)"
         case .notAFlow(let what): "not a flow: \(what)"
+        case .evicted: "the flow's task left memory while it waits"
         }
     }
 

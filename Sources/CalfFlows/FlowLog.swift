@@ -72,6 +72,8 @@ public struct FlowStep: Codable, Sendable, Equatable {
     public var attempts: Int?
     /// The timer that ends its wait, if any.
     public var timer: DurableTimerRef?
+    /// When that timer is due.
+    public var due: WallTime?
     /// The effect it waits for (`effect`).
     public var effect: UInt64?
     /// The callback it waits for (`wait`) or minted (`callback`).

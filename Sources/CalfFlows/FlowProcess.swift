@@ -6,10 +6,16 @@ public struct FlowOptions: Codable, Sendable, Hashable {
     /// nondeterministic flow diverges on its first run instead of after a
     /// node restart in production).
     public var replayEveryTurn: Bool
+    /// A flow that waits only on timers due this far off or later, on
+    /// callbacks or on signals (not on an effect) leaves memory after its
+    /// turn: its task is unwound and the next event rebuilds it from its
+    /// log (its cost: re-running the code over its steps). nil: never.
+    public var evictAfter: Duration?
 
     /// Options.
-    public init(replayEveryTurn: Bool = false) {
+    public init(replayEveryTurn: Bool = false, evictAfter: Duration? = .seconds(10)) {
         self.replayEveryTurn = replayEveryTurn
+        self.evictAfter = evictAfter
     }
 }
 
@@ -43,7 +49,7 @@ public struct FlowProcess<F: Flow>: DurableBehavior {
 
     /// One event of the flow: its code runs until it waits again.
     public func handle(_ event: FlowEvent, state: inout FlowLog, context: inout DurableContext<FlowEvent>) {
-        FlowHost.handle(event, log: &state, context: &context, replayEveryTurn: options.replayEveryTurn) { run in
+        FlowHost.handle(event, log: &state, context: &context, replayEveryTurn: options.replayEveryTurn, evictAfter: options.evictAfter) { run in
             let context = FlowContext(run: run)
             let flow = self.flow
             let input = self.input
@@ -53,6 +59,7 @@ public struct FlowProcess<F: Flow>: DurableBehavior {
                     run.end(Result { try FlowJSON.encode(output) }.mapError { EffectFailure($0, attempts: 1) })
                 } catch let error as FlowError {
                     switch error {
+                    case .evicted: break
                     case .cancelled: run.end(.failure(FlowError.cancelledFailure))
                     case .failed(let failure): run.end(.failure(failure))
                     default: run.end(.failure(EffectFailure(kind: "flow", message: error.description, terminal: true)))
@@ -71,7 +78,7 @@ public struct FlowProcess<F: Flow>: DurableBehavior {
 enum FlowHost {
     static func handle(
         _ event: FlowEvent, log: inout FlowLog, context: inout DurableContext<FlowEvent>, replayEveryTurn: Bool,
-        start: (FlowRun) -> Void
+        evictAfter: Duration?, start: (FlowRun) -> Void
     ) {
         defer {
             log.turns += 1
@@ -88,7 +95,9 @@ enum FlowHost {
             run.withTurn(&log, &context) {
                 run.startLive(start: start)
                 run.settle()
+                run.evictIfIdle(after: evictAfter)
             }
+            if run.evicted { log.run = nil }
             return
         }
         guard log.startedAt != nil else { return }
@@ -114,6 +123,8 @@ enum FlowHost {
         run.withTurn(&log, &context) {
             if run.stopped == nil { run.handle(event) } else { run.keep(event) }
             run.settle()
+            run.evictIfIdle(after: evictAfter)
         }
+        if run.evicted { log.run = nil }
     }
 }

@@ -126,7 +126,31 @@ final class FlowRun: @unchecked Sendable {
 
     /// The code ended (called by its task, inside a turn).
     func end(_ outcome: Result<String, EffectFailure>) {
+        // What code unwinding for an eviction ends with is not the flow's end.
+        guard !evicted else { return }
         finished = outcome
+    }
+
+    /// Whether the task was unwound to leave memory (the log keeps no run then).
+    private(set) var evicted = false
+
+    /// After a turn: a flow that waits only on timers due `after` from now
+    /// or later, on callbacks or on signals, unwinds its task (each step it
+    /// waits on throws `FlowError.evicted`); the next event rebuilds it.
+    func evictIfIdle(after: Duration?) {
+        guard let after, let log, let context, log.pointee.status == .waiting, stopped == nil, finished == nil else { return }
+        let horizon = context.pointee.now + after
+        for id in waiting.keys {
+            guard let step = log.pointee.step(id), step.kind != .effect else { return }
+            if let due = step.due, due < horizon { return }
+        }
+        evicted = true
+        let pending = waiting
+        waiting.removeAll()
+        for (_, continuation) in pending.sorted(by: { $0.key < $1.key }) { continuation.resume(throwing: FlowError.evicted) }
+        executor.drain()
+        // The status stays `waiting`: the log is what it was; what the unwinding code did is not kept.
+        log.pointee.status = .waiting
     }
 
     // MARK: Events
@@ -278,6 +302,7 @@ final class FlowRun: @unchecked Sendable {
             throw FlowError.misuse("a flow step was asked for outside the flow's own task (a Task {} or Task.detached {} inside a flow?)")
         }
         if let stopped { throw FlowError.diverged(stopped) }
+        if evicted { throw FlowError.evicted }
         return "0/\(counters["0", default: 0])"
     }
 

@@ -285,6 +285,22 @@ extension DurableOptions {
         }
     }
 
+    @Test func aFlowWaitingOnlyOnASignalLeavesMemoryAndComesBackWithTheNextEvent() async throws {
+        try await withDataDirectory { dir in
+            let node = try Node(schedulers: 2, durable: flowOptions(dir))
+            let evicted = try await node.startFlow(Patient(), 1)
+            let kept = try await node.startFlow(Patient(), 2, options: FlowOptions(evictAfter: nil))
+            for flow in [evicted, kept] {
+                #expect(await eventually { (try? await node.log(of: flow))?.status == .waiting })
+            }
+            #expect(try await node.state(of: evicted.address, as: FlowProcess<Patient>.self).run == nil, "no task while it waits")
+            #expect(try await node.state(of: kept.address, as: FlowProcess<Patient>.self).run != nil)
+            try await node.signal(evicted, "never", 5)
+            #expect(try await node.result(of: evicted, timeout: .seconds(5)) == 5, "rebuilt from its log by the signal")
+            try await node.shutdown()
+        }
+    }
+
     @Test func cancellingAFlowFailsTheStepItWaitsOnAndItsCatchRuns() async throws {
         try await withDataDirectory { dir in
             let node = try Node(schedulers: 2, durable: flowOptions(dir))
