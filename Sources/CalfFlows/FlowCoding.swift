@@ -94,6 +94,8 @@ extension FlowLog: JournalCodable {
         for (_, arrival) in arrivals.sorted(by: { $0.key < $1.key }) { arrival.write(to: &writer) }
         writer.bool(cancelRequested)
         writer.int(turns)
+        writer.int(generation)
+        writer.int(bytes)
         for map in [byEffect, byCallback] {
             writer.varint(UInt64(map.count))
             for (id, step) in map.sorted(by: { $0.key < $1.key }) {
@@ -133,6 +135,8 @@ extension FlowLog: JournalCodable {
         }
         cancelRequested = try reader.bool("cancelRequested")
         turns = try reader.int("turns")
+        generation = try reader.int("generation")
+        let bytes = try reader.int("bytes")
         for which in 0..<2 {
             for _ in 0..<(try reader.count("ids")) {
                 let id = try reader.varint("id")
@@ -140,6 +144,7 @@ extension FlowLog: JournalCodable {
                 if which == 0 { byEffect[id] = step } else { byCallback[id] = step }
             }
         }
+        self.bytes = bytes // after `append`, which counts as it goes
     }
 }
 

@@ -123,6 +123,18 @@ public struct FlowContext: Sendable {
         }
     }
 
+    /// The history's size: this run's steps and about how many bytes they
+    /// hold; `shouldContinueAsNew` past the warning marks (`FlowLimits`).
+    public var history: FlowHistoryInfo { run.history }
+
+    /// Ends this run and starts the next one of the same flow (the same
+    /// name and process) on `input`, with an empty history: a long loop
+    /// stays bounded. What this run left under way ends; signals not yet
+    /// taken wait for the next run.
+    public func continueAsNew<Input: Encodable>(with input: Input) throws -> Never {
+        throw ContinueAsNew(input: try FlowJSON.encode(input))
+    }
+
     /// Whether the code may take the patched path `id`: true for a flow
     /// that reaches this point running this code (the marker is journaled),
     /// false for one whose history was written before the patch. Deploy

@@ -22,6 +22,8 @@ public enum FlowError: Error, Sendable, Equatable, CustomStringConvertible {
     /// (`FlowOptions.evictAfter`): its steps throw this, and the code must
     /// let it pass (a `catch` that goes on asking for steps gets it again).
     case evicted
+    /// The flow's history reached its bounds (`FlowLimits`): no new step is taken.
+    case historyFull(String)
 
     /// One line.
     public var description: String {
@@ -34,6 +36,7 @@ public enum FlowError: Error, Sendable, Equatable, CustomStringConvertible {
         case .undecodable(let what): "undecodable: \(what)"
         case .notAFlow(let what): "not a flow: \(what)"
         case .evicted: "the flow's task left memory while it waits"
+        case .historyFull(let what): "the flow's history is full: \(what)"
         }
     }
 

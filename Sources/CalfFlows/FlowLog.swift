@@ -49,6 +49,54 @@ public enum FlowStepResult: Codable, Sendable, Equatable {
     case failure(EffectFailure)
 }
 
+extension Optional<FlowStepResult> {
+    var size: Int { self?.size ?? 0 }
+}
+
+extension FlowStepResult {
+    /// About how many bytes it holds.
+    var size: Int {
+        switch self {
+        case .value(let json): json.utf8.count
+        case .none: 0
+        case .failure(let failure): failure.kind.utf8.count + failure.message.utf8.count
+        }
+    }
+}
+
+/// How long a flow's history may grow: warn past `warnSteps` or
+/// `warnBytes`, refuse new steps past `maximumSteps` or `maximumBytes`
+/// (checked at the step: the flow fails there with `FlowError.historyFull`,
+/// where it can still be cancelled). `continueAsNew` keeps a loop bounded.
+public struct FlowLimits: Codable, Sendable, Hashable {
+    /// Warn past this many steps.
+    public var warnSteps: Int
+    /// Warn past this many bytes.
+    public var warnBytes: Int
+    /// Refuse new steps past this many.
+    public var maximumSteps: Int
+    /// Refuse new steps past this many bytes.
+    public var maximumBytes: Int
+
+    /// Bounds: by default warn at 1,000 steps or 4 MiB, refuse past 10,000 steps or 32 MiB.
+    public init(warnSteps: Int = 1_000, warnBytes: Int = 4 << 20, maximumSteps: Int = 10_000, maximumBytes: Int = 32 << 20) {
+        self.warnSteps = warnSteps
+        self.warnBytes = warnBytes
+        self.maximumSteps = maximumSteps
+        self.maximumBytes = maximumBytes
+    }
+}
+
+/// A flow's history as its code sees it.
+public struct FlowHistoryInfo: Sendable, Equatable {
+    /// Steps in its log (this run's).
+    public var steps: Int
+    /// About how many bytes they hold.
+    public var bytes: Int
+    /// Past the warning marks: time for `continueAsNew`.
+    public var shouldContinueAsNew: Bool
+}
+
 /// One step of a flow, as its log keeps it: what the code asked for, where,
 /// when, and how it ended.
 public struct FlowStep: Codable, Sendable, Equatable {
@@ -133,6 +181,10 @@ public struct FlowLog: Codable, Sendable {
     public var cancelRequested = false
     /// Turns handled (the live run is in step with the log after as many).
     public var turns = 0
+    /// Which run this is: 0, then one more for each `continueAsNew`.
+    public var generation = 0
+    /// About how many bytes its steps hold (what the history bounds count).
+    public var bytes = 0
 
     /// Steps by id (derived from `steps`).
     var index: [String: Int] = [:]
@@ -152,7 +204,7 @@ public struct FlowLog: Codable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case type, version, input, status, startedAt, endedAt, steps, output, error, divergence, signals, arrivals
-        case cancelRequested, turns, byTimer, byEffect, byCallback
+        case cancelRequested, turns, byTimer, byEffect, byCallback, generation, bytes
     }
 
     /// Decodes a log (its index rebuilt, no run).
@@ -175,6 +227,8 @@ public struct FlowLog: Codable, Sendable {
         byTimer = try c.decode([UInt64: String].self, forKey: .byTimer)
         byEffect = try c.decode([UInt64: String].self, forKey: .byEffect)
         byCallback = try c.decode([UInt64: String].self, forKey: .byCallback)
+        generation = try c.decodeIfPresent(Int.self, forKey: .generation) ?? 0
+        bytes = try c.decodeIfPresent(Int.self, forKey: .bytes) ?? 0
         for (position, step) in steps.enumerated() { index[step.id] = position }
     }
 
@@ -198,6 +252,8 @@ public struct FlowLog: Codable, Sendable {
         try c.encode(byTimer, forKey: .byTimer)
         try c.encode(byEffect, forKey: .byEffect)
         try c.encode(byCallback, forKey: .byCallback)
+        try c.encode(generation, forKey: .generation)
+        try c.encode(bytes, forKey: .bytes)
     }
 
     /// The step `id`, if the log has it.
@@ -206,6 +262,22 @@ public struct FlowLog: Codable, Sendable {
     mutating func append(_ step: FlowStep) {
         index[step.id] = steps.count
         steps.append(step)
+        bytes += 64 + step.id.utf8.count + step.what.utf8.count + step.site.utf8.count + step.result.size
+    }
+
+    /// Starts run `generation + 1` on `input`: the steps of this run gone,
+    /// the signals not yet taken kept.
+    mutating func startOver(input: String, at time: WallTime) {
+        generation += 1
+        self.input = input
+        steps = []
+        index = [:]
+        byEffect = [:]
+        byCallback = [:]
+        arrivals = [:]
+        bytes = 0
+        startedAt = time
+        status = .running
     }
 
     mutating func resolve(_ id: String, _ result: FlowStepResult, at time: WallTime, attempts: Int? = nil) -> Bool {
@@ -213,6 +285,7 @@ public struct FlowLog: Codable, Sendable {
         steps[position].result = result
         steps[position].resolvedAt = time
         if let attempts { steps[position].attempts = attempts }
+        bytes += result.size
         return true
     }
 }

@@ -11,11 +11,14 @@ public struct FlowOptions: Codable, Sendable, Hashable {
     /// turn: its task is unwound and the next event rebuilds it from its
     /// log (its cost: re-running the code over its steps). nil: never.
     public var evictAfter: Duration?
+    /// How long its history may grow.
+    public var limits: FlowLimits
 
     /// Options.
-    public init(replayEveryTurn: Bool = false, evictAfter: Duration? = .seconds(10)) {
+    public init(replayEveryTurn: Bool = false, evictAfter: Duration? = .seconds(10), limits: FlowLimits = FlowLimits()) {
         self.replayEveryTurn = replayEveryTurn
         self.evictAfter = evictAfter
+        self.limits = limits
     }
 }
 
@@ -49,14 +52,18 @@ public struct FlowProcess<F: Flow>: DurableBehavior {
 
     /// One event of the flow: its code runs until it waits again.
     public func handle(_ event: FlowEvent, state: inout FlowLog, context: inout DurableContext<FlowEvent>) {
-        FlowHost.handle(event, log: &state, context: &context, replayEveryTurn: options.replayEveryTurn, evictAfter: options.evictAfter) { run in
+        FlowHost.handle(event, log: &state, context: &context, options: options) { run in
             let context = FlowContext(run: run)
             let flow = self.flow
-            let input = self.input
+            // The run's input: the spawn's, or the one `continueAsNew` carried (both kept in the log).
+            let json = run.input
             Task(executorPreference: run.executor) {
                 do {
+                    let input = try FlowJSON.value(F.Input.self, json, step: "the input")
                     let output = try await flow.run(input, flow: context)
                     run.end(Result { try FlowJSON.encode(output) }.mapError { EffectFailure($0, attempts: 1) })
+                } catch let next as ContinueAsNew {
+                    run.continueAsNew(next.input)
                 } catch let error as FlowError {
                     switch error {
                     case .evicted: break
@@ -74,11 +81,19 @@ public struct FlowProcess<F: Flow>: DurableBehavior {
     }
 }
 
+/// What `FlowContext.continueAsNew(with:)` throws: the next run's input.
+struct ContinueAsNew: Error {
+    let input: String
+}
+
 /// The turn of a flow's process, whatever its type.
 enum FlowHost {
+    /// Runs after one another in a turn that goes on as new runs, at most (a loop that never takes a step fails).
+    static let continuationsPerTurn = 100
+
     static func handle(
-        _ event: FlowEvent, log: inout FlowLog, context: inout DurableContext<FlowEvent>, replayEveryTurn: Bool,
-        evictAfter: Duration?, start: (FlowRun) -> Void
+        _ event: FlowEvent, log: inout FlowLog, context: inout DurableContext<FlowEvent>, options: FlowOptions,
+        start: (FlowRun) -> Void
     ) {
         defer {
             log.turns += 1
@@ -86,45 +101,66 @@ enum FlowHost {
         }
         if log.status.isFinal { return }
         let seed = context.pid.serial &* 0x9E37_79B9_7F4A_7C15
+        func made(_ log: FlowLog, startedAt: WallTime) -> FlowRun {
+            FlowRun(log: log, seed: seed, startedAt: startedAt, limits: options.limits)
+        }
+        var run: FlowRun
         if case .start = event {
             guard log.startedAt == nil else { return }
             log.startedAt = context.now
             log.status = .running
-            let run = FlowRun(type: log.type, seed: seed, startedAt: context.now)
+            run = made(log, startedAt: context.now)
             log.run = run
             run.withTurn(&log, &context) {
                 run.startLive(start: start)
                 run.settle()
-                run.evictIfIdle(after: evictAfter)
             }
-            if run.evicted { log.run = nil }
-            return
+        } else {
+            guard log.startedAt != nil else { return }
+            if log.status == .diverged {
+                guard case .resume = event else {
+                    // Parked: the event is kept in the log for when the flow is resumed.
+                    let parked = made(log, startedAt: log.startedAt ?? context.now)
+                    parked.withTurn(&log, &context) { parked.keep(event) }
+                    return
+                }
+                log.status = .running
+                log.divergence = nil
+                log.run = nil
+            }
+            if let existing = log.run, existing.syncedTurns == log.turns, existing.stopped == nil, !options.replayEveryTurn {
+                run = existing
+            } else {
+                run = made(log, startedAt: log.startedAt ?? context.now)
+                log.run = run
+                run.withTurn(&log, &context) { run.rebuild(start: start) }
+            }
+            run.withTurn(&log, &context) {
+                if run.stopped == nil { run.handle(event) } else { run.keep(event) }
+                run.settle()
+            }
         }
-        guard log.startedAt != nil else { return }
-        if log.status == .diverged {
-            guard case .resume = event else {
-                // Parked: the event is kept in the log for when the flow is resumed.
-                let run = FlowRun(type: log.type, seed: seed, startedAt: log.startedAt ?? context.now)
-                run.withTurn(&log, &context) { run.keep(event) }
+        // continueAsNew: what the run left under way ends, and the next run starts in this turn.
+        var continuations = 0
+        while let input = run.continued {
+            continuations += 1
+            run.withTurn(&log, &context) { run.endRun() }
+            guard continuations <= continuationsPerTurn else {
+                log.status = .failed
+                log.error = EffectFailure(kind: "flow", message: "continueAsNew \(continuationsPerTurn) times in one turn without a step", terminal: true)
+                log.endedAt = context.now
+                log.run = nil
                 return
             }
-            log.status = .running
-            log.divergence = nil
-            log.run = nil
-        }
-        let run: FlowRun
-        if let existing = log.run, existing.syncedTurns == log.turns, existing.stopped == nil, !replayEveryTurn {
-            run = existing
-        } else {
-            run = FlowRun(type: log.type, seed: seed, startedAt: log.startedAt ?? context.now)
+            log.startOver(input: input, at: context.now)
+            run = made(log, startedAt: context.now)
             log.run = run
-            run.withTurn(&log, &context) { run.rebuild(start: start) }
+            run.withTurn(&log, &context) {
+                run.startLive(start: start)
+                run.settle()
+            }
         }
-        run.withTurn(&log, &context) {
-            if run.stopped == nil { run.handle(event) } else { run.keep(event) }
-            run.settle()
-            run.evictIfIdle(after: evictAfter)
-        }
+        run.withTurn(&log, &context) { run.evictIfIdle(after: options.evictAfter) }
         if run.evicted { log.run = nil }
     }
 }

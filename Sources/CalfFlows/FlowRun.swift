@@ -1,5 +1,6 @@
 import Calf
 import Foundation
+import Logging
 
 /// The code of one flow running over its log: its task, the steps it is
 /// suspended on, and, during a turn, the log and the context it works with.
@@ -39,10 +40,29 @@ final class FlowRun: @unchecked Sendable {
     /// The flow type's name (for its logger).
     let type: String
 
-    init(type: String, seed: UInt64, startedAt: WallTime) {
-        self.type = type
-        self.seed = seed
+    /// Which run of the flow this is (`continueAsNew` starts the next): its step ids carry it.
+    let generation: Int
+    /// The input of this run, as JSON.
+    let input: String
+    /// How long its history may grow.
+    let limits: FlowLimits
+    /// The input of the next run, once the code asked for `continueAsNew`.
+    private(set) var continued: String?
+    private var warned = false
+
+    init(log: FlowLog, seed: UInt64, startedAt: WallTime, limits: FlowLimits) {
+        type = log.type
+        generation = log.generation
+        input = log.input
+        self.seed = seed ^ UInt64(log.generation) &* 0xD6E8_FEB8_6659_FD93
+        self.limits = limits
         now = startedAt
+    }
+
+    /// The code asked to go on as a new run with `input` (called by its task, inside a turn).
+    func continueAsNew(_ input: String) {
+        guard !evicted, stopped == nil else { return }
+        continued = input
     }
 
     /// Whether the flow's output may be acted on (not replaying, not rebuilding).
@@ -111,6 +131,7 @@ final class FlowRun: @unchecked Sendable {
             finish(finished, log: &log.pointee, context: &context.pointee)
             return
         }
+        if continued != nil { return }
         if executor.foreignWakeUps > 0 || waiting.isEmpty {
             let divergence = FlowDivergence(
                 step: lastStep, journal: nil,
@@ -167,6 +188,8 @@ final class FlowRun: @unchecked Sendable {
             let result: FlowStepResult = completion.failure.map { .failure($0) } ?? .value(completion.output ?? "null")
             if log.resolve(id, result, at: time, attempts: completion.attempts) { resume(id, log: log) }
         case .callbackArrived(let arrival):
+            // A callback of an earlier run (before continueAsNew) is not this run's.
+            guard log.byCallback[arrival.callback] != nil else { return }
             log.arrivals[arrival.callback] = arrival
             let json = FlowJSON.string(arrival) ?? "null"
             for step in log.steps where step.kind == .wait && step.callback == arrival.callback && step.result == nil {
@@ -199,6 +222,25 @@ final class FlowRun: @unchecked Sendable {
         continuation.resume(returning: result)
     }
 
+    /// Ends what this run left under way (its timers, effects, callbacks), before the next run starts.
+    func endRun() {
+        guard let log, let context else { return } // invariant: called inside withTurn
+        closeOpenSteps(log: &log.pointee, context: &context.pointee)
+    }
+
+    private func closeOpenSteps(log: inout FlowLog, context: inout DurableContext<FlowEvent>) {
+        for step in log.steps where step.result == nil {
+            if let timer = step.timer { context.cancelTimer(timer) }
+            if let effect = step.effect { context.cancelEffect(EffectRef(id: effect)) }
+        }
+        log.byEffect.removeAll()
+        for step in log.steps where step.kind == .callback {
+            if case .value(let json) = step.result, let callback = FlowJSON.decode(DurableCallback.self, json) {
+                context.cancelCallback(callback)
+            }
+        }
+    }
+
     private func finish(_ outcome: Result<String, EffectFailure>, log: inout FlowLog, context: inout DurableContext<FlowEvent>) {
         log.endedAt = context.now
         switch outcome {
@@ -210,16 +252,7 @@ final class FlowRun: @unchecked Sendable {
             log.error = failure
         }
         // What is still under way ends with the flow: its timers, effects and callbacks.
-        for step in log.steps where step.result == nil {
-            if let timer = step.timer { context.cancelTimer(timer) }
-            if let effect = step.effect { context.cancelEffect(EffectRef(id: effect)) }
-        }
-        log.byEffect.removeAll()
-        for step in log.steps where step.kind == .callback {
-            if case .value(let json) = step.result, let callback = FlowJSON.decode(DurableCallback.self, json) {
-                context.cancelCallback(callback)
-            }
-        }
+        closeOpenSteps(log: &log, context: &context)
     }
 
     // MARK: Steps
@@ -251,6 +284,7 @@ final class FlowRun: @unchecked Sendable {
             throw park(FlowDivergence(step: id, journal: nil, code: "\(kind.rawValue) \(what) at \(site)", reason: "diverged"))
         }
         if log.pointee.cancelRequested { throw FlowError.cancelled }
+        try checkBounds(log.pointee, site: site)
         var step = FlowStep(id: id, kind: kind, what: what, digest: digest, site: site, at: context.pointee.now)
         let immediate = try issue(&step, &log.pointee, &context.pointee)
         if let immediate {
@@ -297,13 +331,32 @@ final class FlowRun: @unchecked Sendable {
         return z ^ (z >> 31)
     }
 
+    /// Refuses a new step past the history's bounds; warns once past the warning marks.
+    private func checkBounds(_ log: FlowLog, site: String) throws {
+        if log.steps.count >= limits.maximumSteps || log.bytes >= limits.maximumBytes {
+            throw FlowError.historyFull("\(log.steps.count) steps, \(log.bytes) bytes (bounds \(limits.maximumSteps) steps, \(limits.maximumBytes) bytes) at \(site): use continueAsNew")
+        }
+        if !warned, !isReplaying, log.steps.count >= limits.warnSteps || log.bytes >= limits.warnBytes {
+            warned = true
+            Logger(label: "calf.flow.\(type)").warning("flow history past \(limits.warnSteps) steps or \(limits.warnBytes) bytes: \(log.steps.count) steps, \(log.bytes) bytes at \(site); continueAsNew keeps it bounded")
+        }
+    }
+
+    /// The history's size as the code sees it.
+    var history: FlowHistoryInfo {
+        let steps = log?.pointee.steps.count ?? 0
+        let bytes = log?.pointee.bytes ?? 0
+        return FlowHistoryInfo(steps: steps, bytes: bytes, shouldContinueAsNew: steps >= limits.warnSteps || bytes >= limits.warnBytes)
+    }
+
     private func peekPosition() throws -> String {
         guard executor.isOnTurn, log != nil else {
             throw FlowError.misuse("a flow step was asked for outside the flow's own task (a Task {} or Task.detached {} inside a flow?)")
         }
         if let stopped { throw FlowError.diverged(stopped) }
         if evicted { throw FlowError.evicted }
-        return "0/\(counters["0", default: 0])"
+        let n = counters["0", default: 0]
+        return generation == 0 ? "0/\(n)" : "\(generation).0/\(n)"
     }
 
     private func nextPosition(site: String) throws -> String {

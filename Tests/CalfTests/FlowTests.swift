@@ -116,10 +116,32 @@ struct Patient: Flow {
     }
 }
 
+/// Counts to `until` two steps at a time, one run each (`continueAsNew`).
+struct RunCounter: Flow {
+    static let version = 1
+    struct Input: Codable, Sendable { var at: Int; var until: Int; var seen: [Int] }
+
+    func run(_ input: Input, flow: FlowContext) async throws -> [Int] {
+        try await flow.sleep(for: .milliseconds(1))
+        try await flow.sleep(for: .milliseconds(1))
+        let seen = input.seen + [flow.history.steps]
+        guard input.at < input.until else { return seen }
+        try flow.continueAsNew(with: Input(at: input.at + 1, until: input.until, seen: seen))
+    }
+}
+
+/// Sleeps forever, a millisecond at a time.
+struct Endless: Flow {
+    static let version = 1
+    func run(_ input: Int, flow: FlowContext) async throws -> Int {
+        while true { try await flow.sleep(for: .milliseconds(1)) }
+    }
+}
+
 private func flowOptions(_ dir: String, snapshotAtShutdown: Bool = true) -> DurableOptions {
     var options = DurableOptions(path: dir, durability: .process, behaviors: [], checkpointInterval: .seconds(3600), mapSize: 1 << 20)
     options.checkpointAtShutdown = snapshotAtShutdown
-    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self] {
+    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self] {
         options.add(flow)
     }
     return options
@@ -297,6 +319,39 @@ extension DurableOptions {
             #expect(try await node.state(of: kept.address, as: FlowProcess<Patient>.self).run != nil)
             try await node.signal(evicted, "never", 5)
             #expect(try await node.result(of: evicted, timeout: .seconds(5)) == 5, "rebuilt from its log by the signal")
+            try await node.shutdown()
+        }
+    }
+
+    @Test func continueAsNewStartsTheNextRunWithAnEmptyHistoryUnderTheSameName() async throws {
+        try await withDataDirectory { dir in
+            do {
+                let node = try Node(schedulers: 2, durable: flowOptions(dir))
+                let counter = try await node.startFlow(RunCounter(), .init(at: 1, until: 5, seen: []), name: "counter")
+                #expect(try await node.result(of: counter, timeout: .seconds(10)) == [2, 2, 2, 2, 2], "each run saw only its own two steps")
+                let log = try await node.log(of: counter)
+                #expect(log.generation == 4 && log.steps.count == 2 && log.steps.first?.id == "4.0/0")
+                try await node.shutdown()
+            }
+            // Back from the journal: the last run's input and steps.
+            let node = try Node(schedulers: 2, durable: flowOptions(dir, snapshotAtShutdown: false))
+            let counter = try #require(node.flow(named: "counter", as: RunCounter.self))
+            #expect(try await node.result(of: counter, timeout: .seconds(5)) == [2, 2, 2, 2, 2])
+            try await node.shutdown()
+        }
+    }
+
+    @Test func aFlowPastItsHistoryBoundFailsAtTheStepThatCrossesIt() async throws {
+        try await withDataDirectory { dir in
+            let node = try Node(schedulers: 2, durable: flowOptions(dir))
+            let endless = try await node.startFlow(Endless(), 0, options: FlowOptions(limits: FlowLimits(warnSteps: 2, maximumSteps: 5)))
+            do {
+                _ = try await node.result(of: endless, timeout: .seconds(10))
+                Issue.record("an endless flow ended")
+            } catch FlowError.failed(let failure) {
+                #expect(failure.message.contains("history is full") && failure.message.contains("continueAsNew"), "\(failure)")
+            }
+            #expect(try await node.log(of: endless).steps.count == 5)
             try await node.shutdown()
         }
     }
