@@ -28,6 +28,9 @@ extension FlowEvent: JournalCodable {
             writer.varint(5)
         case .resume:
             writer.varint(6)
+        case .reset(let step):
+            writer.varint(7)
+            writer.int(step)
         }
     }
 
@@ -41,6 +44,7 @@ extension FlowEvent: JournalCodable {
         case 4: self = .signal(name: try reader.string("name"), payload: try reader.string("payload"))
         case 5: self = .cancel
         case 6: self = .resume
+        case 7: self = .reset(toStep: try reader.int("step"))
         case let other: throw reader.error("unknown flow event \(other)")
         }
     }

@@ -17,4 +17,8 @@ public enum FlowEvent: Codable, Sendable, EffectCompletionMessage, CallbackMessa
     case cancel
     /// Runs a diverged flow again over its log (after a fix was deployed).
     case resume
+    /// A new start of the flow's code that keeps its steps up to number
+    /// `toStep` (their results answer the code again) and runs on from
+    /// there, asking anew for what came after (Temporal's workflow reset).
+    case reset(toStep: Int)
 }

@@ -265,6 +265,23 @@ public struct FlowLog: Codable, Sendable {
         bytes += 64 + step.id.utf8.count + step.what.utf8.count + step.site.utf8.count + step.result.size
     }
 
+    /// Keeps the first `count` steps (a reset); the flow runs again.
+    mutating func truncate(to count: Int) {
+        steps = Array(steps.prefix(count))
+        index = [:]
+        bytes = 0
+        for (position, step) in steps.enumerated() {
+            index[step.id] = position
+            bytes += 64 + step.id.utf8.count + step.what.utf8.count + step.site.utf8.count + step.result.size
+        }
+        status = .running
+        output = nil
+        error = nil
+        divergence = nil
+        endedAt = nil
+        cancelRequested = false
+    }
+
     /// Starts run `generation + 1` on `input`: the steps of this run gone,
     /// the signals not yet taken kept.
     mutating func startOver(input: String, at time: WallTime) {

@@ -99,8 +99,21 @@ enum FlowHost {
             log.turns += 1
             log.run?.syncedTurns = log.turns
         }
-        if log.status.isFinal { return }
         let seed = context.pid.serial &* 0x9E37_79B9_7F4A_7C15
+        if case .reset(let keep) = event, log.startedAt != nil {
+            // The steps after `keep` go; the code starts again live: the kept steps answer it from the log.
+            let old = FlowRun(log: log, seed: seed, startedAt: log.startedAt ?? context.now, limits: options.limits)
+            old.withTurn(&log, &context) { old.cut(after: keep) }
+            let run = FlowRun(log: log, seed: seed, startedAt: log.startedAt ?? context.now, limits: options.limits)
+            log.run = run
+            run.withTurn(&log, &context) {
+                run.startLive(start: start)
+                run.settle()
+            }
+            finishTurn(run, log: &log, context: &context, options: options, start: start)
+            return
+        }
+        if log.status.isFinal { return }
         func made(_ log: FlowLog, startedAt: WallTime) -> FlowRun {
             FlowRun(log: log, seed: seed, startedAt: startedAt, limits: options.limits)
         }
@@ -139,6 +152,19 @@ enum FlowHost {
                 if run.stopped == nil { run.handle(event) } else { run.keep(event) }
                 run.settle()
             }
+        }
+        finishTurn(run, log: &log, context: &context, options: options, start: start)
+    }
+
+    /// The end of a turn: a run that went on as new starts the next in this
+    /// turn (what it left under way ended); a run left waiting far off leaves memory.
+    private static func finishTurn(
+        _ first: FlowRun, log: inout FlowLog, context: inout DurableContext<FlowEvent>, options: FlowOptions, start: (FlowRun) -> Void
+    ) {
+        var run = first
+        let seed = context.pid.serial &* 0x9E37_79B9_7F4A_7C15
+        func made(_ log: FlowLog, startedAt: WallTime) -> FlowRun {
+            FlowRun(log: log, seed: seed, startedAt: startedAt, limits: options.limits)
         }
         // continueAsNew: what the run left under way ends, and the next run starts in this turn.
         var continuations = 0

@@ -179,7 +179,7 @@ final class FlowRun: @unchecked Sendable {
     private func record(_ event: FlowEvent, log: inout FlowLog, context: inout DurableContext<FlowEvent>) {
         let time = context.now
         switch event {
-        case .start, .resume:
+        case .start, .resume, .reset:
             break
         case .timerFired(let id):
             if log.resolve(id, .none, at: time) { resume(id, log: log) }
@@ -220,6 +220,22 @@ final class FlowRun: @unchecked Sendable {
     private func resume(_ id: String, log: FlowLog) {
         guard let continuation = waiting.removeValue(forKey: id), let result = log.step(id)?.result else { return }
         continuation.resume(returning: result)
+    }
+
+    /// Drops the steps after number `keep` (ending what they left under way) for a reset.
+    func cut(after keep: Int) {
+        guard let log, let context else { return } // invariant: called inside withTurn
+        let dropped = log.pointee.steps.dropFirst(max(0, keep + 1))
+        for step in dropped {
+            if step.result == nil, let timer = step.timer { context.pointee.cancelTimer(timer) }
+            if let effect = step.effect, log.pointee.byEffect.removeValue(forKey: effect) != nil { context.pointee.cancelEffect(EffectRef(id: effect)) }
+            if step.kind == .callback, let id = step.callback {
+                log.pointee.byCallback[id] = nil
+                log.pointee.arrivals[id] = nil
+                if case .value(let json) = step.result, let callback = FlowJSON.decode(DurableCallback.self, json) { context.pointee.cancelCallback(callback) }
+            }
+        }
+        log.pointee.truncate(to: max(0, keep + 1))
     }
 
     /// Ends what this run left under way (its timers, effects, callbacks), before the next run starts.

@@ -79,6 +79,14 @@ extension Node {
         if case .failed(let error) = await send(.cancel, to: flow.address, key: nil) { throw error }
     }
 
+    /// Starts the flow's code again keeping its steps up to number `toStep`
+    /// (their results answer it, nothing runs again) and asking anew for
+    /// what came after: for a flow that failed or diverged at a later step
+    /// once a fix is deployed (-1 keeps none). Returns once committed.
+    public func resetFlow<F: Flow>(_ flow: FlowHandle<F>, toStep: Int) async throws {
+        if case .failed(let error) = await send(.reset(toStep: toStep), to: flow.address, key: nil) { throw error }
+    }
+
     /// Runs a diverged flow again over its log (after deploying a fix, often
     /// behind `patched`); returns once the flow has handled the resume.
     public func resumeFlow<F: Flow>(_ flow: FlowHandle<F>) async throws {

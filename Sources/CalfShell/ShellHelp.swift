@@ -27,7 +27,7 @@ public enum ShellHelp {
         Entry(name: "effects", usage: "effects [P]", summary: "Durable effects under way: attempts, when the next one starts, the last error, the idempotency key."),
         Entry(name: "callbacks", usage: "callbacks [P]", summary: "Callbacks minted: pending, delivered, cancelled or expired, and the POSTs refused as late (410) or conflicting (409)."),
         Entry(name: "flows", usage: "flows", summary: "Every flow: type, version, status, what it waits on (or why it ended or was parked), steps, age."),
-        Entry(name: "flow", usage: "flow P [--at STEP | --diff] | flow signal P NAME [JSON] | flow cancel P | flow resume P", summary: "A flow's steps (time, kind, what, result, attempts, call site) up to STEP; --diff shows both sides of a divergence; signal, cancel and resume send it those events."),
+        Entry(name: "flow", usage: "flow P [--at STEP | --diff] | flow signal P NAME [JSON] | flow cancel P | flow resume P | flow reset P --to STEP", summary: "A flow's steps (time, kind, what, result, attempts, call site) up to STEP; --diff shows both sides of a divergence; signal, cancel and resume send it those events; reset starts its code again keeping the steps up to STEP."),
         Entry(name: "dead", usage: "dead [P] | dead retry ID", summary: "Dead letters (poison messages set aside) with their errors; retry sends one again, at most once."),
         Entry(name: "journal", usage: "journal P [--from SEQ] [--limit N]", summary: "Its history still in the journal: messages accepted, turns that handled them, lifecycle events."),
         Entry(name: "stats", usage: "stats", summary: "Schedulers (processes, run queue, messages/s), processes by status, the journal's figures."),

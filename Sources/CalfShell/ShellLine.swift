@@ -6,7 +6,8 @@ import CalfControl
 /// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`, `move P N`, `dead [P]`, `dead retry ID`, `effects [P]`, `callbacks [P]`,
 /// `journal P [--from SEQ] [--limit N]`, `stats`, `trace P [--limit N]`,
 /// `top` (drawn by the shell from `ps` and `stats`), `names` (what completion offers),
-/// `flows`, `flow P [--at STEP | --diff]`, `flow signal P NAME [JSON]`, `flow cancel P`, `flow resume P`.
+/// `flows`, `flow P [--at STEP | --diff]`, `flow signal P NAME [JSON]`, `flow cancel P`, `flow resume P`,
+/// `flow reset P --to STEP`.
 /// JSON is taken whole, brackets balanced and strings respected, so it may
 /// contain spaces; it must parse as JSON (a string is written in quotes).
 public enum ShellLine {
@@ -170,7 +171,7 @@ public enum ShellLine {
         }
     }
 
-    /// `flow P [--at STEP | --diff]`, `flow signal P NAME [JSON]`, `flow cancel P`, `flow resume P`
+    /// `flow P [--at STEP | --diff]`, `flow signal P NAME [JSON]`, `flow cancel P`, `flow resume P`, `flow reset P --to STEP`
     /// (the last three are messages to the flow's process).
     private static func flow(_ rest: inout Substring) throws(ParseError) -> ControlRequest {
         let first = word(&rest)
@@ -184,6 +185,12 @@ public enum ShellLine {
             let payload: JSONValue = rest.trimmingWhitespace().isEmpty ? .null : try jsonValue(&rest)
             guard word(&rest).isEmpty else { throw ParseError(description: "flow signal takes one JSON payload") }
             return .send(to: target, message: ["signal": ["name": .string(name), "payload": .string(payload.text)]], key: nil)
+        case "reset":
+            let target = word(&rest)
+            guard !target.isEmpty, word(&rest) == "--to", let step = Int(word(&rest)), step >= -1, word(&rest).isEmpty else {
+                throw ParseError(description: "flow reset needs a flow and the last step to keep: flow reset P --to STEP")
+            }
+            return .send(to: target, message: ["reset": ["toStep": .integer(Int64(step))]], key: nil)
         case "cancel", "resume":
             let target = word(&rest)
             guard !target.isEmpty, word(&rest).isEmpty else { throw ParseError(description: "flow \(first) needs one flow's name or pid") }

@@ -130,6 +130,18 @@ struct RunCounter: Flow {
     }
 }
 
+/// Shouts a word, then sleeps, then fails unless the fix is deployed (`FlowProbe.variant` 3).
+struct Fragile: Flow {
+    static let version = 1
+    static var effects: [any DurableEffect.Type] { [Shout.self] }
+    func run(_ word: String, flow: FlowContext) async throws -> String {
+        let shouted = try await flow.perform(Shout(word: word))
+        try await flow.sleep(for: .milliseconds(1))
+        guard FlowProbe.variant.load(ordering: .relaxed) == 3 else { throw FlakyFailure(terminal: true) }
+        return shouted
+    }
+}
+
 /// Sleeps forever, a millisecond at a time.
 struct Endless: Flow {
     static let version = 1
@@ -141,7 +153,7 @@ struct Endless: Flow {
 private func flowOptions(_ dir: String, snapshotAtShutdown: Bool = true) -> DurableOptions {
     var options = DurableOptions(path: dir, durability: .process, behaviors: [], checkpointInterval: .seconds(3600), mapSize: 1 << 20)
     options.checkpointAtShutdown = snapshotAtShutdown
-    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self] {
+    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self, Fragile.self] {
         options.add(flow)
     }
     return options
@@ -352,6 +364,25 @@ extension DurableOptions {
                 #expect(failure.message.contains("history is full") && failure.message.contains("continueAsNew"), "\(failure)")
             }
             #expect(try await node.log(of: endless).steps.count == 5)
+            try await node.shutdown()
+        }
+    }
+
+    @Test func aResetKeepsTheStepsUpToOneAndRunsOnFromThere() async throws {
+        try await withDataDirectory { dir in
+            let word = "reset-\(UUID().uuidString.prefix(8).lowercased())"
+            FlowProbe.variant.store(0, ordering: .relaxed)
+            let node = try Node(schedulers: 2, durable: flowOptions(dir))
+            let fragile = try await node.startFlow(Fragile(), word)
+            await #expect(throws: FlowError.self) { try await node.result(of: fragile, timeout: .seconds(5)) }
+            #expect(try await node.log(of: fragile).status == .failed)
+            // The fix is deployed; the flow goes on from its first step: the effect is not run again.
+            FlowProbe.variant.store(3, ordering: .relaxed)
+            try await node.resetFlow(fragile, toStep: 0)
+            #expect(await eventually { (try? await node.log(of: fragile))?.status == .completed })
+            #expect(try await node.result(of: fragile, timeout: .seconds(5)) == word.uppercased())
+            #expect(EffectLog.attempts(of: word).count == 1, "the kept step answered from the log")
+            #expect(try await node.log(of: fragile).steps.map(\.kind) == [.effect, .sleep])
             try await node.shutdown()
         }
     }
