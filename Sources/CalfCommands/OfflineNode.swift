@@ -51,6 +51,9 @@ final class OfflineNode {
         }
     }
 
+    /// The node on the copy (every process suspended).
+    var inspected: Calf.Node { node }
+
     /// Processes the copy could not bring back, and why.
     var quarantined: [Pid: String] { node.recoveryReport?.quarantined ?? [:] }
 

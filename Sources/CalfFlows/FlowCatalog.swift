@@ -42,6 +42,9 @@ public struct FlowKind: Sendable {
     public let version: Int
     let start: @Sendable (Node, [UInt8], String) async throws -> Void
     let log: @Sendable (Node, String) async throws -> FlowLog?
+    let checkProcess: @Sendable (Node, Pid) async -> FlowCheck?
+    /// Its process's behavior name (`flow:NAME@VERSION`).
+    public let behaviorName: String
 
     /// The kind of `F`.
     public init<F: Flow>(_ type: F.Type) {
@@ -60,6 +63,13 @@ public struct FlowKind: Sendable {
         log = { node, id in
             guard let handle = node.flow(named: id, as: F.self) else { return nil }
             return try? await node.log(of: handle)
+        }
+        behaviorName = FlowProcess<F>.behaviorName
+        checkProcess = { node, pid in
+            guard let address = await node.address(of: pid, as: FlowEvent.self),
+                  let log = try? await node.state(of: address, as: FlowProcess<F>.self),
+                  let flow = FlowCatalog.instance(of: F.self) else { return nil }
+            return FlowHost.check(log, pid: pid, limits: FlowLimits()) { run in FlowProcess<F>.startTask(of: flow, on: run) }
         }
     }
 }

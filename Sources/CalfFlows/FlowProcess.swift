@@ -52,30 +52,33 @@ public struct FlowProcess<F: Flow>: DurableBehavior {
 
     /// One event of the flow: its code runs until it waits again.
     public func handle(_ event: FlowEvent, state: inout FlowLog, context: inout DurableContext<FlowEvent>) {
-        FlowHost.handle(event, log: &state, context: &context, options: options) { run in
-            let context = FlowContext(run: run)
-            let flow = self.flow
-            // The run's input: the spawn's, or the one `continueAsNew` carried (both kept in the log).
-            let json = run.input
-            Task(executorPreference: run.executor) {
-                do {
-                    let input = try FlowJSON.value(F.Input.self, json, step: "the input")
-                    let output = try await flow.run(input, flow: context)
-                    run.end(Result { try FlowJSON.encode(output) }.mapError { EffectFailure($0, attempts: 1) })
-                } catch let next as ContinueAsNew {
-                    run.continueAsNew(next.input)
-                } catch let error as FlowError {
-                    switch error {
-                    case .evicted: break
-                    case .cancelled: run.end(.failure(FlowError.cancelledFailure))
-                    case .failed(let failure): run.end(.failure(failure))
-                    default: run.end(.failure(EffectFailure(kind: "flow", message: error.description, terminal: true)))
-                    }
-                } catch let failure as EffectFailure {
-                    run.end(.failure(failure))
-                } catch {
-                    run.end(.failure(EffectFailure(error, attempts: 1)))
+        let flow = self.flow
+        FlowHost.handle(event, log: &state, context: &context, options: options) { run in Self.startTask(of: flow, on: run) }
+    }
+
+    /// Starts the task of `flow`'s code on `run`, its input the run's (the
+    /// spawn's, or the one `continueAsNew` carried: both kept in the log).
+    static func startTask(of flow: F, on run: FlowRun) {
+        let context = FlowContext(run: run)
+        let json = run.input
+        Task(executorPreference: run.executor) {
+            do {
+                let input = try FlowJSON.value(F.Input.self, json, step: "the input")
+                let output = try await flow.run(input, flow: context)
+                run.end(Result { try FlowJSON.encode(output) }.mapError { EffectFailure($0, attempts: 1) })
+            } catch let next as ContinueAsNew {
+                run.continueAsNew(next.input)
+            } catch let error as FlowError {
+                switch error {
+                case .evicted: break
+                case .cancelled: run.end(.failure(FlowError.cancelledFailure))
+                case .failed(let failure): run.end(.failure(failure))
+                default: run.end(.failure(EffectFailure(kind: "flow", message: error.description, terminal: true)))
                 }
+            } catch let failure as EffectFailure {
+                run.end(.failure(failure))
+            } catch {
+                run.end(.failure(EffectFailure(error, attempts: 1)))
             }
         }
     }

@@ -88,6 +88,41 @@ final class FlowRun: @unchecked Sendable {
         }
     }
 
+    /// Runs the code over `log` from the top with no turn around it (a
+    /// check of a log against the code at hand: nothing can be issued),
+    /// then unwinds its task; says how the code met the log.
+    func check(_ log: inout FlowLog, start: (FlowRun) -> Void) -> FlowCheck {
+        withUnsafeMutablePointer(to: &log) { log in
+            self.log = log
+            executor.openTurn()
+            defer {
+                executor.closeTurn()
+                self.log = nil
+            }
+            rebuild(start: start)
+            let outcome: FlowCheck
+            if let stopped {
+                outcome = .diverged(stopped)
+            } else if finished != nil || continued != nil {
+                let open = log.pointee.steps.first { $0.result == nil }
+                outcome = .diverged(FlowDivergence(
+                    step: open?.id ?? lastStep, journal: open.map { "\($0.kind.rawValue) \($0.what) at \($0.site), under way" },
+                    code: "to end there (it returns or goes on as new)", reason: "diverged"))
+            } else if waiting.isEmpty || executor.foreignWakeUps > 0 {
+                outcome = .diverged(FlowDivergence(step: lastStep, journal: nil, code: "an await on something Calf does not journal after step \(lastStep) at \(lastSite)", reason: "foreignAwait"))
+            } else {
+                outcome = .replays(waitingOn: waiting.keys.sorted().compactMap { log.pointee.step($0) }.map { "\($0.kind.rawValue) \($0.what)" })
+            }
+            // The task is not needed any more: it unwinds.
+            evicted = true
+            let pending = waiting
+            waiting.removeAll()
+            for (_, continuation) in pending.sorted(by: { $0.key < $1.key }) { continuation.resume(throwing: FlowError.evicted) }
+            executor.drain()
+            return outcome
+        }
+    }
+
     /// Runs the code again over the log, from the top (`start` starts its task).
     func rebuild(start: (FlowRun) -> Void) {
         rebuilding = true
@@ -281,7 +316,7 @@ final class FlowRun: @unchecked Sendable {
         issue: (inout FlowStep, inout FlowLog, inout DurableContext<FlowEvent>) throws -> FlowStepResult?
     ) async throws -> FlowStepResult {
         let id = try nextPosition(site: site)
-        guard let log, let context else { throw FlowError.misuse("a step outside the flow's turn") } // checked by nextPosition
+        guard let log else { throw FlowError.misuse("a step outside the flow's turn") } // checked by nextPosition
         let digest = FlowDigest.of(kind.rawValue, arguments)
         if let position = log.pointee.index[id] {
             let recorded = log.pointee.steps[position]
@@ -296,7 +331,7 @@ final class FlowRun: @unchecked Sendable {
             }
             return try await suspend(id)
         }
-        if rebuilding {
+        guard !rebuilding, let context else {
             throw park(FlowDivergence(step: id, journal: nil, code: "\(kind.rawValue) \(what) at \(site)", reason: "diverged"))
         }
         if log.pointee.cancelRequested { throw FlowError.cancelled }
@@ -317,16 +352,17 @@ final class FlowRun: @unchecked Sendable {
     /// another step (a history from before the patch).
     func patched(_ id: String, site: String) throws -> Bool {
         let position = try peekPosition()
-        guard let log, let context else { throw FlowError.misuse("patched outside the flow's turn") }
+        guard let log else { throw FlowError.misuse("patched outside the flow's turn") }
         if let recorded = log.pointee.step(position) {
             guard recorded.kind == .patch, recorded.what == id else { return false }
             _ = try nextPosition(site: site)
             return true
         }
         _ = try nextPosition(site: site)
-        var step = FlowStep(id: position, kind: .patch, what: id, digest: FlowDigest.of("patch", id), site: site, at: context.pointee.now)
+        let time = context?.pointee.now ?? now
+        var step = FlowStep(id: position, kind: .patch, what: id, digest: FlowDigest.of("patch", id), site: site, at: time)
         step.result = .value("true")
-        step.resolvedAt = context.pointee.now
+        step.resolvedAt = time
         log.pointee.append(step)
         return true
     }

@@ -206,7 +206,7 @@ public enum ShellFormat {
     }
 
     /// Rows under a header, in aligned columns (the last one as it is).
-    static func columns(_ header: [String], _ rows: [[String]]) -> String {
+    public static func columns(_ header: [String], _ rows: [[String]]) -> String {
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         return ([header] + rows).map { row in
             row.enumerated().map { column, cell in

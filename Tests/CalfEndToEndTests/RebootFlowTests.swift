@@ -114,6 +114,14 @@ import Testing
             #expect(reportD["status"] == "failed", "\(reportD)")
             #expect(reportD["error"]?["message"]?.stringValue?.contains("still not completed after 1") == true, "\(reportD)")
 
+            // The deploy gate, beside the running node: a flow still polling replays with this binary.
+            let e = try await Self.start(base, token, Self.input("h5", never, callback: 0.1, poll: 600, pollTimeout: 3600), key: "e")
+            #expect(await eventually { (try? await API.request("GET", base + "/v1/flows/\(e)", token: token))?.json?["steps"] == 5 }, "created, polled once, sleeping until the next poll")
+            let (checked, report, complaint) = try await runCalf(["flows", "check", "--data", dir + "/data"])
+            #expect(checked == 0, "\(report) \(complaint)")
+            #expect(report.contains(e) && report.contains("replays; waits on wait callback"), "\(report)")
+            #expect(report.contains("ended (completed)") && report.contains("every flow replays"), "\(report)")
+
             // The shell lists the flows and shows one's steps with their call sites.
             let (status, listing, problem) = try await runShell(dir + "/data", ["flows"])
             #expect(status == 0, "\(problem)")

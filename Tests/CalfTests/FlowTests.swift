@@ -287,6 +287,36 @@ extension DurableOptions {
         }
     }
 
+    @Test func theDeployGateReplaysALogAgainstTheCodeAtHandAndNamesADivergence() async throws {
+        try await withDataDirectory { dir in
+            FlowProbe.variant.store(0, ordering: .relaxed)
+            let pid: Pid
+            do {
+                let node = try Node(schedulers: 1, durable: flowOptions(dir))
+                pid = try await node.startFlow(Evolving(), 1, name: "gate").pid
+                #expect(await eventually { (try? await node.log(of: node.flow(named: "gate", as: Evolving.self)!))?.status == .waiting })
+                try await node.shutdown()
+            }
+            var options = flowOptions(dir)
+            options.inspecting = true
+            let kind = FlowKind(Evolving.self)
+            let node = try Node(schedulers: 1, durable: options)
+            #expect(await kind.check(pid, on: node) == .replays(waitingOn: ["sleep 3600.0 seconds"]))
+            FlowProbe.variant.store(1, ordering: .relaxed)
+            guard case .diverged(let divergence)? = await kind.check(pid, on: node) else {
+                Issue.record("the changed code replays")
+                return
+            }
+            #expect(divergence.step == "0/0" && divergence.journal?.hasPrefix("sleep") == true && divergence.code.hasPrefix("signal go"), "\(divergence)")
+            FlowProbe.variant.store(2, ordering: .relaxed)
+            #expect(await kind.check(pid, on: node) == .replays(waitingOn: ["sleep 3600.0 seconds"]), "the patched code takes the old branch")
+            // The check touched nothing: the flow still waits, its log as it was.
+            let log = try await node.log(of: try #require(node.flow(named: "gate", as: Evolving.self)))
+            #expect(log.status == .waiting && log.steps.count == 1)
+            try await node.shutdown()
+        }
+    }
+
     @Test func anAwaitOnSomethingCalfDoesNotJournalParksTheFlowNamingTheStepBefore() async throws {
         try await withDataDirectory { dir in
             let node = try Node(schedulers: 2, durable: flowOptions(dir))
