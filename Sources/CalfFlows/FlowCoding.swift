@@ -177,6 +177,8 @@ extension FlowStep {
         writer.optionalVarint(effect)
         writer.optionalVarint(callback)
         writer.optionalString(signal)
+        writer.varint(UInt64(scopes.count))
+        for scope in scopes { writer.string(scope) }
     }
 
     init(reading reader: inout ByteReader) throws {
@@ -200,6 +202,7 @@ extension FlowStep {
         effect = try reader.optionalVarint("effect")
         callback = try reader.optionalVarint("callback")
         signal = try reader.optionalString("signal")
+        for _ in 0..<(try reader.count("scopes")) { scopes.append(try reader.string("scope")) }
     }
 }
 

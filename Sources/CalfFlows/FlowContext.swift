@@ -123,6 +123,27 @@ public struct FlowContext: Sendable {
         }
     }
 
+    /// Runs `body`, failing it with `FlowError.timedOut` if it has not ended
+    /// `duration` from now: the deadline is a durable timer, and when it
+    /// fires every step of `body` under way fails in that turn (so where the
+    /// body stops is a journaled event, the same in every replay). A `catch`
+    /// in `body` sees the steps fail; the deadline's own error comes out here.
+    public func withTimeout<T>(
+        _ duration: Duration, file: StaticString = #fileID, line: UInt = #line, _ body: () async throws -> T
+    ) async throws -> T {
+        let deadline = try run.openDeadline(duration, site: "\(file):\(line)")
+        do {
+            let value = try await FlowRun.$scopes.withValue(FlowRun.scopes + [deadline]) { try await body() }
+            run.closeDeadline(deadline)
+            return value
+        } catch let failure as EffectFailure where failure.kind == FlowRun.timeoutKind && failure.message == deadline {
+            throw FlowError.timedOut("the body at \(file):\(line) did not end within \(duration)")
+        } catch {
+            run.closeDeadline(deadline)
+            throw error
+        }
+    }
+
     /// The history's size: this run's steps and about how many bytes they
     /// hold; `shouldContinueAsNew` past the warning marks (`FlowLimits`).
     public var history: FlowHistoryInfo { run.history }

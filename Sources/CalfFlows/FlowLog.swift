@@ -37,6 +37,9 @@ public enum FlowStepKind: String, Codable, Sendable {
     case signal
     /// `patched(_:)`: a patch marker.
     case patch
+    /// `withTimeout(_:_:)`: a deadline over the steps of a body (its result
+    /// `none` once it passed, `"done"` when the body ended first).
+    case timeout
 }
 
 /// How a step ended, as its log keeps it.
@@ -128,6 +131,8 @@ public struct FlowStep: Codable, Sendable, Equatable {
     public var callback: UInt64?
     /// The signal it takes (`signal`).
     public var signal: String?
+    /// The `withTimeout` deadlines it was asked for under, innermost last.
+    public var scopes: [String] = []
 }
 
 /// Why a flow was parked as diverged: the step the journal has beside the

@@ -217,7 +217,15 @@ final class FlowRun: @unchecked Sendable {
         case .start, .resume, .reset:
             break
         case .timerFired(let id):
-            if log.resolve(id, .none, at: time) { resume(id, log: log) }
+            guard log.resolve(id, .none, at: time) else { return }
+            resume(id, log: log)
+            // A deadline passed: every step under way beneath it fails, in this turn.
+            if log.step(id)?.kind == .timeout {
+                let failure = EffectFailure(kind: FlowRun.timeoutKind, message: id, terminal: true)
+                for step in log.steps where step.result == nil && step.scopes.contains(id) {
+                    ended(step, .failure(failure), log: &log, context: &context)
+                }
+            }
         case .effectCompleted(let completion):
             guard let id = log.byEffect.removeValue(forKey: completion.effect.id) else { return }
             let result: FlowStepResult = completion.failure.map { .failure($0) } ?? .value(completion.output ?? "null")
@@ -336,7 +344,12 @@ final class FlowRun: @unchecked Sendable {
         }
         if log.pointee.cancelRequested { throw FlowError.cancelled }
         try checkBounds(log.pointee, site: site)
+        let scopes = FlowRun.scopes
+        if let passed = scopes.first(where: { log.pointee.step($0)?.result == FlowStepResult.none }) {
+            throw EffectFailure(kind: FlowRun.timeoutKind, message: passed, terminal: true)
+        }
         var step = FlowStep(id: id, kind: kind, what: what, digest: digest, site: site, at: context.pointee.now)
+        step.scopes = scopes
         let immediate = try issue(&step, &log.pointee, &context.pointee)
         if let immediate {
             step.result = immediate
@@ -345,6 +358,47 @@ final class FlowRun: @unchecked Sendable {
         log.pointee.append(step)
         if let immediate { return immediate }
         return try await suspend(id)
+    }
+
+    /// The `withTimeout` deadlines the calling code runs under (ids of their steps).
+    @TaskLocal static var scopes: [String] = []
+
+    /// The failure kind of a step a deadline ended (its message: the deadline's step id).
+    static let timeoutKind = "flowTimeout"
+
+    /// Opens a `withTimeout` deadline: a step with a timer, matched like any
+    /// step, not awaited; returns its id.
+    func openDeadline(_ duration: Duration, site: String) throws -> String {
+        let id = try nextPosition(site: site)
+        guard let log else { throw FlowError.misuse("withTimeout outside the flow's turn") }
+        let digest = FlowDigest.of(FlowStepKind.timeout.rawValue, "")
+        if let recorded = log.pointee.step(id) {
+            guard recorded.kind == .timeout, recorded.digest == digest else {
+                throw park(FlowDivergence(
+                    step: id, journal: "\(recorded.kind.rawValue) \(recorded.what) at \(recorded.site)",
+                    code: "timeout \(duration) at \(site)", reason: "diverged"))
+            }
+            return id
+        }
+        guard !rebuilding, let context else {
+            throw park(FlowDivergence(step: id, journal: nil, code: "timeout \(duration) at \(site)", reason: "diverged"))
+        }
+        if log.pointee.cancelRequested { throw FlowError.cancelled }
+        try checkBounds(log.pointee, site: site)
+        var step = FlowStep(id: id, kind: .timeout, what: "\(duration)", digest: digest, site: site, at: context.pointee.now)
+        step.scopes = FlowRun.scopes
+        step.timer = context.pointee.sendAfter(.timerFired(step: id), after: duration)
+        step.due = context.pointee.now + duration
+        log.pointee.append(step)
+        return id
+    }
+
+    /// Closes deadline `id` once its body ended first: its timer cancelled, the step marked done.
+    func closeDeadline(_ id: String) {
+        // A task unwinding to leave memory, or parked, changes nothing in the log.
+        guard !evicted, stopped == nil, let log, let step = log.pointee.step(id), step.result == nil else { return }
+        if let timer = step.timer { context?.pointee.cancelTimer(timer) }
+        _ = log.pointee.resolve(id, .value("\"done\""), at: context?.pointee.now ?? now)
     }
 
     /// `patched(id)`: true where the log has the marker, or where the code

@@ -142,6 +142,21 @@ struct Fragile: Flow {
     }
 }
 
+/// A body past its deadline, then one that ends first.
+struct Deadline: Flow {
+    static let version = 1
+    func run(_ input: Int, flow: FlowContext) async throws -> String {
+        do {
+            try await flow.withTimeout(.milliseconds(50)) {
+                _ = try await flow.receive("late", as: Int.self)
+            }
+            return "no timeout"
+        } catch FlowError.timedOut {}
+        let soon = try await flow.withTimeout(.seconds(3600)) { try await flow.receive("soon", as: Int.self) ?? 0 }
+        return "timed out, then \(soon)"
+    }
+}
+
 /// Sleeps forever, a millisecond at a time.
 struct Endless: Flow {
     static let version = 1
@@ -153,7 +168,7 @@ struct Endless: Flow {
 private func flowOptions(_ dir: String, snapshotAtShutdown: Bool = true) -> DurableOptions {
     var options = DurableOptions(path: dir, durability: .process, behaviors: [], checkpointInterval: .seconds(3600), mapSize: 1 << 20)
     options.checkpointAtShutdown = snapshotAtShutdown
-    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self, Fragile.self] {
+    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self, Fragile.self, Deadline.self] {
         options.add(flow)
     }
     return options
@@ -394,6 +409,25 @@ extension DurableOptions {
                 #expect(failure.message.contains("history is full") && failure.message.contains("continueAsNew"), "\(failure)")
             }
             #expect(try await node.log(of: endless).steps.count == 5)
+            try await node.shutdown()
+        }
+    }
+
+    @Test func aDeadlineFailsTheStepsOfItsBodyInTheTurnItFiresAndABodyThatEndsFirstClosesIt() async throws {
+        try await withDataDirectory { dir in
+            let node = try Node(schedulers: 2, durable: flowOptions(dir))
+            let flow = try await node.startFlow(Deadline(), 0, options: FlowOptions(replayEveryTurn: true))
+            let four = await eventually { (try? await node.log(of: flow))?.steps.count == 4 }
+            let seen = try await node.log(of: flow)
+            #expect(four, "\(seen.status) \(seen.steps) \(String(describing: seen.divergence)) \(String(describing: seen.error))")
+            try await node.signal(flow, "soon", 7)
+            #expect(try await node.result(of: flow, timeout: .seconds(5)) == "timed out, then 7")
+            let steps = try await node.log(of: flow).steps
+            #expect(steps.map(\.kind) == [.timeout, .signal, .timeout, .signal])
+            #expect(steps[0].result == FlowStepResult.none, "the first deadline passed")
+            #expect(steps[1].result == .failure(EffectFailure(kind: "flowTimeout", message: "0/0", terminal: true)), "its body's step failed with it")
+            #expect(steps[2].result == .value("\"done\""), "the second body ended first")
+            #expect(steps[3].scopes == ["0/2"])
             try await node.shutdown()
         }
     }
