@@ -144,6 +144,72 @@ public struct FlowContext: Sendable {
         }
     }
 
+    /// Runs `bodies` side by side, each in a branch of its own (its steps
+    /// numbered within it), and returns their values in order. The first
+    /// to fail (in journal order) fails the whole: the steps under way in
+    /// the other branches fail with `FlowError.cancelled` in that turn, and
+    /// its error comes out here.
+    public func all<T: Sendable>(
+        _ bodies: [@Sendable () async throws -> T], file: StaticString = #fileID, line: UInt = #line
+    ) async throws -> [T] {
+        let outcomes = try await join(bodies, kind: "all", file: file, line: line) { outcome in
+            if case .failure = outcome { return true }
+            return false
+        }
+        if let (_, failure) = outcomes.decided { throw failure }
+        return try outcomes.all.map { try $0.get() }
+    }
+
+    /// Runs `bodies` side by side, each in a branch of its own; the first to
+    /// end (in journal order) wins: its value or error comes out here, and
+    /// the steps under way in the other branches fail with
+    /// `FlowError.cancelled` in that turn.
+    public func race<T: Sendable>(
+        _ bodies: [@Sendable () async throws -> T], file: StaticString = #fileID, line: UInt = #line
+    ) async throws -> T {
+        let outcomes = try await join(bodies, kind: "race", file: file, line: line) { _ in true }
+        guard let (index, _) = outcomes.decided else { throw FlowError.misuse("race of no bodies") }
+        return try outcomes.all[index].get()
+    }
+
+    private func join<T: Sendable>(
+        _ bodies: [@Sendable () async throws -> T], kind: String, file: StaticString, line: UInt,
+        decides: (Result<T, any Error>) -> Bool
+    ) async throws -> (all: [Result<T, any Error>], decided: (Int, any Error)?) {
+        let run = self.run
+        let (id, children) = try run.openJoin("\(kind) of \(bodies.count)", site: "\(file):\(line)")
+        var outcomes = [Result<T, any Error>?](repeating: nil, count: bodies.count)
+        // A decision the log has stands (a replay may see the branches end in another order).
+        var decided = run.joinDecision(id).flatMap { $0 >= 0 ? $0 : nil }
+        let scopes = FlowRun.scopes
+        await withTaskGroup(of: (Int, Result<T, any Error>).self) { group in
+            for (index, body) in bodies.enumerated() {
+                group.addTask {
+                    await FlowRun.$scopes.withValue(scopes) {
+                        await FlowRun.$branch.withValue("\(children).\(index)") {
+                            do { return (index, .success(try await body())) } catch { return (index, .failure(error)) }
+                        }
+                    }
+                }
+            }
+            for await (index, outcome) in group {
+                outcomes[index] = outcome
+                if decided == nil, !run.isUnwinding, decides(outcome) {
+                    decided = index
+                    run.decideJoin(id, children: children, index: index, branches: bodies.count)
+                }
+            }
+        }
+        if run.isUnwinding { throw FlowError.evicted }
+        let all = outcomes.map { $0 ?? .failure(FlowError.cancelled) }
+        guard let decided else {
+            run.decideJoin(id, children: children, index: -1, branches: bodies.count)
+            return (all, nil)
+        }
+        if case .failure(let error) = all[decided] { return (all, (decided, error)) }
+        return (all, (decided, FlowError.cancelled))
+    }
+
     /// The history's size: this run's steps and about how many bytes they
     /// hold; `shouldContinueAsNew` past the warning marks (`FlowLimits`).
     public var history: FlowHistoryInfo { run.history }

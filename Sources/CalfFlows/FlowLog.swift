@@ -37,6 +37,9 @@ public enum FlowStepKind: String, Codable, Sendable {
     case signal
     /// `patched(_:)`: a patch marker.
     case patch
+    /// `all`/`race`: branches side by side (its result: the index of the
+    /// branch whose outcome counts, -1 when all succeeded).
+    case join
     /// `withTimeout(_:_:)`: a deadline over the steps of a body (its result
     /// `none` once it passed, `"done"` when the body ended first).
     case timeout

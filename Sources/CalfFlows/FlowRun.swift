@@ -360,6 +360,61 @@ final class FlowRun: @unchecked Sendable {
         return try await suspend(id)
     }
 
+    /// The branch the calling code runs in: `0`, or within `all`/`race` the
+    /// join's position and the branch's index (`0/3.1`). Steps are numbered
+    /// within their branch, so branches running side by side cannot take
+    /// each other's positions whatever order their jobs run in.
+    @TaskLocal static var branch: String = "0"
+
+    /// Opens an `all`/`race` join: a step matched like any, not awaited;
+    /// returns its id and the branch prefix of its children.
+    func openJoin(_ what: String, site: String) throws -> (id: String, children: String) {
+        let branch = FlowRun.branch
+        let id = try nextPosition(site: site)
+        let children = "\(branch)/\(counters[branch, default: 1] - 1)"
+        guard let log else { throw FlowError.misuse("\(what) outside the flow's turn") }
+        let digest = FlowDigest.of(FlowStepKind.join.rawValue, what)
+        if let recorded = log.pointee.step(id) {
+            guard recorded.kind == .join, recorded.digest == digest else {
+                throw park(FlowDivergence(
+                    step: id, journal: "\(recorded.kind.rawValue) \(recorded.what) at \(recorded.site)",
+                    code: "join \(what) at \(site)", reason: "diverged"))
+            }
+            return (id, children)
+        }
+        guard !rebuilding, let context else {
+            throw park(FlowDivergence(step: id, journal: nil, code: "join \(what) at \(site)", reason: "diverged"))
+        }
+        if log.pointee.cancelRequested { throw FlowError.cancelled }
+        try checkBounds(log.pointee, site: site)
+        var step = FlowStep(id: id, kind: .join, what: what, digest: digest, site: site, at: context.pointee.now)
+        step.scopes = FlowRun.scopes
+        log.pointee.append(step)
+        return (id, children)
+    }
+
+    /// What join `id` decided, if it did: the index of the branch whose outcome counts.
+    func joinDecision(_ id: String) -> Int? {
+        guard case .value(let json)? = log?.pointee.step(id)?.result else { return nil }
+        return Int(json)
+    }
+
+    /// Decides join `id` for branch `index` (the first to fail, or the race's
+    /// winner; -1: all succeeded) and fails the steps under way of every
+    /// other branch of it (`children.i/…`), in this turn.
+    func decideJoin(_ id: String, children: String, index: Int, branches: Int) {
+        guard !evicted, stopped == nil, let log, log.pointee.step(id)?.result == nil else { return }
+        _ = log.pointee.resolve(id, .value(String(index)), at: context?.pointee.now ?? now)
+        guard index >= 0, let context else { return }
+        let others = (0..<branches).filter { $0 != index }.map { "\(generation == 0 ? "" : "\(generation).")\(children).\($0)/" }
+        for step in log.pointee.steps where step.result == nil && others.contains(where: { step.id.hasPrefix($0) }) {
+            ended(step, .failure(FlowError.cancelledFailure), log: &log.pointee, context: &context.pointee)
+        }
+    }
+
+    /// Whether the task is unwinding to leave memory, or the flow is parked.
+    var isUnwinding: Bool { evicted || stopped != nil }
+
     /// The `withTimeout` deadlines the calling code runs under (ids of their steps).
     @TaskLocal static var scopes: [String] = []
 
@@ -461,13 +516,14 @@ final class FlowRun: @unchecked Sendable {
         }
         if let stopped { throw FlowError.diverged(stopped) }
         if evicted { throw FlowError.evicted }
-        let n = counters["0", default: 0]
-        return generation == 0 ? "0/\(n)" : "\(generation).0/\(n)"
+        let branch = FlowRun.branch
+        let n = counters[branch, default: 0]
+        return generation == 0 ? "\(branch)/\(n)" : "\(generation).\(branch)/\(n)"
     }
 
     private func nextPosition(site: String) throws -> String {
         let id = try peekPosition()
-        counters["0", default: 0] += 1
+        counters[FlowRun.branch, default: 0] += 1
         lastStep = id
         lastSite = site
         return id

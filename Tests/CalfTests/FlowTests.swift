@@ -157,6 +157,27 @@ struct Deadline: Flow {
     }
 }
 
+/// Three branches side by side, then a race of a signal against a long sleep.
+struct Fanout: Flow {
+    static let version = 1
+    func run(_ input: Int, flow: FlowContext) async throws -> [Int] {
+        let values = try await flow.all((0..<3).map { index in
+            { @Sendable in
+                try await flow.sleep(for: .milliseconds(1 + index))
+                return try await flow.receive("v\(index)", as: Int.self) ?? -1
+            }
+        })
+        let winner = try await flow.race([
+            { @Sendable in try await flow.receive("a", as: Int.self) ?? 0 },
+            { @Sendable in
+                try await flow.sleep(for: .seconds(3600))
+                return -1
+            },
+        ])
+        return values + [winner]
+    }
+}
+
 /// Sleeps forever, a millisecond at a time.
 struct Endless: Flow {
     static let version = 1
@@ -168,7 +189,7 @@ struct Endless: Flow {
 private func flowOptions(_ dir: String, snapshotAtShutdown: Bool = true) -> DurableOptions {
     var options = DurableOptions(path: dir, durability: .process, behaviors: [], checkpointInterval: .seconds(3600), mapSize: 1 << 20)
     options.checkpointAtShutdown = snapshotAtShutdown
-    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self, Fragile.self, Deadline.self] {
+    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self, Fragile.self, Deadline.self, Fanout.self] {
         options.add(flow)
     }
     return options
@@ -428,6 +449,23 @@ extension DurableOptions {
             #expect(steps[1].result == .failure(EffectFailure(kind: "flowTimeout", message: "0/0", terminal: true)), "its body's step failed with it")
             #expect(steps[2].result == .value("\"done\""), "the second body ended first")
             #expect(steps[3].scopes == ["0/2"])
+            try await node.shutdown()
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func branchesRunSideBySideNumberedWithinEachAndARaceFailsTheLosers(replayEveryTurn: Bool) async throws {
+        try await withDataDirectory { dir in
+            let node = try Node(schedulers: 2, durable: flowOptions(dir))
+            let flow = try await node.startFlow(Fanout(), 0, options: FlowOptions(replayEveryTurn: replayEveryTurn))
+            // The signals in another order than the branches'.
+            for (name, value) in [("v2", 12), ("v0", 10), ("v1", 11), ("a", 99)] { try await node.signal(flow, name, value) }
+            #expect(try await node.result(of: flow, timeout: .seconds(5)) == [10, 11, 12, 99])
+            let log = try await node.log(of: flow)
+            #expect(Set(log.steps.map(\.id)).isSuperset(of: ["0/0", "0/0.0/0", "0/0.1/0", "0/0.2/1", "0/1", "0/1.0/0", "0/1.1/0"]), "\(log.steps.map(\.id))")
+            #expect(log.step("0/1.1/0")?.result == .failure(EffectFailure(kind: "cancelled", message: "the flow was cancelled", terminal: true)), "the race's loser was cancelled")
+            #expect(log.step("0/1")?.result == .value("0"), "branch 0 won the race")
+            #expect(log.step("0/0")?.result == .value("-1"), "all branches succeeded")
             try await node.shutdown()
         }
     }
