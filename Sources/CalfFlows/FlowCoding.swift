@@ -31,6 +31,12 @@ extension FlowEvent: JournalCodable {
         case .reset(let step):
             writer.varint(7)
             writer.int(step)
+        case .childEnded(let step, let output, let failure):
+            writer.varint(8)
+            writer.string(step)
+            writer.optionalString(output)
+            writer.bool(failure != nil)
+            failure?.write(to: &writer)
         }
     }
 
@@ -45,6 +51,10 @@ extension FlowEvent: JournalCodable {
         case 5: self = .cancel
         case 6: self = .resume
         case 7: self = .reset(toStep: try reader.int("step"))
+        case 8:
+            let step = try reader.string("step")
+            let output = try reader.optionalString("output")
+            self = .childEnded(step: step, output: output, failure: try reader.bool("failure") ? try EffectFailure(reading: &reader) : nil)
         case let other: throw reader.error("unknown flow event \(other)")
         }
     }
@@ -179,6 +189,7 @@ extension FlowStep {
         writer.optionalString(signal)
         writer.varint(UInt64(scopes.count))
         for scope in scopes { writer.string(scope) }
+        writer.optionalVarint(child?.serial)
     }
 
     init(reading reader: inout ByteReader) throws {
@@ -203,6 +214,7 @@ extension FlowStep {
         callback = try reader.optionalVarint("callback")
         signal = try reader.optionalString("signal")
         for _ in 0..<(try reader.count("scopes")) { scopes.append(try reader.string("scope")) }
+        child = try reader.optionalVarint("child").map(Pid.init(serial:))
     }
 }
 

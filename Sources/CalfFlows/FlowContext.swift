@@ -144,6 +144,31 @@ public struct FlowContext: Sendable {
         }
     }
 
+    /// Starts `flow` as a child flow on `input` (registered as `name` if
+    /// given; its type must be registered with the node too) and awaits its
+    /// output. The child is a flow of its own (its own log, the shell's
+    /// `flows`); it starts in this turn, and its end reaches this flow as a
+    /// journaled event. Cancelling this flow, or a deadline over the step,
+    /// cancels the child.
+    /// - Throws: the child's failure (`EffectFailure`), `FlowError.cancelled`.
+    public func child<C: Flow>(
+        _ flow: C, _ input: C.Input, name: String? = nil, file: StaticString = #fileID, line: UInt = #line
+    ) async throws -> C.Output {
+        let arguments = C.flowName + (try FlowJSON.encode(input))
+        let result = try await run.step(.child, what: "\(C.flowName)@\(C.version) \(name ?? "")", arguments: arguments, site: "\(file):\(line)") { step, _, context in
+            let process = FlowProcess(flow: flow, input: input, parent: FlowParent(pid: context.pid, step: step.id))
+            let child = try context.spawn(process, name: name)
+            context.send(.start, to: child)
+            step.child = child.pid
+            return nil
+        }
+        switch result {
+        case .value(let json): return try FlowJSON.value(C.Output.self, json, step: "the output of \(C.flowName) at \(file):\(line)")
+        case .failure(let failure): throw failure.kind == FlowError.cancelledFailure.kind ? FlowError.cancelled : failure
+        case .none: throw FlowError.undecodable("the child \(C.flowName) ended without an output")
+        }
+    }
+
     /// Runs `bodies` side by side, each in a branch of its own (its steps
     /// numbered within it), and returns their values in order. The first
     /// to fail (in journal order) fails the whole: the steps under way in

@@ -21,4 +21,6 @@ public enum FlowEvent: Codable, Sendable, EffectCompletionMessage, CallbackMessa
     /// `toStep` (their results answer the code again) and runs on from
     /// there, asking anew for what came after (Temporal's workflow reset).
     case reset(toStep: Int)
+    /// A child flow that step `step` started ended: its output (JSON) or its failure.
+    case childEnded(step: String, output: String?, failure: EffectFailure?)
 }

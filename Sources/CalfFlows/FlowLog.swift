@@ -37,6 +37,8 @@ public enum FlowStepKind: String, Codable, Sendable {
     case signal
     /// `patched(_:)`: a patch marker.
     case patch
+    /// `child(_:_:)`: a child flow started, awaited until it ends.
+    case child
     /// `all`/`race`: branches side by side (its result: the index of the
     /// branch whose outcome counts, -1 when all succeeded).
     case join
@@ -134,6 +136,9 @@ public struct FlowStep: Codable, Sendable, Equatable {
     public var callback: UInt64?
     /// The signal it takes (`signal`).
     public var signal: String?
+    /// The pid of the child flow it started (`child`; a pid, not an
+    /// address: a log is read at a node start before every process is back).
+    public var child: Pid?
     /// The `withTimeout` deadlines it was asked for under, innermost last.
     public var scopes: [String] = []
 }

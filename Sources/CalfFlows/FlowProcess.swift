@@ -32,12 +32,15 @@ public struct FlowProcess<F: Flow>: DurableBehavior {
     public var input: F.Input
     /// How it runs.
     public var options: FlowOptions
+    /// The flow that started it as a child, and the step there that awaits it.
+    public var parent: FlowParent?
 
     /// The process of `flow` started on `input`.
-    public init(flow: F, input: F.Input, options: FlowOptions = FlowOptions()) {
+    public init(flow: F, input: F.Input, options: FlowOptions = FlowOptions(), parent: FlowParent? = nil) {
         self.flow = flow
         self.input = input
         self.options = options
+        self.parent = parent
     }
 
     /// `flow:NAME@VERSION`: a node that no longer has that version parks the flow (quarantined, named).
@@ -53,7 +56,13 @@ public struct FlowProcess<F: Flow>: DurableBehavior {
     /// One event of the flow: its code runs until it waits again.
     public func handle(_ event: FlowEvent, state: inout FlowLog, context: inout DurableContext<FlowEvent>) {
         let flow = self.flow
+        let wasFinal = state.status.isFinal
         FlowHost.handle(event, log: &state, context: &context, options: options) { run in Self.startTask(of: flow, on: run) }
+        // A child that ended tells its parent, in the turn it ended.
+        if let parent, !wasFinal, state.status.isFinal {
+            let failure = state.status == .completed ? nil : (state.error ?? FlowError.cancelledFailure)
+            context.send(.childEnded(step: parent.step, output: state.output, failure: failure), to: context.flowAddress(of: parent.pid))
+        }
     }
 
     /// Starts the task of `flow`'s code on `run`, its input the run's (the
@@ -81,6 +90,21 @@ public struct FlowProcess<F: Flow>: DurableBehavior {
                 run.end(.failure(EffectFailure(error, attempts: 1)))
             }
         }
+    }
+}
+
+/// The flow that started a child flow, and its step that awaits the child.
+public struct FlowParent: Codable, Sendable, Hashable {
+    /// The parent flow's process (a pid, not an address: the child's
+    /// behavior is read at a node start before every process is back).
+    public var pid: Pid
+    /// Its step that awaits the child.
+    public var step: String
+
+    /// A parent.
+    public init(pid: Pid, step: String) {
+        self.pid = pid
+        self.step = step
     }
 }
 

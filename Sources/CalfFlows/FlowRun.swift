@@ -216,6 +216,9 @@ final class FlowRun: @unchecked Sendable {
         switch event {
         case .start, .resume, .reset:
             break
+        case .childEnded(let id, let output, let failure):
+            let result: FlowStepResult = failure.map { .failure($0) } ?? .value(output ?? "null")
+            if log.resolve(id, result, at: time) { resume(id, log: log) }
         case .timerFired(let id):
             guard log.resolve(id, .none, at: time) else { return }
             resume(id, log: log)
@@ -257,6 +260,8 @@ final class FlowRun: @unchecked Sendable {
         guard log.resolve(step.id, result, at: context.now) else { return }
         if let timer = step.timer { context.cancelTimer(timer) }
         if let effect = step.effect, log.byEffect.removeValue(forKey: effect) != nil { context.cancelEffect(EffectRef(id: effect)) }
+        // A child flow the step waits on is cancelled with it.
+        if let child = step.child { context.send(.cancel, to: context.flowAddress(of: child)) }
         resume(step.id, log: log)
     }
 
@@ -291,6 +296,7 @@ final class FlowRun: @unchecked Sendable {
         for step in log.steps where step.result == nil {
             if let timer = step.timer { context.cancelTimer(timer) }
             if let effect = step.effect { context.cancelEffect(EffectRef(id: effect)) }
+            if let child = step.child { context.send(.cancel, to: context.flowAddress(of: child)) }
         }
         log.byEffect.removeAll()
         for step in log.steps where step.kind == .callback {
@@ -536,6 +542,13 @@ final class FlowRun: @unchecked Sendable {
 
     private func suspend(_ id: String) async throws -> FlowStepResult {
         try await withUnsafeThrowingContinuation { waiting[id] = $0 }
+    }
+}
+
+extension DurableContext<FlowEvent> {
+    /// The flow process `pid`, found when it is needed (a dead address if it is gone).
+    func flowAddress(of pid: Pid) -> Address<FlowEvent> {
+        cell.durable.address(of: pid, taking: FlowEvent.self)
     }
 }
 

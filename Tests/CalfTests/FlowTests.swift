@@ -178,6 +178,22 @@ struct Fanout: Flow {
     }
 }
 
+/// Waits for a number and doubles it.
+struct Doubler: Flow {
+    static let version = 1
+    func run(_ input: Int, flow: FlowContext) async throws -> Int {
+        2 * (try await flow.receive("n", as: Int.self) ?? 0)
+    }
+}
+
+/// Starts a child Doubler named `kid`, adds one to what it answers.
+struct Parent: Flow {
+    static let version = 1
+    func run(_ kid: String, flow: FlowContext) async throws -> Int {
+        try await flow.child(Doubler(), 0, name: kid) + 1
+    }
+}
+
 /// Sleeps forever, a millisecond at a time.
 struct Endless: Flow {
     static let version = 1
@@ -189,7 +205,7 @@ struct Endless: Flow {
 private func flowOptions(_ dir: String, snapshotAtShutdown: Bool = true) -> DurableOptions {
     var options = DurableOptions(path: dir, durability: .process, behaviors: [], checkpointInterval: .seconds(3600), mapSize: 1 << 20)
     options.checkpointAtShutdown = snapshotAtShutdown
-    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self, Fragile.self, Deadline.self, Fanout.self] {
+    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self, Fragile.self, Deadline.self, Fanout.self, Doubler.self, Parent.self] {
         options.add(flow)
     }
     return options
@@ -466,6 +482,32 @@ extension DurableOptions {
             #expect(log.step("0/1.1/0")?.result == .failure(EffectFailure(kind: "cancelled", message: "the flow was cancelled", terminal: true)), "the race's loser was cancelled")
             #expect(log.step("0/1")?.result == .value("0"), "branch 0 won the race")
             #expect(log.step("0/0")?.result == .value("-1"), "all branches succeeded")
+            try await node.shutdown()
+        }
+    }
+
+    @Test func aChildFlowRunsOnItsOwnAndItsEndReachesItsParentAcrossARestart() async throws {
+        try await withDataDirectory { dir in
+            do {
+                let node = try Node(schedulers: 2, durable: flowOptions(dir))
+                _ = try await node.startFlow(Parent(), "kid", name: "parent")
+                _ = try await node.startFlow(Parent(), "kid-2", name: "parent-2")
+                #expect(await eventually { node.flow(named: "kid", as: Doubler.self) != nil && node.flow(named: "kid-2", as: Doubler.self) != nil })
+                try await node.shutdown()
+            }
+            let node = try Node(schedulers: 2, durable: flowOptions(dir))
+            let parent = try #require(node.flow(named: "parent", as: Parent.self))
+            let kid = try #require(node.flow(named: "kid", as: Doubler.self))
+            try await node.signal(kid, "n", 20)
+            #expect(try await node.result(of: parent, timeout: .seconds(5)) == 41)
+            #expect(try await node.result(of: kid, timeout: .seconds(5)) == 40)
+            #expect(try await node.log(of: parent).steps.map(\.kind) == [.child])
+            // Cancelling a parent cancels the child it waits on.
+            let other = try #require(node.flow(named: "parent-2", as: Parent.self))
+            try await node.cancelFlow(other)
+            let otherKid = try #require(node.flow(named: "kid-2", as: Doubler.self))
+            #expect(await eventually { (try? await node.log(of: otherKid))?.status == .cancelled })
+            #expect(try await node.log(of: other).status == .cancelled)
             try await node.shutdown()
         }
     }
