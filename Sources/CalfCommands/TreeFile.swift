@@ -1,4 +1,5 @@
 import Calf
+import CalfFlows
 import Yams
 
 /// A tree file of `Supervisors/`: one supervision tree, read with Yams and
@@ -48,7 +49,8 @@ struct TreeFile {
     init(path: String, text: String, behaviors: BehaviorRegistry) throws {
         self.path = path
         var durable: [String: any DurableBehavior.Type] = [:]
-        for type in behaviors.durable { durable[type.behaviorName] = type }
+        // A flow's process is started by startFlow or HTTP, never by a tree file.
+        for type in behaviors.durable where !(type is any FlowProcessKind.Type) { durable[type.behaviorName] = type }
         var transient: [String: any ConfiguredBehavior.Type] = [:]
         for type in behaviors.transient { transient[type.behaviorName] = type }
         self.durable = durable
