@@ -54,7 +54,11 @@ func withCaller(
 
 /// The completions of "caller" once there are `count`, or nil after 10 s.
 func completions(_ node: Node, _ caller: Address<Caller.Message>, count: Int) async throws -> [EffectCompletion]? {
-    let deadline = ContinuousClock.now + .seconds(10)
+    // Generous: at the start of a full run both cooperative threads are busy
+    // with other suites' synchronous tests for tens of seconds (seen on a
+    // fresh CI machine: a parser test "passed after 15 s"), and a retried
+    // request needs them.
+    let deadline = ContinuousClock.now + .seconds(60)
     while ContinuousClock.now < deadline {
         let _: Int = try await node.call(caller, .get)
         let state = try await node.state(of: caller, as: Caller.self)
