@@ -2,6 +2,9 @@ import Calf
 import CalfFlows
 import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Flows of the benchmark that finished, outside replay.
 let flowsFinished = Atomic<Int>(0)
@@ -50,6 +53,15 @@ struct FirstStepFlow: Flow {
     }
 }
 
+/// Hands the pages malloc keeps free back to the system (glibc), so that RSS is what is in use.
+/// (`malloc_trim` is glibc's, not in the Glibc module's headers: found by name.)
+private func trimMalloc() {
+    #if canImport(Glibc)
+    guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "malloc_trim") else { return }
+    _ = unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)(0)
+    #endif
+}
+
 /// `calf bench flows`: no-op steps per second with `flows` concurrent
 /// flows, the memory of a waiting flow, the rebuild of a 1,000-step flow
 /// over its log after a restart, and the latency from a flow's start to its
@@ -64,19 +76,25 @@ public enum FlowBench {
         options.addFlow(FirstStepFlow.self)
         let node = try Node(durable: options)
 
-        // Waiting flows: what each costs, waiting on a signal.
+        // Waiting flows: what each costs, waiting on a signal. RSS after
+        // malloc_trim: an evicted flow's task is freed, and glibc would keep
+        // its pages (the high-water mark is printed beside).
+        trimMalloc()
         let rssBefore = residentBytes()
         let handles = try await startAll(flows) { _ in try await node.startFlow(StepperFlow(), steps) }
         while try await node.log(of: handles[handles.count - 1]).status != .waiting { try await Task.sleep(for: .milliseconds(5)) }
         _ = await node.settled()
+        let highWater = Double(residentBytes() - rssBefore) / Double(flows)
+        trimMalloc()
         let perFlow = Double(residentBytes() - rssBefore) / Double(flows)
         // The same number of plain durable processes, idle: what a flow costs beyond its process.
         let plainBefore = residentBytes()
         for _ in 0..<flows { _ = try await node.spawnDurable(EffectChain()) }
         _ = await node.settled()
+        trimMalloc()
         let perProcess = Double(residentBytes() - plainBefore) / Double(flows)
         report.figure("flows_waiting_bytes", perFlow, "bytes per waiting flow",
-                      note: "\(flows) flows waiting on a signal: RSS growth / flows; an idle plain durable process: \(Int(perProcess)) bytes")
+                      note: "\(flows) flows waiting on a signal: RSS growth / flows after malloc_trim (before it: \(Int(highWater))); an idle plain durable process: \(Int(perProcess)) bytes")
 
         // No-op steps: the signal, then the steps, each its own turn and commit.
         flowsFinished.store(0, ordering: .relaxed)
