@@ -76,11 +76,10 @@ public struct FlowContext: Sendable {
             log.byEffect[ref.id] = step.id
             return nil
         }
-        switch result {
-        case .value(let json): return try FlowJSON.value(E.Output.self, json, step: "\(E.effectName) at \(file):\(line)")
-        case .failure(let failure): throw failure.kind == FlowError.cancelledFailure.kind ? FlowError.cancelled : failure
-        case .none: throw FlowError.undecodable("the effect \(E.effectName) ended without an output")
+        guard let output = try result.decoded(E.Output.self, step: "\(E.effectName) at \(file):\(line)") else {
+            throw FlowError.undecodable("the effect \(E.effectName) ended without an output")
         }
+        return output
     }
 
     /// Mints a callback URL that takes one POST until `expiresIn` from now;
@@ -93,8 +92,10 @@ public struct FlowContext: Sendable {
             log.byCallback[callback.id] = step.id
             return .value(try FlowJSON.encode(callback))
         }
-        guard case .value(let json) = result else { throw FlowError.undecodable("a callback step without its URL") }
-        return FlowCallback(run: run, callback: try FlowJSON.value(DurableCallback.self, json, step: "callback at \(file):\(line)"))
+        guard let callback = try result.decoded(DurableCallback.self, step: "callback at \(file):\(line)") else {
+            throw FlowError.undecodable("a callback step without its URL")
+        }
+        return FlowCallback(run: run, callback: callback)
     }
 
     /// Takes the oldest signal `name` sent to this flow (`Node.signal`),
@@ -116,11 +117,7 @@ public struct FlowContext: Sendable {
             }
             return nil
         }
-        switch result {
-        case .value(let json): return try FlowJSON.value(T.self, json, step: "signal \(name) at \(file):\(line)")
-        case .none: return nil
-        case .failure(let failure): throw failure.kind == FlowError.cancelledFailure.kind ? FlowError.cancelled : failure
-        }
+        return try result.decoded(T.self, step: "signal \(name) at \(file):\(line)")
     }
 
     /// Runs `body`, failing it with `FlowError.timedOut` if it has not ended
@@ -162,11 +159,10 @@ public struct FlowContext: Sendable {
             step.child = child.pid
             return nil
         }
-        switch result {
-        case .value(let json): return try FlowJSON.value(C.Output.self, json, step: "the output of \(C.flowName) at \(file):\(line)")
-        case .failure(let failure): throw failure.kind == FlowError.cancelledFailure.kind ? FlowError.cancelled : failure
-        case .none: throw FlowError.undecodable("the child \(C.flowName) ended without an output")
+        guard let output = try result.decoded(C.Output.self, step: "the output of \(C.flowName) at \(file):\(line)") else {
+            throw FlowError.undecodable("the child \(C.flowName) ended without an output")
         }
+        return output
     }
 
     /// Runs `bodies` side by side, each in a branch of its own (its steps
@@ -285,11 +281,7 @@ public struct FlowCallback: Sendable {
             step.due = context.now + wait
             return nil
         }
-        switch result {
-        case .value(let json): return try FlowJSON.value(CallbackArrival.self, json, step: "callback value at \(file):\(line)")
-        case .none: return nil
-        case .failure(let failure): throw failure.kind == FlowError.cancelledFailure.kind ? FlowError.cancelled : failure
-        }
+        return try result.decoded(CallbackArrival.self, step: "callback value at \(file):\(line)")
     }
 }
 
@@ -301,9 +293,18 @@ public struct FlowRandom: RandomNumberGenerator, Sendable {
 }
 
 extension FlowStepResult {
-    func throwIfFailed() throws {
-        if case .failure(let failure) = self {
-            throw failure.kind == FlowError.cancelledFailure.kind ? FlowError.cancelled : failure
+    /// Its value decoded as `T`, nil for none; its failure thrown (a
+    /// cancellation as `FlowError.cancelled`).
+    func decoded<T: Decodable>(_ type: T.Type, step: String) throws -> T? {
+        switch self {
+        case .value(let json): return try FlowJSON.value(T.self, json, step: step)
+        case .none: return nil
+        case .failure(let failure): throw failure.kind == FlowError.cancelledFailure.kind ? FlowError.cancelled : failure
         }
+    }
+
+    /// Its failure thrown, if it is one (a step whose value does not matter: a sleep).
+    func throwIfFailed() throws {
+        if case .failure = self { _ = try decoded(Bool.self, step: "") }
     }
 }

@@ -57,8 +57,9 @@ public enum FlowStepResult: Codable, Sendable, Equatable {
     case failure(EffectFailure)
 }
 
-extension Optional<FlowStepResult> {
-    var size: Int { self?.size ?? 0 }
+extension FlowStep {
+    /// About how many bytes it holds (what the history bounds count).
+    var size: Int { 64 + id.utf8.count + what.utf8.count + site.utf8.count + (result?.size ?? 0) }
 }
 
 extension FlowStepResult {
@@ -201,8 +202,7 @@ public struct FlowLog: Codable, Sendable {
 
     /// Steps by id (derived from `steps`).
     var index: [String: Int] = [:]
-    /// Timers, effects and callbacks under way, by id → the step they end.
-    var byTimer: [UInt64: String] = [:]
+    /// Effects under way and callbacks minted, by id → their step.
     var byEffect: [UInt64: String] = [:]
     var byCallback: [UInt64: String] = [:]
     /// The code running over this log (not journaled: rebuilt from the log
@@ -217,7 +217,7 @@ public struct FlowLog: Codable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case type, version, input, status, startedAt, endedAt, steps, output, error, divergence, signals, arrivals
-        case cancelRequested, turns, byTimer, byEffect, byCallback, generation, bytes
+        case cancelRequested, turns, byEffect, byCallback, generation, bytes
     }
 
     /// Decodes a log (its index rebuilt, no run).
@@ -237,7 +237,6 @@ public struct FlowLog: Codable, Sendable {
         arrivals = try c.decode([UInt64: CallbackArrival].self, forKey: .arrivals)
         cancelRequested = try c.decode(Bool.self, forKey: .cancelRequested)
         turns = try c.decode(Int.self, forKey: .turns)
-        byTimer = try c.decode([UInt64: String].self, forKey: .byTimer)
         byEffect = try c.decode([UInt64: String].self, forKey: .byEffect)
         byCallback = try c.decode([UInt64: String].self, forKey: .byCallback)
         generation = try c.decodeIfPresent(Int.self, forKey: .generation) ?? 0
@@ -262,7 +261,6 @@ public struct FlowLog: Codable, Sendable {
         try c.encode(arrivals, forKey: .arrivals)
         try c.encode(cancelRequested, forKey: .cancelRequested)
         try c.encode(turns, forKey: .turns)
-        try c.encode(byTimer, forKey: .byTimer)
         try c.encode(byEffect, forKey: .byEffect)
         try c.encode(byCallback, forKey: .byCallback)
         try c.encode(generation, forKey: .generation)
@@ -275,7 +273,7 @@ public struct FlowLog: Codable, Sendable {
     mutating func append(_ step: FlowStep) {
         index[step.id] = steps.count
         steps.append(step)
-        bytes += 64 + step.id.utf8.count + step.what.utf8.count + step.site.utf8.count + step.result.size
+        bytes += step.size
     }
 
     /// Keeps the first `count` steps (a reset); the flow runs again.
@@ -285,7 +283,7 @@ public struct FlowLog: Codable, Sendable {
         bytes = 0
         for (position, step) in steps.enumerated() {
             index[step.id] = position
-            bytes += 64 + step.id.utf8.count + step.what.utf8.count + step.site.utf8.count + step.result.size
+            bytes += step.size
         }
         status = .running
         output = nil

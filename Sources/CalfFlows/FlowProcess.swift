@@ -118,6 +118,12 @@ enum FlowHost {
     /// Runs after one another in a turn that goes on as new runs, at most (a loop that never takes a step fails).
     static let continuationsPerTurn = 100
 
+    /// A run over `log` for the process `context` is a turn of (its random
+    /// numbers seeded from the pid), its clock starting at `startedAt`.
+    private static func makeRun(_ log: FlowLog, _ context: DurableContext<FlowEvent>, _ options: FlowOptions, startedAt: WallTime) -> FlowRun {
+        FlowRun(log: log, seed: context.pid.serial &* 0x9E37_79B9_7F4A_7C15, startedAt: startedAt, limits: options.limits)
+    }
+
     static func handle(
         _ event: FlowEvent, log: inout FlowLog, context: inout DurableContext<FlowEvent>, options: FlowOptions,
         start: (FlowRun) -> Void
@@ -126,12 +132,12 @@ enum FlowHost {
             log.turns += 1
             log.run?.syncedTurns = log.turns
         }
-        let seed = context.pid.serial &* 0x9E37_79B9_7F4A_7C15
-        if case .reset(let keep) = event, log.startedAt != nil {
+        func made(_ log: FlowLog, startedAt: WallTime) -> FlowRun { makeRun(log, context, options, startedAt: startedAt) }
+        if case .reset(let keep) = event, let startedAt = log.startedAt {
             // The steps after `keep` go; the code starts again live: the kept steps answer it from the log.
-            let old = FlowRun(log: log, seed: seed, startedAt: log.startedAt ?? context.now, limits: options.limits)
+            let old = made(log, startedAt: startedAt)
             old.withTurn(&log, &context) { old.cut(after: keep) }
-            let run = FlowRun(log: log, seed: seed, startedAt: log.startedAt ?? context.now, limits: options.limits)
+            let run = made(log, startedAt: startedAt)
             log.run = run
             run.withTurn(&log, &context) {
                 run.startLive(start: start)
@@ -141,9 +147,6 @@ enum FlowHost {
             return
         }
         if log.status.isFinal { return }
-        func made(_ log: FlowLog, startedAt: WallTime) -> FlowRun {
-            FlowRun(log: log, seed: seed, startedAt: startedAt, limits: options.limits)
-        }
         var run: FlowRun
         if case .start = event {
             guard log.startedAt == nil else { return }
@@ -189,10 +192,6 @@ enum FlowHost {
         _ first: FlowRun, log: inout FlowLog, context: inout DurableContext<FlowEvent>, options: FlowOptions, start: (FlowRun) -> Void
     ) {
         var run = first
-        let seed = context.pid.serial &* 0x9E37_79B9_7F4A_7C15
-        func made(_ log: FlowLog, startedAt: WallTime) -> FlowRun {
-            FlowRun(log: log, seed: seed, startedAt: startedAt, limits: options.limits)
-        }
         // continueAsNew: what the run left under way ends, and the next run starts in this turn.
         var continuations = 0
         while let input = run.continued {
@@ -206,7 +205,7 @@ enum FlowHost {
                 return
             }
             log.startOver(input: input, at: context.now)
-            run = made(log, startedAt: context.now)
+            run = makeRun(log, context, options, startedAt: context.now)
             log.run = run
             run.withTurn(&log, &context) {
                 run.startLive(start: start)

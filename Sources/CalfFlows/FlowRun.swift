@@ -113,12 +113,8 @@ final class FlowRun: @unchecked Sendable {
             } else {
                 outcome = .replays(waitingOn: waiting.keys.sorted().compactMap { log.pointee.step($0) }.map { "\($0.kind.rawValue) \($0.what)" })
             }
-            // The task is not needed any more: it unwinds.
-            evicted = true
-            let pending = waiting
-            waiting.removeAll()
-            for (_, continuation) in pending.sorted(by: { $0.key < $1.key }) { continuation.resume(throwing: FlowError.evicted) }
-            executor.drain()
+            // The task is not needed any more.
+            unwind()
             return outcome
         }
     }
@@ -200,13 +196,19 @@ final class FlowRun: @unchecked Sendable {
             guard let step = log.pointee.step(id), step.kind != .effect else { return }
             if let due = step.due, due < horizon { return }
         }
+        unwind()
+        // The status stays `waiting`: the log is what it was; what the unwinding code did is not kept.
+        log.pointee.status = .waiting
+    }
+
+    /// Ends the task: each step it waits on throws `FlowError.evicted`, as
+    /// do the steps its unwinding code asks for; nothing reaches the log.
+    private func unwind() {
         evicted = true
         let pending = waiting
         waiting.removeAll()
         for (_, continuation) in pending.sorted(by: { $0.key < $1.key }) { continuation.resume(throwing: FlowError.evicted) }
         executor.drain()
-        // The status stays `waiting`: the log is what it was; what the unwinding code did is not kept.
-        log.pointee.status = .waiting
     }
 
     // MARK: Events
@@ -237,7 +239,7 @@ final class FlowRun: @unchecked Sendable {
             // A callback of an earlier run (before continueAsNew) is not this run's.
             guard log.byCallback[arrival.callback] != nil else { return }
             log.arrivals[arrival.callback] = arrival
-            let json = FlowJSON.string(arrival) ?? "null"
+            let json = (try? FlowJSON.encode(arrival)) ?? "null"
             for step in log.steps where step.kind == .wait && step.callback == arrival.callback && step.result == nil {
                 ended(step, .value(json), log: &log, context: &context)
             }
@@ -329,21 +331,30 @@ final class FlowRun: @unchecked Sendable {
         _ kind: FlowStepKind, what: String, arguments: String, site: String,
         issue: (inout FlowStep, inout FlowLog, inout DurableContext<FlowEvent>) throws -> FlowStepResult?
     ) async throws -> FlowStepResult {
+        let step = try claim(kind, what: what, arguments: arguments, site: site, issue: issue)
+        guard let result = step.result else { return try await suspend(step.id) }
+        if let resolved = step.resolvedAt, resolved > now { now = resolved }
+        return result
+    }
+
+    /// The step at the code's next position: the one the log has there (of
+    /// the same kind and arguments, else the flow is parked), or a new one
+    /// issued through `issue` and appended (only live: in a rebuild a new
+    /// step is a divergence too). Steps, joins and deadlines all come here.
+    private func claim(
+        _ kind: FlowStepKind, what: String, arguments: String, site: String,
+        issue: (inout FlowStep, inout FlowLog, inout DurableContext<FlowEvent>) throws -> FlowStepResult?
+    ) throws -> FlowStep {
         let id = try nextPosition(site: site)
         guard let log else { throw FlowError.misuse("a step outside the flow's turn") } // checked by nextPosition
         let digest = FlowDigest.of(kind.rawValue, arguments)
-        if let position = log.pointee.index[id] {
-            let recorded = log.pointee.steps[position]
+        if let recorded = log.pointee.step(id) {
             guard recorded.kind == kind, recorded.digest == digest else {
                 throw park(FlowDivergence(
                     step: id, journal: "\(recorded.kind.rawValue) \(recorded.what) at \(recorded.site)",
                     code: "\(kind.rawValue) \(what) at \(site)", reason: "diverged"))
             }
-            if let result = recorded.result {
-                if let resolved = recorded.resolvedAt, resolved > now { now = resolved }
-                return result
-            }
-            return try await suspend(id)
+            return recorded
         }
         guard !rebuilding, let context else {
             throw park(FlowDivergence(step: id, journal: nil, code: "\(kind.rawValue) \(what) at \(site)", reason: "diverged"))
@@ -356,14 +367,12 @@ final class FlowRun: @unchecked Sendable {
         }
         var step = FlowStep(id: id, kind: kind, what: what, digest: digest, site: site, at: context.pointee.now)
         step.scopes = scopes
-        let immediate = try issue(&step, &log.pointee, &context.pointee)
-        if let immediate {
+        if let immediate = try issue(&step, &log.pointee, &context.pointee) {
             step.result = immediate
             step.resolvedAt = context.pointee.now
         }
         log.pointee.append(step)
-        if let immediate { return immediate }
-        return try await suspend(id)
+        return step
     }
 
     /// The branch the calling code runs in: `0`, or within `all`/`race` the
@@ -376,27 +385,9 @@ final class FlowRun: @unchecked Sendable {
     /// returns its id and the branch prefix of its children.
     func openJoin(_ what: String, site: String) throws -> (id: String, children: String) {
         let branch = FlowRun.branch
-        let id = try nextPosition(site: site)
-        let children = "\(branch)/\(counters[branch, default: 1] - 1)"
-        guard let log else { throw FlowError.misuse("\(what) outside the flow's turn") }
-        let digest = FlowDigest.of(FlowStepKind.join.rawValue, what)
-        if let recorded = log.pointee.step(id) {
-            guard recorded.kind == .join, recorded.digest == digest else {
-                throw park(FlowDivergence(
-                    step: id, journal: "\(recorded.kind.rawValue) \(recorded.what) at \(recorded.site)",
-                    code: "join \(what) at \(site)", reason: "diverged"))
-            }
-            return (id, children)
-        }
-        guard !rebuilding, let context else {
-            throw park(FlowDivergence(step: id, journal: nil, code: "join \(what) at \(site)", reason: "diverged"))
-        }
-        if log.pointee.cancelRequested { throw FlowError.cancelled }
-        try checkBounds(log.pointee, site: site)
-        var step = FlowStep(id: id, kind: .join, what: what, digest: digest, site: site, at: context.pointee.now)
-        step.scopes = FlowRun.scopes
-        log.pointee.append(step)
-        return (id, children)
+        let children = "\(branch)/\(counters[branch, default: 0])"
+        let step = try claim(.join, what: what, arguments: what, site: site) { _, _, _ in nil }
+        return (step.id, children)
     }
 
     /// What join `id` decided, if it did: the index of the branch whose outcome counts.
@@ -430,28 +421,11 @@ final class FlowRun: @unchecked Sendable {
     /// Opens a `withTimeout` deadline: a step with a timer, matched like any
     /// step, not awaited; returns its id.
     func openDeadline(_ duration: Duration, site: String) throws -> String {
-        let id = try nextPosition(site: site)
-        guard let log else { throw FlowError.misuse("withTimeout outside the flow's turn") }
-        let digest = FlowDigest.of(FlowStepKind.timeout.rawValue, "")
-        if let recorded = log.pointee.step(id) {
-            guard recorded.kind == .timeout, recorded.digest == digest else {
-                throw park(FlowDivergence(
-                    step: id, journal: "\(recorded.kind.rawValue) \(recorded.what) at \(recorded.site)",
-                    code: "timeout \(duration) at \(site)", reason: "diverged"))
-            }
-            return id
-        }
-        guard !rebuilding, let context else {
-            throw park(FlowDivergence(step: id, journal: nil, code: "timeout \(duration) at \(site)", reason: "diverged"))
-        }
-        if log.pointee.cancelRequested { throw FlowError.cancelled }
-        try checkBounds(log.pointee, site: site)
-        var step = FlowStep(id: id, kind: .timeout, what: "\(duration)", digest: digest, site: site, at: context.pointee.now)
-        step.scopes = FlowRun.scopes
-        step.timer = context.pointee.sendAfter(.timerFired(step: id), after: duration)
-        step.due = context.pointee.now + duration
-        log.pointee.append(step)
-        return id
+        try claim(.timeout, what: "\(duration)", arguments: "", site: site) { step, _, context in
+            step.timer = context.sendAfter(.timerFired(step: step.id), after: duration)
+            step.due = context.now + duration
+            return nil
+        }.id
     }
 
     /// Closes deadline `id` once its body ended first: its timer cancelled, the step marked done.
@@ -554,12 +528,6 @@ extension DurableContext<FlowEvent> {
 
 /// The JSON of steps' values: sorted keys, so the same value is the same text.
 enum FlowJSON {
-    static func string<T: Encodable>(_ value: T) -> String? {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) }
-    }
-
     static func encode<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
