@@ -37,6 +37,13 @@ let package = Package(
             pkgConfig: "lmdb",
             providers: [.apt(["liblmdb-dev"])]
         ),
+        // The calf binary's allocator: glibc's malloc contends on its arena
+        // locks when one thread frees what another allocated (a commit
+        // batch, a message), which a node does all the time.
+        .systemLibrary(
+            name: "CMimalloc",
+            providers: [.apt(["libmimalloc-dev"])]
+        ),
         .target(name: "CalfLoop", dependencies: ["CLibUV"]),
         .target(name: "CCRC32C"),
         .target(name: "CalfStore", dependencies: ["CLMDB", "CCRC32C"]),
@@ -127,7 +134,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        .executableTarget(name: "calf", dependencies: ["CalfCommands", "Bank", "Demo", "RemoteJob"]),
+        .executableTarget(name: "calf", dependencies: ["CalfCommands", "Bank", "Demo", "RemoteJob", "CMimalloc"]),
         .executableTarget(name: "JobRunner", dependencies: ["Calf"], path: "Examples/JobRunner"),
         .executableTarget(name: "PingPong", dependencies: ["Calf"], path: "Examples/PingPong"),
         .executableTarget(name: "Ring", dependencies: ["Calf"], path: "Examples/Ring"),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the C libraries and tools Calf builds against, when missing:
-# libuv and LMDB (Debian's -dev packages), pkg-config and make, and tmux
+# libuv, LMDB and mimalloc (Debian's -dev packages), pkg-config and make, and tmux
 # (the tests drive the interactive shell and `top` through a pseudo-terminal).
 set -euo pipefail
 
@@ -8,6 +8,8 @@ missing=()
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+# mimalloc ships no pkg-config file.
+[ -e /usr/include/mimalloc.h ] || missing+=(libmimalloc-dev)
 if command -v pkg-config >/dev/null 2>&1; then
     pkg-config --exists libuv || missing+=(libuv1-dev)
     pkg-config --exists lmdb || missing+=(liblmdb-dev)

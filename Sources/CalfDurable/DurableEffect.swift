@@ -4,8 +4,8 @@ import CalfControl
 import CalfRuntime
 
 /// Async work a durable handler asks for, as a value: journaled when the
-/// handler's turn commits, then run (off the scheduler, retried by its
-/// `RetryPolicy`) until it has a result; the result comes back to the
+/// handler's turn commits, then run (retried by its `RetryPolicy`) until
+/// it has a result; the result comes back to the
 /// process as a journaled message (`EffectCompletionMessage`). Replay reads
 /// that message and never runs the effect again.
 ///
@@ -34,6 +34,14 @@ public protocol DurableEffect: Codable, Sendable {
     static var effectName: String { get }
     /// How it is retried unless the handler says otherwise. Default: `RetryPolicy.default`.
     var retryPolicy: RetryPolicy { get }
+    /// Whether its task starts on its process's scheduler thread, right
+    /// after the commit, and runs there until its first suspension (an
+    /// effect that completes without suspending costs no thread hop and no
+    /// wake-up); false starts it on Swift's concurrency pool. Default:
+    /// true. An effect whose code blocks or computes for long before it
+    /// first awaits holds up the scheduler's other processes meanwhile:
+    /// such an effect says false.
+    static var startsInline: Bool { get }
     /// One attempt at it.
     func run(_ attempt: EffectAttempt) async throws -> Output
 }
@@ -43,6 +51,8 @@ extension DurableEffect {
     public static var effectName: String { String(describing: Self.self) }
     /// The bounded default.
     public var retryPolicy: RetryPolicy { .default }
+    /// Inline.
+    public static var startsInline: Bool { true }
 }
 
 /// A message type that can carry the outcome of an effect: the handler of

@@ -17,16 +17,16 @@ package final class EffectRunner: Sendable {
     /// size would be moved in and out of the table on every change).
     private final class Running {
         let record: EffectRecord
-        let task: Task<Void, Never>?
+        /// Nil until its task is made (and for an effect entered with none).
+        var task: Task<Void, Never>?
         /// Its completion is on its way to the journal: no other is taken.
         var completing = false
         /// How far its retries are (on its first attempt once its task runs).
         var progress: EffectProgress
 
-        init(record: EffectRecord, task: Task<Void, Never>?) {
+        init(record: EffectRecord, running: Bool) {
             self.record = record
-            self.task = task
-            progress = EffectProgress(attempts: task == nil ? 0 : 1, lastFailure: nil, nextAttemptAt: nil)
+            progress = EffectProgress(attempts: running ? 1 : 0, lastFailure: nil, nextAttemptAt: nil)
         }
     }
     private typealias Table = [UInt64: [UInt64: Running]]
@@ -76,40 +76,58 @@ package final class EffectRunner: Sendable {
     /// outcome goes to `core` to be journaled for the process.
     package func start<E: DurableEffect>(_ effect: E, record: EffectRecord, pid: UInt64, for cell: any EffectCompletionTaking) {
         let running = !stopped.load(ordering: .sequentiallyConsistent)
-        shard(pid).table.withLock { table in
+        let entry = shard(pid).table.withLock { table -> ObjectIdentifier in
             if table[pid]?[record.id] == nil { count.wrappingAdd(1, ordering: .relaxed) }
-            // Made under the lock: a cancel (which takes it) finds the task.
-            let task = running ? task(running: effect, record: record, pid: pid, for: cell) : nil
-            table[pid, default: [:]][record.id] = Running(record: record, task: task)
+            let entry = Running(record: record, running: running)
+            table[pid, default: [:]][record.id] = entry
+            return ObjectIdentifier(entry)
         }
+        guard running else { return }
+        // Made outside the lock (an inline start may complete the effect
+        // before it returns, and completing takes the lock), then kept
+        // with its entry; an entry ended meanwhile (cancelled, its process
+        // gone) has its task cancelled here instead.
+        let task = task(running: effect, record: record, pid: pid, for: cell)
+        let kept = shard(pid).table.withLock { table -> Bool in
+            guard let current = table[pid]?[record.id], ObjectIdentifier(current) == entry else { return false }
+            current.task = task
+            return true
+        }
+        if !kept { task.cancel() }
     }
 
     private func task<E: DurableEffect>(running effect: E, record: EffectRecord, pid: UInt64, for cell: any EffectCompletionTaking) -> Task<Void, Never> {
-        Task.detached { [self] in
-            let outcome = await EffectRetries.run(
-                policy: record.policy, key: record.key, startedAt: WallTime(nanosecondsSinceEpoch: record.startedAt), services: services,
-                progress: { [self] progress in shard(pid).table.withLock { $0[pid]?[record.id]?.progress = progress } }
-            ) { attempt in
-                try await effect.run(attempt)
-            }
-            // Cancelled: the node stops (it runs again after the start), or
-            // the process cancelled it or exited for good.
-            guard !Task.isCancelled else { return }
-            let completion: EffectCompletion
-            switch outcome.result {
-            case .success(let output):
-                do {
-                    let json = try DurableJSON.encode(output)
-                    completion = EffectCompletion(effect: EffectRef(id: record.id), name: record.name, key: record.key, attempts: outcome.attempts,
-                                                  output: String(decoding: json, as: UTF8.self), failure: nil)
-                } catch {
-                    completion = Self.failed(record, EffectFailure(kind: "unencodable", message: "its output does not encode as JSON: \(error)", terminal: true, attempts: outcome.attempts))
-                }
-            case .failure(let failure):
-                completion = Self.failed(record, failure)
-            }
-            complete(completion, of: pid, to: cell)
+        if E.startsInline {
+            return Task.immediate { [self] in await run(effect, record: record, pid: pid, for: cell) }
         }
+        return Task.detached { [self] in await run(effect, record: record, pid: pid, for: cell) }
+    }
+
+    /// Runs `effect` to its outcome and hands that on (unless cancelled).
+    private func run<E: DurableEffect>(_ effect: E, record: EffectRecord, pid: UInt64, for cell: any EffectCompletionTaking) async {
+        let outcome = await EffectRetries.run(
+            policy: record.policy, key: record.key, startedAt: WallTime(nanosecondsSinceEpoch: record.startedAt), services: services,
+            progress: { [self] progress in shard(pid).table.withLock { $0[pid]?[record.id]?.progress = progress } }
+        ) { attempt in
+            try await effect.run(attempt)
+        }
+        // Cancelled: the node stops (it runs again after the start), or
+        // the process cancelled it or exited for good.
+        guard !Task.isCancelled else { return }
+        let completion: EffectCompletion
+        switch outcome.result {
+        case .success(let output):
+            do {
+                let json = try DurableJSON.encode(output)
+                completion = EffectCompletion(effect: EffectRef(id: record.id), name: record.name, key: record.key, attempts: outcome.attempts,
+                                              output: String(decoding: json, as: UTF8.self), failure: nil)
+            } catch {
+                completion = Self.failed(record, EffectFailure(kind: "unencodable", message: "its output does not encode as JSON: \(error)", terminal: true, attempts: outcome.attempts))
+            }
+        case .failure(let failure):
+            completion = Self.failed(record, failure)
+        }
+        complete(completion, of: pid, to: cell)
     }
 
     /// Starts again, after a node start, an effect the journal says is under
@@ -163,7 +181,7 @@ package final class EffectRunner: Sendable {
     private func enter(_ record: EffectRecord, pid: UInt64) {
         shard(pid).table.withLock { table in
             if table[pid]?[record.id] == nil { count.wrappingAdd(1, ordering: .relaxed) }
-            table[pid, default: [:]][record.id] = Running(record: record, task: nil)
+            table[pid, default: [:]][record.id] = Running(record: record, running: false)
         }
     }
 

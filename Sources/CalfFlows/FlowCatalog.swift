@@ -42,6 +42,8 @@ public struct FlowKind: Sendable {
     public let version: Int
     let start: @Sendable (Node, [UInt8], String) async throws -> Void
     let log: @Sendable (Node, String) async throws -> FlowLog?
+    /// Sends flow `id` (if one of this kind) its start again; false if it is not one.
+    let restart: @Sendable (Node, String) async throws -> Bool
     let checkProcess: @Sendable (Node, Pid) async -> FlowCheck?
     /// Its process's behavior name (`flow:NAME@VERSION`).
     public let behaviorName: String
@@ -63,6 +65,11 @@ public struct FlowKind: Sendable {
         log = { node, id in
             guard let handle = node.flow(named: id, as: F.self) else { return nil }
             return try? await node.log(of: handle)
+        }
+        restart = { node, id in
+            guard let handle = node.flow(named: id, as: F.self) else { return false }
+            if case .failed(let error) = await node.send(.start, to: handle.address, key: nil) { throw error }
+            return true
         }
         behaviorName = FlowProcess<F>.behaviorName
         checkProcess = { node, pid in
@@ -94,7 +101,13 @@ public struct FlowCatalog: Sendable {
             throw FlowCatalogError.unknownType(type, known: names)
         }
         if node.whereis(id) != nil {
-            guard try await log(of: id, on: node) != nil else { throw FlowCatalogError.nameTaken(id) }
+            guard let log = try await log(of: id, on: node) else { throw FlowCatalogError.nameTaken(id) }
+            // Its process was made but its start never committed (the node
+            // died between the two): started now, with its first input.
+            // A start that did commit meanwhile makes this one a no-op.
+            if log.startedAt == nil {
+                for kind in kinds where try await kind.restart(node, id) { break }
+            }
             return false
         }
         try await kind.start(node, input, id)

@@ -186,6 +186,12 @@ struct Doubler: Flow {
     }
 }
 
+/// Answers its input.
+struct Identity: Flow {
+    static let version = 1
+    func run(_ input: Int, flow: FlowContext) async throws -> Int { input }
+}
+
 /// Starts a child Doubler named `kid`, adds one to what it answers.
 struct Parent: Flow {
     static let version = 1
@@ -205,7 +211,7 @@ struct Endless: Flow {
 private func flowOptions(_ dir: String, snapshotAtShutdown: Bool = true) -> DurableOptions {
     var options = DurableOptions(path: dir, durability: .process, behaviors: [], checkpointInterval: .seconds(3600), mapSize: 1 << 20)
     options.checkpointAtShutdown = snapshotAtShutdown
-    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self, Fragile.self, Deadline.self, Fanout.self, Doubler.self, Parent.self] {
+    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self, Fragile.self, Deadline.self, Fanout.self, Doubler.self, Parent.self, Identity.self] {
         options.add(flow)
     }
     return options
@@ -413,6 +419,19 @@ extension DurableOptions {
             #expect(try await node.state(of: kept.address, as: FlowProcess<Patient>.self).run != nil)
             try await node.signal(evicted, "never", 5)
             #expect(try await node.result(of: evicted, timeout: .seconds(5)) == 5, "rebuilt from its log by the signal")
+            try await node.shutdown()
+        }
+    }
+
+    @Test func aFlowWhoseProcessWasMadeButWhoseStartNeverCommittedStartsWhenAskedAgain() async throws {
+        try await withDataDirectory { dir in
+            let node = try Node(schedulers: 2, durable: flowOptions(dir))
+            // What a node killed between the two commits of a start leaves: the process, no start.
+            _ = try await node.ensureDurable(FlowProcess(flow: Identity(), input: 21, options: FlowOptions()), name: "half")
+            let catalog = FlowCatalog([FlowProcess<Identity>.self])
+            #expect(try await catalog.start(type: Identity.flowName, input: Array("99".utf8), id: "half", on: node) == false, "not new")
+            let flow = try #require(node.flow(named: "half", as: Identity.self))
+            #expect(try await node.result(of: flow, timeout: .seconds(5)) == 21, "started, on its first input")
             try await node.shutdown()
         }
     }
