@@ -154,7 +154,7 @@ let package = Package(
         .testTarget(name: "CalfShellTests", dependencies: ["CalfShell"]),
         .testTarget(name: "CalfOperatorTests", dependencies: ["CalfOperator"]),
         .testTarget(name: "CalfEndToEndTests", dependencies: [
-            "calf", "Calf", "CalfOperator", "CalfShell", "CalfStore",
+            "calf", "Calf", "CalfFlows", "CalfOperator", "CalfShell", "CalfStore",
             .product(name: "Yams", package: "Yams"),
         ]),
     ],

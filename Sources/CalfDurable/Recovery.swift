@@ -16,12 +16,24 @@ public struct RecoveryReport: Sendable {
     public var scanned = 0
     /// Processes quarantined, with why.
     public var quarantined: [Pid: String] = [:]
+    /// Of those, the ones whose behavior this node does not have: its
+    /// name as the journal gives it (`flow:reboot@1`, say), and the
+    /// process's registered name.
+    public var unknownBehaviors: [Pid: UnknownBehavior] = [:]
     /// Corrupt log records that name no process (seq and error).
     public var unattributed: [String] = []
     /// Seconds spent reading checkpoints and scanning the log.
     public var scanSeconds = 0.0
     /// Seconds spent rebuilding processes (decoding, replaying, refilling mailboxes).
     public var reviveSeconds = 0.0
+}
+
+/// A durable process of the journal whose behavior a node does not have.
+public struct UnknownBehavior: Sendable, Equatable {
+    /// The behavior's name, as journaled.
+    public var behavior: String
+    /// The process's registered name, if it has one.
+    public var name: String?
 }
 
 extension DurableCore {
@@ -54,6 +66,18 @@ extension DurableCore {
         return report
     }
 
+    /// Why a process of behavior `name` cannot run here; a versioned name
+    /// (`flow:reboot@1`) names the versions of it this node does have.
+    private func unknownBehaviorReason(_ name: String) -> String {
+        var reason = "no behavior named '\(name)' is registered with this node"
+        if let at = name.lastIndex(of: "@") {
+            let others = registry.keys.filter { $0.hasPrefix(name[...at]) }.sorted()
+            reason += others.isEmpty ? " (nor any other version of it)" : " (it has \(others.joined(separator: ", ")))"
+            reason += ": a binary with that version must run it"
+        }
+        return reason
+    }
+
     /// Makes the cell of every process that did not exit (entered in the
     /// table with its name), so that a replayed send by name finds the same
     /// process it found the first time; returns the rest of each revival.
@@ -63,7 +87,8 @@ extension DurableCore {
         for (serial, process) in findings.processes where !process.exited {
             let pid = Pid(serial: serial)
             guard let type = registry[process.behavior] else {
-                report.quarantined[pid] = report.quarantined[pid] ?? "no behavior named '\(process.behavior)' is registered with this node"
+                report.quarantined[pid] = report.quarantined[pid] ?? unknownBehaviorReason(process.behavior)
+                report.unknownBehaviors[pid] = UnknownBehavior(behavior: process.behavior, name: process.name)
                 pinnedScanFrom.store(findings.scanFrom, ordering: .relaxed)
                 continue
             }

@@ -8,7 +8,7 @@ public struct FlowReport: Codable, Sendable, Equatable {
     public var type: String
     /// The version of the code it runs on.
     public var version: Int
-    /// starting, running, waiting, completed, failed, cancelled or diverged.
+    /// starting, running, waiting, completed, failed, cancelled, diverged, or gone (a version this node does not have: parked at its start).
     public var status: String
     /// What it waits on (the steps under way), or why it ended or was parked.
     public var waitingOn: String
