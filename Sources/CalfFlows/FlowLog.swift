@@ -86,13 +86,39 @@ public struct FlowLimits: Codable, Sendable, Hashable {
     public var maximumSteps: Int
     /// Refuse new steps past this many bytes.
     public var maximumBytes: Int
+    /// Warn when the code runs this long in one turn without waiting on a
+    /// step (it holds up every process of its scheduler meanwhile).
+    public var warnTurn: Duration
+    /// Park the flow (diverged, reason `slowTurn`) when its code runs this
+    /// long in one turn: Temporal's deadlock detector's 2 s. `flow resume` goes on.
+    public var maximumTurn: Duration
 
-    /// Bounds: by default warn at 1,000 steps or 4 MiB, refuse past 10,000 steps or 32 MiB.
-    public init(warnSteps: Int = 1_000, warnBytes: Int = 4 << 20, maximumSteps: Int = 10_000, maximumBytes: Int = 32 << 20) {
+    /// Bounds: by default warn at 1,000 steps or 4 MiB, refuse past 10,000
+    /// steps or 32 MiB; warn at a turn of 10 ms, park at 2 s.
+    public init(warnSteps: Int = 1_000, warnBytes: Int = 4 << 20, maximumSteps: Int = 10_000, maximumBytes: Int = 32 << 20,
+                warnTurn: Duration = .milliseconds(10), maximumTurn: Duration = .seconds(2)) {
         self.warnSteps = warnSteps
         self.warnBytes = warnBytes
         self.maximumSteps = maximumSteps
         self.maximumBytes = maximumBytes
+        self.warnTurn = warnTurn
+        self.maximumTurn = maximumTurn
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case warnSteps, warnBytes, maximumSteps, maximumBytes, warnTurn, maximumTurn
+    }
+
+    /// Decodes limits; those journaled before the turn budget existed get its defaults.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = FlowLimits()
+        warnSteps = try c.decode(Int.self, forKey: .warnSteps)
+        warnBytes = try c.decode(Int.self, forKey: .warnBytes)
+        maximumSteps = try c.decode(Int.self, forKey: .maximumSteps)
+        maximumBytes = try c.decode(Int.self, forKey: .maximumBytes)
+        warnTurn = try c.decodeIfPresent(Duration.self, forKey: .warnTurn) ?? defaults.warnTurn
+        maximumTurn = try c.decodeIfPresent(Duration.self, forKey: .maximumTurn) ?? defaults.maximumTurn
     }
 }
 

@@ -131,7 +131,7 @@ final class FlowRun: @unchecked Sendable {
     func startLive(start: (FlowRun) -> Void) {
         if let context { now = context.pointee.now }
         start(self)
-        executor.drain()
+        drainLive()
     }
 
     /// Applies `event` to the log and resumes the step it ends, then runs
@@ -140,8 +140,33 @@ final class FlowRun: @unchecked Sendable {
         guard let log, let context else { return } // invariant: called inside withTurn
         now = context.pointee.now
         record(event, log: &log.pointee, context: &context.pointee)
-        executor.drain()
+        drainLive()
     }
+
+    /// Runs the code's jobs; a live turn's are timed against the turn
+    /// budget (`FlowLimits.warnTurn`, `.maximumTurn`): code that computes
+    /// or blocks between steps holds up its scheduler's other processes.
+    /// A replay or rebuild is not timed (it re-runs many turns at once).
+    private func drainLive() {
+        guard !isReplaying else {
+            executor.drain()
+            return
+        }
+        let started = ContinuousClock.now
+        executor.drain()
+        let took = ContinuousClock.now - started
+        guard took >= limits.warnTurn else { return }
+        func ms(_ duration: Duration) -> String { "\(Int((duration / .milliseconds(1)).rounded())) ms" }
+        let what = "the code ran \(ms(took)) in one turn without waiting (its last step then: \(lastStep) at \(lastSite))"
+        if took >= limits.maximumTurn, stopped == nil, finished == nil {
+            stopped = FlowDivergence(step: lastStep, journal: nil, code: what + ": work that computes or blocks belongs in an effect", reason: FlowRun.slowTurn)
+        }
+        Logger(label: "calf.flow.\(type)").warning("\(what); a warning past \(ms(limits.warnTurn)), the flow is parked past \(ms(limits.maximumTurn))")
+    }
+
+    /// The divergence reason of a flow parked for a turn past `FlowLimits.maximumTurn`.
+    static let slowTurn = "slowTurn"
+
 
     /// Records `event` in the log without running the code (a parked flow
     /// keeps its events for when it is resumed).

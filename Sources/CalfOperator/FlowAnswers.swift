@@ -63,7 +63,11 @@ enum FlowAnswers {
         case "failed", "cancelled": waiting = failure(log["error"]) ?? status
         case "diverged":
             let step = log["divergence"]?["step"]?.stringValue ?? "?"
-            waiting = log["divergence"]?["reason"]?.stringValue == "foreignAwait" ? "awaited something not journaled after step \(step)" : "diverged at step \(step)"
+            switch log["divergence"]?["reason"]?.stringValue {
+            case "foreignAwait": waiting = "awaited something not journaled after step \(step)"
+            case "slowTurn": waiting = "parked: a turn ran too long after step \(step)"
+            default: waiting = "diverged at step \(step)"
+            }
         default:
             let open = steps.filter { $0["result"] == nil || $0["result"] == .null }
             waiting = open.isEmpty ? "-" : open.map { "\($0["kind"]?.stringValue ?? "?") \($0["what"]?.stringValue ?? "")" }.joined(separator: ", ")

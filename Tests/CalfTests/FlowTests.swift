@@ -186,6 +186,17 @@ struct Doubler: Flow {
     }
 }
 
+/// Computes for `input` milliseconds before its first step (a turn that holds up its scheduler).
+struct Slowpoke: Flow {
+    static let version = 1
+    func run(_ input: Int, flow: FlowContext) async throws -> Int {
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < .milliseconds(input) {}
+        try await flow.sleep(for: .zero)
+        return input
+    }
+}
+
 /// Answers its input.
 struct Identity: Flow {
     static let version = 1
@@ -211,7 +222,7 @@ struct Endless: Flow {
 private func flowOptions(_ dir: String, snapshotAtShutdown: Bool = true) -> DurableOptions {
     var options = DurableOptions(path: dir, durability: .process, behaviors: [], checkpointInterval: .seconds(3600), mapSize: 1 << 20)
     options.checkpointAtShutdown = snapshotAtShutdown
-    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self, Fragile.self, Deadline.self, Fanout.self, Doubler.self, Parent.self, Identity.self] {
+    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self, Fragile.self, Deadline.self, Fanout.self, Doubler.self, Parent.self, Identity.self, Slowpoke.self] {
         options.add(flow)
     }
     return options
@@ -432,6 +443,25 @@ extension DurableOptions {
             #expect(try await catalog.start(type: Identity.flowName, input: Array("99".utf8), id: "half", on: node) == false, "not new")
             let flow = try #require(node.flow(named: "half", as: Identity.self))
             #expect(try await node.result(of: flow, timeout: .seconds(5)) == 21, "started, on its first input")
+            try await node.shutdown()
+        }
+    }
+
+    @Test func aTurnPastTheTurnBudgetParksTheFlowNamingTheStepAndResumeGoesOn() async throws {
+        try await withDataDirectory { dir in
+            let node = try Node(schedulers: 2, durable: flowOptions(dir))
+            let limits = FlowLimits(warnTurn: .milliseconds(5), maximumTurn: .milliseconds(50))
+            let slow = try await node.startFlow(Slowpoke(), 80, options: FlowOptions(limits: limits))
+            #expect(await eventually { (try? await node.log(of: slow))?.status == .diverged })
+            let divergence = try #require(try await node.log(of: slow).divergence)
+            #expect(divergence.reason == "slowTurn" && divergence.code.contains("in one turn without waiting"), "\(divergence)")
+            #expect(divergence.code.contains("its last step then: 0/0 at CalfTests/FlowTests.swift:"), "\(divergence)")
+            // Within the budget: a warning only, the flow goes on.
+            let quick = try await node.startFlow(Slowpoke(), 10, options: FlowOptions(limits: limits))
+            #expect(try await node.result(of: quick, timeout: .seconds(5)) == 10)
+            // Resumed, it is rebuilt (not timed) and goes on from its log.
+            try await node.resumeFlow(slow)
+            #expect(try await node.result(of: slow, timeout: .seconds(5)) == 80)
             try await node.shutdown()
         }
     }
