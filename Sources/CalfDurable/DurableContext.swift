@@ -98,6 +98,25 @@ public struct DurableContext<Message: Codable & Sendable> {
         }
     }
 
+    /// Sends `message` (made only now, live) to this process itself once this
+    /// outcome is committed, journaled in the same commit. The output digest
+    /// takes `marker`, not the message's bytes: for a value the handler
+    /// computed from what a replay cannot see again (a flow's `local` step),
+    /// which the replay reads back as that journaled message instead. In
+    /// replay nothing is made or sent.
+    package mutating func sendSelf(marker: UInt64, _ message: () -> Message) {
+        digest.add(byte: 11)
+        digest.add(marker)
+        guard let batch else { return }
+        let start = batch.bytes.count
+        // invariant: a durable process's own cell journals its mail.
+        guard let journaled = cell.journalOutputIfDurable(message(), acceptedAt: now.nanosecondsSinceEpoch, into: &batch.bytes) else { return }
+        switch journaled {
+        case .success(let output): batch.entries.append(.packed(start..<batch.bytes.count, deliver: output.mail))
+        case .failure(let error): failure = failure ?? error
+        }
+    }
+
     /// Sends `message` to the process registered as `name`.
     /// - Returns: false when no process of that message type has the name
     ///   (counted as a dead letter once committed).

@@ -37,6 +37,12 @@ extension FlowEvent: JournalCodable {
             writer.optionalString(output)
             writer.bool(failure != nil)
             failure?.write(to: &writer)
+        case .localRecorded(let step, let value, let failure):
+            writer.varint(9)
+            writer.string(step)
+            writer.optionalString(value)
+            writer.bool(failure != nil)
+            failure?.write(to: &writer)
         }
     }
 
@@ -55,6 +61,10 @@ extension FlowEvent: JournalCodable {
             let step = try reader.string("step")
             let output = try reader.optionalString("output")
             self = .childEnded(step: step, output: output, failure: try reader.bool("failure") ? try EffectFailure(reading: &reader) : nil)
+        case 9:
+            let step = try reader.string("step")
+            let value = try reader.optionalString("value")
+            self = .localRecorded(step: step, value: value, failure: try reader.bool("failure") ? try EffectFailure(reading: &reader) : nil)
         case let other: throw reader.error("unknown flow event \(other)")
         }
     }

@@ -82,6 +82,42 @@ public struct FlowContext: Sendable {
         return output
     }
 
+    /// A small value from a source a replay cannot see again (a UUID, the
+    /// wall clock, the host's name), computed once, live, by `body`, and
+    /// journaled: every replay, rebuild and restart reads the recorded
+    /// value back and never runs `body` again. An error `body` throws is
+    /// recorded the same way and comes back as an `EffectFailure` of kind
+    /// "local" (live too, so the code sees what a replay sees).
+    ///
+    /// It costs a turn: the value goes to the journal with this turn's
+    /// commit and comes back as the flow's next event, so nothing the flow
+    /// does with it can be acted on before it is recorded. Keep `body`
+    /// small and quick (it runs on the scheduler); work that reaches the
+    /// world belongs in `perform`.
+    ///
+    /// ```swift
+    /// let id = try await flow.local("order id") { UUID().uuidString }
+    /// ```
+    public func local<T: Codable & Sendable>(
+        _ name: String, file: StaticString = #fileID, line: UInt = #line, _ body: () throws -> T
+    ) async throws -> T {
+        let result = try await run.step(.local, what: name, arguments: name, site: "\(file):\(line)") { step, _, context in
+            let id = step.id
+            context.sendSelf(marker: FlowDigest.of(FlowStepKind.local.rawValue, id)) {
+                do {
+                    return .localRecorded(step: id, value: try FlowJSON.encode(try body()), failure: nil)
+                } catch {
+                    return .localRecorded(step: id, value: nil, failure: EffectFailure(kind: "local", message: "\(error)", terminal: true))
+                }
+            }
+            return nil
+        }
+        guard let value = try result.decoded(T.self, step: "local \(name) at \(file):\(line)") else {
+            throw FlowError.undecodable("the local step \(name) recorded no value")
+        }
+        return value
+    }
+
     /// Mints a callback URL that takes one POST until `expiresIn` from now;
     /// `value(timeout:)` awaits what was POSTed. The node knows the URL once
     /// this turn commits, before anything this flow sends carrying it leaves.

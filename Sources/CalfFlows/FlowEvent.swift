@@ -23,4 +23,7 @@ public enum FlowEvent: Codable, Sendable, EffectCompletionMessage, CallbackMessa
     case reset(toStep: Int)
     /// A child flow that step `step` started ended: its output (JSON) or its failure.
     case childEnded(step: String, output: String?, failure: EffectFailure?)
+    /// What the `local` step `step` computed (JSON), or how it failed: sent
+    /// by the flow to itself in the turn that computed it, journaled with it.
+    case localRecorded(step: String, value: String?, failure: EffectFailure?)
 }

@@ -42,6 +42,9 @@ public enum FlowStepKind: String, Codable, Sendable {
     /// `all`/`race`: branches side by side (its result: the index of the
     /// branch whose outcome counts, -1 when all succeeded).
     case join
+    /// `local(_:_:)`: a value computed once, live, and journaled (read back
+    /// from the journal ever after).
+    case local
     /// `withTimeout(_:_:)`: a deadline over the steps of a body (its result
     /// `none` once it passed, `"done"` when the body ended first).
     case timeout

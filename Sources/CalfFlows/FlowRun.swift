@@ -218,7 +218,7 @@ final class FlowRun: @unchecked Sendable {
         guard let after, let log, let context, log.pointee.status == .waiting, stopped == nil, finished == nil else { return }
         let horizon = context.pointee.now + after
         for id in waiting.keys {
-            guard let step = log.pointee.step(id), step.kind != .effect else { return }
+            guard let step = log.pointee.step(id), step.kind != .effect, step.kind != .local else { return }
             if let due = step.due, due < horizon { return }
         }
         unwind()
@@ -243,7 +243,7 @@ final class FlowRun: @unchecked Sendable {
         switch event {
         case .start, .resume, .reset:
             break
-        case .childEnded(let id, let output, let failure):
+        case .childEnded(let id, let output, let failure), .localRecorded(let id, let output, let failure):
             let result: FlowStepResult = failure.map { .failure($0) } ?? .value(output ?? "null")
             if log.resolve(id, result, at: time) { resume(id, log: log) }
         case .timerFired(let id):

@@ -12,6 +12,8 @@ import Testing
 enum FlowProbe {
     static let wakes = Mutex<[String: Int]>([:])
     static let runs = Atomic<Int>(0)
+    /// How often `Stamper`'s local step ran its body.
+    static let localDraws = Atomic<Int>(0)
     /// 0: the code as first deployed; 1: changed without a patch; 2: changed behind `patched`.
     static let variant = Atomic<Int>(0)
 
@@ -186,6 +188,28 @@ struct Doubler: Flow {
     }
 }
 
+/// Draws a token once (`local`), records a failure once, waits for a signal, answers all three.
+struct Stamper: Flow {
+    static let version = 1
+    struct Refusal: Error {}
+
+    func run(_ input: Int, flow: FlowContext) async throws -> String {
+        let token = try await flow.local("token") { () -> String in
+            FlowProbe.localDraws.wrappingAdd(1, ordering: .relaxed)
+            return UUID().uuidString
+        }
+        let refused: String
+        do {
+            _ = try await flow.local("refused") { () -> Int in throw Refusal() }
+            refused = "no failure"
+        } catch let failure as EffectFailure {
+            refused = failure.kind
+        }
+        let go = try await flow.receive("go", as: Int.self) ?? -1
+        return "\(token) \(refused) \(go)"
+    }
+}
+
 /// Computes for `input` milliseconds before its first step (a turn that holds up its scheduler).
 struct Slowpoke: Flow {
     static let version = 1
@@ -222,7 +246,7 @@ struct Endless: Flow {
 private func flowOptions(_ dir: String, snapshotAtShutdown: Bool = true) -> DurableOptions {
     var options = DurableOptions(path: dir, durability: .process, behaviors: [], checkpointInterval: .seconds(3600), mapSize: 1 << 20)
     options.checkpointAtShutdown = snapshotAtShutdown
-    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self, Fragile.self, Deadline.self, Fanout.self, Doubler.self, Parent.self, Identity.self, Slowpoke.self] {
+    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self, Fragile.self, Deadline.self, Fanout.self, Doubler.self, Parent.self, Identity.self, Slowpoke.self, Stamper.self] {
         options.add(flow)
     }
     return options
@@ -443,6 +467,37 @@ extension DurableOptions {
             #expect(try await catalog.start(type: Identity.flowName, input: Array("99".utf8), id: "half", on: node) == false, "not new")
             let flow = try #require(node.flow(named: "half", as: Identity.self))
             #expect(try await node.result(of: flow, timeout: .seconds(5)) == 21, "started, on its first input")
+            try await node.shutdown()
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func aLocalValueIsComputedOnceLiveAndReadBackFromTheJournalEverAfter(replayEveryTurn: Bool) async throws {
+        try await withDataDirectory { dir in
+            FlowProbe.localDraws.store(0, ordering: .relaxed)
+            var token = ""
+            do {
+                let node = try Node(schedulers: 2, durable: flowOptions(dir, snapshotAtShutdown: false))
+                let flow = try await node.startFlow(Stamper(), 0, name: "stamper", options: FlowOptions(replayEveryTurn: replayEveryTurn))
+                // Each local step a turn: the value comes back as the next event; then the signal is waited for.
+                #expect(await eventually { (try? await node.log(of: flow))?.steps.last?.kind == .signal })
+                let locals = try await node.log(of: flow).steps.filter { $0.kind == .local }
+                #expect(locals.map(\.what) == ["token", "refused"])
+                if case .value(let json)? = locals.first?.result { token = try JSONDecoder().decode(String.self, from: Data(json.utf8)) }
+                #expect(token.count == 36, "\(locals)")
+                guard case .failure(let failure)? = locals.last?.result else {
+                    Issue.record("the failure is recorded: \(locals)")
+                    return
+                }
+                #expect(failure.kind == "local" && failure.message.contains("Refusal"))
+                try await node.shutdown()
+            }
+            // Back from the journal alone (no snapshot): the events replayed, the code rebuilt.
+            let node = try Node(schedulers: 2, durable: flowOptions(dir, snapshotAtShutdown: false))
+            let flow = try #require(node.flow(named: "stamper", as: Stamper.self))
+            try await node.signal(flow, "go", 3)
+            #expect(try await node.result(of: flow, timeout: .seconds(5)) == "\(token) local 3")
+            #expect(FlowProbe.localDraws.load(ordering: .relaxed) == 1, "drawn once, live: every replay read it back")
             try await node.shutdown()
         }
     }

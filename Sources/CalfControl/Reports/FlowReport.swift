@@ -36,7 +36,7 @@ public struct FlowStepReport: Codable, Sendable, Equatable {
     public var id: String
     /// When the code asked for it (ns since the epoch).
     public var at: UInt64
-    /// sleep, effect, callback, wait, signal or patch.
+    /// sleep, effect, callback, wait, signal, patch, child, join, local or timeout.
     public var kind: String
     /// What it asked for.
     public var what: String
