@@ -53,11 +53,18 @@ struct FirstStepFlow: Flow {
     }
 }
 
-/// Hands the pages malloc keeps free back to the system (glibc), so that RSS is what is in use.
-/// (`malloc_trim` is glibc's, not in the Glibc module's headers: found by name.)
+/// Hands the pages the allocator keeps free back to the system, so that
+/// RSS is what is in use: mimalloc's `mi_collect(true)` when it is the
+/// allocator (the calf binary links it), else glibc's `malloc_trim(0)`.
+/// Both are found by name: neither is in a module this one imports.
 private func trimMalloc() {
     #if canImport(Glibc)
-    guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "malloc_trim") else { return }
+    let process = dlopen(nil, RTLD_NOW)
+    if let collect = dlsym(process, "mi_collect") {
+        unsafeBitCast(collect, to: (@convention(c) (Bool) -> Void).self)(true)
+        return
+    }
+    guard let symbol = dlsym(process, "malloc_trim") else { return }
     _ = unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)(0)
     #endif
 }
@@ -75,26 +82,37 @@ public enum FlowBench {
         options.addFlow(LongFlow.self)
         options.addFlow(FirstStepFlow.self)
         let node = try Node(durable: options)
-
-        // Waiting flows: what each costs, waiting on a signal. RSS after
-        // malloc_trim: an evicted flow's task is freed, and glibc would keep
-        // its pages (the high-water mark is printed beside).
+        // Waiting flows: what each costs, waiting on a signal, in a node
+        // that already hosts as many: a first batch warms the node's tables,
+        // the allocator's pages and the journal's map, and the second batch's
+        // RSS growth is what a node of many flows pays per flow. (An evicted
+        // flow's task is freed: RSS is read after the allocator is told to
+        // hand free pages back; the mark before that is printed beside.)
+        let warm = try await startAll(flows) { _ in try await node.startFlow(StepperFlow(), steps) }
+        while try await node.log(of: warm[warm.count - 1]).status != .waiting { try await Task.sleep(for: .milliseconds(5)) }
+        _ = await node.settled()
         trimMalloc()
-        let rssBefore = residentBytes()
+        let before = MemoryUse.now()
         let handles = try await startAll(flows) { _ in try await node.startFlow(StepperFlow(), steps) }
         while try await node.log(of: handles[handles.count - 1]).status != .waiting { try await Task.sleep(for: .milliseconds(5)) }
         _ = await node.settled()
-        let highWater = Double(residentBytes() - rssBefore) / Double(flows)
+        let highWater = MemoryUse.now().anonymous - before.anonymous
         trimMalloc()
-        let perFlow = Double(residentBytes() - rssBefore) / Double(flows)
-        // The same number of plain durable processes, idle: what a flow costs beyond its process.
-        let plainBefore = residentBytes()
+        let flowUse = MemoryUse.now()
+        // The same for plain durable processes, idle: what a flow costs beyond its process.
         for _ in 0..<flows { _ = try await node.spawnDurable(EffectChain()) }
         _ = await node.settled()
         trimMalloc()
-        let perProcess = Double(residentBytes() - plainBefore) / Double(flows)
-        report.figure("flows_waiting_bytes", perFlow, "bytes per waiting flow",
-                      note: "\(flows) flows waiting on a signal: RSS growth / flows after malloc_trim (before it: \(Int(highWater))); an idle plain durable process: \(Int(perProcess)) bytes")
+        let plainBefore = MemoryUse.now()
+        for _ in 0..<flows { _ = try await node.spawnDurable(EffectChain()) }
+        _ = await node.settled()
+        trimMalloc()
+        let plain = MemoryUse.now()
+        func per(_ bytes: Int) -> Double { Double(bytes) / Double(flows) }
+        report.figure("flows_waiting_bytes", per(flowUse.anonymous - before.anonymous), "bytes per waiting flow",
+                      note: "memory (anonymous RSS) of a second batch of \(flows) flows waiting on a signal, beside a first that warmed the node, after the allocator's collect (before it: \(Int(per(highWater)))); an idle plain durable process, measured alike: \(Int(per(plain.anonymous - plainBefore.anonymous)))")
+        report.figure("flows_waiting_rss_bytes", per(flowUse.resident - before.resident), "bytes per waiting flow",
+                      note: "all RSS, with the journal's pages the map brought in (file-backed, the kernel's to reclaim); a plain durable process: \(Int(per(plain.resident - plainBefore.resident)))")
 
         // No-op steps: the signal, then the steps, each its own turn and commit.
         flowsFinished.store(0, ordering: .relaxed)

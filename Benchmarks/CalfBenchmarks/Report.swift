@@ -30,6 +30,27 @@ public func now() -> Double {
     return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
 
+/// The process's resident memory, from `/proc/self/status`: all of it, and
+/// the anonymous part (the heap and stacks; not the pages of mapped files,
+/// such as the journal's, which the kernel may drop and read again).
+public struct MemoryUse {
+    /// All resident bytes.
+    public var resident: Int
+    /// Anonymous resident bytes (`RssAnon`).
+    public var anonymous: Int
+
+    /// Now (zero where the system does not say).
+    public static func now() -> MemoryUse {
+        var use = MemoryUse(resident: residentBytes(), anonymous: 0)
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return use }
+        for line in text.split(separator: "\n") where line.hasPrefix("RssAnon:") {
+            let digits = line.dropFirst("RssAnon:".count).filter(\.isNumber)
+            use.anonymous = (Int(digits) ?? 0) * 1024
+        }
+        return use
+    }
+}
+
 /// Resident set size of this OS process, in bytes.
 public func residentBytes() -> Int {
     guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }

@@ -207,7 +207,7 @@ extension FlowStep {
         let kindName = try reader.string("kind")
         guard let kind = FlowStepKind(rawValue: kindName) else { throw reader.error("unknown step kind '\(kindName)'") }
         self.init(id: id, kind: kind, what: try reader.string("what"), digest: try reader.word("digest"),
-                  site: try reader.string("site"), at: WallTime(nanosecondsSinceEpoch: try reader.varint("at")))
+                  site: FlowSites.shared(try reader.string("site")), at: WallTime(nanosecondsSinceEpoch: try reader.varint("at")))
         resolvedAt = try reader.time("resolvedAt")
         switch try reader.varint("result") {
         case 0: result = nil

@@ -193,6 +193,28 @@ public struct FlowDivergence: Codable, Sendable, Equatable, CustomStringConverti
     }
 }
 
+/// What a flow's log holds that most waiting flows never need (its end, a
+/// divergence, callbacks): kept out of line, since a waiting flow's log is
+/// part of its process's memory (`calf bench flows`: bytes per waiting flow).
+struct FlowLogRare {
+    var endedAt: WallTime?
+    var output: String?
+    var error: EffectFailure?
+    var divergence: FlowDivergence?
+    var arrivals: [UInt64: CallbackArrival] = [:]
+    var byEffect: [UInt64: String] = [:]
+    var byCallback: [UInt64: String] = [:]
+}
+
+/// The box of a log's `FlowLogRare`. Never written while shared: a log
+/// copies it before a change unless it holds the only reference
+/// (`FlowLog.withRare`), so the copies of a log on different threads only
+/// ever read a shared box.
+final class FlowLogRareBox: @unchecked Sendable {
+    var value: FlowLogRare
+    init(_ value: FlowLogRare) { self.value = value }
+}
+
 /// A flow's log: its state as a durable process (snapshotted; a replay
 /// re-runs the code over it).
 public struct FlowLog: Codable, Sendable {
@@ -207,19 +229,34 @@ public struct FlowLog: Codable, Sendable {
     /// When its first turn ran.
     public var startedAt: WallTime?
     /// When it ended.
-    public var endedAt: WallTime?
+    public var endedAt: WallTime? {
+        get { rare?.value.endedAt }
+        set { if newValue != nil || rare != nil { withRare { $0.endedAt = newValue } } }
+    }
     /// Its steps, in the order the code asked for them.
     public var steps: [FlowStep] = []
     /// Its output as JSON, once completed.
-    public var output: String?
+    public var output: String? {
+        get { rare?.value.output }
+        set { if newValue != nil || rare != nil { withRare { $0.output = newValue } } }
+    }
     /// Its error, once failed or cancelled.
-    public var error: EffectFailure?
+    public var error: EffectFailure? {
+        get { rare?.value.error }
+        set { if newValue != nil || rare != nil { withRare { $0.error = newValue } } }
+    }
     /// Why it is parked, when diverged.
-    public var divergence: FlowDivergence?
+    public var divergence: FlowDivergence? {
+        get { rare?.value.divergence }
+        set { if newValue != nil || rare != nil { withRare { $0.divergence = newValue } } }
+    }
     /// Signals sent that no step has taken yet, by name, oldest first (JSON).
     public var signals: [String: [String]] = [:]
     /// Callbacks' deliveries, by callback id (a `value` after the POST reads it).
-    public var arrivals: [UInt64: CallbackArrival] = [:]
+    public var arrivals: [UInt64: CallbackArrival] {
+        get { rare?.value.arrivals ?? [:] }
+        set { if !newValue.isEmpty || rare != nil { withRare { $0.arrivals = newValue } } }
+    }
     /// Whether a cancel was asked for.
     public var cancelRequested = false
     /// Turns handled (the live run is in step with the log after as many).
@@ -229,11 +266,32 @@ public struct FlowLog: Codable, Sendable {
     /// About how many bytes its steps hold (what the history bounds count).
     public var bytes = 0
 
-    /// Steps by id (derived from `steps`).
-    var index: [String: Int] = [:]
+    /// Steps by id (derived from `steps`), once there are `indexedFrom`
+    /// of them; a shorter log is scanned (a dictionary would cost about as
+    /// much memory as the log of a flow that waits after a step or two).
+    private var index: [String: Int] = [:]
+    static let indexedFrom = 8
     /// Effects under way and callbacks minted, by id → their step.
-    var byEffect: [UInt64: String] = [:]
-    var byCallback: [UInt64: String] = [:]
+    var byEffect: [UInt64: String] {
+        get { rare?.value.byEffect ?? [:] }
+        set { if !newValue.isEmpty || rare != nil { withRare { $0.byEffect = newValue } } }
+    }
+    var byCallback: [UInt64: String] {
+        get { rare?.value.byCallback ?? [:] }
+        set { if !newValue.isEmpty || rare != nil { withRare { $0.byCallback = newValue } } }
+    }
+    /// What most waiting flows' logs never hold, out of line (nil: none of it).
+    private var rare: FlowLogRareBox?
+
+    /// Changes the out-of-line part, copying it first if another copy of the log shares it.
+    private mutating func withRare(_ change: (inout FlowLogRare) -> Void) {
+        if rare == nil {
+            rare = FlowLogRareBox(FlowLogRare())
+        } else if !isKnownUniquelyReferenced(&rare!) {
+            rare = FlowLogRareBox(rare!.value)
+        }
+        change(&rare!.value)
+    }
     /// The code running over this log (not journaled: rebuilt from the log
     /// when missing or out of step).
     var run: FlowRun?
@@ -270,7 +328,7 @@ public struct FlowLog: Codable, Sendable {
         byCallback = try c.decode([UInt64: String].self, forKey: .byCallback)
         generation = try c.decodeIfPresent(Int.self, forKey: .generation) ?? 0
         bytes = try c.decodeIfPresent(Int.self, forKey: .bytes) ?? 0
-        for (position, step) in steps.enumerated() { index[step.id] = position }
+        reindex()
     }
 
     /// Encodes a log (not its run).
@@ -297,23 +355,35 @@ public struct FlowLog: Codable, Sendable {
     }
 
     /// The step `id`, if the log has it.
-    public func step(_ id: String) -> FlowStep? { index[id].map { steps[$0] } }
+    public func step(_ id: String) -> FlowStep? { position(of: id).map { steps[$0] } }
+
+    /// Where step `id` is in `steps`.
+    private func position(of id: String) -> Int? {
+        steps.count < FlowLog.indexedFrom ? steps.firstIndex { $0.id == id } : index[id]
+    }
 
     mutating func append(_ step: FlowStep) {
-        index[step.id] = steps.count
         steps.append(step)
+        if steps.count == FlowLog.indexedFrom {
+            reindex()
+        } else if steps.count > FlowLog.indexedFrom {
+            index[step.id] = steps.count - 1
+        }
         bytes += step.size
+    }
+
+    /// Builds the index again from `steps` (none for a short log).
+    private mutating func reindex() {
+        index = [:]
+        guard steps.count >= FlowLog.indexedFrom else { return }
+        for (position, step) in steps.enumerated() { index[step.id] = position }
     }
 
     /// Keeps the first `count` steps (a reset); the flow runs again.
     mutating func truncate(to count: Int) {
         steps = Array(steps.prefix(count))
-        index = [:]
-        bytes = 0
-        for (position, step) in steps.enumerated() {
-            index[step.id] = position
-            bytes += step.size
-        }
+        reindex()
+        bytes = steps.reduce(0) { $0 + $1.size }
         status = .running
         output = nil
         error = nil
@@ -338,7 +408,7 @@ public struct FlowLog: Codable, Sendable {
     }
 
     mutating func resolve(_ id: String, _ result: FlowStepResult, at time: WallTime, attempts: Int? = nil) -> Bool {
-        guard let position = index[id], steps[position].result == nil else { return false }
+        guard let position = position(of: id), steps[position].result == nil else { return false }
         steps[position].result = result
         steps[position].resolvedAt = time
         if let attempts { steps[position].attempts = attempts }

@@ -22,6 +22,17 @@ public struct FlowOptions: Codable, Sendable, Hashable {
     }
 }
 
+/// Options out of line: one box for the defaults, shared.
+final class FlowOptionsBox: Sendable {
+    let value: FlowOptions
+    private init(_ value: FlowOptions) { self.value = value }
+    private static let defaults = FlowOptionsBox(FlowOptions())
+
+    static func of(_ options: FlowOptions) -> FlowOptionsBox {
+        options == defaults.value ? defaults : FlowOptionsBox(options)
+    }
+}
+
 /// The durable process a flow of type `F` runs as: its messages are the
 /// flow's events, its state the flow's log. Register it with the node
 /// (`DurableOptions.addFlow(F.self)`) so that a restart brings its flows back.
@@ -31,16 +42,44 @@ public struct FlowProcess<F: Flow>: DurableBehavior {
     /// Its input.
     public var input: F.Input
     /// How it runs.
-    public var options: FlowOptions
+    public var options: FlowOptions {
+        get { optionsBox.value }
+        set { optionsBox = FlowOptionsBox.of(newValue) }
+    }
     /// The flow that started it as a child, and the step there that awaits it.
     public var parent: FlowParent?
+    /// The options, out of line and shared by every flow that runs on the
+    /// defaults (a behavior value lives in its process's cell).
+    private var optionsBox: FlowOptionsBox
 
     /// The process of `flow` started on `input`.
     public init(flow: F, input: F.Input, options: FlowOptions = FlowOptions(), parent: FlowParent? = nil) {
         self.flow = flow
         self.input = input
-        self.options = options
+        optionsBox = FlowOptionsBox.of(options)
         self.parent = parent
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case flow, input, options, parent
+    }
+
+    /// Decodes the process as it was journaled (the keys of the synthesized coding it had).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        flow = try c.decode(F.self, forKey: .flow)
+        input = try c.decode(F.Input.self, forKey: .input)
+        optionsBox = FlowOptionsBox.of(try c.decode(FlowOptions.self, forKey: .options))
+        parent = try c.decodeIfPresent(FlowParent.self, forKey: .parent)
+    }
+
+    /// Encodes the process as the synthesized coding did.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(flow, forKey: .flow)
+        try c.encode(input, forKey: .input)
+        try c.encode(options, forKey: .options)
+        try c.encodeIfPresent(parent, forKey: .parent)
     }
 
     /// `flow:NAME@VERSION`: a node that no longer has that version parks the flow (quarantined, named).

@@ -1,6 +1,7 @@
 import Calf
 import Foundation
 import Logging
+import Synchronization
 
 /// The code of one flow running over its log: its task, the steps it is
 /// suspended on, and, during a turn, the log and the context it works with.
@@ -390,7 +391,7 @@ final class FlowRun: @unchecked Sendable {
         if let passed = scopes.first(where: { log.pointee.step($0)?.result == FlowStepResult.none }) {
             throw EffectFailure(kind: FlowRun.timeoutKind, message: passed, terminal: true)
         }
-        var step = FlowStep(id: id, kind: kind, what: what, digest: digest, site: site, at: context.pointee.now)
+        var step = FlowStep(id: id, kind: kind, what: what, digest: digest, site: FlowSites.shared(site), at: context.pointee.now)
         step.scopes = scopes
         if let immediate = try issue(&step, &log.pointee, &context.pointee) {
             step.result = immediate
@@ -474,7 +475,7 @@ final class FlowRun: @unchecked Sendable {
         }
         _ = try nextPosition(site: site)
         let time = context?.pointee.now ?? now
-        var step = FlowStep(id: position, kind: .patch, what: id, digest: FlowDigest.of("patch", id), site: site, at: time)
+        var step = FlowStep(id: position, kind: .patch, what: id, digest: FlowDigest.of("patch", id), site: FlowSites.shared(site), at: time)
         step.result = .value("true")
         step.resolvedAt = time
         log.pointee.append(step)
@@ -573,6 +574,19 @@ enum FlowJSON {
 }
 
 /// FNV-1a over a step's kind and arguments: what replay matches.
+/// Call sites, one copy each: every flow that waits at the same line keeps
+/// its step's site as a reference to one string (a site past 15 bytes is a
+/// heap string: 48 bytes or so per step of every waiting flow otherwise).
+enum FlowSites {
+    private static let known = Mutex(Set<String>())
+
+    /// The one copy of `site`.
+    static func shared(_ site: String) -> String {
+        guard site.utf8.count > 15 else { return site } // small strings live inline
+        return known.withLock { $0.insert(site).memberAfterInsert }
+    }
+}
+
 enum FlowDigest {
     static func of(_ kind: String, _ arguments: String) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325

@@ -651,6 +651,24 @@ extension DurableOptions {
 }
 
 @Suite struct FlowCodingTests {
+    @Test func aLogFindsItsStepsBeforeAndAfterItIndexesThemAndItsCopiesChangeAlone() {
+        var log = FlowLog(type: "t", version: 1, input: "0")
+        for n in 0..<12 {
+            log.append(FlowStep(id: "0/\(n)", kind: .sleep, what: "", digest: 0, site: "s", at: WallTime(nanosecondsSinceEpoch: 0)))
+            #expect((0...n).allSatisfy { log.step("0/\($0)")?.id == "0/\($0)" }, "\(n + 1) steps")
+            #expect(log.step("0/\(n + 1)") == nil)
+        }
+        #expect(log.resolve("0/3", .none, at: WallTime(nanosecondsSinceEpoch: 5)) && log.step("0/3")?.resolvedAt?.nanosecondsSinceEpoch == 5)
+        // The out-of-line part is copied on a change, never shared by one.
+        var copy = log
+        copy.error = EffectFailure(kind: "k", message: "m", terminal: true)
+        copy.output = "1"
+        #expect(log.error == nil && log.output == nil && copy.error?.kind == "k")
+        var third = copy
+        third.error = nil
+        #expect(copy.error?.kind == "k" && third.error == nil && third.output == "1")
+    }
+
     @Test func aFlowLogAndItsEventsWriteThemselvesAndReadBackWhole() throws {
         var log = FlowLog(type: "reboot", version: 3, input: "{\"host\":\"h1\"}")
         log.status = .diverged
