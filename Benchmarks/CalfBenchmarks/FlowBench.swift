@@ -9,12 +9,24 @@ import Glibc
 /// Flows of the benchmark that finished, outside replay.
 let flowsFinished = Atomic<Int>(0)
 
-/// Waits for a signal, then takes `steps` no-op steps (a durable timer due at once, each its own turn).
+/// Waits for a signal, then takes `steps` sleeps of zero (no timer: each
+/// wake-up journaled with its turn, taken in the next).
 struct StepperFlow: Flow {
     static let version = 1
     func run(_ steps: Int, flow: FlowContext) async throws -> Int {
         _ = try await flow.receive("go", as: Int.self)
         for _ in 0..<steps { try await flow.sleep(for: .zero) }
+        if !flow.isReplaying { flowsFinished.wrappingAdd(1, ordering: .relaxed) }
+        return steps
+    }
+}
+
+/// `StepperFlow` with 1 ms sleeps: each step a durable timer.
+struct TimerStepperFlow: Flow {
+    static let version = 1
+    func run(_ steps: Int, flow: FlowContext) async throws -> Int {
+        _ = try await flow.receive("go", as: Int.self)
+        for _ in 0..<steps { try await flow.sleep(for: .milliseconds(1)) }
         if !flow.isReplaying { flowsFinished.wrappingAdd(1, ordering: .relaxed) }
         return steps
     }
@@ -69,6 +81,23 @@ private func trimMalloc() {
     #endif
 }
 
+/// Signals every flow of `handles` to take its `steps` steps; the steps
+/// (and the signals) per second until all have finished.
+private func stepRate<F: Flow>(of handles: [FlowHandle<F>], steps: Int, on node: Node) async throws -> Double {
+    flowsFinished.store(0, ordering: .relaxed)
+    let start = now()
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for slice in 0..<8 {
+            group.addTask {
+                for index in stride(from: slice, to: handles.count, by: 8) { try await node.signal(handles[index], "go", 1) }
+            }
+        }
+        try await group.waitForAll()
+    }
+    while flowsFinished.load(ordering: .relaxed) < handles.count { try await Task.sleep(for: .milliseconds(1)) }
+    return Double(handles.count * (steps + 1)) / (now() - start)
+}
+
 /// `calf bench flows`: no-op steps per second with `flows` concurrent
 /// flows, the memory of a waiting flow, the rebuild of a 1,000-step flow
 /// over its log after a restart, and the latency from a flow's start to its
@@ -79,6 +108,7 @@ public enum FlowBench {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var options = DurableOptions(path: dir, durability: .process, behaviors: [EffectChain.self], checkpointInterval: .seconds(5), mapSize: 1 << 30)
         options.addFlow(StepperFlow.self)
+        options.addFlow(TimerStepperFlow.self)
         options.addFlow(LongFlow.self)
         options.addFlow(FirstStepFlow.self)
         let node = try Node(durable: options)
@@ -115,22 +145,16 @@ public enum FlowBench {
                       note: "all RSS, with the journal's pages the map brought in (file-backed, the kernel's to reclaim); a plain durable process: \(Int(per(plain.resident - plainBefore.resident)))")
 
         // No-op steps: the signal, then the steps, each its own turn and commit.
-        flowsFinished.store(0, ordering: .relaxed)
-        let start = now()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for slice in 0..<8 {
-                group.addTask {
-                    for index in stride(from: slice, to: handles.count, by: 8) { try await node.signal(handles[index], "go", 1) }
-                }
-            }
-            try await group.waitForAll()
-        }
-        while flowsFinished.load(ordering: .relaxed) < flows { try await Task.sleep(for: .milliseconds(1)) }
-        let elapsed = now() - start
-        let total = Double(flows * (steps + 1))
         let schedulers = node.schedulers.count
-        report.figure("flows_steps", total / elapsed, "steps/s",
-                      note: "\(flows) concurrent flows × \(steps + 1) steps (a signal, then no-op sleeps), each a turn; \(schedulers) schedulers: \(Int(total / elapsed / Double(schedulers))) per scheduler")
+        let rate = try await stepRate(of: handles, steps: steps, on: node)
+        report.figure("flows_steps", rate, "steps/s",
+                      note: "\(flows) concurrent flows × \(steps + 1) steps (a signal, then sleeps of zero: each wake-up journaled with its turn, taken in the next), each a turn; \(schedulers) schedulers: \(Int(rate / Double(schedulers))) per scheduler")
+        // The same on durable timers (1 ms sleeps): a timer's record, its firing's record, two commits a step.
+        let timed = try await startAll(flows) { _ in try await node.startFlow(TimerStepperFlow(), steps) }
+        while try await node.log(of: timed[timed.count - 1]).status != .waiting { try await Task.sleep(for: .milliseconds(5)) }
+        let timerRate = try await stepRate(of: timed, steps: steps, on: node)
+        report.figure("flows_timer_steps", timerRate, "steps/s",
+                      note: "the same with 1 ms sleeps, each on a durable timer; \(Int(timerRate / Double(schedulers))) per scheduler")
 
         // Start to first step: one flow at a time.
         stamps.withLock { $0 = [:] }
@@ -151,16 +175,24 @@ public enum FlowBench {
                       note: "from startFlow to its first step's effect running, one flow at a time, \(starts) flows")
         report.figure("flows_first_step_p99", latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1e3, "ms")
 
-        // A long flow rebuilt over its log after a restart.
-        let long = try await node.startFlow(LongFlow(), longSteps, name: "long")
+        try await node.shutdown()
+
+        // A long flow rebuilt over its log after a restart, on a node of its
+        // own (the node start above would revive the 40,000 processes here too).
+        let longDirectory = try DurableBench.directory()
+        defer { try? FileManager.default.removeItem(atPath: longDirectory) }
+        var longOptions = options
+        longOptions.path = longDirectory
+        let first = try Node(durable: longOptions)
+        let long = try await first.startFlow(LongFlow(), longSteps, name: "long")
         while true {
-            let log = try await node.log(of: long)
+            let log = try await first.log(of: long)
             if log.status == .waiting, log.steps.count == longSteps + 1 { break }
             try await Task.sleep(for: .milliseconds(2))
         }
-        try await node.shutdown()
+        try await first.shutdown()
         let opened = now()
-        let again = try Node(durable: options)
+        let again = try Node(durable: longOptions)
         let openTime = now() - opened
         guard let handle = again.flow(named: "long", as: LongFlow.self) else { throw FlowError.notAFlow("long") }
         let signalled = now()

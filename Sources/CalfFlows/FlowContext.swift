@@ -31,23 +31,35 @@ public struct FlowContext: Sendable {
     }
 
     /// Sleeps on a durable timer: survives node restarts (a node that was
-    /// down when it came due wakes the flow at its start).
+    /// down when it came due wakes the flow at its start). A sleep of zero
+    /// (or until a time past) sets no timer: its wake-up is a message the
+    /// flow sends itself in this turn's commit, taken in the next turn.
     /// - Throws: `FlowError.cancelled` when the flow is cancelled meanwhile.
     public func sleep(for duration: Duration, file: StaticString = #fileID, line: UInt = #line) async throws {
         let result = try await run.step(.sleep, what: "\(duration)", arguments: "", site: "\(file):\(line)") { step, _, context in
-            step.timer = context.sendAfter(.timerFired(step: step.id), after: duration)
-            step.due = context.now + duration
+            Self.wake(&step, after: duration, context: &context)
             return nil
         }
         try result.throwIfFailed()
     }
 
+    /// Asks for `.timerFired` of `step` `delay` from now: on a durable
+    /// timer, or, due at once, as a message to the flow itself journaled in
+    /// this turn's commit (the firing a timer would journal a moment later,
+    /// without its two records and second commit).
+    private static func wake(_ step: inout FlowStep, after delay: Duration, context: inout DurableContext<FlowEvent>) {
+        step.due = context.now + max(delay, .zero)
+        if delay <= .zero {
+            context.send(.timerFired(step: step.id), to: context.address)
+        } else {
+            step.timer = context.sendAfter(.timerFired(step: step.id), after: delay)
+        }
+    }
+
     /// Sleeps until `time` (wall time) on a durable timer.
     public func sleep(until time: WallTime, file: StaticString = #fileID, line: UInt = #line) async throws {
         let result = try await run.step(.sleep, what: "until \(time.secondsSinceEpoch)", arguments: "", site: "\(file):\(line)") { step, _, context in
-            let delay = time > context.now ? time - context.now : .zero
-            step.timer = context.sendAfter(.timerFired(step: step.id), after: delay)
-            step.due = context.now + delay
+            Self.wake(&step, after: time > context.now ? time - context.now : .zero, context: &context)
             return nil
         }
         try result.throwIfFailed()

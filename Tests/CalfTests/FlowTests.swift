@@ -502,6 +502,24 @@ extension DurableOptions {
         }
     }
 
+    @Test func aSleepOfZeroSetsNoTimerAndWakesInTheNextTurnFromTheJournal() async throws {
+        try await withDataDirectory { dir in
+            let node = try Node(schedulers: 2, durable: flowOptions(dir, snapshotAtShutdown: false))
+            let nap = try await node.startFlow(Napper(), .init(days: 0, tag: "zero"), name: "zero")
+            #expect(try await node.result(of: nap, timeout: .seconds(5)) == 0)
+            let step = try #require(try await node.log(of: nap).steps.first)
+            #expect(step.kind == .sleep && step.timer == nil && step.result == FlowStepResult.none, "\(step)")
+            #expect(FlowProbe.wakes(of: "zero") == 1)
+            try await node.shutdown()
+            // Replayed from the journal alone: the wake-up is a journaled event; nothing runs twice.
+            let again = try Node(schedulers: 2, durable: flowOptions(dir, snapshotAtShutdown: false))
+            let back = try #require(again.flow(named: "zero", as: Napper.self))
+            #expect(try await again.result(of: back, timeout: .seconds(5)) == 0)
+            #expect(FlowProbe.wakes(of: "zero") == 1)
+            try await again.shutdown()
+        }
+    }
+
     @Test func aTurnPastTheTurnBudgetParksTheFlowNamingTheStepAndResumeGoesOn() async throws {
         try await withDataDirectory { dir in
             let node = try Node(schedulers: 2, durable: flowOptions(dir))
