@@ -42,6 +42,9 @@ public enum FlowStepKind: String, Codable, Sendable {
     /// `all`/`race`: branches side by side (its result: the index of the
     /// branch whose outcome counts, -1 when all succeeded).
     case join
+    /// `send(_:to:)`, `call(_:…)`: a message sent to a process (a call's
+    /// answer is the `signal` step after it).
+    case send
     /// `local(_:_:)`: a value computed once, live, and journaled (read back
     /// from the journal ever after).
     case local

@@ -210,6 +210,40 @@ struct Stamper: Flow {
     }
 }
 
+/// A durable process a flow sends to and calls: it keeps the notes it is
+/// sent and answers an ask with its number doubled.
+struct Oracle: DurableBehavior {
+    enum Message: Codable, Sendable {
+        case note(String)
+        case ask(Int, replyTo: FlowReplyTo)
+    }
+    struct State: Codable { var notes: [String] = []; var asks = 0 }
+
+    func initialState() -> State { State() }
+
+    func handle(_ message: Message, state: inout State, context: inout DurableContext<Message>) throws {
+        switch message {
+        case .note(let text):
+            state.notes.append(text)
+        case .ask(let n, let replyTo):
+            state.asks += 1
+            context.send(try replyTo.answer(n * 2), to: replyTo.flow)
+        }
+    }
+}
+
+/// Sends the oracle a note, calls it, and sends to a name nobody has.
+struct Asker: Flow {
+    static let version = 1
+    func run(_ n: Int, flow: FlowContext) async throws -> [Int] {
+        try await flow.send(Oracle.Message.note("hello"), to: "oracle")
+        let doubled: Int = try await flow.call("oracle", sending: Oracle.Message.self, timeout: .seconds(60)) { .ask(n, replyTo: $0) }
+        let nobody = try await flow.send(Oracle.Message.note("lost"), to: "nobody")
+        _ = try await flow.receive("go", as: Int.self)
+        return [doubled, nobody ? 1 : 0]
+    }
+}
+
 /// Computes for `input` milliseconds before its first step (a turn that holds up its scheduler).
 struct Slowpoke: Flow {
     static let version = 1
@@ -244,9 +278,9 @@ struct Endless: Flow {
 }
 
 private func flowOptions(_ dir: String, snapshotAtShutdown: Bool = true) -> DurableOptions {
-    var options = DurableOptions(path: dir, durability: .process, behaviors: [], checkpointInterval: .seconds(3600), mapSize: 1 << 20)
+    var options = DurableOptions(path: dir, durability: .process, behaviors: [Oracle.self], checkpointInterval: .seconds(3600), mapSize: 1 << 20)
     options.checkpointAtShutdown = snapshotAtShutdown
-    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self, Fragile.self, Deadline.self, Fanout.self, Doubler.self, Parent.self, Identity.self, Slowpoke.self, Stamper.self] {
+    for flow: any Flow.Type in [Napper.self, Errand.self, Evolving.self, Impatient.self, Forgetful.self, Patient.self, RunCounter.self, Endless.self, Fragile.self, Deadline.self, Fanout.self, Doubler.self, Parent.self, Identity.self, Slowpoke.self, Stamper.self, Asker.self] {
         options.add(flow)
     }
     return options
@@ -517,6 +551,32 @@ extension DurableOptions {
             #expect(try await again.result(of: back, timeout: .seconds(5)) == 0)
             #expect(FlowProbe.wakes(of: "zero") == 1)
             try await again.shutdown()
+        }
+    }
+
+    @Test func aFlowSendsToAndCallsProcessesOnceAcrossARestart() async throws {
+        try await withDataDirectory { dir in
+            do {
+                let node = try Node(schedulers: 2, durable: flowOptions(dir, snapshotAtShutdown: false))
+                let oracle = try await node.ensureDurable(Oracle(), name: "oracle")
+                let asker = try await node.startFlow(Asker(), 21, name: "asker")
+                #expect(await eventually { (try? await node.log(of: asker))?.steps.count == 5 })
+                let steps = try await node.log(of: asker).steps
+                #expect(steps.map(\.kind) == [.send, .send, .signal, .send, .signal], "\(steps.map(\.kind))")
+                #expect(steps[0].what.contains("to oracle") && steps[3].result == .value("false"), "\(steps)")
+                let state = try await node.state(of: oracle, as: Oracle.self)
+                #expect(state.notes == ["hello"] && state.asks == 1)
+                try await node.shutdown()
+            }
+            // From the journal alone: nothing sent again, the answer read back.
+            let node = try Node(schedulers: 2, durable: flowOptions(dir, snapshotAtShutdown: false))
+            let asker = try #require(node.flow(named: "asker", as: Asker.self))
+            try await node.signal(asker, "go", 1)
+            #expect(try await node.result(of: asker, timeout: .seconds(5)) == [42, 0])
+            let oracle = try #require(node.address(named: "oracle", as: Oracle.Message.self))
+            let state = try await node.state(of: oracle, as: Oracle.self)
+            #expect(state.notes == ["hello"] && state.asks == 1, "sent once: \(state.notes), \(state.asks) asks")
+            try await node.shutdown()
         }
     }
 
