@@ -1,4 +1,5 @@
 import CalfStore
+import CalfLoop
 import CalfControl
 import CalfRuntime
 
@@ -27,7 +28,12 @@ extension DurableCore {
         guard !closed.load(ordering: .sequentiallyConsistent) else { return }
         let acceptedAt = cell.scheduler.node.wallNow.nanosecondsSinceEpoch
         let pid = cell.pid.serial
-        let batch = CommitBatch()
+        // An effect that completed without suspending did so inside the
+        // release that started it, on its process's scheduler: its completion
+        // joins that scheduler's batch (one group commit for every effect
+        // the release started); from anywhere else it is a batch of its own.
+        let onItsScheduler = EventLoop.current === cell.scheduler.loop
+        let batch = onItsScheduler ? cell.outcomesBatch : CommitBatch()
         do {
             let start = batch.bytes.count
             _ = try AcceptedRecord.append(to: pid, key: nil, acceptedAt: acceptedAt, into: &batch.bytes) { bytes in
@@ -45,7 +51,7 @@ extension DurableCore {
         batch.entries.append(.record(LogRecord.lifecycle(pid: pid, event: .effectFinished, detail: detail.bytes).encoded(), deliver: nil))
         let effects = self.effects
         batch.entries.append(.release { effects.ended(pid, id) })
-        submit(batch)
+        if !onItsScheduler { submit(batch) }
     }
 }
 
