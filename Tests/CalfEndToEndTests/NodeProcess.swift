@@ -169,6 +169,14 @@ final class NodeProcess: @unchecked Sendable {
         }
     }
 
+    /// A test that failed before it stopped its node: the node goes with it
+    /// (seen: a node left serving for an hour after a failed flow test).
+    deinit {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
     /// `kill -9` and wait for the exit (on a thread of its own).
     func killHard() async {
         kill(process.processIdentifier, SIGKILL)
