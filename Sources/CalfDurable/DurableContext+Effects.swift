@@ -24,7 +24,7 @@ extension DurableContext where Message: EffectCompletionMessage {
         let id = seq << 8 | UInt64(effectCount)
         let payload: [UInt8]
         do {
-            payload = try JournalCodec<E>().encode(effect)
+            payload = try core.effectCodec(E.self).encode(effect)
         } catch {
             throw DurableError.unencodable("cannot encode the effect \(name): \(error)")
         }

@@ -22,6 +22,16 @@ package final class DurableCore: @unchecked Sendable {
     package let effectTypes: [String: any DurableEffect.Type]
     /// The same types' names, by type (what `perform` looks up: no name to make).
     package let effectNames: [ObjectIdentifier: String]
+    /// The codec of each effect type (a `JournalCodec<E>`, made once: making
+    /// one names its type, a demangling, which per effect was a cost).
+    package let effectCodecs: [ObjectIdentifier: any Sendable]
+
+    private static func codec<E: DurableEffect>(of type: E.Type) -> any Sendable { JournalCodec<E>() }
+
+    /// The codec of effect type `E`.
+    package func effectCodec<E: DurableEffect>(_ type: E.Type) -> JournalCodec<E> {
+        effectCodecs[ObjectIdentifier(E.self)] as? JournalCodec<E> ?? JournalCodec<E>()
+    }
     /// The durable effects under way.
     package let effects: EffectRunner
     /// Callbacks whose delivery is on its way to the journal, by ledger key
@@ -83,6 +93,7 @@ package final class DurableCore: @unchecked Sendable {
         }
         self.effectTypes = effectTypes
         effectNames = Dictionary(effectTypes.map { (ObjectIdentifier($0.value), $0.key) }) { first, _ in first }
+        effectCodecs = Dictionary(effectTypes.values.map { (ObjectIdentifier($0), Self.codec(of: $0)) }) { first, _ in first }
         effects = EffectRunner(running: !options.inspecting, services: options.services)
         callbackBase.withLock { $0 = options.callbackBase }
         nextTopLevel = Atomic(journal.lastSeq + 1)
