@@ -33,17 +33,25 @@ extension FlowEvent: JournalCodable {
             writer.int(step)
         case .childEnded(let step, let output, let failure):
             writer.varint(8)
-            writer.string(step)
-            writer.optionalString(output)
-            writer.bool(failure != nil)
-            failure?.write(to: &writer)
+            Self.write(step: step, value: output, failure: failure, to: &writer)
         case .localRecorded(let step, let value, let failure):
             writer.varint(9)
-            writer.string(step)
-            writer.optionalString(value)
-            writer.bool(failure != nil)
-            failure?.write(to: &writer)
+            Self.write(step: step, value: value, failure: failure, to: &writer)
         }
+    }
+
+    /// A step's outcome: its id, its value (JSON) or its failure.
+    private static func write(step: String, value: String?, failure: EffectFailure?, to writer: inout ByteWriter) {
+        writer.string(step)
+        writer.optionalString(value)
+        writer.bool(failure != nil)
+        failure?.write(to: &writer)
+    }
+
+    private static func readStepOutcome(_ reader: inout ByteReader) throws -> (String, String?, EffectFailure?) {
+        let step = try reader.string("step")
+        let value = try reader.optionalString("value")
+        return (step, value, try reader.bool("failure") ? try EffectFailure(reading: &reader) : nil)
     }
 
     /// Reads what `write(to:)` wrote.
@@ -58,13 +66,11 @@ extension FlowEvent: JournalCodable {
         case 6: self = .resume
         case 7: self = .reset(toStep: try reader.int("step"))
         case 8:
-            let step = try reader.string("step")
-            let output = try reader.optionalString("output")
-            self = .childEnded(step: step, output: output, failure: try reader.bool("failure") ? try EffectFailure(reading: &reader) : nil)
+            let (step, output, failure) = try Self.readStepOutcome(&reader)
+            self = .childEnded(step: step, output: output, failure: failure)
         case 9:
-            let step = try reader.string("step")
-            let value = try reader.optionalString("value")
-            self = .localRecorded(step: step, value: value, failure: try reader.bool("failure") ? try EffectFailure(reading: &reader) : nil)
+            let (step, value, failure) = try Self.readStepOutcome(&reader)
+            self = .localRecorded(step: step, value: value, failure: failure)
         case let other: throw reader.error("unknown flow event \(other)")
         }
     }

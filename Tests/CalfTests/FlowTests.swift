@@ -785,11 +785,15 @@ extension DurableOptions {
         #expect(throws: (any Error).self) { _ = try codec.decode(from: Array(bytes.dropLast(5))) }
 
         let events: [FlowEvent] = [.start, .timerFired(step: "0/4"), .signal(name: "go", payload: "1"), .cancel, .resume,
-                                   .callbackArrived(CallbackArrival(callback: 3, body: [0xff, 0], contentType: nil, receivedAt: WallTime(nanosecondsSinceEpoch: 9)))]
+                                   .callbackArrived(CallbackArrival(callback: 3, body: [0xff, 0], contentType: nil, receivedAt: WallTime(nanosecondsSinceEpoch: 9))),
+                                   .reset(toStep: 2), .childEnded(step: "0/5", output: "7", failure: nil),
+                                   .localRecorded(step: "0/6", value: nil, failure: EffectFailure(kind: "local", message: "no", terminal: true)),
+                                   .localRecorded(step: "0/7", value: "\"v\"", failure: nil)]
         let eventCodec = JournalCodec<FlowEvent>()
         for event in events {
             let encoded = try eventCodec.encode(event)
             #expect(try eventCodec.encode(try eventCodec.decode(from: encoded)) == encoded)
+            #expect(encoded.first == JournalCodec<FlowEvent>.marker, "written field by field")
         }
     }
 }
