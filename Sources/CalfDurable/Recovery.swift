@@ -34,6 +34,12 @@ public struct UnknownBehavior: Sendable, Equatable {
     public var behavior: String
     /// The process's registered name, if it has one.
     public var name: String?
+
+    /// The behavior's name and version when it is versioned (`NAME@VERSION`).
+    public var versioned: (name: String, version: Int)? {
+        guard let at = behavior.lastIndex(of: "@"), let version = Int(behavior[behavior.index(after: at)...]) else { return nil }
+        return (String(behavior[..<at]), version)
+    }
 }
 
 extension DurableCore {

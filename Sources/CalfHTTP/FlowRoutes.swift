@@ -26,6 +26,7 @@ struct FlowRoutes: Sendable {
         router.get("/v1/flows/:id") { _, context in
             let id = try Self.flowID(context)
             guard let log = try await catalog.log(of: id, on: node) else {
+                if let gone = Self.gone(id, on: node) { return HTTPReply.json(.ok, gone) }
                 return HTTPReply.error(.notFound, code: "no_flow", "no flow '\(id)'")
             }
             return HTTPReply.json(.ok, Self.report(id: id, log))
@@ -92,6 +93,19 @@ struct FlowRoutes: Sendable {
         if let error = log.error { report["error"] = ["kind": .string(error.kind), "message": .string(error.message)] }
         if let divergence = log.divergence { report["divergence"] = .string(divergence.description) }
         return .object(report)
+    }
+
+    /// Flow `id`, when it is one of a version this node does not have
+    /// (parked at the node's start, its journal kept): status `gone`.
+    static func gone(_ id: String, on node: Node) -> JSONValue? {
+        guard let report = node.recoveryReport,
+              let (pid, unknown) = report.unknownBehaviors.first(where: { $0.value.name == id && $0.value.behavior.hasPrefix("flow:") }),
+              let versioned = unknown.versioned else { return nil }
+        return [
+            "id": .string(id), "type": .string(String(versioned.name.dropFirst("flow:".count))), "version": .integer(Int64(versioned.version)),
+            "status": "gone", "steps": .null, "output": .null, "divergence": .null,
+            "error": ["kind": "gone", "message": .string(report.quarantined[pid] ?? "this node has no code for \(unknown.behavior)")],
+        ]
     }
 
     private static func accepted(_ result: IngressResult) -> Response {

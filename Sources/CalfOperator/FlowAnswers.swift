@@ -14,11 +14,9 @@ enum FlowAnswers {
         // Flows of a version this node does not have: parked at its start, no cell.
         let gone = (node.recoveryReport?.unknownBehaviors ?? [:]).filter { $0.value.behavior.hasPrefix("flow:") }
         for (pid, unknown) in gone.sorted(by: { $0.key < $1.key }) {
-            let typed = unknown.behavior.dropFirst("flow:".count)
-            let at = typed.lastIndex(of: "@")
             reports.append(FlowReport(
-                pid: pid.description, name: unknown.name, type: String(at.map { typed[..<$0] } ?? typed),
-                version: at.flatMap { Int(typed[typed.index(after: $0)...]) } ?? 0, status: "gone",
+                pid: pid.description, name: unknown.name, type: String((unknown.versioned?.name ?? unknown.behavior).dropFirst("flow:".count)),
+                version: unknown.versioned?.version ?? 0, status: "gone",
                 waitingOn: "this binary has no code for \(unknown.behavior)", steps: 0, startedAt: nil))
         }
         return .success(reports)

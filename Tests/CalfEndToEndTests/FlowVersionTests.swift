@@ -1,6 +1,7 @@
 // A node start that finds a flow of a version its binary does not have:
 // the flow is parked, named, and the deploy gate says so before the deploy.
 import Calf
+import CalfControl
 import CalfFlows
 import Foundation
 import Testing
@@ -37,13 +38,18 @@ struct Retired: Flow {
 
             // The node starts all the same, says why, serves, and lists the flow as gone.
             let tree = packageRoot.appendingPathComponent("Tests/Fixtures/steady-demo.yaml").path
-            let node = try await NodeProcess(data: data, tree: tree, durability: "process")
+            let port = try freePort()
+            let node = try await NodeProcess(data: data, tree: tree, durability: "process", extra: ["--http", "127.0.0.1:\(port)"])
             let said = node.output.withLock { $0 }
             #expect(said.contains("quarantined: no behavior named 'flow:retired@1' is registered with this node (nor any other version of it): a binary with that version must run it"), "\(said)")
             let (status, listing, problem) = try await runShell(data, ["flows"])
             #expect(status == 0, "\(problem)")
             #expect(listing.contains("old-one") && listing.contains("retired") && listing.contains("gone"), "\(listing)")
             #expect(listing.contains("this binary has no code for flow:retired@1"), "\(listing)")
+            // Over HTTP too: gone, with why, not "no such flow".
+            let answer = try await HTTPAPITests.request("GET", "http://127.0.0.1:\(port)/v1/flows/old-one", token: try CallbackTests.token(data))
+            #expect(answer.status == 200 && answer.json?["status"] == "gone" && answer.json?["type"] == "retired" && answer.json?["version"] == 1, "\(answer.body)")
+            #expect(answer.json?["error"]?["message"]?.stringValue?.contains("a binary with that version must run it") == true, "\(answer.body)")
             let (psStatus, ps, _) = try await runShell(data, ["ps"])
             #expect(psStatus == 0 && ps.contains("collector"), "the node serves: \(ps)")
             _ = await node.stop()
