@@ -23,7 +23,14 @@ enum FlowAnswers {
     }
 
     static func flow(_ target: String, upTo: Int?, on node: Node) async -> EncodedReply {
-        guard let process = await node.processReport(target) else { return .failure(.noProcess, "no process \(target)") }
+        guard let process = await node.processReport(target) else {
+            let gone = (node.recoveryReport?.unknownBehaviors ?? [:]).first { $0.value.name == target || $0.key.description == target }
+            if let (pid, unknown) = gone, unknown.behavior.hasPrefix("flow:") {
+                let why = node.recoveryReport?.quarantined[pid] ?? "no code for it"
+                return .failure(.quarantined, "\(target) is a flow of \(unknown.behavior), which this binary does not have (gone): \(why)")
+            }
+            return .failure(.noProcess, "no process \(target)")
+        }
         guard process.behavior.hasPrefix("flow:") else { return .failure(.badRequest, "\(target) is not a flow (its behavior is \(process.behavior))") }
         guard let log = await log(of: process.pid, on: node) else { return .failure(.noProcess, "the log of \(target) could not be read") }
         var steps: [FlowStepReport] = []

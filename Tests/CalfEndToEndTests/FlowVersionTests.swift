@@ -46,6 +46,8 @@ struct Retired: Flow {
             #expect(status == 0, "\(problem)")
             #expect(listing.contains("old-one") && listing.contains("retired") && listing.contains("gone"), "\(listing)")
             #expect(listing.contains("this binary has no code for flow:retired@1"), "\(listing)")
+            let (_, shown, refused) = try await runShell(data, ["flow old-one"])
+            #expect((shown + refused).contains("is a flow of flow:retired@1, which this binary does not have (gone)"), "\(shown) \(refused)")
             // Over HTTP too: gone, with why, not "no such flow".
             let answer = try await HTTPAPITests.request("GET", "http://127.0.0.1:\(port)/v1/flows/old-one", token: try CallbackTests.token(data))
             #expect(answer.status == 200 && answer.json?["status"] == "gone" && answer.json?["type"] == "retired" && answer.json?["version"] == 1, "\(answer.body)")
