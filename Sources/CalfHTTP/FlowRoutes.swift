@@ -90,7 +90,9 @@ struct FlowRoutes: Sendable {
             "output": .null, "error": .null, "divergence": .null,
         ]
         if let output = log.output { report["output"] = (try? JSONValue(parsing: output)) ?? .string(output) }
-        if let error = log.error { report["error"] = ["kind": .string(error.kind), "message": .string(error.message)] }
+        if let error = log.error {
+            report["error"] = ["kind": .string(error.kind), "message": .string(error.message), "attempts": .integer(Int64(error.attempts))]
+        }
         if let divergence = log.divergence { report["divergence"] = .string(divergence.description) }
         return .object(report)
     }

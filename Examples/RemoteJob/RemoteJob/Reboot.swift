@@ -53,6 +53,14 @@ public struct Reboot: Flow {
     /// A reboot.
     public init() {}
 
+    /// How its requests are retried: eight attempts, half a second doubling
+    /// to 5 s, on what `HTTPCall.defaultPolicy` retries (a job service is
+    /// often busy for a moment, and every request here may go twice: the
+    /// creation by its Idempotency-Key, the rest are reads). The policy is
+    /// journaled with each request, not part of its step's digest.
+    public static let requests = RetryPolicy(
+        maximumAttempts: 8, initialBackoff: .milliseconds(500), maximumBackoff: .seconds(5), retryOn: HTTPCall.defaultPolicy.retryOn)
+
     /// Creates the job (with the callback URL), waits for the callback, else polls, then fetches the job.
     public func run(_ input: Input, flow: FlowContext) async throws -> JSONValue {
         let api = "\(input.service)/api/v3"
@@ -66,12 +74,13 @@ public struct Reboot: Flow {
             },
             getJob: { id in .get("\(api)/job/\(id)") },
             isCompleted: { id in
-                let status = try await flow.http(.get("\(api)/job/\(id)/status")).json(as: [String: String].self)["status"]
+                let status = try await flow.http(.get("\(api)/job/\(id)/status"), retry: Self.requests).json(as: [String: String].self)["status"]
                 return status != "PENDING"
             },
             callbackTimeout: .seconds(input.callbackTimeoutSeconds),
             pollSleep: Backoff(initial: .seconds(input.pollSeconds), maximum: .seconds(max(input.pollSeconds, 5)), multiplier: 1.5),
-            pollTimeout: .seconds(input.pollTimeoutSeconds))
+            pollTimeout: .seconds(input.pollTimeoutSeconds),
+            retry: Self.requests)
         return try job.json(as: JSONValue.self)
     }
 }
