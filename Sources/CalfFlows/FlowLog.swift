@@ -258,7 +258,8 @@ public struct FlowLog: Codable, Sendable {
     /// Callbacks' deliveries, by callback id (a `value` after the POST reads it).
     public var arrivals: [UInt64: CallbackArrival] {
         get { rare?.value.arrivals ?? [:] }
-        set { if !newValue.isEmpty || rare != nil { withRare { $0.arrivals = newValue } } }
+        // In place: a get-and-set would copy the dictionary at every change.
+        _modify { yield &uniqueRare().value.arrivals }
     }
     /// Whether a cancel was asked for.
     public var cancelRequested = false
@@ -277,23 +278,28 @@ public struct FlowLog: Codable, Sendable {
     /// Effects under way and callbacks minted, by id → their step.
     var byEffect: [UInt64: String] {
         get { rare?.value.byEffect ?? [:] }
-        set { if !newValue.isEmpty || rare != nil { withRare { $0.byEffect = newValue } } }
+        _modify { yield &uniqueRare().value.byEffect }
     }
     var byCallback: [UInt64: String] {
         get { rare?.value.byCallback ?? [:] }
-        set { if !newValue.isEmpty || rare != nil { withRare { $0.byCallback = newValue } } }
+        _modify { yield &uniqueRare().value.byCallback }
     }
     /// What most waiting flows' logs never hold, out of line (nil: none of it).
     private var rare: FlowLogRareBox?
 
     /// Changes the out-of-line part, copying it first if another copy of the log shares it.
     private mutating func withRare(_ change: (inout FlowLogRare) -> Void) {
+        change(&uniqueRare().value)
+    }
+
+    /// The out-of-line part's box, made or copied so that this log alone holds it.
+    private mutating func uniqueRare() -> FlowLogRareBox {
         if rare == nil {
             rare = FlowLogRareBox(FlowLogRare())
         } else if !isKnownUniquelyReferenced(&rare!) {
             rare = FlowLogRareBox(rare!.value)
         }
-        change(&rare!.value)
+        return rare! // invariant: made just above
     }
     /// The code running over this log (not journaled: rebuilt from the log
     /// when missing or out of step).

@@ -745,6 +745,11 @@ extension DurableOptions {
         var third = copy
         third.error = nil
         #expect(copy.error?.kind == "k" && third.error == nil && third.output == "1")
+        // The dictionaries change in place, and alone too.
+        var fourth = third
+        fourth.byEffect[7] = "0/2"
+        fourth.byEffect[8] = "0/3"
+        #expect(fourth.byEffect.count == 2 && third.byEffect.isEmpty && copy.byEffect.isEmpty)
     }
 
     @Test func aFlowLogAndItsEventsWriteThemselvesAndReadBackWhole() throws {
