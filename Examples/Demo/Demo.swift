@@ -16,6 +16,11 @@ public enum Demo {
 public struct Tally: DurableBehavior {
     /// Where it starts.
     public var start = 0
+    /// Microseconds each `add` keeps its scheduler busy (a stand-in for
+    /// real work: the flood test's slow handler; nil: none).
+    public var workMicroseconds: Int?
+    /// Messages from outside it takes before it has handled them (nil: the node's `--mailbox-limit`).
+    public var mailboxLimit: Int?
 
     /// What it takes.
     public enum Message: Codable, Sendable {
@@ -45,10 +50,21 @@ public struct Tally: DurableBehavior {
     /// Adds or answers.
     public func handle(_ message: Message, state: inout State, context: inout DurableContext<Message>) throws {
         switch message {
-        case .add(let n): state.total += n
+        case .add(let n):
+            if let workMicroseconds, workMicroseconds > 0 { Self.work(for: .microseconds(workMicroseconds)) }
+            state.total += n
         case .get: context.reply(state.total)
         case .poison: throw Refused()
         }
+    }
+}
+
+extension Tally {
+    /// Keeps this thread busy for `duration` (it does not sleep: a handler that computes).
+    static func work(for duration: Duration) {
+        let clock = ContinuousClock()
+        let end = clock.now.advanced(by: duration)
+        while clock.now < end {}
     }
 }
 

@@ -50,6 +50,12 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A host HTTP requests from handlers may go to (HOST, HOST:PORT, *.DOMAIN or *); repeat it for more. None: no requests leave.")
     var allowHost: [String] = []
 
+    @Option(name: .long, help: "Messages from outside a durable process takes before it has handled them; past it they are refused overloaded (HTTP 429 with Retry-After). A behavior's mailboxLimit overrides it.")
+    var mailboxLimit: Int = 10_000
+
+    @Option(name: .long, help: "Messages from outside that wait for the journal's next commit at most; past it they are refused overloaded.")
+    var writerQueueLimit: Int = 100_000
+
     @Argument(help: "The tree file to boot, e.g. Supervisors/bank.yaml.")
     var tree: String
 
@@ -76,6 +82,9 @@ struct NodeCommand: AsyncParsableCommand {
         guard httpIdleTimeout > 0, httpIdleTimeout <= 86_400 else {
             throw ValidationError("--http-idle-timeout must be between 0 and 86400 seconds, not \(httpIdleTimeout)")
         }
+        guard mailboxLimit > 0, writerQueueLimit > 0 else {
+            throw ValidationError("--mailbox-limit and --writer-queue-limit must be positive")
+        }
         let httpAddress: (host: String, port: Int)?
         do {
             httpAddress = try http.map(HTTPAPI.address)
@@ -91,6 +100,8 @@ struct NodeCommand: AsyncParsableCommand {
             path: data, durability: level, behaviors: registry.durable,
             checkpointInterval: .milliseconds(checkpointInterval), history: .seconds(history),
             keyRetention: .seconds(keyRetention))
+        options.mailboxLimit = mailboxLimit
+        options.writerQueueLimit = writerQueueLimit
         // The request connector: HTTP requests from handlers (HTTPCall effects) go through it.
         let connector = HTTPConnector(configuration: HTTPConnector.Configuration(allowedHosts: HostAllowList(allowHost)))
         defer { Task.detached { try? await connector.shutdown() } }

@@ -47,17 +47,24 @@ public struct ControlError: Error, Codable, Sendable, Equatable, CustomStringCon
         public static let forbidden = Code(rawValue: "forbidden")
         /// The shell left before the answer was ready.
         public static let cancelled = Code(rawValue: "cancelled")
+        /// Too much waits already (the process's mail from outside, or the
+        /// journal's queue): nothing was written; try again after
+        /// `retryAfterMilliseconds` (HTTP: 429 with `Retry-After`).
+        public static let overloaded = Code(rawValue: "overloaded")
     }
 
     /// What kind of refusal it is.
     public var code: Code
     /// What went wrong, for a person.
     public var message: String
+    /// When to try again, for a refusal that passes (`overloaded`); nil for the others.
+    public var retryAfterMilliseconds: Int64?
 
     /// A refusal.
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, retryAfterMilliseconds: Int64? = nil) {
         self.code = code
         self.message = message
+        self.retryAfterMilliseconds = retryAfterMilliseconds
     }
 
     /// The message.

@@ -63,19 +63,21 @@ extension ControlProtocol {
 }
 
 extension ControlError: JSONReadable {
-    /// Reads `{"code":…,"message":…}`.
+    /// Reads `{"code":…,"message":…}` (and `"retryAfterMilliseconds"`, if there).
     public init(reading parser: inout JSONParser) throws(JSONValue.ParseError) {
         var code: String?
         var message: String?
+        var retryAfter: Int64?
         try parser.beginObject()
         while let key = try parser.nextKey() {
             switch key {
             case "code": code = try parser.readString()
             case "message": message = try parser.readString()
+            case "retryAfterMilliseconds": retryAfter = Int64(try parser.readInteger())
             default: try parser.skipValue()
             }
         }
         guard let code, let message else { throw parser.failure("an error without its code or message") }
-        self.init(Code(rawValue: code), message)
+        self.init(Code(rawValue: code), message, retryAfterMilliseconds: retryAfter)
     }
 }

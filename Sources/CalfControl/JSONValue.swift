@@ -104,6 +104,12 @@ extension JSONValue {
         return nil
     }
 
+    /// The integer it is, if it is one.
+    public var integerValue: Int64? {
+        if case .integer(let value) = self { return value }
+        return nil
+    }
+
     /// The member `key` of an object (nil for anything else or a missing key).
     public subscript(key: String) -> JSONValue? {
         if case .object(let members) = self { return members[key] }

@@ -128,9 +128,11 @@ package struct CommitPlan {
             switch known.check(key, acceptedAt: ingress.acceptedAt, now: now, index: ranges.count, in: &keys) {
             case .fresh: break
             case .duplicate(let seq):
+                ingress.deliver.notDelivered()
                 steps.append(.duplicate(seq: seq, ingress.ack))
                 return
             case .duplicateInCommit(let index):
+                ingress.deliver.notDelivered()
                 steps.append(.duplicateInCommit(index: index, ingress.ack))
                 return
             }

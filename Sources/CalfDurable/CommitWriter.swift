@@ -5,6 +5,11 @@ import Synchronization
 import CalfControl
 import CalfRuntime
 
+/// The writer's queue holds `DurableOptions.writerQueueLimit` messages from outside already.
+@usableFromInline package struct WriterQueueFull: Error {
+    @usableFromInline package init() {}
+}
+
 /// The one writer of a node's journal: takes everything waiting in its
 /// inbox, commits it in one LMDB write transaction (group commit: one fsync
 /// for all), then releases the outputs in commit order. Schedulers keep
@@ -108,11 +113,15 @@ package final class CommitWriter: LoopDriver, @unchecked Sendable {
 
     /// Hands one message from outside to the writer: `write` appends its
     /// record to the inbox's bytes; if it throws, nothing is queued.
+    /// - Throws: `WriterQueueFull` when `DurableOptions.writerQueueLimit`
+    ///   messages from outside wait already; what `write` throws.
     @usableFromInline package func submit(
         key: String?, acceptedAt: UInt64, deliver: any CommittedDelivery, ack: @escaping @Sendable (IngressResult) -> Void,
         wake loop: EventLoop, write: (inout [UInt8]) throws -> Void
     ) throws {
+        let limit = options.writerQueueLimit
         try inbox.withLock { inbox in
+            guard inbox.ingress.count < limit else { throw WriterQueueFull() }
             let start = inbox.ingressBytes.count
             do {
                 try write(&inbox.ingressBytes)
@@ -307,13 +316,18 @@ package final class CommitWriter: LoopDriver, @unchecked Sendable {
         for batch in work.batches {
             for entry in batch.entries {
                 switch entry {
-                case .ingress(let ingress): ingress.ack(.failed(refusal))
+                case .ingress(let ingress):
+                    ingress.deliver.notDelivered()
+                    ingress.ack(.failed(refusal))
                 case .outcome(let tell): tell(reason)
                 default: break
                 }
             }
         }
-        for ingress in work.ingress { ingress.ack(.failed(refusal)) }
+        for ingress in work.ingress {
+            ingress.deliver.notDelivered()
+            ingress.ack(.failed(refusal))
+        }
     }
 
     // MARK: Rounds

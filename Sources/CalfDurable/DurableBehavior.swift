@@ -53,6 +53,13 @@ public protocol DurableBehavior: Codable, Sendable {
     /// messages were handled since (nil: only the node's checkpoint rounds).
     var snapshotInterval: Duration? { get }
 
+    /// How many messages from outside (`Node.send`, the shell, HTTP, a
+    /// transient sender) one of its processes takes before it has handled
+    /// them; past it they are refused `overloaded` (nil: the node's
+    /// `DurableOptions.mailboxLimit`). Mail from durable processes, timers
+    /// and effects is never refused: it is the outcome of a commit.
+    var mailboxLimit: Int? { get }
+
     /// The effect types its handler asks for (`DurableContext.perform`):
     /// the node must know them to run one again after a restart. Default: none.
     static var effects: [any DurableEffect.Type] { get }
@@ -78,6 +85,8 @@ extension DurableBehavior {
     public var snapshotEvery: Int? { nil }
     /// Only the node's checkpoint rounds.
     public var snapshotInterval: Duration? { nil }
+    /// The node's default.
+    public var mailboxLimit: Int? { nil }
     /// The runtime's turn and mail hand-over for `Self`, specialized where `Self` is defined.
     @inlinable public static var _durableRuntime: DurableRuntime { DurableRuntime(Self.self) }
 }

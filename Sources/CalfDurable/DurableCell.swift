@@ -40,7 +40,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
         self.state = state
         snapshotEvery = max(1, behavior.snapshotEvery ?? durable.options.snapshotEvery)
         snapshotIntervalNanoseconds = behavior.snapshotInterval?.nanoseconds ?? 0
-        super.init(pid: pid, scheduler: scheduler, durable: durable, name: name)
+        super.init(pid: pid, scheduler: scheduler, durable: durable, name: name, mailboxLimit: behavior.mailboxLimit)
         // The behavior's own module's copy, specialized for its types; else
         // (a runtime of another behavior) this module's generic one.
         if !B._durableRuntime.install(self) { Self.installSpecialized(on: self) }
@@ -87,6 +87,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
                 guard let envelope = mailbox.popFirst() else { break }
                 switch consume envelope {
                 case .committed(let journaled):
+                    if journaled.fromOutside { outsideMailTaken() }
                     mail = journaled
                 case .stop(let reason):
                     stopReason = reason

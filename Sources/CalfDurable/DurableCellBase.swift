@@ -1,4 +1,5 @@
 import CalfStore
+import Synchronization
 import CalfControl
 import CalfRuntime
 
@@ -93,10 +94,18 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
     @usableFromInline @exclusivity(unchecked) package final var retry: CommittedMail<Message>?
     /// How its messages are written to the journal and read back.
     @usableFromInline package let codec = JournalCodec<Message>()
+    /// Messages from outside on their way to the journal or in its mailbox,
+    /// not yet taken by a turn (any thread: counted up by `DurableCore.ingress`,
+    /// down by the turn that takes one or the writer that did not write it).
+    @usableFromInline package final let outsideBacklog = Atomic<Int>(0)
+    /// How many of those it takes before it refuses more (`overloaded`):
+    /// its behavior's `mailboxLimit`, else the node's `DurableOptions.mailboxLimit`.
+    @usableFromInline package final let outsideLimit: Int
 
-    package init(pid: Pid, scheduler: Scheduler, durable: DurableCore, name: String?) {
+    package init(pid: Pid, scheduler: Scheduler, durable: DurableCore, name: String?, mailboxLimit: Int? = nil) {
         self.durable = durable
         self.name = name
+        outsideLimit = max(1, mailboxLimit ?? durable.options.mailboxLimit)
         super.init(pid: pid, scheduler: scheduler)
         // Its intake, a JournalingTarget, comes with the specialized turn (DurableCell.installSpecialized).
     }
@@ -194,6 +203,10 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
 
     package override final func acceptCommitted(_ mail: CommittedMail<Message>) {
         acceptCommittedFunction(self, mail)
+    }
+
+    @usableFromInline package override final func outsideMailTaken() {
+        outsideBacklog.subtract(1, ordering: .relaxed)
     }
 
     /// Journals mail from outside: messages and calls through the writer,

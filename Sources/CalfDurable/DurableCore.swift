@@ -130,6 +130,14 @@ package final class DurableCore: @unchecked Sendable {
             ack(.failed(refusal))
             return
         }
+        // Counted before it goes to the writer, so that senders racing for the last places cannot all take them.
+        if cell.outsideBacklog.wrappingAdd(1, ordering: .relaxed).newValue > cell.outsideLimit {
+            cell.outsideBacklog.subtract(1, ordering: .relaxed)
+            let refusal = overloaded("\(cell.pid) has \(cell.outsideLimit) messages from outside not yet handled (its mailbox limit)")
+            slot?.complete(.failure(.notAccepted(refusal)))
+            ack(.failed(refusal))
+            return
+        }
         let acceptedAt = cell.scheduler.node.wallNow.nanosecondsSinceEpoch
         let tell: @Sendable (IngressResult) -> Void
         if let slot {
@@ -145,17 +153,30 @@ package final class DurableCore: @unchecked Sendable {
         let codec = cell.codec
         do {
             // The record is written straight into the writer's queue (no array of its own).
-            try writer.submit(key: key, acceptedAt: acceptedAt, deliver: CommittedMail(message, acceptedAt: acceptedAt, slot: slot, for: cell),
+            try writer.submit(key: key, acceptedAt: acceptedAt, deliver: CommittedMail(message, acceptedAt: acceptedAt, slot: slot, for: cell, fromOutside: true),
                               ack: tell, wake: writerLoop) { bytes in
                 _ = try AcceptedRecord.append(to: to, key: key, acceptedAt: acceptedAt, into: &bytes) { bytes in
                     try codec.encode(message, appendingTo: &bytes)
                 }
             }
         } catch {
-            let refusal = IngressRefusal.badMessage("cannot encode the message: \(error)")
+            cell.outsideBacklog.subtract(1, ordering: .relaxed)
+            let refusal = error is WriterQueueFull ? writerQueueFull() : IngressRefusal.badMessage("cannot encode the message: \(error)")
             slot?.complete(.failure(.notAccepted(refusal)))
             ack(.failed(refusal))
         }
+    }
+
+    /// The refusal of mail from outside when the writer's queue is full.
+    @usableFromInline
+    package func writerQueueFull() -> IngressRefusal {
+        overloaded("the journal's writer has \(options.writerQueueLimit) messages from outside waiting for a commit (its queue's limit)")
+    }
+
+    /// The refusal of mail from outside when too much waits already.
+    @usableFromInline
+    package func overloaded(_ why: String) -> IngressRefusal {
+        .overloaded(why: why, retryAfter: options.overloadRetryAfter)
     }
 
     /// Why `key` cannot be taken (too long to keep), or nil.

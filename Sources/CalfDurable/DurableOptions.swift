@@ -40,6 +40,19 @@ public struct DurableOptions: Sendable {
     /// faster next start). Off, the next start replays from the journal as
     /// it would after a crash.
     public var checkpointAtShutdown = true
+    /// How many messages from outside a durable process takes before it
+    /// has handled them (a behavior's `mailboxLimit` overrides it): past
+    /// it, such mail is refused `overloaded` (the control socket's error,
+    /// HTTP 429 with `Retry-After`), nothing written. Mail from durable
+    /// processes, timers and effects is never refused (it is the outcome of
+    /// a commit) and does not count.
+    public var mailboxLimit = 10_000
+    /// How many messages from outside wait for the journal's next commit at
+    /// most: past it they are refused `overloaded`, so a flood slows its
+    /// senders down instead of growing the writer's queue.
+    public var writerQueueLimit = 100_000
+    /// How long an `overloaded` refusal tells its sender to wait before it tries again.
+    public var overloadRetryAfter: Duration = .seconds(1)
     /// For inspecting a copy of a data directory (`calf shell --offline`):
     /// every process comes back suspended (its mail waits, its timers are
     /// not armed), no checkpoint round runs, and ports a killed node left

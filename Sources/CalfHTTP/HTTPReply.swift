@@ -93,6 +93,10 @@ enum HTTPReply {
         var response = json(status(for: code), ["error": failure])
         if code == ControlError.Code.notAccepted.rawValue || code == ControlError.Code.storeFailed.rawValue {
             response.headers[.retryAfter] = "1"
+        } else if code == ControlError.Code.overloaded.rawValue {
+            // Whole seconds, rounded up (RFC 9110's delay-seconds).
+            let milliseconds = failure["retryAfterMilliseconds"]?.integerValue ?? 1000
+            response.headers[.retryAfter] = String(max(1, (milliseconds + 999) / 1000))
         }
         return .refused(response)
     }
@@ -107,6 +111,7 @@ enum HTTPReply {
         case .timeout: .gatewayTimeout
         case .notAccepted, .storeFailed, .cancelled: .serviceUnavailable
         case .forbidden: .forbidden
+        case .overloaded: .tooManyRequests
         default: .internalServerError
         }
     }

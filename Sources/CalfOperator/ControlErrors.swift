@@ -11,8 +11,11 @@ extension ControlError {
         case .noProcess: .noProcess
         case .quarantined: .quarantined
         case .noDeadLetter: .noDeadLetter
+        case .overloaded: .overloaded
         }
-        self.init(code, refusal.description)
+        var retryAfter: Int64?
+        if case .overloaded(_, let after) = refusal { retryAfter = after.wholeMillisecondsRoundedUp }
+        self.init(code, refusal.description, retryAfterMilliseconds: retryAfter)
     }
 
     /// What the node's own error means to a client, with its code.

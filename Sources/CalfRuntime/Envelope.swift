@@ -27,6 +27,9 @@ package protocol CommittedDelivery: AnyObject, Sendable {
     func accept(on taker: Scheduler)
     /// Its recipient's scheduler has stopped: a dead letter.
     func refuse()
+    /// Its record was never written (refused, or a duplicate of a key
+    /// taken before): it will not be delivered (the committer's thread).
+    func notDelivered()
 }
 
 /// A committed message in a mailbox: the message, its sequence number,
@@ -47,6 +50,9 @@ public final class CommittedMail<Message: Sendable>: CommittedDelivery, @uncheck
     @usableFromInline package private(set) var seq: UInt64
     @usableFromInline package let acceptedAt: UInt64
     @usableFromInline package let slot: ReplySlot?
+    /// Sent from outside every durable process: its recipient counts it
+    /// until a turn takes it (`MailboxCell.outsideMailTaken`).
+    @usableFromInline package let fromOutside: Bool
     private var recipient: MailboxCell<Message>?
 
     package init(_ message: Message, seq: UInt64, acceptedAt: UInt64, slot: ReplySlot?) {
@@ -54,15 +60,17 @@ public final class CommittedMail<Message: Sendable>: CommittedDelivery, @uncheck
         self.seq = seq
         self.acceptedAt = acceptedAt
         self.slot = slot
+        fromOutside = false
     }
 
     /// Mail for `recipient`, to be handed over once its record commits.
     @usableFromInline
-    package init(_ message: Message, acceptedAt: UInt64, slot: ReplySlot?, for recipient: MailboxCell<Message>) {
+    package init(_ message: Message, acceptedAt: UInt64, slot: ReplySlot?, for recipient: MailboxCell<Message>, fromOutside: Bool = false) {
         self.message = message
         seq = 0
         self.acceptedAt = acceptedAt
         self.slot = slot
+        self.fromOutside = fromOutside
         self.recipient = recipient
     }
 
@@ -88,5 +96,11 @@ public final class CommittedMail<Message: Sendable>: CommittedDelivery, @uncheck
         guard let recipient else { return }
         self.recipient = nil
         recipient.scheduler.node.deadLetter(Envelope<Message>.committed(self), to: recipient.pid)
+    }
+
+    @usableFromInline package func notDelivered() {
+        guard let recipient else { return }
+        self.recipient = nil
+        if fromOutside { recipient.outsideMailTaken() }
     }
 }

@@ -22,6 +22,10 @@ public enum IngressRefusal: Error, Sendable, Equatable, CustomStringConvertible 
     case duplicateCall(seq: UInt64)
     /// No dead letter has that id.
     case noDeadLetter(UInt64)
+    /// Too much waits already (`why`: the process's mail from outside not
+    /// yet handled, or the journal writer's queue): nothing was written;
+    /// the sender may try again after `retryAfter`.
+    case overloaded(why: String, retryAfter: Duration)
 
     public var description: String {
         switch self {
@@ -34,6 +38,23 @@ public enum IngressRefusal: Error, Sendable, Equatable, CustomStringConvertible 
         case .quarantined(let pid, let reason): "\(pid) is quarantined: \(reason)"
         case .duplicateCall(let seq): "a call with an idempotency key accepted before (at seq \(seq))"
         case .noDeadLetter(let id): "no dead letter \(id)"
+        case .overloaded(let why, let retryAfter): "overloaded: \(why); nothing was written, try again in \(retryAfter.formattedSeconds)"
         }
+    }
+}
+
+extension Duration {
+    /// `1.5 s`, `250 ms`: for a person.
+    package var formattedSeconds: String {
+        let milliseconds = Int64(components.seconds) * 1000 + Int64(components.attoseconds / 1_000_000_000_000_000)
+        if milliseconds < 1000 { return "\(milliseconds) ms" }
+        if milliseconds % 1000 == 0 { return "\(milliseconds / 1000) s" }
+        return "\(Double(milliseconds) / 1000) s"
+    }
+
+    /// Whole milliseconds, rounded up (at least 1 for a positive duration).
+    package var wholeMillisecondsRoundedUp: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
     }
 }

@@ -94,6 +94,11 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         acceptRemote(.committed(mail))
     }
 
+    /// Mail from outside that it counted (`CommittedMail.fromOutside`) was
+    /// taken by a turn or will never come (any thread); a kind of process
+    /// that bounds such mail replaces it.
+    open func outsideMailTaken() {}
+
     /// The `remoteAcceptor` of a `MailboxCell<Message>`, specialized where `Message` is concrete.
     @inlinable
     package static var remoteAcceptorFunction: (RemoteReceiver, UnsafeMutableRawPointer, RemoteHandling) -> Void {

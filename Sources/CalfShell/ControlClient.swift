@@ -54,6 +54,19 @@ public final class ControlClient {
         }
     }
 
+    /// Sends `request` without waiting for its reply: requests may be
+    /// pipelined, and the node answers them in the order sent
+    /// (`receiveReply` reads the next one).
+    public func sendRequest(_ request: ControlRequest) throws(ConnectionError) {
+        try send(request)
+        guard written else { throw ConnectionError(description: "the node closed the connection") }
+    }
+
+    /// Waits for the next reply, as the node wrote it (the frame's JSON).
+    public func receiveReply() throws(ConnectionError) -> [UInt8] {
+        try nextReply()
+    }
+
     /// `body`, a reply's JSON, decoded.
     public func decoded<Answer: Codable & Sendable>(_ body: [UInt8]) throws(ConnectionError) -> ControlReply<Answer> {
         do {

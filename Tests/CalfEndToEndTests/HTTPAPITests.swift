@@ -148,6 +148,47 @@ import Testing
         }
     }
 
+    /// A durable process with as much mail from outside as it takes
+    /// (`--mailbox-limit`) refuses more with 429, `Retry-After` and the
+    /// code `overloaded`, writing nothing; once it has handled its mail it
+    /// takes more. A refused key is not taken: sent again later, it is
+    /// accepted. (The limit is checked before the key: a resend of a key
+    /// taken before is answered 429 too while the process is full.)
+    @Test func aProcessOverItsMailboxLimitAnswers429WithRetryAfterAndWritesNothing() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let node = try await NodeProcess(data: dir, tree: tree, durability: "process", extra: ["--http", "127.0.0.1:0", "--mailbox-limit", "2"])
+            defer { _ = node.stop() }
+            let base = try Self.baseURL(of: node)
+            let token = try String(contentsOfFile: dir + "/http.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await runShell(dir, ["suspend account-1"]).0 == 0)
+            let messages = base + "/v1/processes/account-1/messages"
+            let credit = #"{"credit":{"amount":1}}"#
+            for key in ["c-1", "c-2"] {
+                let sent = try await Self.request("POST", messages, token: token, body: credit, headers: ["Idempotency-Key": key])
+                #expect(sent.status == 202, "\(sent.body)")
+            }
+            let refused = try await Self.request("POST", messages, token: token, body: credit, headers: ["Idempotency-Key": "c-3"])
+            #expect(refused.status == 429, "\(refused.body)")
+            #expect(refused.headers["retry-after"] == "1")
+            #expect(refused.json?["error"]?["code"] == "overloaded")
+            #expect(refused.json?["error"]?["retryAfterMilliseconds"] == 1000)
+            #expect(refused.body.contains("mailbox limit"), "\(refused.body)")
+            // The shell hears the same.
+            let (status, _, err) = try await runShell(dir, [#"send account-1 {"credit":{"amount":1}}"#])
+            #expect(status == 1 && err.contains("overloaded"), "\(err)")
+            #expect(try await runShell(dir, ["resume account-1"]).0 == 0)
+            #expect(await eventually { (try? await Self.request("GET", base + "/v1/processes/account-1/state", token: token).body) == #"{"balance":1002}"# })
+            // Handled, the places are free again; the refused key was never taken.
+            let later = try await Self.request("POST", messages, token: token, body: credit, headers: ["Idempotency-Key": "c-3"])
+            #expect(later.status == 202, "\(later.body)")
+            // A key taken before is a duplicate, which holds no place: the limit of 2 still takes two more.
+            for _ in 0..<3 {
+                #expect(try await Self.request("POST", messages, token: token, body: credit, headers: ["Idempotency-Key": "c-1"]).status == 200)
+            }
+            #expect(await eventually { (try? await Self.request("GET", base + "/v1/processes/account-1/state", token: token).body) == #"{"balance":1003}"# })
+        }
+    }
+
     /// A transient process takes JSON mail straight into its mailbox
     /// (`202 {}`, no seq, no key), and calls; a name with a `/` goes in a
     /// path percent-encoded.
