@@ -1,4 +1,7 @@
 import Calf
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The demo service booted by `Supervisors/demo.yaml` (what the README's run
 /// command starts): a pool of durable tallies, a producer → collector
@@ -19,6 +22,10 @@ public struct Tally: DurableBehavior {
     /// Microseconds each `add` keeps its scheduler busy (a stand-in for
     /// real work: the flood test's slow handler; nil: none).
     public var workMicroseconds: Int?
+    /// Microseconds each `add` blocks its scheduler's thread asleep (a
+    /// handler waiting on slow I/O: the flood test's, which must not take a
+    /// core from the tests beside it; nil: none).
+    public var waitMicroseconds: Int?
     /// Messages from outside it takes before it has handled them (nil: the node's `--mailbox-limit`).
     public var mailboxLimit: Int?
 
@@ -52,6 +59,7 @@ public struct Tally: DurableBehavior {
         switch message {
         case .add(let n):
             if let workMicroseconds, workMicroseconds > 0 { Self.work(for: .microseconds(workMicroseconds)) }
+            if let waitMicroseconds, waitMicroseconds > 0 { usleep(UInt32(clamping: waitMicroseconds)) }
             state.total += n
         case .get: context.reply(state.total)
         case .poison: throw Refused()

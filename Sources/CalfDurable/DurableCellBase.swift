@@ -249,6 +249,7 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
 
     /// Puts recovered mail in the mailbox (loop thread, before the process runs).
     package final func restoreMail(_ mail: CommittedMail<Message>) {
+        if mail.fromOutside { outsideBacklog.add(1, ordering: .relaxed) }
         mailbox.append(.committed(mail))
     }
 

@@ -246,7 +246,10 @@ extension DurableCore {
                     } catch {
                         throw DurableError.undecodable("journal record \(seq) for \(pid) does not decode as \(B.Message.self): \(error)")
                     }
-                    cell.restoreMail(CommittedMail(message, seq: seq, acceptedAt: acceptedAt, slot: nil))
+                    // Counted as mail from outside until handled (the record does not say
+                    // where it came from): a flood's backlog re-queued at a start keeps
+                    // the mailbox limit, and new mail waits for it to drain.
+                    cell.restoreMail(CommittedMail(message, seq: seq, acceptedAt: acceptedAt, slot: nil, fromOutside: true))
                 }
             }
         }

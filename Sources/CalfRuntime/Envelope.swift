@@ -55,12 +55,12 @@ public final class CommittedMail<Message: Sendable>: CommittedDelivery, @uncheck
     @usableFromInline package let fromOutside: Bool
     private var recipient: MailboxCell<Message>?
 
-    package init(_ message: Message, seq: UInt64, acceptedAt: UInt64, slot: ReplySlot?) {
+    package init(_ message: Message, seq: UInt64, acceptedAt: UInt64, slot: ReplySlot?, fromOutside: Bool = false) {
         self.message = message
         self.seq = seq
         self.acceptedAt = acceptedAt
         self.slot = slot
-        fromOutside = false
+        self.fromOutside = fromOutside
     }
 
     /// Mail for `recipient`, to be handed over once its record commits.

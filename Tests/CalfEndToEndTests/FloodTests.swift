@@ -10,7 +10,7 @@ import Testing
 /// was refused `overloaded` (with a time to try again), nothing else.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct FloodTests {
     let tree = packageRoot.appendingPathComponent("Tests/Fixtures/flood.yaml").path
-    /// `Tests/Fixtures/flood.yaml`'s sink: 1 ms a message, at most 2,000 from outside waiting.
+    /// `Tests/Fixtures/flood.yaml`'s sink: 4 ms asleep a message, at most 2,000 from outside waiting.
     static let mailboxLimit = 2000
     /// What the node's resident memory stays under (measured: 60 MiB).
     static let rssBound = 256 << 20
