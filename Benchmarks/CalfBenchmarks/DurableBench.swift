@@ -99,6 +99,10 @@ public enum DurableBench {
         var options = DurableOptions(path: path, durability: durability, behaviors: [W.self], snapshotEvery: snapshotEvery,
                                      checkpointInterval: .seconds(3600), mapSize: 1 << 30)
         options.checkpointAtShutdown = checkpointAtShutdown
+        // The flood sends all its messages from outside at once and measures the
+        // pipeline's rate with them queued, so neither bound may refuse them
+        // (back-pressure's own figures are FloodTests'). Per worker it is far under a mailbox limit.
+        options.writerQueueLimit = .max
         return options
     }
 

@@ -215,7 +215,8 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
     package final func journalIngress(_ envelope: __owned Envelope<Message>) {
         switch envelope {
         case .message(let message):
-            durable.ingress(message, to: self, key: nil, slot: nil) { _ in }
+            // A send that waits for no answer: one refused (overloaded, say) is a dead letter, as one to a process gone.
+            if !durable.ingress(message, to: self, key: nil, slot: nil, ack: { _ in }) { scheduler.node.countDeadLetter() }
         case .call(let message, let slot):
             durable.ingress(message, to: self, key: nil, slot: slot) { _ in }
         case .signal, .stop, .committed:

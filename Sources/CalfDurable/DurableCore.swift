@@ -115,28 +115,25 @@ package final class DurableCore: @unchecked Sendable {
 
     /// Journals `message` for `cell` from outside any durable process; once
     /// committed it is delivered, then `ack` learns the outcome.
-    @inlinable
+    /// - Returns: false if it was refused at once (the node stopping, a key
+    ///   too long, the process over its mailbox limit, the writer's queue
+    ///   full, a message that does not encode): `ack` heard why already.
+    @inlinable @discardableResult
     package func ingress<M: Codable & Sendable>(
         _ message: M, to cell: DurableCellBase<M>, key: String?, slot: ReplySlot?,
         ack: @escaping @Sendable (IngressResult) -> Void
-    ) {
-        guard !closed.load(ordering: .sequentiallyConsistent) else {
-            slot?.complete(.failure(.notAccepted(.stopped)))
-            ack(.failed(.stopped))
-            return
-        }
-        if let key, let refusal = Self.refusal(ofKey: key) {
+    ) -> Bool {
+        func refuse(_ refusal: IngressRefusal) -> Bool {
             slot?.complete(.failure(.notAccepted(refusal)))
             ack(.failed(refusal))
-            return
+            return false
         }
+        guard !closed.load(ordering: .sequentiallyConsistent) else { return refuse(.stopped) }
+        if let key, let refusal = Self.refusal(ofKey: key) { return refuse(refusal) }
         // Counted before it goes to the writer, so that senders racing for the last places cannot all take them.
         if cell.outsideBacklog.wrappingAdd(1, ordering: .relaxed).newValue > cell.outsideLimit {
             cell.outsideBacklog.subtract(1, ordering: .relaxed)
-            let refusal = overloaded("\(cell.pid) has \(cell.outsideLimit) messages from outside not yet handled (its mailbox limit)")
-            slot?.complete(.failure(.notAccepted(refusal)))
-            ack(.failed(refusal))
-            return
+            return refuse(overloaded("\(cell.pid) has \(cell.outsideLimit) messages from outside not yet handled (its mailbox limit)"))
         }
         let acceptedAt = cell.scheduler.node.wallNow.nanosecondsSinceEpoch
         let tell: @Sendable (IngressResult) -> Void
@@ -161,10 +158,9 @@ package final class DurableCore: @unchecked Sendable {
             }
         } catch {
             cell.outsideBacklog.subtract(1, ordering: .relaxed)
-            let refusal = error is WriterQueueFull ? writerQueueFull() : IngressRefusal.badMessage("cannot encode the message: \(error)")
-            slot?.complete(.failure(.notAccepted(refusal)))
-            ack(.failed(refusal))
+            return refuse(error is WriterQueueFull ? writerQueueFull() : IngressRefusal.badMessage("cannot encode the message: \(error)"))
         }
+        return true
     }
 
     /// The refusal of mail from outside when the writer's queue is full.
