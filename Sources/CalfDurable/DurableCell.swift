@@ -53,8 +53,10 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
     package static func installSpecialized(on cell: DurableCell<B>) {
         cell.turn = { cell, budget in unsafeDowncast(cell, to: DurableCell<B>.self).runTurn(budget: budget) }
         cell.remoteAcceptor = MailboxCell<B.Message>.remoteAcceptorFunction
-        cell.intake = JournalingTarget<B.Message>(take: { cell, envelope in
-            unsafeDowncast(cell, to: DurableCellBase<B.Message>.self).journalIngress(envelope)
+        cell.intake = JournalingTarget<B.Message>(take: { cell, envelope, current in
+            // The journal's writer is another thread: what the sender's scheduler gathered goes first.
+            current?.flushOutgoing()
+            return unsafeDowncast(cell, to: DurableCellBase<B.Message>.self).journalIngress(envelope)
         }, journalOutput: { cell, message, acceptedAt, bytes in
             unsafeDowncast(cell, to: DurableCellBase<B.Message>.self).journalOutput(message, acceptedAt: acceptedAt, into: &bytes)
         })

@@ -27,7 +27,7 @@ package final class JournalingTarget<Message: Sendable>: MailIntake<Message>, @u
 
     @usableFromInline
     package init(
-        take: @escaping (MailboxCell<Message>, __owned Envelope<Message>) -> Void,
+        take: @escaping (MailboxCell<Message>, __owned Envelope<Message>, Scheduler?) -> Bool,
         journalOutput: @escaping (MailboxCell<Message>, Message, UInt64, inout [UInt8]) -> Result<JournalOutput, any Error>
     ) {
         self.journalOutput = journalOutput
@@ -101,6 +101,8 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
     /// How many of those it takes before it refuses more (`overloaded`):
     /// its behavior's `mailboxLimit`, else the node's `DurableOptions.mailboxLimit`.
     @usableFromInline package final let outsideLimit: Int
+    /// Mail from outside refused because it was over that limit (this run of the node).
+    @usableFromInline package final let outsideRefused = Atomic<UInt64>(0)
 
     package init(pid: Pid, scheduler: Scheduler, durable: DurableCore, name: String?, mailboxLimit: Int? = nil) {
         self.durable = durable
@@ -211,16 +213,20 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
 
     /// Journals mail from outside: messages and calls through the writer,
     /// signals and stops straight to the mailbox.
+    /// - Returns: false if it was refused (overloaded, the node stopping, …).
     @inlinable
-    package final func journalIngress(_ envelope: __owned Envelope<Message>) {
+    package final func journalIngress(_ envelope: __owned Envelope<Message>) -> Bool {
         switch envelope {
         case .message(let message):
             // A send that waits for no answer: one refused (overloaded, say) is a dead letter, as one to a process gone.
-            if !durable.ingress(message, to: self, key: nil, slot: nil, ack: { _ in }) { scheduler.node.countDeadLetter() }
+            if durable.ingress(message, to: self, key: nil, slot: nil, ack: { _ in }) { return true }
+            scheduler.node.countDeadLetter()
+            return false
         case .call(let message, let slot):
-            durable.ingress(message, to: self, key: nil, slot: slot) { _ in }
+            return durable.ingress(message, to: self, key: nil, slot: slot) { _ in }
         case .signal, .stop, .committed:
             pushToMailbox(envelope)
+            return true
         }
     }
 
@@ -396,5 +402,9 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
     package override final var quarantineReason: String? {
         if case .quarantined(let reason) = phase { return reason }
         return nil
+    }
+
+    package override final var mailboxBound: MailboxBoundState? {
+        MailboxBoundState(limit: outsideLimit, backlog: outsideBacklog.load(ordering: .relaxed), refused: outsideRefused.load(ordering: .relaxed))
     }
 }

@@ -133,6 +133,7 @@ package final class DurableCore: @unchecked Sendable {
         // Counted before it goes to the writer, so that senders racing for the last places cannot all take them.
         if cell.outsideBacklog.wrappingAdd(1, ordering: .relaxed).newValue > cell.outsideLimit {
             cell.outsideBacklog.subtract(1, ordering: .relaxed)
+            cell.outsideRefused.wrappingAdd(1, ordering: .relaxed)
             return refuse(overloaded("\(cell.pid) has \(cell.outsideLimit) messages from outside not yet handled (its mailbox limit)"))
         }
         let acceptedAt = cell.scheduler.node.wallNow.nanosecondsSinceEpoch

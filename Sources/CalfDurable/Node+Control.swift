@@ -107,6 +107,8 @@ extension Node {
         let taken: Bool
         do {
             taken = try cell.takeFromOutside(decode: { type in try DurableJSON.decode(type, from: json) }, slot: slot)
+        } catch let refusal as IngressRefusal {
+            throw refusal
         } catch {
             throw .badMessage("not a message of \(cell.pid): \(error)")
         }

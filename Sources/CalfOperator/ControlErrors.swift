@@ -55,6 +55,7 @@ extension ControlError {
         case .exited: .exited
         case .unexpectedReply: .badMessage
         case .notAccepted(let refusal): ControlError(refusal).code
+        case .mailboxFull: .overloaded
         }
     }
 }

@@ -36,6 +36,10 @@ public protocol Behavior: Sendable {
 
     /// Runs when the process stops by its own doing.
     func terminate(reason: ExitReason, state: inout State, context: inout Context<Message>)
+
+    /// The bound of its processes' mailboxes (nil: the node's
+    /// `mailboxLimit`, by default unbounded). Read once, at each spawn.
+    var mailboxLimit: MailboxLimit? { get }
 }
 
 extension Behavior {
@@ -45,6 +49,8 @@ extension Behavior {
     public func handle(signal: Signal, state: inout State, context: inout Context<Message>) throws {}
     /// Does nothing.
     public func terminate(reason: ExitReason, state: inout State, context: inout Context<Message>) {}
+    /// The node's default.
+    public var mailboxLimit: MailboxLimit? { nil }
 }
 
 extension Behavior where State == Void {

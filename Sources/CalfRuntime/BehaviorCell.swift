@@ -21,34 +21,65 @@ package final class BehaviorCell<B: Behavior>: MailboxCell<B.Message>, @unchecke
     /// The turn of a `BehaviorCell<B>`, specialized where `B` is concrete.
     @inlinable
     package static var turnFunction: (ProcessCell, Int) -> Bool {
-        { cell, budget in unsafeDowncast(cell, to: BehaviorCell<B>.self).runTurn(budget: budget, traced: false) }
+        { cell, budget in unsafeDowncast(cell, to: BehaviorCell<B>.self).runTurn(budget: budget, traced: false, bounded: false) }
+    }
+
+    /// The turn of a process with a bounded mailbox (`MailboxLimit`): the
+    /// same, giving the places of what it took back to its `BoundedIntake`
+    /// (one atomic step per turn), so an unbounded process pays nothing.
+    @inlinable
+    package static var boundedTurnFunction: (ProcessCell, Int) -> Bool {
+        { cell, budget in unsafeDowncast(cell, to: BehaviorCell<B>.self).runTurn(budget: budget, traced: false, bounded: true) }
     }
 
     /// The turn of a traced process (`trace P`): the same, recording what
     /// it takes in and sends out. Swapped in for `turnFunction` while a
     /// trace is on, so an untraced process pays nothing for tracing.
     package static var tracedTurnFunction: (ProcessCell, Int) -> Bool {
-        { cell, budget in unsafeDowncast(cell, to: BehaviorCell<B>.self).runTurn(budget: budget, traced: true) }
+        { cell, budget in unsafeDowncast(cell, to: BehaviorCell<B>.self).runTurn(budget: budget, traced: true, bounded: false) }
+    }
+
+    /// The traced turn of a process with a bounded mailbox.
+    package static var tracedBoundedTurnFunction: (ProcessCell, Int) -> Bool {
+        { cell, budget in unsafeDowncast(cell, to: BehaviorCell<B>.self).runTurn(budget: budget, traced: true, bounded: true) }
+    }
+
+    /// Its mailbox's bound, if it has one.
+    @inlinable
+    package final var bound: BoundedIntake<B.Message>? {
+        // invariant: a transient cell's only intake is a BoundedIntake (Scheduler.start).
+        intake.map { unsafeDowncast($0, to: BoundedIntake<B.Message>.self) }
     }
 
     package override final func setTraced(_ on: Bool) {
-        turn = on ? Self.tracedTurnFunction : Self.turnFunction
+        let bounded = intake != nil
+        turn = switch (on, bounded) {
+        case (false, false): Self.turnFunction
+        case (false, true): Self.boundedTurnFunction
+        case (true, false): Self.tracedTurnFunction
+        case (true, true): Self.tracedBoundedTurnFunction
+        }
     }
 
     /// Handles up to `budget` messages; returns whether the process should run again.
     @inlinable @inline(__always)
-    package final func runTurn(budget: Int, traced: Bool) -> Bool {
+    package final func runTurn(budget: Int, traced: Bool, bounded: Bool) -> Bool {
         var context = Context<B.Message>(cell: self)
         context.traced = traced
         var count = 0
+        // Messages and calls taken: the places a bounded mailbox gets back.
+        var admitted = 0
+        defer { if bounded { bound?.taken(admitted) } }
         while count < budget, let envelope = mailbox.popFirst() {
             count &+= 1
             if traced, let trace { traceReceived(envelope, on: trace) }
             do {
                 switch envelope {
                 case .message(let message):
+                    if bounded { admitted &+= 1 }
                     try behavior.handle(message, state: &state, context: &context)
                 case .call(let message, let slot):
+                    if bounded { admitted &+= 1 }
                     context.replySlot = slot
                     try behavior.handle(message, state: &state, context: &context)
                     context.replySlot = nil
@@ -58,6 +89,7 @@ package final class BehaviorCell<B: Behavior>: MailboxCell<B.Message>, @unchecke
                     context.stopReason = reason
                 case .committed(let mail):
                     // invariant: only durable cells receive journaled mail; handled as plain mail if one strays.
+                    if bounded { admitted &+= 1 }
                     try behavior.handle(mail.message, state: &state, context: &context)
                 }
             } catch let exit as Exit {

@@ -31,14 +31,18 @@ public struct Context<Message: Sendable> {
     // MARK: Messages
 
     /// Sends `message` to `address` (asynchronous; order kept per pair of processes).
-    @inlinable
-    public func send<M>(_ message: M, to address: Address<M>) {
+    /// - Returns: false if the process refused it: a full bounded mailbox
+    ///   (`MailboxLimit`: dropped, or the sender's to handle, as its
+    ///   `MailboxOverflow` says), a durable process overloaded or stopping.
+    @inlinable @discardableResult
+    public func send<M>(_ message: M, to address: Address<M>) -> Bool {
         if _slowPath(traced), let trace = cell.trace { cell.traceSent("message", message, to: address.cell.pid, on: trace) }
-        cell.schedulerRef._withUnsafeGuaranteedRef { address.cell.deliver(.message(message), from: $0) }
+        return cell.schedulerRef._withUnsafeGuaranteedRef { address.cell.deliver(.message(message), from: $0) }
     }
 
     /// Sends `message` to the process registered as `name`.
-    /// - Returns: false when no process of that message type has the name (counted as a dead letter).
+    /// - Returns: false when no process of that message type has the name
+    ///   (counted as a dead letter), or the process refused it (see above).
     @discardableResult
     public func send<M: Sendable>(_ message: M, to name: String) -> Bool {
         guard let target: Address<M> = cell.scheduler.node.lookup(name) else {
@@ -46,8 +50,7 @@ public struct Context<Message: Sendable> {
             return false
         }
         if _slowPath(traced), let trace = cell.trace { cell.traceSent("message", message, to: target.cell.pid, on: trace) }
-        target.cell.deliver(.message(message), from: cell.scheduler)
-        return true
+        return target.cell.deliver(.message(message), from: cell.scheduler)
     }
 
     /// Answers the `call` being handled. Later replies to the same call are ignored;

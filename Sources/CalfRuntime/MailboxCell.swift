@@ -25,17 +25,17 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     @usableFromInline @exclusivity(unchecked) package final var intake: MailIntake<Message>?
 
     /// Delivers from `current`, the scheduler the sender runs on (nil outside any).
-    @inlinable @inline(__always)
-    package final func deliver(_ envelope: __owned Envelope<Message>, from current: Scheduler?) {
+    /// - Returns: false if the process's intake refused it (a full bounded
+    ///   mailbox, a durable process overloaded): the intake dealt with it.
+    @inlinable @inline(__always) @discardableResult
+    package final func deliver(_ envelope: __owned Envelope<Message>, from current: Scheduler?) -> Bool {
         // The owner is read once: read again, it could name this very
         // scheduler (the process moving here meanwhile), and mail pushed onto
         // this scheduler's own queue would come after the sender's next
         // messages, delivered straight into the mailbox.
         let owner = schedulerRef
         if let intake {
-            // The journal's writer is another thread: what this one gathered goes first.
-            current?.flushOutgoing()
-            intake.take(self, envelope)
+            return intake.take(self, envelope, current)
         } else if let current, Unmanaged.passUnretained(current).toOpaque() == owner.toOpaque() {
             deliverLocal(envelope)
         } else if let current {
@@ -43,6 +43,7 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         } else {
             pushFromOutside(consume envelope)
         }
+        return true
     }
 
     /// Pushes mail from a thread outside every scheduler onto the remote
@@ -68,13 +69,14 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     }
 
     /// Delivers from another thread: through the scheduler's remote queue.
-    @inlinable
-    package final func deliverRemote(_ envelope: __owned Envelope<Message>) {
+    /// - Returns: false if the process's intake refused it (see `deliver`).
+    @inlinable @discardableResult
+    package final func deliverRemote(_ envelope: __owned Envelope<Message>) -> Bool {
         if let intake {
-            intake.take(self, envelope)
-        } else {
-            pushFromOutside(consume envelope)
+            return intake.take(self, envelope, nil)
         }
+        pushFromOutside(consume envelope)
+        return true
     }
 
     /// Puts `envelope` on the owner's remote queue as it is (past the
@@ -148,7 +150,12 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         guard let type = Message.self as? any Decodable.Type else { return false }
         // invariant: `decode` gives a value of the type it is asked for.
         guard let message = try decode(type) as? Message else { return false }
-        if let slot { deliverRemote(.call(message, slot)) } else { deliverRemote(.message(message)) }
+        if let slot {
+            // A refused call hears `mailboxFull` through its slot.
+            deliverRemote(.call(message, slot))
+        } else if !deliverRemote(.message(message)) {
+            throw IngressRefusal.overloaded(why: "the mailbox of \(pid) is full (its bound, MailboxLimit)", retryAfter: .seconds(1))
+        }
         return true
     }
 
@@ -213,6 +220,12 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     open var isDurable: Bool { false }
     /// Why it is quarantined (durable processes can be).
     open var quarantineReason: String? { nil }
+    /// A transient process's `MailboxLimit`, if it has one (a durable process says its own).
+    open var mailboxBound: MailboxBoundState? {
+        guard let bound = intake as? BoundedIntake<Message> else { return nil }
+        return MailboxBoundState(limit: bound.limit.capacity, backlog: bound.depth.load(ordering: .relaxed),
+                                 refused: bound.refusedCount.load(ordering: .relaxed))
+    }
 
     /// Its pending mail as JSON values (a message that is not `Encodable` as its description).
     package final func mailboxJSON() -> [String] {
@@ -233,18 +246,21 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
     open func retryingJSON() -> String? { nil }
 }
 
-/// What a process's `intake` is: where its mail from outside goes first. A
+/// What a process's `intake` is: where its mail from outside goes first (a
+/// bounded mailbox's `BoundedIntake`, a durable process's journal). A
 /// layer subclasses it to give its own senders a way past it (the durable
 /// layer's `JournalingTarget`: how a durable sender journals mail to the
 /// process in its own commit), so a cell carries one object for both.
 ///
 /// Thread ownership: immutable; made with the cell, read from any thread.
 open class MailIntake<Message: Sendable>: @unchecked Sendable {
-    /// Takes mail sent to the cell from outside it.
-    @usableFromInline package final let take: (MailboxCell<Message>, __owned Envelope<Message>) -> Void
+    /// Takes mail sent to the cell from outside it, from the scheduler the
+    /// sender runs on (nil: another thread); false if it refused the mail
+    /// (and told a caller, or counted it, as its kind does).
+    @usableFromInline package final let take: (MailboxCell<Message>, __owned Envelope<Message>, Scheduler?) -> Bool
 
     @usableFromInline
-    package init(take: @escaping (MailboxCell<Message>, __owned Envelope<Message>) -> Void) {
+    package init(take: @escaping (MailboxCell<Message>, __owned Envelope<Message>, Scheduler?) -> Bool) {
         self.take = take
     }
 }

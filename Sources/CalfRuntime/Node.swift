@@ -47,14 +47,16 @@ public final class Node: Sendable {
     ///     go by the system's monotonic clock.
     ///   - balancing: how the schedulers share out the processes (default:
     ///     on, except with a `ManualClock`, whose tests follow each step).
+    ///   - mailboxLimit: the bound of a transient process's mailbox whose
+    ///     behavior names none (`Behavior.mailboxLimit`); nil: unbounded.
     public init(
         schedulers: Int = Node.coreCount, budget: Int = 100, metrics: (any MetricsFactory)? = nil,
-        clock: ManualClock? = nil, balancing: Balancing? = nil
+        clock: ManualClock? = nil, balancing: Balancing? = nil, mailboxLimit: MailboxLimit? = nil
     ) throws(LoopError) {
         let count = max(1, schedulers)
         let core = NodeCore(
             metrics: metrics ?? MetricsSystem.factory, clock: clock,
-            balancing: balancing ?? (clock == nil ? .automatic : .off), schedulers: count)
+            balancing: balancing ?? (clock == nil ? .automatic : .off), schedulers: count, mailboxLimit: mailboxLimit)
         let made = (0..<count).map { Scheduler(index: $0, node: core, budget: max(1, budget)) }
         let peers = made.map(PeerScheduler.init(scheduler:))
         for scheduler in made { scheduler.peers = peers }
@@ -177,21 +179,23 @@ public final class Node: Sendable {
     // MARK: Messages
 
     /// Sends `message` to `address` from outside any process.
-    @inlinable
-    public func send<M>(_ message: M, to address: Address<M>) {
+    /// - Returns: false if the process refused it: a full bounded mailbox
+    ///   (`MailboxLimit`), a durable process overloaded or stopping.
+    @inlinable @discardableResult
+    public func send<M>(_ message: M, to address: Address<M>) -> Bool {
         address.cell.deliverRemote(.message(message))
     }
 
     /// Sends `message` to the process registered as `name`.
-    /// - Returns: false if no process of that message type has the name (counted as a dead letter).
+    /// - Returns: false if no process of that message type has the name
+    ///   (counted as a dead letter), or the process refused it (see above).
     @discardableResult
     public func send<M: Sendable>(_ message: M, to name: String) -> Bool {
         guard let address: Address<M> = core.lookup(name) else {
             core.countDeadLetter()
             return false
         }
-        address.cell.deliverRemote(.message(message))
-        return true
+        return address.cell.deliverRemote(.message(message))
     }
 
     /// Sends `message` as a call and waits for the reply.

@@ -64,8 +64,12 @@ package final class NodeCore: Sendable {
     /// The node's wall time: its manual clock's, else the system's.
     @usableFromInline package var wallNow: WallTime { clock?.wallNow ?? .now }
 
-    package init(metrics: any MetricsFactory, clock: ManualClock? = nil, balancing: Balancing = .off, schedulers: Int = 1) {
+    /// The bound of a transient process's mailbox whose behavior names none (nil: unbounded).
+    @usableFromInline package let mailboxLimit: MailboxLimit?
+
+    package init(metrics: any MetricsFactory, clock: ManualClock? = nil, balancing: Balancing = .off, schedulers: Int = 1, mailboxLimit: MailboxLimit? = nil) {
         self.metrics = metrics
+        self.mailboxLimit = mailboxLimit
         self.clock = clock
         self.balancing = balancing
         self.balances = balancing.enabled && schedulers > 1

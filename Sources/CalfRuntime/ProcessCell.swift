@@ -129,7 +129,8 @@ open class ProcessCell: RemoteReceiver, @unchecked Sendable {
     /// HTTP) straight into its mailbox, a call if `slot` is given: `decode`
     /// reads it as the type asked for, its message type. False if its
     /// messages are not `Decodable` (the mailbox's subclass says).
-    /// - Throws: what `decode` throws.
+    /// - Throws: what `decode` throws; `IngressRefusal.overloaded` for a
+    ///   message its full bounded mailbox refused (a call hears it as `mailboxFull`).
     package func takeFromOutside(decode: (any Decodable.Type) throws -> any Decodable, slot: ReplySlot?) throws -> Bool { false }
     /// Makes the record of a move under way, typed for its mail (the
     /// mailbox's subclass does).

@@ -20,6 +20,26 @@ package protocol InspectableProcess: ProcessCell {
     var quarantineReason: String? { get }
     /// Its pending mail as JSON texts.
     func mailboxJSON() -> [String]
+    /// The bound of its mailbox, what counts against it now and what it
+    /// refused so far (nil: unbounded).
+    var mailboxBound: MailboxBoundState? { get }
+}
+
+/// Where a process stands against the bound of its mailbox (`info`, `ps --json`).
+public struct MailboxBoundState: Sendable {
+    /// How much it takes.
+    public var limit: Int
+    /// What counts against it now.
+    public var backlog: Int
+    /// Messages and calls refused so far.
+    public var refused: UInt64
+
+    /// The three figures.
+    public init(limit: Int, backlog: Int, refused: UInt64) {
+        self.limit = limit
+        self.backlog = backlog
+        self.refused = refused
+    }
 }
 
 extension MailboxCell: InspectableProcess {}

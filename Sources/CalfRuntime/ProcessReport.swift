@@ -9,6 +9,7 @@ extension ProcessCell {
     package func report() -> ProcessReport? {
         guard let view = inspected else { return nil }
         let relations = self.relations
+        let bound = view.mailboxBound
         return ProcessReport(
             pid: pid.description, name: relations?.name, behavior: view.behaviorName, scheduler: scheduler.index,
             status: reportedStatus, mailbox: view.mailboxCount, handled: handled, restarts: view.restartCount,
@@ -16,7 +17,8 @@ extension ProcessCell {
             durable: view.isDurable, trapsExits: trapExit,
             links: relations?.links.map(\.pid.description) ?? [],
             monitoredBy: relations?.monitoredBy.map(\.1.pid.description) ?? [],
-            quarantine: view.quarantineReason)
+            quarantine: view.quarantineReason,
+            mailboxLimit: bound?.limit, backlog: bound?.backlog, refused: bound?.refused)
     }
 }
 

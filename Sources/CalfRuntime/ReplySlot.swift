@@ -14,6 +14,8 @@ public enum CallError: Error, Sendable, Equatable, CustomStringConvertible {
     case unexpectedReply(expected: String, got: String)
     /// A durable process's journal did not accept the call's message.
     case notAccepted(IngressRefusal)
+    /// The process's bounded mailbox was full (`MailboxLimit`): the call was not queued.
+    case mailboxFull(String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum CallError: Error, Sendable, Equatable, CustomStringConvertible {
         case .exited(let reason): "process exited before replying: \(reason)"
         case .unexpectedReply(let expected, let got): "reply of type \(got), expected \(expected)"
         case .notAccepted(let reason): "the message was not accepted: \(reason)"
+        case .mailboxFull(let who): "the mailbox of \(who) is full"
         }
     }
 }

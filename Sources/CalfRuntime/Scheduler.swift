@@ -84,7 +84,12 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
             throw SpawnError.startFailed(pid: pid, behavior: String(describing: B.self), reason: .error(error))
         }
         let cell = BehaviorCell(behavior: behavior, state: state, pid: pid, scheduler: self)
-        cell.turn = BehaviorCell<B>.turnFunction
+        if let limit = behavior.mailboxLimit ?? node.mailboxLimit {
+            cell.intake = BoundedIntake<B.Message>(limit: limit)
+            cell.turn = BehaviorCell<B>.boundedTurnFunction
+        } else {
+            cell.turn = BehaviorCell<B>.turnFunction
+        }
         cell.remoteAcceptor = MailboxCell<B.Message>.remoteAcceptorFunction
         processes[pid] = cell
         do {

@@ -223,7 +223,7 @@ public enum ShellFormat {
             "behavior   \(report.behavior)\(report.durable ? " (durable)" : "")",
             "scheduler  \(report.scheduler)",
             "status     \(report.status)\(report.quarantine.map { ": \($0)" } ?? "")",
-            "mailbox    \(report.mailbox)",
+            "mailbox    \(report.mailbox)\(report.mailboxLimit.map { " (limit \($0), backlog \(report.backlog ?? 0), refused \(report.refused ?? 0))" } ?? "")",
             "handled    \(report.handled)",
             "restarts   \(report.restarts)",
             "memory     \(bytes(report.memory))",

@@ -16,7 +16,8 @@ struct JSONCodingTests {
         ProcessReport(pid: "<0.\(n)>", name: name, behavior: Self.awkward[n % Self.awkward.count], scheduler: n % 3, status: "waiting",
                       mailbox: n * 7, handled: UInt64(n) * 1_000_000_007, restarts: UInt64(n % 5), memory: -n,
                       durable: n % 2 == 0, trapsExits: n % 3 == 0, links: Self.awkward.prefix(n % 4).map { $0 },
-                      monitoredBy: n % 2 == 0 ? [] : ["<0.1>"], quarantine: n % 5 == 0 ? "why: \(Self.awkward[n % Self.awkward.count])" : nil)
+                      monitoredBy: n % 2 == 0 ? [] : ["<0.1>"], quarantine: n % 5 == 0 ? "why: \(Self.awkward[n % Self.awkward.count])" : nil,
+                      mailboxLimit: n % 4 == 1 ? n * 100 : nil, backlog: n % 4 == 1 ? n : nil, refused: n % 4 == 1 ? UInt64(n) << 40 : nil)
     }
 
     @Test("a report written by hand is byte for byte what the encoder writes, and reads back the same both ways")

@@ -37,6 +37,11 @@ import Testing
             let deadBefore = node.deadLetters
             node.send(.add(1000), to: full)
             #expect(node.deadLetters == deadBefore + 1, "a refused fire-and-forget send is a dead letter")
+            // The operator sees the limit, what counts against it, and what it refused.
+            let report = try #require(await node.processReport("full"))
+            #expect(report.mailboxLimit == 3)
+            #expect(report.backlog == 3)
+            #expect(report.refused == 2)
 
             // A durable process's send is the outcome of its commit: never refused.
             #expect(seqOf(await node.send(.forward(7, to: "full"), to: peer, key: nil)) != nil)

@@ -29,10 +29,24 @@ public struct ProcessReport: Codable, Sendable, Equatable {
     public var monitoredBy: [String]
     /// Why it is quarantined (durable only).
     public var quarantine: String?
+    /// The bound of its mailbox: a transient process's `MailboxLimit`
+    /// capacity, a durable process's limit of mail from outside (nil: unbounded).
+    public var mailboxLimit: Int?
+    /// What counts against that bound now: a transient process's messages
+    /// sent and not yet taken, a durable process's mail from outside not yet
+    /// handled (in its mailbox or on its way through the journal).
+    public var backlog: Int?
+    /// Messages and calls refused for the bound since the process started
+    /// (this run of the node).
+    public var refused: UInt64?
 
     /// A report with every field given.
     public init(pid: String, name: String?, behavior: String, scheduler: Int, status: String, mailbox: Int, handled: UInt64, restarts: UInt64,
-                memory: Int, durable: Bool, trapsExits: Bool, links: [String], monitoredBy: [String], quarantine: String?) {
+                memory: Int, durable: Bool, trapsExits: Bool, links: [String], monitoredBy: [String], quarantine: String?,
+                mailboxLimit: Int? = nil, backlog: Int? = nil, refused: UInt64? = nil) {
+        self.mailboxLimit = mailboxLimit
+        self.backlog = backlog
+        self.refused = refused
         self.pid = pid
         self.name = name
         self.behavior = behavior
@@ -54,6 +68,10 @@ extension ProcessReport: JSONWritable, JSONReadable {
     /// Writes the report as its `Codable` form does (keys sorted, nil members left out).
     public func write(to writer: inout JSONWriter) {
         writer.beginObject()
+        if let backlog {
+            writer.key("backlog")
+            writer.integer(backlog)
+        }
         writer.key("behavior")
         writer.string(behavior)
         writer.key("durable")
@@ -64,6 +82,10 @@ extension ProcessReport: JSONWritable, JSONReadable {
         writer.strings(links)
         writer.key("mailbox")
         writer.integer(mailbox)
+        if let mailboxLimit {
+            writer.key("mailboxLimit")
+            writer.integer(mailboxLimit)
+        }
         writer.key("memory")
         writer.integer(memory)
         writer.key("monitoredBy")
@@ -77,6 +99,10 @@ extension ProcessReport: JSONWritable, JSONReadable {
         if let quarantine {
             writer.key("quarantine")
             writer.string(quarantine)
+        }
+        if let refused {
+            writer.key("refused")
+            writer.unsigned(refused)
         }
         writer.key("restarts")
         writer.unsigned(restarts)
@@ -113,6 +139,9 @@ extension ProcessReport: JSONWritable, JSONReadable {
             case "monitoredBy": report.monitoredBy = try parser.readStrings(); seen |= 1 << 11
             case "name": report.name = try parser.readOptionalString()
             case "quarantine": report.quarantine = try parser.readOptionalString()
+            case "mailboxLimit": report.mailboxLimit = try parser.readInteger()
+            case "backlog": report.backlog = try parser.readInteger()
+            case "refused": report.refused = try parser.readUnsigned()
             default: try parser.skipValue()
             }
         }
