@@ -34,16 +34,24 @@ open class MailboxCell<Message: Sendable>: ProcessCell, @unchecked Sendable {
         // this scheduler's own queue would come after the sender's next
         // messages, delivered straight into the mailbox.
         let owner = schedulerRef
-        if let intake {
-            return intake.take(self, envelope, current)
-        } else if let current, Unmanaged.passUnretained(current).toOpaque() == owner.toOpaque() {
+        if let intake { return intake.take(self, envelope, current) }
+        route(consume envelope, from: current, owner: owner)
+        return true
+    }
+
+    /// Puts `envelope` on its way to the mailbox from `current` (nil:
+    /// outside every scheduler), `owner` read once by the caller: straight
+    /// in on the owner's thread, in the sender's batch for another
+    /// scheduler, else through the owner's remote queue.
+    @inlinable @inline(__always)
+    package final func route(_ envelope: __owned Envelope<Message>, from current: Scheduler?, owner: Unmanaged<Scheduler>) {
+        if let current, Unmanaged.passUnretained(current).toOpaque() == owner.toOpaque() {
             deliverLocal(envelope)
         } else if let current {
             current.sendAcross(consume envelope, to: self, ownedBy: owner)
         } else {
             pushFromOutside(consume envelope)
         }
-        return true
     }
 
     /// Pushes mail from a thread outside every scheduler onto the remote

@@ -84,14 +84,7 @@ package final class BoundedIntake<Message: Sendable>: MailIntake<Message>, @unch
         case .signal, .stop:
             break
         }
-        let owner = cell.schedulerRef
-        if let current, Unmanaged.passUnretained(current).toOpaque() == owner.toOpaque() {
-            cell.deliverLocal(consume envelope)
-        } else if let current {
-            current.sendAcross(consume envelope, to: cell, ownedBy: owner)
-        } else {
-            cell.pushFromOutside(consume envelope)
-        }
+        cell.route(consume envelope, from: current, owner: cell.schedulerRef)
         return true
     }
 
