@@ -56,6 +56,9 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Messages from outside that wait for the journal's next commit at most; past it they are refused overloaded.")
     var writerQueueLimit: Int = 100_000
 
+    @Option(name: .long, help: "Seconds a durable process may sit idle before it leaves RAM (its snapshot written; the next mail or due timer brings it back). A behavior's passivateAfter overrides it. Default: never.")
+    var passivateAfter: Double?
+
     @Argument(help: "The tree file to boot, e.g. Supervisors/bank.yaml.")
     var tree: String
 
@@ -85,6 +88,9 @@ struct NodeCommand: AsyncParsableCommand {
         guard mailboxLimit > 0, writerQueueLimit > 0 else {
             throw ValidationError("--mailbox-limit and --writer-queue-limit must be positive")
         }
+        if let passivateAfter, !(passivateAfter > 0 && passivateAfter <= 1e9) {
+            throw ValidationError("--passivate-after must be a positive number of seconds, not \(passivateAfter)")
+        }
         let httpAddress: (host: String, port: Int)?
         do {
             httpAddress = try http.map(HTTPAPI.address)
@@ -102,6 +108,7 @@ struct NodeCommand: AsyncParsableCommand {
             keyRetention: .seconds(keyRetention))
         options.mailboxLimit = mailboxLimit
         options.writerQueueLimit = writerQueueLimit
+        options.passivateAfter = passivateAfter.map { .milliseconds(Int64(($0 * 1000).rounded(.up))) }
         // The request connector: HTTP requests from handlers (HTTPCall effects) go through it.
         let connector = HTTPConnector(configuration: HTTPConnector.Configuration(allowedHosts: HostAllowList(allowHost)))
         defer { Task.detached { try? await connector.shutdown() } }

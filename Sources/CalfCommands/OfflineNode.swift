@@ -14,7 +14,7 @@ import Foundation
 /// shell shows is what the directory holds. The copy is removed on `close`.
 final class OfflineNode {
     /// The commands that need processes to run, refused offline.
-    static let liveOnly: Set<String> = ["send", "call", "kill", "restart", "suspend", "resume", "move", "dead-retry", "trace", "top", "tree"]
+    static let liveOnly: Set<String> = ["send", "call", "kill", "restart", "suspend", "resume", "passivate", "move", "dead-retry", "trace", "top", "tree"]
 
     /// Where the copy is (its control socket is `DIR/node.sock`).
     let directory: String

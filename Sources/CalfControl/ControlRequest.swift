@@ -13,7 +13,8 @@ public enum ControlRequest: Sendable, Equatable {
     /// The state of durable process `target`, now or as it was at log position `at`.
     case state(of: String, at: UInt64?)
     /// Every live process, in `order`.
-    case ps(order: ProcessOrder)
+    /// With `passivated`, durable processes that left RAM are listed too (status `passivated`).
+    case ps(order: ProcessOrder, passivated: Bool = true)
     /// One live process.
     case info(String)
     /// The supervision trees.
@@ -28,6 +29,9 @@ public enum ControlRequest: Sendable, Equatable {
     case suspend(String)
     /// Lets a suspended process take turns again.
     case resume(String)
+    /// Passivates a durable process now (its snapshot committed, it leaves
+    /// RAM until its next mail, call, due timer or command).
+    case passivate(String)
     /// Moves a process to scheduler `toScheduler` between its turns (the balancer may move it on later).
     case move(String, toScheduler: Int)
     /// The dead letters, of one process if given.
@@ -68,6 +72,7 @@ public enum ControlRequest: Sendable, Equatable {
         case .restart: "restart"
         case .suspend: "suspend"
         case .resume: "resume"
+        case .passivate: "passivate"
         case .move: "move"
         case .deadLetters: "dead"
         case .effects: "effects"
@@ -84,7 +89,7 @@ public enum ControlRequest: Sendable, Equatable {
     }
 
     /// Every command's name, as the node lists them for an unknown one.
-    public static let commands = ["send", "call", "state", "ps", "info", "tree", "mailbox", "kill", "restart", "suspend", "resume", "move", "dead", "dead-retry", "journal", "stats", "names", "trace", "top", "flows", "flow"]
+    public static let commands = ["send", "call", "state", "ps", "info", "tree", "mailbox", "kill", "restart", "suspend", "resume", "passivate", "move", "dead", "dead-retry", "journal", "stats", "names", "trace", "top", "flows", "flow"]
 }
 
 /// The orders of `ps`: by pid, or largest first by mailbox, messages handled, memory or restarts.
@@ -142,7 +147,7 @@ public enum TopOrder: String, Codable, Sendable, CaseIterable {
 }
 
 extension ControlRequest: Codable {
-    private enum Key: String, CodingKey { case v, cmd, target, message, key, timeoutMilliseconds, sort, reason, from, limit, at, id, scheduler, upTo }
+    private enum Key: String, CodingKey { case v, cmd, target, message, key, timeoutMilliseconds, sort, reason, from, limit, at, id, scheduler, upTo, passivated }
 
     /// Decodes a request of this protocol version; a wrong version, an
     /// unknown command or a missing argument is a decoding error that says so.
@@ -167,7 +172,7 @@ extension ControlRequest: Codable {
         case "call":
             self = .call(to: try target(), message: try container.decode(JSONValue.self, forKey: .message), timeoutMilliseconds: try optional(Int.self, .timeoutMilliseconds))
         case "state": self = .state(of: try target(), at: try optional(UInt64.self, .at))
-        case "ps": self = .ps(order: try optional(ProcessOrder.self, .sort) ?? .pid)
+        case "ps": self = .ps(order: try optional(ProcessOrder.self, .sort) ?? .pid, passivated: try optional(Bool.self, .passivated) ?? true)
         case "info": self = .info(try target())
         case "tree": self = .tree
         case "mailbox": self = .mailbox(of: try target())
@@ -175,6 +180,7 @@ extension ControlRequest: Codable {
         case "restart": self = .restart(try target())
         case "suspend": self = .suspend(try target())
         case "resume": self = .resume(try target())
+        case "passivate": self = .passivate(try target())
         case "move": self = .move(try target(), toScheduler: try container.decode(Int.self, forKey: .scheduler))
         case "dead": self = .deadLetters(of: try optional(String.self, .target).flatMap { $0.isEmpty ? nil : $0 })
         case "effects": self = .effects(of: try optional(String.self, .target).flatMap { $0.isEmpty ? nil : $0 })
@@ -209,9 +215,10 @@ extension ControlRequest: Codable {
         case .state(let target, let at):
             try container.encode(target, forKey: .target)
             try container.encodeIfPresent(at, forKey: .at)
-        case .ps(let order):
+        case .ps(let order, let passivated):
             if order != .pid { try container.encode(order, forKey: .sort) }
-        case .info(let target), .mailbox(let target), .restart(let target), .suspend(let target), .resume(let target):
+            if !passivated { try container.encode(false, forKey: .passivated) }
+        case .info(let target), .mailbox(let target), .restart(let target), .suspend(let target), .resume(let target), .passivate(let target):
             try container.encode(target, forKey: .target)
         case .kill(let target, let reason):
             try container.encode(target, forKey: .target)

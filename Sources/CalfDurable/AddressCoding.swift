@@ -60,6 +60,8 @@ extension DurableCore {
             // invariant: a durable cell whose message type is M is a MailboxCell<M>.
             return Address(cell: unsafeDowncast(cell, to: MailboxCell<M>.self))
         }
+        // Passivated: a stand-in that brings it back with the first mail it commits.
+        if isPassive(pid) { return Address(cell: DurableCellBase<M>.standIn(for: pid, name: nil, durable: self)) }
         let placeholder = DurableCellBase<M>(pid: pid, scheduler: scheduler(for: pid), durable: self, name: nil)
         placeholder.status = .dead
         return Address(cell: placeholder)

@@ -19,9 +19,12 @@ package struct CheckpointBody: Sendable {
     package var restarts: UInt64 = 0
     /// Its durable effects under way.
     package var effects: [EffectRecord] = []
+    /// Written as it left RAM (passivation): a node start leaves it out of
+    /// RAM unless the log holds something for it after this snapshot.
+    package var passivated = false
 
-    /// Version 2 adds `restarts`, 3 `effects`; older snapshots read with none.
-    package static let version: UInt64 = 3
+    /// Version 2 adds `restarts`, 3 `effects`, 4 `passivated`; older snapshots read with none.
+    package static let version: UInt64 = 4
 
     package func encoded() -> [UInt8] {
         var writer = ByteWriter()
@@ -44,10 +47,12 @@ package struct CheckpointBody: Sendable {
         writer.varint(restarts)
         writer.varint(UInt64(effects.count))
         for effect in effects { effect.write(to: &writer) }
+        writer.varint(passivated ? 1 : 0)
         return writer.bytes
     }
 
-    package init(behavior: String, spec: [UInt8], name: String?, state: [UInt8], incarnation: UInt64, handled: UInt64, pending: [UInt64], timers: [DurableTimer], restarts: UInt64, effects: [EffectRecord] = []) {
+    package init(behavior: String, spec: [UInt8], name: String?, state: [UInt8], incarnation: UInt64, handled: UInt64, pending: [UInt64], timers: [DurableTimer], restarts: UInt64, effects: [EffectRecord] = [], passivated: Bool = false) {
+        self.passivated = passivated
         self.restarts = restarts
         self.effects = effects
         self.behavior = behavior
@@ -90,6 +95,7 @@ package struct CheckpointBody: Sendable {
             let effectCount = try reader.varint("effect count")
             for _ in 0..<min(effectCount, 1 << 32) { effects.append(try EffectRecord(reading: &reader)) }
         }
+        passivated = version >= 4 ? try reader.varint("passivated flag") != 0 : false
     }
 }
 

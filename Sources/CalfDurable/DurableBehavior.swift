@@ -60,6 +60,14 @@ public protocol DurableBehavior: Codable, Sendable {
     /// and effects is never refused: it is the outcome of a commit.
     var mailboxLimit: Int? { get }
 
+    /// How long one of its processes may sit idle before it is passivated:
+    /// its snapshot written and its cell dropped from RAM, to come back
+    /// transparently when mail, a call, a callback or a due timer arrives
+    /// (nil: the node's `DurableOptions.passivateAfter`). A process that is
+    /// linked or monitored, traced, suspended or has effects under way
+    /// stays in RAM.
+    var passivateAfter: Duration? { get }
+
     /// The effect types its handler asks for (`DurableContext.perform`):
     /// the node must know them to run one again after a restart. Default: none.
     static var effects: [any DurableEffect.Type] { get }
@@ -87,6 +95,8 @@ extension DurableBehavior {
     public var snapshotInterval: Duration? { nil }
     /// The node's default.
     public var mailboxLimit: Int? { nil }
+    /// The node's default.
+    public var passivateAfter: Duration? { nil }
     /// The runtime's turn and mail hand-over for `Self`, specialized where `Self` is defined.
     @inlinable public static var _durableRuntime: DurableRuntime { DurableRuntime(Self.self) }
 }

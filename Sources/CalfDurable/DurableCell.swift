@@ -28,6 +28,12 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
     @exclusivity(unchecked) package var snapshotToken: CommitToken?
     /// How its state is written to snapshots and read back.
     package let stateCodec = JournalCodec<B.State>()
+    /// Its `passivateAfter` in nanoseconds (0: it stays in RAM).
+    package let passivateAfterNanoseconds: UInt64
+    /// `handled` when a passivation sweep last saw it change, and when that
+    /// was (its idle time starts there; nothing is counted on the hot path).
+    @exclusivity(unchecked) package var idleHandled: UInt64 = .max
+    @exclusivity(unchecked) package var idleSince: UInt64 = 0
     /// Runs the handler over journaled messages; replaced by the behavior's
     /// specialized copy (`DurableRuntime`).
     @usableFromInline @exclusivity(unchecked) package var replayFunction: (DurableCell<B>, ReplayLog, inout B.State) throws -> Void = { cell, log, state in
@@ -40,6 +46,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
         self.state = state
         snapshotEvery = max(1, behavior.snapshotEvery ?? durable.options.snapshotEvery)
         snapshotIntervalNanoseconds = behavior.snapshotInterval?.nanoseconds ?? 0
+        passivateAfterNanoseconds = durable.options.inspecting ? 0 : (behavior.passivateAfter ?? durable.options.passivateAfter).map { max(1, $0.nanoseconds) } ?? 0
         super.init(pid: pid, scheduler: scheduler, durable: durable, name: name, mailboxLimit: behavior.mailboxLimit)
         // The behavior's own module's copy, specialized for its types; else
         // (a runtime of another behavior) this module's generic one.
@@ -164,8 +171,9 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
     }
 
     /// The process's snapshot as a checkpoint entry (nil, and the process
-    /// quarantined, if its state does not encode).
-    @usableFromInline package func snapshotEntry() -> CommitEntry? {
+    /// quarantined, if its state does not encode); `passivated` for the
+    /// one it leaves RAM with.
+    @usableFromInline package func snapshotEntry(passivated: Bool = false) -> CommitEntry? {
         let stateBytes: [UInt8]
         do {
             stateBytes = try stateCodec.encode(state)
@@ -177,7 +185,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
             behavior: B.behaviorName, spec: spec, name: name, state: stateBytes,
             incarnation: incarnation, handled: handled, pending: pendingSeqs,
             timers: timers.values.map(\.timer).sorted { $0.id < $1.id },
-            restarts: restarts, effects: durable.effects.pending(of: pid.serial)
+            restarts: restarts, effects: durable.effects.pending(of: pid.serial), passivated: passivated
         )
         sinceSnapshot.removeAll(keepingCapacity: true)
         dirty = false
@@ -186,6 +194,9 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
         if snapshotIntervalNanoseconds > 0 { lastSnapshot = scheduler.now }
         return .checkpoint(pid: pid.serial, body: body.encoded())
     }
+
+    /// See `RoundCheckpointing` (`Passivation.swift`).
+    package override func considerPassivation(now: UInt64) { passivateIfIdle(now: now) }
 
     /// Adds its snapshot to `batch` if it changed; returns its lowest
     /// pending seq and the seq the log scan must keep starting at or before
@@ -201,7 +212,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
                 lastBatchSerial = batch.serial
                 return (lowest, .max)
             }
-        case .recovering, .quarantined, .stopping:
+        case .recovering, .quarantined, .stopping, .passivated:
             // (Stopping: its exit, journaled or on its way, deletes its
             // snapshot; a snapshot taken now could commit after that and
             // bring it back at a later start.)

@@ -59,6 +59,11 @@ package enum DurablePhase: Equatable {
     /// Stopped by a problem replay or the journal revealed; mail waits, the
     /// operator sees why.
     case quarantined(String)
+    /// Left RAM (passivation): its snapshot holds it. This cell — the one it
+    /// had, kept by someone's address, or a stand-in made for an address of
+    /// it — takes no turn and forwards the mail it gets to the process
+    /// brought back from that snapshot (`forwardToLive`).
+    case passivated
 }
 
 /// The part of a durable process that depends only on its message type:
@@ -121,8 +126,11 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
     /// rebuilt, stopping or quarantined: those end in work on this
     /// scheduler) with no timer work awaited here.
     package override final var canMove: Bool {
-        phase == .running && timerReleasesAwaited == 0
+        phase == .running && timerReleasesAwaited == 0 && !passivating
     }
+
+    /// Its passivation snapshot is on its way to the journal (it stays here until that commits).
+    @exclusivity(unchecked) package final var passivating = false
 
     /// The `CommitBatch.serial` of the batch it last put outcomes in.
     @usableFromInline @exclusivity(unchecked) package final var lastBatchSerial: UInt64 = 0
@@ -204,6 +212,10 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
     }
 
     package override final func acceptCommitted(_ mail: CommittedMail<Message>) {
+        if _slowPath(phase == .passivated) {
+            forwardToLive(mail)
+            return
+        }
         acceptCommittedFunction(self, mail)
     }
 
@@ -343,6 +355,9 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
     /// See `RoundCheckpointing`; a typed cell (`DurableCell`) snapshots, a stand-in has nothing to.
     package func checkpointForRound(into batch: CommitBatch) -> (lowestPending: UInt64, keepFrom: UInt64) { (.max, .max) }
 
+    /// See `RoundCheckpointing`; a typed cell (`DurableCell`) may passivate, a stand-in has nothing to.
+    package func considerPassivation(now: UInt64) {}
+
     /// Stops the process's work and keeps it visible with `reason`.
     package final func quarantine(_ reason: String) {
         phase = .quarantined(reason)
@@ -365,6 +380,8 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
         pushToMailbox(.stop(reason))
         return true
     }
+
+    package override final func liveSuccessor() -> ProcessCell? { broughtBack() }
 
     package override final func didExit(reason: ExitReason) {
         for (_, entry) in timers { entry.ref.map { _ = scheduler.cancelTimer($0) } }
@@ -392,6 +409,7 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
         case .recovering: "recovering"
         case .stopping: "stopping"
         case .quarantined: "quarantined"
+        case .passivated: "passivated"
         }
     }
 

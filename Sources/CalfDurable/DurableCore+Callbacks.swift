@@ -84,7 +84,8 @@ extension DurableCore {
                 continue
             }
             defer { _ = callbackClaims.withLock { $0.remove(key) } }
-            let cell = table.withLock { $0.cells[Pid(serial: entry.pid)] } as? any CallbackTaking
+            // A passivated process comes back for its callback.
+            let cell = await activeCell(Pid(serial: entry.pid)) as? any CallbackTaking
             guard let cell else {
                 callbackRefusals.withLock { $0[key, default: (0, 0)].late += 1 }
                 return .gone("its process \(Pid(serial: entry.pid)) has exited")

@@ -39,6 +39,15 @@ extension DurableCore: NodeLayer {
 
     package func sampleMetrics() { logSample.record(self) }
 
+    /// A passivated process, brought back (for an address of it).
+    package func activate(_ target: String) async -> ProcessCell? { await activeCell(target) }
+
+    /// The operator's commands on a durable process, live or passivated.
+    package func withLiveProcess<T: Sendable>(_ target: String, _ body: @escaping @Sendable (ProcessCell) -> T) async -> T? {
+        guard let pid = durablePid(target) else { return nil }
+        return await withLiveCell(pid, body)
+    }
+
     /// The journal's part of `stats`: commits and records over the window,
     /// commit latencies, the store's size, restarts and dead letters.
     package func beginStats() -> (@Sendable (Double) -> NodeStats.LogStats?) {

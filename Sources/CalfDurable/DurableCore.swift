@@ -51,6 +51,9 @@ package final class DurableCore: @unchecked Sendable {
     /// keep starting at or before this seq (its mail is only in the log).
     package let pinnedScanFrom: Atomic<UInt64>
     package let nextRound = Atomic<UInt64>(1)
+    /// Passivations and activations (back from passivation) since the node started.
+    package let passivations = Atomic<Int>(0)
+    package let activations = Atomic<Int>(0)
     /// Keeps moves of durable processes and checkpoint rounds apart.
     package let moveGate = DurableMoveGate()
     /// Set once the node has stopped: spawns and messages from outside are refused at once.
@@ -66,6 +69,8 @@ package final class DurableCore: @unchecked Sendable {
         /// Named processes with their message type, for typed lookups without a dynamic cast.
         package var named: [String: (cell: ProcessCell, messageType: ObjectIdentifier)] = [:]
         package var quarantined: [Pid: String] = [:]
+        /// Processes that left RAM (passivation), by pid.
+        package var passive: [Pid: PassiveEntry] = [:]
         /// Supervisors told of restarts in place.
         package var guardians: [Pid: DurableGuardian] = [:]
         package var restarts = 0
@@ -230,9 +235,11 @@ package final class DurableCore: @unchecked Sendable {
         ]
     }
 
-    /// Enters `cell` in the table of durable processes (and its name).
-    package func enter(_ cell: ProcessCell & DurableNamed) {
+    /// Enters `cell` in the table of durable processes (and its name),
+    /// with `also` done to the table under the same lock.
+    package func enter(_ cell: ProcessCell & DurableNamed, also: (inout Table) -> Void = { _ in }) {
         table.withLock { table in
+            also(&table)
             table.cells[cell.pid] = cell
             if let name = cell.durableName {
                 table.names[name] = cell.pid
@@ -263,7 +270,8 @@ package final class DurableCore: @unchecked Sendable {
         scheduler.durableScheduling.cells[cell.pid] = cell
         if let name = cell.name {
             do throws(NameError) {
-                try scheduler.node.register(name, cell)
+                // (Back from passivation, it takes its name back from its stand-in.)
+                try scheduler.node.register(name, cell, replacingSamePid: true)
             } catch {
                 reportProblem("durable process \(cell.pid) could not take its name: \(error)")
             }
@@ -271,6 +279,11 @@ package final class DurableCore: @unchecked Sendable {
         if options.inspecting {
             cell.suspended = true
             return
+        }
+        if let typed = cell as? any PassivationSweeping, typed.passivateAfterNanoseconds > 0 {
+            // Looked at four times per passivateAfter, between 1 ms and 1 s apart.
+            let period = min(max(typed.passivateAfterNanoseconds / 4, 1_000_000), 1_000_000_000)
+            scheduler.durableScheduling.sweep(every: .nanoseconds(Int64(period)), on: scheduler)
         }
         for timer in timers { cell.addCommittedTimer(timer) }
         if cell.phase == .running, cell.mailboxCount > 0, !cell.scheduled { scheduler.makeRunnable(cell) }

@@ -53,6 +53,11 @@ public struct DurableOptions: Sendable {
     public var writerQueueLimit = 100_000
     /// How long an `overloaded` refusal tells its sender to wait before it tries again.
     public var overloadRetryAfter: Duration = .seconds(1)
+    /// How long a durable process may sit idle before it leaves RAM
+    /// (passivation: its snapshot written, its cell dropped; the next mail,
+    /// call, callback or due timer brings it back from the snapshot, in
+    /// order). A behavior's `passivateAfter` overrides it; nil: never.
+    public var passivateAfter: Duration?
     /// For inspecting a copy of a data directory (`calf shell --offline`):
     /// every process comes back suspended (its mail waits, its timers are
     /// not armed), no checkpoint round runs, and ports a killed node left

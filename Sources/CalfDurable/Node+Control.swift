@@ -3,17 +3,49 @@ import CalfControl
 import CalfRuntime
 
 extension Node {
-    /// The durable process named by `target`: a registered name or a printed pid.
-    package func durableCell(_ target: String) throws(DurableError) -> any InspectableDurableProcess {
+    /// The durable process named by `target`: a registered name or a
+    /// printed pid, brought back first if it is passivated.
+    package func durableCell(_ target: String) async throws(DurableError) -> any InspectableDurableProcess {
         let durable = try requireDurable()
         if let cell = durable.cell(named: target) as? any InspectableDurableProcess { return cell }
         if let pid = Pid(parsing: target), let cell = durable.inspectable(pid) { return cell }
+        if let cell = await durable.activeCell(target) as? any InspectableDurableProcess { return cell }
+        try noDurableProcess(target)
+    }
+
+    /// The durable process named by `target` as `durableCell` finds it,
+    /// without bringing a passivated one back: its pid.
+    package func durablePid(_ target: String) throws(DurableError) -> Pid {
+        if let pid = try requireDurable().durablePid(target) { return pid }
+        try noDurableProcess(target)
+    }
+
+    /// Why `target` names no durable process at work: quarantined, or none.
+    private func noDurableProcess(_ target: String) throws(DurableError) -> Never {
+        let durable = try requireDurable()
         if let pid = Pid(parsing: target) ?? core.whereis(target)?.pid, let reason = durable.quarantined[pid] {
             throw .quarantined(pid, reason)
         }
         if let holder = durable.quarantinedHolder(of: target) { throw .quarantined(holder.pid, holder.reason) }
         throw .noSuchProcess(target)
     }
+
+    /// Passivates durable process `target` (a registered name or a printed
+    /// pid) now, idle or not: its snapshot is committed and it leaves RAM,
+    /// to come back with its next mail, call, due timer or command, as
+    /// after `passivateAfter`. Something may keep it in RAM (it is
+    /// monitored, has mail waiting, is suspended or traced, awaits an
+    /// effect): `PassivationOutcome.stays` says what.
+    /// - Throws: `DurableError` for a target that is no durable process.
+    public func passivate(_ target: String) async throws(DurableError) -> PassivationOutcome {
+        let durable = try requireDurable()
+        let pid = try durablePid(target)
+        guard let outcome = await durable.passivate(pid) else { try noDurableProcess(target) }
+        return outcome
+    }
+
+    /// The durable processes that left RAM (passivation), by pid, as `ps` lists them.
+    public func passivatedReports() -> [ProcessReport] { core.durable?.passiveReports() ?? [] }
 
     /// Why the node takes no more mail from outside (a commit failed: it
     /// refuses until it restarts), or nil while it takes mail.
@@ -24,7 +56,7 @@ extension Node {
     public func sendJSON(_ json: [UInt8], to target: String, key: String?) async -> IngressResult {
         let cell: any InspectableDurableProcess
         do throws(DurableError) {
-            cell = try durableCell(target)
+            cell = try await durableCell(target)
         } catch {
             return .failed(IngressRefusal(error))
         }
@@ -88,7 +120,7 @@ extension Node {
 
     private func outsideRecipient(_ target: String) async throws(DurableError) -> OutsideRecipient {
         do throws(DurableError) {
-            return .durable(try durableCell(target))
+            return .durable(try await durableCell(target))
         } catch .noSuchProcess, .notDurableNode {
             guard let cell = await transientCell(target) else { throw .noSuchProcess(target) }
             return .transient(cell)
@@ -117,7 +149,7 @@ extension Node {
 
     /// The state of durable process `target` as JSON.
     public func stateJSON(of target: String) async throws -> [UInt8] {
-        let cell = try durableCell(target)
+        let cell = try await durableCell(target)
         let result: Result<[UInt8], any Error> = await onOwner(of: cell) { _ in
             Result { try cell.stateJSON() }
         }
@@ -127,7 +159,7 @@ extension Node {
     /// The state durable process `target` had at log position `seq`, as
     /// JSON, rebuilt by replay without touching the live process.
     public func stateJSON(of target: String, at seq: UInt64) async throws -> [UInt8] {
-        let cell = try durableCell(target)
+        let cell = try await durableCell(target)
         let result: Result<[UInt8], any Error> = await onOwner(of: cell) { _ in
             Result { try cell.stateJSON(at: seq) }
         }
@@ -140,7 +172,7 @@ extension Node {
     /// - Throws: `DurableError` for a target that is no durable process.
     public func effectReports(of target: String? = nil) throws(DurableError) -> [EffectReport] {
         let durable = try requireDurable()
-        let pid = try target.map { target throws(DurableError) in try durableCell(target).pid.serial }
+        let pid = try target.map { target throws(DurableError) in try durablePid(target).serial }
         return durable.effects.underWay(of: pid).map { entry in
             let name = (durable.cell(Pid(serial: entry.pid)) as? DurableNamed)?.durableName
             return EffectReport(
@@ -157,7 +189,7 @@ extension Node {
     /// - Throws: `DurableError` for a target that is no durable process; a store error reading them.
     public func callbackReports(of target: String? = nil) throws -> [CallbackReport] {
         let durable = try requireDurable()
-        let pid = try target.map { target throws(DurableError) in try durableCell(target).pid.serial }
+        let pid = try target.map { target throws(DurableError) in try durablePid(target).serial }
         let now = WallTime.now.nanosecondsSinceEpoch
         let refusals = durable.callbackRefusals.withLock { $0 }
         return try durable.callbackEntries(of: pid).map { key, entry in

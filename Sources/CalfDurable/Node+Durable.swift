@@ -63,7 +63,8 @@ extension Node {
     /// every start: the journal brought the process back already).
     public func ensureDurable<B: DurableBehavior>(_ behavior: B, name: String) async throws -> Address<B.Message> {
         let durable = try requireDurable()
-        if let existing = durable.cell(named: name) {
+        // (A passivated one is brought back.)
+        if let existing = await durable.activeCell(name) {
             guard let typed = existing as? DurableCell<B> else {
                 throw DurableError.nameTaken(name, by: existing.pid)
             }
@@ -91,12 +92,17 @@ extension Node {
     }
 
     /// The state of durable process `address` running `B` (a copy, read on its thread).
+    /// A passivated process is brought back (the address may be of the cell it left behind).
     public func state<B: DurableBehavior>(of address: Address<B.Message>, as behavior: B.Type) async throws -> B.State {
-        guard let cell = address.cell as? DurableCell<B> else { throw DurableError.notDurable(address.pid) }
-        let box: Result<UncheckedBox<B.State>, DurableError> = await onOwner(of: cell) { _ in
+        let durable = try requireDurable()
+        let box: Result<UncheckedBox<B.State>, DurableError>? = await durable.withLiveCell(address.pid) { found in
+            guard let cell = found as? DurableCell<B> else { return .failure(.notDurable(address.pid)) }
             if case .quarantined(let reason) = cell.phase { return .failure(.quarantined(cell.pid, reason)) }
             // The copy is made on the process's thread and not touched there afterwards.
             return .success(UncheckedBox(cell.state))
+        }
+        guard let box else {
+            throw address.cell is DurableCellBase<B.Message> ? DurableError.noSuchProcess(address.pid.description) : DurableError.notDurable(address.pid)
         }
         return try box.get().value
     }

@@ -47,7 +47,10 @@ extension Node {
             entries.append(JournalEntry(seq: seq, record: record))
             return entries.count < limit
         }
-        if let cell = durable.inspectable(pid), !payloads.isEmpty {
+        // A passivated process comes back to decode its messages (only its behavior knows their type).
+        var inspectable = durable.inspectable(pid)
+        if inspectable == nil, !payloads.isEmpty { inspectable = await durable.activeCell(pid) as? any InspectableDurableProcess }
+        if let cell = inspectable, !payloads.isEmpty {
             let bytes = payloads.map(\.payload)
             let messages = await onOwner(of: cell) { _ in bytes.map { cell.journaledMessageJSON($0) } }
             for (slot, message) in zip(payloads, messages) { entries[slot.index].message = message }

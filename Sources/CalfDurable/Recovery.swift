@@ -8,6 +8,9 @@ import CalfRuntime
 public struct RecoveryReport: Sendable {
     /// Durable processes brought back (serving, or quarantined with a reason).
     public var processes = 0
+    /// Durable processes left out of RAM (passivated, with nothing for
+    /// them in the log since): they come back with their next mail.
+    public var passivated = 0
     /// Messages replayed through handlers (handled since their snapshots).
     public var replayed = 0
     /// Messages put back in mailboxes (accepted, not yet handled).
@@ -96,6 +99,14 @@ extension DurableCore {
                 report.quarantined[pid] = report.quarantined[pid] ?? unknownBehaviorReason(process.behavior)
                 report.unknownBehaviors[pid] = UnknownBehavior(behavior: process.behavior, name: process.name)
                 pinnedScanFrom.store(findings.scanFrom, ordering: .relaxed)
+                continue
+            }
+            // Mail committed with or after its passivation's snapshot (a
+            // commit can hold both, the mail's record first) waits for it:
+            // it comes back for that as for any later record.
+            if process.passivated, !process.touched, process.broken == nil, RecoveryScan.waiting(process).isEmpty {
+                enterPassive(type, pid: pid, process)
+                report.passivated += 1
                 continue
             }
             do {

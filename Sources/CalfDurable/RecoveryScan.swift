@@ -31,6 +31,10 @@ package final class Recovered {
     package var effects: [UInt64: EffectRecord] = [:]
     package var exited = false
     package var broken: String?
+    /// Its snapshot is the one it left RAM with (passivation).
+    package var passivated = false
+    /// The scanned log holds a record of it after its snapshot.
+    package var touched = false
 
     package init(behavior: String, spec: [UInt8], name: String?, stateSeq: UInt64, state: [UInt8]?) {
         self.behavior = behavior
@@ -161,6 +165,7 @@ package enum RecoveryScan {
         process.incarnation = body.incarnation
         process.restarts = body.restarts
         process.handled = body.handled
+        process.passivated = body.passivated
         process.pending = body.pending
         for timer in body.timers { process.timers[timer.id] = timer }
         for effect in body.effects { process.effects[effect.id] = effect }
@@ -185,12 +190,14 @@ package enum RecoveryScan {
                 if let accepted = try LogRecord.acceptedFields(in: bytes, seq: seq) {
                     if let key = accepted.key { findings.keys[key] = IdempotencyKeys.Entry(seq: seq, acceptedAt: accepted.acceptedAt) }
                     if let process = findings.processes[accepted.to], !process.exited {
+                        if seq > process.stateSeq { process.touched = true }
                         process.receive(seq: seq, acceptedAt: accepted.acceptedAt, payload: UnsafeRawBufferPointer(rebasing: bytes[accepted.payloadStart...]))
                     }
                     return true
                 }
                 if let progress = try LogRecord.progressFields(in: bytes, seq: seq) {
                     guard let process = findings.processes[progress.pid] else { return true }
+                    if seq > process.stateSeq { process.touched = true }
                     for entry in progress.handled { process.done.append(entry.seq) }
                     if seq > process.stateSeq { process.replay.append(contentsOf: progress.handled) }
                     return true
@@ -210,6 +217,7 @@ package enum RecoveryScan {
             case .success(.accepted), .success(.progress):
                 break // read in place above
             case .success(.lifecycle(let pid, let event, let detail)):
+                if let process = findings.processes[pid], seq > process.stateSeq { process.touched = true }
                 do throws(LogRecordError) {
                     try apply(event, detail: detail, pid: pid, seq: seq, to: &findings.processes)
                 } catch {

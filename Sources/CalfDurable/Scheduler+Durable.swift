@@ -13,8 +13,30 @@ package final class DurableScheduling: SchedulerAttachment {
     @exclusivity(unchecked) package var cells: [Pid: any RoundCheckpointing] = [:]
     /// The node's durable layer, found at the first flush.
     private var durable: DurableCore?
+    /// How often its processes are looked at for passivation (nil: no sweep
+    /// armed yet; the shortest asked for by a process put to work here).
+    private var sweepPeriod: Duration?
+    private var sweepTimer: TimerRef?
 
     package init() {}
+
+    /// Looks at its processes for passivation at least every `period` from now on.
+    package func sweep(every period: Duration, on scheduler: Scheduler) {
+        if let current = sweepPeriod, current <= period { return }
+        sweepPeriod = period
+        if let sweepTimer { _ = scheduler.cancelTimer(sweepTimer) }
+        armSweep(on: scheduler)
+    }
+
+    private func armSweep(on scheduler: Scheduler) {
+        guard let period = sweepPeriod else { return }
+        sweepTimer = scheduler.addTimer(after: period) { [self] scheduler in
+            let now = scheduler.now
+            // A copy: passivating removes cells from the table.
+            for cell in Array(cells.values) { cell.considerPassivation(now: now) }
+            armSweep(on: scheduler)
+        }
+    }
 
     /// Hands the collected outcomes to the writer (the end of every run of ready work).
     package func runEnded(_ scheduler: Scheduler) {
@@ -33,6 +55,9 @@ package protocol RoundCheckpointing: AnyObject {
     /// pending seq and the seq the log scan must keep starting at or before
     /// for it (`UInt64.max`: none).
     func checkpointForRound(into batch: CommitBatch) -> (lowestPending: UInt64, keepFrom: UInt64)
+    /// Passivates it if it has been idle for its `passivateAfter` (a sweep,
+    /// `DurableScheduling.sweep`; `now` is the scheduler's clock).
+    func considerPassivation(now: UInt64)
 }
 
 extension Scheduler {

@@ -19,7 +19,9 @@ struct HTTPRoutes: Sendable {
             guard let order = ProcessOrder(rawValue: orderName) else {
                 return HTTPReply.error(.badRequest, code: "bad_request", "order must be one of \(ProcessOrder.allCases.map(\.rawValue).joined(separator: ", ")), not '\(orderName)'")
             }
-            return await answer(.ps(order: order))
+            // `?active=true`: without the durable processes that left RAM.
+            let active = request.uri.queryParameters.get("active") == "true"
+            return await answer(.ps(order: order, passivated: !active))
         }
         router.get("/v1/processes/:name") { _, context in
             await answer(.info(try processName(context)))

@@ -12,7 +12,10 @@ package enum ControlAnswers {
         case .send(let target, let message, let key): return await send(message, to: target, key: key, on: node)
         case .call(let target, let message, let timeout): return await call(message, to: target, timeoutMilliseconds: timeout, on: node)
         case .state(let target, let at): return await state(of: target, at: at, on: node)
-        case .ps(let order): return .success(order.sorted(await node.processReports()))
+        case .ps(let order, let passivated):
+            let live = await node.processReports()
+            guard passivated else { return .success(order.sorted(live)) }
+            return .success(order.sorted(mergedByPid(live, node.passivatedReports())))
         case .info(let target):
             guard let report = await node.processReport(target) else { return noProcess(target) }
             return .success(report)
@@ -24,6 +27,7 @@ package enum ControlAnswers {
         case .restart(let target): return done(await node.exit(target, reason: nil), target)
         case .suspend(let target): return done(await node.suspend(target), target)
         case .resume(let target): return done(await node.resume(target), target)
+        case .passivate(let target): return await passivate(target, on: node)
         case .move(let target, let scheduler): return await move(target, to: scheduler, on: node)
         case .stats: return .success(await node.stats())
         case .journal(let target, let from, let limit): return await journal(of: target, from: from, limit: limit, on: node)
@@ -104,6 +108,26 @@ package enum ControlAnswers {
         }
     }
 
+    /// Two lists of reports in pid order, merged in pid order.
+    private static func mergedByPid(_ first: [ProcessReport], _ second: [ProcessReport]) -> [ProcessReport] {
+        guard !second.isEmpty else { return first }
+        guard !first.isEmpty else { return second }
+        var merged: [ProcessReport] = []
+        merged.reserveCapacity(first.count + second.count)
+        var i = 0, j = 0
+        while i < first.count, j < second.count {
+            // invariant: reports carry printed pids, which parse.
+            if Pid(parsing: first[i].pid)! < Pid(parsing: second[j].pid)! {
+                merged.append(first[i]); i += 1
+            } else {
+                merged.append(second[j]); j += 1
+            }
+        }
+        merged.append(contentsOf: first[i...])
+        merged.append(contentsOf: second[j...])
+        return merged
+    }
+
     private static func deadLetters(of target: String?, on node: Node) async -> EncodedReply {
         do {
             return .success(try await node.deadLetterReports(of: target))
@@ -122,6 +146,18 @@ package enum ControlAnswers {
             }
         } catch {
             return .failure(.badRequest, "\(error)")
+        }
+    }
+
+    private static func passivate(_ target: String, on node: Node) async -> EncodedReply {
+        do throws(DurableError) {
+            switch try await node.passivate(target) {
+            case .passivated: return .success(PassivateAnswer(passivated: true, already: false, stays: nil))
+            case .alreadyPassivated: return .success(PassivateAnswer(passivated: true, already: true, stays: nil))
+            case .stays(let reason): return .success(PassivateAnswer(passivated: false, already: false, stays: reason))
+            }
+        } catch {
+            return .failure(ControlError(error))
         }
     }
 

@@ -22,19 +22,38 @@ extension Node {
 
     /// The live process named by `target`: a registered name or a printed pid.
     package func liveCell(_ target: String) async -> ProcessCell? {
-        if let cell = core.whereis(target) { return cell }
+        let named = core.whereis(target)
+        if let named, named.status == .alive { return named }
+        if let pid = Pid(parsing: target), let cell = await findProcess({ $0.processes[pid] }) { return cell }
+        // A durable process that left RAM comes back for the operator.
+        for layer in core.attachedLayers {
+            if let cell = await layer.activate(target) { return cell }
+        }
+        return named
+    }
+
+    /// Runs `body` on the owner's thread of the live process `target` (a
+    /// registered name or a printed pid) names, in one job with the check
+    /// that it is alive (a durable process out of RAM is brought back in
+    /// that job); nil if there is no such process.
+    package func withLiveProcess<T: Sendable>(_ target: String, _ body: @escaping @Sendable (ProcessCell, Scheduler) -> T) async -> T? {
+        for layer in core.attachedLayers {
+            if let done = await layer.withLiveProcess(target, { cell in body(cell, cell.scheduler) }) { return done }
+        }
+        guard let cell = await transientCell(named: target) else { return nil }
+        return await onOwner(of: cell) { scheduler in cell.status == .alive ? body(cell, scheduler) : nil }
+    }
+
+    /// The process `target` names in the schedulers' tables (by name, or by pid).
+    private func transientCell(named target: String) async -> ProcessCell? {
+        if let named = core.whereis(target), named.status == .alive { return named }
         guard let pid = Pid(parsing: target) else { return nil }
         return await findProcess { $0.processes[pid] }
     }
 
     /// Stops `target` from taking turns (its mail waits); false if there is no such process.
     public func suspend(_ target: String) async -> Bool {
-        guard let cell = await liveCell(target) else { return false }
-        return await onOwner(of: cell) { _ in
-            guard cell.status == .alive else { return false }
-            cell.suspended = true
-            return true
-        }
+        await withLiveProcess(target) { cell, _ in cell.suspended = true } != nil
     }
 
     /// Moves `target` to scheduler `index` between its turns (`move(_:to:)`):
@@ -47,13 +66,10 @@ extension Node {
 
     /// Lets a suspended `target` take turns again; false if there is no such process.
     public func resume(_ target: String) async -> Bool {
-        guard let cell = await liveCell(target) else { return false }
-        return await onOwner(of: cell) { scheduler in
-            guard cell.status == .alive else { return false }
+        await withLiveProcess(target) { cell, scheduler -> Void in
             cell.suspended = false
             if cell.inspected?.mailboxCount ?? 0 > 0, !cell.scheduled { scheduler.makeRunnable(cell) }
-            return true
-        }
+        } != nil
     }
 
     /// Sends `target` an exit signal with `reason` (trappable, as Erlang's
@@ -61,20 +77,19 @@ extension Node {
     /// rebuilt in place by replay, a supervised one restarted by its
     /// supervisor); false if there is no such process.
     public func exit(_ target: String, reason: ExitReason?) async -> Bool {
-        guard let cell = await liveCell(target) else { return false }
-        if let reason {
-            cell.scheduler.sendExitSignal(from: Self.operatorPid, reason: reason, to: cell)
-        } else {
-            cell.scheduler.kill(cell)
-        }
-        return true
+        await withLiveProcess(target) { cell, scheduler -> Void in
+            if let reason {
+                scheduler.sendExitSignal(from: Self.operatorPid, reason: reason, to: cell)
+            } else {
+                scheduler.kill(cell)
+            }
+        } != nil
     }
 
     /// The mail waiting for `target`, as JSON values (a message that is
     /// not `Encodable` as its description); nil if there is no such process.
     public func mailbox(of target: String) async -> [JSONValue]? {
-        guard let cell = await liveCell(target) else { return nil }
-        let texts = await onOwner(of: cell) { _ in cell.inspected?.mailboxJSON() ?? [] }
+        guard let texts = await withLiveProcess(target, { cell, _ in cell.inspected?.mailboxJSON() ?? [] }) else { return nil }
         return texts.map { (try? JSONValue(parsing: $0)) ?? .string($0) }
     }
 }
@@ -99,10 +114,8 @@ extension Node {
     /// trace ends after `limit` events, when the process exits or when
     /// cancelled. `ready` is called (on the process's thread) when events wait.
     public func trace(_ target: String, limit: Int?, ready: @escaping @Sendable () -> Void) async throws(TraceError) -> ProcessTrace {
-        guard let cell = await liveCell(target) else { throw .noProcess(target) }
         let trace = ProcessTrace(limit: limit, ready: ready)
-        let attached = await onOwner(of: cell) { _ -> Bool? in
-            guard cell.status == .alive else { return nil }
+        let attached = await withLiveProcess(target) { cell, _ -> Bool in
             if let existing = cell.trace, !existing.hasEnded { return false }
             cell.trace = trace
             cell.setTraced(true)

@@ -306,7 +306,12 @@ public final class Node: Sendable {
 
     /// The address of live process `pid`, if it takes messages of type `M`.
     public func address<M: Sendable>(of pid: Pid, as: M.Type = M.self) async -> Address<M>? {
-        await findProcess { ($0.processes[pid] as? MailboxCell<M>).map(Address.init(cell:)) }
+        if let found = await findProcess({ ($0.processes[pid] as? MailboxCell<M>).map(Address.init(cell:)) }) { return found }
+        // A durable process that left RAM comes back.
+        for layer in core.attachedLayers {
+            if let cell = await layer.activate(pid.description) as? MailboxCell<M> { return Address(cell: cell) }
+        }
+        return nil
     }
 
     /// What `probe` finds on some scheduler (asked in turn on each one's

@@ -150,14 +150,17 @@ package final class NodeCore: Sendable {
 
     // MARK: Names
 
-    package func register(_ name: String, _ cell: ProcessCell) throws(NameError) {
+    /// Registers `cell` as `name`; with `replacingSamePid`, a name held by
+    /// another cell of the same pid (a durable process's stand-in while it
+    /// was passivated) is taken over.
+    package func register(_ name: String, _ cell: ProcessCell, replacingSamePid: Bool = false) throws(NameError) {
         // invariant: names change on the owner's thread, where its relations live.
         let relations = cell.relationsForUpdate
         if let existing = relations.name { throw .alreadyNamed(cell.pid, existing) }
         guard cell.status == .alive else { throw .notAlive(cell.pid) }
         let holder: Pid? = names.withLock { table in
             // A process frees its name under this lock as it exits, so an entry is a live holder.
-            if let other = table[name] { return other.pid }
+            if let other = table[name], !(replacingSamePid && other.pid == cell.pid) { return other.pid }
             table[name] = cell
             return nil
         }
@@ -170,6 +173,22 @@ package final class NodeCore: Sendable {
         cell.relations?.name = nil
         names.withLock { table in
             if table[name] === cell { table[name] = nil }
+        }
+    }
+
+    /// Hands `name` to `cell`, which has the pid of its holder (a durable
+    /// process's stand-in as it is passivated), without touching relations.
+    package func reregister(_ name: String, _ cell: ProcessCell) {
+        names.withLock { table in
+            if let holder = table[name], holder.pid == cell.pid { table[name] = cell }
+        }
+    }
+
+    /// Gives free `name` to `cell` without its relations (a durable
+    /// process's stand-in while it is passivated, at a node start).
+    package func hold(_ name: String, _ cell: ProcessCell) {
+        names.withLock { table in
+            if table[name] == nil { table[name] = cell }
         }
     }
 

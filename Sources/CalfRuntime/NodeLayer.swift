@@ -25,6 +25,15 @@ package protocol NodeLayer: AnyObject, Sendable {
     func beginStats() -> (@Sendable (Double) -> NodeStats.LogStats?)
     /// The node is gone (a layer that refers to its schedulers lets go of them).
     func nodeDeinit()
+    /// The live process `target` (a registered name or a printed pid) names
+    /// if this layer keeps it out of the schedulers' tables and can bring
+    /// it back (the durable layer's passivated processes); nil otherwise.
+    func activate(_ target: String) async -> ProcessCell?
+    /// Runs `body` on the owner's thread of the live process `target`
+    /// names, if this layer keeps that process (brought back in the same
+    /// job if it is out of RAM, so that it cannot leave in between); nil
+    /// if the layer keeps no process of that name or pid.
+    func withLiveProcess<T: Sendable>(_ target: String, _ body: @escaping @Sendable (ProcessCell) -> T) async -> T?
 }
 
 extension NodeLayer {
@@ -34,6 +43,8 @@ extension NodeLayer {
     package func sampleMetrics() {}
     package func beginStats() -> (@Sendable (Double) -> NodeStats.LogStats?) { { _ in nil } }
     package func nodeDeinit() {}
+    package func activate(_ target: String) async -> ProcessCell? { nil }
+    package func withLiveProcess<T: Sendable>(_ target: String, _ body: @escaping @Sendable (ProcessCell) -> T) async -> T? { nil }
 }
 
 /// What a layer above the runtime keeps on one scheduler, on its thread

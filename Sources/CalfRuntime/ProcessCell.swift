@@ -108,6 +108,11 @@ open class ProcessCell: RemoteReceiver, @unchecked Sendable {
     open func stopsInMailboxOrder(on reason: ExitReason) -> Bool { false }
     /// Called once the process has exited (loop thread).
     open func didExit(reason: ExitReason) {}
+    /// For a cell that is not alive but stands for a process that is (a
+    /// durable process's cell after it left RAM): the live cell, brought
+    /// back; a signal or a link meant for this one goes there (its owner's
+    /// thread). Nil: it is what it looks like.
+    open func liveSuccessor() -> ProcessCell? { nil }
     /// Switches to the turn that records a trace, or back (loop thread).
     package func setTraced(_ on: Bool) {}
     /// Whether the balancer may move it now (a kind of process with work

@@ -47,7 +47,6 @@ extension Node {
 
     /// The report of the process with this pid (printed form) or registered name.
     public func processReport(_ target: String) async -> ProcessReport? {
-        guard let cell = await liveCell(target) else { return nil }
-        return await onOwner(of: cell) { _ in cell.status == .alive ? cell.report() : nil }
+        await withLiveProcess(target) { cell, _ in cell.report() } ?? nil
     }
 }

@@ -307,13 +307,19 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
 
     /// An exit signal from a linked process arrives at `target` (its thread).
     package func exitSignal(from source: ProcessCell, reason: ExitReason, to target: ProcessCell) {
-        guard target.status == .alive else { return }
+        guard target.status == .alive else {
+            if let live = target.liveSuccessor() { onOwner(of: live) { $0.exitSignal(from: source, reason: reason, to: live) } }
+            return
+        }
         target.relations?.links.removeAll { $0 === source }
         deliverExitSignal(from: source.pid, reason: reason, to: target)
     }
 
     private func deliverExitSignal(from source: Pid, reason: ExitReason, to target: ProcessCell) {
-        guard target.status == .alive else { return }
+        guard target.status == .alive else {
+            if let live = target.liveSuccessor() { onOwner(of: live) { $0.deliverExitSignal(from: source, reason: reason, to: live) } }
+            return
+        }
         if target.trapExit {
             target.enqueueSignal(.exit(from: source, reason: reason))
         } else if !reason.isNormal, !target.stopsInMailboxOrder(on: reason) {
@@ -329,7 +335,13 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     /// Kills `target`: it ends with `killed`, trapping or not.
     @usableFromInline
     package func kill(_ target: ProcessCell) {
-        onOwner(of: target) { $0.exit(target, reason: .killed) }
+        onOwner(of: target) { scheduler in
+            if target.status != .alive, let live = target.liveSuccessor() {
+                scheduler.kill(live)
+            } else {
+                scheduler.exit(target, reason: .killed)
+            }
+        }
     }
 
     /// A monitored process's down signal arrives at `watcher` (its thread).
@@ -353,6 +365,12 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
             if b.status == .alive {
                 let other = b.relationsForUpdate
                 if !other.links.contains(where: { $0 === a }) { other.links.append(a) }
+            } else if let live = b.liveSuccessor() {
+                // It stood for a process that left RAM: the link is with the process brought back.
+                scheduler.onOwner(of: a) { owner in
+                    a.relations?.links.removeAll { $0 === b }
+                    owner.link(a, live)
+                }
             } else {
                 scheduler.onOwner(of: a) { $0.exitSignal(from: b, reason: .noProcess, to: a) }
             }
@@ -370,6 +388,18 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
         onOwner(of: target) { scheduler in
             if target.status == .alive {
                 target.relationsForUpdate.monitoredBy.append((ref, watcher))
+            } else if let live = target.liveSuccessor() {
+                // It stood for a process that left RAM: the monitor is on the process brought back.
+                scheduler.onOwner(of: watcher) { _ in
+                    if watcher.relations?.monitoring[ref] != nil { watcher.relations?.monitoring[ref] = live }
+                }
+                scheduler.onOwner(of: live) { _ in
+                    if live.status == .alive {
+                        live.relationsForUpdate.monitoredBy.append((ref, watcher))
+                    } else {
+                        scheduler.onOwner(of: watcher) { $0.down(ref, of: live.pid, reason: .noProcess, to: watcher) }
+                    }
+                }
             } else {
                 let pid = target.pid
                 scheduler.onOwner(of: watcher) { $0.down(ref, of: pid, reason: .noProcess, to: watcher) }

@@ -22,7 +22,7 @@ public enum ShellCompletion {
     }
 
     /// Commands whose first argument is a process.
-    static let takesProcess: Set<String> = ["send", "call", "state", "info", "mailbox", "kill", "restart", "suspend", "resume", "move", "dead", "effects", "callbacks", "journal", "trace", "flow"]
+    static let takesProcess: Set<String> = ["send", "call", "state", "info", "mailbox", "kill", "restart", "suspend", "resume", "passivate", "move", "dead", "effects", "callbacks", "journal", "trace", "flow"]
     /// Each command's options, and the values an option takes (empty: free).
     static let options: [String: [String: [String]]] = [
         "send": ["--key": []],

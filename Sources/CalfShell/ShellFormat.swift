@@ -32,6 +32,10 @@ public enum ShellFormat {
         case .tree: return try render([SupervisionReport].self) { $0.map(tree).joined(separator: "\n") }
         case .send, .retryDeadLetter: return try render(SendAnswer.self) { $0.duplicate ? "ok duplicate" : "ok" }
         case .kill, .restart, .suspend, .resume, .move: return try render(Done.self) { _ in "ok" }
+        case .passivate:
+            return try render(PassivateAnswer.self) { answer in
+                answer.passivated ? (answer.already ? "ok (passivated already)" : "ok") : "stays in RAM: \(answer.stays ?? "")"
+            }
         case .trace: return try render(TraceUpdate.self, traceLine)
         case .call, .state, .mailbox, .top: return try render(JSONValue.self, \.text)
         }

@@ -21,6 +21,7 @@ public enum ShellHelp {
         Entry(name: "mailbox", usage: "mailbox P", summary: "Its pending mail as JSON."),
         Entry(name: "kill", usage: "kill P [REASON]", summary: "Sends an exit signal with REASON (normal, shutdown, or any words); killed when none."),
         Entry(name: "restart", usage: "restart P", summary: "Kills it: a durable process is rebuilt in place by replay, a supervised one restarted."),
+        Entry(name: "passivate", usage: "passivate P", summary: "A durable process leaves RAM now (its snapshot committed); it comes back with its next mail, call, timer or command."),
         Entry(name: "suspend", usage: "suspend P", summary: "It takes no turn until resumed; its mail waits."),
         Entry(name: "resume", usage: "resume P", summary: "Lets a suspended process run again."),
         Entry(name: "move", usage: "move P N", summary: "Moves it to scheduler N between its turns, mail, timers and links with it (the balancer may move it on later)."),

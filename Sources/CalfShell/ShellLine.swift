@@ -3,7 +3,7 @@ import CalfControl
 /// Parses a shell command line into a control request:
 /// `send NAME JSON [--key KEY]`, `call NAME JSON [--timeout MS]`, `state NAME [--at SEQ]`,
 /// `ps [--sort mailbox|msgs|memory|restarts]`, `info P`, `tree`, `mailbox P`,
-/// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`, `move P N`, `dead [P]`, `dead retry ID`, `effects [P]`, `callbacks [P]`,
+/// `kill P [REASON]`, `restart P`, `suspend P`, `resume P`, `passivate P`, `move P N`, `dead [P]`, `dead retry ID`, `effects [P]`, `callbacks [P]`,
 /// `journal P [--from SEQ] [--limit N]`, `stats`, `trace P [--limit N]`,
 /// `top` (drawn by the shell from `ps` and `stats`), `names` (what completion offers),
 /// `flows`, `flow P [--at STEP | --diff]`, `flow signal P NAME [JSON]`, `flow cancel P`, `flow resume P`,
@@ -76,15 +76,20 @@ public enum ShellLine {
             return .request(.info(target))
         case "ps":
             var order = ProcessOrder.pid
+            var passivated = true
             while case let flag = word(&rest), !flag.isEmpty {
-                guard flag == "--sort" else { throw ParseError(description: "unknown option '\(flag)' for ps") }
+                if flag == "--active" {
+                    passivated = false
+                    continue
+                }
+                guard flag == "--sort" else { throw ParseError(description: "unknown option '\(flag)' for ps (it takes --sort KEY and --active)") }
                 guard let named = ProcessOrder(rawValue: word(&rest)), named != .pid else {
                     throw ParseError(description: "--sort takes mailbox, msgs, memory or restarts")
                 }
                 order = named
             }
-            return .request(.ps(order: order))
-        case "mailbox", "restart", "suspend", "resume":
+            return .request(.ps(order: order, passivated: passivated))
+        case "mailbox", "restart", "suspend", "resume", "passivate":
             let target = word(&rest)
             guard !target.isEmpty else { throw ParseError(description: "\(command) needs a process name or pid") }
             guard word(&rest).isEmpty else { throw ParseError(description: "\(command) takes one argument") }
@@ -92,6 +97,7 @@ public enum ShellLine {
             case "mailbox": return .request(.mailbox(of: target))
             case "restart": return .request(.restart(target))
             case "suspend": return .request(.suspend(target))
+            case "passivate": return .request(.passivate(target))
             default: return .request(.resume(target))
             }
         case "move":

@@ -50,6 +50,10 @@ extension ChildStartContext {
         if let existing = durable.cell(named: name) {
             guard existing is DurableCell<B> else { throw DurableError.nameTaken(name, by: existing.pid) }
             cell = existing
+        } else if let passive = durable.passiveHolder(of: name) {
+            // Passivated: the link below brings it back.
+            guard passive.behavior == B.behaviorName else { throw DurableError.nameTaken(name, by: passive.cell.pid) }
+            cell = passive.cell
         } else {
             cell = try durable.spawnFromLoop(behavior, name: name, on: scheduler)
         }

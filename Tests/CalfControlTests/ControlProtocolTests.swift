@@ -20,7 +20,8 @@ struct ControlProtocolTests {
             .call(to: "<0.5.0>", message: [1, true, nil], timeoutMilliseconds: 250),
             .state(of: "account-3", at: 18), .state(of: "account-3", at: nil),
             .ps(order: .pid), .ps(order: .messages), .info("x"), .tree, .mailbox(of: "x"),
-            .kill("x", reason: "tired"), .kill("x", reason: nil), .restart("x"), .suspend("x"), .resume("x"), .move("x", toScheduler: 1),
+            .kill("x", reason: "tired"), .kill("x", reason: nil), .restart("x"), .suspend("x"), .resume("x"), .passivate("x"), .move("x", toScheduler: 1),
+            .ps(order: .restarts, passivated: false),
             .deadLetters(of: nil), .deadLetters(of: "x"), .retryDeadLetter(id: 7),
             .journal(of: "x", from: 3, limit: 10), .stats, .names, .trace("x", limit: 5), .top(order: .memory, limit: 40),
         ]

@@ -53,8 +53,18 @@ import Testing
         try await bankUnderKill9(durability: "process", schedulers: 3, moving: true)
     }
 
-    private func bankUnderKill9(durability: String, schedulers: Int?, moving: Bool) async throws {
+    /// The same with accounts and the teller leaving RAM whenever they are
+    /// idle for 2 ms (passivation; at 100 ms the clients' traffic never lets
+    /// them) and coming back with their next transfer, over and over: the
+    /// kills land on passivations, on processes brought back and on the
+    /// snapshots written for them, and lose and repeat nothing.
+    @Test func everyTransferIsAppliedOnceWhileIdleProcessesLeaveRAM() async throws {
+        try await bankUnderKill9(durability: "process", schedulers: nil, moving: false, passivateAfter: 0.002)
+    }
+
+    private func bankUnderKill9(durability: String, schedulers: Int?, moving: Bool, passivateAfter: Double? = nil) async throws {
         let options = ["--checkpoint-interval", "30", "--history", "0"] + (schedulers.map { ["--schedulers", "\($0)"] } ?? [])
+            + (passivateAfter.map { ["--passivate-after", "\($0)"] } ?? [])
         try await withTemporaryDataDirectory { dir in
             var generator = SystemRandomNumberGenerator()
             // More than the clients can send: they take transfers until the twenty kills are done.
@@ -80,8 +90,15 @@ import Testing
             var killsWhileMoving = 0
             var doneAtLastKill = 0
             var movedAtLastKill = 0
+            // Samples of `ps` that found processes passivated (with passivateAfter).
+            var passivatedSeen = 0
             while kills < 20, Date() < deadline {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 50...350)))
+                if passivateAfter != nil, let client = try? ControlClient(dataDirectory: dir),
+                   case .success(.array(let reports))? = try? client.request(.ps(order: .pid)),
+                   reports.contains(where: { $0["status"] == .string("passivated") }) {
+                    passivatedSeen += 1
+                }
                 do {
                     let done = clients.answered.count
                     let moved = mover?.moved ?? 0
@@ -108,6 +125,10 @@ import Testing
             if let mover {
                 #expect(mover.moved >= 200, "only \(mover.moved) moves (\(mover.refused) refused)")
                 #expect(killsWhileMoving >= 15, "only \(killsWhileMoving) of the kills landed while processes moved (\(mover.moved) moves, \(mover.refused) refused)")
+            }
+            if passivateAfter != nil {
+                print("bank with passivation: \(passivatedSeen) of \(kills) looks found processes passivated")
+                #expect(passivatedSeen >= 5, "only \(passivatedSeen) of 20 looks found a process passivated")
             }
             #expect(finished, "the clients did not finish within the deadline")
             #expect(clients.answered == Set(0..<sent), "transfers never acknowledged")

@@ -366,6 +366,39 @@ import Testing
         }
     }
 
+    @Test func passivateTakesADurableProcessOutOfRAMAndACommandBringsItBack() async throws {
+        try await withDemoNode { data, _ in
+            _ = try await shell(data, #"send demo/pool/tally-2 {"add":{"_0":4}}"#)
+            #expect(try await shell(data, "state demo/pool/tally-2") == "{\"total\":4}\n")
+            let before = try #require(try await reports(data).first { $0.name == "demo/pool/tally-2" })
+
+            #expect(try await shell(data, "passivate demo/pool/tally-2") == "ok\n")
+            #expect(try await shell(data, "passivate demo/pool/tally-2") == "ok (passivated already)\n")
+            // `ps` lists it as passivated, with what it had handled; `ps --active` leaves it out.
+            let out = try #require(try await reports(data).first { $0.pid == before.pid })
+            #expect(out.status == "passivated" && out.handled == before.handled && out.name == "demo/pool/tally-2")
+            #expect(!(try await reports(data, "ps --active")).contains { $0.pid == before.pid })
+
+            // Mail brings it back, with its state (the supervisor's link to it carried over).
+            _ = try await shell(data, #"send demo/pool/tally-2 {"add":{"_0":5}}"#)
+            #expect(try await shell(data, "state demo/pool/tally-2") == "{\"total\":9}\n")
+            let back = try JSONDecoder().decode(ProcessReport.self, from: Data(try await shell(data, "info demo/pool/tally-2", json: true).utf8))
+            #expect(back.pid == before.pid && back.status != "passivated")
+            let pool = try #require(try await poolSupervisorPid(data))
+            #expect(back.links.contains(pool), "links \(back.links), the pool's supervisor \(pool)")
+
+            // A transient process cannot leave RAM; nor can a name nobody has.
+            let (status, _, err) = try await runCalf(["shell", "--data", data, "-c", "passivate spare"])
+            #expect(status != 0 && err.contains("no durable process spare"), "\(err)")
+        }
+    }
+
+    /// The pid of the supervisor the demo's pool workers are linked to.
+    func poolSupervisorPid(_ data: String) async throws -> String? {
+        let trees = try JSONDecoder().decode([SupervisionReport].self, from: Data(try await shell(data, "tree", json: true).utf8))
+        return trees.first?.children.first { $0.id == "pool" }?.pid
+    }
+
     @Test func theOfflineShellRefusesEveryCommandThatNeedsALiveNode() async throws {
         try await withTemporaryDataDirectory { dir in
             let data = dir + "/data"
@@ -373,7 +406,7 @@ import Testing
             #expect(await node.stop() == 0)
             let commands = [
                 #"send demo/pool/tally-1 {"add":{"_0":1}}"#, #"call demo/pool/tally-1 {"get":{}}"#, "kill demo/pool/tally-1",
-                "restart demo/pool/tally-1", "suspend demo/pool/tally-1", "resume demo/pool/tally-1", "move demo/pool/tally-1 1", "dead retry 1",
+                "restart demo/pool/tally-1", "suspend demo/pool/tally-1", "resume demo/pool/tally-1", "passivate demo/pool/tally-1", "move demo/pool/tally-1 1", "dead retry 1",
                 "trace demo/pool/tally-1", "top", "tree",
             ]
             for command in commands {

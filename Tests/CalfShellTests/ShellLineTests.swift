@@ -21,6 +21,8 @@ import Testing
         #expect(try ShellLine.parse("ps") == .ps(order: .pid))
         #expect(try ShellLine.parse("ps --sort mailbox") == .ps(order: .mailbox))
         #expect(try ShellLine.parse("ps --sort msgs") == .ps(order: .messages))
+        #expect(try ShellLine.parse("ps --active --sort msgs") == .ps(order: .messages, passivated: false))
+        #expect(try ShellLine.parse("passivate account-3") == .passivate("account-3"))
         #expect(try ShellLine.parse("tree") == .tree)
         #expect(try ShellLine.parse("kill worker some reason here") == .kill("worker", reason: "some reason here"))
         #expect(try ShellLine.parse("kill worker") == .kill("worker", reason: nil))
@@ -59,6 +61,8 @@ import Testing
             ("tree x", "tree takes no argument"),
             ("kill", "kill needs a process name"),
             ("suspend a b", "suspend takes one argument"),
+            ("passivate", "passivate needs a process name"),
+            ("passivate a b", "passivate takes one argument"),
             ("dead retry x", "dead retry needs the id of a dead letter"),
             ("journal a --limit 0", "--limit needs a positive count"),
             ("journal a --from x", "--from needs a seq"),

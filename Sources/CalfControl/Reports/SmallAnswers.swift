@@ -44,6 +44,24 @@ extension SendAnswer: JSONWritable {
     }
 }
 
+/// The answer to `passivate`: whether the process is out of RAM now, and
+/// if not, what keeps it there.
+public struct PassivateAnswer: Codable, Sendable, Equatable {
+    /// It is out of RAM (passivated by this request, or before it).
+    public var passivated: Bool
+    /// It had left RAM before this request.
+    public var already: Bool
+    /// What keeps it in RAM (it is monitored, suspended, traced, …), when it stays.
+    public var stays: String?
+
+    /// An answer.
+    public init(passivated: Bool, already: Bool, stays: String?) {
+        self.passivated = passivated
+        self.already = already
+        self.stays = stays
+    }
+}
+
 /// The answer to a request that only needs doing (`kill`, `restart`,
 /// `suspend`, `resume`): `{}`.
 public struct Done: Codable, Sendable, Equatable {
