@@ -29,6 +29,8 @@ package struct CheckpointBody: Sendable {
     package func encoded() -> [UInt8] {
         var writer = ByteWriter()
         writer.varint(Self.version)
+        // First, so that a node start can skip a passivated snapshot's contents.
+        writer.varint(passivated ? 1 : 0)
         writer.string(behavior)
         writer.field(spec)
         writer.optionalString(name)
@@ -47,7 +49,6 @@ package struct CheckpointBody: Sendable {
         writer.varint(restarts)
         writer.varint(UInt64(effects.count))
         for effect in effects { effect.write(to: &writer) }
-        writer.varint(passivated ? 1 : 0)
         return writer.bytes
     }
 
@@ -65,16 +66,23 @@ package struct CheckpointBody: Sendable {
         self.timers = timers
     }
 
-    package init(decoding bytes: UnsafeRawBufferPointer, pid: UInt64) throws(LogRecordError) {
+    /// Reads a snapshot; with `lean`, a passivated one's behavior spec and
+    /// state are skipped (left empty: a node start reads them again if it
+    /// brings the process back).
+    package init(decoding bytes: UnsafeRawBufferPointer, pid: UInt64, lean: Bool = false) throws(LogRecordError) {
         var reader = ByteReader(bytes, what: "checkpoint of process \(pid)")
         let version = try reader.varint("version")
         guard (1...Self.version).contains(version) else {
             throw LogRecordError(seq: nil, reason: "checkpoint of process \(pid) has format \(version), this build reads 1 to \(Self.version)")
         }
+        passivated = version >= 4 ? try reader.varint("passivated flag") != 0 : false
+        let skip = lean && passivated
         behavior = try reader.string("behavior")
-        spec = try reader.field("behavior spec")
+        if skip { try reader.skipField("behavior spec") }
+        spec = skip ? [] : try reader.field("behavior spec")
         name = try reader.optionalString("name")
-        state = try reader.field("state")
+        if skip { try reader.skipField("state") }
+        state = skip ? [] : try reader.field("state")
         incarnation = try reader.varint("incarnation")
         handled = try reader.varint("handled count")
         let pendingCount = try reader.varint("pending count")
@@ -95,7 +103,6 @@ package struct CheckpointBody: Sendable {
             let effectCount = try reader.varint("effect count")
             for _ in 0..<min(effectCount, 1 << 32) { effects.append(try EffectRecord(reading: &reader)) }
         }
-        passivated = version >= 4 ? try reader.varint("passivated flag") != 0 : false
     }
 }
 

@@ -44,6 +44,25 @@ extension Node {
         return outcome
     }
 
+    /// How many durable processes are out of RAM (passivated) now.
+    public var passivatedCount: Int { core.durable?.table.withLock { $0.passive.count } ?? 0 }
+
+    /// The address of durable process `pid` taking `M`, live or passivated,
+    /// without bringing a passivated one back (its first mail will); nil
+    /// if it is neither, or takes other messages.
+    public func durableAddress<M: Codable & Sendable>(of pid: Pid, as: M.Type = M.self) -> Address<M>? {
+        guard let durable = core.durable else { return nil }
+        if let cell = durable.cell(pid) {
+            guard (cell as? DurableNamed)?.messageType == ObjectIdentifier(M.self) else { return nil }
+        } else {
+            guard let behavior = durable.table.withLock({ $0.passive[pid]?.behavior }), let type = durable.registry[behavior],
+                  Self.messageType(of: type) == ObjectIdentifier(M.self) else { return nil }
+        }
+        return durable.address(of: pid, taking: M.self)
+    }
+
+    private static func messageType<B: DurableBehavior>(of _: B.Type) -> ObjectIdentifier { ObjectIdentifier(B.Message.self) }
+
     /// The durable processes that left RAM (passivation), by pid, as `ps` lists them.
     public func passivatedReports() -> [ProcessReport] { core.durable?.passiveReports() ?? [] }
 

@@ -253,18 +253,24 @@ extension DurableCore {
     /// the log since, as passivated (a node start): no cell, a stand-in
     /// for its name, its first due timer armed to bring it back.
     package func enterPassive<B: DurableBehavior>(_ type: B.Type, pid: Pid, _ process: Recovered) {
-        let home = scheduler(for: pid)
-        let standIn = process.name.map { DurableCellBase<B.Message>.standIn(for: pid, name: $0, durable: self) }
         let entry = PassiveEntry(behavior: process.behavior, name: process.name, handled: process.handled, restarts: process.restarts, linked: nil)
-        table.withLock { table in
-            table.passive[pid] = entry
-            if let name = process.name, let standIn {
+        table.withLock { $0.passive[pid] = entry }
+        holdPassive(type, pid: pid, name: process.name, earliestDue: process.timers.values.map(\.due).min())
+    }
+
+    /// What a passivated process needs at a node start besides its entry:
+    /// a stand-in holding its name, its first due timer armed to bring it back.
+    package func holdPassive<B: DurableBehavior>(_ type: B.Type, pid: Pid, name: String?, earliestDue: UInt64?) {
+        let home = scheduler(for: pid)
+        if let name {
+            let standIn = DurableCellBase<B.Message>.standIn(for: pid, name: name, durable: self)
+            table.withLock { table in
                 table.names[name] = pid
                 table.named[name] = (standIn, ObjectIdentifier(B.Message.self))
             }
+            home.node.hold(name, standIn)
         }
-        if let name = process.name, let standIn { home.node.hold(name, standIn) }
-        if let due = process.timers.values.map(\.due).min() {
+        if let due = earliestDue {
             home.loop.execute { [self] in
                 let now = home.node.wallNow.nanosecondsSinceEpoch
                 _ = home.addTimer(after: .clampedNanoseconds(due > now ? due - now : 0)) { [self] _ in _ = activate(pid) }

@@ -93,6 +93,30 @@ extension DurableCore {
     private func makeCells(_ findings: JournalFindings, report: inout RecoveryReport) -> [(Pid, () throws -> (replayed: Int, pending: Int))] {
         var revivals: [(Pid, () throws -> (replayed: Int, pending: Int))] = []
         let journal = self.journal
+        // Passivated processes the log never named: out of RAM, entered all at once.
+        var passive = findings.passive
+        var behaviorKnown: (name: String, known: Bool)?
+        for (serial, seed) in findings.passive {
+            let behavior = seed.entry.behavior
+            // Most share one behavior: asked of the registry once per run of the same name.
+            if behaviorKnown?.name != behavior { behaviorKnown = (behavior, registry[behavior] != nil) }
+            guard behaviorKnown?.known == true, let type = registry[behavior] else {
+                let pid = Pid(serial: serial)
+                passive[serial] = nil
+                report.quarantined[pid] = unknownBehaviorReason(behavior)
+                report.unknownBehaviors[pid] = UnknownBehavior(behavior: behavior, name: seed.entry.name)
+                pinnedScanFrom.store(findings.scanFrom, ordering: .relaxed)
+                continue
+            }
+            if seed.entry.name != nil || !seed.timers.isEmpty {
+                holdPassive(type, pid: Pid(serial: serial), name: seed.entry.name, earliestDue: seed.timers.map(\.due).min())
+            }
+        }
+        report.passivated += passive.count
+        table.withLock { table in
+            table.passive.reserveCapacity(passive.count + findings.processes.count)
+            for (serial, seed) in passive { table.passive[Pid(serial: serial)] = seed.entry }
+        }
         for (serial, process) in findings.processes where !process.exited {
             let pid = Pid(serial: serial)
             guard let type = registry[process.behavior] else {
@@ -110,6 +134,13 @@ extension DurableCore {
                 continue
             }
             do {
+                if process.lean {
+                    // Its snapshot was read without its contents (passivated): it comes back after all.
+                    guard let (_, body) = try loadCheckpoint(pid) else { throw DurableError.undecodable("its snapshot is gone") }
+                    process.spec = body.spec
+                    process.state = body.state
+                    process.lean = false
+                }
                 let finish = try revive(type, pid: pid, process) { seq, body in
                     if try process.withReceived(seq, body) { return }
                     guard let record = try journal.record(at: seq), case .accepted(let accepted) = record else {

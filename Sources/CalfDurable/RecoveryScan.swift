@@ -33,6 +33,9 @@ package final class Recovered {
     package var broken: String?
     /// Its snapshot is the one it left RAM with (passivation).
     package var passivated = false
+    /// Its snapshot's behavior spec and state were not read (passivated:
+    /// read again if it comes back at the start, `DurableCore.makeCells`).
+    package var lean = false
     /// The scanned log holds a record of it after its snapshot.
     package var touched = false
 
@@ -95,10 +98,45 @@ package struct ReceivedMail {
 /// time and payload (read from the scan, else from the journal).
 package typealias MailLookup = (UInt64, (UInt64, UnsafeRawBufferPointer) throws -> Void) throws -> Void
 
+/// A passivated process as its snapshot tells it, while a node start has
+/// seen nothing else of it (a struct in a table: most of a million
+/// processes are these, and come to nothing more).
+package struct PassiveSeed {
+    package var entry: PassiveEntry
+    package var stateSeq: UInt64
+    package var incarnation: UInt64
+    package var timers: [DurableTimer]
+
+    /// The process as the scan follows it once the log names it (its
+    /// snapshot's spec and state read again if it comes back).
+    package func recovered() -> Recovered {
+        let process = Recovered(behavior: entry.behavior, spec: [], name: entry.name, stateSeq: stateSeq, state: [])
+        process.incarnation = incarnation
+        process.restarts = entry.restarts
+        process.handled = entry.handled
+        process.passivated = true
+        process.lean = true
+        for timer in timers { process.timers[timer.id] = timer }
+        return process
+    }
+}
+
 /// What the first phases of a node start find in the journal.
 package struct JournalFindings {
     /// The processes, by pid serial.
     package var processes: [UInt64: Recovered] = [:]
+    /// Passivated processes the log has not named (yet), by pid serial.
+    package var passive: [UInt64: PassiveSeed] = [:]
+
+    /// Process `pid`, followed as a `Recovered` from now on if it was a
+    /// passive seed (the log names it); nil if the journal has no such process.
+    package mutating func process(_ pid: UInt64) -> Recovered? {
+        if let process = processes[pid] { return process }
+        guard let seed = passive.removeValue(forKey: pid) else { return nil }
+        let process = seed.recovered()
+        processes[pid] = process
+        return process
+    }
     /// Why a process's records cannot be read, by pid serial.
     package var broken: [UInt64: String] = [:]
     /// Processes whose snapshot could not be read (their pid, its key, is sure).
@@ -128,12 +166,18 @@ package enum RecoveryScan {
             if let value = try txn.get(meta, key: StoreKey(MetaKey.scanFrom)), let seq = StoreKey.uint64(in: value) {
                 findings.scanFrom = max(1, seq)
             }
+            let count = try txn.count(checkpoints)
+            findings.processes.reserveCapacity(min(count, 1 << 16))
+            findings.passive.reserveCapacity(count)
             try txn.withCursor(checkpoints) { cursor in
                 var entry = try cursor.first()
                 while let (key, value) = entry {
                     if let pid = StoreKey.uint64(in: key) {
                         do {
-                            findings.processes[pid] = try process(fromCheckpoint: journal.checkedValue(value, key: key, in: checkpoints), pid: pid)
+                            switch try process(fromCheckpoint: journal.checkedValue(value, key: key, in: checkpoints), pid: pid) {
+                            case .seed(let seed): findings.passive[pid] = seed
+                            case .process(let process): findings.processes[pid] = process
+                            }
                         } catch {
                             findings.broken[pid] = "its checkpoint is unreadable: \(error)"
                             findings.unreadableCheckpoints.insert(pid)
@@ -156,20 +200,31 @@ package enum RecoveryScan {
         return findings
     }
 
-    private static func process(fromCheckpoint value: UnsafeRawBufferPointer, pid: UInt64) throws -> Recovered {
+    /// A snapshot read: a passivated process's seed, or a process.
+    private enum Read {
+        case seed(PassiveSeed)
+        case process(Recovered)
+    }
+
+    private static func process(fromCheckpoint value: UnsafeRawBufferPointer, pid: UInt64) throws -> Read {
         guard value.count >= 8, let stateSeq = StoreKey.uint64(in: value) else {
             throw LogRecordError(seq: nil, pid: pid, reason: "checkpoint of \(value.count) bytes")
         }
-        let body = try CheckpointBody(decoding: UnsafeRawBufferPointer(rebasing: value[8...]), pid: pid)
+        let body = try CheckpointBody(decoding: UnsafeRawBufferPointer(rebasing: value[8...]), pid: pid, lean: true)
+        if body.passivated, body.pending.isEmpty, body.effects.isEmpty {
+            let entry = PassiveEntry(behavior: body.behavior, name: body.name, handled: body.handled, restarts: body.restarts, linked: nil)
+            return .seed(PassiveSeed(entry: entry, stateSeq: stateSeq, incarnation: body.incarnation, timers: body.timers))
+        }
         let process = Recovered(behavior: body.behavior, spec: body.spec, name: body.name, stateSeq: stateSeq, state: body.state)
         process.incarnation = body.incarnation
         process.restarts = body.restarts
         process.handled = body.handled
         process.passivated = body.passivated
+        process.lean = body.passivated
         process.pending = body.pending
         for timer in body.timers { process.timers[timer.id] = timer }
         for effect in body.effects { process.effects[effect.id] = effect }
-        return process
+        return .process(process)
     }
 
     /// Phase 2: one scan of the log from `findings.scanFrom`: messages each
@@ -178,7 +233,7 @@ package enum RecoveryScan {
     package static func scanLog(_ journal: Journal, into findings: inout JournalFindings) throws {
         // Room for each process's share of the log to scan (bounded: a guess).
         let scanFrom = findings.scanFrom
-        let share = min(4096, Int(clamping: journal.lastSeq &- min(scanFrom, journal.lastSeq)) / max(1, findings.processes.count))
+        let share = min(4096, Int(clamping: journal.lastSeq &- min(scanFrom, journal.lastSeq)) / max(1, findings.processes.count + findings.passive.count))
         if share > 16 { for process in findings.processes.values { process.reserve(share) } }
         try journal.scanStored(from: scanFrom) { at, stored in
             findings.scanned += 1
@@ -189,14 +244,14 @@ package enum RecoveryScan {
                 // Accepted records, most of the log, are read in place.
                 if let accepted = try LogRecord.acceptedFields(in: bytes, seq: seq) {
                     if let key = accepted.key { findings.keys[key] = IdempotencyKeys.Entry(seq: seq, acceptedAt: accepted.acceptedAt) }
-                    if let process = findings.processes[accepted.to], !process.exited {
+                    if let process = findings.process(accepted.to), !process.exited {
                         if seq > process.stateSeq { process.touched = true }
                         process.receive(seq: seq, acceptedAt: accepted.acceptedAt, payload: UnsafeRawBufferPointer(rebasing: bytes[accepted.payloadStart...]))
                     }
                     return true
                 }
                 if let progress = try LogRecord.progressFields(in: bytes, seq: seq) {
-                    guard let process = findings.processes[progress.pid] else { return true }
+                    guard let process = findings.process(progress.pid) else { return true }
                     if seq > process.stateSeq { process.touched = true }
                     for entry in progress.handled { process.done.append(entry.seq) }
                     if seq > process.stateSeq { process.replay.append(contentsOf: progress.handled) }
@@ -217,7 +272,8 @@ package enum RecoveryScan {
             case .success(.accepted), .success(.progress):
                 break // read in place above
             case .success(.lifecycle(let pid, let event, let detail)):
-                if let process = findings.processes[pid], seq > process.stateSeq { process.touched = true }
+                // (A seed becomes a process first: a spawn record must find it.)
+                if let process = findings.process(pid), seq > process.stateSeq { process.touched = true }
                 do throws(LogRecordError) {
                     try apply(event, detail: detail, pid: pid, seq: seq, to: &findings.processes)
                 } catch {
@@ -237,6 +293,7 @@ package enum RecoveryScan {
     package static func quarantine(_ findings: inout JournalFindings) -> (quarantined: [Pid: String], unattributed: [String]) {
         var quarantined: [Pid: String] = [:]
         var unattributed = findings.unattributed
+        for pid in findings.broken.keys { _ = findings.process(pid) }
         for (pid, reason) in findings.broken where findings.processes[pid]?.exited != true {
             guard let process = findings.processes[pid] else {
                 if findings.unreadableCheckpoints.contains(pid) {

@@ -2,6 +2,7 @@ import ArgumentParser
 import CalfBenchmarks
 import Calf
 import CalfStore
+import Foundation
 
 /// `calf bench NAME`: runs one benchmark and prints its figures.
 struct BenchCommand: AsyncParsableCommand {
@@ -11,7 +12,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell, idle, savina, effects, http, flows
+        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell, idle, savina, effects, http, flows, million
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -20,7 +21,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "One JSON object per figure and line: name, value, unit.")
     var json = false
 
-    @Option(help: "Processes to spawn (spawn).")
+    @Option(help: "Processes to spawn (spawn, million).")
     var processes = 1_000_000
 
     @Option(help: "Messages to pass (pingpong).")
@@ -62,6 +63,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "GETs through the request connector and through plain AsyncHTTPClient (http).")
     var calls = 20_000
 
+    @Option(help: "Which node of the million benchmark to run: the first, which also starts the second (first, the default), only the first (prepare), or the second (restart).")
+    var phase: MillionPhase = .first
+
+    @Option(help: "The million benchmark's data directory: the first node's, kept afterwards; the one the second node starts on (with --phase restart).")
+    var data: String?
+
     @Option(help: "Schedulers (default: one per core).")
     var schedulers = Node.coreCount
 
@@ -92,6 +99,18 @@ struct BenchCommand: AsyncParsableCommand {
             try await FlowBench.run(flows: 10_000, steps: max(1, messages / 100_000), report: report)
         case .http:
             try await HTTPBench.run(seconds: seconds, rounds: rounds, calls: calls, durability: durability ?? .process, report: report)
+        case .million:
+            switch phase {
+            case .first:
+                let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+                try await MillionBench.run(processes: processes, executable: executable, keeping: data, report: report)
+            case .prepare:
+                guard let data else { throw ValidationError("--phase prepare needs --data DIR (where the first node's directory stays)") }
+                try await MillionBench.prepare(data, processes: processes, report: report)
+            case .restart:
+                guard let data else { throw ValidationError("--phase restart needs --data DIR (the first node's directory)") }
+                try await MillionBench.restartPhase(data, processes: processes, report: report)
+            }
         case .savina:
             try await SavinaBench.run(rounds: rounds, hog: hog, only: only.map { Set($0.split(separator: ",").map(String.init)) }, report: report)
         }
@@ -100,3 +119,13 @@ struct BenchCommand: AsyncParsableCommand {
 
 
 extension StoreEnvironment.Durability: ExpressibleByArgument {}
+
+/// The nodes of `calf bench million`.
+enum MillionPhase: String, ExpressibleByArgument {
+    /// Spawns, ticks and passivates the processes, then runs the second.
+    case first
+    /// Only the first node, its directory kept in `--data` (for `restart` runs of its own).
+    case prepare
+    /// Starts on the first's directory and ticks each process again.
+    case restart
+}

@@ -100,10 +100,22 @@ public struct ByteReader {
         return Array(buffer[offset..<(offset + Int(length))])
     }
 
+    /// Skips a length-prefixed byte string.
+    public mutating func skipField(_ field: String) throws(LogRecordError) {
+        let length = try varint("length of \(field)")
+        guard length <= UInt64(buffer.count - offset) else { throw fail("\(field) runs past the end") }
+        offset += Int(length)
+    }
+
     /// Reads a length-prefixed UTF-8 string.
     public mutating func string(_ field: String) throws(LogRecordError) -> String {
-        let bytes = try self.field(field)
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw fail("\(field) is not UTF-8") }
+        let length = try varint("length of \(field)")
+        guard length <= UInt64(buffer.count - offset) else { throw fail("\(field) runs past the end") }
+        defer { offset += Int(length) }
+        // Straight from the buffer (no array in between: a node start reads a million of these).
+        guard let text = String(validating: UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + Int(length))]), as: UTF8.self) else {
+            throw fail("\(field) is not UTF-8")
+        }
         return text
     }
 
