@@ -51,9 +51,6 @@ package final class DurableCore: @unchecked Sendable {
     /// keep starting at or before this seq (its mail is only in the log).
     package let pinnedScanFrom: Atomic<UInt64>
     package let nextRound = Atomic<UInt64>(1)
-    /// Passivations and activations (back from passivation) since the node started.
-    package let passivations = Atomic<Int>(0)
-    package let activations = Atomic<Int>(0)
     /// Keeps moves of durable processes and checkpoint rounds apart.
     package let moveGate = DurableMoveGate()
     /// Set once the node has stopped: spawns and messages from outside are refused at once.

@@ -54,7 +54,7 @@ package protocol PassivationSweeping: AnyObject {
 package enum PassivationAttempt: Sendable {
     /// It left RAM, or stays for a lasting reason.
     case finished(PassivationOutcome)
-    /// Something passing keeps it for now (mail waiting or on its way, a
+    /// Something passing keeps it at the moment (mail waiting or on its way, a
     /// move back to its home scheduler): ask again in a moment.
     case busy(String)
 }
@@ -131,7 +131,7 @@ extension DurableCell {
         if suspended { return ("it is suspended", false) }
         if trace.map({ !$0.hasEnded }) == true { return ("it is traced", false) }
         if let relations {
-            // Links stay (with the cell it leaves, see `retire`); monitors keep it in RAM for now.
+            // Links stay (with the cell it leaves, see `retire`); a monitor keeps it in RAM (its down signal is not carried).
             if !relations.monitoredBy.isEmpty { return ("it is monitored", false) }
             if !relations.monitoring.isEmpty { return ("it monitors another process", false) }
             if relations.effects != nil { return ("it awaits effects", false) }
@@ -177,21 +177,15 @@ extension DurableCell {
         let here = scheduler
         here.processes[pid] = nil
         if here.durableScheduling.cells[pid] === self { here.durableScheduling.cells[pid] = nil }
-        let stub = name.map { DurableCellBase<B.Message>.standIn(for: pid, name: $0, durable: durable) }
+        let standIn = name.map { DurableCellBase<B.Message>.standIn(for: pid, name: $0, durable: durable) }
         let linked = relations?.links.isEmpty == false
-        durable.passivated(self, entry: PassiveEntry(behavior: B.behaviorName, name: name, handled: handled, restarts: restarts, linked: linked ? self : nil), standIn: stub)
-        if let name, let stub { here.node.reregister(name, stub) }
+        durable.passivated(self, entry: PassiveEntry(behavior: B.behaviorName, name: name, handled: handled, restarts: restarts, linked: linked ? self : nil), standIn: standIn)
+        if let name, let standIn { here.node.reregister(name, standIn) }
         phase = .passivated
         status = .dead
         sinceSnapshot = []
         if mailbox.storage != nil { mailbox.destroy() }
-        if let earliestDue {
-            // Its first due timer brings it back (then its timers are armed as its snapshot has them).
-            let now = here.node.wallNow.nanosecondsSinceEpoch
-            let core = durable
-            let pid = self.pid
-            _ = here.addTimer(after: .clampedNanoseconds(earliestDue > now ? earliestDue - now : 0)) { _ in _ = core.activate(pid) }
-        }
+        if let earliestDue { durable.armActivation(of: pid, at: earliestDue, on: here) }
     }
 }
 
@@ -246,7 +240,6 @@ extension DurableCore {
             table.passive[cell.pid] = entry
             if let name = entry.name, let standIn { table.named[name] = (standIn, ObjectIdentifier(M.self)) }
         }
-        passivations.wrappingAdd(1, ordering: .relaxed)
     }
 
     /// Enters recovered process `pid`, passivated with nothing for it in
@@ -270,12 +263,15 @@ extension DurableCore {
             }
             home.node.hold(name, standIn)
         }
-        if let due = earliestDue {
-            home.loop.execute { [self] in
-                let now = home.node.wallNow.nanosecondsSinceEpoch
-                _ = home.addTimer(after: .clampedNanoseconds(due > now ? due - now : 0)) { [self] _ in _ = activate(pid) }
-            }
-        }
+        if let due = earliestDue { home.loop.execute { [self] in armActivation(of: pid, at: due, on: home) } }
+    }
+
+    /// Arms a timer on `home` (its thread) that brings passivated process
+    /// `pid` back when its first timer is due (`due`, wall time in ns);
+    /// its timers are then armed as its snapshot has them.
+    package func armActivation(of pid: Pid, at due: UInt64, on home: Scheduler) {
+        let now = home.node.wallNow.nanosecondsSinceEpoch
+        _ = home.addTimer(after: .clampedNanoseconds(due > now ? due - now : 0)) { [self] _ in _ = activate(pid) }
     }
 
     /// The cell that holds passivated process `name`'s name (its stand-in),
@@ -320,7 +316,6 @@ extension DurableCore {
             }
             let cell = try activated(type, pid: pid, body)
             if let left = passive?.linked { takeLinks(of: left, to: cell) }
-            activations.wrappingAdd(1, ordering: .relaxed)
             return cell
         } catch {
             reportProblem("durable process \(pid) could not come back from passivation: \(error)", level: .error, ["pid": "\(pid)"])

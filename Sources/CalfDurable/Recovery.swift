@@ -95,12 +95,12 @@ extension DurableCore {
         let journal = self.journal
         // Passivated processes the log never named: out of RAM, entered all at once.
         var passive = findings.passive
-        var behaviorKnown: (name: String, known: Bool)?
+        var last: (behavior: String, type: (any DurableBehavior.Type)?)?
         for (serial, seed) in findings.passive {
             let behavior = seed.entry.behavior
             // Most share one behavior: asked of the registry once per run of the same name.
-            if behaviorKnown?.name != behavior { behaviorKnown = (behavior, registry[behavior] != nil) }
-            guard behaviorKnown?.known == true, let type = registry[behavior] else {
+            if last?.behavior != behavior { last = (behavior, registry[behavior]) }
+            guard let type = last?.type else {
                 let pid = Pid(serial: serial)
                 passive[serial] = nil
                 report.quarantined[pid] = unknownBehaviorReason(behavior)

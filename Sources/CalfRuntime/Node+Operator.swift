@@ -22,14 +22,12 @@ extension Node {
 
     /// The live process named by `target`: a registered name or a printed pid.
     package func liveCell(_ target: String) async -> ProcessCell? {
-        let named = core.whereis(target)
-        if let named, named.status == .alive { return named }
-        if let pid = Pid(parsing: target), let cell = await findProcess({ $0.processes[pid] }) { return cell }
+        if let cell = await transientCell(named: target) { return cell }
         // A durable process that left RAM comes back for the operator.
         for layer in core.attachedLayers {
             if let cell = await layer.activate(target) { return cell }
         }
-        return named
+        return core.whereis(target)
     }
 
     /// Runs `body` on the owner's thread of the live process `target` (a
