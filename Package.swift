@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import CompilerPluginSupport
 import PackageDescription
 
 let package = Package(
@@ -25,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // @JournalCoded (the CalfMacros plugin).
+        .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -70,9 +73,16 @@ let package = Package(
             "CalfRuntime", "CalfDurable", "CalfControl", "CalfLoop", "CalfStore",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // What a user imports: the layers above, re-exported.
+        // @JournalCoded: writes a message's or a state's JournalCodable conformance.
+        .macro(name: "CalfMacros", dependencies: [
+            .product(name: "SwiftSyntax", package: "swift-syntax"),
+            .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
+            .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
+            .product(name: "SwiftDiagnostics", package: "swift-syntax"),
+        ]),
+        // What a user imports: the layers above, re-exported, and @JournalCoded.
         .target(name: "Calf", dependencies: [
-            "CalfRuntime", "CalfDurable", "CalfSupervision", "CalfControl",
+            "CalfRuntime", "CalfDurable", "CalfSupervision", "CalfControl", "CalfMacros",
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .target(name: "CalfShell", dependencies: ["CalfControl"]),
@@ -146,6 +156,12 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .testTarget(name: "CalfControlTests", dependencies: ["CalfControl"]),
+        .testTarget(name: "CalfMacrosTests", dependencies: [
+            "CalfMacros",
+            .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
+            .product(name: "SwiftSyntaxMacroExpansion", package: "swift-syntax"),
+            .product(name: "SwiftSyntaxMacrosGenericTestSupport", package: "swift-syntax"),
+        ]),
         .testTarget(name: "CalfConnectorsTests", dependencies: [
             "Calf", "CalfConnectors",
             .product(name: "Hummingbird", package: "hummingbird"),

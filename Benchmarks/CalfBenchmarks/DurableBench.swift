@@ -33,6 +33,14 @@ enum FastHop: HopMessage, JournalCodable {
     }
 }
 
+/// A hop whose `JournalCodable` conformance `@JournalCoded` writes.
+@JournalCoded
+enum MacroHop: HopMessage {
+    case hop(remaining: Int, to: Int)
+    var remaining: Int { if case .hop(let remaining, _) = self { remaining } else { 0 } }
+    var to: Int { if case .hop(_, let to) = self { to } else { 0 } }
+}
+
 /// Messages handled by benchmark workers outside replay.
 let benchHandled = Atomic<Int>(0)
 
@@ -67,6 +75,12 @@ struct FastWorker: HopWorker {
     var workers = 10_000
 }
 
+/// A worker whose messages' coding the macro wrote.
+struct MacroWorker: HopWorker {
+    typealias Message = MacroHop
+    var workers = 10_000
+}
+
 /// A worker whose messages go through `Codable`.
 struct CodableWorker: HopWorker {
     typealias Message = CodableHop
@@ -77,11 +91,13 @@ struct CodableWorker: HopWorker {
 enum HopCoding: String, CaseIterable {
     /// `Codable` through `BinaryEncoder`.
     case codable
-    /// `JournalCodable`.
+    /// `JournalCodable`, written by hand.
     case fast
+    /// `JournalCodable`, written by `@JournalCoded`.
+    case macro
 
-    /// The figure's name with this coding's suffix (none for the fast path).
-    func name(_ base: String) -> String { self == .fast ? base : "\(base)_codable" }
+    /// The figure's name with this coding's suffix (none for the hand-written fast path).
+    func name(_ base: String) -> String { self == .fast ? base : "\(base)_\(rawValue)" }
 }
 
 /// The durable benchmarks of the durability issue: `durable`, `replay`, `recover`.
@@ -131,11 +147,13 @@ public enum DurableBench {
     /// `calf bench durable`: `workers` durable processes take `messages`
     /// from outside, each passed on once to another worker (so 2 handled
     /// per message sent), at both durability levels, with messages that
-    /// write themselves (`JournalCodable`) and, for comparison in the same
-    /// run, through `Codable`; then steady senders' accept latency.
+    /// write themselves (`JournalCodable` by hand) and, for comparison in
+    /// the same run, coded by `@JournalCoded` and through `Codable`; then
+    /// steady senders' accept latency.
     public static func run(workers: Int, messages: Int, levels: [StoreEnvironment.Durability] = [.fsync, .process], report: Report) async throws {
         for durability in levels {
             try await flood(workers: workers, messages: messages, durability: durability, FastWorker.self, coding: .fast, steady: true, report: report)
+            try await flood(workers: workers, messages: messages, durability: durability, MacroWorker.self, coding: .macro, steady: false, report: report)
             try await flood(workers: workers, messages: messages, durability: durability, CodableWorker.self, coding: .codable, steady: false, report: report)
         }
     }
@@ -204,9 +222,11 @@ public enum DurableBench {
     }
 
     /// `calf bench replay`: messages replayed through handlers at a node start
-    /// (no snapshot since they were handled), `JournalCodable` and `Codable` messages.
+    /// (no snapshot since they were handled): `JournalCodable` messages
+    /// written by hand and by `@JournalCoded`, and `Codable` ones.
     public static func replay(workers: Int, messages: Int, report: Report) async throws {
         try await replay(workers: workers, messages: messages, FastWorker.self, coding: .fast, report: report)
+        try await replay(workers: workers, messages: messages, MacroWorker.self, coding: .macro, report: report)
         try await replay(workers: workers, messages: messages, CodableWorker.self, coding: .codable, report: report)
     }
 

@@ -86,3 +86,13 @@ extension ByteReader {
         return durable.address(of: pid, taking: M.self)
     }
 }
+
+extension Address: JournalField where Message: Codable {
+    /// The address as its pid (a field of a `@JournalCoded` message or state).
+    public func writeJournalField(to writer: inout ByteWriter) { writer.address(self) }
+
+    /// Reads an address as `ByteReader.address(_:taking:)` does.
+    public init(readingJournalField reader: inout ByteReader, named field: String) throws {
+        self = try reader.address(field, taking: Message.self)
+    }
+}

@@ -33,7 +33,7 @@
 /// Changing how a type writes itself changes the bytes its senders'
 /// output digests cover, as any change of encoding does: stop the node in
 /// order before deploying it (its last checkpoint leaves nothing to replay).
-public protocol JournalCodable {
+public protocol JournalCodable: JournalField {
     /// Writes this value's fields.
     func write(to writer: inout ByteWriter)
 
