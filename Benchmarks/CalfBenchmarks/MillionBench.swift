@@ -17,6 +17,9 @@ let millionHandled = Atomic<Int>(0)
 /// A mostly idle durable process (an account, a device, a sleeping flow):
 /// it counts the ticks it is sent.
 struct IdleCounter: DurableBehavior {
+    /// Coded by `@JournalCoded`, as a user's hot state would be (a
+    /// snapshot a plain `Codable` wrote before still reads).
+    @JournalCoded
     struct State: Codable { var ticks = 0 }
 
     func initialState() -> State { State() }

@@ -326,12 +326,19 @@ extension DurableCore {
     }
 
     private func activated<B: DurableBehavior>(_ type: B.Type, pid: Pid, _ body: CheckpointBody) throws -> ProcessCell {
+        let home = scheduler(for: pid).durableScheduling
         let (behavior, state) = try DurableDecoding.with(self) { () throws -> (B, B.State) in
             let behavior: B
-            do {
-                behavior = try BinaryDecoder().decode(B.self, from: body.spec)
-            } catch {
-                throw DurableError.undecodable("its behavior \(B.behaviorName) does not decode: \(error)")
+            if _isPOD(B.self), let last = home.lastSpec, last.type == ObjectIdentifier(B.self), last.bytes == body.spec,
+               let same = last.behavior as? B {
+                behavior = same
+            } else {
+                do {
+                    behavior = try BinaryDecoder().decode(B.self, from: body.spec)
+                } catch {
+                    throw DurableError.undecodable("its behavior \(B.behaviorName) does not decode: \(error)")
+                }
+                if _isPOD(B.self) { home.lastSpec = (ObjectIdentifier(B.self), body.spec, behavior) }
             }
             do {
                 return (behavior, try JournalCodec<B.State>().decode(from: body.state))

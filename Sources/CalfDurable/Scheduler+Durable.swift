@@ -17,6 +17,14 @@ package final class DurableScheduling: SchedulerAttachment {
     /// armed yet; the shortest asked for by a process put to work here).
     private var sweepPeriod: Duration?
     private var sweepTimer: TimerRef?
+    /// The behavior value last decoded here for a process brought back,
+    /// with its type and spec bytes: processes of one behavior mostly share
+    /// their spec, so the next with the same bytes takes that value instead
+    /// of a `Codable` decode. Only for a behavior type with no references
+    /// in it (`_isPOD`): a copy of such a value is the value its bytes
+    /// decode to, where a class inside one would be shared by processes
+    /// that each had their own. This scheduler's thread only.
+    @exclusivity(unchecked) package var lastSpec: (type: ObjectIdentifier, bytes: [UInt8], behavior: any Sendable)?
 
     package init() {}
 

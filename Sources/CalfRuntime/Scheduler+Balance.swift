@@ -100,7 +100,10 @@ extension Scheduler {
 
     /// Moves up to `limit` movable processes from the back of the run queue
     /// (those that would wait longest) to `target(cell)`. They are taken off
-    /// the queue here, so that the move need not search it.
+    /// the queue here, so that the move need not search it. It looks at
+    /// no more than `4 × limit + 64` of them: a long queue of processes
+    /// that may not move (a mass activation of durable ones, say) was
+    /// looked through whole every millisecond, 10 % of a scheduler's time.
     private func share(upTo limit: Int, to target: (ProcessCell) -> Scheduler?, honouringSettle: Bool, as kind: BalancerMove) {
         guard limit > 0, !runQueue.isEmpty else { return }
         let now = self.now
@@ -109,7 +112,7 @@ extension Scheduler {
         var taken = 0
         var staying: [ProcessCell] = []
         var looked = 0
-        let available = runQueue.count
+        let available = min(runQueue.count, 4 &* limit &+ 64)
         while looked < available, taken < limit, let cell = runQueue.popLast() {
             looked += 1
             guard cell.status == .alive, cell.holds == 0, cell.arrival == nil, !cell.pinned, cell.canMove,

@@ -42,8 +42,8 @@ public protocol JournalCodable: JournalField {
     init(reading reader: inout ByteReader) throws
 }
 
-// @unchecked Sendable: both fields are set once in `init` and only read
-// afterwards, from any thread (a metatype and a string).
+// @unchecked Sendable: its one field is set once in `init` and only read
+// afterwards, from any thread (a metatype).
 
 /// Writes and reads values of one type for the journal: by their
 /// `JournalCodable` conformance when they have one, else with
@@ -53,8 +53,11 @@ public struct JournalCodec<Value: Codable>: @unchecked Sendable {
     /// `Value` as a `JournalCodable` type, when it is one (a metatype: no
     /// object to retain per call, unlike a stored closure).
     private let fast: (any JournalCodable.Type)?
-    /// The type's name, for errors (made once: naming a type costs a demangling).
-    private let name: String
+
+    /// The type's name, for errors only: naming a type costs a demangling,
+    /// and a codec is made per process (it was 2 % of bringing a million
+    /// passivated processes back when `init` made it).
+    private var name: String { "\(Value.self)" }
 
     /// The first byte of a document written through `JournalCodable` (a
     /// `BinaryFormat` document begins with `BinaryFormat.version`).
@@ -62,7 +65,6 @@ public struct JournalCodec<Value: Codable>: @unchecked Sendable {
 
     /// The codec of `Value`.
     public init() {
-        name = "\(Value.self)"
         fast = Value.self as? any JournalCodable.Type
     }
 
@@ -109,8 +111,15 @@ public struct JournalCodec<Value: Codable>: @unchecked Sendable {
         guard let fast else {
             throw BinaryDecodingError("written by a JournalCodable conformance \(name) no longer has", path: [])
         }
-        var reader = ByteReader(bytes, from: 1, what: name)
-        let value = try Self.read(fast, from: &reader)
+        // The reader's errors get the type's name here, on their way out,
+        // not one made per decode.
+        var reader = ByteReader(bytes, from: 1, what: "")
+        let value: Value
+        do {
+            value = try Self.read(fast, from: &reader)
+        } catch let error as LogRecordError {
+            throw LogRecordError(seq: error.seq, pid: error.pid, reason: name + error.reason)
+        }
         guard reader.isAtEnd else {
             throw BinaryDecodingError("\(reader.remaining) bytes after the value of \(name)", path: [])
         }
