@@ -383,6 +383,11 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
 
     package override final func liveSuccessor() -> ProcessCell? { broughtBack() }
 
+    package override final func linkHolderWhileAway() -> ProcessCell? {
+        guard phase == .passivated, durable.scheduler(for: pid) === scheduler else { return nil }
+        return durable.linkHolder(of: pid, standIn: self)
+    }
+
     package override final func didExit(reason: ExitReason) {
         for (_, entry) in timers { entry.ref.map { _ = scheduler.cancelTimer($0) } }
         timers.removeAll()

@@ -13,8 +13,10 @@ package struct PassiveEntry: Sendable {
     package var handled: UInt64
     /// Restarts in place over its life.
     package var restarts: UInt64
-    /// The cell it left, when processes are linked to it (its supervisor):
-    /// theirs to signal until it is back, when its links go to the new cell.
+    /// The cell that holds its links while it is out: the cell it left, when
+    /// processes were linked to it (its supervisor), or the stand-in a link
+    /// was made with since (a supervisor at a node start). Theirs to signal
+    /// until it is back, when its links go to the new cell.
     package var linked: ProcessCell?
 }
 
@@ -280,6 +282,21 @@ extension DurableCore {
         table.withLock { table in
             guard let pid = table.names[name], let entry = table.passive[pid], let held = table.named[name] else { return nil }
             return (held.cell, entry.behavior)
+        }
+    }
+
+    /// The cell that keeps links made with passivated process `pid` until
+    /// it comes back: the cell it left, if processes were linked to it then,
+    /// else `standIn` (a node start's); nil if it is not passivated. Its
+    /// home scheduler's thread (where activation runs: it cannot come back
+    /// in between).
+    package func linkHolder(of pid: Pid, standIn: ProcessCell) -> ProcessCell? {
+        table.withLock { table in
+            guard var entry = table.passive[pid] else { return nil }
+            if let held = entry.linked { return held }
+            entry.linked = standIn
+            table.passive[pid] = entry
+            return standIn
         }
     }
 

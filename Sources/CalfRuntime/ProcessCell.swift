@@ -113,6 +113,14 @@ open class ProcessCell: RemoteReceiver, @unchecked Sendable {
     /// back; a signal or a link meant for this one goes there (its owner's
     /// thread). Nil: it is what it looks like.
     open func liveSuccessor() -> ProcessCell? { nil }
+
+    /// For a cell that stands for a process out of RAM: the cell that keeps
+    /// links made with it until the process comes back (when they go to
+    /// the cell it comes back in), so that a link does not bring it back:
+    /// a supervisor linking to its passivated children at a node start
+    /// leaves them out of RAM. Nil: a link goes to `liveSuccessor`. Its
+    /// owner's thread.
+    open func linkHolderWhileAway() -> ProcessCell? { nil }
     /// Switches to the turn that records a trace, or back (loop thread).
     package func setTraced(_ on: Bool) {}
     /// Whether the balancer may move it now (a kind of process with work

@@ -365,6 +365,16 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
             if b.status == .alive {
                 let other = b.relationsForUpdate
                 if !other.links.contains(where: { $0 === a }) { other.links.append(a) }
+            } else if let holder = b.linkHolderWhileAway() {
+                // It stands for a process out of RAM: the link waits with `holder`, without bringing it back.
+                let held = holder.relationsForUpdate
+                if !held.links.contains(where: { $0 === a }) { held.links.append(a) }
+                if holder !== b {
+                    scheduler.onOwner(of: a) { _ in
+                        guard let index = a.relations?.links.firstIndex(where: { $0 === b }) else { return }
+                        a.relations?.links[index] = holder
+                    }
+                }
             } else if let live = b.liveSuccessor() {
                 // It stood for a process that left RAM: the link is with the process brought back.
                 scheduler.onOwner(of: a) { owner in

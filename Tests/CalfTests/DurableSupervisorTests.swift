@@ -58,6 +58,48 @@ private func total(_ node: Node, _ address: Address<Tick.Message>) async throws 
 
 /// Durable children under supervisors, and durable supervisors across node restarts.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct DurableSupervisorTests {
+    @Test func aPassivatedChildStaysOutOfRAMWhenItsSupervisorLinksAtANodeStartAndComesBackLinked() async throws {
+        try await withDataDirectory { dir in
+            var passivating = options(dir)
+            passivating.passivateAfter = .seconds(3600)
+            let tree = { SupervisorSpec("root", intensity: 5, period: .seconds(60)) {
+                ChildSpec.durable("tally", Tick())
+                ChildSpec.durable("busy", Tick())
+            } }
+            let pid: Pid
+            do {
+                let node = try Node(schedulers: 2, durable: passivating)
+                let root = try await node.startSupervisor(tree())
+                pid = try #require(try await root.pid(of: "tally"))
+                let address = try await tally(node, pid)
+                node.send(.add(5), to: address)
+                #expect(try await total(node, address) == 5)
+                #expect(try await node.passivate(pid.description) == .passivated)
+                try await node.shutdown()
+            }
+            let node = try Node(schedulers: 2, durable: passivating)
+            #expect(node.recoveryReport?.passivated == 1)
+            let root = try await node.startSupervisor(tree())
+            #expect(try await root.pid(of: "tally") == pid)
+            // The supervisor linked to it without bringing it back.
+            #expect(node.passivatedCount == 1)
+            #expect(!(await node.livePids()).contains(pid), "its supervisor's link brought it back")
+            // Its next mail does, and the link is with the cell it came back in.
+            let named = try #require(node.address(named: "tally", as: Tick.Message.self))
+            node.send(.add(2), to: named)
+            #expect(try await total(node, named) == 7)
+            #expect(node.passivatedCount == 0)
+            let report = try #require(await node.processReport(pid.description))
+            #expect(report.links == [root.pid.description], "links: \(report.links)")
+            // Still its supervisor's child: a crash is a restart it counts.
+            node.send(.crash, to: named)
+            let children = await root.children { $0.first { $0.id == "tally" }?.restarts == 1 }
+            #expect(children.first { $0.id == "tally" }?.restarts == 1)
+            #expect(try await total(node, named) == 7)
+            try await node.shutdown()
+        }
+    }
+
     @Test func aDurableChildsCrashIsARestartItsSupervisorCountsAndAppliesToSiblings() async throws {
         try await withDataDirectory { dir in
             let node = try Node(schedulers: 2, durable: options(dir))
