@@ -18,9 +18,10 @@ extension Node {
             let layerChecks = core.attachedLayers.map { $0.beginSettleRound() }
             for scheduler in schedulers {
                 let (quiet, taken) = await onLoop(scheduler) { scheduler -> (Bool, UInt64) in
-                    scheduler.takeAllRemote()
+                    // Anything taken may have gone on to another scheduler without a turn (mail for a process that moved).
+                    let taken = scheduler.takeAllRemote()
                     scheduler.runEnded()
-                    return (scheduler.runQueue.isEmpty && !scheduler.remote.hasItems, scheduler.turns)
+                    return (taken == 0 && scheduler.runQueue.isEmpty && !scheduler.remote.hasItems, scheduler.turns)
                 }
                 idle = idle && quiet
                 turns.append(taken)

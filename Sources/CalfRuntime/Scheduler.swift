@@ -132,7 +132,8 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     /// Moves every remote delivery pushed so far into its mailbox (not
     /// what other threads push meanwhile).
     @usableFromInline
-    package func takeAllRemote() {
+    @discardableResult
+    package func takeAllRemote() -> Int {
         remote.handPushed(to: self)
     }
 
@@ -388,8 +389,13 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
     }
 
     package func unlink(_ a: ProcessCell, _ b: ProcessCell) {
-        a.relations?.links.removeAll { $0 === b }
-        onOwner(of: b) { _ in b.relations?.links.removeAll { $0 === a } }
+        // A link made with a cell that stood for a process out of RAM is with the cell it came back in: same pid.
+        let pid = b.pid
+        let others = a.relations?.links.filter { $0 !== b && $0.pid == pid } ?? []
+        a.relations?.links.removeAll { $0.pid == pid }
+        for peer in [b] + others {
+            onOwner(of: peer) { _ in peer.relations?.links.removeAll { $0 === a } }
+        }
     }
 
     package func monitor(watcher: ProcessCell, target: ProcessCell) -> MonitorRef {

@@ -120,7 +120,7 @@ extension Node {
             // starts, in its release channel), so that every child is running on return.
             await onOwner(of: address.cell) { $0.flushDurable() }
             await durable.drain()
-            for scheduler in schedulers { await onLoop(scheduler) { $0.takeAllRemote() } }
+            for scheduler in schedulers { await onLoop(scheduler) { _ = $0.takeAllRemote() } }
         }
         let ref = SupervisorRef(address)
         report.started(ref, core: core)

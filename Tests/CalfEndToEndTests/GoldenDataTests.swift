@@ -9,7 +9,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(3))) struct GoldenDataTests {
     static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures")
 
-    @Test(arguments: ["format1", "format2"])
+    @Test(arguments: ["format1", "format2", "snapshot4"])
     func aDataDirectoryOfAnEarlierFormatReadsTheSameAndServes(format: String) async throws {
         let folder = Self.fixtures.appendingPathComponent(format)
         let tree = folder.appendingPathComponent("golden.yaml").path
@@ -29,6 +29,12 @@ import Testing
             let keepKeys = ["--key-retention", "\(100 * 365 * 24 * 3600)"]
             var node = try await NodeProcess(data: data, tree: tree, durability: "process", extra: keepKeys)
             #expect(!node.output.withLock { $0 }.contains("quarantined"), "\(node.output.withLock { $0 })")
+            if format == "snapshot4" {
+                // Passivated when the folder was made: out of RAM after the start, their supervisors linked to them.
+                (status, out, err) = try await runShell(data, ["ps"])
+                let passivated = out.split(separator: "\n").filter { $0.contains(" passivated ") }.map { $0.split(separator: " ")[1] }
+                #expect(passivated == ["account-2", "golden/pool/tally-2"], "\(out)")
+            }
             (status, out, err) = try await runShell(data, [
                 "state account-1", "state account-2", "state golden/pool/tally-1", "state golden/pool/tally-2",
             ])

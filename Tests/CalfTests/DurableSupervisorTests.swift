@@ -91,12 +91,19 @@ private func total(_ node: Node, _ address: Address<Tick.Message>) async throws 
             #expect(node.passivatedCount == 0)
             let report = try #require(await node.processReport(pid.description))
             #expect(report.links == [root.pid.description], "links: \(report.links)")
-            // Still its supervisor's child: a crash is a restart it counts.
-            node.send(.crash, to: named)
-            let children = await root.children { $0.first { $0.id == "tally" }?.restarts == 1 }
-            #expect(children.first { $0.id == "tally" }?.restarts == 1)
-            #expect(try await total(node, named) == 7)
+            // Its supervisor's stop detaches it, as any durable child: it is not stopped for good.
             try await node.shutdown()
+            let again = try Node(schedulers: 2, durable: passivating)
+            let rootAgain = try await again.startSupervisor(tree())
+            #expect(try await rootAgain.pid(of: "tally") == pid)
+            let back = try #require(again.address(named: "tally", as: Tick.Message.self))
+            #expect(try await total(again, back) == 7, "the supervisor's stop ended it")
+            // Still its supervisor's child: a crash is a restart it counts.
+            again.send(.crash, to: back)
+            let children = await rootAgain.children { $0.first { $0.id == "tally" }?.restarts == 1 }
+            #expect(children.first { $0.id == "tally" }?.restarts == 1)
+            #expect(try await total(again, back) == 7)
+            try await again.shutdown()
         }
     }
 
