@@ -70,7 +70,7 @@ package struct CheckpointBody: Sendable {
     /// state are skipped (left empty: a node start reads them again if it
     /// brings the process back).
     package init(decoding bytes: UnsafeRawBufferPointer, pid: UInt64, lean: Bool = false) throws(LogRecordError) {
-        var reader = ByteReader(bytes, what: "checkpoint of process \(pid)")
+        var reader = ByteReader(bytes, what: "checkpoint", ofProcess: pid)
         let version = try reader.varint("version")
         guard (1...Self.version).contains(version) else {
             throw LogRecordError(seq: nil, reason: "checkpoint of process \(pid) has format \(version), this build reads 1 to \(Self.version)")
@@ -134,7 +134,7 @@ package struct SpawnDetail: Sendable {
         var result: Result<SpawnDetail, LogRecordError>!
         bytes.withUnsafeBytes { buffer in
             do throws(LogRecordError) {
-                var reader = ByteReader(buffer, what: "spawn record of process \(pid)")
+                var reader = ByteReader(buffer, what: "spawn record", ofProcess: pid)
                 result = .success(SpawnDetail(
                     behavior: try reader.string("behavior"), spec: try reader.field("behavior spec"),
                     name: try reader.optionalString("name"), parent: try reader.varint("parent")))

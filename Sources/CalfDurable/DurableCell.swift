@@ -28,8 +28,6 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
     @exclusivity(unchecked) package var snapshotToken: CommitToken?
     /// How its state is written to snapshots and read back.
     package let stateCodec = JournalCodec<B.State>()
-    /// Its `passivateAfter` in nanoseconds (0: it stays in RAM).
-    package let passivateAfterNanoseconds: UInt64
     /// `handled` when a passivation sweep last saw it change, and when that
     /// was (its idle time starts there; nothing is counted on the hot path).
     @exclusivity(unchecked) package var idleHandled: UInt64 = .max
@@ -46,8 +44,9 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
         self.state = state
         snapshotEvery = max(1, behavior.snapshotEvery ?? durable.options.snapshotEvery)
         snapshotIntervalNanoseconds = behavior.snapshotInterval?.nanoseconds ?? 0
-        passivateAfterNanoseconds = durable.options.inspecting ? 0 : (behavior.passivateAfter ?? durable.options.passivateAfter).map { max(1, $0.nanoseconds) } ?? 0
+        let passivateAfter = durable.options.inspecting ? 0 : (behavior.passivateAfter ?? durable.options.passivateAfter).map { max(1, $0.nanoseconds) } ?? 0
         super.init(pid: pid, scheduler: scheduler, durable: durable, name: name, mailboxLimit: behavior.mailboxLimit)
+        passivateAfterNanoseconds = passivateAfter
         // The behavior's own module's copy, specialized for its types; else
         // (a runtime of another behavior) this module's generic one.
         if !B._durableRuntime.install(self) { Self.installSpecialized(on: self) }

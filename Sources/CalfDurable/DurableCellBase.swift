@@ -131,6 +131,8 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
 
     /// Its passivation snapshot is on its way to the journal (it stays here until that commits).
     @exclusivity(unchecked) package final var passivating = false
+    /// Its `passivateAfter` in nanoseconds (0: it stays in RAM; a stand-in's), set once as its cell is made.
+    package final var passivateAfterNanoseconds: UInt64 = 0
 
     /// The `CommitBatch.serial` of the batch it last put outcomes in.
     @usableFromInline @exclusivity(unchecked) package final var lastBatchSerial: UInt64 = 0

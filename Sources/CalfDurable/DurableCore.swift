@@ -277,9 +277,9 @@ package final class DurableCore: @unchecked Sendable {
             cell.suspended = true
             return
         }
-        if let typed = cell as? any PassivationSweeping, typed.passivateAfterNanoseconds > 0 {
+        if cell.passivateAfterNanoseconds > 0 {
             // Looked at four times per passivateAfter, between 1 ms and 1 s apart.
-            let period = min(max(typed.passivateAfterNanoseconds / 4, 1_000_000), 1_000_000_000)
+            let period = min(max(cell.passivateAfterNanoseconds / 4, 1_000_000), 1_000_000_000)
             scheduler.durableScheduling.sweep(every: .nanoseconds(Int64(period)), on: scheduler)
         }
         for timer in timers { cell.addCommittedTimer(timer) }

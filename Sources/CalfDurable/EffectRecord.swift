@@ -56,7 +56,7 @@ package struct EffectRecord: Sendable, Equatable {
     package init(decoding bytes: [UInt8], pid: UInt64) throws(LogRecordError) {
         var result: Result<EffectRecord, LogRecordError>!
         bytes.withUnsafeBytes { buffer in
-            var reader = ByteReader(buffer, what: "effect record of process \(pid)")
+            var reader = ByteReader(buffer, what: "effect record", ofProcess: pid)
             do throws(LogRecordError) {
                 result = .success(try EffectRecord(reading: &reader))
             } catch {

@@ -226,6 +226,11 @@ package final class Scheduler: LoopDriver, @unchecked Sendable {
 
     /// The attachment of type `A`, made by `make` and attached on first use (loop thread).
     package func attachment<A: SchedulerAttachment>(_ type: A.Type, orMake make: () -> A) -> A {
+        // By type identity first (a cast per durable send was measurable), then as a cast (a subclass of A).
+        for attachment in attachments where ObjectIdentifier(Swift.type(of: attachment)) == ObjectIdentifier(A.self) {
+            // invariant: its dynamic type is A.
+            return unsafeDowncast(attachment, to: A.self)
+        }
         for attachment in attachments {
             if let found = attachment as? A { return found }
         }

@@ -24,6 +24,7 @@ extension Supervisor {
     /// This supervisor alone, and its running supervisor children to ask in turn.
     package func describe(_ core: SupervisorState, _ context: Context<Message>) -> SupervisorDescription {
         let records = core.records
+        let durable = context.cell.scheduler.node.durable
         var nested: [Int: SupervisorRef] = [:]
         for (index, record) in records.enumerated() where record.spec.kind == .supervisor {
             if let cell = record.cell as? MailboxCell<SupervisorMessage> { nested[index] = SupervisorRef(Address(cell: cell)) }
@@ -32,8 +33,10 @@ extension Supervisor {
             id: spec.id, pid: context.pid.description, strategy: spec.strategy.rawValue, intensity: spec.intensity,
             periodSeconds: Double(spec.period.nanoseconds) / 1e9, durable: spec.durable, restarts: core.totalRestarts,
             children: records.map(\.info).map { info in
-                SupervisionReport.Child(
-                    id: info.id, pid: info.pid?.description, kind: info.kind.rawValue, status: info.status.rawValue,
+                // A durable child out of RAM is still its supervisor's running child; the tree says where it is.
+                let passivated = info.status == .running && info.pid.map { durable?.isPassive($0) == true } == true
+                return SupervisionReport.Child(
+                    id: info.id, pid: info.pid?.description, kind: info.kind.rawValue, status: passivated ? "passivated" : info.status.rawValue,
                     behavior: info.behavior, restarts: info.restarts, lastExit: info.lastExit, supervisor: [])
             })
         return SupervisorDescription(report: report, nested: nested)

@@ -84,6 +84,7 @@ private func total(_ node: Node, _ address: Address<Tick.Message>) async throws 
             // The supervisor linked to it without bringing it back.
             #expect(node.passivatedCount == 1)
             #expect(!(await node.livePids()).contains(pid), "its supervisor's link brought it back")
+            #expect(try await root.report().children.map(\.status) == ["passivated", "running"])
             // Its next mail does, and the link is with the cell it came back in.
             let named = try #require(node.address(named: "tally", as: Tick.Message.self))
             node.send(.add(2), to: named)
@@ -91,6 +92,7 @@ private func total(_ node: Node, _ address: Address<Tick.Message>) async throws 
             #expect(node.passivatedCount == 0)
             let report = try #require(await node.processReport(pid.description))
             #expect(report.links == [root.pid.description], "links: \(report.links)")
+            #expect(try await root.report().children.map(\.status) == ["running", "running"])
             // Its supervisor's stop detaches it, as any durable child: it is not stopped for good.
             try await node.shutdown()
             let again = try Node(schedulers: 2, durable: passivating)

@@ -8,7 +8,7 @@ public struct SupervisionReport: Codable, Sendable, Equatable {
         public var pid: String?
         /// `worker` or `supervisor`.
         public var kind: String
-        /// `running`, `restarting` or `stopped`.
+        /// `running`, `passivated` (a durable child out of RAM, still running as far as its supervisor is concerned), `restarting` or `stopped`.
         public var status: String
         /// Its behavior's name.
         public var behavior: String
