@@ -258,6 +258,9 @@ final class ControlConnection: @unchecked Sendable {
     }
 
     /// Mid-frame for too long, or not reading its replies.
+    /// Since when it has sat in the middle of a frame (nil: between frames).
+    var partialFrameSince: ContinuousClock.Instant? { midFrameSince }
+
     func isStuck(now: ContinuousClock.Instant) -> Bool {
         if pipe.pendingWriteBytes > 0, now - lastWriteProgress > ControlServer.stalledReplyTimeout { return true }
         if let since = midFrameSince, now - since > ControlServer.partialFrameTimeout { return true }

@@ -16,7 +16,8 @@ import Synchronization
 /// `maximumBacklog` bytes of its replies are unread, is closed when none of
 /// its replies has moved for `stalledReplyTimeout` or when it sits in the
 /// middle of a frame for `partialFrameTimeout`; beyond
-/// `maximumConnections`, new ones are closed at once. A malformed frame gets
+/// `maximumConnections`, the one in the middle of a frame the longest is
+/// closed to make room, or with none such the new one is closed at once. A malformed frame gets
 /// an error reply and the connection is closed. Nothing a client does
 /// blocks the node or another client.
 public final class ControlServer: Sendable {
@@ -104,9 +105,15 @@ public final class ControlServer: Sendable {
     var connectionCount: Int { connections.count }
 
     private func accept(_ pipe: LoopPipe) {
-        guard connections.count < Self.maximumConnections else {
-            pipe.close()
-            return
+        if connections.count >= Self.maximumConnections {
+            // Room is made by dropping the connection stuck in the middle of a frame the longest (half-open
+            // clients cannot turn a shell away); with none such, the new one is turned away.
+            let stuck = connections.values.compactMap { connection in connection.partialFrameSince.map { (connection, $0) } }
+            guard let oldest = stuck.min(by: { $0.1 < $1.1 }) else {
+                pipe.close()
+                return
+            }
+            oldest.0.close()
         }
         let connection = ControlConnection(server: self, pipe: pipe)
         guard pipe.peerUserID == userID else {
