@@ -114,6 +114,10 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        // Graphs of jobs, daemons and watched files: the graph file (its model, reading and checks).
+        .target(name: "CalfGraphs", dependencies: [
+            .product(name: "Yams", package: "Yams"),
+        ]),
         .target(name: "Bank", dependencies: ["Calf"], path: "Examples/Bank"),
         .target(name: "Demo", dependencies: ["Calf"], path: "Examples/Demo"),
         .target(name: "RemoteJob", dependencies: ["Calf", "CalfConnectors", "CalfFlows"], path: "Examples/RemoteJob/RemoteJob"),
@@ -131,6 +135,7 @@ let package = Package(
                 "Calf",
                 "CalfConnectors",
                 "CalfFlows",
+                "CalfGraphs",
                 "CalfHTTP",
                 "CalfOperator",
                 "CalfShell",
@@ -150,6 +155,7 @@ let package = Package(
         .executableTarget(name: "Ring", dependencies: ["Calf"], path: "Examples/Ring"),
         .testTarget(name: "CalfLoopTests", dependencies: ["CalfLoop", "CLibUV"]),
         .testTarget(name: "CalfStoreTests", dependencies: ["CalfStore"]),
+        .testTarget(name: "CalfGraphsTests", dependencies: ["CalfGraphs"]),
         .testTarget(name: "CalfTests", dependencies: [
             "Calf", "CalfFlows", "CalfRuntime", "CalfDurable", "CalfSupervision", "CalfLoop", "CalfStore",
             .product(name: "MetricsTestKit", package: "swift-metrics"),

@@ -7,7 +7,7 @@ struct CalfCommand: AsyncParsableCommand {
         commandName: "calf",
         abstract: "Calf: an Erlang-style actor runtime for Swift.",
         version: Calf.version,
-        subcommands: [NodeCommand.self, ShellCommand.self, JournalCommand.self, FlowsCommand.self, VersionCommand.self, BenchCommand.self]
+        subcommands: [NodeCommand.self, ShellCommand.self, JournalCommand.self, FlowsCommand.self, GraphCommand.self, VersionCommand.self, BenchCommand.self]
     )
 }
 
