@@ -57,6 +57,7 @@ final class ControlConnection: @unchecked Sendable {
         guard let chunk else {
             // The client sent all it will: what it asked is still answered.
             ended = true
+            endedAt = .now
             reading = false
             midFrameSince = nil
             // A shell that stops following a trace closes its side.
@@ -260,6 +261,9 @@ final class ControlConnection: @unchecked Sendable {
     /// Mid-frame for too long, or not reading its replies.
     /// Since when it has sat in the middle of a frame (nil: between frames).
     var partialFrameSince: ContinuousClock.Instant? { midFrameSince }
+
+    /// Since when its client has sent nothing more (its answers still going out), if it has ended.
+    private(set) var endedAt: ContinuousClock.Instant?
 
     func isStuck(now: ContinuousClock.Instant) -> Bool {
         if pipe.pendingWriteBytes > 0, now - lastWriteProgress > ControlServer.stalledReplyTimeout { return true }

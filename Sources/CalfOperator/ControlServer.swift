@@ -17,7 +17,8 @@ import Synchronization
 /// its replies has moved for `stalledReplyTimeout` or when it sits in the
 /// middle of a frame for `partialFrameTimeout`; beyond
 /// `maximumConnections`, the one in the middle of a frame the longest is
-/// closed to make room, or with none such the new one is closed at once. A malformed frame gets
+/// closed to make room, else the one whose client ended the longest ago,
+/// else the new one is closed at once. A malformed frame gets
 /// an error reply and the connection is closed. Nothing a client does
 /// blocks the node or another client.
 public final class ControlServer: Sendable {
@@ -106,10 +107,12 @@ public final class ControlServer: Sendable {
 
     private func accept(_ pipe: LoopPipe) {
         if connections.count >= Self.maximumConnections {
-            // Room is made by dropping the connection stuck in the middle of a frame the longest (half-open
-            // clients cannot turn a shell away); with none such, the new one is turned away.
+            // Room is made by dropping the connection stuck in the middle of a frame the longest, else the one
+            // whose client ended the longest ago (answers still going out to a client that may be gone), so
+            // that half-open or departed clients cannot turn a shell away; with neither, the new one is.
             let stuck = connections.values.compactMap { connection in connection.partialFrameSince.map { (connection, $0) } }
-            guard let oldest = stuck.min(by: { $0.1 < $1.1 }) else {
+            let ended = connections.values.compactMap { connection in connection.endedAt.map { (connection, $0) } }
+            guard let oldest = stuck.min(by: { $0.1 < $1.1 }) ?? ended.min(by: { $0.1 < $1.1 }) else {
                 pipe.close()
                 return
             }

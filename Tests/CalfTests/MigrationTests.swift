@@ -127,11 +127,11 @@ private final class Flag: Sendable {
         let (fired, firings) = try await node.receiver(of: String.self)
         let timers = Mutex<[TimerRef]>([])
         // Two timers set on scheduler 0: one to fire, one to cancel after the move
-        // (long enough that the move and the cancel come first on a busy machine).
+        // (long enough that the move and the cancel come first on a busy machine: 1.5 s was not, under the full suite).
         node.send(Step { context in
             let me = context.address
-            let kept = context.sendAfter(Step { context in context.send("kept on \(context.schedulerIndex)", to: fired) }, to: me, after: .milliseconds(1500))
-            let cancelled = context.sendAfter(Step { context in context.send("cancelled fired", to: fired) }, to: me, after: .milliseconds(1500))
+            let kept = context.sendAfter(Step { context in context.send("kept on \(context.schedulerIndex)", to: fired) }, to: me, after: .milliseconds(4000))
+            let cancelled = context.sendAfter(Step { context in context.send("cancelled fired", to: fired) }, to: me, after: .milliseconds(4000))
             timers.withLock { $0 = [kept, cancelled] }
         }, to: process)
         #expect(await node.settled())

@@ -12,7 +12,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell, idle, savina, effects, http, flows, million
+        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell, idle, savina, effects, http, flows, million, watch
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -69,6 +69,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "The million benchmark's data directory: the first node's, kept afterwards; the one the second node starts on (with --phase restart).")
     var data: String?
 
+    @Option(help: "Directories in the watched tree (watch).")
+    var directories = 10_000
+
     @Option(help: "Schedulers (default: one per core).")
     var schedulers = Node.coreCount
 
@@ -111,6 +114,8 @@ struct BenchCommand: AsyncParsableCommand {
                 guard let data else { throw ValidationError("--phase restart needs --data DIR (the first node's directory)") }
                 try await MillionBench.restartPhase(data, processes: processes, report: report)
             }
+        case .watch:
+            try await WatchBench.run(directories: directories, report: report)
         case .savina:
             try await SavinaBench.run(rounds: rounds, hog: hog, only: only.map { Set($0.split(separator: ",").map(String.init)) }, report: report)
         }
