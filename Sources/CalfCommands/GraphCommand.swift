@@ -33,7 +33,9 @@ struct GraphCheckCommand: ParsableCommand {
         }
         let behaviors = Set(registeredBehaviors.withLock { $0.durable }.map { $0.behaviorName })
         do {
-            let graph = try GraphFile(path: file, text: text, behaviors: behaviors).spec
+            let checked = try GraphFile(path: file, text: text, behaviors: behaviors)
+            let graph = checked.spec
+            for note in checked.notes { print("note: \(note)") }
             let kinds = Dictionary(grouping: graph.tasks, by: \.kind)
             let counts = [TaskKind.job, .daemon, .worker].compactMap { kind in kinds[kind].map { "\($0.count) \(kind.rawValue)\($0.count == 1 ? "" : "s")" } }
             print("\(file): graph \(graph.id): \(counts.joined(separator: ", ")), \(graph.watches.count) watch set\(graph.watches.count == 1 ? "" : "s"): no problem")

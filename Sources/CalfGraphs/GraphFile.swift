@@ -23,6 +23,10 @@ public struct GraphFileProblems: Error, Sendable, CustomStringConvertible {
 public struct GraphFile {
     /// The graph, when the file had no problem.
     public let spec: GraphSpec
+    /// What is accepted but worth knowing, with its place: a task's outputs
+    /// inside one of its input sets (outputs are never watched, so they are
+    /// taken out of every watch set).
+    public let notes: [String]
 
     /// Reads `text`, the content of `path`; `behaviors` are the durable
     /// behaviors the node knows (for `worker:` tasks); `searchPath` is where
@@ -32,6 +36,7 @@ public struct GraphFile {
         let spec = reader.read(text)
         guard reader.problems.isEmpty, let spec else { throw GraphFileProblems(problems: reader.problems) }
         self.spec = spec
+        notes = reader.notes
     }
 }
 
@@ -41,6 +46,7 @@ struct GraphFileReader {
     let behaviors: Set<String>
     let searchPath: String
     var problems: [GraphFileProblem] = []
+    var notes: [String] = []
     /// Where each task and watch set was declared, for later messages.
     private var taskPlaces: [String: Yams.Node] = [:]
     private var edgePlaces: [String: [String: Yams.Node]] = [:]
@@ -126,6 +132,7 @@ struct GraphFileReader {
             }
         }
         checkReferences(spec, watchPlaces: watchPlaces)
+        noteOutputsInInputs(spec)
         checkCycles(spec)
         return spec
     }
@@ -415,6 +422,22 @@ struct GraphFileReader {
                 }
                 if edge.cutoffOnOutputs, edge.condition != .succeeded {
                     report(node, "cutoff: outputs goes with succeeded, not \(edge.condition.rawValue)")
+                }
+            }
+        }
+    }
+
+    /// A task whose outputs lie in one of its own input sets: accepted (outputs are never watched), said.
+    private mutating func noteOutputsInInputs(_ spec: GraphSpec) {
+        let watches = Dictionary(spec.watches.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for task in spec.tasks {
+            for input in task.inputs {
+                guard let watch = watches[input] else { continue }
+                for output in task.outputs {
+                    guard let path = watch.paths.first(where: { output == $0 || output.hasPrefix($0 + "/") }) else { continue }
+                    let node = taskPlaces[task.id]?.mapping?["outputs"] ?? taskPlaces[task.id]
+                    let place = node?.mark.map { "\(self.path):\($0.line):\($0.column)" } ?? self.path
+                    notes.append("\(place): \(task.kind.rawValue) \(task.id) writes \(output), inside its input '\(input)' (\(path)): outputs are never watched, so it is left out of that set")
                 }
             }
         }

@@ -242,6 +242,25 @@ private struct Project {
         #expect(garbage.count == 1 && garbage[0].hasPrefix("\(project.file): not YAML:"), "\(garbage)")
     }
 
+    @Test func outputsInsideAnInputSetAreAcceptedAndNoted() throws {
+        let project = try Project()
+        defer { project.remove() }
+        let checked = try GraphFile(path: project.file, text: """
+            graph: dev
+            watches:
+              - watch: everything
+                paths: [.]
+            tasks:
+              - job: build
+                command: [swift, build]
+                inputs: [everything]
+                outputs: [.build/]
+            """, behaviors: [], searchPath: project.searchPath)
+        #expect(checked.notes == [
+            "\(project.file):9:14: job build writes \(project.root)/.build, inside its input 'everything' (\(project.root)): outputs are never watched, so it is left out of that set",
+        ])
+    }
+
     @Test func theClosestNameCountsATranspositionAsOneEdit() {
         #expect(ClosestName.editDistance(Array("bulid"), Array("build")) == 1)
         #expect(ClosestName.to("bulid", among: ["codegen", "build", "test"]) == "build")
