@@ -498,23 +498,14 @@ struct GraphFileReader {
         return list.compactMap(\.string)
     }
 
-    private mutating func choice<T: RawRepresentable>(_ node: Yams.Node?, _ key: String, _ type: T.Type) -> T? where T.RawValue == String {
+    private mutating func choice<T: RawRepresentable & CaseIterable>(_ node: Yams.Node?, _ key: String, _ type: T.Type) -> T? where T.RawValue == String {
         guard let node else { return nil }
         guard let value = node.string.flatMap(T.init(rawValue:)) else {
-            let options = Self.options(of: type)
+            let options = T.allCases.map(\.rawValue)
             report(node, "\(key) must be \(Self.either(options)), not '\(node.string ?? "?")'")
             return nil
         }
         return value
-    }
-
-    private static func options<T: RawRepresentable>(of type: T.Type) -> [String] where T.RawValue == String {
-        switch type {
-        case is TaskSpec.OnStart.Type: ["ifStale", "always", "never"]
-        case is TaskSpec.OnBusy.Type: ["queue", "restart", "ignore"]
-        case is DependencyCondition.Type: DependencyCondition.allCases.map(\.rawValue)
-        default: []
-        }
     }
 
     private mutating func environment(_ node: Yams.Node?) -> [String: String] {

@@ -137,7 +137,7 @@ public struct BackoffSpec: Sendable, Equatable {
 /// One task of a graph.
 public struct TaskSpec: Sendable, Equatable {
     /// What changes while it runs do.
-    public enum OnBusy: String, Sendable, Equatable {
+    public enum OnBusy: String, Sendable, Equatable, CaseIterable {
         /// One more run after this one, however many changes.
         case queue
         /// The run is cancelled and started again.
@@ -146,7 +146,7 @@ public struct TaskSpec: Sendable, Equatable {
         case ignore
     }
     /// Whether it runs when the graph starts.
-    public enum OnStart: String, Sendable, Equatable {
+    public enum OnStart: String, Sendable, Equatable, CaseIterable {
         /// When its inputs or definition changed since its last success.
         case ifStale
         /// Every time.

@@ -32,9 +32,6 @@ public final class ChangeDebouncer: @unchecked Sendable {
         timer = try LoopTimer(loop: loop)
     }
 
-    /// Whether changes wait for their batch.
-    public var isWaiting: Bool { firstAt != nil }
-
     /// Takes what the watcher reported.
     public func take(_ event: TreeWatchEvent) {
         let now = ContinuousClock.now
