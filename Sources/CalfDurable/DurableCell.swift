@@ -27,7 +27,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
     /// The commit of its last snapshot (nil: none taken in this run).
     @exclusivity(unchecked) package var snapshotToken: CommitToken?
     /// How its state is written to snapshots and read back.
-    package let stateCodec = JournalCodec<B.State>()
+    package let stateCodec: JournalCodec<B.State>
     /// `handled` when a passivation sweep last saw it change, and when that
     /// was (its idle time starts there; nothing is counted on the hot path).
     @exclusivity(unchecked) package var idleHandled: UInt64 = .max
@@ -42,6 +42,7 @@ package final class DurableCell<B: DurableBehavior>: DurableCellBase<B.Message>,
         self.behavior = behavior
         self.spec = spec
         self.state = state
+        stateCodec = durable.codec(B.State.self)
         snapshotEvery = max(1, behavior.snapshotEvery ?? durable.options.snapshotEvery)
         snapshotIntervalNanoseconds = behavior.snapshotInterval?.nanoseconds ?? 0
         let passivateAfter = durable.options.inspecting ? 0 : (behavior.passivateAfter ?? durable.options.passivateAfter).map { max(1, $0.nanoseconds) } ?? 0

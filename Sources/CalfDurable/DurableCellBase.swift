@@ -98,7 +98,7 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
     /// The message to handle before the mailbox (retried after a crash).
     @usableFromInline @exclusivity(unchecked) package final var retry: CommittedMail<Message>?
     /// How its messages are written to the journal and read back.
-    @usableFromInline package let codec = JournalCodec<Message>()
+    @usableFromInline package let codec: JournalCodec<Message>
     /// Messages from outside on their way to the journal or in its mailbox,
     /// not yet taken by a turn (any thread: counted up by `DurableCore.ingress`,
     /// down by the turn that takes one or the writer that did not write it).
@@ -112,6 +112,7 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
     package init(pid: Pid, scheduler: Scheduler, durable: DurableCore, name: String?, mailboxLimit: Int? = nil) {
         self.durable = durable
         self.name = name
+        codec = durable.codec(Message.self)
         outsideLimit = max(1, mailboxLimit ?? durable.options.mailboxLimit)
         super.init(pid: pid, scheduler: scheduler)
         // Its intake, a JournalingTarget, comes with the specialized turn (DurableCell.installSpecialized).
@@ -128,6 +129,9 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
     package override final var canMove: Bool {
         phase == .running && timerReleasesAwaited == 0 && !passivating
     }
+
+    /// Its place in its scheduler's table of durable processes (`DurableScheduling.add`).
+    @exclusivity(unchecked) package final var roundIndex = -1
 
     /// Its passivation snapshot is on its way to the journal (it stays here until that commits).
     @exclusivity(unchecked) package final var passivating = false
@@ -181,8 +185,7 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
     package override final func departs() -> Bool {
         guard canMove, durable.moveGate.beginMove() else { return false }
         if hasOutcomesWaiting { scheduler.flushDurable() }
-        let scheduling = scheduler.durableScheduling
-        if scheduling.cells[pid] === self { scheduling.cells[pid] = nil }
+        scheduler.durableScheduling.remove(self)
         return true
     }
 
@@ -190,7 +193,7 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
     /// forwarded, not seen by `acceptCommitted`) to snapshot at the next round.
     package override final func arrived() {
         if status == .alive {
-            scheduler.durableScheduling.cells[pid] = self
+            scheduler.durableScheduling.add(self)
             dirty = true
         }
         durable.moveGate.endMove()
@@ -393,8 +396,7 @@ package class DurableCellBase<Message: Codable & Sendable>: MailboxCell<Message>
     package override final func didExit(reason: ExitReason) {
         for (_, entry) in timers { entry.ref.map { _ = scheduler.cancelTimer($0) } }
         timers.removeAll()
-        let scheduling = scheduler.durableScheduling
-        if scheduling.cells[pid] === self { scheduling.cells[pid] = nil }
+        scheduler.durableScheduling.remove(self)
         durable.forget(self)
     }
 

@@ -28,6 +28,22 @@ package final class DurableCore: @unchecked Sendable {
 
     private static func codec<E: DurableEffect>(of type: E.Type) -> any Sendable { JournalCodec<E>() }
 
+    /// The registered behaviors' message and state types' `JournalCodable`
+    /// conformances, looked up once (see `codec(_:)`).
+    private let codecConformances: [ObjectIdentifier: (any JournalCodable.Type)?]
+
+    private static func conformances<B: DurableBehavior>(of _: B.Type) -> [(ObjectIdentifier, (any JournalCodable.Type)?)] {
+        [(ObjectIdentifier(B.Message.self), JournalCodec<B.Message>().conformance),
+         (ObjectIdentifier(B.State.self), JournalCodec<B.State>().conformance)]
+    }
+
+    /// The codec of `V`: a registered behavior's message or state type's
+    /// without a conformance lookup, any other type's with one.
+    package func codec<V: Codable>(_: V.Type = V.self) -> JournalCodec<V> {
+        guard let known = codecConformances[ObjectIdentifier(V.self)] else { return JournalCodec<V>() }
+        return JournalCodec<V>(conformance: known)
+    }
+
     /// The codec of effect type `E`.
     package func effectCodec<E: DurableEffect>(_ type: E.Type) -> JournalCodec<E> {
         effectCodecs[ObjectIdentifier(E.self)] as? JournalCodec<E> ?? JournalCodec<E>()
@@ -89,6 +105,7 @@ package final class DurableCore: @unchecked Sendable {
         var registry: [String: any DurableBehavior.Type] = [:]
         for type in options.behaviors { registry[type.behaviorName] = type }
         self.registry = registry
+        codecConformances = Dictionary(options.behaviors.flatMap { Self.conformances(of: $0) }) { first, _ in first }
         var effectTypes: [String: any DurableEffect.Type] = [:]
         for type in options.effects + options.behaviors.flatMap({ $0.effects }) where effectTypes[type.effectName] == nil {
             effectTypes[type.effectName] = type
@@ -264,7 +281,7 @@ package final class DurableCore: @unchecked Sendable {
     package func putToWork<M>(_ cell: DurableCellBase<M>, timers: [DurableTimer] = []) {
         let scheduler = cell.scheduler
         scheduler.processes[cell.pid] = cell
-        scheduler.durableScheduling.cells[cell.pid] = cell
+        scheduler.durableScheduling.add(cell)
         if let name = cell.name {
             do throws(NameError) {
                 // (Back from passivation, it takes its name back from its stand-in.)

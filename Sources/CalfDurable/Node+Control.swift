@@ -60,12 +60,10 @@ extension Node {
             // invariant: a durable cell whose message type is M is a MailboxCell<M>.
             return Address(cell: unsafeDowncast(cell, to: MailboxCell<M>.self))
         }
-        guard let passive, let type = durable.registry[passive], Self.messageType(of: type) == ObjectIdentifier(M.self) else { return nil }
+        guard let passive, let type = durable.registry[passive], DurableCore.messageType(of: type) == ObjectIdentifier(M.self) else { return nil }
         // Brought back in the meantime, it still gets what the stand-in journals (`forwardToLive`).
         return Address(cell: DurableCellBase<M>.standIn(for: pid, name: nil, durable: durable))
     }
-
-    private static func messageType<B: DurableBehavior>(of _: B.Type) -> ObjectIdentifier { ObjectIdentifier(B.Message.self) }
 
     /// The durable processes that left RAM (passivation), by pid, as `ps` lists them.
     public func passivatedReports() -> [ProcessReport] { core.durable?.passiveReports() ?? [] }

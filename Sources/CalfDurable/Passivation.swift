@@ -178,7 +178,7 @@ extension DurableCell {
         timers = [:]
         let here = scheduler
         here.processes[pid] = nil
-        if here.durableScheduling.cells[pid] === self { here.durableScheduling.cells[pid] = nil }
+        here.durableScheduling.remove(self)
         let standIn = name.map { DurableCellBase<B.Message>.standIn(for: pid, name: $0, durable: durable) }
         let linked = relations?.links.isEmpty == false
         durable.passivated(self, entry: PassiveEntry(behavior: B.behaviorName, name: name, handled: handled, restarts: restarts, linked: linked ? self : nil), standIn: standIn)
@@ -358,7 +358,7 @@ extension DurableCore {
                 if _isPOD(B.self) { home.lastSpec = (ObjectIdentifier(B.self), body.spec, behavior) }
             }
             do {
-                return (behavior, try JournalCodec<B.State>().decode(from: body.state))
+                return (behavior, try codec(B.State.self).decode(from: body.state))
             } catch {
                 throw DurableError.undecodable("its snapshot does not decode as \(B.State.self): \(error)")
             }

@@ -259,7 +259,7 @@ extension DurableCore {
 
     private func decodeSnapshot<B: DurableBehavior>(_ type: B.Type, _ snapshot: [UInt8]) throws -> B.State {
         do {
-            return try DurableDecoding.with(self) { try JournalCodec<B.State>().decode(from: snapshot) }
+            return try DurableDecoding.with(self) { try codec(B.State.self).decode(from: snapshot) }
         } catch {
             throw DurableError.undecodable("its snapshot does not decode as \(B.State.self): \(error)")
         }

@@ -54,6 +54,44 @@ import Testing
         }
     }
 
+    @Test func mailByPidBringsAPassivatedProcessBackInOrderAndKeepsItsKeys() async throws {
+        try await withDataDirectory { dir in
+            let node = try Node(schedulers: 2, durable: Self.options(dir))
+            let account = try await node.spawnDurable(Ledger(), name: "account")
+            #expect(seqOf(await node.send(Ledger.Message.add(1), toDurable: account.pid, key: "k1")) != nil)
+            #expect(try #require(await Self.passivated(node, account.pid, handled: 1)).status == "passivated")
+
+            // By pid (no cell made for it) and through the address kept from
+            // the spawn, mixed: it comes back once and handles them in order.
+            for n in 2...101 {
+                if n % 3 == 0 {
+                    node.send(.add(n), to: account)
+                } else {
+                    #expect(node.send(Ledger.Message.add(n), toDurable: account.pid), "a send by pid was refused")
+                }
+            }
+            #expect(seqOf(await node.send(Ledger.Message.add(102), toDurable: account.pid, key: "k102")) != nil)
+            #expect(try await ledgerState(node, "account").seen == Array(1...102))
+
+            // Passivated again (with the state's read, 103 handled): a key taken before is still a duplicate.
+            #expect(await Self.passivated(node, account.pid, handled: 103) != nil)
+            guard case .duplicate = await node.send(Ledger.Message.add(1), toDurable: account.pid, key: "k1") else {
+                Issue.record("a key taken before passivation was accepted again by pid")
+                return
+            }
+            // No such process, or a message of another type: refused, nothing journaled.
+            guard case .failed(.noProcess) = await node.send(Ledger.Message.add(1), toDurable: Pid(serial: 999_999), key: nil) else {
+                Issue.record("mail by pid for no process was not refused")
+                return
+            }
+            let deadBefore = node.deadLetters
+            #expect(!node.send(7, toDurable: account.pid), "a message of another type was taken")
+            #expect(node.deadLetters == deadBefore + 1)
+            #expect(try await ledgerState(node, "account").seen == Array(1...102))
+            try await node.shutdown()
+        }
+    }
+
     @Test func aDueTimerBringsAPassivatedProcessBack() async throws {
         try await withDataDirectory { dir in
             // No idle passivation: the test passivates it, and its clock makes the timer due.
