@@ -54,6 +54,9 @@ public enum MillionBench {
     /// Ticks sent but not yet handled, at most.
     static let inFlight = 50_000
 
+    /// Passivated processes the second node brings back one at a time (for the activation latency).
+    static let activationSamples = 1000
+
     /// Runs both nodes: the first here, the second by running `executable`
     /// (`calf`) with `bench million --phase restart`; prints what both measured.
     /// With `keeping`, the data directory is that one, left in place
@@ -116,6 +119,8 @@ public enum MillionBench {
         let bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/pids"))
         let pids = bytes.withUnsafeBytes { Array($0.bindMemory(to: UInt64.self)) }
         guard pids.count == processes else { throw BenchFailure(description: "\(dir)/pids lists \(pids.count) processes, not \(processes)") }
+        // This OS process's memory before the node: what the processes take is measured from it.
+        let before = MemoryUse.now()
         let began = now()
         var startOptions = options(dir)
         // The second round's processes stay in RAM: what is measured is their coming back.
@@ -131,13 +136,33 @@ public enum MillionBench {
         report.figure("million_start", started, "s", note: "to serving: \(recovery?.passivated ?? 0) left out of RAM, \(recovery?.processes ?? 0) brought back, \(recovery?.scanned ?? 0) records scanned; reading \(String(format: "%.2f", recovery?.scanSeconds ?? 0)) s, entering \(String(format: "%.2f", recovery?.reviveSeconds ?? 0)) s")
         report.figure("million_passivated", Double(node.passivatedCount), "processes", note: "out of RAM after the start")
         report.figure("million_rss_start", Double(memory.resident) / 1_048_576, "MiB", note: "anonymous \(memory.anonymous / 1_048_576) MiB, the rest the journal's mapped pages")
-
-        let round = now()
+        report.figure("million_bytes_per_passivated", Double(memory.anonymous - before.anonymous) / Double(processes), "bytes",
+                      note: "anonymous memory the start added, per process out of RAM (the journal's mapped pages not counted)")
         while millionHandled.load(ordering: .relaxed) < 1 { try await Task.sleep(for: .milliseconds(1)) }
-        try await tickEach(Array(pids.dropLast()), node: node, handledBefore: 1)
-        report.figure("million_second_round", Double(processes) / (now() - round), "msgs/s", note: "one tick to each passivated process: journaled, brought back from its snapshot, handled")
+
+        // One at a time, spread over the pids: a tick's send to its handling, the process brought back for it.
+        let sampled = Array(stride(from: 0, to: pids.count - 1, by: max(1, (pids.count - 1) / activationSamples)).prefix(activationSamples))
+        var latencies: [Double] = []
+        for index in sampled {
+            let handled = millionHandled.load(ordering: .relaxed)
+            let sent = now()
+            guard node.send(Tick.tick, toDurable: Pid(serial: pids[index])) else { throw BenchFailure(description: "no process \(Pid(serial: pids[index])) took its tick") }
+            while millionHandled.load(ordering: .relaxed) == handled { await Task.yield() }
+            latencies.append(now() - sent)
+        }
+        latencies.sort()
+        report.figure("million_activation_p50", latencies[latencies.count / 2] * 1e6, "µs", note: "\(latencies.count) ticks one at a time: journaled, the process brought back from its snapshot, handled")
+        report.figure("million_activation_p99", latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1e6, "µs")
+
+        let sampledSet = Set(sampled)
+        let rest = pids.indices.dropLast().filter { !sampledSet.contains($0) }.map { pids[$0] }
+        let round = now()
+        try await tickEach(rest, node: node, handledBefore: 1 + sampled.count)
+        report.figure("million_second_round", Double(rest.count) / (now() - round), "msgs/s", note: "one tick to each of \(rest.count) passivated processes by pid: journaled, brought back from its snapshot, handled")
         let after = MemoryUse.now()
         report.figure("million_rss_second_round", Double(after.resident) / 1_048_576, "MiB", note: "all \(processes) back in RAM")
+        report.figure("million_bytes_per_active", Double(after.anonymous - before.anonymous) / Double(processes), "bytes",
+                      note: "anonymous memory per process with all back in RAM (the allocator keeps some it freed)")
         try await node.shutdown()
     }
 
