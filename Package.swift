@@ -115,7 +115,9 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         // Graphs of jobs, daemons and watched files: the graph file (its model, reading and checks).
+        // Graphs of jobs, daemons and watched files: the file model, and its runtime on a node.
         .target(name: "CalfGraphs", dependencies: [
+            "Calf", "CalfLoop", "CalfRuntime",
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "Bank", dependencies: ["Calf"], path: "Examples/Bank"),

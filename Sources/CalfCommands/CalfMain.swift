@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Calf
+import CalfGraphs
 import Logging
 import Synchronization
 
@@ -21,6 +22,9 @@ public enum CalfMain {
     /// Parses the command line (or `arguments`) and runs the command; exits
     /// the process with the command's status.
     public static func run(_ behaviors: BehaviorRegistry, arguments: [String]? = nil) async -> Never {
+        // Every node can run graphs (graph files, `- graph:` children).
+        var behaviors = behaviors
+        if !behaviors.durable.contains(where: { $0 == GraphProcess.self }) { behaviors.durable.append(GraphProcess.self) }
         registeredBehaviors.withLock { $0 = behaviors }
         // The node's log goes to standard error, from info up (CALF_LOG_LEVEL=debug|…|critical to change).
         let level = ProcessInfo.processInfo.environment["CALF_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info

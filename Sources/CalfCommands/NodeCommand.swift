@@ -2,6 +2,7 @@ import ArgumentParser
 import Calf
 import CalfFlows
 import CalfConnectors
+import CalfGraphs
 import CalfHTTP
 import CalfOperator
 import CalfStore
@@ -74,7 +75,19 @@ struct NodeCommand: AsyncParsableCommand {
             throw ValidationError("cannot read the tree file \(tree): \(error.localizedDescription)")
         }
         let registry = registeredBehaviors.withLock { $0 }
-        let file = try TreeFile(path: tree, text: text, behaviors: registry)
+        // A graph file (its root is `graph: ID`) runs a graph; any other is a tree of supervisors.
+        var graph: GraphFile?
+        var file: TreeFile?
+        if GraphFile.declaresGraph(text) {
+            do throws(GraphFileProblems) {
+                graph = try GraphFile(path: tree, text: text, behaviors: Set(registry.durable.map { $0.behaviorName }))
+            } catch {
+                FileHandle.standardError.write(Data("calf node: the graph file \(tree) does not check; nothing started:\n\(error.description)\n".utf8))
+                throw ExitCode(1)
+            }
+        } else {
+            file = try TreeFile(path: tree, text: text, behaviors: registry)
+        }
 
         guard checkpointInterval > 0, history >= 0, keyRetention > 0 else {
             throw ValidationError("--checkpoint-interval and --key-retention must be positive and --history not negative")
@@ -114,6 +127,10 @@ struct NodeCommand: AsyncParsableCommand {
         defer { Task.detached { try? await connector.shutdown() } }
         options.services[HTTPConnector.self] = connector
         options.effects.append(HTTPCall.self)
+        // A graph's runs (TaskRunEffect) start their commands through the runner.
+        let runner: GraphRunner? = try graph.map { _ in try GraphRunner() }
+        options.services[GraphRunner.self] = runner
+        defer { runner?.shutdown() }
         // Callback URLs start with --public-url, else the --http address (once bound, for port 0).
         if let publicURL {
             options.callbackBase = publicURL
@@ -132,13 +149,25 @@ struct NodeCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("calf: unreadable journal record: \(problem)\n".utf8))
             }
         }
-        let root: SupervisorRef
+        let rootPid: Pid
+        var host: GraphHost?
         do {
-            root = try await node.startSupervisor(file.root)
+            if let graph {
+                let started = try await GraphHost(spec: graph.spec, version: GraphHost.version(of: text), file: tree,
+                                                  behaviors: Set(registry.durable.map { $0.behaviorName }), node: node)
+                host = started
+                rootPid = started.process.pid
+            } else if let file {
+                rootPid = try await node.startSupervisor(file.root).pid
+            } else {
+                // invariant: the file was read as a graph or as a tree above.
+                preconditionFailure("no graph and no tree")
+            }
         } catch {
             try await node.shutdown()
-            throw ValidationError("the tree \(tree) did not start: \(error)")
+            throw ValidationError("the \(graph == nil ? "tree" : "graph") \(tree) did not start: \(error)")
         }
+        defer { host?.stop() }
         let socketPath = data + "/node.sock"
         let server: ControlServer
         do {
@@ -148,7 +177,7 @@ struct NodeCommand: AsyncParsableCommand {
             throw error
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: node), .init(service: server)]
-        let readyLine = "calf node ready socket=\(socketPath) root=\(root.pid)"
+        let readyLine = "calf node ready socket=\(socketPath) root=\(rootPid)"
         let ready: @Sendable () async -> String
         if let httpAddress, let metrics {
             let token: BearerToken

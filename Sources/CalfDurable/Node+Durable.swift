@@ -85,6 +85,9 @@ extension Node {
         }
     }
 
+    /// The data directory of a durable node (nil for a transient one).
+    public var dataDirectory: String? { core.durable?.options.path }
+
     /// Runs a checkpoint round now (every changed process snapshotted) and
     /// waits for its commit.
     public func checkpoint() async throws {

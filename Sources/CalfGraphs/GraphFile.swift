@@ -580,3 +580,10 @@ struct GraphFileReader {
         return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
     }
 }
+
+extension GraphFile {
+    /// Whether `text` is a graph file (a top-level `graph:` key), not a tree file.
+    public static func declaresGraph(_ text: String) -> Bool {
+        text.split(separator: "\n").contains { $0.hasPrefix("graph:") }
+    }
+}

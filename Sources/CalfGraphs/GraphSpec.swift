@@ -1,7 +1,7 @@
 /// A graph of tasks as a graph file declares it (`GraphFile` reads and
 /// checks one): named watch sets, and jobs, daemons and workers with their
 /// dependencies. Paths are absolute; times are milliseconds.
-public struct GraphSpec: Sendable, Equatable {
+public struct GraphSpec: Sendable, Equatable, Codable {
     /// Its id: its processes are `ID/graph`, `ID/watch`, `ID/<task>`.
     public var id: String
     /// The directory relative paths start from.
@@ -32,7 +32,7 @@ public struct GraphSpec: Sendable, Equatable {
 }
 
 /// A named set of watched paths (an observable).
-public struct WatchSetSpec: Sendable, Equatable {
+public struct WatchSetSpec: Sendable, Equatable, Codable {
     /// Its id, named in tasks' `inputs`.
     public var id: String
     /// Directories (watched recursively) and files (watched through their directory), absolute.
@@ -48,7 +48,7 @@ public struct WatchSetSpec: Sendable, Equatable {
 }
 
 /// What kind of task.
-public enum TaskKind: String, Sendable, Equatable {
+public enum TaskKind: String, Sendable, Equatable, Codable {
     /// Runs to completion; success is exit status 0.
     case job
     /// Stays up (a supervised port).
@@ -58,7 +58,7 @@ public enum TaskKind: String, Sendable, Equatable {
 }
 
 /// What a job or daemon runs, behind a process boundary.
-public enum TaskOperation: Sendable, Equatable {
+public enum TaskOperation: Sendable, Equatable, Codable {
     /// An argument vector (the program looked up in PATH).
     case command([String])
     /// A string for the graph's `shell`.
@@ -68,7 +68,7 @@ public enum TaskOperation: Sendable, Equatable {
 }
 
 /// When a dependency lets its dependent go, and what re-runs it.
-public enum DependencyCondition: String, Sendable, Equatable, CaseIterable {
+public enum DependencyCondition: String, Sendable, Equatable, CaseIterable, Codable {
     /// A job's latest run succeeded (the default on a job).
     case succeeded
     /// A job's latest run finished, whatever its status.
@@ -91,7 +91,7 @@ public enum DependencyCondition: String, Sendable, Equatable, CaseIterable {
 }
 
 /// One `dependsOn` edge.
-public struct TaskDependency: Sendable, Equatable {
+public struct TaskDependency: Sendable, Equatable, Codable {
     /// The upstream task.
     public var task: String
     /// When it lets the dependent go.
@@ -103,7 +103,7 @@ public struct TaskDependency: Sendable, Equatable {
 }
 
 /// How a daemon is known to be up.
-public enum ReadinessProbe: Sendable, Equatable {
+public enum ReadinessProbe: Sendable, Equatable, Codable {
     /// A line of its output matching this regular expression.
     case line(String)
     /// A TCP connection to this port on 127.0.0.1 succeeds.
@@ -117,7 +117,7 @@ public enum ReadinessProbe: Sendable, Equatable {
 }
 
 /// A daemon's readiness check.
-public struct ReadinessSpec: Sendable, Equatable {
+public struct ReadinessSpec: Sendable, Equatable, Codable {
     /// What is tried.
     public var probe: ReadinessProbe
     /// Milliseconds between tries.
@@ -127,7 +127,7 @@ public struct ReadinessSpec: Sendable, Equatable {
 }
 
 /// A restart delay that grows.
-public struct BackoffSpec: Sendable, Equatable {
+public struct BackoffSpec: Sendable, Equatable, Codable {
     /// The first delay, in milliseconds (doubled each time).
     public var initial: Int
     /// The longest delay, in milliseconds.
@@ -135,9 +135,9 @@ public struct BackoffSpec: Sendable, Equatable {
 }
 
 /// One task of a graph.
-public struct TaskSpec: Sendable, Equatable {
+public struct TaskSpec: Sendable, Equatable, Codable {
     /// What changes while it runs do.
-    public enum OnBusy: String, Sendable, Equatable, CaseIterable {
+    public enum OnBusy: String, Sendable, Equatable, CaseIterable, Codable {
         /// One more run after this one, however many changes.
         case queue
         /// The run is cancelled and started again.
@@ -146,7 +146,7 @@ public struct TaskSpec: Sendable, Equatable {
         case ignore
     }
     /// Whether it runs when the graph starts.
-    public enum OnStart: String, Sendable, Equatable, CaseIterable {
+    public enum OnStart: String, Sendable, Equatable, CaseIterable, Codable {
         /// When its inputs or definition changed since its last success.
         case ifStale
         /// Every time.

@@ -17,7 +17,7 @@ import Testing
 
     static let cases: [(String, String)] = [
         ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    colour: red\n", "DIR/tree.yaml:5:5: unknown key 'colour' for a worker"),
-        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Nope\n", "DIR/tree.yaml:4:15: unknown behavior 'Nope' (known: Account, Collector, Flaky, Orders, PortLog, Producer, RemoteJob, Stamper, Stubborn, Tally, Teller, Waiter)"),
+        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Nope\n", "DIR/tree.yaml:4:15: unknown behavior 'Nope' (known: Account, Collector, Flaky, GraphProcess, Orders, PortLog, Producer, RemoteJob, Stamper, Stubborn, Tally, Teller, Waiter)"),
         ("supervisor: s\nstrategy: oneForSome\nchildren: []\n", "DIR/tree.yaml:2:11: strategy must be oneForOne, oneForAll, restForOne or simpleOneForOne"),
         ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    shutdown: soon\n", "DIR/tree.yaml:5:15: shutdown must be milliseconds, brutalKill or infinity"),
         ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    config: { opening: lots }\n", "DIR/tree.yaml:3:5: bad config for Account"),

@@ -1,0 +1,195 @@
+import Calf
+import CalfLoop
+import CalfRuntime
+import Foundation
+
+/// Runs a graph on a node: its durable process (`ID/graph`), and on a
+/// loop thread of its own the watcher of its sets: at the start every set
+/// is scanned and digested (what changed while the node was down shows as
+/// a digest its tasks' last runs did not see), then each debounced batch
+/// goes to the graph as a journaled `changed` message. It watches its
+/// graph file too: an edit that checks is loaded (`reload`), one that does
+/// not keeps the running version and says why.
+///
+/// Thread ownership: its watch state (`sets`, `watcher`, `debouncer`,
+/// `spec`) is touched on its loop's thread only; `messages` is the one way
+/// to the graph's process (a serial sender, so the graph gets them in order).
+public final class GraphHost: @unchecked Sendable {
+    /// The graph's process.
+    public let process: Address<GraphProcess.Message>
+    private let node: Node
+    private let loop: EventLoop
+    private let file: String
+    private let behaviors: Set<String>
+    private var spec: GraphSpec
+    private var version: String
+    private var sets: [WatchSetIndex] = []
+    private var watcher: TreeWatcher?
+    private var fileWatcher: TreeWatcher?
+    private var debouncer: ChangeDebouncer?
+    private var generation: UInt64 = 0
+    private let boot = WallClock.milliseconds()
+    private let messages: AsyncStream<(GraphProcess.Message, String?)>.Continuation
+    private let sender: Task<Void, Never>
+
+    /// Starts graph `spec` (read from `file`, whose text digests to
+    /// `version`) on `node`: its process made or found, every set scanned,
+    /// the graph told of the start, the watcher running.
+    /// - Throws: `DurableError` if its process cannot start, `TreeWatchError`
+    ///   or `LoopError` if its trees cannot be watched.
+    public init(spec: GraphSpec, version: String, file: String, behaviors: Set<String>, node: Node) async throws {
+        self.spec = spec
+        self.version = version
+        self.file = file
+        self.behaviors = behaviors
+        self.node = node
+        let dataDirectory = node.dataDirectory ?? "."
+        process = try await node.ensureDurable(GraphProcess(id: spec.id, dataDirectory: dataDirectory), name: "\(spec.id)/graph")
+        loop = try EventLoop(name: "calf-graph-watch")
+        let (stream, continuation) = AsyncStream.makeStream(of: (GraphProcess.Message, String?).self)
+        messages = continuation
+        let address = process
+        sender = Task {
+            for await (message, key) in stream {
+                // Refused only while the node stops or is overloaded: a few tries, then it is left to the next start's scan.
+                for attempt in 0..<20 {
+                    if case .failed(let why) = await node.send(message, to: address, key: key) {
+                        if case .overloaded = why, attempt < 19 { try? await Task.sleep(for: .milliseconds(100)); continue }
+                    }
+                    break
+                }
+            }
+        }
+        let failure: UncheckedBox<(any Error)?> = await withCheckedContinuation { continuation in
+            loop.execute { [self] in
+                do {
+                    try watchTrees()
+                    try watchFile()
+                    continuation.resume(returning: UncheckedBox(nil))
+                } catch {
+                    continuation.resume(returning: UncheckedBox(error))
+                }
+            }
+        }
+        if let error = failure.value {
+            stop()
+            throw error
+        }
+        let digests = await onLoop { [self] in Dictionary(uniqueKeysWithValues: sets.map { ($0.matcher.id, $0.digest) }) }
+        messages.yield((.start(spec, version: version, digests: digests), nil))
+    }
+
+    /// Stops watching (the graph's process stays; its runs stop with the node).
+    public func stop() {
+        messages.finish()
+        loop.execute { [self] in
+            watcher?.close()
+            fileWatcher?.close()
+            fileDebouncer?.close()
+            debouncer?.close()
+            watcher = nil
+            fileWatcher = nil
+            debouncer = nil
+        }
+        _ = try? loop.shutdown()
+    }
+
+    // MARK: On the loop
+
+    private func onLoop<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in loop.execute { continuation.resume(returning: body()) } }
+    }
+
+    /// Scans every set and watches the trees they need.
+    private func watchTrees() throws {
+        let gitignore = spec.gitignore ? IgnoreRules.gitignore(at: spec.root) : IgnoreRules()
+        sets = spec.watches.map { WatchSetIndex(WatchSetMatcher($0, in: spec, gitignore: gitignore), paths: $0.paths) }
+        for index in sets.indices { _ = sets[index].rescan() }
+        let matchers = sets.map(\.matcher)
+        let debouncer = try ChangeDebouncer(loop: loop, quiet: spec.debounce, maxWait: spec.maxWait) { [weak self] batch in
+            self?.take(batch)
+        }
+        let watcher = try TreeWatcher(loop: loop, ignored: { path, isDirectory in
+            !matchers.isEmpty && matchers.allSatisfy { $0.excludes(path, isDirectory: isDirectory) }
+        }, report: { event in debouncer.take(event) })
+        for directory in Set(matchers.flatMap(\.directories)).sorted() { try watcher.watch(directory) }
+        self.debouncer = debouncer
+        self.watcher = watcher
+    }
+
+    /// A debounced batch: each set it touched, updated, goes to the graph if a file of it changed.
+    private func take(_ batch: ChangeDebouncer.Batch) {
+        for index in sets.indices {
+            let changed: [String]
+            if batch.rescan != nil {
+                changed = sets[index].rescan()
+            } else {
+                let mine = batch.changes.map(\.path).filter { path in
+                    sets[index].matcher.contains(path, isDirectory: false) || sets[index].files.keys.contains(path)
+                        || sets[index].paths.contains { path.hasPrefix($0 + "/") || path == $0 }
+                }
+                guard !mine.isEmpty else { continue }
+                changed = sets[index].update(mine)
+            }
+            guard !changed.isEmpty else { continue }
+            generation += 1
+            let id = sets[index].matcher.id
+            messages.yield((.changed(set: id, digest: sets[index].digest, paths: Array(changed.prefix(20))), "\(id)#\(boot)#\(generation)"))
+        }
+    }
+
+    /// Watches the graph file: an edit is checked and loaded, or kept back with why.
+    private func watchFile() throws {
+        let path = (file as NSString).standardizingPath
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let directory = (absolute as NSString).deletingLastPathComponent
+        let debouncer = try ChangeDebouncer(loop: loop, quiet: 200, maxWait: 2000) { [weak self] batch in
+            guard batch.rescan != nil || batch.changes.contains(where: { $0.path == absolute }) else { return }
+            self?.reloadFile(absolute)
+        }
+        let watcher = try TreeWatcher(loop: loop, ignored: { candidate, isDirectory in isDirectory && candidate != directory }, report: { debouncer.take($0) })
+        try watcher.watch(directory)
+        fileWatcher = watcher
+        fileDebouncer = debouncer
+    }
+
+    private var fileDebouncer: ChangeDebouncer?
+
+    private func reloadFile(_ path: String) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+        let newVersion = GraphHost.version(of: text)
+        guard newVersion != version else { return }
+        do throws(GraphFileProblems) {
+            let checked = try GraphFile(path: file, text: text, behaviors: behaviors)
+            guard checked.spec.id == spec.id else {
+                keepBack("its id changed from \(spec.id) to \(checked.spec.id) (a node runs the graph it started with)")
+                return
+            }
+            spec = checked.spec
+            version = newVersion
+            watcher?.close()
+            debouncer?.close()
+            do {
+                try watchTrees()
+            } catch {
+                messages.yield((.note("graph \(spec.id): its trees could not all be watched after the reload: \(error)"), nil))
+            }
+            messages.yield((.reload(checked.spec, version: newVersion), nil))
+        } catch {
+            keepBack(error.description)
+        }
+    }
+
+    private func keepBack(_ why: String) {
+        let text = "graph file \(file) was edited into a state that does not check; version \(version) keeps running:\n\(why)"
+        FileHandle.standardError.write(Data(("calf: " + text + "\n").utf8))
+        messages.yield((.note(text), nil))
+    }
+
+    /// The version of a graph file's text (its digest).
+    public static func version(of text: String) -> String {
+        var hash = StableHash()
+        hash.add(text)
+        return hash.hex
+    }
+}
