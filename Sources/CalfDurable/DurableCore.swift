@@ -147,8 +147,7 @@ package final class DurableCore: @unchecked Sendable {
             ack(.failed(refusal))
             return false
         }
-        guard !closed.load(ordering: .sequentiallyConsistent) else { return refuse(.stopped) }
-        if let key, let refusal = Self.refusal(ofKey: key) { return refuse(refusal) }
+        if let refusal = refusalAtOnce(key: key) { return refuse(refusal) }
         // Counted before it goes to the writer, so that senders racing for the last places cannot all take them.
         if cell.outsideBacklog.wrappingAdd(1, ordering: .relaxed).newValue > cell.outsideLimit {
             cell.outsideBacklog.subtract(1, ordering: .relaxed)
@@ -166,21 +165,43 @@ package final class DurableCore: @unchecked Sendable {
         } else {
             tell = ack
         }
-        let to = cell.pid.serial
-        let codec = cell.codec
+        let deliver = CommittedMail(message, acceptedAt: acceptedAt, slot: slot, for: cell, fromOutside: true)
+        if let refusal = submitFromOutside(message, to: cell.pid.serial, codec: cell.codec, key: key, acceptedAt: acceptedAt, deliver: deliver, ack: tell) {
+            cell.outsideBacklog.subtract(1, ordering: .relaxed)
+            return refuse(refusal)
+        }
+        return true
+    }
+
+    /// Why mail from outside is refused before anything else is looked
+    /// at (the node stopping, a key too long to keep), or nil.
+    @inlinable
+    package func refusalAtOnce(key: String?) -> IngressRefusal? {
+        guard !closed.load(ordering: .sequentiallyConsistent) else { return .stopped }
+        if let key, let refusal = Self.refusal(ofKey: key) { return refusal }
+        return nil
+    }
+
+    /// Writes the accepted record of `message` from outside for pid
+    /// serial `to` straight into the writer's queue (no array of its own);
+    /// `deliver` is released once it commits, `ack` hears the outcome.
+    /// - Returns: why it was refused (the writer's queue full, a message
+    ///   that does not encode), or nil once queued.
+    @inlinable
+    package func submitFromOutside<M: Codable & Sendable>(
+        _ message: M, to: UInt64, codec: JournalCodec<M>, key: String?, acceptedAt: UInt64,
+        deliver: any CommittedDelivery, ack: @escaping @Sendable (IngressResult) -> Void
+    ) -> IngressRefusal? {
         do {
-            // The record is written straight into the writer's queue (no array of its own).
-            try writer.submit(key: key, acceptedAt: acceptedAt, deliver: CommittedMail(message, acceptedAt: acceptedAt, slot: slot, for: cell, fromOutside: true),
-                              ack: tell, wake: writerLoop) { bytes in
+            try writer.submit(key: key, acceptedAt: acceptedAt, deliver: deliver, ack: ack, wake: writerLoop) { bytes in
                 _ = try AcceptedRecord.append(to: to, key: key, acceptedAt: acceptedAt, into: &bytes) { bytes in
                     try codec.encode(message, appendingTo: &bytes)
                 }
             }
         } catch {
-            cell.outsideBacklog.subtract(1, ordering: .relaxed)
-            return refuse(error is WriterQueueFull ? writerQueueFull() : IngressRefusal.badMessage("cannot encode the message: \(error)"))
+            return error is WriterQueueFull ? writerQueueFull() : .badMessage("cannot encode the message: \(error)")
         }
-        return true
+        return nil
     }
 
     /// The refusal of mail from outside when the writer's queue is full.

@@ -52,17 +52,12 @@ extension Node {
     /// if it is neither, or takes other messages.
     public func durableAddress<M: Codable & Sendable>(of pid: Pid, as: M.Type = M.self) -> Address<M>? {
         guard let durable = core.durable else { return nil }
-        // One look at the table (a sender asking for many addresses, a million
-        // passivated processes' worth, paid three).
-        let (cell, passive) = durable.table.withLock { ($0.cells[pid], $0.passive[pid]?.behavior) }
-        if let cell {
-            guard (cell as? DurableNamed)?.messageType == ObjectIdentifier(M.self) else { return nil }
-            // invariant: a durable cell whose message type is M is a MailboxCell<M>.
-            return Address(cell: unsafeDowncast(cell, to: MailboxCell<M>.self))
-        }
-        guard let passive, let type = durable.registry[passive], DurableCore.messageType(of: type) == ObjectIdentifier(M.self) else { return nil }
+        switch durable.recipient(pid, taking: M.self) {
+        case .live(let cell): return Address(cell: cell)
         // Brought back in the meantime, it still gets what the stand-in journals (`forwardToLive`).
-        return Address(cell: DurableCellBase<M>.standIn(for: pid, name: nil, durable: durable))
+        case .passive: return Address(cell: DurableCellBase<M>.standIn(for: pid, name: nil, durable: durable))
+        case nil: return nil
+        }
     }
 
     /// The durable processes that left RAM (passivation), by pid, as `ps` lists them.

@@ -124,10 +124,9 @@ public final class GraphHost: @unchecked Sendable {
             if batch.rescan != nil {
                 changed = sets[index].rescan()
             } else {
-                let mine = batch.changes.map(\.path).filter { path in
-                    sets[index].matcher.contains(path, isDirectory: false) || sets[index].files.keys.contains(path)
-                        || sets[index].paths.contains { path.hasPrefix($0 + "/") || path == $0 }
-                }
+                // At or under one of its paths (`update` leaves out what the set excludes).
+                let paths = sets[index].paths
+                let mine = batch.changes.map(\.path).filter { path in paths.contains { path == $0 || path.hasPrefix($0 + "/") } }
                 guard !mine.isEmpty else { continue }
                 changed = sets[index].update(mine)
             }

@@ -55,7 +55,7 @@ public struct GraphProcess: DurableBehavior {
             decisions = state.load(spec, version: version, digests: digests, start: true)
         case .reload(let spec, let version):
             decisions = state.load(spec, version: version, digests: [:], start: false)
-            state.note("graph reloaded: version \(version)", at: now)
+            state.note("graph reloaded: version \(version)")
         case .changed(let set, let digest, let paths):
             decisions = state.changed(set: set, digest: digest, paths: paths)
         case .run(let task, let by):
@@ -72,7 +72,7 @@ public struct GraphProcess: DurableBehavior {
             context.reply(cancelled != nil)
             return
         case .note(let text):
-            state.note(text, at: now)
+            state.note(text)
             decisions = []
         case .report:
             context.reply(state)
@@ -120,7 +120,7 @@ public struct GraphProcess: DurableBehavior {
 
 extension GraphState {
     /// Keeps `text` among the latest notes (at most 20).
-    mutating func note(_ text: String, at now: Int64) {
+    mutating func note(_ text: String) {
         notes.append(text)
         if notes.count > 20 { notes.removeFirst(notes.count - 20) }
     }
