@@ -114,11 +114,12 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
-        // Graphs of jobs, daemons and watched files: the graph file (its model, reading and checks).
-        // Graphs of jobs, daemons and watched files: the file model, and its runtime on a node.
+        // Graphs of jobs, daemons and watched files: the file model, and its runtime on a node
+        // (AsyncHTTPClient for daemons' `ready: { http: URL }` checks).
         .target(name: "CalfGraphs", dependencies: [
             "Calf", "CalfLoop", "CalfRuntime",
             .product(name: "Yams", package: "Yams"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .target(name: "Bank", dependencies: ["Calf"], path: "Examples/Bank"),
         .target(name: "Demo", dependencies: ["Calf"], path: "Examples/Demo"),

@@ -154,7 +154,7 @@ struct NodeCommand: AsyncParsableCommand {
         do {
             if let graph {
                 let started = try await GraphHost(spec: graph.spec, version: GraphHost.version(of: text), file: tree,
-                                                  behaviors: Set(registry.durable.map { $0.behaviorName }), node: node)
+                                                  behaviors: Set(registry.durable.map { $0.behaviorName }), node: node, runner: runner)
                 host = started
                 rootPid = started.process.pid
             } else if let file {

@@ -62,7 +62,7 @@ struct GraphFileReader {
     static let jobKeys = ["job", "command", "shell", "script", "interpreter", "cwd", "env", "inputs", "outputs", "dependsOn", "auto",
                           "onStart", "onBusy", "lock", "timeout", "killAfter", "retry", "stdin"]
     static let daemonKeys = ["daemon", "command", "shell", "script", "interpreter", "cwd", "env", "inputs", "dependsOn", "auto",
-                             "onStart", "ready", "reload", "restart", "backoff", "killAfter", "stdin"]
+                             "onStart", "ready", "reload", "restart", "backoff", "intensity", "period", "killAfter", "stdin"]
     static let workerKeys = ["worker", "behavior", "config", "dependsOn"]
 
     mutating func read(_ text: String) -> GraphSpec? {
@@ -209,7 +209,7 @@ struct GraphFileReader {
             onBusy: choice(entry["onBusy"], "onBusy", TaskSpec.OnBusy.self) ?? .queue, lock: entry["lock"]?.string,
             timeout: integer(entry["timeout"], "timeout", atLeast: 1), killAfter: integer(entry["killAfter"], "killAfter", atLeast: 0) ?? 5000,
             retryAttempts: 0, retryBackoff: nil, stdinPipe: false, ready: nil, reload: nil,
-            restart: "permanent", backoff: nil, behavior: nil, config: nil)
+            restart: "permanent", backoff: nil, intensity: 5, period: 30, behavior: nil, config: nil)
         if let node = entry["stdin"] {
             switch node.string {
             case "null", "~": task.stdinPipe = false
@@ -261,6 +261,8 @@ struct GraphFileReader {
                 }
             }
             task.backoff = entry["backoff"].flatMap { backoff($0) }
+            task.intensity = integer(entry["intensity"], "intensity", atLeast: 0) ?? 5
+            task.period = integer(entry["period"], "period", atLeast: 1) ?? 30
         }
         return task
     }

@@ -197,6 +197,11 @@ public struct TaskSpec: Sendable, Equatable, Codable {
     public var restart: String
     /// A daemon's delay between restarts.
     public var backoff: BackoffSpec?
+    /// A daemon's crashes allowed within `period` seconds before it is given up
+    /// (restarts the graph asks for, after a build or an input change, are not crashes).
+    public var intensity: Int
+    /// The window of `intensity`, in seconds.
+    public var period: Int
     /// A worker's durable behavior.
     public var behavior: String?
     /// A worker's config, as YAML.

@@ -47,6 +47,7 @@ final class CommandRun {
     private let logDescriptor: Int32
     private var process: LoopProcess?
     private var timers: [LoopTimer] = []
+    private var poll: LoopTimer?
     private var tail: [String] = []
     private var partial: [[UInt8]] = [[], []]
     private var openPipes = 2
@@ -58,6 +59,10 @@ final class CommandRun {
     private let onEnd: (RunOutcome) -> Void
     /// The process group (the leader's pid), once started.
     private(set) var group: Int32 = 0
+    /// Called with each line of its output as it comes (a daemon's `ready: { line: … }`).
+    var onLine: ((String) -> Void)?
+    /// Whether it has ended (reported its outcome).
+    var hasEnded: Bool { reported }
 
     /// Starts `line` on `loop` (its thread), appending its output to the
     /// file at `logPath`; `onEnd` gets the outcome once, on the loop.
@@ -84,6 +89,13 @@ final class CommandRun {
             let reason = error.code == -ENOENT ? "'\(line.arguments.first ?? "")' was not found (PATH searched)" : "\(error)"
             report(RunOutcome(status: .couldNotStart, startedAt: startedAt, endedAt: WallClock.milliseconds(), note: "it could not start: \(reason)"))
         }
+    }
+
+    /// Sends `signal` to its process (the group's leader), if it still runs.
+    /// - Returns: whether it was sent.
+    func send(_ signal: Int32) -> Bool {
+        guard group > 0, exit == nil, !reported else { return false }
+        return Glibc.kill(group, signal) == 0
     }
 
     /// Stops the run: SIGTERM to its process group, SIGKILL after `killAfter`.
@@ -125,7 +137,9 @@ final class CommandRun {
     }
 
     private func keep(_ line: [UInt8]) {
-        tail.append(String(decoding: line.prefix(Self.tailLineBytes), as: UTF8.self))
+        let text = String(decoding: line.prefix(Self.tailLineBytes), as: UTF8.self)
+        onLine?(text)
+        tail.append(text)
         if tail.count > Self.tailLines { tail.removeFirst(tail.count - Self.tailLines) }
     }
 
@@ -139,14 +153,19 @@ final class CommandRun {
         waitForEmptyGroup()
     }
 
+    /// Checks every 20 ms (one repeating timer) until no member of the group is left.
     private func waitForEmptyGroup() {
         guard groupHasMembers() else {
+            poll?.close()
+            poll = nil
             // Its pipes close with the last member; a moment more for what is in them.
             after(milliseconds: 200) { [weak self] in self?.openPipes = 0; self?.finishIfDone() }
             finishIfDone()
             return
         }
-        after(milliseconds: 20) { [weak self] in self?.waitForEmptyGroup() }
+        guard poll == nil, let timer = try? LoopTimer(loop: loop) else { return }
+        poll = timer
+        try? timer.start(milliseconds: 20, repeatMilliseconds: 20) { [weak self] in self?.waitForEmptyGroup() }
     }
 
     private func groupHasMembers() -> Bool {
@@ -171,6 +190,9 @@ final class CommandRun {
         reported = true
         for timer in timers { timer.close() }
         timers = []
+        poll?.close()
+        poll = nil
+        onLine = nil
         process?.close()
         process = nil
         if logDescriptor >= 0 { close(logDescriptor) }

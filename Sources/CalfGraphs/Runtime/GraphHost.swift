@@ -34,10 +34,11 @@ public final class GraphHost: @unchecked Sendable {
 
     /// Starts graph `spec` (read from `file`, whose text digests to
     /// `version`) on `node`: its process made or found, every set scanned,
-    /// the graph told of the start, the watcher running.
+    /// the graph told of the start, the watcher running; the daemons that
+    /// `runner` (the node's) reports ready are told to the graph.
     /// - Throws: `DurableError` if its process cannot start, `TreeWatchError`
     ///   or `LoopError` if its trees cannot be watched.
-    public init(spec: GraphSpec, version: String, file: String, behaviors: Set<String>, node: Node) async throws {
+    public init(spec: GraphSpec, version: String, file: String, behaviors: Set<String>, node: Node, runner: GraphRunner?) async throws {
         self.spec = spec
         self.version = version
         self.file = file
@@ -59,6 +60,9 @@ public final class GraphHost: @unchecked Sendable {
                     break
                 }
             }
+        }
+        runner?.listen(graph: spec.id) { task, run in
+            continuation.yield((.ready(task: task, run: run), "\(task)#\(run)#ready"))
         }
         let failure: UncheckedBox<(any Error)?> = await withCheckedContinuation { continuation in
             loop.execute { [self] in

@@ -18,7 +18,7 @@ public struct GraphProcess: DurableBehavior {
     }
 
     /// Its runs.
-    public static var effects: [any DurableEffect.Type] { [TaskRunEffect.self] }
+    public static var effects: [any DurableEffect.Type] { [TaskRunEffect.self, TaskSignalEffect.self] }
 
     /// What the graph takes.
     public enum Message: Codable, Sendable, EffectCompletionMessage {
@@ -28,8 +28,12 @@ public struct GraphProcess: DurableBehavior {
         case reload(GraphSpec, version: String)
         /// A watch set changed: its new digest and the changed paths (a sample).
         case changed(set: String, digest: String, paths: [String])
-        /// A run of a job asked for by hand; the reply is the run's number, or nil if it was coalesced or there is no such job.
+        /// A run of a job (a restart of a daemon) asked for by hand; the reply is the run's number, or nil if it was coalesced or there is no such task.
         case run(task: String, by: String)
+        /// A daemon's run passed its readiness check (from the runner).
+        case ready(task: String, run: Int)
+        /// A crashed daemon's backoff passed (a durable timer of the graph's own).
+        case wake(task: String, token: Int)
         /// Stops a job's run under way; the reply says whether one ran.
         case cancel(task: String)
         /// A note from the graph's host (a reload kept back, and why).
@@ -49,6 +53,7 @@ public struct GraphProcess: DurableBehavior {
     /// Applies a trigger to the state and carries out its decisions.
     public func handle(_ message: Message, state: inout GraphState, context: inout DurableContext<Message>) throws {
         let now = Int64(context.now.nanosecondsSinceEpoch / 1_000_000)
+        state.now = now
         let decisions: [GraphDecision]
         switch message {
         case .start(let spec, let version, let digests):
@@ -66,17 +71,24 @@ public struct GraphProcess: DurableBehavior {
             context.reply(after != before ? after : nil)
             return
         case .cancel(let task):
-            let cancelled = state.cancel(task, at: now)
+            let cancelled = state.cancel(task)
             decisions = cancelled ?? []
             try carryOut(decisions, &state, &context, now: now)
             context.reply(cancelled != nil)
             return
+        case .ready(let task, let run):
+            decisions = state.ready(task, run: run, at: now)
+        case .wake(let task, let token):
+            decisions = state.wake(task, token: token)
         case .note(let text):
             state.note(text)
             decisions = []
         case .report:
             context.reply(state)
             return
+        case .effectCompleted(let completion) where completion.name == TaskSignalEffect.effectName:
+            // A reload signal: sent or not, the daemon's run goes on (its own end is reported by its run).
+            decisions = []
         case .effectCompleted(let completion):
             let outcome: RunOutcome
             switch completion.result(as: RunOutcome.self) {
@@ -96,6 +108,14 @@ public struct GraphProcess: DurableBehavior {
             switch decision {
             case .cancel(_, _, let effect):
                 context.cancelEffect(EffectRef(id: effect))
+            case .signal(let task, let run, let signal):
+                do {
+                    try context.perform(TaskSignalEffect(graph: id, task: task, run: run, signal: signal))
+                } catch {
+                    state.note("\(task) #\(run): \(signal) could not be sent: \(error)")
+                }
+            case .wake(let task, let token, let milliseconds):
+                context.sendAfter(.wake(task: task, token: token), after: .milliseconds(milliseconds))
             case .start(let task, let run):
                 guard let spec = state.spec, let taskSpec = spec.task(task), let operation = taskSpec.operation else {
                     pending += state.notStarted(task, run: run, at: now, why: "it has nothing to run")
@@ -105,8 +125,9 @@ public struct GraphProcess: DurableBehavior {
                 let effect = TaskRunEffect(
                     graph: id, task: task, run: run, operation: operation, shell: spec.shell, workingDirectory: taskSpec.cwd,
                     environment: spec.environment.merging(taskSpec.environment) { $1 }, stdinPipe: taskSpec.stdinPipe,
-                    timeout: taskSpec.timeout, killAfter: taskSpec.killAfter, logPath: logPath,
-                    scripts: "\(dataDirectory)/graph/\(id)/scripts", keepLogs: spec.history)
+                    timeout: taskSpec.kind == .job ? taskSpec.timeout : nil, killAfter: taskSpec.killAfter, logPath: logPath,
+                    scripts: "\(dataDirectory)/graph/\(id)/scripts", keepLogs: spec.history,
+                    outputs: taskSpec.kind == .job ? taskSpec.outputs : [], ready: taskSpec.kind == .daemon ? taskSpec.ready ?? .up : nil)
                 do {
                     let ref = try context.perform(effect)
                     state.started(task, run: run, effect: ref.id, startedAt: now, logPath: logPath)

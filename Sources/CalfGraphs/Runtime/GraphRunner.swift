@@ -11,12 +11,19 @@ import Synchronization
 public final class GraphRunner: Sendable {
     let loop: EventLoop
     private let slots: LoopOwned<[String: TaskSlot]>
+    private let listeners = Mutex<[String: @Sendable (_ task: String, _ run: Int) -> Void]>([:])
 
     /// A runner with its loop thread.
     /// - Throws: `LoopError` if the loop cannot start.
     public init() throws(LoopError) {
         loop = try EventLoop(name: "calf-graph")
         slots = LoopOwned([:])
+    }
+
+    /// Has `report` told of each daemon run of graph `graph` whose readiness
+    /// check passes (the graph's host sends it on as a journaled message).
+    public func listen(graph: String, _ report: @escaping @Sendable (_ task: String, _ run: Int) -> Void) {
+        listeners.withLock { $0[graph] = report }
     }
 
     /// Stops its loop (runs still under way are stopped with it: their groups get SIGKILL).
@@ -27,9 +34,38 @@ public final class GraphRunner: Sendable {
         _ = try? loop.shutdown()
     }
 
+    /// Sends `effect`'s signal to its daemon's run, if that run is the one running.
+    /// - Returns: whether it was sent.
+    func signal(_ effect: TaskSignalEffect) async -> Bool {
+        let number = Self.signalNumbers[effect.signal] ?? SIGHUP
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            loop.execute { [self] in
+                let slot = slots.value[effect.graph + "/" + effect.task]
+                guard let slot, slot.number == effect.run, let current = slot.current else { return continuation.resume(returning: false) }
+                continuation.resume(returning: current.send(number))
+            }
+        }
+    }
+
+    /// The signals a daemon's `reload` may name.
+    static let signalNumbers: [String: Int32] = [
+        "SIGHUP": SIGHUP, "SIGUSR1": SIGUSR1, "SIGUSR2": SIGUSR2, "SIGINT": SIGINT, "SIGTERM": SIGTERM, "SIGQUIT": SIGQUIT, "SIGWINCH": SIGWINCH,
+    ]
+
     /// Runs `effect` to its outcome (see `TaskRunEffect` for the at-most-once marker).
-    /// Cancelled (the node stopping), the run's group is stopped and the outcome says `interrupted`.
+    /// Cancelled (the node stopping, or the graph stopping the run), the
+    /// run's group is stopped and the outcome says `interrupted`.
     func run(_ effect: TaskRunEffect) async -> RunOutcome {
+        var outcome = await started(effect)
+        if outcome.status == .succeeded, !effect.outputs.isEmpty, outcome.outputsDigest == nil {
+            // Off the runner's loop: a big output takes a while to read.
+            outcome.outputsDigest = OutputsDigest.of(effect.outputs)
+            RunMarker(logPath: effect.logPath).record(outcome)
+        }
+        return outcome
+    }
+
+    private func started(_ effect: TaskRunEffect) async -> RunOutcome {
         let token = RunToken()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<RunOutcome, Never>) in
@@ -51,6 +87,8 @@ public final class GraphRunner: Sendable {
         slots.value[key] = slot
         let start = { [self] in begin(effect, token, slot) { outcome in
             slot.current = nil
+            slot.check?.close()
+            slot.check = nil
             done(outcome)
             if !slot.waiting.isEmpty { slot.waiting.removeFirst()() }
         } }
@@ -74,9 +112,14 @@ public final class GraphRunner: Sendable {
             }
             return
         }
+        // Runs of the task a killed node left (whose effects may come later, or never) go first.
+        stopLeftovers(of: effect) { [self] in launch(effect, token, slot, marker, done) }
+    }
+
+    private func launch(_ effect: TaskRunEffect, _ token: RunToken, _ slot: TaskSlot, _ marker: RunMarker, _ done: @escaping (RunOutcome) -> Void) {
         let now = WallClock.milliseconds()
         guard !token.cancelled else {
-            done(RunOutcome(status: .interrupted, startedAt: now, endedAt: now, note: "the node stopped before it ran"))
+            done(RunOutcome(status: .interrupted, startedAt: now, endedAt: now, note: "stopped before it ran"))
             return
         }
         let command: RunCommand
@@ -96,7 +139,39 @@ public final class GraphRunner: Sendable {
             marker.begin(group: run.group, startedAt: now)
             token.run = run
             slot.current = run
+            slot.number = effect.run
+            if let ready = effect.ready, !run.hasEnded {
+                let report = listeners.withLock { $0[effect.graph] }
+                slot.check = ReadinessCheck(loop: loop, spec: ready, run: run, command: command,
+                                            onReady: { report?(effect.task, effect.run) },
+                                            onTimeout: { [weak run] why in run?.stop(.failed, note: why) })
+            }
         }
+    }
+
+    /// Stops the process group of each earlier run of `effect`'s task that
+    /// began and never recorded an outcome (a killed node's), records it
+    /// `interrupted`, then `done`.
+    private func stopLeftovers(of effect: TaskRunEffect, _ done: @escaping () -> Void) {
+        let directory = (effect.logPath as NSString).deletingLastPathComponent
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var left: [(RunMarker, group: Int32, startedAt: Int64)] = []
+        for name in names where name.hasSuffix(".log" + RunMarker.startedSuffix) {
+            guard let number = Int(name.dropLast((".log" + RunMarker.startedSuffix).count)), number < effect.run else { continue }
+            let marker = RunMarker(logPath: directory + "/\(number).log")
+            guard marker.outcome() == nil, let began = marker.started() else { continue }
+            left.append((marker, began.group, began.startedAt))
+        }
+        func next() {
+            guard let (marker, group, startedAt) = left.popLast() else { return done() }
+            stopLeftover(group: group, killAfter: effect.killAfter) {
+                marker.record(RunOutcome(status: .interrupted, startedAt: startedAt, endedAt: max(startedAt, marker.lastWrite() ?? startedAt),
+                                         tail: RunMarker.lastLines(of: marker.logPath, CommandRun.tailLines),
+                                         note: "the node stopped while it ran; what was left of process group \(group) was stopped at the next start"))
+                next()
+            }
+        }
+        next()
     }
 
     /// The log's directory made, old logs removed, the marker written, the argv put together.
@@ -150,6 +225,10 @@ public final class GraphRunner: Sendable {
 /// Thread ownership: the runner's loop thread only.
 final class TaskSlot: @unchecked Sendable {
     var current: CommandRun?
+    /// The number of the run `current` is.
+    var number = 0
+    /// A daemon run's readiness check, until it passes or the run ends.
+    var check: ReadinessCheck?
     var waiting: [() -> Void] = []
 }
 

@@ -37,9 +37,13 @@ public struct RunOutcome: Sendable, Codable, Equatable {
     public var tail: [String]
     /// Why it could not start, or what stopped it, in words.
     public var note: String?
+    /// A digest of the job's `outputs` after a run that succeeded (nil
+    /// otherwise, or with no outputs): what `cutoff: outputs` compares.
+    public var outputsDigest: String?
 
     /// An outcome.
-    public init(status: RunStatus, exitCode: Int? = nil, signal: Int? = nil, startedAt: Int64, endedAt: Int64, tail: [String] = [], note: String? = nil) {
+    public init(status: RunStatus, exitCode: Int? = nil, signal: Int? = nil, startedAt: Int64, endedAt: Int64, tail: [String] = [], note: String? = nil,
+                outputsDigest: String? = nil) {
         self.status = status
         self.exitCode = exitCode
         self.signal = signal
@@ -47,6 +51,7 @@ public struct RunOutcome: Sendable, Codable, Equatable {
         self.endedAt = endedAt
         self.tail = tail
         self.note = note
+        self.outputsDigest = outputsDigest
     }
 
     /// Its duration in milliseconds.
@@ -70,6 +75,12 @@ public struct RunRecord: Sendable, Codable, Equatable {
     public var outcome: RunOutcome?
     /// Its full output's file (under the data directory).
     public var logPath: String
+    /// What it ran after: for each job upstream it depends on with
+    /// `succeeded` or `completed`, that job's latest run then (`#N`, or
+    /// its outputs digest with `cutoff: outputs`).
+    public var upstream: [String: String]?
+    /// A daemon's run: when its readiness check passed (nil: not yet, or not a daemon).
+    public var readyAt: Int64?
 
     /// Its status: `running` until it has an outcome.
     public var status: RunStatus { outcome?.status ?? .running }

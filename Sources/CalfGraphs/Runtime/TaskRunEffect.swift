@@ -1,6 +1,6 @@
 import Calf
 
-/// One run of a graph's job, as a durable effect: asked for by the
+/// One run of a graph's job or daemon, as a durable effect: asked for by the
 /// graph's process in the turn that records the run as started, so the
 /// request is journaled before any OS process exists; its outcome comes
 /// back to the graph as a journaled completion.
@@ -33,6 +33,11 @@ public struct TaskRunEffect: DurableEffect, Equatable {
     public var scripts: String
     /// Runs of the task whose logs are kept (older ones are deleted as this one starts).
     public var keepLogs: Int
+    /// A job's outputs, digested when it succeeds (`RunOutcome.outputsDigest`).
+    public var outputs: [String]
+    /// A daemon's readiness check (nil for a job): when it passes, the graph
+    /// is told (`GraphProcess.Message.ready`); the run goes on until it ends or is stopped.
+    public var ready: ReadinessSpec?
 
     /// The journal's name for it.
     public static var effectName: String { "calf.graph.run" }
