@@ -86,7 +86,7 @@ struct NodeCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         } else {
-            file = try TreeFile(path: tree, text: text, behaviors: registry)
+            file = try TreeFile(path: tree, text: text, behaviors: registry, dataDirectory: data)
         }
 
         guard checkpointInterval > 0, history >= 0, keyRetention > 0 else {
@@ -128,7 +128,7 @@ struct NodeCommand: AsyncParsableCommand {
         options.services[HTTPConnector.self] = connector
         options.effects.append(HTTPCall.self)
         // A graph's runs (TaskRunEffect) start their commands through the runner.
-        let runner: GraphRunner? = try graph.map { _ in try GraphRunner() }
+        let runner: GraphRunner? = graph != nil || file?.graphs.isEmpty == false ? try GraphRunner() : nil
         options.services[GraphRunner.self] = runner
         defer { runner?.shutdown() }
         // Callback URLs start with --public-url, else the --http address (once bound, for port 0).
@@ -150,15 +150,21 @@ struct NodeCommand: AsyncParsableCommand {
             }
         }
         let rootPid: Pid
-        var host: GraphHost?
+        var hosts: [GraphHost] = []
         do {
+            let behaviors = Set(registry.durable.map { $0.behaviorName })
             if let graph {
-                let started = try await GraphHost(spec: graph.spec, version: GraphHost.version(of: text), file: tree,
-                                                  behaviors: Set(registry.durable.map { $0.behaviorName }), node: node, runner: runner)
-                host = started
+                let started = try await GraphHost(spec: graph.spec, version: graph.version, file: tree,
+                                                  behaviors: behaviors, node: node, runner: runner)
+                hosts.append(started)
                 rootPid = started.process.pid
             } else if let file {
                 rootPid = try await node.startSupervisor(file.root).pid
+                // Each `- graph:` entry's process is up with the tree; its host watches and starts it.
+                for graph in file.graphs {
+                    hosts.append(try await GraphHost(spec: graph.spec, version: graph.version, file: tree, inTree: true,
+                                                     behaviors: behaviors, node: node, runner: runner))
+                }
             } else {
                 // invariant: the file was read as a graph or as a tree above.
                 preconditionFailure("no graph and no tree")
@@ -167,7 +173,7 @@ struct NodeCommand: AsyncParsableCommand {
             try await node.shutdown()
             throw ValidationError("the \(graph == nil ? "tree" : "graph") \(tree) did not start: \(error)")
         }
-        defer { host?.stop() }
+        defer { for host in hosts { host.stop() } }
         let socketPath = data + "/node.sock"
         let server: ControlServer
         do {

@@ -16,7 +16,7 @@ final class ShellSession {
     let json: Bool
     /// Talking to an offline copy: commands that need a running node are refused.
     let offline: Bool
-    private var client: ControlClient?
+    var client: ControlClient?
     private var completionCache: (names: [String], at: ContinuousClock.Instant)?
 
     init(dataDirectory: String, json: Bool, offline: Bool = false) {
@@ -48,8 +48,11 @@ final class ShellSession {
         }
         let request: ControlRequest
         do {
-            guard case .request(let asked) = try ShellLine.command(line) else { return 0 }
-            request = asked
+            switch try ShellLine.command(line) {
+            case .request(let asked): request = asked
+            case .graph(let words): return runGraph(words)
+            case .quit: return 0
+            }
         } catch {
             return fail("\(error)", status: 64)
         }
@@ -88,7 +91,7 @@ final class ShellSession {
         }
     }
 
-    private func fail(_ text: String, status: Status) -> Status {
+    func fail(_ text: String, status: Status) -> Status {
         FileHandle.standardError.write(Data("error: \(text)\n".utf8))
         return status
     }

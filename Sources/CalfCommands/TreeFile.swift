@@ -1,5 +1,6 @@
 import Calf
 import CalfFlows
+import CalfGraphs
 import Yams
 
 /// A tree file of `Supervisors/`: one supervision tree, read with Yams and
@@ -25,6 +26,9 @@ import Yams
 ///     strategy: simpleOneForOne
 ///     template: { worker: tally, behavior: Tally, config: { start: 0 } }
 ///     start: 4              # children started at first boot (with the template's config)
+///   - graph: dev            # a graph of jobs and daemons (the keys of a graph file; Supervisors/README.md)
+///     watches: [...]
+///     tasks: [...]
 ///   - port: ticker          # an external command
 ///     command: [/bin/sh, -c, "while true; do echo tick; sleep 1; done"]
 ///     cwd: /tmp
@@ -40,17 +44,25 @@ struct TreeFile {
     }
 
     let path: String
+    /// The node's data directory (a graph's logs go under it).
+    let dataDirectory: String
     let durable: [String: any DurableBehavior.Type]
     let transient: [String: any ConfiguredBehavior.Type]
     /// The root supervisor, ready to start.
     private(set) var root: SupervisorSpec!
+    /// Its `- graph: ID` entries, read and checked: each one's process is a
+    /// child of the tree; the node runs a graph host for each once the tree is up.
+    var graphs: [GraphFile] { found.graphs }
+    private let found = FoundGraphs()
 
     /// Reads and checks `path` against the behaviors the node knows.
-    init(path: String, text: String, behaviors: BehaviorRegistry) throws {
+    init(path: String, text: String, behaviors: BehaviorRegistry, dataDirectory: String) throws {
         self.path = path
+        self.dataDirectory = dataDirectory
         var durable: [String: any DurableBehavior.Type] = [:]
         // A flow's process is started by startFlow or HTTP, never by a tree file.
-        for type in behaviors.durable where !(type is any FlowProcessKind.Type) { durable[type.behaviorName] = type }
+        // A graph's process is started by a `graph:` entry, never as a worker.
+        for type in behaviors.durable where !(type is any FlowProcessKind.Type) && type != GraphProcess.self { durable[type.behaviorName] = type }
         var transient: [String: any ConfiguredBehavior.Type] = [:]
         for type in behaviors.transient { transient[type.behaviorName] = type }
         self.durable = durable
@@ -129,7 +141,10 @@ struct TreeFile {
     }
 
     private func child(_ item: Yams.Node) throws -> ChildSpec {
-        guard let entry = item.mapping else { throw problem(item, "a child is a mapping starting with worker:, supervisor: or port:") }
+        guard let entry = item.mapping else { throw problem(item, "a child is a mapping starting with worker:, supervisor:, port: or graph:") }
+        if let id = entry["graph"]?.string {
+            return try graph(id, item)
+        }
         let restart = try entry["restart"].map { node -> ChildRestart in
             guard let value = node.string.flatMap(ChildRestart.init(rawValue:)) else {
                 throw problem(node, "restart must be permanent, transient or temporary, not '\(node.string ?? "?")'")
@@ -168,7 +183,20 @@ struct TreeFile {
                 owner: entry["owner"]?.string.map(PortOwner.named), killAfter: .milliseconds(killAfter))
             return .port(id, spec, restart: restart, backoff: backoff)
         }
-        throw problem(item, "a child starts with worker: ID, supervisor: ID or port: ID")
+        throw problem(item, "a child starts with worker: ID, supervisor: ID, port: ID or graph: ID")
+    }
+
+    /// A `- graph: ID` entry: checked whole as a graph file is; its child is the graph's durable process `ID/graph`.
+    private func graph(_ id: String, _ item: Yams.Node) throws -> ChildSpec {
+        let graph: GraphFile
+        do throws(GraphFileProblems) {
+            graph = try GraphFile(path: path, entry: item, behaviors: Set(durable.keys))
+        } catch {
+            throw Problem(description: error.description)
+        }
+        guard !found.graphs.contains(where: { $0.spec.id == id }) else { throw problem(item, "graph '\(id)' appears twice in the tree") }
+        found.graphs.append(graph)
+        return .durable("\(id)/graph", GraphProcess(id: id, dataDirectory: dataDirectory), restart: .permanent, shutdown: .timeout(.seconds(5)), mode: .replay)
     }
 
     private func shutdown(_ node: Yams.Node) throws -> ChildShutdown {
@@ -267,4 +295,11 @@ struct TreeFile {
         }
         return (spec, behavior)
     }
+}
+
+/// The graphs a tree file's reading found (its functions do not mutate it).
+///
+/// Thread ownership: the thread reading the file; read after it is read.
+private final class FoundGraphs: @unchecked Sendable {
+    var graphs: [GraphFile] = []
 }

@@ -27,6 +27,9 @@ public struct GraphFile {
     /// inside one of its input sets (outputs are never watched, so they are
     /// taken out of every watch set).
     public let notes: [String]
+    /// The graph's version: the digest of its file's text (of its entry's,
+    /// for a graph inside a tree file).
+    public let version: String
 
     /// Reads `text`, the content of `path`; `behaviors` are the durable
     /// behaviors the node knows (for `worker:` tasks); `searchPath` is where
@@ -37,6 +40,45 @@ public struct GraphFile {
         guard reader.problems.isEmpty, let spec else { throw GraphFileProblems(problems: reader.problems) }
         self.spec = spec
         notes = reader.notes
+        var hash = StableHash()
+        hash.add(text)
+        version = hash.hex
+    }
+
+    /// Reads the `- graph: ID` entry `node` of the tree file `path` (the same keys as a graph file's root).
+    public init(path: String, entry node: Yams.Node, behaviors: Set<String>, searchPath: String? = nil) throws(GraphFileProblems) {
+        var reader = GraphFileReader(path: path, behaviors: behaviors, searchPath: searchPath ?? getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin")
+        let spec = reader.read(document: node)
+        guard reader.problems.isEmpty, let spec else { throw GraphFileProblems(problems: reader.problems) }
+        self.spec = spec
+        notes = reader.notes
+        var hash = StableHash()
+        hash.add((try? Yams.serialize(node: node)) ?? "")
+        version = hash.hex
+    }
+
+    /// Reads the `- graph: ID` entry with id `id` of the tree file `path` whose content is `text`.
+    public init(path: String, text: String, entry id: String, behaviors: Set<String>, searchPath: String? = nil) throws(GraphFileProblems) {
+        let document: Yams.Node?
+        do {
+            document = try Yams.compose(yaml: text)
+        } catch {
+            throw GraphFileProblems(problems: [GraphFileProblem(description: "\(path): not YAML: \(error)")])
+        }
+        guard let document, let entry = Self.entry(id, in: document) else {
+            throw GraphFileProblems(problems: [GraphFileProblem(description: "\(path): no '- graph: \(id)' entry in its children any more")])
+        }
+        try self.init(path: path, entry: entry, behaviors: behaviors, searchPath: searchPath)
+    }
+
+    /// The mapping `graph: id` in `node` or under it (a tree's children, at any depth).
+    static func entry(_ id: String, in node: Yams.Node) -> Yams.Node? {
+        if let mapping = node.mapping {
+            if mapping["graph"]?.string == id { return node }
+            for (_, value) in mapping { if let found = entry(id, in: value) { return found } }
+        }
+        for item in node.sequence ?? [] { if let found = entry(id, in: item) { return found } }
+        return nil
     }
 }
 
@@ -73,7 +115,16 @@ struct GraphFileReader {
             problems.append(GraphFileProblem(description: "\(path): not YAML: \(error)"))
             return nil
         }
-        guard let document, let top = document.mapping else {
+        guard let document else {
+            problems.append(GraphFileProblem(description: "\(path): expected a mapping starting with 'graph: ID'"))
+            return nil
+        }
+        return read(document: document)
+    }
+
+    /// Reads a graph from its mapping (a file's root, or a tree file's entry).
+    mutating func read(document: Yams.Node) -> GraphSpec? {
+        guard let top = document.mapping else {
             problems.append(GraphFileProblem(description: "\(path): expected a mapping starting with 'graph: ID'"))
             return nil
         }

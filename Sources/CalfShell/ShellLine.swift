@@ -17,7 +17,14 @@ public enum ShellLine {
         case request(ControlRequest)
         /// `quit` or `exit`: the shell ends there.
         case quit
+        /// A graph command (`graph`, `runs`, `log`, `run`, `cancel`, `why`)
+        /// and its words: the shell reads the graph's state and sends its
+        /// process messages (several requests, so it is not one here).
+        case graph([String])
     }
+
+    /// The graph commands' names.
+    public static let graphCommands: Set<String> = ["graph", "runs", "log", "run", "cancel", "why"]
 
     /// A line that is not a command.
     public struct ParseError: Error, CustomStringConvertible, Equatable {
@@ -31,6 +38,7 @@ public enum ShellLine {
         switch try command(line) {
         case .request(let request): return request
         case .quit: throw ParseError(description: "quit asks nothing of the node")
+        case .graph(let words): throw ParseError(description: "\(words.first ?? "graph") is a graph command: several requests (ShellLine.command tells it)")
         }
     }
 
@@ -158,6 +166,10 @@ public enum ShellLine {
             return .request(.flows)
         case "flow":
             return .request(try flow(&rest))
+        case let name where graphCommands.contains(name):
+            var words = [name]
+            while case let next = word(&rest), !next.isEmpty { words.append(next) }
+            return .graph(words)
         case "quit", "exit":
             // The shell ends there; nothing is asked of the node.
             guard word(&rest).isEmpty else { throw ParseError(description: "\(command) takes no argument") }

@@ -17,7 +17,7 @@ import Testing
 
     static let cases: [(String, String)] = [
         ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    colour: red\n", "DIR/tree.yaml:5:5: unknown key 'colour' for a worker"),
-        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Nope\n", "DIR/tree.yaml:4:15: unknown behavior 'Nope' (known: Account, Collector, Flaky, GraphProcess, Orders, PortLog, Producer, RemoteJob, Stamper, Stubborn, Tally, Teller, Waiter)"),
+        ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Nope\n", "DIR/tree.yaml:4:15: unknown behavior 'Nope' (known: Account, Collector, Flaky, Orders, PortLog, Producer, RemoteJob, Stamper, Stubborn, Tally, Teller, Waiter)"),
         ("supervisor: s\nstrategy: oneForSome\nchildren: []\n", "DIR/tree.yaml:2:11: strategy must be oneForOne, oneForAll, restForOne or simpleOneForOne"),
         ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    shutdown: soon\n", "DIR/tree.yaml:5:15: shutdown must be milliseconds, brutalKill or infinity"),
         ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    config: { opening: lots }\n", "DIR/tree.yaml:3:5: bad config for Account"),
@@ -38,6 +38,8 @@ import Testing
         ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    backoff: { initial: 10, maximum: 100, multiplier: .inf }\n", "DIR/tree.yaml:5:55: multiplier must be a number from 1 to 1000, not '.inf'"),
         ("supervisor: s\nchildren:\n  - worker: a\n    behavior: Account\n    backoff: { initial: -5, maximum: 100 }\n", "DIR/tree.yaml:5:25: initial must be a whole number of at least 1, not '-5'"),
         ("supervisor: s\nchildren:\n  - port: p\n    command: [ls]\n    killAfter: -1\n", "DIR/tree.yaml:5:16: killAfter must be a whole number of at least 0, not '-1'"),
+        // A graph entry is checked whole, as a graph file is.
+        ("supervisor: s\nchildren:\n  - graph: dev\n    tasks:\n      - job: a\n        shell: \"true\"\n        dependsOn: [bulid]\n", "DIR/tree.yaml:7:21: task a depends on 'bulid', which is not a task (tasks: a)"),
     ]
 
     @Test(arguments: cases)

@@ -20,6 +20,8 @@ public final class GraphHost: @unchecked Sendable {
     private let node: Node
     private let loop: EventLoop
     private let file: String
+    /// The graph is a `- graph: ID` entry of a tree file, not a graph file.
+    private let inTree: Bool
     private let behaviors: Set<String>
     private var spec: GraphSpec
     private var version: String
@@ -32,16 +34,18 @@ public final class GraphHost: @unchecked Sendable {
     private let messages: AsyncStream<(GraphProcess.Message, String?)>.Continuation
     private let sender: Task<Void, Never>
 
-    /// Starts graph `spec` (read from `file`, whose text digests to
-    /// `version`) on `node`: its process made or found, every set scanned,
-    /// the graph told of the start, the watcher running; the daemons that
-    /// `runner` (the node's) reports ready are told to the graph.
+    /// Starts graph `spec` (read from `file`, a graph file, or with `inTree`
+    /// a tree file with it as an entry; `version` its `GraphFile.version`)
+    /// on `node`: its process made or found, every set scanned, the graph
+    /// told of the start, the watcher running; the daemons that `runner`
+    /// (the node's) reports ready are told to the graph.
     /// - Throws: `DurableError` if its process cannot start, `TreeWatchError`
     ///   or `LoopError` if its trees cannot be watched.
-    public init(spec: GraphSpec, version: String, file: String, behaviors: Set<String>, node: Node, runner: GraphRunner?) async throws {
+    public init(spec: GraphSpec, version: String, file: String, inTree: Bool = false, behaviors: Set<String>, node: Node, runner: GraphRunner?) async throws {
         self.spec = spec
         self.version = version
         self.file = file
+        self.inTree = inTree
         self.behaviors = behaviors
         self.node = node
         let dataDirectory = node.dataDirectory ?? "."
@@ -160,10 +164,12 @@ public final class GraphHost: @unchecked Sendable {
 
     private func reloadFile(_ path: String) {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
-        let newVersion = GraphHost.version(of: text)
-        guard newVersion != version else { return }
+        if !inTree, GraphHost.version(of: text) == version { return }
         do throws(GraphFileProblems) {
-            let checked = try GraphFile(path: file, text: text, behaviors: behaviors)
+            let checked = inTree ? try GraphFile(path: file, text: text, entry: spec.id, behaviors: behaviors)
+                                 : try GraphFile(path: file, text: text, behaviors: behaviors)
+            let newVersion = checked.version
+            guard newVersion != version else { return }
             guard checked.spec.id == spec.id else {
                 keepBack("its id changed from \(spec.id) to \(checked.spec.id) (a node runs the graph it started with)")
                 return

@@ -36,6 +36,10 @@ public struct GraphProcess: DurableBehavior {
         case wake(task: String, token: Int)
         /// Stops a job's run under way; the reply says whether one ran.
         case cancel(task: String)
+        /// Pauses the graph (`task` nil) or one task; the reply says whether there is such a task.
+        case pause(task: String?)
+        /// Resumes the graph (`task` nil) or one task; the reply says whether there is such a task.
+        case resume(task: String?)
         /// A note from the graph's host (a reload kept back, and why).
         case note(String)
         /// The state, as the shell's `graph` reads it (the reply).
@@ -75,6 +79,14 @@ public struct GraphProcess: DurableBehavior {
             decisions = cancelled ?? []
             try carryOut(decisions, &state, &context, now: now)
             context.reply(cancelled != nil)
+            return
+        case .pause(let task):
+            context.reply(state.pause(task))
+            return
+        case .resume(let task):
+            let resumed = state.resume(task)
+            try carryOut(resumed ?? [], &state, &context, now: now)
+            context.reply(resumed != nil)
             return
         case .ready(let task, let run):
             decisions = state.ready(task, run: run, at: now)

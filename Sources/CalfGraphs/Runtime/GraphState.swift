@@ -84,6 +84,10 @@ public struct GraphState: Sendable, Codable, Equatable {
     public var setDigests: [String: String] = [:]
     /// What the graph said lately (a reload kept back, files changed while the node was down), newest last.
     public var notes: [String] = []
+    /// Paused from the shell (`graph pause`): nothing starts; changes still mark tasks to run.
+    public var paused = false
+    /// Tasks paused one by one (`graph pause G TASK`).
+    public var pausedTasks: Set<String> = []
     /// The time of the message being handled, in milliseconds since 1970
     /// (journaled with it: a replay sees the same time).
     public var now: Int64 = 0
@@ -214,6 +218,32 @@ public struct GraphState: Sendable, Codable, Equatable {
         let number = state.runs[index].number
         tasks[task] = state
         return [.cancel(task: task, run: number, effect: effect)] + plan()
+    }
+
+    /// Pauses the graph (`task` nil) or one task: nothing of it starts until
+    /// `resume`; what runs goes on, and changes still mark tasks to run.
+    /// - Returns: false for no such task.
+    public mutating func pause(_ task: String?) -> Bool {
+        guard let task else {
+            paused = true
+            return true
+        }
+        guard tasks[task] != nil else { return false }
+        pausedTasks.insert(task)
+        return true
+    }
+
+    /// Resumes the graph (`task` nil: the graph and every task) or one task,
+    /// and starts what waited; nil for no such task.
+    public mutating func resume(_ task: String?) -> [GraphDecision]? {
+        if let task {
+            guard tasks[task] != nil else { return nil }
+            pausedTasks.remove(task)
+        } else {
+            paused = false
+            pausedTasks = []
+        }
+        return plan()
     }
 
     /// Asks for a run of `id` for `cause`: coalesced with what it waits
@@ -391,12 +421,12 @@ public struct GraphState: Sendable, Codable, Equatable {
     /// running version stayed up until here (the last good one, while a
     /// build ran or failed). Daemons count against neither `parallel` nor locks.
     mutating func plan() -> [GraphDecision] {
-        guard let spec else { return [] }
+        guard let spec, !paused else { return [] }
         var decisions: [GraphDecision] = []
         var runningJobs = tasks.filter { $0.value.isRunning && spec.task($0.key)?.kind == .job }.count
         var heldLocks = Set(tasks.compactMap { id, state in state.isRunning ? spec.task(id)?.kind == .job ? spec.task(id)?.lock : nil : nil })
         for id in order {
-            guard let task = spec.task(id), task.kind != .worker, var state = tasks[id], let causes = state.wanted else { continue }
+            guard let task = spec.task(id), task.kind != .worker, var state = tasks[id], let causes = state.wanted, !pausedTasks.contains(id) else { continue }
             if task.kind == .job {
                 guard runningJobs < spec.parallel, !state.isRunning else { continue }
             }
