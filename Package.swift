@@ -123,6 +123,8 @@ let package = Package(
         ]),
         .target(name: "Bank", dependencies: ["Calf"], path: "Examples/Bank"),
         .target(name: "Demo", dependencies: ["Calf"], path: "Examples/Demo"),
+        // The dev-loop example's graph worker (Supervisors/dev.yaml).
+        .target(name: "DevLoop", dependencies: ["Calf", "CalfGraphs"], path: "Examples/DevLoop/DevLoop"),
         .target(name: "RemoteJob", dependencies: ["Calf", "CalfConnectors", "CalfFlows"], path: "Examples/RemoteJob/RemoteJob"),
         // The RemoteJob example's remote job service (for its README section and tests).
         .executableTarget(name: "fake-jobs", dependencies: [
@@ -152,7 +154,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
-        .executableTarget(name: "calf", dependencies: ["CalfCommands", "Bank", "Demo", "RemoteJob", "CMimalloc"]),
+        .executableTarget(name: "calf", dependencies: ["CalfCommands", "Bank", "Demo", "DevLoop", "RemoteJob", "CMimalloc"]),
         .executableTarget(name: "JobRunner", dependencies: ["Calf"], path: "Examples/JobRunner"),
         .executableTarget(name: "PingPong", dependencies: ["Calf"], path: "Examples/PingPong"),
         .executableTarget(name: "Ring", dependencies: ["Calf"], path: "Examples/Ring"),

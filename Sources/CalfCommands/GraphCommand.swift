@@ -31,7 +31,7 @@ struct GraphCheckCommand: ParsableCommand {
             FileHandle.standardError.write(Data("calf graph check: cannot read \(file): \(error.localizedDescription)\n".utf8))
             throw ExitCode(1)
         }
-        let behaviors = Set(registeredBehaviors.withLock { $0.durable }.map { $0.behaviorName })
+        let behaviors = Set(GraphFile.workers(registeredBehaviors.withLock { $0.durable }).keys)
         do {
             let checked = try GraphFile(path: file, text: text, behaviors: behaviors)
             let graph = checked.spec

@@ -80,7 +80,7 @@ struct NodeCommand: AsyncParsableCommand {
         var file: TreeFile?
         if GraphFile.declaresGraph(text) {
             do throws(GraphFileProblems) {
-                graph = try GraphFile(path: tree, text: text, behaviors: Set(registry.durable.map { $0.behaviorName }))
+                graph = try GraphFile(path: tree, text: text, behaviors: Set(GraphFile.workers(registry.durable).keys))
             } catch {
                 FileHandle.standardError.write(Data("calf node: the graph file \(tree) does not check; nothing started:\n\(error.description)\n".utf8))
                 throw ExitCode(1)
@@ -152,10 +152,11 @@ struct NodeCommand: AsyncParsableCommand {
         let rootPid: Pid
         var hosts: [GraphHost] = []
         do {
-            let behaviors = Set(registry.durable.map { $0.behaviorName })
+            let workers = GraphFile.workers(registry.durable)
+            let behaviors = Set(workers.keys)
             if let graph {
                 let started = try await GraphHost(spec: graph.spec, version: graph.version, file: tree,
-                                                  behaviors: behaviors, node: node, runner: runner)
+                                                  behaviors: behaviors, workers: workers, node: node, runner: runner)
                 hosts.append(started)
                 rootPid = started.process.pid
             } else if let file {
@@ -163,7 +164,7 @@ struct NodeCommand: AsyncParsableCommand {
                 // Each `- graph:` entry's process is up with the tree; its host watches and starts it.
                 for graph in file.graphs {
                     hosts.append(try await GraphHost(spec: graph.spec, version: graph.version, file: tree, inTree: true,
-                                                     behaviors: behaviors, node: node, runner: runner))
+                                                     behaviors: behaviors, workers: workers, node: node, runner: runner))
                 }
             } else {
                 // invariant: the file was read as a graph or as a tree above.

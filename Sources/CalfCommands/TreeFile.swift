@@ -47,6 +47,8 @@ struct TreeFile {
     /// The node's data directory (a graph's logs go under it).
     let dataDirectory: String
     let durable: [String: any DurableBehavior.Type]
+    /// The behaviors a graph entry's `worker:` tasks may name.
+    let workers: [String: any GraphWorker.Type]
     let transient: [String: any ConfiguredBehavior.Type]
     /// The root supervisor, ready to start.
     private(set) var root: SupervisorSpec!
@@ -61,11 +63,14 @@ struct TreeFile {
         self.dataDirectory = dataDirectory
         var durable: [String: any DurableBehavior.Type] = [:]
         // A flow's process is started by startFlow or HTTP, never by a tree file.
-        // A graph's process is started by a `graph:` entry, never as a worker.
-        for type in behaviors.durable where !(type is any FlowProcessKind.Type) && type != GraphProcess.self { durable[type.behaviorName] = type }
+        // A graph's process and its workers are started by a `graph:` entry, never as a tree's workers.
+        for type in behaviors.durable where !(type is any FlowProcessKind.Type) && type != GraphProcess.self && !(type is any GraphWorker.Type) {
+            durable[type.behaviorName] = type
+        }
         var transient: [String: any ConfiguredBehavior.Type] = [:]
         for type in behaviors.transient { transient[type.behaviorName] = type }
         self.durable = durable
+        workers = GraphFile.workers(behaviors.durable)
         self.transient = transient
         let document: Yams.Node?
         do {
@@ -190,7 +195,7 @@ struct TreeFile {
     private func graph(_ id: String, _ item: Yams.Node) throws -> ChildSpec {
         let graph: GraphFile
         do throws(GraphFileProblems) {
-            graph = try GraphFile(path: path, entry: item, behaviors: Set(durable.keys))
+            graph = try GraphFile(path: path, entry: item, behaviors: Set(workers.keys))
         } catch {
             throw Problem(description: error.description)
         }

@@ -3,6 +3,7 @@ import CMimalloc
 import Calf
 import CalfCommands
 import Demo
+import DevLoop
 import RemoteJob
 
 // The allocator is mimalloc (see Package.swift's CMimalloc): this reference
@@ -10,4 +11,4 @@ import RemoteJob
 _ = mi_version()
 
 // The calf tool: calf's commands with the example behaviors its tree files name.
-await CalfMain.run(Bank.registry + Demo.registry + RemoteJobExample.registry)
+await CalfMain.run(Bank.registry + Demo.registry + RemoteJobExample.registry + DevLoopExample.registry)

@@ -6,11 +6,11 @@ import Testing
 /// run's end or a start decides.
 @Suite struct GraphStateTests {
     /// `text` read as a graph file in a fresh directory (`sh` is the only program it names).
-    static func spec(_ text: String) throws -> GraphSpec {
+    static func spec(_ text: String, behaviors: Set<String> = []) throws -> GraphSpec {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("calf-plan-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: root + "/src", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
-        return try GraphFile(path: root + "/dev.yaml", text: text, behaviors: [], searchPath: "/usr/bin:/bin").spec
+        return try GraphFile(path: root + "/dev.yaml", text: text, behaviors: behaviors, searchPath: "/usr/bin:/bin").spec
     }
 
     static let diamond = """

@@ -2,6 +2,8 @@ import Calf
 import CalfLoop
 import CalfRuntime
 import Foundation
+import Synchronization
+import class Yams.YAMLDecoder
 
 /// Runs a graph on a node: its durable process (`ID/graph`), and on a
 /// loop thread of its own the watcher of its sets: at the start every set
@@ -31,6 +33,10 @@ public final class GraphHost: @unchecked Sendable {
     private var debouncer: ChangeDebouncer?
     private var generation: UInt64 = 0
     private let boot = WallClock.milliseconds()
+    /// The worker behaviors the node knows, by name.
+    private let workers: [String: any GraphWorker.Type]
+    /// How each worker task's process is sent an outcome, once it is up.
+    private let deliverers = Mutex<[String: @Sendable (TaskOutcome, String) async -> Bool]>([:])
     private let messages: AsyncStream<(GraphProcess.Message, String?)>.Continuation
     private let sender: Task<Void, Never>
 
@@ -38,11 +44,14 @@ public final class GraphHost: @unchecked Sendable {
     /// a tree file with it as an entry; `version` its `GraphFile.version`)
     /// on `node`: its process made or found, every set scanned, the graph
     /// told of the start, the watcher running; the daemons that `runner`
-    /// (the node's) reports ready are told to the graph.
+    /// (the node's) reports ready are told to the graph; each `worker:` task's
+    /// process (of its behavior among `workers`) is made or found.
     /// - Throws: `DurableError` if its process cannot start, `TreeWatchError`
     ///   or `LoopError` if its trees cannot be watched.
-    public init(spec: GraphSpec, version: String, file: String, inTree: Bool = false, behaviors: Set<String>, node: Node, runner: GraphRunner?) async throws {
+    public init(spec: GraphSpec, version: String, file: String, inTree: Bool = false, behaviors: Set<String>,
+                workers: [String: any GraphWorker.Type] = [:], node: Node, runner: GraphRunner?) async throws {
         self.spec = spec
+        self.workers = workers
         self.version = version
         self.file = file
         self.inTree = inTree
@@ -65,9 +74,13 @@ public final class GraphHost: @unchecked Sendable {
                 }
             }
         }
-        runner?.listen(graph: spec.id) { task, run in
+        runner?.link(graph: spec.id, GraphLink(ready: { task, run in
             continuation.yield((.ready(task: task, run: run), "\(task)#\(run)#ready"))
-        }
+        }, deliver: { [weak self] worker, outcome, key in
+            guard let send = self?.deliverers.withLock({ $0[worker] }) else { return false }
+            return await send(outcome, key)
+        }))
+        try await startWorkers(of: spec)
         let failure: UncheckedBox<(any Error)?> = await withCheckedContinuation { continuation in
             loop.execute { [self] in
                 do {
@@ -100,6 +113,32 @@ public final class GraphHost: @unchecked Sendable {
             debouncer = nil
         }
         _ = try? loop.shutdown()
+    }
+
+    /// Makes or finds the process of each worker task of `spec` (`ID/TASK`, its behavior made from its config).
+    private func startWorkers(of spec: GraphSpec) async throws {
+        for task in spec.tasks where task.kind == .worker {
+            guard let name = task.behavior, let type = workers[name] else {
+                throw GraphWorkerError(description: "worker \(task.id): '\(task.behavior ?? "")' is not a behavior that takes task outcomes (a GraphWorker the node knows)")
+            }
+            let send = try await Self.ensure(type, config: task.config, name: "\(spec.id)/\(task.id)", node: node)
+            deliverers.withLock { $0[task.id] = send }
+        }
+    }
+
+    private static func ensure<W: GraphWorker>(_ type: W.Type, config: String?, name: String, node: Node) async throws
+        -> @Sendable (TaskOutcome, String) async -> Bool {
+        let behavior: W
+        do {
+            behavior = try YAMLDecoder().decode(W.self, from: config ?? "{}")
+        } catch {
+            throw GraphWorkerError(description: "bad config for worker \(name) (\(W.behaviorName)): \(error)")
+        }
+        let address = try await node.ensureDurable(behavior, name: name)
+        return { outcome, key in
+            if case .failed = await node.send(W.message(outcome), to: address, key: key) { return false }
+            return true
+        }
     }
 
     // MARK: On the loop
@@ -184,6 +223,14 @@ public final class GraphHost: @unchecked Sendable {
                 messages.yield((.note("graph \(spec.id): its trees could not all be watched after the reload: \(error)"), nil))
             }
             messages.yield((.reload(checked.spec, version: newVersion), nil))
+            let reloaded = checked.spec
+            Task { [self] in
+                do {
+                    try await startWorkers(of: reloaded)
+                } catch {
+                    messages.yield((.note("graph \(reloaded.id): \(error)"), nil))
+                }
+            }
         } catch {
             keepBack(error.description)
         }
@@ -201,4 +248,10 @@ public final class GraphHost: @unchecked Sendable {
         hash.add(text)
         return hash.hex
     }
+}
+
+/// A worker task whose process cannot be made.
+public struct GraphWorkerError: Error, CustomStringConvertible {
+    /// What is wrong.
+    public let description: String
 }

@@ -18,7 +18,7 @@ public struct GraphProcess: DurableBehavior {
     }
 
     /// Its runs.
-    public static var effects: [any DurableEffect.Type] { [TaskRunEffect.self, TaskSignalEffect.self] }
+    public static var effects: [any DurableEffect.Type] { [TaskRunEffect.self, TaskSignalEffect.self, WorkerDeliveryEffect.self] }
 
     /// What the graph takes.
     public enum Message: Codable, Sendable, EffectCompletionMessage {
@@ -98,8 +98,9 @@ public struct GraphProcess: DurableBehavior {
         case .report:
             context.reply(state)
             return
-        case .effectCompleted(let completion) where completion.name == TaskSignalEffect.effectName:
-            // A reload signal: sent or not, the daemon's run goes on (its own end is reported by its run).
+        case .effectCompleted(let completion) where completion.name == TaskSignalEffect.effectName || completion.name == WorkerDeliveryEffect.effectName:
+            // A reload signal (the daemon's run goes on) or a worker's outcome: nothing to plan.
+            if completion.name == WorkerDeliveryEffect.effectName, let failure = completion.failure { state.note("an outcome did not reach its worker: \(failure)") }
             decisions = []
         case .effectCompleted(let completion):
             let outcome: RunOutcome
@@ -128,6 +129,12 @@ public struct GraphProcess: DurableBehavior {
                 }
             case .wake(let task, let token, let milliseconds):
                 context.sendAfter(.wake(task: task, token: token), after: .milliseconds(milliseconds))
+            case .deliver(let worker, let outcome):
+                do {
+                    try context.perform(WorkerDeliveryEffect(graph: id, worker: worker, outcome: outcome))
+                } catch {
+                    state.note("\(outcome.task) #\(outcome.run)'s outcome could not be sent to \(worker): \(error)")
+                }
             case .start(let task, let run):
                 guard let spec = state.spec, let taskSpec = spec.task(task), let operation = taskSpec.operation else {
                     pending += state.notStarted(task, run: run, at: now, why: "it has nothing to run")

@@ -23,7 +23,8 @@ public struct TaskReport: Sendable, Codable, Equatable {
     public var kind: String
     /// Where it stands. A job: `running`, `pending` (asked to run, waiting
     /// for its upstreams, a lock or a slot), `blocked`, `fresh`, `stale`,
-    /// `never run`, or how its last run ended (`failed`, `cancelled`, …).
+    /// `never run`, `retrying` (failed, retried after its backoff), or how
+    /// its last run ended (`failed`, `cancelled`, …). A worker: `worker`.
     /// A daemon: `starting`, `ready`, `backoff` (restarting after a
     /// crash), `given up`, `pending`, `blocked`, `stopped`, `never run`.
     public var status: String
@@ -124,6 +125,7 @@ extension GraphState {
             return state.lastRun == nil ? "never run" : "stopped"
         case .job:
             if state.isRunning { return "running" }
+            if state.restartToken != nil { return "retrying" }
             if state.blockedBy != nil { return "blocked" }
             if state.wanted != nil { return "pending" }
             guard let last = state.lastRun else { return "never run" }

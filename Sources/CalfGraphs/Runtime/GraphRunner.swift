@@ -11,7 +11,7 @@ import Synchronization
 public final class GraphRunner: Sendable {
     let loop: EventLoop
     private let slots: LoopOwned<[String: TaskSlot]>
-    private let listeners = Mutex<[String: @Sendable (_ task: String, _ run: Int) -> Void]>([:])
+    private let links = Mutex<[String: GraphLink]>([:])
 
     /// A runner with its loop thread.
     /// - Throws: `LoopError` if the loop cannot start.
@@ -20,10 +20,17 @@ public final class GraphRunner: Sendable {
         slots = LoopOwned([:])
     }
 
-    /// Has `report` told of each daemon run of graph `graph` whose readiness
-    /// check passes (the graph's host sends it on as a journaled message).
-    public func listen(graph: String, _ report: @escaping @Sendable (_ task: String, _ run: Int) -> Void) {
-        listeners.withLock { $0[graph] = report }
+    /// Links graph `graph` to its host: daemons' readiness goes to it (it
+    /// sends it on as a journaled message), and outcomes for its workers.
+    public func link(graph: String, _ link: GraphLink) {
+        links.withLock { $0[graph] = link }
+    }
+
+    /// Sends `effect`'s outcome to its worker through its graph's host.
+    /// - Returns: whether the worker took it (or had taken it: a duplicate).
+    func deliver(_ effect: WorkerDeliveryEffect) async -> Bool {
+        guard let link = links.withLock({ $0[effect.graph] }) else { return false }
+        return await link.deliver(effect.worker, effect.outcome, effect.key)
     }
 
     /// Stops its loop (runs still under way are stopped with it: their groups get SIGKILL).
@@ -141,7 +148,7 @@ public final class GraphRunner: Sendable {
             slot.current = run
             slot.number = effect.run
             if let ready = effect.ready, !run.hasEnded {
-                let report = listeners.withLock { $0[effect.graph] }
+                let report = links.withLock { $0[effect.graph]?.ready }
                 slot.check = ReadinessCheck(loop: loop, spec: ready, run: run, command: command,
                                             onReady: { report?(effect.task, effect.run) },
                                             onTimeout: { [weak run] why in run?.stop(.failed, note: why) })
@@ -260,5 +267,20 @@ extension EventLoop {
         } catch {
             timer.close()
         }
+    }
+}
+
+/// What a graph's host does for the runner: takes daemons' readiness, delivers workers' outcomes.
+public struct GraphLink: Sendable {
+    /// Daemon `task`'s run `run` passed its readiness check.
+    public var ready: @Sendable (_ task: String, _ run: Int) -> Void
+    /// Sends `outcome` to worker task `worker` with idempotency key `key`; whether it was taken.
+    public var deliver: @Sendable (_ worker: String, _ outcome: TaskOutcome, _ key: String) async -> Bool
+
+    /// A link.
+    public init(ready: @escaping @Sendable (_ task: String, _ run: Int) -> Void,
+                deliver: @escaping @Sendable (_ worker: String, _ outcome: TaskOutcome, _ key: String) async -> Bool) {
+        self.ready = ready
+        self.deliver = deliver
     }
 }

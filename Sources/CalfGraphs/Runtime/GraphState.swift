@@ -20,8 +20,11 @@ public struct TaskState: Sendable, Codable, Equatable {
     public var readyRun: Int?
     /// A daemon: when it crashed lately (within its `period`), in milliseconds since 1970.
     public var crashes: [Int64] = []
-    /// A daemon: the restart after a crash it waits for (its backoff timer's token).
+    /// The run it waits for after its backoff (its timer's token): a
+    /// crashed daemon's restart, a failed job's retry.
     public var restartToken: Int?
+    /// A job: its retries since its last success (at most its `retry.attempts`).
+    public var retries = 0
     /// A daemon: why it is no longer restarted (it crashed more than its `intensity` allows).
     public var gaveUp: String?
 
@@ -32,8 +35,8 @@ public struct TaskState: Sendable, Codable, Equatable {
     public var lastRun: RunRecord? { runs.last }
     /// Whether a run of it is under way.
     public var isRunning: Bool { effect != nil }
-    /// Whether it is running or asked to run.
-    public var isBusy: Bool { effect != nil || wanted != nil }
+    /// Whether it is running, asked to run, or waiting to be retried.
+    public var isBusy: Bool { effect != nil || wanted != nil || restartToken != nil }
     /// A daemon: whether its current run is up and ready.
     public var isReady: Bool { effect != nil && readyRun != nil && readyRun == lastRun?.number }
 }
@@ -54,8 +57,10 @@ public enum GraphDecision: Sendable, Equatable {
     case cancel(task: String, run: Int, effect: UInt64)
     /// Send `signal` (a name: SIGHUP) to the running daemon `task`'s run `run` (its `reload`).
     case signal(task: String, run: Int, signal: String)
-    /// In `milliseconds`, tell the graph `wake(task, token)`: a crashed daemon's backoff.
+    /// In `milliseconds`, tell the graph `wake(task, token)`: a crashed daemon's backoff, a failed job's retry.
     case wake(task: String, token: Int, milliseconds: Int)
+    /// Send `outcome` to the worker task `worker`.
+    case deliver(worker: String, outcome: TaskOutcome)
 }
 
 /// Why a task's dependencies do not let it run now.
@@ -257,6 +262,10 @@ public struct GraphState: Sendable, Codable, Equatable {
             state.gaveUp = nil
             state.crashes = []
             state.restartToken = nil
+        } else if state.restartToken != nil {
+            // A new trigger runs it now, with its retries afresh.
+            state.restartToken = nil
+            state.retries = 0
         } else if let effect = state.effect, let index = state.runs.indices.last {
             switch task.onBusy {
             case .ignore: return
@@ -295,6 +304,17 @@ public struct GraphState: Sendable, Codable, Equatable {
         var decisions: [GraphDecision] = []
         if task.kind == .daemon {
             exited(task, number, outcome, into: &decisions)
+            return decisions + plan()
+        }
+        if outcome.status == .succeeded { tasks[id]?.retries = 0 }
+        deliver(id, number, outcome, into: &decisions)
+        if outcome.status == .failed || outcome.status == .timedOut, state.retries < task.retryAttempts, state.wanted == nil {
+            // Retried after its backoff; what depends on it waits (it is busy) rather than being blocked.
+            let backoff = task.retryBackoff ?? BackoffSpec(initial: 1000, maximum: 30_000)
+            let token = (state.restartToken ?? number) + 1
+            tasks[id]?.retries = state.retries + 1
+            tasks[id]?.restartToken = token
+            decisions.append(.wake(task: id, token: token, milliseconds: min(backoff.maximum, backoff.initial << min(20, state.retries))))
             return decisions + plan()
         }
         for dependent in order {
@@ -339,6 +359,7 @@ public struct GraphState: Sendable, Codable, Equatable {
             want(dependent, "after \(task.id) #\(number) exited (\(how))", into: &decisions)
         }
         guard var state = tasks[task.id] else { return }
+        deliver(task.id, number, outcome, into: &decisions)
         let abnormal = outcome.status != .succeeded
         let restarts = task.restart == "permanent" || (task.restart == "transient" && abnormal)
         guard restarts, outcome.status != .interrupted, state.wanted == nil else {
@@ -361,12 +382,33 @@ public struct GraphState: Sendable, Codable, Equatable {
         decisions.append(.wake(task: task.id, token: token, milliseconds: delay))
     }
 
-    /// A crashed daemon's backoff passed (`token` names which): it is started again.
+    /// Run `number` of `id` ended with `outcome`: each worker that depends
+    /// on `id` is sent it (by its edge's condition: `succeeded` only
+    /// successes; `completed`, and a daemon's `exited`, every end).
+    mutating func deliver(_ id: String, _ number: Int, _ outcome: RunOutcome, into decisions: inout [GraphDecision]) {
+        guard let spec, outcome.status != .interrupted else { return }
+        let record = tasks[id]?.runs.last { $0.number == number }
+        for worker in spec.tasks where worker.kind == .worker {
+            guard let edge = worker.dependsOn.first(where: { $0.task == id }) else { continue }
+            guard edge.condition != .succeeded || outcome.status == .succeeded else { continue }
+            guard [.succeeded, .completed, .exited].contains(edge.condition) else { continue }
+            tasks[worker.id]?.runCount += 1
+            decisions.append(.deliver(worker: worker.id, outcome: TaskOutcome(
+                graph: spec.id, task: id, run: number, status: outcome.status, exitCode: outcome.exitCode,
+                startedAt: record?.startedAt ?? outcome.startedAt, endedAt: outcome.endedAt, causes: record?.causes ?? [],
+                outputsDigest: outcome.outputsDigest, tail: outcome.tail)))
+        }
+    }
+
+    /// A backoff passed (`token` names which): a crashed daemon is started
+    /// again, a failed job retried.
     public mutating func wake(_ id: String, token: Int) -> [GraphDecision] {
-        guard var state = tasks[id], state.restartToken == token, !state.isRunning else { return [] }
+        guard var state = tasks[id], state.restartToken == token, !state.isRunning, let task = spec?.task(id) else { return [] }
         state.restartToken = nil
         let how = state.lastRun?.outcome.map { $0.exitCode.map { "exit \($0)" } ?? $0.status.rawValue } ?? "ended"
-        let cause = "restart after #\(state.lastRun?.number ?? 0) ended (\(how))"
+        let cause = task.kind == .job
+            ? "retry \(state.retries) of \(task.retryAttempts) after #\(state.lastRun?.number ?? 0) \(state.lastRun?.status.rawValue ?? "failed") (\(how))"
+            : "restart after #\(state.lastRun?.number ?? 0) ended (\(how))"
         state.wanted = (state.wanted ?? []) + [cause]
         tasks[id] = state
         return plan()
