@@ -172,7 +172,9 @@ struct NodeCommand: AsyncParsableCommand {
             }
         } catch {
             try await node.shutdown()
-            throw ValidationError("the \(graph == nil ? "tree" : "graph") \(tree) did not start: \(error)")
+            // Not a usage error: said without the usage text.
+            FileHandle.standardError.write(Data("calf node: the \(graph == nil ? "tree" : "graph") \(tree) did not start: \(error)\n".utf8))
+            throw ExitCode(1)
         }
         defer { for host in hosts { host.stop() } }
         let socketPath = data + "/node.sock"

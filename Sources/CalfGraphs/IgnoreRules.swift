@@ -1,8 +1,9 @@
 import Glibc
 
 /// Ignore patterns in gitignore syntax, for watch sets: a graph's and a
-/// watch set's `ignore:`, and the root's `.gitignore` and
-/// `.git/info/exclude`. Each segment is matched by libc's `fnmatch` (`*`,
+/// watch set's `ignore:`, the root's `.git/info/exclude`, and the
+/// `.gitignore` of the root and of each directory under it (whose
+/// patterns are relative to that directory and decide over its parents'). Each segment is matched by libc's `fnmatch` (`*`,
 /// `?`, `[...]`, a backslash escape); `**` is any number of directories.
 /// As git does: blank lines and `#` comments skipped, `!` re-includes, a
 /// trailing `/` means directories only, a pattern with a slash before its
@@ -11,6 +12,8 @@ import Glibc
 /// included again.
 public struct IgnoreRules: Sendable, Equatable {
     struct Rule: Sendable, Equatable {
+        /// The directory its file is in, relative to the root (empty: the root).
+        var base: [String] = []
         var segments: [String]
         var negated: Bool
         var directoriesOnly: Bool
@@ -31,15 +34,44 @@ public struct IgnoreRules: Sendable, Equatable {
         return both
     }
 
-    /// The rules of `root`'s `.git/info/exclude` and `.gitignore`, in git's order (missing files: none).
+    /// The rules of `root`'s `.git/info/exclude` and `.gitignore`, then of
+    /// every `.gitignore` below it (directories ignored by what is read so
+    /// far are not entered, as git does not), in git's order; missing files: none.
     public static func gitignore(at root: String) -> IgnoreRules {
         var rules = IgnoreRules()
-        for file in [root + "/.git/info/exclude", root + "/.gitignore"] {
-            guard let text = readFile(file) else { continue }
-            // "\r\n" is one Character in Swift: both end a line.
-            for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) { rules.add(String(line)) }
+        rules.read(root + "/.git/info/exclude", base: [])
+        var pending: [[String]] = [[]]
+        while !pending.isEmpty {
+            let base = pending.removeFirst()
+            let directory = base.isEmpty ? root : root + "/" + base.joined(separator: "/")
+            rules.read(directory + "/.gitignore", base: base)
+            for name in subdirectories(of: directory) where name != ".git" {
+                let child = base + [name]
+                if !rules.ignores(child.joined(separator: "/"), isDirectory: true) { pending.append(child) }
+            }
         }
         return rules
+    }
+
+    /// Adds the lines of the file at `path`, relative to `base`.
+    private mutating func read(_ path: String, base: [String]) {
+        guard let text = Self.readFile(path) else { return }
+        // "\r\n" is one Character in Swift: both end a line.
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) { add(String(line), base: base) }
+    }
+
+    /// The names of the directories in `directory` (symbolic links not followed).
+    private static func subdirectories(of directory: String) -> [String] {
+        guard let stream = opendir(directory) else { return [] }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name == "." || name == ".." { continue }
+            var info = stat()
+            if lstat(directory + "/" + name, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { names.append(name) }
+        }
+        return names.sorted()
     }
 
     /// Whether `path` (relative to the rules' base, `/`-separated, no
@@ -55,15 +87,18 @@ public struct IgnoreRules: Sendable, Equatable {
     private func decides(_ components: [String], isDirectory: Bool) -> Bool? {
         for rule in rules.reversed() {
             if rule.directoriesOnly, !isDirectory { continue }
+            // A nested file's rule sees only what is below its directory, relative to it.
+            guard components.count > rule.base.count, components.starts(with: rule.base) else { continue }
+            let relative = components[rule.base.count...]
             let matches = rule.anchored
-                ? Self.match(rule.segments[...], components[...])
+                ? Self.match(rule.segments[...], relative)
                 : Self.segment(rule.segments[0], matches: components[components.count - 1])
             if matches { return !rule.negated }
         }
         return nil
     }
 
-    private mutating func add(_ line: String) {
+    private mutating func add(_ line: String, base: [String] = []) {
         var text = line
         if text.hasSuffix("\r") { text.removeLast() }
         // Trailing spaces go, unless escaped.
@@ -87,7 +122,7 @@ public struct IgnoreRules: Sendable, Equatable {
         var segments = text.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         if !anchored { segments = [text] }
         guard !segments.isEmpty else { return }
-        rules.append(Rule(segments: segments, negated: negated, directoriesOnly: directoriesOnly, anchored: anchored))
+        rules.append(Rule(base: base, segments: segments, negated: negated, directoriesOnly: directoriesOnly, anchored: anchored))
     }
 
     /// Pattern segments against path components, `**` taking any number of them.
@@ -119,7 +154,7 @@ public struct IgnoreRules: Sendable, Equatable {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while true {
-            let count = chunk.withUnsafeMutableBytes { read(file, $0.baseAddress, $0.count) }
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(file, $0.baseAddress, $0.count) }
             guard count > 0 else { break }
             bytes += chunk[0..<count]
             // A gitignore file past a few MiB is not one.

@@ -53,10 +53,14 @@ public struct TreeWatchError: Error, Sendable, CustomStringConvertible {
     /// The limit on inotify watches was reached (`ENOSPC`: not the disk).
     static func tooManyWatches(_ path: String, watching: Int) -> TreeWatchError {
         let limit = firstLine(of: "/proc/sys/fs/inotify/max_user_watches") ?? "unknown"
+        // In a user namespace (a container) its own limit may be the lower one.
+        let namespace = firstLine(of: "/proc/sys/user/max_inotify_watches").flatMap { own in
+            Int(own).map { value in Int(limit).map { value < $0 } ?? true ? "; user.max_inotify_watches of this user namespace is \(own)" : "" }
+        } ?? ""
         return TreeWatchError(description: """
-            cannot watch \(path): this user's inotify watches are used up (fs.inotify.max_user_watches is \(limit); \
+            cannot watch \(path): this user's inotify watches are used up (fs.inotify.max_user_watches is \(limit)\(namespace); \
             this watcher holds \(watching)); raise it with `sysctl fs.inotify.max_user_watches=524288`, \
-            ignore more of the tree, or poll it instead
+            ignore more of the tree, or poll it instead (poll: MS on the watch set)
             """)
     }
 }

@@ -60,4 +60,26 @@ import Testing
         #expect(!rules.ignores("Sources/main.swift", isDirectory: false))
         #expect(IgnoreRules.gitignore(at: root + "/nowhere") == IgnoreRules())
     }
+
+    @Test func aNestedGitignoreAppliesBelowItsDirectoryAndDecidesOverItsParents() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("calf-ignore-\(UUID().uuidString)").path
+        for directory in ["web/dist", "web/src", "vendor/lib", "docs"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + directory, withIntermediateDirectories: true)
+        }
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Data("*.log\nvendor/\n".utf8).write(to: URL(fileURLWithPath: root + "/.gitignore"))
+        try Data("/dist\n!debug.log\n*.map\n".utf8).write(to: URL(fileURLWithPath: root + "/web/.gitignore"))
+        // Inside an ignored directory: never read.
+        try Data("!*.log\n".utf8).write(to: URL(fileURLWithPath: root + "/vendor/lib/.gitignore"))
+        let rules = IgnoreRules.gitignore(at: root)
+        #expect(rules.ignores("web/dist", isDirectory: true) && rules.ignores("web/dist/app.js", isDirectory: false))
+        #expect(!rules.ignores("dist", isDirectory: true), "web's anchored /dist applied at the root")
+        #expect(!rules.ignores("docs/dist", isDirectory: true))
+        #expect(rules.ignores("web/src/app.js.map", isDirectory: false) && !rules.ignores("docs/app.js.map", isDirectory: false))
+        #expect(rules.ignores("web/server.log", isDirectory: false) && rules.ignores("docs/build.log", isDirectory: false))
+        #expect(!rules.ignores("web/debug.log", isDirectory: false) && !rules.ignores("web/src/debug.log", isDirectory: false),
+                "the nested file's ! did not decide over the root's pattern")
+        #expect(rules.ignores("docs/debug.log", isDirectory: false))
+        #expect(rules.ignores("vendor/lib/x.log", isDirectory: false))
+    }
 }

@@ -31,6 +31,9 @@ public final class GraphHost: @unchecked Sendable {
     private var watcher: TreeWatcher?
     private var fileWatcher: TreeWatcher?
     private var debouncer: ChangeDebouncer?
+    /// One timer per polled set (`poll:` above zero), and the sets whose last poll saw a change.
+    private var pollTimers: [LoopTimer] = []
+    private var pollPending: Set<Int> = []
     private var generation: UInt64 = 0
     private let boot = WallClock.milliseconds()
     /// The worker behaviors the node knows, by name.
@@ -108,6 +111,8 @@ public final class GraphHost: @unchecked Sendable {
             fileWatcher?.close()
             fileDebouncer?.close()
             debouncer?.close()
+            for timer in pollTimers { timer.close() }
+            pollTimers = []
             watcher = nil
             fileWatcher = nil
             debouncer = nil
@@ -147,12 +152,20 @@ public final class GraphHost: @unchecked Sendable {
         await withCheckedContinuation { continuation in loop.execute { continuation.resume(returning: body()) } }
     }
 
-    /// Scans every set and watches the trees they need.
+    /// Scans every set and watches the trees they need (a polled set is scanned again every `poll` ms instead).
     private func watchTrees() throws {
         let gitignore = spec.gitignore ? IgnoreRules.gitignore(at: spec.root) : IgnoreRules()
         sets = spec.watches.map { WatchSetIndex(WatchSetMatcher($0, in: spec, gitignore: gitignore), paths: $0.paths) }
         for index in sets.indices { _ = sets[index].rescan() }
-        let matchers = sets.map(\.matcher)
+        for timer in pollTimers { timer.close() }
+        pollTimers = []
+        pollPending = []
+        for (index, watch) in spec.watches.enumerated() where watch.poll > 0 {
+            let timer = try LoopTimer(loop: loop)
+            try timer.start(milliseconds: UInt64(watch.poll), repeatMilliseconds: UInt64(watch.poll)) { [weak self] in self?.poll(index) }
+            pollTimers.append(timer)
+        }
+        let matchers = spec.watches.indices.filter { spec.watches[$0].poll == 0 }.map { sets[$0].matcher }
         let debouncer = try ChangeDebouncer(loop: loop, quiet: spec.debounce, maxWait: spec.maxWait) { [weak self] batch in
             self?.take(batch)
         }
@@ -164,9 +177,31 @@ public final class GraphHost: @unchecked Sendable {
         self.watcher = watcher
     }
 
+    /// A polled set's scan: once a change is seen, the graph is told at the first poll that sees no more (its debounce).
+    private func poll(_ index: Int) {
+        guard sets.indices.contains(index) else { return }
+        let changed = sets[index].rescan()
+        if !changed.isEmpty {
+            pollPending.insert(index)
+            pollChanges[index, default: []] += changed
+            return
+        }
+        guard pollPending.remove(index) != nil else { return }
+        send(index, Array(Set(pollChanges.removeValue(forKey: index) ?? [])).sorted())
+    }
+
+    private var pollChanges: [Int: [String]] = [:]
+
+    /// Tells the graph set `index` changed (`changed`: its changed paths).
+    private func send(_ index: Int, _ changed: [String]) {
+        generation += 1
+        let id = sets[index].matcher.id
+        messages.yield((.changed(set: id, digest: sets[index].digest, paths: Array(changed.prefix(20))), "\(id)#\(boot)#\(generation)"))
+    }
+
     /// A debounced batch: each set it touched, updated, goes to the graph if a file of it changed.
     private func take(_ batch: ChangeDebouncer.Batch) {
-        for index in sets.indices {
+        for index in sets.indices where spec.watches[index].poll == 0 {
             let changed: [String]
             if batch.rescan != nil {
                 changed = sets[index].rescan()
@@ -178,9 +213,7 @@ public final class GraphHost: @unchecked Sendable {
                 changed = sets[index].update(mine)
             }
             guard !changed.isEmpty else { continue }
-            generation += 1
-            let id = sets[index].matcher.id
-            messages.yield((.changed(set: id, digest: sets[index].digest, paths: Array(changed.prefix(20))), "\(id)#\(boot)#\(generation)"))
+            send(index, changed)
         }
     }
 

@@ -26,6 +26,9 @@ public struct StableHash: Sendable {
         add(bytes: (0..<8).map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) })
     }
 
+    /// The digest.
+    public var value: UInt64 { state }
+
     /// The digest as 16 hex digits.
     public var hex: String {
         let digits = String(state, radix: 16)
