@@ -133,7 +133,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
         ], path: "Examples/RemoteJob/FakeJobService"),
-        .target(name: "CalfBenchmarks", dependencies: ["Calf", "CalfFlows", "CalfLoop", "CalfStore"], path: "Benchmarks/CalfBenchmarks"),
+        .target(name: "CalfBenchmarks", dependencies: ["Calf", "CalfFlows", "CalfGraphs", "CalfLoop", "CalfStore"], path: "Benchmarks/CalfBenchmarks"),
         .target(
             name: "CalfCommands",
             dependencies: [

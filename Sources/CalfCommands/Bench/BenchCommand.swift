@@ -12,7 +12,7 @@ struct BenchCommand: AsyncParsableCommand {
     )
 
     enum Name: String, ExpressibleByArgument, CaseIterable {
-        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell, idle, savina, effects, http, flows, million, watch
+        case spawn, pingpong, ring, fanin, codec, journal, durable, replay, recover, restart, shell, idle, savina, effects, http, flows, million, watch, graph
     }
 
     @Argument(help: "One of: \(Name.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -116,6 +116,8 @@ struct BenchCommand: AsyncParsableCommand {
             }
         case .watch:
             try await WatchBench.run(directories: directories, report: report)
+        case .graph:
+            try await GraphBench.run(samples: 100, burst: directories, report: report)
         case .savina:
             try await SavinaBench.run(rounds: rounds, hog: hog, only: only.map { Set($0.split(separator: ",").map(String.init)) }, report: report)
         }

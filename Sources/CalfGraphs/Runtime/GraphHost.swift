@@ -13,7 +13,7 @@ import class Yams.YAMLDecoder
 /// graph file too: an edit that checks is loaded (`reload`), one that does
 /// not keeps the running version and says why.
 ///
-/// Thread ownership: its watch state (`sets`, `watcher`, `debouncer`,
+/// Thread ownership: its watch state (`sets`, `watcher`, `debouncers`,
 /// `spec`) is touched on its loop's thread only; `messages` is the one way
 /// to the graph's process (a serial sender, so the graph gets them in order).
 public final class GraphHost: @unchecked Sendable {
@@ -30,7 +30,8 @@ public final class GraphHost: @unchecked Sendable {
     private var sets: [WatchSetIndex] = []
     private var watcher: TreeWatcher?
     private var fileWatcher: TreeWatcher?
-    private var debouncer: ChangeDebouncer?
+    /// Each watched set's debouncer (its own `debounce` and `maxWait`), by index; none for a polled set.
+    private var debouncers: [Int: ChangeDebouncer] = [:]
     /// One timer per polled set (`poll:` above zero), and the sets whose last poll saw a change.
     private var pollTimers: [LoopTimer] = []
     private var pollPending: Set<Int> = []
@@ -110,12 +111,12 @@ public final class GraphHost: @unchecked Sendable {
             watcher?.close()
             fileWatcher?.close()
             fileDebouncer?.close()
-            debouncer?.close()
+            for debouncer in debouncers.values { debouncer.close() }
             for timer in pollTimers { timer.close() }
             pollTimers = []
             watcher = nil
             fileWatcher = nil
-            debouncer = nil
+            debouncers = [:]
         }
         _ = try? loop.shutdown()
     }
@@ -165,15 +166,33 @@ public final class GraphHost: @unchecked Sendable {
             try timer.start(milliseconds: UInt64(watch.poll), repeatMilliseconds: UInt64(watch.poll)) { [weak self] in self?.poll(index) }
             pollTimers.append(timer)
         }
-        let matchers = spec.watches.indices.filter { spec.watches[$0].poll == 0 }.map { sets[$0].matcher }
-        let debouncer = try ChangeDebouncer(loop: loop, quiet: spec.debounce, maxWait: spec.maxWait) { [weak self] batch in
-            self?.take(batch)
+        let watched = spec.watches.indices.filter { spec.watches[$0].poll == 0 }
+        let matchers = watched.map { sets[$0].matcher }
+        for debouncer in debouncers.values { debouncer.close() }
+        debouncers = [:]
+        var routes: [(paths: [String], debouncer: ChangeDebouncer)] = []
+        for index in watched {
+            let watch = spec.watches[index]
+            let debouncer = try ChangeDebouncer(loop: loop, quiet: watch.debounce ?? spec.debounce, maxWait: watch.maxWait ?? spec.maxWait) { [weak self] batch in
+                self?.take(batch, set: index)
+            }
+            debouncers[index] = debouncer
+            routes.append((sets[index].paths, debouncer))
         }
         let watcher = try TreeWatcher(loop: loop, ignored: { path, isDirectory in
             !matchers.isEmpty && matchers.allSatisfy { $0.excludes(path, isDirectory: isDirectory) }
-        }, report: { event in debouncer.take(event) })
+        }, report: { event in
+            // Each set's debouncer gets the changes at or under its paths (a missed queue: every one).
+            guard case .changes(let changes) = event else {
+                for route in routes { route.debouncer.take(event) }
+                return
+            }
+            for route in routes {
+                let mine = changes.filter { change in route.paths.contains { change.path == $0 || change.path.hasPrefix($0 + "/") } }
+                if !mine.isEmpty { route.debouncer.take(.changes(mine)) }
+            }
+        })
         for directory in Set(matchers.flatMap(\.directories)).sorted() { try watcher.watch(directory) }
-        self.debouncer = debouncer
         self.watcher = watcher
     }
 
@@ -199,22 +218,12 @@ public final class GraphHost: @unchecked Sendable {
         messages.yield((.changed(set: id, digest: sets[index].digest, paths: Array(changed.prefix(20))), "\(id)#\(boot)#\(generation)"))
     }
 
-    /// A debounced batch: each set it touched, updated, goes to the graph if a file of it changed.
-    private func take(_ batch: ChangeDebouncer.Batch) {
-        for index in sets.indices where spec.watches[index].poll == 0 {
-            let changed: [String]
-            if batch.rescan != nil {
-                changed = sets[index].rescan()
-            } else {
-                // At or under one of its paths (`update` leaves out what the set excludes).
-                let paths = sets[index].paths
-                let mine = batch.changes.map(\.path).filter { path in paths.contains { path == $0 || path.hasPrefix($0 + "/") } }
-                guard !mine.isEmpty else { continue }
-                changed = sets[index].update(mine)
-            }
-            guard !changed.isEmpty else { continue }
-            send(index, changed)
-        }
+    /// Set `index`'s debounced batch (its changes only; `update` leaves out
+    /// what it excludes): it goes to the graph if a file of it changed.
+    private func take(_ batch: ChangeDebouncer.Batch, set index: Int) {
+        guard sets.indices.contains(index) else { return }
+        let changed = batch.rescan != nil ? sets[index].rescan() : sets[index].update(batch.changes.map(\.path))
+        if !changed.isEmpty { send(index, changed) }
     }
 
     /// Watches the graph file: an edit is checked and loaded, or kept back with why.
@@ -249,7 +258,6 @@ public final class GraphHost: @unchecked Sendable {
             spec = checked.spec
             version = newVersion
             watcher?.close()
-            debouncer?.close()
             do {
                 try watchTrees()
             } catch {
