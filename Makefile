@@ -1,7 +1,7 @@
 # The two commands of the README: `make run` and `make test`.
 SWIFT ?= swift
 
-.PHONY: run test bench deps
+.PHONY: run test bench deps dev
 
 deps:
 	@scripts/install-deps.sh
@@ -13,10 +13,17 @@ run: deps
 	mkdir -p .calf
 	.build/release/calf node --data .calf/demo Supervisors/demo.yaml
 
+# Runs the graph of Supervisors/dev.yaml on the shop example
+# (Examples/DevLoop/shop): edit it and watch `calf shell --data .calf/dev -c graph`.
+dev: deps
+	$(SWIFT) build -c release --product calf
+	mkdir -p .calf
+	.build/release/calf node --data .calf/dev Supervisors/dev.yaml
+
 test: deps
 	$(SWIFT) test
 
 # Prints the figures of every benchmark (release build).
 bench: deps
 	$(SWIFT) build -c release --product calf
-	for name in spawn pingpong ring fanin codec journal durable replay recover restart shell idle savina; do .build/release/calf bench $$name; done
+	for name in spawn pingpong ring fanin codec journal durable replay recover restart shell idle savina watch graph; do .build/release/calf bench $$name; done

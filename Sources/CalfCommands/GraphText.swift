@@ -17,6 +17,7 @@ enum GraphText {
             if let blocked = task.blockedBy { cause = "blocked: \(blocked)" }
             if let pending = task.pending, task.status == "pending" { cause = pending.joined(separator: "; ") }
             if let gaveUp = task.gaveUp { cause = gaveUp }
+            if task.kind == "worker" { cause = "\(task.runs) outcome\(task.runs == 1 ? "" : "s") taken (state \(report.graph)/\(task.name))" }
             rows.append([task.name, task.kind, status, run.map { "#\($0.number)" } ?? "", run.map { GraphState.clock($0.startedAt) } ?? "", took, clip(cause, 70)])
             if let run, run.status == "failed" || run.status == "timedOut", let last = run.tail.last(where: { !$0.isEmpty }) {
                 failures[rows.count - 1] = "  └ " + clip(last, 100)
