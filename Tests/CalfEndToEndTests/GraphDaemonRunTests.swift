@@ -132,4 +132,32 @@ import Testing
             #expect(project.lines.count == 3, "a daemon given up was started again: \(project.lines)")
         }
     }
+
+    /// A daemon with `reload:` is signalled on an input change, not restarted.
+    @Test func anInputChangeSignalsADaemonWithReloadInsteadOfRestartingIt() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let project = try Project(in: dir, graph: """
+                graph: dev
+                debounce: 100
+                watches:
+                  - watch: config
+                    paths: [config.txt]
+                tasks:
+                  - daemon: server
+                    shell: "trap 'echo reloaded $(cat config.txt) >> events' HUP; echo $$ > server.pid; echo up >> events; while true; do sleep 0.1; done"
+                    inputs: [config]
+                    reload: SIGHUP
+                    killAfter: 500
+                """)
+            try project.write("c1", to: "config.txt")
+            let node = try await NodeProcess(data: project.data, tree: project.graph, durability: "process")
+            defer { _ = node.stop() }
+            #expect(try await project.lines(count: 1) == ["up"])
+            let pid = try #require(try await Self.serverPid(project))
+            try project.write("c2", to: "config.txt")
+            #expect(try await project.lines(count: 2) == ["up", "reloaded c2"], "the change did not reach the daemon as SIGHUP")
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(project.lines.count == 2 && kill(pid, 0) == 0, "the daemon was restarted instead of signalled: \(project.lines)")
+        }
+    }
 }

@@ -65,3 +65,47 @@ import Testing
         }
     }
 }
+
+/// What changed while the node was down, said at the next start.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct GraphDownTimeTests {
+    @Test func theFilesEditedWhileTheNodeWasDownAreNamedAndOnlyTheirTasksRun() async throws {
+        try await withTemporaryDataDirectory { dir in
+            let project = try GraphRunTests.Project(in: dir, graph: """
+                graph: dev
+                watches:
+                  - watch: sources
+                    paths: [src/]
+                  - watch: docs
+                    paths: [docs/]
+                tasks:
+                  - job: build
+                    shell: "echo build >> events"
+                    inputs: [sources]
+                  - job: site
+                    shell: "echo site >> events"
+                    inputs: [docs]
+                """)
+            try FileManager.default.createDirectory(atPath: project.root + "/docs", withIntermediateDirectories: true)
+            try project.write("# docs", to: "docs/index.md")
+            var node = try await NodeProcess(data: project.data, tree: project.graph, durability: "process")
+            #expect(Set(try await project.lines(count: 2)) == ["build", "site"])
+            try await Task.sleep(for: .milliseconds(300))
+            _ = await node.stop()
+
+            try project.write("v2", to: "src/a.txt")
+            try project.write("new", to: "src/b.txt")
+            node = try await NodeProcess(data: project.data, tree: project.graph, durability: "process")
+            defer { _ = node.stop() }
+            #expect(try await project.lines(count: 3).last == "build")
+            var table = ""
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline, !table.contains("changed while the node was down") {
+                table = try await runShell(project.data, ["graph"]).1
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(table.contains("changed while the node was down: sources: a.txt, b.txt"), "\(table)")
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(project.lines.filter { $0 == "site" }.count == 1, "a task whose files did not change ran again: \(project.lines)")
+        }
+    }
+}

@@ -147,4 +147,28 @@ import Testing
         #expect(Plan.started(state.finished(effect: oldMigrate, outcome: Plan.outcome(.interrupted))).isEmpty)
         #expect(Plan.started(state.ready("db", run: 2, at: 50)) == ["migrate"])
     }
+
+    @Test func aCascadeOnReadyReRunsItsDependentWhenTheDaemonIsReadyAgain() throws {
+        var state = GraphState()
+        var next: UInt64 = 0
+        _ = state.load(try Plan.spec("""
+            graph: dev
+            tasks:
+              - daemon: db
+                command: [sh, -c, "sleep 100"]
+              - job: seed
+                command: [sh, -c, "true"]
+                dependsOn: { db: { condition: ready, cascade: true } }
+            """), version: "v1", digests: [:], start: false)
+        var effects = Plan.carry(state.load(state.spec!, version: "v1", digests: [:], start: true), &state, next: &next)
+        #expect(effects.keys.sorted() == ["db"])
+        effects.merge(Plan.carry(state.ready("db", run: 1, at: 1), &state, next: &next)) { $1 }
+        #expect(effects["seed"] != nil, "the first time up lets it go by its gate")
+        _ = state.finished(effect: effects["seed"]!, outcome: Plan.outcome(.succeeded))
+        // The db restarted (asked for by hand): once ready again, the seed runs again.
+        effects.merge(Plan.carry(state.manual("db", by: "test") ?? [], &state, next: &next)) { $1 }
+        #expect(Plan.started(state.ready("db", run: 2, at: 2)) == ["seed"])
+        #expect(state.tasks["seed"]?.lastRun?.causes == ["after db #2 ready"])
+    }
 }
+

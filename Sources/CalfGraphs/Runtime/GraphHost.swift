@@ -34,6 +34,10 @@ public final class GraphHost: @unchecked Sendable {
     private var debouncers: [Int: ChangeDebouncer] = [:]
     /// One timer per polled set (`poll:` above zero), and the sets whose last poll saw a change.
     private var pollTimers: [LoopTimer] = []
+    /// The sets whose file list is to be written, and the timer that writes them.
+    private var dirtyLists: Set<Int> = []
+    private var listTimer: LoopTimer?
+    private let dataDirectory: String
     private var pollPending: Set<Int> = []
     private var generation: UInt64 = 0
     private let boot = WallClock.milliseconds()
@@ -62,6 +66,7 @@ public final class GraphHost: @unchecked Sendable {
         self.behaviors = behaviors
         self.node = node
         let dataDirectory = node.dataDirectory ?? "."
+        self.dataDirectory = dataDirectory
         process = try await node.ensureDurable(GraphProcess(id: spec.id, dataDirectory: dataDirectory), name: "\(spec.id)/graph")
         loop = try EventLoop(name: "calf-graph-watch")
         let (stream, continuation) = AsyncStream.makeStream(of: (GraphProcess.Message, String?).self)
@@ -90,6 +95,9 @@ public final class GraphHost: @unchecked Sendable {
                 do {
                     try watchTrees()
                     try watchFile()
+                    let timer = try LoopTimer(loop: loop)
+                    try timer.start(milliseconds: 1000, repeatMilliseconds: 1000) { [weak self] in self?.flushFileLists() }
+                    listTimer = timer
                     continuation.resume(returning: UncheckedBox(nil))
                 } catch {
                     continuation.resume(returning: UncheckedBox(error))
@@ -100,8 +108,51 @@ public final class GraphHost: @unchecked Sendable {
             stop()
             throw error
         }
-        let digests = await onLoop { [self] in Dictionary(uniqueKeysWithValues: sets.map { ($0.matcher.id, $0.digest) }) }
+        let (digests, whileDown) = await onLoop { [self] in
+            (Dictionary(uniqueKeysWithValues: sets.map { ($0.matcher.id, $0.digest) }), changedWhileDown())
+        }
+        if !whileDown.isEmpty {
+            let text = "graph \(spec.id): changed while the node was down: " + whileDown.joined(separator: "; ")
+            FileHandle.standardError.write(Data(("calf: " + text + "\n").utf8))
+            messages.yield((.note(text), nil))
+        }
         messages.yield((.start(spec, version: version, digests: digests), nil))
+    }
+
+    // MARK: File lists
+
+    /// Where set `id`'s file list is kept between starts.
+    private func fileListPath(_ id: String) -> String { "\(dataDirectory)/graph/\(spec.id)/sets/\(id).files" }
+
+    /// For each set with a file list from before: the files that differ
+    /// now ("sources: a.swift, b.swift (+3)"); then each list is written anew.
+    private func changedWhileDown() -> [String] {
+        var found: [String] = []
+        for index in sets.indices {
+            let id = sets[index].matcher.id
+            if let previous = try? String(contentsOfFile: fileListPath(id), encoding: .utf8) {
+                let changed = sets[index].changes(since: previous)
+                if !changed.isEmpty {
+                    let names = changed.prefix(5).map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")
+                    found.append("\(id): \(names)\(changed.count > 5 ? " (+\(changed.count - 5))" : "")")
+                }
+            }
+            writeFileList(index)
+        }
+        return found
+    }
+
+    /// Keeps set `index`'s file list (whole or not at all).
+    private func writeFileList(_ index: Int) {
+        let path = fileListPath(sets[index].matcher.id)
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try? Data(sets[index].fileList.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    /// Writes the file lists of the sets changed since the last write (at most once a second).
+    private func flushFileLists() {
+        for index in dirtyLists where sets.indices.contains(index) { writeFileList(index) }
+        dirtyLists = []
     }
 
     /// Stops watching (the graph's process stays; its runs stop with the node).
@@ -114,6 +165,9 @@ public final class GraphHost: @unchecked Sendable {
             for debouncer in debouncers.values { debouncer.close() }
             for timer in pollTimers { timer.close() }
             pollTimers = []
+            flushFileLists()
+            listTimer?.close()
+            listTimer = nil
             watcher = nil
             fileWatcher = nil
             debouncers = [:]
@@ -213,6 +267,7 @@ public final class GraphHost: @unchecked Sendable {
 
     /// Tells the graph set `index` changed (`changed`: its changed paths).
     private func send(_ index: Int, _ changed: [String]) {
+        dirtyLists.insert(index)
         generation += 1
         let id = sets[index].matcher.id
         messages.yield((.changed(set: id, digest: sets[index].digest, paths: Array(changed.prefix(20))), "\(id)#\(boot)#\(generation)"))

@@ -80,6 +80,32 @@ struct WatchSetIndex: Sendable {
         return changed
     }
 
+    /// Its files as lines of `STAMP PATH` (the content's digest, or size,
+    /// mtime and inode), sorted: kept beside the journal so that the next
+    /// start can say which files changed while the node was down.
+    var fileList: String {
+        files.keys.sorted().map { path in
+            let stamp = files[path]!  // invariant: the keys are the map's own.
+            let key = stamp.content.map { String($0, radix: 16) } ?? "\(stamp.size):\(stamp.modified):\(stamp.inode)"
+            return key + " " + path
+        }.joined(separator: "\n")
+    }
+
+    /// The paths that differ between the file list `previous` (`fileList`
+    /// of an earlier look) and the files now: changed, made or deleted.
+    func changes(since previous: String) -> [String] {
+        var before: [String: Substring] = [:]
+        for line in previous.split(separator: "\n") {
+            guard let space = line.firstIndex(of: " ") else { continue }
+            before[String(line[line.index(after: space)...])] = line[..<space]
+        }
+        let now = Dictionary(uniqueKeysWithValues: fileList.split(separator: "\n").compactMap { line -> (String, Substring)? in
+            guard let space = line.firstIndex(of: " ") else { return nil }
+            return (String(line[line.index(after: space)...]), line[..<space])
+        })
+        return Set(before.keys).union(now.keys).filter { before[$0] != now[$0] }.sorted()
+    }
+
     /// The set's digest.
     var digest: String {
         var hash = StableHash()
