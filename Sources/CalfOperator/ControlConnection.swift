@@ -54,7 +54,6 @@ final class ControlConnection: @unchecked Sendable {
 
     private func received(_ chunk: [UInt8]?) {
         guard !closed else { return }
-        lastHeard = .now
         guard let chunk else {
             // The client sent all it will: what it asked is still answered.
             ended = true
@@ -265,12 +264,6 @@ final class ControlConnection: @unchecked Sendable {
 
     /// Since when its client has sent nothing more (its answers still going out), if it has ended.
     private(set) var endedAt: ContinuousClock.Instant?
-
-    /// When its client last sent something (or connected).
-    private(set) var lastHeard = ContinuousClock.now
-
-    /// Between requests: nothing asked, nothing being answered, no trace followed.
-    var isIdle: Bool { !answering && queued.isEmpty && midFrameSince == nil && activeTrace == nil }
 
     func isStuck(now: ContinuousClock.Instant) -> Bool {
         if pipe.pendingWriteBytes > 0, now - lastWriteProgress > ControlServer.stalledReplyTimeout { return true }

@@ -108,13 +108,11 @@ public final class ControlServer: Sendable {
     private func accept(_ pipe: LoopPipe) {
         if connections.count >= Self.maximumConnections {
             // Room is made by dropping the connection stuck in the middle of a frame the longest, else the one
-            // whose client ended the longest ago (answers still going out to a client that may be gone), else
-            // the one idle between requests the longest, so that half-open, departed or idle clients cannot
-            // turn a shell away; with none of them (every one mid-answer), the new one is.
+            // whose client ended the longest ago (answers still going out to a client that may be gone), so
+            // that half-open or departed clients cannot turn a shell away; with neither, the new one is.
             let stuck = connections.values.compactMap { connection in connection.partialFrameSince.map { (connection, $0) } }
             let ended = connections.values.compactMap { connection in connection.endedAt.map { (connection, $0) } }
-            let idle = connections.values.filter(\.isIdle).map { ($0, $0.lastHeard) }
-            guard let oldest = stuck.min(by: { $0.1 < $1.1 }) ?? ended.min(by: { $0.1 < $1.1 }) ?? idle.min(by: { $0.1 < $1.1 }) else {
+            guard let oldest = stuck.min(by: { $0.1 < $1.1 }) ?? ended.min(by: { $0.1 < $1.1 }) else {
                 pipe.close()
                 return
             }
