@@ -155,10 +155,10 @@ struct NodeCommand: AsyncParsableCommand {
             let workers = GraphFile.workers(registry.durable)
             let behaviors = Set(workers.keys)
             if let graph {
-                let started = try await GraphHost(spec: graph.spec, version: graph.version, file: tree,
-                                                  behaviors: behaviors, workers: workers, node: node, runner: runner)
-                hosts.append(started)
-                rootPid = started.process.pid
+                // The root is the graph's supervisor (its process and workers); the host watches and starts it.
+                rootPid = try await node.startSupervisor(try graph.spec.supervisor(dataDirectory: data, workers: workers)).pid
+                hosts.append(try await GraphHost(spec: graph.spec, version: graph.version, file: tree,
+                                                 behaviors: behaviors, workers: workers, node: node, runner: runner))
             } else if let file {
                 rootPid = try await node.startSupervisor(file.root).pid
                 // Each `- graph:` entry's process is up with the tree; its host watches and starts it.

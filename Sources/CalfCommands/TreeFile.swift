@@ -191,7 +191,8 @@ struct TreeFile {
         throw problem(item, "a child starts with worker: ID, supervisor: ID, port: ID or graph: ID")
     }
 
-    /// A `- graph: ID` entry: checked whole as a graph file is; its child is the graph's durable process `ID/graph`.
+    /// A `- graph: ID` entry: checked whole as a graph file is; its child is
+    /// the graph's supervisor (`GraphSpec.supervisor`: its process `ID/graph` and its workers).
     private func graph(_ id: String, _ item: Yams.Node) throws -> ChildSpec {
         let graph: GraphFile
         do throws(GraphFileProblems) {
@@ -201,7 +202,11 @@ struct TreeFile {
         }
         guard !found.graphs.contains(where: { $0.spec.id == id }) else { throw problem(item, "graph '\(id)' appears twice in the tree") }
         found.graphs.append(graph)
-        return .durable("\(id)/graph", GraphProcess(id: id, dataDirectory: dataDirectory), restart: .permanent, shutdown: .timeout(.seconds(5)), mode: .replay)
+        do {
+            return .supervisor(try graph.spec.supervisor(dataDirectory: dataDirectory, workers: workers))
+        } catch {
+            throw problem(item, "\(error)")
+        }
     }
 
     private func shutdown(_ node: Yams.Node) throws -> ChildShutdown {

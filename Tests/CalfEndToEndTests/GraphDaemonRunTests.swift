@@ -9,8 +9,12 @@ import Testing
     typealias Project = GraphRunTests.Project
 
     /// build → {test, lint} → server: a diamond whose bottom is a daemon.
-    /// The server notes its pid and version, and says when it listens.
-    static let service = """
+    /// The server is a calf node serving HTTP on `port` (`/healthz`, ready
+    /// by an HTTP check); it notes its pid and the build it runs.
+    static func service(port: Int) throws -> String {
+        let server = "exec \(try calfBinary().path) node --data srv --durability process --http 127.0.0.1:\(port) "
+            + packageRoot.appendingPathComponent("Supervisors/bank.yaml").path
+        return """
         graph: dev
         debounce: 150
         parallel: 2
@@ -29,14 +33,27 @@ import Testing
             shell: "echo lint $(cat out.txt) >> events"
             dependsOn: [build]
           - daemon: server
-            shell: "echo server $(cat out.txt) >> events; echo $$ > server.pid; echo listening; exec sleep 120"
+            shell: "echo server $(cat out.txt) >> events; echo $$ > server.pid; \(server)"
             dependsOn:
               build: { condition: succeeded, cutoff: outputs }
               test: succeeded
               lint: succeeded
-            ready: { line: "^listening$", timeout: 10000 }
-            killAfter: 1000
+            ready: { http: "http://127.0.0.1:\(port)/healthz", interval: 100, timeout: 20000 }
+            killAfter: 3000
         """
+    }
+
+    /// Whether the server answers `/healthz` on `port` with 200.
+    static func serving(_ port: Int) async -> Bool {
+        (try? await HTTPAPITests.request("GET", "http://127.0.0.1:\(port)/healthz", token: nil).status) == 200
+    }
+
+    /// Waits until process `pid` is gone.
+    static func gone(_ pid: Int32, within seconds: Double = 10) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while kill(pid, 0) == 0, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        return kill(pid, 0) != 0
+    }
 
     /// The server's pid as it wrote it, once it differs from `old`.
     static func serverPid(_ project: Project, other old: Int32? = nil, within seconds: Double = 20) async throws -> Int32? {
@@ -63,13 +80,15 @@ import Testing
 
     @Test func anEditRestartsTheServerAfterBuildAndTestsAndAFailingBuildKeepsTheOldOneUp() async throws {
         try await withTemporaryDataDirectory { dir in
-            let project = try Project(in: dir, graph: Self.service)
+            let port = try freePort()
+            let project = try Project(in: dir, graph: try Self.service(port: port))
             var node = try await NodeProcess(data: project.data, tree: project.graph, durability: "process")
             let first = try #require(try await Self.serverPid(project), "the server never started")
             let startup = try await project.lines(count: 4)
             #expect(startup.first == "build v1" && startup.last == "server v1" && Set(startup.dropFirst().dropLast()) == ["test v1", "lint v1"],
                     "the server did not start after its build and both its checks: \(startup)")
-            #expect(try await Self.state(project, contains: "readyAt").contains("readyAt"), "the server's readiness line was not seen")
+            #expect(try await Self.state(project, contains: "readyAt").contains("readyAt"), "the server's readiness check did not pass")
+            #expect(await Self.serving(port))
 
             // An edit: build, then test and lint, then one restart of the server (the diamond's bottom, once).
             try project.write("v2", to: "src/a.txt")
@@ -78,7 +97,8 @@ import Testing
             #expect(edited.first == "build v2" && edited.last == "server v2" && Set(edited.dropFirst().dropLast()) == ["test v2", "lint v2"], "\(edited)")
             try await Task.sleep(for: .milliseconds(500))
             #expect(project.lines.filter { $0.hasPrefix("server") }.count == 2, "the server restarted more than once: \(project.lines)")
-            #expect(kill(first, 0) != 0, "the replaced server is still running")
+            #expect(try await Self.gone(first), "the replaced server is still running")
+            #expect(await Self.serving(port))
 
             // A failing build: nothing after it runs, and the server it would replace stays up.
             try project.write("broken", to: "src/a.txt")
@@ -86,6 +106,7 @@ import Testing
             try await Task.sleep(for: .seconds(1))
             #expect(project.lines.count == 9, "something ran after a failed build: \(project.lines)")
             #expect(kill(second, 0) == 0, "the last good server was stopped by a failed build")
+            #expect(await Self.serving(port), "the last good server does not serve while the build is failed")
             #expect(try await Self.state(project, contains: "build #3 failed").contains("build #3 failed"))
 
             // The fix restarts it; then a node killed with -9 leaves the server behind, and the next start
@@ -101,13 +122,13 @@ import Testing
             node = try await NodeProcess(data: project.data, tree: project.graph, durability: "process")
             defer { _ = node.stop() }
             let fourth = try #require(try await Self.serverPid(project, other: third), "the server was not started again")
-            #expect(kill(third, 0) != 0, "the server a killed node left was not stopped")
+            #expect(try await Self.gone(third), "the server a killed node left was not stopped")
             try await Task.sleep(for: .milliseconds(500))
             #expect(project.lines.suffix(1) == ["server v4"] && project.lines.count == 14, "more than the server ran after the restart: \(project.lines)")
             #expect(try await Self.state(project, contains: "\"interrupted\"").contains("\"interrupted\""))
+            #expect(await Self.serving(port))
             _ = await node.stop()
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(kill(fourth, 0) != 0, "the server outlived the node's stop")
+            #expect(try await Self.gone(fourth), "the server outlived the node's stop")
         }
     }
 

@@ -36,9 +36,11 @@ import Testing
         }
     }
 
+    /// (The debounce is wide enough that a loaded machine pausing the test's
+    /// writer for a moment does not end its burst: quiet is what ends one.)
     static let buildAndTest = """
         graph: dev
-        debounce: 150
+        debounce: 500
         parallel: 2
         watches:
           - watch: sources

@@ -186,15 +186,18 @@ public final class GraphHost: @unchecked Sendable {
         }
     }
 
-    private static func ensure<W: GraphWorker>(_ type: W.Type, config: String?, name: String, node: Node) async throws
-        -> @Sendable (TaskOutcome, String) async -> Bool {
-        let behavior: W
+    /// Worker `name`'s behavior, made from its `config` (YAML; none: `{}`).
+    static func worker<W: GraphWorker>(_ type: W.Type, config: String?, name: String) throws -> W {
         do {
-            behavior = try YAMLDecoder().decode(W.self, from: config ?? "{}")
+            return try YAMLDecoder().decode(W.self, from: config ?? "{}")
         } catch {
             throw GraphWorkerError(description: "bad config for worker \(name) (\(W.behaviorName)): \(error)")
         }
-        let address = try await node.ensureDurable(behavior, name: name)
+    }
+
+    private static func ensure<W: GraphWorker>(_ type: W.Type, config: String?, name: String, node: Node) async throws
+        -> @Sendable (TaskOutcome, String) async -> Bool {
+        let address = try await node.ensureDurable(try worker(type, config: config, name: name), name: name)
         return { outcome, key in
             if case .failed = await node.send(W.message(outcome), to: address, key: key) { return false }
             return true

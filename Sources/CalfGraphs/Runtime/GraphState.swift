@@ -114,7 +114,8 @@ public struct GraphState: Sendable, Codable, Equatable {
         var decisions: [GraphDecision] = []
         let reloaded = !start && self.spec != nil
         let kept = Set(spec.tasks.map(\.id))
-        for (id, task) in tasks where !kept.contains(id) {
+        // In id order: a replay decides the same, in the same order (a dictionary's order is per process).
+        for (id, task) in tasks.sorted(by: { $0.key < $1.key }) where !kept.contains(id) {
             if let effect = task.effect, let run = task.lastRun { decisions.append(.cancel(task: id, run: run.number, effect: effect)) }
             tasks[id] = nil
         }

@@ -15,18 +15,29 @@ struct RunMarker {
     var startedPath: String { logPath + Self.startedSuffix }
     var outcomePath: String { logPath + Self.outcomeSuffix }
 
-    /// Notes the run as begun (`group` 0: its process not started yet).
+    /// Notes the run as begun (`group` 0: its process not started yet),
+    /// with the machine's boot id: a group id from before a reboot names
+    /// nothing of ours (the id may be another program's by now).
     func begin(group: Int32, startedAt: Int64) {
-        write("\(group) \(startedAt)\n", to: startedPath)
+        write("\(group) \(startedAt) \(Self.bootID)\n", to: startedPath)
     }
 
-    /// The group and start time a run left, if one began.
+    /// The group and start time a run left, if one began (group 0 when it
+    /// began before the machine last booted: nothing of it can be left).
     func started() -> (group: Int32, startedAt: Int64)? {
         guard let text = try? String(contentsOfFile: startedPath, encoding: .utf8) else { return nil }
         let fields = text.split(whereSeparator: \.isWhitespace)
-        guard fields.count == 2, let group = Int32(fields[0]), let startedAt = Int64(fields[1]) else { return (0, 0) }
+        guard fields.count >= 2, let group = Int32(fields[0]), let startedAt = Int64(fields[1]) else { return (0, 0) }
+        if fields.count >= 3, String(fields[2]) != Self.bootID { return (0, startedAt) }
         return (group, startedAt)
     }
+
+    /// This boot of the machine (`/proc/sys/kernel/random/boot_id`; "unknown" if unreadable).
+    static let bootID: String = {
+        let text = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? "unknown"
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return trimmed.isEmpty ? "unknown" : trimmed
+    }()
 
     /// Keeps `outcome` (a re-run after a crash reports it instead of running again).
     func record(_ outcome: RunOutcome) {
