@@ -378,23 +378,33 @@ private func closedCount(_ sockets: [RawSocket], within seconds: Double) -> Int 
     @Test func at512ClientsTheOneStuckMidFrameTheLongestMakesRoomForAShell() async throws {
         try await withDemoNode { data, _ in
             let path = data + "/node.sock"
-            var held: [RawSocket] = []
-            for _ in 0..<ControlServer.maximumConnections {
-                guard let socket = RawSocket(path) else { continue }
-                // Half a frame each: a header that promises more than comes.
-                _ = socket.write(header(100) + Array(repeating: 65, count: 10))
-                held.append(socket)
+            // The clients must still be within their 10 s mid-frame when looked at: on a machine too
+            // loaded for that (the sweeper would drop them all), the round is tried again, at most twice.
+            for round in 1...3 {
+                let began = Date()
+                var held: [RawSocket] = []
+                for _ in 0..<ControlServer.maximumConnections {
+                    guard let socket = RawSocket(path) else { continue }
+                    // Half a frame each: a header that promises more than comes.
+                    _ = socket.write(header(100) + Array(repeating: 65, count: 10))
+                    held.append(socket)
+                }
+                // A shell is served, by dropping the oldest of them (looked at well within their 10 s mid-frame).
+                let status = try await runShell(data, ["names"]).0
+                let closed = await offPool { [held] in closedCount(held, within: 1) }
+                // Among the oldest (the node reads them roughly in the order they came).
+                let oldest = await offPool { [held] in closedCount(Array(held.prefix(100)), within: 0.2) }
+                for socket in held { socket.close() }
+                if Date().timeIntervalSince(began) < 7 || round == 3 {
+                    #expect(held.count == ControlServer.maximumConnections)
+                    #expect(status == 0)
+                    #expect(closed == 1, "\(closed) dropped for the shell (round \(round))")
+                    #expect(oldest == 1, "the one dropped was not among the oldest hundred")
+                    break
+                }
+                // Too slow a round: once the node has let them go, again.
+                #expect(await eventually { (try? await runShell(data, ["names"]).0) == 0 })
             }
-            #expect(held.count == ControlServer.maximumConnections)
-            // A shell is served, by dropping the oldest of them (looked at well within their 10 s mid-frame).
-            let status = try await runShell(data, ["names"]).0
-            #expect(status == 0)
-            let closed = await offPool { [held] in closedCount(held, within: 1) }
-            #expect(closed == 1, "\(closed) dropped for the shell")
-            // Among the oldest (the node reads them roughly in the order they came).
-            let oldest = await offPool { [held] in closedCount(Array(held.prefix(100)), within: 0.2) }
-            #expect(oldest == 1, "the one dropped was not among the oldest hundred")
-            for socket in held { socket.close() }
         }
     }
 
