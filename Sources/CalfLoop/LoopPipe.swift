@@ -104,6 +104,18 @@ public final class LoopPipe: LoopHandle, @unchecked Sendable {
         return credentials.uid
     }
 
+    /// Whether the other end has closed (or shut down its writing), though
+    /// this side may not have read that end yet (a poll of its descriptor, at once).
+    public var peerHasHungUp: Bool {
+        guard let raw else { return true }
+        var descriptor = uv_os_fd_t()
+        guard uv_fileno(raw, &descriptor) == 0 else { return true }
+        // POLLRDHUP (0x2000): the peer closed or shut down writing.
+        var entry = pollfd(fd: descriptor, events: Int16(0x2000), revents: 0)
+        guard poll(&entry, 1, 0) == 1 else { return false }
+        return entry.revents & (Int16(0x2000) | Int16(POLLHUP) | Int16(POLLERR)) != 0
+    }
+
     /// Closes the pipe and drops its callback.
     public override func close() {
         onData = nil

@@ -265,6 +265,9 @@ final class ControlConnection: @unchecked Sendable {
     /// Since when its client has sent nothing more (its answers still going out), if it has ended.
     private(set) var endedAt: ContinuousClock.Instant?
 
+    /// Whether its client has closed its end, read or not yet.
+    var clientLeft: Bool { pipe.peerHasHungUp }
+
     func isStuck(now: ContinuousClock.Instant) -> Bool {
         if pipe.pendingWriteBytes > 0, now - lastWriteProgress > ControlServer.stalledReplyTimeout { return true }
         if let since = midFrameSince, now - since > ControlServer.partialFrameTimeout { return true }

@@ -111,7 +111,10 @@ public final class ControlServer: Sendable {
             // whose client ended the longest ago (answers still going out to a client that may be gone), so
             // that half-open or departed clients cannot turn a shell away; with neither, the new one is.
             let stuck = connections.values.compactMap { connection in connection.partialFrameSince.map { (connection, $0) } }
-            let ended = connections.values.compactMap { connection in connection.endedAt.map { (connection, $0) } }
+            // A client gone whose end the loop has not read yet (a burst of short connections) counts as ended now.
+            let ended = connections.values.compactMap { connection in
+                connection.endedAt.map { (connection, $0) } ?? (connection.clientLeft ? (connection, ContinuousClock.now) : nil)
+            }
             guard let oldest = stuck.min(by: { $0.1 < $1.1 }) ?? ended.min(by: { $0.1 < $1.1 }) else {
                 pipe.close()
                 return
