@@ -180,7 +180,8 @@ import Testing
     /// left alone.
     @Test func aRebootFlowKilledAtEveryStepBoundaryCreatesOneJobAndCompletes() async throws {
         try await withTemporaryDataDirectory { dir in
-            let service = try await FakeJobs.start(in: try Self.directory(dir, "s"), ["--callback-rate", "1", "--job-seconds", "1.5"])
+            // A job long enough for several polls (steps) even when a loaded machine restarts the node slowly.
+            let service = try await FakeJobs.start(in: try Self.directory(dir, "s"), ["--callback-rate", "1", "--job-seconds", "6"])
             defer { service.stop() }
             var (node, base, token, extra, tree) = try await Self.startNode(dir, services: [service])
             let id = try await Self.start(base, token, Self.input("h9", service, callback: 0.3, poll: 0.2, pollTimeout: 60), key: "step-kills")

@@ -18,7 +18,8 @@ struct FakeJobs {
         guard fd >= 0 else { throw NodeProcess.Failure(description: "cannot open \(log)") }
         defer { close(fd) }
         let process = try ChildProcess(binary, ["--port", "0"] + options, output: fd)
-        let deadline = ContinuousClock.now + .seconds(20)
+        // A loaded machine starts a debug build of it slowly (several at once, beside the rest of the suite).
+        let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             if let range = text.range(of: "fake-jobs ready http://127.0.0.1:") {
@@ -29,7 +30,7 @@ struct FakeJobs {
             try await Task.sleep(for: .milliseconds(20))
         }
         kill(process.processIdentifier, SIGKILL)
-        throw NodeProcess.Failure(description: "fake-jobs not ready")
+        throw NodeProcess.Failure(description: "fake-jobs not ready within 60 s: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
     }
 
     func stop() {
