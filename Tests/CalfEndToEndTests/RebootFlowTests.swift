@@ -71,12 +71,16 @@ import Testing
 
     @Test func theRebootFlowWaitsForItsCallbackPollsWithoutOneAndGivesUpAtItsBound() async throws {
         try await withTemporaryDataDirectory { dir in
+            // Each service stopped at the end, even when a later one does not start.
             let onTime = try await FakeJobs.start(in: try Self.directory(dir, "a"), ["--callback-rate", "1", "--callback-times", "2", "--job-seconds", "0.2", "--fail-creates", "2"])
+            defer { onTime.stop() }
             let silent = try await FakeJobs.start(in: try Self.directory(dir, "b"), ["--callback-rate", "0", "--job-seconds", "0.3"])
+            defer { silent.stop() }
             let late = try await FakeJobs.start(in: try Self.directory(dir, "c"), ["--callback-rate", "1", "--job-seconds", "1.2"])
+            defer { late.stop() }
             let never = try await FakeJobs.start(in: try Self.directory(dir, "d"), ["--callback-rate", "0", "--job-seconds", "100000"])
+            defer { never.stop() }
             let services = [onTime, silent, late, never]
-            defer { services.forEach { $0.stop() } }
             let (node, base, token, _, _) = try await Self.startNode(dir, services: services)
 
             // The callback on time, delivered twice; the creation answered 503 twice first.
