@@ -132,6 +132,11 @@ public struct BackoffSpec: Sendable, Equatable, Codable {
     public var initial: Int
     /// The longest delay, in milliseconds.
     public var maximum: Int
+
+    /// The delay after `count` earlier ones: `initial` doubled `count` times, at most `maximum`.
+    public func delay(after count: Int) -> Int {
+        min(maximum, initial << min(20, max(0, count)))
+    }
 }
 
 /// One task of a graph.

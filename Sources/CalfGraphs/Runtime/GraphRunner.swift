@@ -63,7 +63,7 @@ public final class GraphRunner: Sendable {
     /// Cancelled (the node stopping, or the graph stopping the run), the
     /// run's group is stopped and the outcome says `interrupted`.
     func run(_ effect: TaskRunEffect) async -> RunOutcome {
-        var outcome = await started(effect)
+        var outcome = await runCommand(effect)
         if outcome.status == .succeeded, !effect.outputs.isEmpty, outcome.outputsDigest == nil {
             // Off the runner's loop: a big output takes a while to read.
             outcome.outputsDigest = OutputsDigest.of(effect.outputs)
@@ -72,7 +72,8 @@ public final class GraphRunner: Sendable {
         return outcome
     }
 
-    private func started(_ effect: TaskRunEffect) async -> RunOutcome {
+    /// The command's run on the loop, cancelled with the effect's task.
+    private func runCommand(_ effect: TaskRunEffect) async -> RunOutcome {
         let token = RunToken()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<RunOutcome, Never>) in

@@ -315,7 +315,7 @@ public struct GraphState: Sendable, Codable, Equatable {
             let token = (state.restartToken ?? number) + 1
             tasks[id]?.retries = state.retries + 1
             tasks[id]?.restartToken = token
-            decisions.append(.wake(task: id, token: token, milliseconds: min(backoff.maximum, backoff.initial << min(20, state.retries))))
+            decisions.append(.wake(task: id, token: token, milliseconds: backoff.delay(after: state.retries)))
             return decisions + plan()
         }
         for dependent in order {
@@ -376,7 +376,7 @@ public struct GraphState: Sendable, Codable, Equatable {
             return
         }
         let backoff = task.backoff ?? BackoffSpec(initial: 500, maximum: 10_000)
-        let delay = min(backoff.maximum, backoff.initial << min(20, state.crashes.count - 1))
+        let delay = backoff.delay(after: state.crashes.count - 1)
         let token = (state.restartToken ?? number) + 1
         state.restartToken = token
         tasks[task.id] = state
@@ -544,16 +544,26 @@ public struct GraphState: Sendable, Codable, Equatable {
     /// `exited`, which gates nothing), is a job running or asked to run, or
     /// a daemon asked to (re)start.
     func upstreamBusy(_ id: String, _ spec: GraphSpec) -> Bool {
-        func upstreams(_ task: String) -> [String] { spec.task(task)?.dependsOn.filter { $0.condition != .exited }.map(\.task) ?? [] }
         var seen: Set<String> = [id]
-        var stack = upstreams(id)
+        var stack = Self.gatingUpstreams(of: id, spec)
         while let next = stack.popLast() {
-            guard seen.insert(next).inserted, let state = tasks[next] else { continue }
-            let busy = spec.task(next)?.kind == .daemon ? state.wanted != nil : state.isBusy
-            if busy, state.blockedBy == nil { return true }
-            stack.append(contentsOf: upstreams(next))
+            guard seen.insert(next).inserted else { continue }
+            if holdsBack(next, spec) { return true }
+            stack.append(contentsOf: Self.gatingUpstreams(of: next, spec))
         }
         return false
+    }
+
+    /// The upstreams `id` waits for: those of every edge but `exited`.
+    static func gatingUpstreams(of id: String, _ spec: GraphSpec) -> [String] {
+        spec.task(id)?.dependsOn.filter { $0.condition != .exited }.map(\.task) ?? []
+    }
+
+    /// Whether `id` holds back what depends on it: a job running, asked to
+    /// run or waiting for a retry; a daemon asked to (re)start; not while blocked.
+    func holdsBack(_ id: String, _ spec: GraphSpec) -> Bool {
+        guard let state = tasks[id], state.blockedBy == nil else { return false }
+        return spec.task(id)?.kind == .daemon ? state.wanted != nil : state.isBusy
     }
 
     /// Why `task`'s conditions do not hold: for `succeeded`, a job upstream

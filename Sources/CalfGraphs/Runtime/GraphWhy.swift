@@ -43,8 +43,9 @@ extension GraphState {
 
     /// What keeps a task asked to run from starting now.
     func waitingReason(_ task: TaskSpec, _ spec: GraphSpec) -> String {
-        let busy = task.dependsOn.map(\.task).filter { tasks[$0]?.isBusy == true && spec.task($0)?.kind == .job || tasks[$0]?.wanted != nil }
+        let busy = Self.gatingUpstreams(of: task.id, spec).filter { holdsBack($0, spec) }
         if !busy.isEmpty { return "it waits for \(busy.joined(separator: ", ")) to finish" }
+        if upstreamBusy(task.id, spec) { return "it waits for what its upstreams depend on to finish" }
         if case .wait? = unmetCondition(task) { return "it waits for a daemon it depends on to be up" }
         if let lock = task.lock, let holder = tasks.first(where: { $0.value.isRunning && spec.task($0.key)?.lock == lock })?.key {
             return "it waits for the lock \(lock), which \(holder) holds"
